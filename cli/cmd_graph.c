@@ -1,0 +1,350 @@
+/* cmd_graph.c - `expgraph graph`: the mixing-matrix facts of a graph family
+ * (SPEC.md sections 1 and 3).
+ *
+ *   expgraph graph NAME --nodes N[,N...] [--format table|csv|matrix] [--iters K] [--seed S]
+ *
+ * Every graph is built (and, for table/csv, its statistics computed) before anything is
+ * printed, so a bad node count anywhere in the list prints only the error.
+ */
+#include "commands.h"
+
+#include "common.h"
+#include "spec.h"
+#include "topology.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FMT_TABLE, FMT_CSV, FMT_MATRIX };
+
+static void graph_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: expgraph graph NAME --nodes N[,N...] [--format table|csv|matrix]\n"
+            "                      [--iters K] [--seed S]\n"
+            "\n"
+            "Prints the facts of a graph's mixing matrices W(k) for each node count N:\n"
+            "  period      1 for static graphs, ceil(log2 N) for onepeer_exp and\n"
+            "              onepeer_hypercube (random_match: 1, it is aperiodic)\n"
+            "  degree      the most peers any node receives from in one iteration\n"
+            "  rho         max over k < period of ||W(k) - 11^T/N||_2;  gap = 1 - rho\n"
+            "  rho_period  ||W(period-1)...W(0) - 11^T/N||_2 (= rho for static graphs)\n"
+            "\n"
+            "NAME          a graph name, or a YAML flow mapping such as\n"
+            "              '{name: erdos_renyi, p: 0.2}' (p default 0.2) or\n"
+            "              '{name: file, path: W.csv}'. Graphs:\n"
+            "             ");
+    int col = 13;
+    for (int i = 0; eg_graph_names[i]; i++) {
+        int w = (int)strlen(eg_graph_names[i]) + 2;
+        if (col + w > 79) {
+            fprintf(f, "\n             ");
+            col = 13;
+        }
+        fprintf(f, " %s%s", eg_graph_names[i], eg_graph_names[i + 1] ? "," : "\n");
+        col += w;
+    }
+    fprintf(f,
+            "--nodes N,... node counts, comma-separated (required), e.g. 4,8,16,32\n"
+            "--format F    table (default): aligned columns, 6 significant digits\n"
+            "              csv: header graph,nodes,period,degree,rho,gap,rho_period;\n"
+            "                   numbers in %%.9g\n"
+            "              matrix: for each N and k < K a line '# NAME nodes=N k=K', then the\n"
+            "                   N rows of W(k), comma-separated in %%.17g (row i holds the\n"
+            "                   weights node i gives to each node j)\n"
+            "--iters K     matrices per N for --format matrix (default: one period;\n"
+            "              random_match: 1, a single realisation)\n"
+            "--seed S      seed of erdos_renyi and random_match (default 1)\n"
+            "--help        this text\n"
+            "\n"
+            "table and csv need N <= %d (dense spectral computations).\n"
+            "Exit status: 0 ok; 2 bad command line, unknown graph, or a graph that does not\n"
+            "fit N (e.g. hypercube with N not a power of two); 1 a failure while computing.\n"
+            "\n"
+            "examples:\n"
+            "  expgraph graph exp --nodes 4,8,16,32,64 --format csv\n"
+            "  expgraph graph onepeer_exp --nodes 8 --format matrix\n"
+            "  expgraph graph '{name: erdos_renyi, p: 0.3}' --nodes 32 --seed 3\n",
+            EG_TOPO_STATS_MAX_NODES);
+}
+
+/* Parses "4,8,16" into a malloc'ed array; 0 on success, else prints the problem. */
+static int parse_nodes(const char *text, int **out, int *count)
+{
+    *out = NULL;
+    *count = 0;
+    size_t len = strlen(text);
+    int cap = 1;
+    for (size_t i = 0; i < len; i++)
+        cap += text[i] == ',';
+    int *v = malloc((size_t)cap * sizeof *v);
+    char *copy = malloc(len + 1);
+    if (!v || !copy) {
+        free(v);
+        free(copy);
+        eg_cli_error("out of memory");
+        return -1;
+    }
+    memcpy(copy, text, len + 1);
+    int n = 0;
+    char *p = copy;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        long x;
+        if (!eg_parse_long(p, &x) && x > INT_MAX) {
+            eg_cli_error("--nodes: %s is too large (at most %d)", p, INT_MAX);
+            free(v);
+            free(copy);
+            return -1;
+        }
+        if (eg_parse_long(p, &x) || x < 1) {
+            eg_cli_error("--nodes: '%s' is not a whole number >= 1 (give e.g. --nodes 4,8,16)",
+                         p);
+            free(v);
+            free(copy);
+            return -1;
+        }
+        v[n++] = (int)x;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    free(copy);
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+static int parse_seed(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* "--opt VALUE" or "--opt=VALUE": returns the value (advancing *i) or NULL when a is not
+ * opt; sets *missing when opt is given without a value. */
+static const char *opt_value(const char *opt, int argc, char **argv, int *i, int *missing)
+{
+    const char *a = argv[*i];
+    size_t ol = strlen(opt);
+    if (strncmp(a, opt, ol))
+        return NULL;
+    if (a[ol] == '=')
+        return a + ol + 1;
+    if (a[ol] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static void print_matrix(eg_topo *t, long k, uint64_t seed, int random)
+{
+    const eg_wmat *m = eg_topo_weights(t, k);
+    int n = m->n;
+    printf("# %s nodes=%d k=%ld", eg_topo_name(t), n, k);
+    if (random)
+        printf(" (one realisation, seed %llu)", (unsigned long long)seed);
+    putchar('\n');
+    for (int i = 0; i < n; i++) {
+        int q = m->rowptr[i], end = m->rowptr[i + 1];
+        for (int j = 0; j < n; j++) {
+            double w = 0.0;
+            if (q < end && m->col[q] == j)
+                w = m->val[q++];
+            printf(j ? ",%.17g" : "%.17g", w);
+        }
+        putchar('\n');
+    }
+}
+
+static void print_table(eg_topo **topos, const eg_topo_stats *st, int count)
+{
+    enum { NCOL = 7 };
+    static const char *const head[NCOL] = {"graph", "nodes", "period", "degree",
+                                           "rho",   "gap",   "rho_period"};
+    char(*cell)[NCOL][40] = calloc((size_t)count, sizeof *cell);
+    if (!cell) {
+        eg_cli_error("out of memory");
+        return;
+    }
+    int width[NCOL];
+    for (int c = 0; c < NCOL; c++)
+        width[c] = (int)strlen(head[c]);
+    for (int r = 0; r < count; r++) {
+        snprintf(cell[r][0], 40, "%s", eg_topo_name(topos[r]));
+        snprintf(cell[r][1], 40, "%d", eg_topo_nodes(topos[r]));
+        snprintf(cell[r][2], 40, "%d", st[r].period);
+        snprintf(cell[r][3], 40, "%d", st[r].degree);
+        snprintf(cell[r][4], 40, "%.6g", st[r].rho);
+        snprintf(cell[r][5], 40, "%.6g", st[r].gap);
+        snprintf(cell[r][6], 40, "%.6g", st[r].rho_period);
+        for (int c = 0; c < NCOL; c++) {
+            int w = (int)strlen(cell[r][c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    }
+    for (int c = 0; c < NCOL; c++)
+        printf(c == 0 ? "%-*s" : "  %*s", width[c], head[c]);
+    putchar('\n');
+    for (int r = 0; r < count; r++) {
+        for (int c = 0; c < NCOL; c++)
+            printf(c == 0 ? "%-*s" : "  %*s", width[c], cell[r][c]);
+        putchar('\n');
+    }
+    free(cell);
+}
+
+int eg_cmd_graph(int argc, char **argv)
+{
+    const char *name = NULL, *nodes_arg = NULL, *format_arg = "table";
+    const char *iters_arg = NULL, *seed_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            graph_usage(stdout);
+            return 0;
+        }
+        if ((v = opt_value("--nodes", argc, argv, &i, &missing)))
+            nodes_arg = v;
+        else if (!missing && (v = opt_value("--format", argc, argv, &i, &missing)))
+            format_arg = v;
+        else if (!missing && (v = opt_value("--iters", argc, argv, &i, &missing)))
+            iters_arg = v;
+        else if (!missing && (v = opt_value("--seed", argc, argv, &i, &missing)))
+            seed_arg = v;
+        else if (missing) {
+            eg_cli_error("%s needs a value (see expgraph graph --help)", a);
+            return 2;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            eg_cli_error("unknown option '%s' for graph (see expgraph graph --help)", a);
+            return 2;
+        } else if (name) {
+            eg_cli_error("unexpected argument '%s' after NAME '%s' (see expgraph graph "
+                         "--help)",
+                         a, name);
+            return 2;
+        } else
+            name = a;
+    }
+    if (!name) {
+        eg_cli_error("graph needs a NAME, e.g. expgraph graph exp --nodes 16 (see expgraph "
+                     "graph --help)");
+        return 2;
+    }
+    if (!nodes_arg) {
+        eg_cli_error("graph needs --nodes, e.g. --nodes 16 or --nodes 4,8,16");
+        return 2;
+    }
+    int format;
+    if (!strcmp(format_arg, "table"))
+        format = FMT_TABLE;
+    else if (!strcmp(format_arg, "csv"))
+        format = FMT_CSV;
+    else if (!strcmp(format_arg, "matrix"))
+        format = FMT_MATRIX;
+    else {
+        eg_cli_error("--format: unknown format '%s' (known: table, csv, matrix)", format_arg);
+        return 2;
+    }
+    long iters = 0; /* 0: one period */
+    if (iters_arg && (eg_parse_long(iters_arg, &iters) || iters < 1)) {
+        eg_cli_error("--iters: '%s' is not a whole number >= 1", iters_arg);
+        return 2;
+    }
+    uint64_t seed = 1;
+    if (seed_arg && parse_seed(seed_arg, &seed)) {
+        eg_cli_error("--seed: '%s' is not a whole number >= 0", seed_arg);
+        return 2;
+    }
+    int *nodes, count;
+    if (parse_nodes(nodes_arg, &nodes, &count))
+        return 2;
+    if (format != FMT_MATRIX)
+        for (int r = 0; r < count; r++)
+            if (nodes[r] > EG_TOPO_STATS_MAX_NODES) {
+                eg_cli_error("--nodes: %d is too many for --format %s (at most %d: rho needs "
+                             "dense n x n matrices); --format matrix has no such limit",
+                             nodes[r], format_arg, EG_TOPO_STATS_MAX_NODES);
+                free(nodes);
+                return 2;
+            }
+
+    eg_err err = {0};
+    eg_graph_spec g;
+    if (eg_spec_graph_from_text(name, &g, &err)) {
+        eg_cli_error("%s", err.msg);
+        free(nodes);
+        return err.code == EG_ERUN ? 1 : 2;
+    }
+
+    int code = 0;
+    eg_topo **topos = calloc((size_t)count, sizeof *topos);
+    eg_topo_stats *st = calloc((size_t)count, sizeof *st);
+    if (!topos || !st) {
+        eg_cli_error("out of memory");
+        code = 1;
+    }
+    for (int r = 0; r < count && !code; r++) {
+        int rc = eg_topo_init(&topos[r], &g, nodes[r], seed, &err);
+        if (rc) {
+            eg_cli_error("%s", err.msg);
+            code = rc == EG_EINPUT ? 2 : 1;
+        }
+    }
+    if (format != FMT_MATRIX)
+        for (int r = 0; r < count && !code; r++) {
+            int rc = eg_topo_stats_compute(topos[r], &st[r], &err);
+            if (rc) {
+                eg_cli_error("%s", err.msg);
+                code = rc == EG_EINPUT ? 2 : 1;
+            }
+        }
+
+    if (!code) {
+        if (format == FMT_CSV) {
+            printf("graph,nodes,period,degree,rho,gap,rho_period\n");
+            for (int r = 0; r < count; r++)
+                printf("%s,%d,%d,%d,%.9g,%.9g,%.9g\n", eg_topo_name(topos[r]), nodes[r],
+                       st[r].period, st[r].degree, st[r].rho, st[r].gap, st[r].rho_period);
+        } else if (format == FMT_TABLE) {
+            print_table(topos, st, count);
+        } else {
+            for (int r = 0; r < count; r++) {
+                int period = eg_topo_period(topos[r]);
+                int random = period == 0; /* random_match */
+                long K = iters ? iters : (period > 0 ? period : 1);
+                for (long k = 0; k < K; k++)
+                    print_matrix(topos[r], k, seed, random);
+            }
+        }
+        if (fflush(stdout) || ferror(stdout)) {
+            eg_cli_error("cannot write the output: %s", strerror(errno));
+            code = 1;
+        }
+    }
+
+    if (topos)
+        for (int r = 0; r < count; r++)
+            eg_topo_free(topos[r]);
+    free(topos);
+    free(st);
+    free(nodes);
+    return code;
+}

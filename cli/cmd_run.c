@@ -1,0 +1,396 @@
+/* cmd_run.c - `expgraph run`, `expgraph validate` and `expgraph sweep`. */
+#include "commands.h"
+#include "comm.h"
+#include "run.h"
+#include "spec.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct runargs {
+    const char *spec;
+    char **sets;
+    int nsets;
+    const char *out;
+    int resume, force, quiet, list, help;
+} runargs;
+
+static const char *RUN_HELP =
+    "usage: expgraph run SPEC.yaml [--set KEY=VALUE]... [--out DIR] [--resume] [--force] [--quiet]\n"
+    "\n"
+    "Trains one experiment. An MPI program: `expgraph run s.yaml` runs every node in one\n"
+    "process; `mpirun -np P expgraph run s.yaml` spreads the spec's nodes over P ranks\n"
+    "(P <= nodes). The same spec and seed give the same numbers whatever P is.\n"
+    "\n"
+    "options:\n"
+    "  --set KEY=VALUE  override a spec key by its dotted path, value parsed as YAML\n"
+    "                   (--set lr.base=0.05 --set graph=ring --set 'graph={name: erdos_renyi, p: 0.2}')\n"
+    "  --out DIR        output directory (default: the spec's output.dir, runs/<name>)\n"
+    "  --resume         continue an interrupted run from its last checkpoint\n"
+    "  --force          start over in a directory that already holds a run\n"
+    "  --quiet          no progress bar and no summary lines\n"
+    "\n"
+    "writes DIR/metrics.csv (iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,\n"
+    "bytes_sent,node_acc_mean), DIR/spec.yaml (resolved), DIR/summary.csv, DIR/ckpt/.\n"
+    "environment: EXPGRAPH_THREADS (threads per rank; default cores / ranks on the host),\n"
+    "EXPGRAPH_DATA (dataset directory).\n"
+    "exit: 0 ok, 1 failure while running, 2 bad spec or command line, 130 interrupted.\n";
+
+static const char *VALIDATE_HELP =
+    "usage: expgraph validate SPEC.yaml [--set KEY=VALUE]...\n"
+    "\n"
+    "Parses and checks everything `run` would check (keys, types, ranges, graph vs nodes,\n"
+    "data files, dataset size), writes nothing. Exit 0 when good, 2 with the reason.\n";
+
+static const char *SWEEP_HELP =
+    "usage: expgraph sweep SPEC.yaml [--set KEY=VALUE]... [--out DIR] [--list] [--quiet]\n"
+    "\n"
+    "Expands the spec's sweep: block (dotted key -> list of values) into the cartesian\n"
+    "product and runs each point in turn into OUT/<key=value,...>/ (OUT: --out, default the\n"
+    "spec's output.dir). Points whose directory holds a finished run are skipped, an\n"
+    "interrupted point is resumed. --list prints one `expgraph run ...` command per point\n"
+    "instead (for SLURM arrays, GNU parallel or mpirun in a batch script).\n";
+
+static int parse_args(int argc, char **argv, runargs *a, int allow_out, int allow_list)
+{
+    memset(a, 0, sizeof *a);
+    a->sets = calloc((size_t)argc + 1, sizeof(char *));
+    if (!a->sets)
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            a->help = 1;
+        } else if (!strcmp(s, "--set") || !strncmp(s, "--set=", 6)) {
+            const char *v = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
+                eg_cli_error("--set needs KEY=VALUE");
+                return 2;
+            }
+            a->sets[a->nsets++] = (char *)v;
+        } else if (allow_out && (!strcmp(s, "--out") || !strncmp(s, "--out=", 6))) {
+            const char *v = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !*v) {
+                eg_cli_error("--out needs a directory");
+                return 2;
+            }
+            a->out = v;
+        } else if (allow_out && !strcmp(s, "--resume")) {
+            a->resume = 1;
+        } else if (allow_out && !strcmp(s, "--force")) {
+            a->force = 1;
+        } else if (allow_out && !strcmp(s, "--quiet")) {
+            a->quiet = 1;
+        } else if (allow_list && !strcmp(s, "--list")) {
+            a->list = 1;
+        } else if (s[0] == '-' && s[1]) {
+            eg_cli_error("unknown option '%s' (see --help)", s);
+            return 2;
+        } else if (!a->spec) {
+            a->spec = s;
+        } else {
+            eg_cli_error("one spec file at a time; '%s' is extra", s);
+            return 2;
+        }
+    }
+    if (a->help)
+        return 0;
+    if (!a->spec) {
+        eg_cli_error("missing SPEC.yaml (see --help)");
+        return 2;
+    }
+    if (a->resume && a->force) {
+        eg_cli_error("--resume and --force contradict each other; pick one");
+        return 2;
+    }
+    return 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    eg_run_stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void print_info(void *ud, const char *line)
+{
+    (void)ud;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+typedef struct bar {
+    double last;
+    int drawn;
+} bar;
+
+static void print_progress(void *ud, const eg_progress *p)
+{
+    bar *b = ud;
+    double now = eg_now();
+    if (p->iter != p->total && now - b->last < 0.2)
+        return;
+    b->last = now;
+    int width = 24, fill = p->total > 0 ? (int)((double)width * p->iter / p->total) : 0;
+    char cells[32];
+    for (int i = 0; i < width; i++)
+        cells[i] = i < fill ? '#' : '.';
+    cells[width] = 0;
+    double eta = p->iter > 0 ? p->elapsed_s * (double)(p->total - p->iter) / p->iter : 0;
+    char acc[32] = "  -   ";
+    if (p->test_acc >= 0)
+        snprintf(acc, sizeof acc, "%.4f", p->test_acc);
+    fprintf(stderr, "\r[%s] %ld/%ld ep %.2f loss %.4f acc %s ETA %d:%02d ", cells, p->iter,
+            p->total, p->epoch, p->train_loss, acc, (int)(eta / 60), (int)eta % 60);
+    if (p->iter == p->total)
+        fputc('\n', stderr);
+    fflush(stderr);
+    b->drawn = 1;
+}
+
+static int exit_code(int rc)
+{
+    switch (rc) {
+    case EG_OK:
+        return 0;
+    case EG_EINPUT:
+        return 2;
+    case EG_EINTR:
+        return 130;
+    default:
+        return 1;
+    }
+}
+
+static int do_run(const runargs *a, const char *out, int validate, int quiet, int *code)
+{
+    int rank = eg_comm_world_rank();
+    bar b = {0, 0};
+    eg_run_opts o = {
+        .spec_file = a->spec, .sets = a->sets, .nsets = a->nsets, .out_dir = out,
+        .resume = a->resume, .force = a->force, .validate_only = validate,
+        .info = quiet ? NULL : print_info,
+        .progress = (!quiet && isatty(2)) ? print_progress : NULL, .ud = &b};
+    eg_err err = {0};
+    int rc = eg_run(&o, &err);
+    if (b.drawn && rc)
+        fputc('\n', stderr);
+    if (rc && (rank == 0 || rc == EG_ERUN))
+        eg_cli_error("%s", err.msg);
+    *code = exit_code(rc);
+    return rc;
+}
+
+int eg_cmd_run(int argc, char **argv)
+{
+    runargs a;
+    int pc = parse_args(argc, argv, &a, 1, 0);
+    if (pc || a.help) {
+        if (a.help)
+            fputs(RUN_HELP, stdout);
+        free(a.sets);
+        return pc;
+    }
+    if (eg_comm_world_init(&argc, &argv)) {
+        eg_cli_error("cannot initialise MPI");
+        free(a.sets);
+        return 1;
+    }
+    install_signals();
+    int code;
+    int rc = do_run(&a, a.out, 0, a.quiet, &code);
+    free(a.sets);
+    if (rc == EG_ERUN && eg_comm_world_size() > 1)
+        eg_comm_abort(1); /* a rank may be stuck in a collective: end the whole job */
+    eg_comm_world_finalize();
+    return code;
+}
+
+int eg_cmd_validate(int argc, char **argv)
+{
+    runargs a;
+    int pc = parse_args(argc, argv, &a, 0, 0);
+    if (pc || a.help) {
+        if (a.help)
+            fputs(VALIDATE_HELP, stdout);
+        free(a.sets);
+        return pc;
+    }
+    if (eg_comm_world_init(&argc, &argv)) {
+        eg_cli_error("cannot initialise MPI");
+        free(a.sets);
+        return 1;
+    }
+    int code;
+    a.force = 1; /* an existing run directory is not a spec problem */
+    int rc = do_run(&a, NULL, 1, 1, &code);
+    if (rc == EG_OK && eg_comm_world_rank() == 0)
+        printf("%s: ok\n", a.spec);
+    free(a.sets);
+    eg_comm_world_finalize();
+    return code;
+}
+
+/* shell-quotes s into out when it holds anything but safe characters */
+static void shq(const char *s, char *out, size_t len)
+{
+    int safe = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/=,+:@", *p))
+            safe = 0;
+    if (safe) {
+        snprintf(out, len, "%s", s);
+        return;
+    }
+    size_t o = 0;
+    out[o++] = '\'';
+    for (const char *p = s; *p && o + 6 < len; p++) {
+        if (*p == '\'') {
+            memcpy(out + o, "'\\''", 4);
+            o += 4;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o++] = '\'';
+    out[o] = 0;
+}
+
+int eg_cmd_sweep(int argc, char **argv)
+{
+    runargs a;
+    int pc = parse_args(argc, argv, &a, 1, 1);
+    if (pc || a.help) {
+        if (a.help)
+            fputs(SWEEP_HELP, stdout);
+        free(a.sets);
+        return pc;
+    }
+    eg_err err = {0};
+    eg_sweep sw;
+    int rc = eg_sweep_load(&sw, a.spec, a.sets, a.nsets, &err);
+    if (rc) {
+        eg_cli_error("%s", err.msg);
+        eg_sweep_free(&sw);
+        free(a.sets);
+        return exit_code(rc);
+    }
+    /* the sweep's root: --out, else the spec's output.dir (read with the first point) */
+    char **sets = calloc((size_t)(a.nsets + sw.nkeys + 1), sizeof(char *));
+    char root[EG_PATH_MAX], dir[EG_PATH_MAX], out[EG_PATH_MAX * 2 + 8];
+    int code = 0;
+    if (!sets) {
+        eg_sweep_free(&sw);
+        free(a.sets);
+        return 1;
+    }
+    for (int i = 0; i < a.nsets; i++)
+        sets[i] = a.sets[i];
+    if (eg_sweep_point(&sw, 0, sets + a.nsets, dir, sizeof dir)) {
+        eg_cli_error("sweep point too long");
+        code = 2;
+        goto done;
+    }
+    if (a.out) {
+        snprintf(root, sizeof root, "%s", a.out);
+    } else {
+        eg_spec s;
+        rc = eg_spec_load(&s, a.spec, sets, a.nsets + sw.nkeys, &err);
+        if (rc) {
+            eg_cli_error("%s", err.msg);
+            eg_spec_free(&s);
+            code = exit_code(rc);
+            goto done;
+        }
+        snprintf(root, sizeof root, "%s", s.out_dir);
+        eg_spec_free(&s);
+    }
+    for (int k = 0; k < sw.nkeys; k++) {
+        free(sets[a.nsets + k]);
+        sets[a.nsets + k] = NULL;
+    }
+    if (a.list) {
+        for (long p = 0; p < sw.npoints; p++) {
+            eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
+            char q[8192];
+            shq(a.spec, q, sizeof q);
+            printf("expgraph run %s", q);
+            for (int i = 0; i < a.nsets + sw.nkeys; i++) {
+                shq(sets[i], q, sizeof q);
+                printf(" --set %s", q);
+            }
+            snprintf(out, sizeof out, "%s/%s", root, dir);
+            shq(out, q, sizeof q);
+            printf(" --out %s%s\n", q, a.quiet ? " --quiet" : "");
+            for (int k = 0; k < sw.nkeys; k++) {
+                free(sets[a.nsets + k]);
+                sets[a.nsets + k] = NULL;
+            }
+        }
+        goto done;
+    }
+    if (eg_comm_world_init(&argc, &argv)) {
+        eg_cli_error("cannot initialise MPI");
+        code = 1;
+        goto done;
+    }
+    install_signals();
+    int rank = eg_comm_world_rank();
+    long ran = 0, skipped = 0;
+    for (long p = 0; p < sw.npoints && code == 0; p++) {
+        eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
+        snprintf(out, sizeof out, "%s/%s", root, dir);
+        char probe[sizeof out + 32], ck[sizeof out + 32];
+        snprintf(probe, sizeof probe, "%s/summary.csv", out);
+        snprintf(ck, sizeof ck, "%s/ckpt/LATEST", out);
+        struct stat st;
+        int finished = stat(probe, &st) == 0, resumable = stat(ck, &st) == 0;
+        if (finished) {
+            skipped++;
+            if (rank == 0 && !a.quiet)
+                printf("[%ld/%ld] %s: finished already, skipped\n", p + 1, sw.npoints, dir);
+        } else {
+            if (rank == 0 && !a.quiet)
+                printf("[%ld/%ld] %s%s\n", p + 1, sw.npoints, dir, resumable ? " (resuming)" : "");
+            fflush(stdout);
+            runargs pa = a;
+            pa.sets = sets;
+            pa.nsets = a.nsets + sw.nkeys;
+            pa.resume = resumable;
+            pa.force = !resumable; /* metrics without a checkpoint: an early death, start over */
+            int prc = do_run(&pa, out, 0, a.quiet, &code);
+            if (prc == EG_ERUN && eg_comm_world_size() > 1)
+                eg_comm_abort(1);
+            ran++;
+        }
+        for (int k = 0; k < sw.nkeys; k++) {
+            free(sets[a.nsets + k]);
+            sets[a.nsets + k] = NULL;
+        }
+    }
+    if (code == 0 && rank == 0 && !a.quiet)
+        printf("sweep: %ld points, %ld run, %ld skipped; results under %s\n", sw.npoints, ran,
+               skipped, root);
+    eg_comm_world_finalize();
+done:
+    for (int k = 0; k < sw.nkeys; k++)
+        free(sets[a.nsets + k]);
+    free(sets);
+    eg_sweep_free(&sw);
+    free(a.sets);
+    return code;
+}

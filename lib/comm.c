@@ -1,0 +1,451 @@
+/* comm.c - node <-> rank mapping, gossip exchange, ordered reductions. */
+#include "comm.h"
+
+#include <mpi.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct eg_comm {
+    MPI_Comm comm;
+    int rank, size, nodes, lo, hi, host_ranks;
+    size_t max_dim;
+    int max_vecs;
+    int max_slots;       /* remote vectors a rank may need in one gossip */
+    int max_sends;       /* (local node, rank) pairs a rank may send in one gossip */
+    float *recvbuf;      /* max_vecs * max_slots * max_dim */
+    MPI_Request *reqs;   /* (max_slots + max_sends) * max_vecs */
+    int *owner;          /* nodes */
+    long *stamp;         /* nodes: call stamp when node j is needed here */
+    int *slot;           /* nodes: its slot in recvbuf */
+    long *sendmark;      /* nlocal * size */
+    int *rows_local, *rows_remote; /* local rows split by whether they need remote data */
+    const float **srcs;  /* per thread: max_nnz row sources */
+    float *wts;          /* per thread: max_nnz weights */
+    int max_row, nthreads_alloc;
+    long calls;
+    double *chainbuf;    /* not used for acc (caller's) */
+};
+
+#define MPI_TRY(call, err)                                                                    \
+    do {                                                                                      \
+        int rc_ = (call);                                                                     \
+        if (rc_ != MPI_SUCCESS) {                                                             \
+            char s_[MPI_MAX_ERROR_STRING];                                                    \
+            int l_ = 0;                                                                       \
+            MPI_Error_string(rc_, s_, &l_);                                                   \
+            return eg_err_set(err, EG_ERUN, "MPI error at %s:%d: %s", __FILE__, __LINE__, s_); \
+        }                                                                                     \
+    } while (0)
+
+void eg_comm_range(int nodes, int P, int r, int *lo, int *hi)
+{
+    /* node i on rank floor(i * P / n): rank r owns the i with r*n <= i*P < (r+1)*n */
+    *lo = (int)(((long)r * nodes + P - 1) / P);
+    *hi = (int)(((long)(r + 1) * nodes + P - 1) / P);
+}
+
+int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const eg_topo *topo,
+                 eg_err *err)
+{
+    *out = NULL;
+    eg_comm *c = calloc(1, sizeof *c);
+    if (!c)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &c->comm) != MPI_SUCCESS) {
+        free(c);
+        return eg_err_set(err, EG_ERUN, "MPI_Comm_dup failed");
+    }
+    MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(c->comm, &c->rank);
+    MPI_Comm_size(c->comm, &c->size);
+    c->nodes = nodes;
+    c->max_dim = max_dim;
+    c->max_vecs = max_vecs < 1 ? 1 : max_vecs;
+    if (c->size > nodes) {
+        int sz = c->size;
+        eg_comm_free(c);
+        return eg_err_set(err, EG_EINPUT,
+                          "%d MPI ranks for %d nodes: run with at most as many ranks as nodes "
+                          "(mpirun -np %d or fewer)", sz, nodes, nodes);
+    }
+    eg_comm_range(nodes, c->size, c->rank, &c->lo, &c->hi);
+    MPI_Comm host;
+    if (MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host) == MPI_SUCCESS) {
+        MPI_Comm_size(host, &c->host_ranks);
+        MPI_Comm_free(&host);
+    } else {
+        c->host_ranks = 1;
+    }
+    int nlocal = c->hi - c->lo, maxlocal = 0;
+    for (int r = 0; r < c->size; r++) {
+        int lo, hi;
+        eg_comm_range(nodes, c->size, r, &lo, &hi);
+        if (hi - lo > maxlocal)
+            maxlocal = hi - lo;
+    }
+    int maxdeg = eg_topo_max_degree(topo);
+    long slots = (long)nlocal * maxdeg;
+    if (slots > nodes - nlocal)
+        slots = nodes - nlocal;
+    c->max_slots = (int)slots;
+    long sends = (long)nlocal * (c->size - 1);
+    c->max_sends = (int)sends;
+    c->max_row = eg_topo_max_nnz(topo);
+    int maxrow = 1;
+    (void)maxlocal;
+    /* the longest row is at most maxdeg + 1 entries */
+    maxrow = maxdeg + 1;
+    c->max_row = maxrow;
+    c->owner = malloc(sizeof(int) * (size_t)nodes);
+    c->stamp = calloc((size_t)nodes, sizeof(long));
+    c->slot = malloc(sizeof(int) * (size_t)nodes);
+    c->sendmark = calloc((size_t)(nlocal ? nlocal : 1) * (size_t)c->size, sizeof(long));
+    c->rows_local = malloc(sizeof(int) * (size_t)(nlocal ? nlocal : 1));
+    c->rows_remote = malloc(sizeof(int) * (size_t)(nlocal ? nlocal : 1));
+    c->nthreads_alloc = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
+    c->srcs = malloc(sizeof(float *) * (size_t)maxrow * (size_t)c->nthreads_alloc * (size_t)c->max_vecs);
+    c->wts = malloc(sizeof(float) * (size_t)maxrow * (size_t)c->nthreads_alloc);
+    size_t nreq = (size_t)(c->max_slots + c->max_sends) * (size_t)c->max_vecs;
+    c->reqs = malloc(sizeof(MPI_Request) * (nreq ? nreq : 1));
+    if (c->max_slots > 0)
+        c->recvbuf = eg_alloc_floats((size_t)c->max_slots * (size_t)c->max_vecs * max_dim, err);
+    if (!c->owner || !c->stamp || !c->slot || !c->sendmark || !c->rows_local || !c->rows_remote ||
+        !c->srcs || !c->wts || !c->reqs || (c->max_slots > 0 && !c->recvbuf)) {
+        eg_comm_free(c);
+        return eg_err_set(err, EG_ERUN, "out of memory for the exchange buffers");
+    }
+    for (int r = 0; r < c->size; r++) {
+        int lo, hi;
+        eg_comm_range(nodes, c->size, r, &lo, &hi);
+        for (int i = lo; i < hi; i++)
+            c->owner[i] = r;
+    }
+    *out = c;
+    return EG_OK;
+}
+
+void eg_comm_free(eg_comm *c)
+{
+    if (!c)
+        return;
+    free(c->recvbuf);
+    free(c->reqs);
+    free(c->owner);
+    free(c->stamp);
+    free(c->slot);
+    free(c->sendmark);
+    free(c->rows_local);
+    free(c->rows_remote);
+    free(c->srcs);
+    free(c->wts);
+    if (c->comm != MPI_COMM_NULL && c->comm != 0) {
+        int fin = 0;
+        MPI_Finalized(&fin);
+        if (!fin)
+            MPI_Comm_free(&c->comm);
+    }
+    free(c);
+}
+
+int eg_comm_rank(const eg_comm *c) { return c->rank; }
+int eg_comm_size(const eg_comm *c) { return c->size; }
+int eg_comm_lo(const eg_comm *c) { return c->lo; }
+int eg_comm_hi(const eg_comm *c) { return c->hi; }
+int eg_comm_owner(const eg_comm *c, int node) { return c->owner[node]; }
+int eg_comm_host_ranks(const eg_comm *c) { return c->host_ranks; }
+
+double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
+{
+    long off = 0;
+    for (int i = 0; i < W->n; i++)
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++)
+            if (W->col[e] != i && W->val[e] != 0.0)
+                off++;
+    return (double)off * nv * (double)dim * sizeof(float);
+}
+
+#define CHUNK 2048
+
+/* out = sum_e w[e] * src[e] in order e = 0..k-1, chunked so out stays in L1 */
+static void combine(float *restrict out, const float *const *src, const float *w, int k,
+                    size_t dim)
+{
+    for (size_t b = 0; b < dim; b += CHUNK) {
+        size_t len = dim - b < CHUNK ? dim - b : CHUNK;
+        float *restrict o = out + b;
+        const float *restrict s0 = src[0] + b;
+        const float w0 = w[0];
+        if (k >= 2) {
+            const float *restrict s1 = src[1] + b;
+            const float w1 = w[1];
+            for (size_t t = 0; t < len; t++)
+                o[t] = w0 * s0[t] + w1 * s1[t];
+        } else {
+            for (size_t t = 0; t < len; t++)
+                o[t] = w0 * s0[t];
+        }
+        for (int e = 2; e < k; e++) {
+            const float *restrict s = src[e] + b;
+            const float we = w[e];
+            for (size_t t = 0; t < len; t++)
+                o[t] += we * s[t];
+        }
+    }
+}
+
+static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrows, int nv,
+                         const float *const *in, float *const *out, size_t dim)
+{
+    /* parallel over (row, vector) pairs; each thread has its own source/weight lists */
+    int total = nrows * nv;
+#pragma omp parallel for schedule(static) if (total > 1 && dim >= 4096)
+    for (int t = 0; t < total; t++) {
+        int tid = omp_get_thread_num();
+        if (tid >= c->nthreads_alloc)
+            tid = 0; /* cannot happen: threads never exceed the max set at init */
+        const float **src = c->srcs + (size_t)tid * (size_t)c->max_row;
+        float *w = c->wts + (size_t)tid * (size_t)c->max_row;
+        int i = rows[t / nv], v = t % nv;
+        int k = 0;
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+            int j = W->col[e];
+            if (W->val[e] == 0.0)
+                continue;
+            w[k] = (float)W->val[e];
+            if (j >= c->lo && j < c->hi)
+                src[k] = in[v] + (size_t)(j - c->lo) * dim;
+            else
+                src[k] = c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)c->slot[j]) * dim;
+            k++;
+        }
+        float *o = out[v] + (size_t)(i - c->lo) * dim;
+        if (k == 0)
+            memset(o, 0, dim * sizeof(float));
+        else
+            combine(o, src, w, k, dim);
+    }
+}
+
+int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *const *in,
+                         float *const *out, size_t dim, eg_err *err)
+{
+    if (nv > c->max_vecs || dim > c->max_dim)
+        return eg_err_set(err, EG_ERUN, "gossip called with %d vectors of %zu floats; buffers hold %d of %zu",
+                          nv, dim, c->max_vecs, c->max_dim);
+    long st = ++c->calls;
+    int nlocal = c->hi - c->lo, nl = 0, nr = 0, nslots = 0, nreq = 0;
+    /* what this rank needs: remote in-neighbours of local rows, slots in ascending node order */
+    for (int i = c->lo; i < c->hi; i++) {
+        int remote = 0;
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+            int j = W->col[e];
+            if (W->val[e] == 0.0 || (j >= c->lo && j < c->hi))
+                continue;
+            remote = 1;
+            c->stamp[j] = st;
+        }
+        if (remote)
+            c->rows_remote[nr++] = i;
+        else
+            c->rows_local[nl++] = i;
+    }
+    if (c->size > 1) {
+        for (int j = 0; j < c->nodes; j++)
+            if (c->stamp[j] == st) {
+                if (nslots >= c->max_slots)
+                    return eg_err_set(err, EG_ERUN, "exchange plan exceeds its buffers (%d slots)",
+                                      c->max_slots);
+                c->slot[j] = nslots++;
+            }
+        /* post receives in ascending node order per source: MPI keeps per-pair order */
+        for (int j = 0; j < c->nodes; j++) {
+            if (c->stamp[j] != st)
+                continue;
+            for (int v = 0; v < nv; v++) {
+                float *buf = c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)c->slot[j]) * dim;
+                MPI_TRY(MPI_Irecv(buf, (int)dim, MPI_FLOAT, c->owner[j], (j % 16384) * 2 + (v & 1),
+                                  c->comm, &c->reqs[nreq++]),
+                        err);
+            }
+        }
+        /* what others need from this rank */
+        for (int i = 0; i < c->nodes; i++) {
+            int r = c->owner[i];
+            if (r == c->rank)
+                continue;
+            for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+                int j = W->col[e];
+                if (W->val[e] != 0.0 && j >= c->lo && j < c->hi)
+                    c->sendmark[(size_t)(j - c->lo) * (size_t)c->size + (size_t)r] = st;
+            }
+        }
+        for (int j = c->lo; j < c->hi; j++)
+            for (int r = 0; r < c->size; r++) {
+                if (c->sendmark[(size_t)(j - c->lo) * (size_t)c->size + (size_t)r] != st)
+                    continue;
+                for (int v = 0; v < nv; v++)
+                    MPI_TRY(MPI_Isend(in[v] + (size_t)(j - c->lo) * dim, (int)dim, MPI_FLOAT, r,
+                                      (j % 16384) * 2 + (v & 1), c->comm, &c->reqs[nreq++]),
+                            err);
+            }
+    }
+    (void)nlocal;
+    /* overlap: rows with only local in-neighbours while messages travel */
+    combine_rows(c, W, c->rows_local, nl, nv, in, out, dim);
+    if (nreq > 0)
+        MPI_TRY(MPI_Waitall(nreq, c->reqs, MPI_STATUSES_IGNORE), err);
+    combine_rows(c, W, c->rows_remote, nr, nv, in, out, dim);
+    return EG_OK;
+}
+
+int eg_comm_sum_nodes(eg_comm *c, const float *block, size_t dim, double *acc, eg_err *err)
+{
+    if (c->rank == 0)
+        memset(acc, 0, dim * sizeof(double));
+    else
+        MPI_TRY(MPI_Recv(acc, (int)dim, MPI_DOUBLE, c->rank - 1, 7001, c->comm, MPI_STATUS_IGNORE), err);
+    for (int i = c->lo; i < c->hi; i++) {
+        const float *x = block + (size_t)(i - c->lo) * dim;
+        for (size_t t = 0; t < dim; t++)
+            acc[t] += (double)x[t];
+    }
+    if (c->rank + 1 < c->size)
+        MPI_TRY(MPI_Send(acc, (int)dim, MPI_DOUBLE, c->rank + 1, 7001, c->comm), err);
+    if (c->size > 1)
+        MPI_TRY(MPI_Bcast(acc, (int)dim, MPI_DOUBLE, c->size - 1, c->comm), err);
+    return EG_OK;
+}
+
+int eg_comm_gather_nodes(eg_comm *c, const double *local, int k, double *all, eg_err *err)
+{
+    if (c->size == 1) {
+        memcpy(all, local, sizeof(double) * (size_t)c->nodes * (size_t)k);
+        return EG_OK;
+    }
+    int counts[c->size], displs[c->size];
+    for (int r = 0; r < c->size; r++) {
+        int lo, hi;
+        eg_comm_range(c->nodes, c->size, r, &lo, &hi);
+        counts[r] = (hi - lo) * k;
+        displs[r] = lo * k;
+    }
+    MPI_TRY(MPI_Allgatherv(local, (c->hi - c->lo) * k, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE,
+                           c->comm),
+            err);
+    return EG_OK;
+}
+
+int eg_comm_allreduce_floats(eg_comm *c, float *buf, size_t count, eg_err *err)
+{
+    if (c->size > 1)
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, c->comm), err);
+    return EG_OK;
+}
+
+int eg_comm_allreduce_doubles(eg_comm *c, double *buf, size_t count, eg_err *err)
+{
+    if (c->size > 1)
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_DOUBLE, MPI_SUM, c->comm), err);
+    return EG_OK;
+}
+
+int eg_comm_bcast_floats(eg_comm *c, float *buf, size_t count, int root, eg_err *err)
+{
+    if (c->size > 1)
+        MPI_TRY(MPI_Bcast(buf, (int)count, MPI_FLOAT, root, c->comm), err);
+    return EG_OK;
+}
+
+int eg_comm_max_long(eg_comm *c, long *v, eg_err *err)
+{
+    if (c->size > 1)
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_LONG, MPI_MAX, c->comm), err);
+    return EG_OK;
+}
+
+int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err)
+{
+    unsigned long long mn = v, mx = v;
+    if (c->size > 1) {
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &mn, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, c->comm), err);
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c->comm), err);
+    }
+    *same = mn == mx;
+    return EG_OK;
+}
+
+int eg_comm_barrier(eg_comm *c, eg_err *err)
+{
+    if (c->size > 1)
+        MPI_TRY(MPI_Barrier(c->comm), err);
+    return EG_OK;
+}
+
+void eg_comm_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+
+int eg_comm_world_rank(void)
+{
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+int eg_comm_world_size(void)
+{
+    int s = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &s);
+    return s;
+}
+
+double eg_comm_world_max(double v)
+{
+    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return v;
+}
+
+int eg_comm_world_agree(int rc, eg_err *err)
+{
+    int size = eg_comm_world_size(), rank = eg_comm_world_rank();
+    if (size == 1)
+        return rc;
+    int first = rc ? rank : size;
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == size)
+        return EG_OK;
+    int code = rc;
+    MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
+    char msg[sizeof err->msg];
+    if (rank == first)
+        memcpy(msg, err->msg, sizeof msg);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
+    if (rank != first || first != 0) {
+        if (first != 0)
+            snprintf(err->msg, sizeof err->msg, "rank %d: %s", first, msg);
+        else
+            memcpy(err->msg, msg, sizeof msg);
+    }
+    err->code = code;
+    return code;
+}
+
+int eg_comm_world_init(int *argc, char ***argv)
+{
+    int inited = 0, prov = 0;
+    MPI_Initialized(&inited);
+    if (inited)
+        return EG_OK;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov) != MPI_SUCCESS)
+        return EG_ERUN;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    return EG_OK;
+}
+
+void eg_comm_world_finalize(void)
+{
+    int inited = 0, fin = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&fin);
+    if (inited && !fin)
+        MPI_Finalize();
+}

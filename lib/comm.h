@@ -1,0 +1,89 @@
+/* comm.h - virtual nodes on MPI ranks: the only module (with run.c's start-up) that talks MPI.
+ *
+ * A spec's n nodes are logical agents; the P ranks of MPI_COMM_WORLD are workers. Node i
+ * lives on rank floor(i * P / n); a rank holds its nodes' vectors in one contiguous block
+ * (node lo first). Every collective here sums in a fixed order (by node id) wherever the
+ * result must not depend on P.
+ */
+#ifndef EG_COMM_H
+#define EG_COMM_H
+
+#include "common.h"
+#include "topology.h"
+
+typedef struct eg_comm eg_comm;
+
+/* Collective over MPI_COMM_WORLD (which must be initialised). Sets up the node mapping and
+ * preallocates exchange buffers for vectors of up to max_dim floats and the largest W(k)
+ * the topology can produce (max_vecs vectors per call to eg_comm_gossip_multi). */
+int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const eg_topo *topo,
+                 eg_err *err);
+void eg_comm_free(eg_comm *c); /* safe on NULL; not collective */
+
+int eg_comm_rank(const eg_comm *c);
+int eg_comm_size(const eg_comm *c);
+int eg_comm_lo(const eg_comm *c);     /* first local node */
+int eg_comm_hi(const eg_comm *c);     /* one past the last local node */
+int eg_comm_owner(const eg_comm *c, int node);
+/* ranks sharing this rank's host (for thread budgeting) */
+int eg_comm_host_ranks(const eg_comm *c);
+
+/* One gossip step for nv vectors per node: for each local node i and each v < nv,
+ * out[v][(i-lo)*dim ..] = sum_j W_ij in[v][(j-lo)*dim ..], summing over j ascending in
+ * float. Same-rank neighbours are read in place; cross-rank ones travel by non-blocking
+ * MPI; rows with only local neighbours are combined while messages are in flight.
+ * in and out must not alias. Collective. Returns EG_ERUN on an MPI failure. */
+int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *const *in,
+                         float *const *out, size_t dim, eg_err *err);
+static inline int eg_comm_gossip(eg_comm *c, const eg_wmat *W, const float *in, float *out,
+                                 size_t dim, eg_err *err)
+{
+    return eg_comm_gossip_multi(c, W, 1, &in, &out, dim, err);
+}
+
+/* Bytes one gossip over W moves between distinct nodes for nv vectors of dim floats
+ * (every off-diagonal nonzero is one vector sent). */
+double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim);
+
+/* acc[0..dim) = sum over all nodes i (ascending) of block[(i-lo)*dim ..], in double, on
+ * every rank: a chain through the ranks in node order, so the result is bitwise the same
+ * for every P. Collective. */
+int eg_comm_sum_nodes(eg_comm *c, const float *block, size_t dim, double *acc, eg_err *err);
+
+/* Gathers per-node values (k doubles per local node) into all[nodes*k] on every rank. */
+int eg_comm_gather_nodes(eg_comm *c, const double *local, int k, double *all, eg_err *err);
+
+/* Element-wise sum of buf over ranks (in place, float). Result identical on all ranks. */
+int eg_comm_allreduce_floats(eg_comm *c, float *buf, size_t count, eg_err *err);
+/* Element-wise sum of doubles over ranks, in place. */
+int eg_comm_allreduce_doubles(eg_comm *c, double *buf, size_t count, eg_err *err);
+/* Broadcast floats from rank root. */
+int eg_comm_bcast_floats(eg_comm *c, float *buf, size_t count, int root, eg_err *err);
+/* Max of a long over ranks. */
+int eg_comm_max_long(eg_comm *c, long *v, eg_err *err);
+/* 1 when every rank passed the same value, 0 otherwise. */
+int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err);
+/* Barrier. */
+int eg_comm_barrier(eg_comm *c, eg_err *err);
+/* Ends the whole job (all ranks, all hosts) with code; used on fatal errors. */
+void eg_comm_abort(int code);
+
+/* Static helpers usable without MPI (tests): the node range of rank r of P. */
+void eg_comm_range(int nodes, int P, int r, int *lo, int *hi);
+
+
+
+/* Agreement on an error across MPI_COMM_WORLD (before an eg_comm exists): every rank passes
+ * its own rc/err; returns the rc of the lowest failing rank on every rank and copies that
+ * rank's message into err (EG_OK everywhere when all succeeded). Collective. */
+int eg_comm_world_agree(int rc, eg_err *err);
+/* rank and size in MPI_COMM_WORLD */
+int eg_comm_world_rank(void);
+int eg_comm_world_size(void);
+/* max of a double over MPI_COMM_WORLD (e.g. a time) */
+double eg_comm_world_max(double v);
+/* MPI_Init_thread (funneled) / MPI_Finalize for the CLI. */
+int eg_comm_world_init(int *argc, char ***argv);
+void eg_comm_world_finalize(void);
+
+#endif

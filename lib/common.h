@@ -1,0 +1,87 @@
+/* common.h - error reporting, RNG and small helpers shared by every module.
+ *
+ * Conventions (see README "Architecture"):
+ *  - library functions return EG_OK (0) or a negative code and fill an eg_err;
+ *  - EG_EINPUT means "the user's input is bad" (cli maps it to exit 2),
+ *    EG_ERUN  means "something failed while running" (exit 1),
+ *    EG_EINTR means "stopped by a signal after saving state" (exit 130).
+ *  - nothing in lib/ prints to stdout or calls exit().
+ */
+#ifndef EG_COMMON_H
+#define EG_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EG_OK 0
+#define EG_EINPUT (-2)
+#define EG_ERUN (-1)
+#define EG_EINTR (-130)
+
+#define EG_VERSION "0.1.0"
+
+typedef struct eg_err {
+    int code;        /* EG_EINPUT / EG_ERUN / ... (0 when no error) */
+    char msg[1024];  /* human-readable, without the "expgraph: " prefix */
+} eg_err;
+
+/* Sets err->code and formats err->msg (printf-style); returns code.
+ * err may be NULL (then only the code is returned). */
+int eg_err_set(eg_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- random numbers: xoshiro256** seeded by splitmix64 ----------------
+ * Every stream is derived from (seed, stream id, node id) so that results
+ * never depend on how nodes are spread over ranks. The state is plain data
+ * so checkpoints can save it. */
+typedef struct eg_rng {
+    uint64_t s[4];
+} eg_rng;
+
+/* Seeds r from a run seed, a stream tag (EG_STREAM_*) and an index (node id). */
+void eg_rng_seed(eg_rng *r, uint64_t seed, uint64_t stream, uint64_t index);
+uint64_t eg_rng_next(eg_rng *r);
+/* uniform in [0, 1) with 53 random bits */
+double eg_rng_uniform(eg_rng *r);
+/* uniform integer in [0, n) without modulo bias; n >= 1 */
+uint64_t eg_rng_below(eg_rng *r, uint64_t n);
+/* standard normal (Box-Muller, no cached state) */
+double eg_rng_normal(eg_rng *r);
+/* Gamma(shape, 1), shape > 0 (Marsaglia-Tsang) */
+double eg_rng_gamma(eg_rng *r, double shape);
+/* Fisher-Yates shuffle of idx[0..n) */
+void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n);
+
+/* stream tags: one per use, so that adding a use never shifts another */
+enum {
+    EG_STREAM_INIT = 1,      /* model initialisation, per node */
+    EG_STREAM_SAMPLE = 2,    /* minibatch sampling, per node */
+    EG_STREAM_PARTITION = 3, /* data partition (index 0) */
+    EG_STREAM_GRAPH = 4,     /* random graphs (erdos_renyi, random_match) */
+    EG_STREAM_SYNTH = 5,     /* synthetic dataset generation */
+    EG_STREAM_AUGMENT = 6,   /* data augmentation, per node */
+};
+
+/* splitmix64 step, exposed for hashing (e.g. the spec hash) */
+uint64_t eg_splitmix64(uint64_t *state);
+/* 64-bit FNV-1a over bytes, chained from h (start with EG_FNV_INIT) */
+#define EG_FNV_INIT 14695981039346656037ULL
+uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len);
+
+/* ---- numbers and strings ---- */
+/* strict parsers: whole string must be a number; return 0 on success */
+int eg_parse_long(const char *s, long *out);
+int eg_parse_double(const char *s, double *out);
+/* malloc that never returns NULL silently: returns NULL and fills err */
+void *eg_malloc(size_t bytes, eg_err *err);
+void *eg_calloc(size_t n, size_t size, eg_err *err);
+/* 64-byte aligned allocation for float vectors (free with free()) */
+float *eg_alloc_floats(size_t n, eg_err *err);
+/* wall clock seconds (monotonic) */
+double eg_now(void);
+/* ceil(log2 n) with tau(1) = 0, tau(2) = 1 */
+int eg_ceil_log2(long n);
+int eg_is_pow2(long n);
+
+#endif

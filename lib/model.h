@@ -1,0 +1,80 @@
+/* model.h - models on one flat float parameter vector per node.
+ *
+ * A model (eg_model) is the architecture only: shapes and offsets of each layer's
+ * weights inside the flat vector. Parameters, gradients, momentum ... are plain
+ * float arrays of eg_model_nparams() entries with the same layout, so gossip,
+ * averaging and checkpoints treat them as one vector.
+ * Scratch memory for one forward/backward pass lives in an eg_work (one per thread).
+ */
+#ifndef EG_MODEL_H
+#define EG_MODEL_H
+
+#include "common.h"
+
+#define EG_MAX_LAYERS 8
+
+typedef struct eg_model_spec {
+    char name[16];               /* logreg | mlp | cnn */
+    int hidden[EG_MAX_LAYERS];   /* mlp: widths of the hidden layers; cnn: hidden[0] = width of the
+                                    dense layer after the convolutions (0 = none) */
+    int n_hidden;
+    int channels[EG_MAX_LAYERS]; /* cnn: output channels of each conv + ReLU + 2x2 max-pool block */
+    int n_channels;
+    int kernel;                  /* cnn: odd square kernel size, 'same' padding */
+} eg_model_spec;
+
+typedef struct eg_shape {
+    int c, h, w; /* channels, height, width; flat features: c = 1, h = 1, w = dim */
+} eg_shape;
+
+typedef struct eg_model eg_model;
+typedef struct eg_work eg_work;
+
+/* Builds the architecture for inputs of shape `in` and `classes` outputs.
+ * EG_EINPUT when the spec does not fit (e.g. cnn on an input too small for its pools). */
+int eg_model_init(eg_model **out, const eg_model_spec *s, eg_shape in, int classes, eg_err *err);
+void eg_model_free(eg_model *m); /* safe on NULL */
+size_t eg_model_nparams(const eg_model *m);
+/* one line, e.g. "mlp 784-256-10 (203530 params)" */
+const char *eg_model_describe(const eg_model *m);
+/* floating-point operations of one forward+backward pass per sample (for benchmarks) */
+double eg_model_flops_per_sample(const eg_model *m);
+
+/* Seeded Kaiming-uniform initialisation of weights, zero biases. */
+void eg_model_init_params(const eg_model *m, float *params, eg_rng *rng);
+
+/* Scratch for batches of up to max_batch samples. */
+int eg_work_init(eg_work **out, const eg_model *m, int max_batch, eg_err *err);
+void eg_work_free(eg_work *w); /* safe on NULL */
+
+/* Forward + backward on a batch. x: batch x (c*h*w) row-major, y: labels in [0, classes).
+ * Writes (overwrites, not accumulates) grad = d(mean softmax cross-entropy)/d params and
+ * returns the mean loss. Single-threaded; deterministic for the same inputs. */
+float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, const float *x,
+                         const int32_t *y, int batch, float *grad);
+
+/* Forward only: adds the summed loss to *loss_sum and the number of correct argmax
+ * predictions to *correct. */
+void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const float *x,
+                   const int32_t *y, int batch, double *loss_sum, long *correct);
+
+/* ---- optional phase timing (for benchmarks; off by default) ----
+ * When enabled on a work, eg_model_loss_grad and eg_model_eval add the wall seconds of each
+ * phase, and the GEMM flops it performed, to counters in the work. Costs two clock reads per
+ * phase per layer while on, one branch while off. */
+enum {
+    EG_PROF_CONV_GEMM,  /* conv sgemm: forward, weight gradient, input (col) gradient */
+    EG_PROF_IM2COL,     /* im2col and col2im */
+    EG_PROF_POOL,       /* fused bias + ReLU + 2x2 max-pool, and its backward */
+    EG_PROF_DENSE_GEMM, /* dense sgemm, forward and backward */
+    EG_PROF_ELEMWISE,   /* dense bias/ReLU (+ backward), layout changes, weight permutes */
+    EG_PROF_LOSS,       /* softmax cross-entropy */
+    EG_PROF_N
+};
+/* Turns timing on (on != 0) or off, and resets the counters. */
+void eg_work_profile(eg_work *w, int on);
+/* Counters of one phase (0 <= phase < EG_PROF_N) since the last reset; returns its name
+ * (e.g. "conv gemm"). sec and flops may be NULL. */
+const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double *flops);
+
+#endif

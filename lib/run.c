@@ -1,0 +1,766 @@
+/* run.c - the experiment driver: spec -> (topology, data, model, algorithm, schedule) ->
+ * training loop -> metrics.csv, spec.yaml, summary.csv, checkpoints. */
+#include "run.h"
+
+#include "algo.h"
+#include "ckpt.h"
+#include "comm.h"
+#include "data.h"
+#include "model.h"
+#include "schedule.h"
+#include "spec.h"
+#include "topology.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+volatile int eg_run_stop_requested = 0;
+
+#define EVAL_BATCH 250
+
+/* everything one rank holds for one run */
+typedef struct runctx {
+    eg_spec spec;
+    eg_dataset data;
+    eg_partition part;
+    eg_topo *topo;
+    eg_model *model;
+    eg_comm *comm;
+    eg_algo algo;
+    eg_sched sched;
+    int nodes, lo, hi, nlocal, nthreads;
+    size_t dim;
+    long total_iters;
+    double iters_per_epoch;
+    /* per local node */
+    eg_rng *sample_rng, *aug_rng;
+    int32_t *perm;       /* concatenated shards (local nodes) */
+    int32_t *perm_off;   /* nlocal + 1 */
+    int32_t *cursor;     /* nlocal */
+    double *loss_acc;    /* nlocal: minibatch losses since the last row */
+    long *bad_iter;      /* nlocal: first iteration with a non-finite loss, -1 if none */
+    /* per thread */
+    eg_work **work;
+    float **xb;
+    int32_t **yb;
+    /* evaluation buffers */
+    double *acc_d;       /* dim */
+    float *xbar;         /* dim */
+    double *node_vals;   /* nodes * 2 */
+    double *local_vals;  /* nlocal * 2 */
+    double *batch_vals;  /* nbatches * 2 */
+    long *node_correct;  /* nlocal */
+    int n_eval_batches;
+    /* progress */
+    long iter;
+    double bytes_sent, train_time;
+    long rows_since_iters; /* iterations since the last metrics row */
+    double last_acc;
+    double last_loss;
+    /* output */
+    char out[EG_PATH_MAX];
+    FILE *metrics;
+    int rank;
+} runctx;
+
+static void ctx_free(runctx *r)
+{
+    if (r->metrics)
+        fclose(r->metrics);
+    eg_algo_free(&r->algo);
+    eg_comm_free(r->comm);
+    if (r->work)
+        for (int t = 0; t < r->nthreads; t++)
+            eg_work_free(r->work[t]);
+    if (r->xb)
+        for (int t = 0; t < r->nthreads; t++)
+            free(r->xb[t]);
+    if (r->yb)
+        for (int t = 0; t < r->nthreads; t++)
+            free(r->yb[t]);
+    free(r->work);
+    free(r->xb);
+    free(r->yb);
+    free(r->sample_rng);
+    free(r->aug_rng);
+    free(r->perm);
+    free(r->perm_off);
+    free(r->cursor);
+    free(r->loss_acc);
+    free(r->bad_iter);
+    free(r->acc_d);
+    free(r->xbar);
+    free(r->node_vals);
+    free(r->local_vals);
+    free(r->batch_vals);
+    free(r->node_correct);
+    eg_model_free(r->model);
+    eg_topo_free(r->topo);
+    eg_partition_free(&r->part);
+    eg_data_free(&r->data);
+    eg_spec_free(&r->spec);
+}
+
+/* ---- preparation: everything `validate` checks ---- */
+
+static int prepare(runctx *r, const eg_run_opts *o, eg_err *err)
+{
+    int rc = eg_spec_load(&r->spec, o->spec_file, o->sets, o->nsets, err);
+    if (rc)
+        return rc;
+    eg_spec *s = &r->spec;
+    r->nodes = s->nodes;
+    if ((rc = eg_topo_init(&r->topo, &s->graph, s->nodes, s->seed, err)))
+        return rc;
+    if ((rc = eg_data_load(&r->data, &s->data, s->nodes, s->seed, err))) {
+        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
+        eg_spec_where(s, "data", where, sizeof where);
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        eg_err_set(err, rc, "%s: data: %s", where, msg);
+        return rc;
+    }
+    long need = (long)s->nodes * s->data.batch_size;
+    if (r->data.n_train < need) {
+        char where[EG_PATH_MAX + 64];
+        eg_spec_where(s, "data.batch_size", where, sizeof where);
+        return eg_err_set(err, EG_EINPUT,
+                          "%s: data.batch_size %d x nodes %d needs %ld training samples; %s has %d "
+                          "(lower data.batch_size or nodes)",
+                          where, s->data.batch_size, s->nodes, need, s->data.name, r->data.n_train);
+    }
+    if ((rc = eg_partition_make(&r->part, &r->data, &s->data, s->nodes, s->seed, err))) {
+        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
+        eg_spec_where(s, "data.partition", where, sizeof where);
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        eg_err_set(err, rc, "%s: %s", where, msg);
+        return rc;
+    }
+    if ((rc = eg_model_init(&r->model, &s->model, r->data.shape, r->data.classes, err))) {
+        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
+        eg_spec_where(s, "model", where, sizeof where);
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        eg_err_set(err, rc, "%s: model: %s", where, msg);
+        return rc;
+    }
+    r->dim = eg_model_nparams(r->model);
+    long total = r->part.offset[s->nodes];
+    r->iters_per_epoch = (double)(total / ((long)s->nodes * s->data.batch_size));
+    if (r->iters_per_epoch < 1)
+        r->iters_per_epoch = 1;
+    r->total_iters = s->train.iterations > 0 ? s->train.iterations
+                                             : (long)ceil(s->train.epochs * r->iters_per_epoch - 1e-9);
+    if (r->total_iters < 1)
+        r->total_iters = 1;
+    eg_sched_init(&r->sched, &s->lr, s->nodes, r->iters_per_epoch, r->total_iters);
+    return EG_OK;
+}
+
+/* ---- output files ---- */
+
+static int mkdir_p(const char *path, eg_err *err)
+{
+    char tmp[EG_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0777) && errno != EEXIST)
+            return eg_err_set(err, EG_ERUN, "cannot create directory %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) && errno != EEXIST)
+        return eg_err_set(err, EG_ERUN, "cannot create directory %s: %s", tmp, strerror(errno));
+    return EG_OK;
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char p[EG_PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* writes text to dir/name through a temporary file and a rename */
+static int write_atomic(const char *dir, const char *name, const char *text, eg_err *err)
+{
+    char path[EG_PATH_MAX + 64], tmp[EG_PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return eg_err_set(err, EG_ERUN, "cannot write %s: %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    int bad = fwrite(text, 1, len, f) != len;
+    bad |= fflush(f) != 0;
+    bad |= ferror(f) != 0;
+    int e = errno;
+    bad |= fclose(f) != 0;
+    if (bad) {
+        unlink(tmp);
+        return eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, strerror(e ? e : EIO));
+    }
+    if (rename(tmp, path))
+        return eg_err_set(err, EG_ERUN, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    return EG_OK;
+}
+
+static const char *const METRICS_HEADER =
+    "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,bytes_sent,node_acc_mean\n";
+
+/* ---- per-node sampling ---- */
+
+static void next_batch(runctx *r, int li, int32_t *idx)
+{
+    int B = r->spec.data.batch_size;
+    int32_t *perm = r->perm + r->perm_off[li];
+    int len = r->perm_off[li + 1] - r->perm_off[li];
+    if (r->cursor[li] + B > len) {
+        eg_rng_shuffle(&r->sample_rng[li], perm, (size_t)len);
+        r->cursor[li] = 0;
+    }
+    memcpy(idx, perm + r->cursor[li], sizeof(int32_t) * (size_t)B);
+    r->cursor[li] += B;
+}
+
+/* ---- set-up of the training state ---- */
+
+static int setup_state(runctx *r, eg_err *err)
+{
+    eg_spec *s = &r->spec;
+    int rc;
+    int maxv = eg_algo_gossip_vectors(EG_ALGO_GT);
+    if ((rc = eg_comm_init(&r->comm, s->nodes, r->dim, maxv, r->topo, err)))
+        return rc;
+    r->rank = eg_comm_rank(r->comm);
+    r->lo = eg_comm_lo(r->comm);
+    r->hi = eg_comm_hi(r->comm);
+    r->nlocal = r->hi - r->lo;
+    /* threads: the host's cores shared by the ranks on it; BLAS single-threaded inside */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int hr = eg_comm_host_ranks(r->comm);
+    int nt = (int)(cores / (hr > 0 ? hr : 1));
+    const char *env = getenv("EXPGRAPH_THREADS");
+    long ev;
+    if (env && !eg_parse_long(env, &ev) && ev >= 1 && ev <= 1024)
+        nt = (int)ev;
+    if (nt < 1)
+        nt = 1;
+    r->nthreads = nt;
+    omp_set_num_threads(nt);
+    openblas_set_num_threads(1);
+    if ((rc = eg_algo_init(&r->algo, &s->algo, s->nodes, r->nlocal, r->dim,
+                           eg_topo_max_nnz(r->topo), err)))
+        return rc;
+    int B = s->data.batch_size, maxb = B > EVAL_BATCH ? B : EVAL_BATCH;
+    r->work = calloc((size_t)nt, sizeof *r->work);
+    r->xb = calloc((size_t)nt, sizeof *r->xb);
+    r->yb = calloc((size_t)nt, sizeof *r->yb);
+    if (!r->work || !r->xb || !r->yb)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int t = 0; t < nt; t++) {
+        if ((rc = eg_work_init(&r->work[t], r->model, maxb, err)))
+            return rc;
+        r->xb[t] = eg_alloc_floats((size_t)B * (size_t)r->data.dim, err);
+        r->yb[t] = malloc(sizeof(int32_t) * (size_t)maxb);
+        if (!r->xb[t] || !r->yb[t])
+            return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    int nl = r->nlocal;
+    r->sample_rng = calloc((size_t)nl + 1, sizeof(eg_rng));
+    r->aug_rng = calloc((size_t)nl + 1, sizeof(eg_rng));
+    r->perm_off = calloc((size_t)nl + 1, sizeof(int32_t));
+    r->cursor = calloc((size_t)nl + 1, sizeof(int32_t));
+    r->loss_acc = calloc((size_t)nl + 1, sizeof(double));
+    r->bad_iter = calloc((size_t)nl + 1, sizeof(long));
+    r->local_vals = calloc((size_t)nl * 2 + 2, sizeof(double));
+    r->node_correct = calloc((size_t)nl + 1, sizeof(long));
+    r->node_vals = calloc((size_t)s->nodes * 2, sizeof(double));
+    r->acc_d = calloc(r->dim, sizeof(double));
+    r->xbar = eg_alloc_floats(r->dim, err);
+    r->n_eval_batches = (r->data.n_test + EVAL_BATCH - 1) / EVAL_BATCH;
+    r->batch_vals = calloc((size_t)r->n_eval_batches * 2 + 2, sizeof(double));
+    if (!r->sample_rng || !r->aug_rng || !r->perm_off || !r->cursor || !r->loss_acc ||
+        !r->bad_iter || !r->local_vals || !r->node_correct || !r->node_vals || !r->acc_d ||
+        !r->xbar || !r->batch_vals)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    long tot = 0;
+    for (int li = 0; li < nl; li++) {
+        r->perm_off[li] = (int32_t)tot;
+        int node = r->lo + li;
+        tot += r->part.offset[node + 1] - r->part.offset[node];
+    }
+    r->perm_off[nl] = (int32_t)tot;
+    r->perm = malloc(sizeof(int32_t) * (size_t)(tot ? tot : 1));
+    if (!r->perm)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int li = 0; li < nl; li++) {
+        int node = r->lo + li;
+        int len = r->part.offset[node + 1] - r->part.offset[node];
+        memcpy(r->perm + r->perm_off[li], r->part.idx + r->part.offset[node],
+               sizeof(int32_t) * (size_t)len);
+        eg_rng_seed(&r->sample_rng[li], s->seed, EG_STREAM_SAMPLE, (uint64_t)node);
+        eg_rng_seed(&r->aug_rng[li], s->seed, EG_STREAM_AUGMENT, (uint64_t)node);
+        r->cursor[li] = len; /* shuffle before the first batch */
+        r->bad_iter[li] = -1;
+    }
+    /* initial parameters: node 0's draw everywhere, or one per node */
+    for (int li = 0; li < nl; li++) {
+        eg_rng ir;
+        eg_rng_seed(&ir, s->seed, EG_STREAM_INIT, s->init_independent ? (uint64_t)(r->lo + li) : 0);
+        eg_model_init_params(r->model, r->algo.x + (size_t)li * r->dim, &ir);
+    }
+    return EG_OK;
+}
+
+/* ---- one training iteration ---- */
+
+static void compute_grads(runctx *r, long k)
+{
+    const eg_spec *s = &r->spec;
+    const int B = s->data.batch_size;
+    const float wd = (float)s->algo.weight_decay;
+    const size_t dim = r->dim;
+    float *X = r->algo.x, *G = r->algo.g;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int li = 0; li < r->nlocal; li++) {
+        int tid = omp_get_thread_num();
+        int32_t idx[B];
+        next_batch(r, li, idx);
+        eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
+        float *x = X + (size_t)li * dim, *g = G + (size_t)li * dim;
+        float loss = eg_model_loss_grad(r->model, r->work[tid], x, r->xb[tid], r->yb[tid], B, g);
+        if (wd != 0.0f)
+            for (size_t t = 0; t < dim; t++)
+                g[t] += wd * x[t];
+        r->loss_acc[li] += (double)loss;
+        if (!isfinite(loss) && r->bad_iter[li] < 0)
+            r->bad_iter[li] = k;
+    }
+}
+
+/* ---- evaluation ---- */
+
+/* test loss/accuracy of params p over all test batches this rank handles, summed in batch
+ * order over ranks. */
+static int eval_model_split(runctx *r, const float *p, double *loss, double *acc, eg_err *err)
+{
+    int P = eg_comm_size(r->comm), rank = r->rank, nb = r->n_eval_batches;
+    memset(r->batch_vals, 0, sizeof(double) * (size_t)nb * 2);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int b = 0; b < nb; b++) {
+        if (b % P != rank)
+            continue;
+        int tid = omp_get_thread_num();
+        int start = b * EVAL_BATCH, cnt = r->data.n_test - start;
+        if (cnt > EVAL_BATCH)
+            cnt = EVAL_BATCH;
+        double ls = 0;
+        long cor = 0;
+        eg_model_eval(r->model, r->work[tid], p, r->data.x_test + (size_t)start * r->data.dim,
+                      r->data.y_test + start, cnt, &ls, &cor);
+        r->batch_vals[2 * b] = ls;
+        r->batch_vals[2 * b + 1] = (double)cor;
+    }
+    int rc = eg_comm_allreduce_doubles(r->comm, r->batch_vals, (size_t)nb * 2, err);
+    if (rc)
+        return rc;
+    double ls = 0, cor = 0;
+    for (int b = 0; b < nb; b++) {
+        ls += r->batch_vals[2 * b];
+        cor += r->batch_vals[2 * b + 1];
+    }
+    *loss = ls / r->data.n_test;
+    *acc = cor / r->data.n_test;
+    return EG_OK;
+}
+
+typedef struct rowvals {
+    double train_loss, test_loss, test_acc, consensus, node_acc;
+    int evaluated;
+} rowvals;
+
+static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
+{
+    int rc;
+    const int n = r->nodes;
+    const size_t dim = r->dim;
+    memset(v, 0, sizeof *v);
+    /* train loss: per-node sums gathered, added in node order */
+    for (int li = 0; li < r->nlocal; li++)
+        r->local_vals[li] = r->loss_acc[li];
+    if ((rc = eg_comm_gather_nodes(r->comm, r->local_vals, 1, r->node_vals, err)))
+        return rc;
+    double tl = 0;
+    for (int i = 0; i < n; i++)
+        tl += r->node_vals[i];
+    v->train_loss = r->rows_since_iters > 0 ? tl / ((double)n * (double)r->rows_since_iters) : NAN;
+    for (int li = 0; li < r->nlocal; li++)
+        r->loss_acc[li] = 0;
+    r->rows_since_iters = 0;
+    if (!evaluate)
+        return EG_OK;
+    v->evaluated = 1;
+    /* x_bar in double, summed in node order */
+    if ((rc = eg_comm_sum_nodes(r->comm, r->algo.x, dim, r->acc_d, err)))
+        return rc;
+    for (size_t t = 0; t < dim; t++) {
+        r->acc_d[t] /= n;
+        r->xbar[t] = (float)r->acc_d[t];
+    }
+    /* consensus: per node ||x_i - x_bar||^2, then summed in node order */
+    for (int li = 0; li < r->nlocal; li++) {
+        const float *x = r->algo.x + (size_t)li * dim;
+        double c = 0;
+        for (size_t t = 0; t < dim; t++) {
+            double d = (double)x[t] - r->acc_d[t];
+            c += d * d;
+        }
+        r->local_vals[li] = c;
+    }
+    if ((rc = eg_comm_gather_nodes(r->comm, r->local_vals, 1, r->node_vals, err)))
+        return rc;
+    double cs = 0;
+    for (int i = 0; i < n; i++)
+        cs += r->node_vals[i];
+    v->consensus = cs / n;
+    if ((rc = eval_model_split(r, r->xbar, &v->test_loss, &v->test_acc, err)))
+        return rc;
+    /* each node's own model on the test split */
+    if (v->consensus == 0.0) {
+        v->node_acc = v->test_acc;
+    } else {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int li = 0; li < r->nlocal; li++) {
+            int tid = omp_get_thread_num();
+            long cor = 0;
+            double ls = 0;
+            for (int start = 0; start < r->data.n_test; start += EVAL_BATCH) {
+                int cnt = r->data.n_test - start < EVAL_BATCH ? r->data.n_test - start : EVAL_BATCH;
+                eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
+                              r->data.x_test + (size_t)start * r->data.dim, r->data.y_test + start,
+                              cnt, &ls, &cor);
+            }
+            r->local_vals[li] = (double)cor / r->data.n_test;
+        }
+        if ((rc = eg_comm_gather_nodes(r->comm, r->local_vals, 1, r->node_vals, err)))
+            return rc;
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += r->node_vals[i];
+        v->node_acc = s / n;
+    }
+    return EG_OK;
+}
+
+static int write_row(runctx *r, const rowvals *v, double lr, eg_err *err)
+{
+    if (r->rank != 0)
+        return EG_OK;
+    FILE *f = r->metrics;
+    double epoch = (double)r->iter / r->iters_per_epoch;
+    fprintf(f, "%ld,%.6f,%.3f,%.9g,%.9g,", r->iter, epoch, r->train_time, lr, v->train_loss);
+    if (v->evaluated)
+        fprintf(f, "%.9g,%.9g,%.9g,%.0f,%.9g\n", v->test_loss, v->test_acc, v->consensus,
+                r->bytes_sent, v->node_acc);
+    else
+        fprintf(f, ",,,%.0f,\n", r->bytes_sent);
+    if (fflush(f) || ferror(f))
+        return eg_err_set(err, EG_ERUN, "cannot write %s/metrics.csv: %s", r->out, strerror(errno));
+    return EG_OK;
+}
+
+static int write_summary(runctx *r, const rowvals *v, double wall, eg_err *err)
+{
+    const eg_spec *s = &r->spec;
+    char hdr[4096], row[8192];
+    char hidden[128] = "", chans[128] = "", miles[256] = "";
+    for (int i = 0; i < s->model.n_hidden; i++)
+        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? " " : "", s->model.hidden[i]);
+    for (int i = 0; i < s->model.n_channels; i++)
+        snprintf(chans + strlen(chans), sizeof chans - strlen(chans), "%s%d", i ? " " : "", s->model.channels[i]);
+    for (int i = 0; i < s->lr.n_milestones; i++)
+        snprintf(miles + strlen(miles), sizeof miles - strlen(miles), "%s%g", i ? " " : "", s->lr.milestones[i]);
+    double samples = (double)r->iter * s->nodes * s->data.batch_size;
+    snprintf(hdr, sizeof hdr,
+             "name,seed,nodes,graph,graph.p,algorithm,algorithm.momentum,algorithm.weight_decay,"
+             "algorithm.nesterov,model,model.hidden,model.channels,model.kernel,model.init,data,"
+             "data.partition,data.alpha,data.batch_size,data.heterogeneity,train.iterations,"
+             "train.epochs,lr.base,lr.scale,lr.warmup_epochs,lr.schedule,lr.milestones,lr.gamma,"
+             "iter,epoch,train_loss,test_loss,test_acc,consensus,bytes_sent,node_acc_mean,"
+             "label_skew,train_time_s,wall_s,samples_per_s,ranks,threads\n");
+    snprintf(row, sizeof row,
+             "%s,%llu,%d,%s,%.9g,%s,%.9g,%.9g,%s,%s,%s,%s,%d,%s,%s,%s,%.9g,%d,%.9g,%ld,%.9g,%.9g,%s,"
+             "%.9g,%s,%s,%.9g,%ld,%.6f,%.9g,%.9g,%.9g,%.9g,%.0f,%.9g,%.6f,%.3f,%.3f,%.1f,%d,%d\n",
+             s->name, (unsigned long long)s->seed, s->nodes, s->graph.name, s->graph.p, s->algo.name,
+             s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false",
+             s->model.name, hidden, chans, s->model.kernel, s->init_independent ? "independent" : "same",
+             s->data.name, s->data.partition, s->data.alpha, s->data.batch_size, s->data.heterogeneity,
+             r->total_iters, (double)r->total_iters / r->iters_per_epoch, s->lr.base,
+             s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, s->lr.schedule, miles,
+             s->lr.gamma, r->iter, (double)r->iter / r->iters_per_epoch, v->train_loss,
+             v->test_loss, v->test_acc, v->consensus, r->bytes_sent, v->node_acc,
+             eg_partition_skew(&r->part), r->train_time, wall,
+             r->train_time > 0 ? samples / r->train_time : 0.0, eg_comm_size(r->comm), r->nthreads);
+    size_t l = strlen(hdr) + strlen(row) + 1;
+    char *text = malloc(l);
+    if (!text)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    snprintf(text, l, "%s%s", hdr, row);
+    int rc = write_atomic(r->out, "summary.csv", text, err);
+    free(text);
+    return rc;
+}
+
+static eg_ckpt_state ckpt_state(runctx *r, uint64_t hash)
+{
+    eg_ckpt_state cs = {
+        .spec_hash = hash, .nodes = r->nodes, .lo = r->lo, .nlocal = r->nlocal, .dim = r->dim,
+        .algo = &r->algo, .sample_rng = r->sample_rng, .aug_rng = r->aug_rng, .perm = r->perm,
+        .perm_off = r->perm_off, .cursor = r->cursor, .loss_acc = r->loss_acc, .iter = &r->iter,
+        .bytes_sent = &r->bytes_sent, .train_time = &r->train_time,
+        .rows_since = &r->rows_since_iters};
+    return cs;
+}
+
+/* ---- the run ---- */
+
+static void info(const eg_run_opts *o, int rank, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void info(const eg_run_opts *o, int rank, const char *fmt, ...)
+{
+    if (rank != 0 || !o->info)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->info(o->ud, line);
+}
+
+static int check_divergence(runctx *r, eg_err *err)
+{
+    for (int li = 0; li < r->nlocal; li++)
+        r->local_vals[li] = (double)r->bad_iter[li];
+    int rc = eg_comm_gather_nodes(r->comm, r->local_vals, 1, r->node_vals, err);
+    if (rc)
+        return rc;
+    long it = -1, node = -1;
+    for (int i = 0; i < r->nodes; i++) {
+        long b = (long)r->node_vals[i];
+        if (b >= 0 && (it < 0 || b < it)) {
+            it = b;
+            node = i;
+        }
+    }
+    if (it < 0)
+        return EG_OK;
+    return eg_err_set(err, EG_ERUN,
+                      "training diverged at iteration %ld: node %ld's loss is not finite (lower "
+                      "lr.base, add lr.warmup_epochs, or check the data)", it + 1, node);
+}
+
+int eg_run(const eg_run_opts *o, eg_err *err)
+{
+    runctx R;
+    memset(&R, 0, sizeof R);
+    runctx *r = &R;
+    double wall0 = eg_now();
+    int rank = eg_comm_world_rank();
+    int rc = prepare(r, o, err);
+    /* every rank must agree that the inputs are good */
+    rc = eg_comm_world_agree(rc, err);
+    if (rc) {
+        ctx_free(r);
+        return rc;
+    }
+    /* all ranks run the same spec and graph */
+    uint64_t h = eg_spec_hash(&r->spec);
+    h = eg_fnv1a(h, &r->dim, sizeof r->dim);
+    h = eg_fnv1a(h, &r->data.n_train, sizeof r->data.n_train);
+    {
+        eg_comm *tmp = NULL;
+        rc = eg_comm_init(&tmp, r->spec.nodes, 1, 1, r->topo, err);
+        rc = eg_comm_world_agree(rc, err);
+        if (rc) {
+            eg_comm_free(tmp);
+            ctx_free(r);
+            return rc;
+        }
+        int same = 1;
+        rc = eg_comm_same_u64(tmp, h, &same, err);
+        eg_comm_free(tmp);
+        if (!rc && !same)
+            rc = eg_err_set(err, EG_EINPUT,
+                            "the ranks disagree on the spec, graph or data (different files or "
+                            "--set on different hosts?); every rank must see the same inputs");
+        if (rc) {
+            ctx_free(r);
+            return rc;
+        }
+    }
+    const char *out = o->out_dir ? o->out_dir : r->spec.out_dir;
+    snprintf(r->out, sizeof r->out, "%s", out);
+    /* the output directory: never clobber a run without being asked */
+    int finished = file_exists(out, "summary.csv");
+    int has_ckpt = eg_ckpt_exists(out);
+    int has_metrics = file_exists(out, "metrics.csv");
+    if (o->resume && !has_ckpt && !finished)
+        rc = eg_err_set(err, EG_EINPUT, "%s: nothing to resume (no checkpoint there); drop --resume to start the run", out);
+    else if (o->resume && finished && !has_ckpt)
+        rc = eg_err_set(err, EG_EINPUT, "%s: the run there is finished and has no checkpoint", out);
+    else if (!o->resume && !o->force && finished)
+        rc = eg_err_set(err, EG_EINPUT, "%s already holds a finished run (summary.csv); use --force to start over or --out for another directory", out);
+    else if (!o->resume && !o->force && (has_ckpt || has_metrics))
+        rc = eg_err_set(err, EG_EINPUT, "%s holds an interrupted run; continue it with --resume or start over with --force", out);
+    rc = eg_comm_world_agree(rc, err);
+    if (rc || o->validate_only) {
+        ctx_free(r);
+        return rc;
+    }
+    if ((rc = setup_state(r, err))) {
+        rc = eg_comm_world_agree(rc, err);
+        ctx_free(r);
+        return rc;
+    }
+    eg_spec *s = &r->spec;
+    /* resume */
+    long start_iter = 0;
+    if (o->resume && has_ckpt) {
+        eg_ckpt_state cs = ckpt_state(r, h);
+        rc = eg_ckpt_load(out, r->comm, &cs, err);
+        rc = eg_comm_world_agree(rc, err);
+        if (rc) {
+            ctx_free(r);
+            return rc;
+        }
+        start_iter = r->iter;
+    }
+    if (rank == 0) {
+        if ((rc = mkdir_p(out, err)) == EG_OK) {
+            char *yaml = eg_spec_to_yaml(s, err);
+            rc = yaml ? write_atomic(out, "spec.yaml", yaml, err) : EG_ERUN;
+            free(yaml);
+        }
+        if (rc == EG_OK) {
+            char mp[EG_PATH_MAX + 32];
+            snprintf(mp, sizeof mp, "%s/metrics.csv", out);
+            if (start_iter > 0) {
+                rc = eg_ckpt_truncate_metrics(mp, start_iter, err);
+                if (!rc && !(r->metrics = fopen(mp, "a")))
+                    rc = eg_err_set(err, EG_ERUN, "cannot open %s: %s", mp, strerror(errno));
+            } else {
+                if (o->force) {
+                    char p2[EG_PATH_MAX + 32];
+                    snprintf(p2, sizeof p2, "%s/summary.csv", out);
+                    unlink(p2);
+                    eg_ckpt_remove(out);
+                }
+                if (!(r->metrics = fopen(mp, "w")))
+                    rc = eg_err_set(err, EG_ERUN, "cannot create %s: %s", mp, strerror(errno));
+                else if (fputs(METRICS_HEADER, r->metrics) < 0 || fflush(r->metrics))
+                    rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", mp, strerror(errno));
+            }
+        }
+    }
+    rc = eg_comm_world_agree(rc, err);
+    if (rc) {
+        ctx_free(r);
+        return rc;
+    }
+    info(o, rank, "expgraph %s: %s: %d nodes on %d rank%s x %d thread%s, graph %s, %s, %s",
+         EG_VERSION, s->name, s->nodes, eg_comm_size(r->comm), eg_comm_size(r->comm) > 1 ? "s" : "",
+         r->nthreads, r->nthreads > 1 ? "s" : "", s->graph.name, s->algo.name,
+         eg_model_describe(r->model));
+    info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
+         r->data.desc, s->data.partition, eg_partition_skew(&r->part));
+    info(o, rank, "%ld iterations (%.0f per epoch, batch %d per node) -> %s%s", r->total_iters,
+         r->iters_per_epoch, s->data.batch_size, out, start_iter ? " (resumed)" : "");
+
+    const long log_every = s->train.log_every, eval_every = s->train.eval_every;
+    const long ck_every = s->train.checkpoint_every;
+    int needs_grad = r->algo.kind != EG_ALGO_GOSSIP;
+    rowvals v = {0};
+    double lr = eg_sched_lr(&r->sched, r->iter > 0 ? r->iter - 1 : 0);
+    int stopped = 0;
+    while (r->iter < r->total_iters) {
+        long k = r->iter;
+        double t0 = eg_now();
+        lr = eg_sched_lr(&r->sched, k);
+        if (needs_grad)
+            compute_grads(r, k);
+        const eg_wmat *W = eg_topo_weights(r->topo, k);
+        if ((rc = eg_algo_step(&r->algo, r->comm, W, lr, &r->bytes_sent, err)))
+            break;
+        r->iter++;
+        r->rows_since_iters++;
+        r->train_time += eg_now() - t0;
+        int last = r->iter == r->total_iters;
+        int stop = eg_run_stop_requested;
+        if (eg_comm_size(r->comm) > 1) {
+            long sv = stop;
+            if ((rc = eg_comm_max_long(r->comm, &sv, err)))
+                break;
+            stop = (int)sv;
+        }
+        if (last || r->iter % log_every == 0) {
+            if ((rc = check_divergence(r, err)))
+                break;
+            int ev = last || eval_every == 0 || (r->iter % eval_every == 0);
+            if ((rc = metrics_row(r, ev, &v, err)))
+                break;
+            rc = write_row(r, &v, lr, err);
+            if ((rc = eg_comm_world_agree(rc, err)))
+                break;
+            if (v.evaluated)
+                r->last_acc = v.test_acc;
+            r->last_loss = v.train_loss;
+        }
+        if (o->progress && rank == 0) {
+            eg_progress p = {r->iter, r->total_iters, r->iter / r->iters_per_epoch, r->last_loss,
+                             r->last_acc > 0 ? r->last_acc : -1, r->train_time};
+            o->progress(o->ud, &p);
+        }
+        if (last || stop || (ck_every > 0 && r->iter % ck_every == 0)) {
+            eg_ckpt_state cs = ckpt_state(r, h);
+            if ((rc = eg_ckpt_save(out, r->comm, &cs, err)))
+                break;
+        }
+        if (stop && !last) {
+            stopped = 1;
+            break;
+        }
+    }
+    if (rc == EG_OK && !stopped) {
+        if (r->metrics) {
+            int bad = fclose(r->metrics) != 0;
+            r->metrics = NULL;
+            if (bad)
+                rc = eg_err_set(err, EG_ERUN, "cannot write %s/metrics.csv: %s", out, strerror(errno));
+        }
+        double wall = eg_comm_world_max(eg_now() - wall0);
+        if (!rc && rank == 0)
+            rc = write_summary(r, &v, wall, err);
+        if (!rc)
+            info(o, rank, "done: %ld iterations in %.1f s (%.0f samples/s), test_acc %.4f, "
+                 "test_loss %.4f, consensus %.3g, bytes_sent %.3g; wrote %s/metrics.csv",
+                 r->iter, r->train_time,
+                 r->train_time > 0 ? (double)r->iter * s->nodes * s->data.batch_size / r->train_time : 0,
+                 v.test_acc, v.test_loss, v.consensus, r->bytes_sent, out);
+    }
+    if (rc == EG_OK && stopped) {
+        info(o, rank, "interrupted at iteration %ld: checkpoint saved; continue with --resume", r->iter);
+        rc = eg_err_set(err, EG_EINTR, "interrupted at iteration %ld; checkpoint saved in %s "
+                        "(continue with: expgraph run ... --resume)", r->iter, out);
+    }
+    ctx_free(r);
+    return rc;
+}

@@ -1,0 +1,1084 @@
+/* spec.c - YAML spec -> eg_spec: overrides, defaults, validation, resolved YAML, sweeps. */
+#include "spec.h"
+#include "yamltree.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- locations and errors ---- */
+
+typedef struct ctx {
+    const char *file;
+    eg_err *err;
+} ctx;
+
+static void node_where(const char *file, const eg_ynode *n, char *buf, size_t len)
+{
+    if (!n)
+        snprintf(buf, len, "%s", file);
+    else if (n->line <= 0)
+        snprintf(buf, len, "%s: %s", file, n->src);
+    else
+        snprintf(buf, len, "%s:%d:%d", n->src ? n->src : file, n->line, n->col);
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(ctx *c, const eg_ynode *n, const char *fmt, ...)
+{
+    char where[EG_PATH_MAX + 128], msg[768];
+    node_where(c->file, n, where, sizeof where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return eg_err_set(c->err, EG_EINPUT, "%s: %s", where, msg);
+}
+
+/* position of a map's key (for unknown-key messages) */
+static int fail_key(ctx *c, const eg_ynode *map, int i, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_key(ctx *c, const eg_ynode *map, int i, const char *fmt, ...)
+{
+    eg_ynode tmp = *map->items[i];
+    tmp.line = map->kline[i];
+    tmp.col = map->kcol[i];
+    if (map->items[i]->line <= 0)
+        tmp.line = 0;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(c, &tmp, "%s", msg);
+}
+
+/* ---- typed scalar readers: each names the dotted key in its message ---- */
+
+static int want_scalar(ctx *c, const eg_ynode *n, const char *key, const char *what)
+{
+    if (n->kind != EG_Y_SCALAR)
+        return fail(c, n, "%s must be %s, not a %s", key, what,
+                    n->kind == EG_Y_MAP ? "mapping" : "list");
+    return 0;
+}
+
+static int rd_long(ctx *c, const eg_ynode *n, const char *key, long lo, long hi, long *out)
+{
+    if (want_scalar(c, n, key, "an integer"))
+        return EG_EINPUT;
+    long v;
+    double d;
+    if (eg_parse_long(n->str, &v)) {
+        /* accept 1e3 style when integral */
+        if (!n->quoted && !eg_parse_double(n->str, &d) && d == floor(d) && fabs(d) < 9e15)
+            v = (long)d;
+        else
+            return fail(c, n, "%s must be an integer, got '%s'", key, n->str);
+    }
+    if (v < lo)
+        return fail(c, n, "%s must be >= %ld, got %ld", key, lo, v);
+    if (v > hi)
+        return fail(c, n, "%s must be <= %ld, got %ld", key, hi, v);
+    *out = v;
+    return 0;
+}
+
+static int rd_int(ctx *c, const eg_ynode *n, const char *key, long lo, long hi, int *out)
+{
+    long v;
+    int rc = rd_long(c, n, key, lo, hi, &v);
+    if (!rc)
+        *out = (int)v;
+    return rc;
+}
+
+static int rd_double(ctx *c, const eg_ynode *n, const char *key, double *out)
+{
+    if (want_scalar(c, n, key, "a number"))
+        return EG_EINPUT;
+    double v;
+    if (n->quoted || eg_parse_double(n->str, &v) || !isfinite(v))
+        return fail(c, n, "%s must be a number, got '%s'", key, n->str);
+    *out = v;
+    return 0;
+}
+
+static int rd_bool(ctx *c, const eg_ynode *n, const char *key, int *out)
+{
+    if (want_scalar(c, n, key, "true or false"))
+        return EG_EINPUT;
+    const char *s = n->str;
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On", NULL};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off", NULL};
+    for (int i = 0; yes[i]; i++)
+        if (!strcmp(s, yes[i])) {
+            *out = 1;
+            return 0;
+        }
+    for (int i = 0; no[i]; i++)
+        if (!strcmp(s, no[i])) {
+            *out = 0;
+            return 0;
+        }
+    return fail(c, n, "%s must be true or false, got '%s'", key, s);
+}
+
+static int rd_str(ctx *c, const eg_ynode *n, const char *key, char *out, size_t len)
+{
+    if (want_scalar(c, n, key, "a string"))
+        return EG_EINPUT;
+    if (strlen(n->str) >= len)
+        return fail(c, n, "%s is too long (at most %zu characters)", key, len - 1);
+    snprintf(out, len, "%s", n->str);
+    return 0;
+}
+
+static int rd_choice(ctx *c, const eg_ynode *n, const char *key, const char *const *names,
+                     char *out, size_t len)
+{
+    if (want_scalar(c, n, key, "a name"))
+        return EG_EINPUT;
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(n->str, names[i])) {
+            snprintf(out, len, "%s", names[i]);
+            return 0;
+        }
+    char known[512] = "";
+    for (int i = 0; names[i]; i++) {
+        if (i)
+            strncat(known, ", ", sizeof known - strlen(known) - 1);
+        strncat(known, names[i], sizeof known - strlen(known) - 1);
+    }
+    return fail(c, n, "unknown %s '%s' (known: %s)", key, n->str, known);
+}
+
+/* resolves a path relative to the spec file's directory unless absolute or --set */
+static void resolve_path(const ctx *c, const eg_ynode *n, const char *p, char *out, size_t len)
+{
+    (void)n;
+    snprintf(out, len, "%s", p);
+}
+
+static int path_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* checks that every key of map is one of allowed[] */
+static int only_keys(ctx *c, const eg_ynode *map, const char *section, const char *const *allowed)
+{
+    for (int i = 0; i < map->n; i++) {
+        int ok = 0;
+        for (int j = 0; allowed[j]; j++)
+            if (!strcmp(map->keys[i], allowed[j]))
+                ok = 1;
+        if (!ok) {
+            char known[512] = "";
+            for (int j = 0; allowed[j]; j++) {
+                if (j)
+                    strncat(known, ", ", sizeof known - strlen(known) - 1);
+                strncat(known, allowed[j], sizeof known - strlen(known) - 1);
+            }
+            if (section && *section)
+                return fail_key(c, map, i, "unknown key '%s.%s' (%s takes: %s)", section,
+                                map->keys[i], section, known);
+            return fail_key(c, map, i, "unknown key '%s' (known: %s)", map->keys[i], known);
+        }
+    }
+    return 0;
+}
+
+/* a section given as a name or a mapping with a name: key. Returns the map (or NULL when
+ * the section is a bare name) and the name node in *name_node. */
+static int name_or_map(ctx *c, const eg_ynode *n, const char *key, const eg_ynode **map,
+                       const eg_ynode **name_node)
+{
+    *map = NULL;
+    *name_node = NULL;
+    if (n->kind == EG_Y_SCALAR) {
+        if (eg_ynode_is_null(n))
+            return fail(c, n, "%s needs a value (a name or a mapping with name:)", key);
+        *name_node = n;
+        return 0;
+    }
+    if (n->kind != EG_Y_MAP)
+        return fail(c, n, "%s must be a name or a mapping with name:, not a list", key);
+    *map = n;
+    *name_node = eg_ymap_get(n, "name", NULL);
+    if (!*name_node)
+        return fail(c, n, "%s needs a name: key", key);
+    return 0;
+}
+
+static int rd_int_list(ctx *c, const eg_ynode *n, const char *key, long lo, int *out, int max,
+                       int *count)
+{
+    if (n->kind == EG_Y_SCALAR && !eg_ynode_is_null(n)) {
+        *count = 1;
+        return rd_int(c, n, key, lo, 1 << 20, &out[0]);
+    }
+    if (eg_ynode_is_null(n)) {
+        *count = 0;
+        return 0;
+    }
+    if (n->kind != EG_Y_SEQ)
+        return fail(c, n, "%s must be a list of integers", key);
+    if (n->n > max)
+        return fail(c, n, "%s has %d entries; at most %d are supported", key, n->n, max);
+    for (int i = 0; i < n->n; i++)
+        if (rd_int(c, n->items[i], key, lo, 1 << 20, &out[i]))
+            return EG_EINPUT;
+    *count = n->n;
+    return 0;
+}
+
+/* ---- sections ---- */
+
+static const char *const algo_names[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "gossip", NULL};
+static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
+static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "synthetic", "idx",
+                                         "png_folder", "csv", NULL};
+static const char *const part_names[] = {"iid", "dirichlet", "sorted", NULL};
+static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
+static const char *const scale_names[] = {"none", "linear", NULL};
+
+static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    const eg_ynode *map, *nm;
+    if (name_or_map(c, n, "graph", &map, &nm))
+        return EG_EINPUT;
+    if (rd_choice(c, nm, "graph", eg_graph_names, s->graph.name, sizeof s->graph.name))
+        return EG_EINPUT;
+    s->graph.p = 0.2;
+    s->graph.path[0] = 0;
+    if (map) {
+        static const char *const keys[] = {"name", "p", "path", NULL};
+        if (only_keys(c, map, "graph", keys))
+            return EG_EINPUT;
+        const eg_ynode *v;
+        if ((v = eg_ymap_get(map, "p", NULL))) {
+            if (strcmp(s->graph.name, "erdos_renyi"))
+                return fail(c, v, "graph.p only applies to erdos_renyi, not %s", s->graph.name);
+            if (rd_double(c, v, "graph.p", &s->graph.p))
+                return EG_EINPUT;
+            if (!(s->graph.p > 0 && s->graph.p <= 1))
+                return fail(c, v, "graph.p must be in (0, 1], got %g", s->graph.p);
+        }
+        if ((v = eg_ymap_get(map, "path", NULL))) {
+            if (strcmp(s->graph.name, "file"))
+                return fail(c, v, "graph.path only applies to graph 'file', not %s", s->graph.name);
+            char tmp[EG_PATH_MAX];
+            if (rd_str(c, v, "graph.path", tmp, sizeof tmp))
+                return EG_EINPUT;
+            resolve_path(c, v, tmp, s->graph.path, sizeof s->graph.path);
+            if (!path_exists(s->graph.path))
+                return fail(c, v, "graph.path '%s' does not exist", s->graph.path);
+        }
+    }
+    if (!strcmp(s->graph.name, "file") && !s->graph.path[0])
+        return fail(c, n, "graph 'file' needs a path: {name: file, path: W.csv}");
+    return 0;
+}
+
+static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    const eg_ynode *map, *nm;
+    if (name_or_map(c, n, "algorithm", &map, &nm))
+        return EG_EINPUT;
+    if (rd_choice(c, nm, "algorithm", algo_names, s->algo.name, sizeof s->algo.name))
+        return EG_EINPUT;
+    const char *a = s->algo.name;
+    int has_mom = !strcmp(a, "psgd") || !strcmp(a, "dmsgd") || !strcmp(a, "qg_dmsgd");
+    s->algo.momentum = has_mom ? 0.9 : 0.0;
+    s->algo.weight_decay = 0.0;
+    s->algo.nesterov = 0;
+    if (map) {
+        static const char *const keys[] = {"name", "momentum", "weight_decay", "nesterov", NULL};
+        if (only_keys(c, map, "algorithm", keys))
+            return EG_EINPUT;
+        const eg_ynode *v;
+        if ((v = eg_ymap_get(map, "momentum", NULL))) {
+            if (rd_double(c, v, "algorithm.momentum", &s->algo.momentum))
+                return EG_EINPUT;
+            if (!(s->algo.momentum >= 0 && s->algo.momentum < 1))
+                return fail(c, v, "algorithm.momentum must be in [0, 1), got %g", s->algo.momentum);
+        }
+        if ((v = eg_ymap_get(map, "weight_decay", NULL))) {
+            if (rd_double(c, v, "algorithm.weight_decay", &s->algo.weight_decay))
+                return EG_EINPUT;
+            if (s->algo.weight_decay < 0)
+                return fail(c, v, "algorithm.weight_decay must be >= 0, got %g", s->algo.weight_decay);
+        }
+        if ((v = eg_ymap_get(map, "nesterov", NULL)))
+            if (rd_bool(c, v, "algorithm.nesterov", &s->algo.nesterov))
+                return EG_EINPUT;
+    }
+    if (!has_mom) {
+        /* dsgd, gt and ed have no momentum buffer: the keys are accepted (sweeps over
+         * algorithm.name share them) and have no effect. */
+        s->algo.momentum = 0;
+        s->algo.nesterov = 0;
+    }
+    return 0;
+}
+
+static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    const eg_ynode *map, *nm;
+    if (name_or_map(c, n, "model", &map, &nm))
+        return EG_EINPUT;
+    eg_model_spec *m = &s->model;
+    if (rd_choice(c, nm, "model", model_names, m->name, sizeof m->name))
+        return EG_EINPUT;
+    s->init_independent = 0;
+    m->n_hidden = 0;
+    m->n_channels = 0;
+    m->kernel = 0;
+    if (!strcmp(m->name, "mlp")) {
+        m->hidden[0] = 256;
+        m->n_hidden = 1;
+    } else if (!strcmp(m->name, "cnn")) {
+        m->channels[0] = 32;
+        m->channels[1] = 64;
+        m->n_channels = 2;
+        m->kernel = 3;
+        m->hidden[0] = 128;
+        m->n_hidden = 1;
+    }
+    if (!map)
+        return 0;
+    if (!strcmp(m->name, "logreg")) {
+        static const char *const keys[] = {"name", "init", NULL};
+        if (only_keys(c, map, "model", keys))
+            return EG_EINPUT;
+    } else if (!strcmp(m->name, "mlp")) {
+        static const char *const keys[] = {"name", "hidden", "init", NULL};
+        if (only_keys(c, map, "model", keys))
+            return EG_EINPUT;
+    } else {
+        static const char *const keys[] = {"name", "hidden", "channels", "kernel", "init", NULL};
+        if (only_keys(c, map, "model", keys))
+            return EG_EINPUT;
+    }
+    const eg_ynode *v;
+    if ((v = eg_ymap_get(map, "init", NULL))) {
+        static const char *const inits[] = {"same", "independent", NULL};
+        char tmp[16];
+        if (rd_choice(c, v, "model.init", inits, tmp, sizeof tmp))
+            return EG_EINPUT;
+        s->init_independent = !strcmp(tmp, "independent");
+    }
+    if (!strcmp(m->name, "logreg"))
+        return 0;
+    if ((v = eg_ymap_get(map, "hidden", NULL))) {
+        int max = !strcmp(m->name, "cnn") ? 1 : EG_MAX_LAYERS;
+        if (rd_int_list(c, v, "model.hidden", !strcmp(m->name, "cnn") ? 0 : 1, m->hidden, max,
+                        &m->n_hidden))
+            return EG_EINPUT;
+    }
+    if ((v = eg_ymap_get(map, "channels", NULL))) {
+        if (rd_int_list(c, v, "model.channels", 1, m->channels, EG_MAX_LAYERS, &m->n_channels))
+            return EG_EINPUT;
+        if (m->n_channels < 1)
+            return fail(c, v, "model.channels needs at least one entry");
+    }
+    if ((v = eg_ymap_get(map, "kernel", NULL))) {
+        if (rd_int(c, v, "model.kernel", 1, 15, &m->kernel))
+            return EG_EINPUT;
+        if (m->kernel % 2 == 0)
+            return fail(c, v, "model.kernel must be odd ('same' padding), got %d", m->kernel);
+    }
+    return 0;
+}
+
+static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    const eg_ynode *map, *nm;
+    if (name_or_map(c, n, "data", &map, &nm))
+        return EG_EINPUT;
+    eg_data_spec *d = &s->data;
+    if (rd_choice(c, nm, "data", data_names, d->name, sizeof d->name))
+        return EG_EINPUT;
+    d->path[0] = 0;
+    snprintf(d->partition, sizeof d->partition, "iid");
+    d->alpha = 0.5;
+    d->batch_size = 32;
+    d->augment = 0;
+    d->heterogeneity = 0;
+    d->dim = 32;
+    d->classes = 4;
+    d->samples = 512;
+    d->test_samples = 2000;
+    int synth = !strcmp(d->name, "synthetic");
+    const eg_ynode *v;
+    if (map) {
+        static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
+                                           "augment", "heterogeneity", "dim", "classes",
+                                           "samples", "test_samples", NULL};
+        if (only_keys(c, map, "data", keys))
+            return EG_EINPUT;
+        if ((v = eg_ymap_get(map, "path", NULL)) && !eg_ynode_is_null(v)) {
+            char tmp[EG_PATH_MAX];
+            if (rd_str(c, v, "data.path", tmp, sizeof tmp))
+                return EG_EINPUT;
+            if (synth)
+                return fail(c, v, "data.path does not apply to the synthetic dataset");
+            resolve_path(c, v, tmp, d->path, sizeof d->path);
+            if (!path_exists(d->path))
+                return fail(c, v, "data.path '%s' does not exist", d->path);
+        }
+        if ((v = eg_ymap_get(map, "partition", NULL)))
+            if (rd_choice(c, v, "data.partition", part_names, d->partition, sizeof d->partition))
+                return EG_EINPUT;
+        if ((v = eg_ymap_get(map, "alpha", NULL))) {
+            if (rd_double(c, v, "data.alpha", &d->alpha))
+                return EG_EINPUT;
+            if (!(d->alpha > 0))
+                return fail(c, v, "data.alpha must be > 0, got %g", d->alpha);
+        }
+        if ((v = eg_ymap_get(map, "batch_size", NULL)))
+            if (rd_int(c, v, "data.batch_size", 1, 1 << 20, &d->batch_size))
+                return EG_EINPUT;
+        if ((v = eg_ymap_get(map, "augment", NULL)) && !eg_ynode_is_null(v)) {
+            if (v->kind == EG_Y_MAP)
+                return fail(c, v, "data.augment must be a list such as [crop, flip]");
+            int cnt = v->kind == EG_Y_SEQ ? v->n : 1;
+            for (int i = 0; i < cnt; i++) {
+                const eg_ynode *it = v->kind == EG_Y_SEQ ? v->items[i] : v;
+                static const char *const aug[] = {"crop", "flip", NULL};
+                char a[16];
+                if (rd_choice(c, it, "data.augment", aug, a, sizeof a))
+                    return EG_EINPUT;
+                d->augment |= !strcmp(a, "crop") ? EG_AUG_CROP : EG_AUG_FLIP;
+            }
+        }
+        if ((v = eg_ymap_get(map, "heterogeneity", NULL))) {
+            if (rd_double(c, v, "data.heterogeneity", &d->heterogeneity))
+                return EG_EINPUT;
+            if (d->heterogeneity < 0)
+                return fail(c, v, "data.heterogeneity must be >= 0, got %g", d->heterogeneity);
+        }
+        static const char *const synth_keys[] = {"dim", "classes", "samples", "test_samples", NULL};
+        int *synth_vals[] = {&d->dim, &d->classes, &d->samples, &d->test_samples};
+        long synth_lo[] = {1, 2, 1, 1};
+        for (int i = 0; synth_keys[i]; i++) {
+            if (!(v = eg_ymap_get(map, synth_keys[i], NULL)))
+                continue;
+            char key[64];
+            snprintf(key, sizeof key, "data.%s", synth_keys[i]);
+            if (!synth)
+                return fail(c, v, "%s only applies to the synthetic dataset", key);
+            if (rd_int(c, v, key, synth_lo[i], 1 << 24, synth_vals[i]))
+                return EG_EINPUT;
+        }
+    }
+    int needs_path = !strcmp(d->name, "idx") || !strcmp(d->name, "png_folder") ||
+                     !strcmp(d->name, "csv");
+    if (needs_path && !d->path[0])
+        return fail(c, n, "data '%s' needs data.path (where the files are)", d->name);
+    return 0;
+}
+
+static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    eg_train_spec *t = &s->train;
+    t->epochs = 1;
+    t->iterations = 0;
+    t->log_every = 50;
+    t->eval_every = 0;
+    t->checkpoint_every = 500;
+    if (!n)
+        return 0;
+    if (n->kind != EG_Y_MAP)
+        return fail(c, n, "train must be a mapping (epochs:, log_every:, ...)");
+    static const char *const keys[] = {"epochs", "iterations", "log_every", "eval_every",
+                                       "checkpoint_every", NULL};
+    if (only_keys(c, n, "train", keys))
+        return EG_EINPUT;
+    const eg_ynode *v, *ep = eg_ymap_get(n, "epochs", NULL), *it = eg_ymap_get(n, "iterations", NULL);
+    if (ep && it)
+        return fail(c, it, "give train.epochs or train.iterations, not both");
+    if (ep) {
+        if (rd_double(c, ep, "train.epochs", &t->epochs))
+            return EG_EINPUT;
+        if (!(t->epochs > 0))
+            return fail(c, ep, "train.epochs must be > 0, got %g", t->epochs);
+    }
+    if (it && rd_long(c, it, "train.iterations", 1, 1L << 40, &t->iterations))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "log_every", NULL)) &&
+        rd_long(c, v, "train.log_every", 1, 1L << 40, &t->log_every))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "eval_every", NULL)) &&
+        rd_long(c, v, "train.eval_every", 0, 1L << 40, &t->eval_every))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "checkpoint_every", NULL)) &&
+        rd_long(c, v, "train.checkpoint_every", 0, 1L << 40, &t->checkpoint_every))
+        return EG_EINPUT;
+    return 0;
+}
+
+static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    eg_lr_spec *l = &s->lr;
+    l->base = 0.1;
+    l->scale_linear = 0;
+    l->warmup_epochs = 0;
+    snprintf(l->schedule, sizeof l->schedule, "constant");
+    l->n_milestones = 0;
+    l->gamma = 0.1;
+    if (!n)
+        return 0;
+    if (n->kind == EG_Y_SCALAR) {
+        /* lr: 0.05 is shorthand for a constant rate */
+        if (rd_double(c, n, "lr", &l->base))
+            return EG_EINPUT;
+        if (!(l->base > 0))
+            return fail(c, n, "lr must be > 0, got %g", l->base);
+        return 0;
+    }
+    if (n->kind != EG_Y_MAP)
+        return fail(c, n, "lr must be a mapping (base:, schedule:, ...)");
+    static const char *const keys[] = {"base", "scale", "warmup_epochs", "schedule", "milestones",
+                                       "gamma", NULL};
+    if (only_keys(c, n, "lr", keys))
+        return EG_EINPUT;
+    const eg_ynode *v;
+    if ((v = eg_ymap_get(n, "base", NULL))) {
+        if (rd_double(c, v, "lr.base", &l->base))
+            return EG_EINPUT;
+        if (!(l->base > 0))
+            return fail(c, v, "lr.base must be > 0, got %g", l->base);
+    }
+    if ((v = eg_ymap_get(n, "scale", NULL))) {
+        char sc[16];
+        if (rd_choice(c, v, "lr.scale", scale_names, sc, sizeof sc))
+            return EG_EINPUT;
+        l->scale_linear = !strcmp(sc, "linear");
+    }
+    if ((v = eg_ymap_get(n, "warmup_epochs", NULL))) {
+        if (rd_double(c, v, "lr.warmup_epochs", &l->warmup_epochs))
+            return EG_EINPUT;
+        if (l->warmup_epochs < 0)
+            return fail(c, v, "lr.warmup_epochs must be >= 0, got %g", l->warmup_epochs);
+    }
+    if ((v = eg_ymap_get(n, "schedule", NULL)))
+        if (rd_choice(c, v, "lr.schedule", sched_names, l->schedule, sizeof l->schedule))
+            return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "milestones", NULL)) && !eg_ynode_is_null(v)) {
+        if (v->kind != EG_Y_SEQ)
+            return fail(c, v, "lr.milestones must be a list of epochs such as [30, 60, 80]");
+        if (v->n > EG_MAX_MILESTONES)
+            return fail(c, v, "lr.milestones has %d entries; at most %d are supported", v->n,
+                        EG_MAX_MILESTONES);
+        for (int i = 0; i < v->n; i++) {
+            if (rd_double(c, v->items[i], "lr.milestones", &l->milestones[i]))
+                return EG_EINPUT;
+            if (!(l->milestones[i] > 0) || (i && l->milestones[i] <= l->milestones[i - 1]))
+                return fail(c, v->items[i], "lr.milestones must be positive and increasing");
+        }
+        l->n_milestones = v->n;
+    }
+    if ((v = eg_ymap_get(n, "gamma", NULL))) {
+        if (rd_double(c, v, "lr.gamma", &l->gamma))
+            return EG_EINPUT;
+        if (!(l->gamma > 0))
+            return fail(c, v, "lr.gamma must be > 0, got %g", l->gamma);
+    }
+    if (!strcmp(l->schedule, "step") && l->n_milestones == 0)
+        return fail(c, n, "lr.schedule step needs lr.milestones (epochs), e.g. [30, 60]");
+    return 0;
+}
+
+static void file_stem(const char *path, char *out, size_t len)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, len, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out)
+        *dot = 0;
+}
+
+static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
+{
+    static const char *const keys[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
+                                       "data", "train", "lr", "output", "sweep", NULL};
+    if (only_keys(c, root, NULL, keys))
+        return EG_EINPUT;
+    const eg_ynode *v;
+    file_stem(c->file, s->name, sizeof s->name);
+    if ((v = eg_ymap_get(root, "name", NULL)) && !eg_ynode_is_null(v)) {
+        if (rd_str(c, v, "name", s->name, sizeof s->name))
+            return EG_EINPUT;
+        if (!s->name[0] || strchr(s->name, '/'))
+            return fail(c, v, "name must be a non-empty word without '/'");
+    }
+    s->seed = 1;
+    if ((v = eg_ymap_get(root, "seed", NULL))) {
+        long seed;
+        if (rd_long(c, v, "seed", 0, 1L << 62, &seed))
+            return EG_EINPUT;
+        s->seed = (uint64_t)seed;
+    }
+    static const char *const required[] = {"nodes", "graph", "algorithm", "model", "data", NULL};
+    for (int i = 0; required[i]; i++)
+        if (!eg_ymap_get(root, required[i], NULL))
+            return fail(c, root, "missing required key '%s'", required[i]);
+    v = eg_ymap_get(root, "nodes", NULL);
+    if (rd_int(c, v, "nodes", 1, 1 << 20, &s->nodes))
+        return EG_EINPUT;
+    if (graph_section(c, eg_ymap_get(root, "graph", NULL), s) ||
+        algo_section(c, eg_ymap_get(root, "algorithm", NULL), s) ||
+        model_section(c, eg_ymap_get(root, "model", NULL), s) ||
+        data_section(c, eg_ymap_get(root, "data", NULL), s) ||
+        train_section(c, eg_ymap_get(root, "train", NULL), s) ||
+        lr_section(c, eg_ymap_get(root, "lr", NULL), s))
+        return EG_EINPUT;
+    snprintf(s->out_dir, sizeof s->out_dir, "runs/%s", s->name);
+    if ((v = eg_ymap_get(root, "output", NULL)) && !eg_ynode_is_null(v)) {
+        if (v->kind != EG_Y_MAP)
+            return fail(c, v, "output must be a mapping (dir: ...)");
+        static const char *const okeys[] = {"dir", NULL};
+        if (only_keys(c, v, "output", okeys))
+            return EG_EINPUT;
+        const eg_ynode *d = eg_ymap_get(v, "dir", NULL);
+        if (d && !eg_ynode_is_null(d) && rd_str(c, d, "output.dir", s->out_dir, sizeof s->out_dir))
+            return EG_EINPUT;
+    }
+    if ((v = eg_ymap_get(root, "sweep", NULL)) && !eg_ynode_is_null(v)) {
+        if (v->kind != EG_Y_MAP)
+            return fail(c, v, "sweep must be a mapping of dotted keys to lists of values");
+        for (int i = 0; i < v->n; i++)
+            if (v->items[i]->kind != EG_Y_SEQ || v->items[i]->n == 0)
+                return fail(c, v->items[i], "sweep.%s must be a non-empty list of values", v->keys[i]);
+    }
+    /* the graph must fit the node count */
+    eg_topo *t = NULL;
+    eg_err terr = {0};
+    if (eg_topo_init(&t, &s->graph, s->nodes, s->seed, &terr)) {
+        const eg_ynode *g = eg_ymap_get(root, "graph", NULL);
+        return fail(c, g, "graph %s: %s", s->graph.name, terr.msg);
+    }
+    eg_topo_free(t);
+    if (s->lr.scale_linear && 0)
+        return 0;
+    return 0;
+}
+
+/* ---- overrides ---- */
+
+/* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
+static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+{
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
+    size_t klen = (size_t)(eq - set);
+    char key[256];
+    if (klen >= sizeof key)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
+    memcpy(key, set, klen);
+    key[klen] = 0;
+    const char *val = eq + 1;
+    eg_err perr = {0};
+    eg_ynode *v = eg_yaml_parse(val, strlen(val), label, 0, &perr);
+    if (!v)
+        return eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
+    /* mark every node of the value as coming from --set (line 0) */
+    eg_ynode *stack[256];
+    int sp = 0;
+    stack[sp++] = v;
+    while (sp) {
+        eg_ynode *x = stack[--sp];
+        x->line = 0;
+        x->col = 0;
+        x->src = label;
+        for (int i = 0; i < x->n && sp < 256; i++)
+            stack[sp++] = x->items[i];
+    }
+    eg_ynode *cur = root;
+    char *save = NULL, *part = strtok_r(key, ".", &save);
+    while (part) {
+        char *next = strtok_r(NULL, ".", &save);
+        if (!*part) {
+            eg_ynode_free(v);
+            return eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+        }
+        if (!next) {
+            if (eg_ymap_set(cur, part, v, 0, 0)) {
+                eg_ynode_free(v);
+                return eg_err_set(c->err, EG_ERUN, "out of memory");
+            }
+            return 0;
+        }
+        eg_ynode *child = eg_ymap_get(cur, part, NULL);
+        if (!child || eg_ynode_is_null(child)) {
+            child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
+            if (!child || eg_ymap_set(cur, part, child, 0, 0)) {
+                eg_ynode_free(v);
+                return eg_err_set(c->err, EG_ERUN, "out of memory");
+            }
+        } else if (child->kind == EG_Y_SCALAR) {
+            /* graph: ring + --set graph.p=... -> {name: ring, p: ...} */
+            eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
+            eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
+            if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
+                eg_ynode_free(m);
+                eg_ynode_free(nm);
+                eg_ynode_free(v);
+                return eg_err_set(c->err, EG_ERUN, "out of memory");
+            }
+            eg_ymap_set(cur, part, m, 0, 0);
+            child = m;
+        } else if (child->kind != EG_Y_MAP) {
+            eg_ynode_free(v);
+            return eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
+        }
+        cur = child;
+        part = next;
+    }
+    eg_ynode_free(v);
+    return eg_err_set(c->err, EG_EINPUT, "%s: empty key", label);
+}
+
+static int load_tree(eg_spec *spec, const char *file, char *const *sets, int nsets, eg_err *err)
+{
+    memset(spec, 0, sizeof *spec);
+    snprintf(spec->file, sizeof spec->file, "%s", file);
+    spec->tree = eg_yaml_parse_file(file, err);
+    if (!spec->tree)
+        return EG_EINPUT;
+    ctx c = {spec->file, err};
+    if (nsets > 0) {
+        spec->labels = calloc((size_t)nsets, sizeof *spec->labels);
+        if (!spec->labels)
+            return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    for (int i = 0; i < nsets; i++) {
+        size_t l = strlen(sets[i]) + 8;
+        spec->labels[i] = malloc(l);
+        if (!spec->labels[i])
+            return eg_err_set(err, EG_ERUN, "out of memory");
+        spec->nlabels = i + 1;
+        snprintf(spec->labels[i], l, "--set %s", sets[i]);
+        int rc = apply_set(&c, spec->tree, sets[i], spec->labels[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int eg_spec_load(eg_spec *spec, const char *file, char *const *sets, int nsets, eg_err *err)
+{
+    int rc = load_tree(spec, file, sets, nsets, err);
+    if (rc)
+        return rc;
+    ctx c = {spec->file, err};
+    return convert(&c, spec->tree, spec);
+}
+
+void eg_spec_free(eg_spec *spec)
+{
+    if (!spec)
+        return;
+    eg_ynode_free(spec->tree);
+    for (int i = 0; i < spec->nlabels; i++)
+        free(spec->labels[i]);
+    free(spec->labels);
+    spec->tree = NULL;
+    spec->labels = NULL;
+    spec->nlabels = 0;
+}
+
+void eg_spec_where(const eg_spec *spec, const char *dotted, char *buf, size_t len)
+{
+    const eg_ynode *n = spec->tree;
+    char key[256];
+    snprintf(key, sizeof key, "%s", dotted);
+    char *save = NULL;
+    for (char *p = strtok_r(key, ".", &save); p && n; p = strtok_r(NULL, ".", &save)) {
+        const eg_ynode *ch = eg_ymap_get(n, p, NULL);
+        if (!ch)
+            break;
+        n = ch;
+    }
+    node_where(spec->file, n == spec->tree ? NULL : n, buf, len);
+}
+
+/* ---- resolved YAML ---- */
+
+static void ap(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void ap(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    if (!*buf)
+        return;
+    for (;;) {
+        va_list a;
+        va_start(a, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, a);
+        va_end(a);
+        if (n < 0)
+            return;
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        char *nb = realloc(*buf, *cap * 2 + (size_t)n);
+        if (!nb) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = nb;
+        *cap = *cap * 2 + (size_t)n;
+    }
+}
+
+static const char *q(const char *s, char *tmp, size_t len)
+{
+    eg_yaml_quote(s, tmp, len);
+    return tmp;
+}
+
+char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
+{
+    size_t cap = 4096, len = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        eg_err_set(err, EG_ERUN, "out of memory");
+        return NULL;
+    }
+    b[0] = 0;
+    char t1[EG_PATH_MAX * 2 + 8];
+    ap(&b, &len, &cap, "# resolved by expgraph %s: every key with its value\n", EG_VERSION);
+    ap(&b, &len, &cap, "name: %s\n", q(s->name, t1, sizeof t1));
+    ap(&b, &len, &cap, "seed: %llu\n", (unsigned long long)s->seed);
+    ap(&b, &len, &cap, "nodes: %d\n", s->nodes);
+    if (!strcmp(s->graph.name, "erdos_renyi"))
+        ap(&b, &len, &cap, "graph: {name: erdos_renyi, p: %.17g}\n", s->graph.p);
+    else if (!strcmp(s->graph.name, "file"))
+        ap(&b, &len, &cap, "graph: {name: file, path: %s}\n", q(s->graph.path, t1, sizeof t1));
+    else
+        ap(&b, &len, &cap, "graph: %s\n", s->graph.name);
+    ap(&b, &len, &cap, "algorithm:\n  name: %s\n  momentum: %.17g\n  weight_decay: %.17g\n  nesterov: %s\n",
+       s->algo.name, s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false");
+    const eg_model_spec *m = &s->model;
+    ap(&b, &len, &cap, "model:\n  name: %s\n  init: %s\n", m->name,
+       s->init_independent ? "independent" : "same");
+    if (strcmp(m->name, "logreg")) {
+        ap(&b, &len, &cap, "  hidden: [");
+        for (int i = 0; i < m->n_hidden; i++)
+            ap(&b, &len, &cap, "%s%d", i ? ", " : "", m->hidden[i]);
+        ap(&b, &len, &cap, "]\n");
+    }
+    if (!strcmp(m->name, "cnn")) {
+        ap(&b, &len, &cap, "  channels: [");
+        for (int i = 0; i < m->n_channels; i++)
+            ap(&b, &len, &cap, "%s%d", i ? ", " : "", m->channels[i]);
+        ap(&b, &len, &cap, "]\n  kernel: %d\n", m->kernel);
+    }
+    const eg_data_spec *d = &s->data;
+    ap(&b, &len, &cap, "data:\n  name: %s\n", d->name);
+    if (d->path[0])
+        ap(&b, &len, &cap, "  path: %s\n", q(d->path, t1, sizeof t1));
+    else
+        ap(&b, &len, &cap, "  path: null\n");
+    ap(&b, &len, &cap, "  partition: %s\n  alpha: %.17g\n  batch_size: %d\n", d->partition, d->alpha,
+       d->batch_size);
+    ap(&b, &len, &cap, "  augment: [%s%s%s]\n", (d->augment & EG_AUG_CROP) ? "crop" : "",
+       (d->augment & EG_AUG_CROP) && (d->augment & EG_AUG_FLIP) ? ", " : "",
+       (d->augment & EG_AUG_FLIP) ? "flip" : "");
+    ap(&b, &len, &cap, "  heterogeneity: %.17g\n", d->heterogeneity);
+    if (!strcmp(d->name, "synthetic"))
+        ap(&b, &len, &cap, "  dim: %d\n  classes: %d\n  samples: %d\n  test_samples: %d\n", d->dim,
+           d->classes, d->samples, d->test_samples);
+    ap(&b, &len, &cap, "train:\n");
+    if (s->train.iterations > 0)
+        ap(&b, &len, &cap, "  iterations: %ld\n", s->train.iterations);
+    else
+        ap(&b, &len, &cap, "  epochs: %.17g\n", s->train.epochs);
+    ap(&b, &len, &cap, "  log_every: %ld\n  eval_every: %ld\n  checkpoint_every: %ld\n",
+       s->train.log_every, s->train.eval_every, s->train.checkpoint_every);
+    ap(&b, &len, &cap, "lr:\n  base: %.17g\n  scale: %s\n  warmup_epochs: %.17g\n  schedule: %s\n",
+       s->lr.base, s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, s->lr.schedule);
+    ap(&b, &len, &cap, "  milestones: [");
+    for (int i = 0; i < s->lr.n_milestones; i++)
+        ap(&b, &len, &cap, "%s%.17g", i ? ", " : "", s->lr.milestones[i]);
+    ap(&b, &len, &cap, "]\n  gamma: %.17g\n", s->lr.gamma);
+    ap(&b, &len, &cap, "output:\n  dir: %s\n", q(s->out_dir, t1, sizeof t1));
+    if (!b)
+        eg_err_set(err, EG_ERUN, "out of memory");
+    return b;
+}
+
+uint64_t eg_spec_hash(const eg_spec *spec)
+{
+    eg_err e;
+    char *y = eg_spec_to_yaml(spec, &e);
+    if (!y)
+        return 0;
+    uint64_t h = eg_fnv1a(EG_FNV_INIT, y, strlen(y));
+    free(y);
+    return h;
+}
+
+int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
+{
+    memset(g, 0, sizeof *g);
+    eg_ynode *v = eg_yaml_parse(text, strlen(text), "graph", 0, err);
+    if (!v)
+        return EG_EINPUT;
+    /* reuse the spec reader with a throwaway spec; nodes checked by the caller */
+    eg_spec s;
+    memset(&s, 0, sizeof s);
+    v->line = 0;
+    ctx c = {"graph", err};
+    int rc = graph_section(&c, v, &s);
+    eg_ynode_free(v);
+    if (rc) {
+        /* drop the "graph: graph ..." location prefix for command-line use */
+        const char *p = strstr(err->msg, ": ");
+        if (p && !strncmp(err->msg, "graph: ", 7)) {
+            char tmp[sizeof err->msg];
+            snprintf(tmp, sizeof tmp, "%s", p + 2);
+            snprintf(err->msg, sizeof err->msg, "%s", tmp);
+        }
+        return rc;
+    }
+    *g = s.graph;
+    return 0;
+}
+
+/* ---- sweeps ---- */
+
+int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, eg_err *err)
+{
+    memset(sw, 0, sizeof *sw);
+    eg_spec spec;
+    int rc = load_tree(&spec, file, sets, nsets, err);
+    if (rc) {
+        eg_spec_free(&spec);
+        return rc;
+    }
+    ctx c = {spec.file, err};
+    const eg_ynode *s = eg_ymap_get(spec.tree, "sweep", NULL);
+    if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0) {
+        rc = fail(&c, s, "no sweep: block (add e.g. sweep: {graph: [ring, exp], nodes: [8, 16]})");
+        eg_spec_free(&spec);
+        return rc;
+    }
+    sw->nkeys = s->n;
+    sw->keys = calloc((size_t)s->n, sizeof *sw->keys);
+    sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals);
+    sw->vals = calloc((size_t)s->n, sizeof *sw->vals);
+    if (!sw->keys || !sw->nvals || !sw->vals) {
+        eg_spec_free(&spec);
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    sw->npoints = 1;
+    static const char *const top[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
+                                      "data", "train", "lr", "output", NULL};
+    for (int k = 0; k < s->n; k++) {
+        const eg_ynode *list = s->items[k];
+        if (list->kind != EG_Y_SEQ || list->n == 0) {
+            rc = fail(&c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
+            eg_spec_free(&spec);
+            return rc;
+        }
+        char first[64];
+        snprintf(first, sizeof first, "%s", s->keys[k]);
+        char *dot = strchr(first, '.');
+        if (dot)
+            *dot = 0;
+        int ok = 0;
+        for (int i = 0; top[i]; i++)
+            ok |= !strcmp(first, top[i]);
+        if (!ok) {
+            rc = fail_key(&c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
+            eg_spec_free(&spec);
+            return rc;
+        }
+        sw->keys[k] = strdup(s->keys[k]);
+        sw->nvals[k] = list->n;
+        sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
+        if (!sw->keys[k] || !sw->vals[k]) {
+            eg_spec_free(&spec);
+            return eg_err_set(err, EG_ERUN, "out of memory");
+        }
+        for (int v = 0; v < list->n; v++)
+            sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
+        sw->npoints *= list->n;
+    }
+    eg_spec_free(&spec);
+    return 0;
+}
+
+void eg_sweep_free(eg_sweep *sw)
+{
+    if (!sw)
+        return;
+    for (int k = 0; k < sw->nkeys; k++) {
+        if (sw->keys)
+            free(sw->keys[k]);
+        if (sw->vals && sw->vals[k]) {
+            for (int v = 0; v < sw->nvals[k]; v++)
+                free(sw->vals[k][v]);
+            free(sw->vals[k]);
+        }
+    }
+    free(sw->keys);
+    free(sw->nvals);
+    free(sw->vals);
+    memset(sw, 0, sizeof *sw);
+}
+
+/* directory-safe version of a value: keeps [A-Za-z0-9._-], maps the rest */
+static void dir_safe(const char *v, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = v; *p && o + 1 < len; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (isalnum(ch) || ch == '.' || ch == '_' || ch == '-' || ch == '+')
+            out[o++] = (char)ch;
+        else if (ch == ':' || ch == ' ' || ch == '{' || ch == '}' || ch == '"' || ch == '\'' ||
+                 ch == '[' || ch == ']')
+            continue;
+        else
+            out[o++] = '_';
+    }
+    out[o] = 0;
+}
+
+int eg_sweep_point(const eg_sweep *sw, long p, char **sets, char *dir, size_t dirlen)
+{
+    long idx[64];
+    long rem = p;
+    for (int k = sw->nkeys - 1; k >= 0; k--) {
+        idx[k] = rem % sw->nvals[k];
+        rem /= sw->nvals[k];
+    }
+    size_t o = 0;
+    dir[0] = 0;
+    for (int k = 0; k < sw->nkeys; k++) {
+        const char *v = sw->vals[k][idx[k]];
+        size_t l = strlen(sw->keys[k]) + strlen(v) + 2;
+        sets[k] = malloc(l);
+        if (!sets[k])
+            return EG_ERUN;
+        snprintf(sets[k], l, "%s=%s", sw->keys[k], v);
+        char safe[256];
+        dir_safe(v, safe, sizeof safe);
+        int n = snprintf(dir + o, dirlen - o, "%s%s=%s", k ? "," : "", sw->keys[k], safe);
+        if (n < 0 || (size_t)n >= dirlen - o)
+            return EG_ERUN;
+        o += (size_t)n;
+    }
+    return 0;
+}

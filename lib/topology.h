@@ -1,0 +1,82 @@
+/* topology.h - graph families -> mixing matrices W(k) (SPEC.md section 3).
+ *
+ * W(k) is row-stochastic; node i combines x_i <- sum_j W(k)_ij x_j. It is stored
+ * as sparse in-neighbour lists (CSR by row), columns sorted ascending, the self
+ * weight included as an ordinary entry. Summing in that order makes a gossip
+ * step independent of how nodes are spread over ranks.
+ */
+#ifndef EG_TOPOLOGY_H
+#define EG_TOPOLOGY_H
+
+#include "common.h"
+
+#define EG_PATH_MAX 4096
+
+/* What the spec (or the `graph` command) says about the graph. */
+typedef struct eg_graph_spec {
+    char name[32];          /* ring, torus, grid, exp, sym_exp, onepeer_exp, hypercube,
+                               onepeer_hypercube, full, star, erdos_renyi, random_match, file */
+    double p;               /* erdos_renyi edge probability, (0, 1]; default 0.2 */
+    char path[EG_PATH_MAX]; /* file: path of an n x n CSV weight matrix */
+} eg_graph_spec;
+
+typedef struct eg_wmat {
+    int n;
+    int nnz;
+    int *rowptr;  /* n + 1 entries */
+    int *col;     /* nnz entries, ascending within each row */
+    double *val;  /* nnz weights */
+} eg_wmat;
+
+typedef struct eg_topo eg_topo;
+
+/* Names the topology module knows, NULL-terminated (for help texts and errors). */
+extern const char *const eg_graph_names[];
+
+/* Builds the graph for n nodes. seed is the run's seed (erdos_renyi, random_match).
+ * Errors are EG_EINPUT with a message that names the problem, e.g.
+ * "hypercube needs nodes to be a power of two (got 12)" or
+ * "W.csv:3: row 2 sums to 0.9 (must be 1 within 1e-9)". *out is NULL on error.
+ * Not collective; every rank builds the same graph from the same inputs. */
+int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg_err *err);
+void eg_topo_free(eg_topo *t); /* safe on NULL */
+
+int eg_topo_nodes(const eg_topo *t);
+const char *eg_topo_name(const eg_topo *t);
+/* 1 for static graphs, tau for onepeer_exp / onepeer_hypercube, 0 for random_match (aperiodic). */
+int eg_topo_period(const eg_topo *t);
+/* the most in-neighbours (self excluded) of any node in any W(k) */
+int eg_topo_max_degree(const eg_topo *t);
+/* the largest nnz of any W(k) (for sizing buffers) */
+int eg_topo_max_nnz(const eg_topo *t);
+
+/* W(k) for iteration k >= 0. Returns a pointer into t's own storage, valid until the
+ * next call; no allocation after init (it is called in the training loop). Deterministic:
+ * the same (graph, n, seed, k) give the same matrix on every rank and in every run. */
+const eg_wmat *eg_topo_weights(eg_topo *t, long k);
+
+/* Dense n x n row-major copy of W(k) into W (caller allocates n*n doubles). */
+void eg_topo_dense(eg_topo *t, long k, double *W);
+
+/* The facts `expgraph graph` prints (SPEC.md section 3). */
+typedef struct eg_topo_stats {
+    int period;     /* as eg_topo_period, but 1 for random_match */
+    int degree;     /* most peers any node receives from in one iteration */
+    double rho;     /* max over k < period of ||W(k) - J||_2 */
+    double gap;     /* 1 - rho */
+    double rho_period; /* ||W(period-1)...W(0) - J||_2 */
+} eg_topo_stats;
+
+/* The most nodes eg_topo_stats_compute accepts (it works on dense n x n matrices). */
+#define EG_TOPO_STATS_MAX_NODES 4096
+
+/* Computes the stats with LAPACK (eigenvalues for symmetric W - J, singular values
+ * otherwise). EG_ERUN on LAPACK failure or out of memory; EG_EINPUT when the graph has
+ * more than EG_TOPO_STATS_MAX_NODES nodes. May call eg_topo_weights (random_match: the
+ * buffer then holds W(0)). */
+int eg_topo_stats_compute(eg_topo *t, eg_topo_stats *st, eg_err *err);
+
+/* ||A - J||_2 for a dense n x n matrix A (row-major), via LAPACK. Returns < 0 on failure. */
+double eg_spectral_norm_minus_J(const double *A, int n);
+
+#endif

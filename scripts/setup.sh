@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian 12 machine (as root): Debian packages,
+# datasets, then a build. Usage: scripts/setup.sh [--no-build] [--no-data]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=1; data=1
+for a in "$@"; do
+  case "$a" in
+    --no-build) build=0 ;;
+    --no-data) data=0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+pkgs=(build-essential cmake pkg-config libyaml-dev libopenmpi-dev openmpi-bin
+      libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcairo2-dev check
+      fonts-dejavu-core iproute2 npm dataset-fashion-mnist python3-sklearn)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "$data" = 1 ]; then
+  bash "$here/data/get_data.sh"
+fi
+if [ "$build" = 1 ]; then
+  cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$here/build" -j"$(nproc)" >/dev/null
+fi

@@ -1,0 +1,725 @@
+/* check_topology.c - graph families, weights and spectral facts (SPEC.md section 3). */
+#include "testutil.h"
+#include "topology.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int NS[] = {1, 2, 3, 5, 6, 7, 8, 12, 16, 64, 100};
+#define NNS ((int)(sizeof NS / sizeof NS[0]))
+
+static eg_graph_spec spec_of(const char *name)
+{
+    eg_graph_spec g;
+    memset(&g, 0, sizeof g);
+    snprintf(g.name, sizeof g.name, "%s", name);
+    g.p = 0.2;
+    return g;
+}
+
+/* builds or fails the test */
+static eg_topo *mk(const char *name, int n, uint64_t seed)
+{
+    eg_graph_spec g = spec_of(name);
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    int rc = eg_topo_init(&t, &g, n, seed, &err);
+    ck_assert_msg(rc == EG_OK, "%s n=%d: %s", name, n, err.msg);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(eg_topo_nodes(t), n);
+    ck_assert_str_eq(eg_topo_name(t), name);
+    return t;
+}
+
+static int fits(const char *name, int n)
+{
+    if (!strcmp(name, "hypercube") || !strcmp(name, "onepeer_hypercube"))
+        return (n & (n - 1)) == 0;
+    if (!strcmp(name, "random_match"))
+        return n == 1 || n % 2 == 0;
+    return strcmp(name, "file") != 0;
+}
+
+static double *dense(eg_topo *t, long k)
+{
+    int n = eg_topo_nodes(t);
+    double *W = malloc((size_t)n * n * sizeof *W);
+    ck_assert_ptr_nonnull(W);
+    eg_topo_dense(t, k, W);
+    return W;
+}
+
+static int ipow2_ceil_log2(int n)
+{
+    int t = 0;
+    while ((1 << t) < n)
+        t++;
+    return t;
+}
+
+/* C = A B, n x n row-major */
+static void matmul(const double *A, const double *B, double *C, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int q = 0; q < n; q++)
+                s += A[i * n + q] * B[q * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+/* max |P - J| over entries of the product W(s + len - 1) ... W(s) */
+static double product_dev_from_J(eg_topo *t, long s, int len)
+{
+    int n = eg_topo_nodes(t);
+    double *P = dense(t, s), *tmp = malloc((size_t)n * n * sizeof *tmp);
+    for (int k = 1; k < len; k++) {
+        double *W = dense(t, s + k);
+        matmul(W, P, tmp, n);
+        memcpy(P, tmp, (size_t)n * n * sizeof *P);
+        free(W);
+    }
+    double dev = 0;
+    for (int q = 0; q < n * n; q++)
+        dev = fmax(dev, fabs(P[q] - 1.0 / n));
+    free(P);
+    free(tmp);
+    return dev;
+}
+
+static eg_topo_stats stats_of(eg_topo *t)
+{
+    eg_topo_stats st;
+    eg_err err = {0};
+    int rc = eg_topo_stats_compute(t, &st, &err);
+    ck_assert_msg(rc == EG_OK, "stats of %s: %s", eg_topo_name(t), err.msg);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_every_graph_row_stochastic_sorted)
+{
+    for (int g = 0; eg_graph_names[g]; g++) {
+        const char *name = eg_graph_names[g];
+        for (int a = 0; a < NNS; a++) {
+            int n = NS[a];
+            if (!fits(name, n))
+                continue;
+            eg_topo *t = mk(name, n, 7);
+            int per = eg_topo_period(t);
+            int kmax = per > 0 ? per + 2 : 5;
+            int deg = 0;
+            for (long k = 0; k < kmax; k++) {
+                const eg_wmat *m = eg_topo_weights(t, k);
+                ck_assert_int_eq(m->n, n);
+                ck_assert_int_eq(m->rowptr[0], 0);
+                ck_assert_int_eq(m->rowptr[n], m->nnz);
+                ck_assert_int_le(m->nnz, eg_topo_max_nnz(t));
+                for (int i = 0; i < n; i++) {
+                    double s = 0;
+                    int self = 0, d = 0;
+                    for (int q = m->rowptr[i]; q < m->rowptr[i + 1]; q++) {
+                        ck_assert_int_ge(m->col[q], 0);
+                        ck_assert_int_lt(m->col[q], n);
+                        if (q > m->rowptr[i])
+                            ck_assert_msg(m->col[q] > m->col[q - 1], "%s n=%d row %d unsorted",
+                                          name, n, i);
+                        ck_assert(m->val[q] >= 0);
+                        if (m->col[q] == i)
+                            self = 1;
+                        else {
+                            ck_assert_msg(m->val[q] > 0, "%s stores a zero", name);
+                            d++;
+                        }
+                        s += m->val[q];
+                    }
+                    ck_assert_msg(self, "%s n=%d row %d has no self entry", name, n, i);
+                    ck_assert_msg(fabs(s - 1.0) < 1e-12, "%s n=%d k=%ld row %d sums to %.17g",
+                                  name, n, k, i, s);
+                    if (d > deg)
+                        deg = d;
+                }
+            }
+            ck_assert_int_eq(deg, eg_topo_max_degree(t));
+            if (n == 1) {
+                const eg_wmat *m = eg_topo_weights(t, 0);
+                ck_assert_int_eq(m->nnz, 1);
+                ck_assert(m->val[0] == 1.0);
+            }
+            eg_topo_free(t);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_periods)
+{
+    eg_topo *t;
+    t = mk("exp", 16, 1);
+    ck_assert_int_eq(eg_topo_period(t), 1);
+    eg_topo_free(t);
+    t = mk("onepeer_exp", 16, 1);
+    ck_assert_int_eq(eg_topo_period(t), 4);
+    eg_topo_free(t);
+    t = mk("onepeer_exp", 100, 1);
+    ck_assert_int_eq(eg_topo_period(t), 7);
+    eg_topo_free(t);
+    t = mk("onepeer_exp", 2, 1);
+    ck_assert_int_eq(eg_topo_period(t), 1);
+    eg_topo_free(t);
+    t = mk("onepeer_exp", 1, 1);
+    ck_assert_int_eq(eg_topo_period(t), 1);
+    eg_topo_free(t);
+    t = mk("onepeer_hypercube", 64, 1);
+    ck_assert_int_eq(eg_topo_period(t), 6);
+    eg_topo_free(t);
+    t = mk("random_match", 8, 1);
+    ck_assert_int_eq(eg_topo_period(t), 0);
+    eg_topo_stats st = stats_of(t);
+    ck_assert_int_eq(st.period, 1);
+    ck_assert_int_eq(st.degree, 1);
+    eg_topo_free(t);
+}
+END_TEST
+
+START_TEST(test_exp_structure)
+{
+    /* n = 12, tau = 4: in-neighbours i-1, i-2, i-4, i-8 */
+    eg_topo *t = mk("exp", 12, 1);
+    ck_assert_int_eq(eg_topo_max_degree(t), 4);
+    double *W = dense(t, 0);
+    for (int i = 0; i < 12; i++)
+        for (int j = 0; j < 12; j++) {
+            int d = ((i - j) % 12 + 12) % 12;
+            double want = (d == 0 || d == 1 || d == 2 || d == 4 || d == 8) ? 0.2 : 0.0;
+            ck_assert(W[i * 12 + j] == want);
+        }
+    free(W);
+    eg_topo_free(t);
+    /* sym_exp n = 8: +-1, +-2, +-4 -> 5 distinct neighbours, 1/6 each */
+    t = mk("sym_exp", 8, 1);
+    ck_assert_int_eq(eg_topo_max_degree(t), 5);
+    const eg_wmat *m = eg_topo_weights(t, 0);
+    ck_assert_int_eq(m->nnz, 8 * 6);
+    for (int q = 0; q < m->nnz; q++)
+        ck_assert(m->val[q] == 1.0 / 6.0);
+    eg_topo_free(t);
+}
+END_TEST
+
+START_TEST(test_exp_rho_closed_form)
+{
+    /* paper: rho(exp) = 1 - 2/(1 + tau) for even n */
+    const int ns[] = {2, 4, 6, 8, 10, 12, 16, 30, 64, 100, 128};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        int n = ns[a], tau = ipow2_ceil_log2(n);
+        eg_topo *t = mk("exp", n, 1);
+        eg_topo_stats st = stats_of(t);
+        double want = 1.0 - 2.0 / (1.0 + tau);
+        ck_assert_msg(fabs(st.rho - want) < 1e-9, "exp n=%d rho %.17g want %.17g", n, st.rho,
+                      want);
+        ck_assert(fabs(st.gap - (1 - st.rho)) < 1e-15);
+        ck_assert(st.rho_period == st.rho);
+        ck_assert_int_eq(st.period, 1);
+        ck_assert_int_eq(st.degree, tau);
+        eg_topo_free(t);
+    }
+}
+END_TEST
+
+START_TEST(test_ring_rho_closed_form)
+{
+    /* W = (I + S + S^T)/3 has eigenvalues (1 + 2cos(2 pi m/n))/3. For n >= 3 the largest in
+     * modulus besides m = 0 is m = 1 (for odd n the most negative one, m = (n-1)/2, has
+     * modulus (2cos(pi/n) - 1)/3, which is smaller since cos(pi/n) >= 1/2). n = 2 gives J. */
+    const int ns[] = {3, 4, 5, 6, 7, 8, 9, 12, 16, 33, 100};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        int n = ns[a];
+        eg_topo *t = mk("ring", n, 1);
+        eg_topo_stats st = stats_of(t);
+        double want = 1.0 / 3.0 + (2.0 / 3.0) * cos(2 * 3.14159265358979323846 / n);
+        ck_assert_msg(fabs(st.rho - want) < 1e-9, "ring n=%d rho %.17g want %.17g", n, st.rho,
+                      want);
+        ck_assert_int_eq(st.degree, 2);
+        eg_topo_free(t);
+    }
+    eg_topo *t = mk("ring", 2, 1);
+    const eg_wmat *m = eg_topo_weights(t, 0);
+    ck_assert_int_eq(m->nnz, 4);
+    for (int q = 0; q < 4; q++)
+        ck_assert(m->val[q] == 0.5);
+    ck_assert(stats_of(t).rho < 1e-12);
+    eg_topo_free(t);
+}
+END_TEST
+
+START_TEST(test_onepeer_exp_exact_averaging)
+{
+    const int pow2[] = {2, 4, 8, 16, 64};
+    for (size_t a = 0; a < sizeof pow2 / sizeof pow2[0]; a++) {
+        int n = pow2[a], tau = ipow2_ceil_log2(n);
+        eg_topo *t = mk("onepeer_exp", n, 1);
+        ck_assert_int_eq(eg_topo_max_degree(t), 1);
+        for (long s = 0; s < 3; s++) {
+            double dev = product_dev_from_J(t, s, tau);
+            ck_assert_msg(dev < 1e-12, "onepeer_exp n=%d from k=%ld: dev %g", n, s, dev);
+        }
+        eg_topo_stats st = stats_of(t);
+        ck_assert_msg(st.rho_period < 1e-12, "n=%d rho_period %g", n, st.rho_period);
+        ck_assert_int_eq(st.period, tau);
+        ck_assert_int_eq(st.degree, 1);
+        if (n > 2) /* W(tau-1) pairs i with i - n/2: not connected, rho = 1 */
+            ck_assert(fabs(st.rho - 1.0) < 1e-9);
+        eg_topo_free(t);
+    }
+    const int other[] = {6, 12, 100};
+    for (size_t a = 0; a < sizeof other / sizeof other[0]; a++) {
+        int n = other[a], tau = ipow2_ceil_log2(n);
+        eg_topo *t = mk("onepeer_exp", n, 1);
+        double dev = product_dev_from_J(t, 0, tau);
+        ck_assert_msg(dev > 1e-3, "onepeer_exp n=%d averaged exactly?", n);
+        eg_topo_stats st = stats_of(t);
+        ck_assert_msg(st.rho_period > 1e-3, "n=%d rho_period %g", n, st.rho_period);
+        eg_topo_free(t);
+    }
+}
+END_TEST
+
+START_TEST(test_hypercube)
+{
+    const int pow2[] = {2, 4, 8, 16, 64};
+    for (size_t a = 0; a < sizeof pow2 / sizeof pow2[0]; a++) {
+        int n = pow2[a], tau = ipow2_ceil_log2(n);
+        eg_topo *t = mk("hypercube", n, 1);
+        eg_topo_stats st = stats_of(t);
+        double want = 1.0 - 2.0 / (tau + 1.0);
+        ck_assert_msg(fabs(st.rho - want) < 1e-9, "hypercube n=%d rho %.17g want %.17g", n,
+                      st.rho, want);
+        ck_assert_int_eq(st.degree, tau);
+        double *W = dense(t, 0);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                int x = i ^ j;
+                double w = (x == 0 || (x & (x - 1)) == 0) ? 1.0 / (tau + 1) : 0.0;
+                ck_assert(W[i * n + j] == w);
+            }
+        free(W);
+        eg_topo_free(t);
+
+        t = mk("onepeer_hypercube", n, 1);
+        ck_assert(product_dev_from_J(t, 0, tau) < 1e-12);
+        ck_assert(product_dev_from_J(t, 1, tau) < 1e-12);
+        st = stats_of(t);
+        ck_assert(st.rho_period < 1e-12);
+        ck_assert_int_eq(st.period, tau);
+        ck_assert_int_eq(st.degree, 1);
+        eg_topo_free(t);
+    }
+}
+END_TEST
+
+static void check_symmetric_doubly_stochastic(eg_topo *t)
+{
+    int n = eg_topo_nodes(t);
+    double *W = dense(t, 0);
+    for (int j = 0; j < n; j++) {
+        double cs = 0;
+        for (int i = 0; i < n; i++) {
+            ck_assert_msg(W[i * n + j] == W[j * n + i], "%s n=%d: W[%d][%d] != W[%d][%d]",
+                          eg_topo_name(t), n, i, j, j, i);
+            cs += W[i * n + j];
+        }
+        ck_assert_msg(fabs(cs - 1) < 1e-12, "%s n=%d column %d sums to %.17g", eg_topo_name(t),
+                      n, j, cs);
+    }
+    free(W);
+}
+
+START_TEST(test_metropolis_hastings)
+{
+    const char *mh[] = {"grid", "star", "erdos_renyi"};
+    for (int g = 0; g < 3; g++)
+        for (int a = 0; a < NNS; a++) {
+            eg_topo *t = mk(mh[g], NS[a], 3);
+            check_symmetric_doubly_stochastic(t);
+            eg_topo_free(t);
+        }
+    /* star: hub gives 1/n to everyone; a leaf 1/n to the hub and 1 - 1/n to itself */
+    eg_topo *t = mk("star", 5, 1);
+    double *W = dense(t, 0);
+    for (int j = 0; j < 5; j++)
+        ck_assert(fabs(W[j] - 0.2) < 1e-15);
+    for (int i = 1; i < 5; i++)
+        ck_assert(fabs(W[i * 5 + i] - 0.8) < 1e-15);
+    ck_assert_int_eq(eg_topo_max_degree(t), 4);
+    free(W);
+    eg_topo_free(t);
+    /* grid 3 x 4 (n = 12): corner 0 has neighbours 1 (d=3) and 4 (d=3): 1/4 each */
+    t = mk("grid", 12, 1);
+    W = dense(t, 0);
+    ck_assert(W[0 * 12 + 1] == 0.25 && W[0 * 12 + 4] == 0.25 && W[0] == 0.5);
+    /* node 5 (row 1, col 1) has degree 4: all edges 1/5, self 1/5 */
+    ck_assert(fabs(W[5 * 12 + 5] - 0.2) < 1e-15);
+    ck_assert(W[5 * 12 + 6] == 0.2);
+    ck_assert(W[0 * 12 + 3] == 0.0); /* no wrap-around */
+    free(W);
+    eg_topo_free(t);
+}
+END_TEST
+
+START_TEST(test_torus)
+{
+    /* 4 x 4: 4 neighbours, 1/5 each */
+    eg_topo *t = mk("torus", 16, 1);
+    const eg_wmat *m = eg_topo_weights(t, 0);
+    ck_assert_int_eq(m->nnz, 16 * 5);
+    for (int q = 0; q < m->nnz; q++)
+        ck_assert(m->val[q] == 0.2);
+    eg_topo_free(t);
+    /* 2 x 4: up and down are the same node -> 3 distinct neighbours, 1/4 each */
+    t = mk("torus", 8, 1);
+    m = eg_topo_weights(t, 0);
+    ck_assert_int_eq(m->nnz, 8 * 4);
+    for (int q = 0; q < m->nnz; q++)
+        ck_assert(m->val[q] == 0.25);
+    ck_assert_int_eq(eg_topo_max_degree(t), 3);
+    eg_topo_free(t);
+    /* prime n: 1 x 7 degenerates to the ring */
+    t = mk("torus", 7, 1);
+    eg_topo *r = mk("ring", 7, 1);
+    double *A = dense(t, 0), *B = dense(r, 0);
+    ck_assert(memcmp(A, B, 49 * sizeof *A) == 0);
+    free(A);
+    free(B);
+    eg_topo_free(t);
+    eg_topo_free(r);
+}
+END_TEST
+
+START_TEST(test_full)
+{
+    eg_topo *t = mk("full", 12, 1);
+    eg_topo_stats st = stats_of(t);
+    ck_assert(st.rho < 1e-12);
+    ck_assert_int_eq(st.degree, 11);
+    const eg_wmat *m = eg_topo_weights(t, 0);
+    ck_assert_int_eq(m->nnz, 144);
+    for (int q = 0; q < 144; q++)
+        ck_assert(m->val[q] == 1.0 / 12);
+    eg_topo_free(t);
+}
+END_TEST
+
+static int connected(const eg_wmat *m)
+{
+    int n = m->n, head = 0, tail = 0;
+    int *seen = calloc((size_t)n, sizeof *seen), *queue = malloc((size_t)n * sizeof *queue);
+    seen[0] = 1;
+    queue[tail++] = 0;
+    while (head < tail) {
+        int i = queue[head++];
+        for (int q = m->rowptr[i]; q < m->rowptr[i + 1]; q++)
+            if (!seen[m->col[q]]) {
+                seen[m->col[q]] = 1;
+                queue[tail++] = m->col[q];
+            }
+    }
+    free(seen);
+    free(queue);
+    return tail == n;
+}
+
+static int same_wmat(const eg_wmat *a, const eg_wmat *b)
+{
+    return a->n == b->n && a->nnz == b->nnz &&
+           !memcmp(a->rowptr, b->rowptr, (a->n + 1) * sizeof(int)) &&
+           !memcmp(a->col, b->col, a->nnz * sizeof(int)) &&
+           !memcmp(a->val, b->val, a->nnz * sizeof(double));
+}
+
+START_TEST(test_erdos_renyi)
+{
+    const int ns[] = {2, 5, 16, 32, 100};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        int n = ns[a];
+        eg_topo *t1 = mk("erdos_renyi", n, 11), *t2 = mk("erdos_renyi", n, 11);
+        ck_assert(connected(eg_topo_weights(t1, 0)));
+        ck_assert(same_wmat(eg_topo_weights(t1, 0), eg_topo_weights(t2, 0)));
+        ck_assert(same_wmat(eg_topo_weights(t1, 0), eg_topo_weights(t1, 17))); /* static */
+        if (n >= 16) {
+            eg_topo *t3 = mk("erdos_renyi", n, 12);
+            ck_assert(connected(eg_topo_weights(t3, 0)));
+            ck_assert_msg(!same_wmat(eg_topo_weights(t1, 0), eg_topo_weights(t3, 0)),
+                          "seeds 11 and 12 drew the same G(%d, 0.2)", n);
+            eg_topo_free(t3);
+        }
+        eg_topo_free(t1);
+        eg_topo_free(t2);
+    }
+    /* p = 1 is the complete graph (MH weights 1/n) */
+    eg_graph_spec g = spec_of("erdos_renyi");
+    g.p = 1.0;
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &g, 9, 1, &err), EG_OK);
+    ck_assert_int_eq(eg_topo_max_degree(t), 8);
+    const eg_wmat *m = eg_topo_weights(t, 0);
+    for (int q = 0; q < m->nnz; q++)
+        ck_assert(fabs(m->val[q] - 1.0 / 9) < 1e-15);
+    eg_topo_free(t);
+    /* hopeless p gives up with a message suggesting a larger p */
+    g.p = 1e-6;
+    t = NULL;
+    ck_assert_int_eq(eg_topo_init(&t, &g, 200, 1, &err), EG_EINPUT);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(err.msg, "larger p") != NULL, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_random_match)
+{
+    const int n = 16;
+    eg_topo *t = mk("random_match", n, 5), *u = mk("random_match", n, 5);
+    eg_topo *v = mk("random_match", n, 6);
+    eg_wmat saved;
+    int diff_k = 0, diff_seed = 0;
+    int rowptr[n + 1], col[2 * n];
+    double val[2 * n];
+    for (long k = 0; k < 40; k++) {
+        const eg_wmat *m = eg_topo_weights(t, k);
+        ck_assert_int_eq(m->nnz, 2 * n);
+        int peer[n];
+        for (int i = 0; i < n; i++) {
+            ck_assert_int_eq(m->rowptr[i + 1] - m->rowptr[i], 2);
+            int q = m->rowptr[i];
+            ck_assert(m->val[q] == 0.5 && m->val[q + 1] == 0.5);
+            peer[i] = m->col[q] == i ? m->col[q + 1] : m->col[q];
+            ck_assert_int_ne(peer[i], i);
+        }
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(peer[peer[i]], i); /* a perfect matching */
+        if (k == 0) {
+            memcpy(rowptr, m->rowptr, sizeof rowptr);
+            memcpy(col, m->col, sizeof col);
+            memcpy(val, m->val, sizeof val);
+        } else if (memcmp(col, m->col, sizeof col))
+            diff_k = 1;
+        if (!same_wmat(m, eg_topo_weights(v, k)))
+            diff_seed = 1;
+    }
+    ck_assert(diff_k);
+    ck_assert(diff_seed);
+    /* random access: W(0) again, and from a fresh object asked in another order */
+    saved.n = n;
+    saved.nnz = 2 * n;
+    saved.rowptr = rowptr;
+    saved.col = col;
+    saved.val = val;
+    eg_topo_weights(u, 1000000);
+    eg_topo_weights(u, 3);
+    ck_assert(same_wmat(&saved, eg_topo_weights(u, 0)));
+    ck_assert(same_wmat(&saved, eg_topo_weights(t, 0)));
+    eg_topo_free(t);
+    eg_topo_free(u);
+    eg_topo_free(v);
+}
+END_TEST
+
+START_TEST(test_weights_no_realloc)
+{
+    const char *names[] = {"exp", "onepeer_exp", "random_match", "onepeer_hypercube"};
+    for (int g = 0; g < 4; g++) {
+        eg_topo *t = mk(names[g], 16, 1);
+        int per = eg_topo_period(t) > 0 ? eg_topo_period(t) : 1;
+        /* remember the storage of each W(k) of one period, then ask many more times */
+        const eg_wmat *first[16];
+        int *rp[16], *cp[16];
+        double *vp[16];
+        int nz[16];
+        for (int k = 0; k < per; k++) {
+            first[k] = eg_topo_weights(t, k);
+            rp[k] = first[k]->rowptr;
+            cp[k] = first[k]->col;
+            vp[k] = first[k]->val;
+            nz[k] = first[k]->nnz;
+        }
+        for (long k = 0; k < 200; k++) {
+            const eg_wmat *m = eg_topo_weights(t, k);
+            int r = (int)(k % per);
+            ck_assert_ptr_eq(m, first[r]);
+            ck_assert_ptr_eq(m->rowptr, rp[r]);
+            ck_assert_ptr_eq(m->col, cp[r]);
+            ck_assert_ptr_eq(m->val, vp[r]);
+            ck_assert_int_eq(m->nnz, nz[r]);
+            ck_assert_int_le(m->nnz, eg_topo_max_nnz(t));
+        }
+        eg_topo_free(t);
+    }
+}
+END_TEST
+
+static void expect_einput(const char *name, int n, double p, const char *msg_part)
+{
+    eg_graph_spec g = spec_of(name);
+    g.p = p;
+    eg_topo *t = (eg_topo *)&g; /* must be reset to NULL */
+    eg_err err = {0};
+    int rc = eg_topo_init(&t, &g, n, 1, &err);
+    ck_assert_msg(rc == EG_EINPUT, "%s n=%d p=%g: rc %d", name, n, p, rc);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(err.msg, msg_part) != NULL, "message '%s' lacks '%s'", err.msg,
+                  msg_part);
+}
+
+START_TEST(test_rejections)
+{
+    eg_graph_spec g = spec_of("hypercube");
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &g, 12, 1, &err), EG_EINPUT);
+    ck_assert_str_eq(err.msg, "hypercube needs nodes to be a power of two (got 12)");
+    expect_einput("onepeer_hypercube", 6, 0.2, "power of two (got 6)");
+    expect_einput("random_match", 7, 0.2, "even");
+    expect_einput("erdos_renyi", 8, 0.0, "p in (0, 1]");
+    expect_einput("erdos_renyi", 8, 1.5, "p in (0, 1]");
+    expect_einput("erdos_renyi", 8, -0.1, "p in (0, 1]");
+    expect_einput("erdos_renyi", 8, NAN, "p in (0, 1]");
+    expect_einput("foo", 8, 0.2, "unknown graph 'foo' (known: ring, torus, grid, exp");
+    expect_einput("ring", 0, 0.2, "nodes must be >= 1");
+    expect_einput("file", 4, 0.2, "needs a path");
+}
+END_TEST
+
+static char *write_fixture(const char *dir, const char *name, const char *text)
+{
+    static char path[4][600];
+    static int slot;
+    char *p = path[slot++ % 4];
+    snprintf(p, 600, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return p;
+}
+
+static int load_file(const char *path, int n, eg_topo **t, eg_err *err)
+{
+    eg_graph_spec g = spec_of("file");
+    snprintf(g.path, sizeof g.path, "%s", path);
+    return eg_topo_init(t, &g, n, 1, err);
+}
+
+START_TEST(test_file_graph)
+{
+    const char *dir = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    eg_topo *t = NULL;
+    eg_err err = {0};
+
+    const char *good = "# a 4-node ring, Metropolis weights\n"
+                       "0.5, 0.25, 0, 0.25\n"
+                       "\n"
+                       "0.25,0.5,0.25,0\r\n"
+                       "  0 , 0.25 , 0.5 , 0.25\n"
+                       "# comment in between\n"
+                       "0.25,0,0.25,0.5\n";
+    char *p = write_fixture(dir, "good.csv", good);
+    ck_assert_msg(load_file(p, 4, &t, &err) == EG_OK, "%s", err.msg);
+    ck_assert_str_eq(eg_topo_name(t), "file");
+    const eg_wmat *m = eg_topo_weights(t, 0);
+    ck_assert_int_eq(m->nnz, 12); /* zeros omitted */
+    ck_assert_int_eq(eg_topo_max_degree(t), 2);
+    double *W = dense(t, 0);
+    ck_assert(W[0] == 0.5 && W[1] == 0.25 && W[2] == 0.0 && W[3] == 0.25);
+    ck_assert(W[2 * 4 + 3] == 0.25);
+    free(W);
+    eg_topo_stats st = stats_of(t);
+    ck_assert(fabs(st.rho - 0.5) < 1e-12); /* eigenvalues 1, 0.5, 0.5, 0 */
+    eg_topo_free(t);
+
+    /* a zero self weight is kept as an entry */
+    p = write_fixture(dir, "swap.csv", "0,1\n1,0\n");
+    ck_assert_msg(load_file(p, 2, &t, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(eg_topo_weights(t, 0)->nnz, 4);
+    eg_topo_free(t);
+
+    char want[800];
+    p = write_fixture(dir, "W.csv", "0.5,0.5,0,0\n0,0.5,0.5,0\n0,0,0.5,0.4\n0.5,0,0,0.5\n");
+    ck_assert_int_eq(load_file(p, 4, &t, &err), EG_EINPUT);
+    ck_assert_ptr_null(t);
+    snprintf(want, sizeof want, "%s:3: row 2 sums to 0.9 (must be 1 within 1e-9)", p);
+    ck_assert_str_eq(err.msg, want);
+
+    p = write_fixture(dir, "five.csv", "1,0,0,0\n0,1,0,0\n0,0,1,0\n0,0,0,1\n0,0,0,1\n");
+    ck_assert_int_eq(load_file(p, 4, &t, &err), EG_EINPUT);
+    snprintf(want, sizeof want, "%s: has 5 rows, nodes is 4", p);
+    ck_assert_str_eq(err.msg, want);
+
+    p = write_fixture(dir, "wide.csv", "1,0,0\n0,1,0\n");
+    ck_assert_int_eq(load_file(p, 2, &t, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, ":1: row 0 has 3 entries, nodes is 2"), "%s", err.msg);
+
+    p = write_fixture(dir, "neg.csv", "1.5,-0.5\n0.5,0.5\n");
+    ck_assert_int_eq(load_file(p, 2, &t, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "neg.csv:1:") && strstr(err.msg, "negative"), "%s", err.msg);
+
+    p = write_fixture(dir, "junk.csv", "# header\n0.5,0.5\n0.5,abc\n");
+    ck_assert_int_eq(load_file(p, 2, &t, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "junk.csv:3: cannot parse 'abc'"), "%s", err.msg);
+
+    p = write_fixture(dir, "nan.csv", "nan,0.5\n0.5,0.5\n");
+    ck_assert_int_eq(load_file(p, 2, &t, &err), EG_EINPUT);
+
+    char missing[700];
+    snprintf(missing, sizeof missing, "%s/missing.csv", dir);
+    ck_assert_int_eq(load_file(missing, 2, &t, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, missing) != NULL, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_spectral_norm)
+{
+    double I[16] = {0}, P[16] = {0};
+    for (int i = 0; i < 4; i++) {
+        I[i * 4 + i] = 1;
+        P[i * 4 + (i + 1) % 4] = 1; /* a cyclic shift: not symmetric */
+    }
+    ck_assert(fabs(eg_spectral_norm_minus_J(I, 4) - 1) < 1e-12);
+    ck_assert(fabs(eg_spectral_norm_minus_J(P, 4) - 1) < 1e-12);
+    double one = 1.0;
+    ck_assert(fabs(eg_spectral_norm_minus_J(&one, 1)) < 1e-15);
+    ck_assert(eg_spectral_norm_minus_J(I, 0) < 0);
+}
+END_TEST
+
+static Suite *topology_suite(void)
+{
+    Suite *s = suite_create("topology");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_every_graph_row_stochastic_sorted);
+    tcase_add_test(tc, test_periods);
+    tcase_add_test(tc, test_exp_structure);
+    tcase_add_test(tc, test_exp_rho_closed_form);
+    tcase_add_test(tc, test_ring_rho_closed_form);
+    tcase_add_test(tc, test_onepeer_exp_exact_averaging);
+    tcase_add_test(tc, test_hypercube);
+    tcase_add_test(tc, test_metropolis_hastings);
+    tcase_add_test(tc, test_torus);
+    tcase_add_test(tc, test_full);
+    tcase_add_test(tc, test_erdos_renyi);
+    tcase_add_test(tc, test_random_match);
+    tcase_add_test(tc, test_weights_no_realloc);
+    tcase_add_test(tc, test_rejections);
+    tcase_add_test(tc, test_file_graph);
+    tcase_add_test(tc, test_spectral_norm);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return eg_test_run(topology_suite()); }
