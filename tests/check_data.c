@@ -1,0 +1,1052 @@
+/* check_data.c - datasets (idx, png_folder, csv, digits, mnist, synthetic), partitions and
+ * minibatch augmentation. Fixtures are written into a fresh temporary directory. */
+#include "data.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define DIGITS_CSV "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+
+/* ---- fixture helpers ------------------------------------------------------------------ */
+
+static char *cat(char *buf, size_t len, const char *a, const char *b)
+{
+    int n = snprintf(buf, len, "%s/%s", a, b);
+    ck_assert(n > 0 && (size_t)n < len);
+    return buf;
+}
+
+/* removes a fixture tree (called when a test passed; a failing test leaves it to look at) */
+static void rm_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *dp = opendir(path);
+        struct dirent *e;
+        char sub[2048];
+        while (dp && (e = readdir(dp)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            rm_tree(sub);
+        }
+        if (dp)
+            closedir(dp);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void mkdir_p(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    mkdir(tmp, 0755);
+}
+
+static void write_bytes(const char *path, int gz, const void *data, size_t n)
+{
+    if (gz) {
+        gzFile g = gzopen(path, "wb");
+        ck_assert_ptr_nonnull(g);
+        ck_assert_int_eq(gzwrite(g, data, (unsigned)n), (int)n);
+        ck_assert_int_eq(gzclose(g), Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+}
+
+static void write_text(const char *path, const char *text)
+{
+    write_bytes(path, 0, text, strlen(text));
+}
+
+/* an idx file: nd dims, payload of prod(dims) bytes, keep = bytes of payload written */
+static void write_idx(const char *path, int gz, int nd, const uint32_t *dims,
+                      const uint8_t *payload, size_t keep, uint32_t magic_override)
+{
+    size_t n = 1;
+    for (int k = 0; k < nd; k++)
+        n *= dims[k];
+    if (keep > n)
+        keep = n;
+    uint8_t *buf = malloc(4 + 4 * (size_t)nd + keep);
+    uint32_t magic = magic_override ? magic_override : 0x00000800u | (uint32_t)nd;
+    for (int b = 0; b < 4; b++)
+        buf[b] = (uint8_t)(magic >> (24 - 8 * b));
+    for (int k = 0; k < nd; k++)
+        for (int b = 0; b < 4; b++)
+            buf[4 + 4 * k + b] = (uint8_t)(dims[k] >> (24 - 8 * b));
+    memcpy(buf + 4 + 4 * nd, payload, keep);
+    write_bytes(path, gz, buf, 4 + 4 * (size_t)nd + keep);
+    free(buf);
+}
+
+#define IDX_NTR 40
+#define IDX_NTE 10
+#define IDX_H 5
+#define IDX_W 5
+
+static uint8_t idx_pixel(int split, int i, int p)
+{
+    return (uint8_t)((split * 31 + i * 7 + p * 13) % 256);
+}
+static uint8_t idx_label(int split, int i) { return (uint8_t)((i + split) % 3); }
+
+/* 40 train / 10 test 5x5 images, 3 classes; suffix ".gz" files when gz */
+static void make_idx_set(const char *dir, int gz)
+{
+    mkdir_p(dir);
+    const char *pre[2] = {"train", "t10k"};
+    int n[2] = {IDX_NTR, IDX_NTE};
+    for (int s = 0; s < 2; s++) {
+        uint8_t *img = malloc((size_t)n[s] * IDX_H * IDX_W), *lab = malloc((size_t)n[s]);
+        for (int i = 0; i < n[s]; i++) {
+            for (int p = 0; p < IDX_H * IDX_W; p++)
+                img[i * IDX_H * IDX_W + p] = idx_pixel(s, i, p);
+            lab[i] = idx_label(s, i);
+        }
+        char path[1024];
+        uint32_t di[3] = {(uint32_t)n[s], IDX_H, IDX_W}, dl[1] = {(uint32_t)n[s]};
+        snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", dir, pre[s], gz ? ".gz" : "");
+        write_idx(path, gz, 3, di, img, (size_t)-1, 0);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", dir, pre[s], gz ? ".gz" : "");
+        write_idx(path, gz, 1, dl, lab, (size_t)-1, 0);
+        free(img);
+        free(lab);
+    }
+}
+
+static eg_data_spec spec_of(const char *name, const char *path)
+{
+    eg_data_spec s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.name, sizeof s.name, "%s", name);
+    snprintf(s.path, sizeof s.path, "%s", path ? path : "");
+    snprintf(s.partition, sizeof s.partition, "iid");
+    s.alpha = 0.5;
+    s.batch_size = 1;
+    return s;
+}
+
+/* per-channel mean/std of the normalised training set: ~0 and ~1 */
+static void check_normalised(const eg_dataset *d)
+{
+    size_t hw = (size_t)d->shape.h * (size_t)d->shape.w;
+    for (int c = 0; c < d->shape.c; c++) {
+        double s = 0, s2 = 0, n = 0;
+        for (int i = 0; i < d->n_train; i++)
+            for (size_t p = 0; p < hw; p++) {
+                double v = d->x_train[(size_t)i * (size_t)d->dim + (size_t)c * hw + p];
+                s += v;
+                s2 += v * v;
+                n++;
+            }
+        double mean = s / n, sd = sqrt(s2 / n - mean * mean);
+        ck_assert_double_eq_tol(mean, 0.0, 1e-4);
+        ck_assert_double_eq_tol(sd, 1.0, 1e-3);
+    }
+}
+
+static int load(eg_dataset *d, const char *name, const char *path, eg_err *err)
+{
+    eg_data_spec s = spec_of(name, path);
+    memset(err, 0, sizeof *err);
+    return eg_data_load(d, &s, 1, 1, err);
+}
+
+static void expect_einput(const char *name, const char *path, const char *needle1,
+                          const char *needle2)
+{
+    eg_dataset d;
+    eg_err err;
+    int rc = load(&d, name, path, &err);
+    if (rc != EG_EINPUT || (needle1 && !strstr(err.msg, needle1)) ||
+        (needle2 && !strstr(err.msg, needle2)))
+        ck_abort_msg("loading %s %s: rc %d, msg '%s' (wanted '%s' and '%s')", name, path, rc,
+                     err.msg, needle1 ? needle1 : "", needle2 ? needle2 : "");
+    ck_assert_ptr_null(d.x_train);
+    eg_data_free(&d);
+}
+
+/* ---- idx ---------------------------------------------------------------------------------- */
+
+START_TEST(test_idx_raw_and_gz)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char raw[1024], gzd[1024];
+    cat(raw, sizeof raw, tmp, "raw");
+    cat(gzd, sizeof gzd, tmp, "gz");
+    make_idx_set(raw, 0);
+    make_idx_set(gzd, 1);
+    eg_dataset a, b;
+    eg_err err;
+    ck_assert_msg(load(&a, "idx", raw, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(a.n_train, IDX_NTR);
+    ck_assert_int_eq(a.n_test, IDX_NTE);
+    ck_assert_int_eq(a.shape.c, 1);
+    ck_assert_int_eq(a.shape.h, IDX_H);
+    ck_assert_int_eq(a.shape.w, IDX_W);
+    ck_assert_int_eq(a.dim, IDX_H * IDX_W);
+    ck_assert_int_eq(a.classes, 3);
+    ck_assert_int_eq(a.node_blocks, 0);
+    for (int i = 0; i < IDX_NTR; i++)
+        ck_assert_int_eq(a.y_train[i], idx_label(0, i));
+    for (int i = 0; i < IDX_NTE; i++)
+        ck_assert_int_eq(a.y_test[i], idx_label(1, i));
+    check_normalised(&a);
+    /* the exact affine map, with mean/std computed here from the raw pixels */
+    double s = 0, s2 = 0, n = IDX_NTR * IDX_H * IDX_W;
+    for (int i = 0; i < IDX_NTR; i++)
+        for (int p = 0; p < IDX_H * IDX_W; p++) {
+            s += idx_pixel(0, i, p);
+            s2 += (double)idx_pixel(0, i, p) * idx_pixel(0, i, p);
+        }
+    double mean = s / n, sd = sqrt(s2 / n - mean * mean);
+    ck_assert_float_eq_tol(a.x_train[3 * a.dim + 7], (idx_pixel(0, 3, 7) - mean) / sd, 1e-5);
+    ck_assert_float_eq_tol(a.x_test[2 * a.dim + 11], (idx_pixel(1, 2, 11) - mean) / sd, 1e-5);
+    ck_assert_ptr_nonnull(strstr(a.desc, "40 train / 10 test, 1x5x5, 3 classes"));
+
+    ck_assert_msg(load(&b, "idx", gzd, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(b.n_train, IDX_NTR);
+    ck_assert_mem_eq(a.x_train, b.x_train, sizeof(float) * IDX_NTR * IDX_H * IDX_W);
+    ck_assert_mem_eq(a.x_test, b.x_test, sizeof(float) * IDX_NTE * IDX_H * IDX_W);
+    ck_assert_mem_eq(a.y_test, b.y_test, sizeof(int32_t) * IDX_NTE);
+    eg_data_free(&a);
+    eg_data_free(&b);
+    eg_data_free(&b); /* twice is safe */
+    rm_tree(tmp);
+}
+END_TEST
+
+START_TEST(test_idx_errors)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024], path[1100];
+    uint8_t payload[IDX_NTR * IDX_H * IDX_W] = {0};
+    uint32_t di[3] = {IDX_NTR, IDX_H, IDX_W};
+
+    /* truncated raw images file */
+    cat(dir, sizeof dir, tmp, "trunc");
+    make_idx_set(dir, 0);
+    cat(path, sizeof path, dir, "train-images-idx3-ubyte");
+    write_idx(path, 0, 3, di, payload, 100, 0);
+    expect_einput("idx", dir, path, "truncated");
+
+    /* truncated gzip stream (cut in the middle of the compressed bytes) */
+    cat(dir, sizeof dir, tmp, "truncgz");
+    make_idx_set(dir, 1);
+    cat(path, sizeof path, dir, "train-images-idx3-ubyte.gz");
+    {
+        FILE *f = fopen(path, "rb");
+        uint8_t buf[4096];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        ck_assert_uint_gt(n, 20);
+        write_bytes(path, 0, buf, n / 2);
+    }
+    expect_einput("idx", dir, path, "truncated");
+
+    /* bad magic */
+    cat(dir, sizeof dir, tmp, "magic");
+    make_idx_set(dir, 0);
+    cat(path, sizeof path, dir, "t10k-labels-idx1-ubyte");
+    uint32_t dl[1] = {IDX_NTE};
+    write_idx(path, 0, 1, dl, payload, (size_t)-1, 0x12345678u);
+    expect_einput("idx", dir, path, "not an idx file");
+
+    /* labels file with fewer labels than images */
+    cat(dir, sizeof dir, tmp, "count");
+    make_idx_set(dir, 0);
+    cat(path, sizeof path, dir, "train-labels-idx1-ubyte");
+    uint32_t dl2[1] = {IDX_NTR - 1};
+    write_idx(path, 0, 1, dl2, payload, (size_t)-1, 0);
+    expect_einput("idx", dir, path, "39 labels");
+
+    /* trailing garbage */
+    cat(dir, sizeof dir, tmp, "long");
+    make_idx_set(dir, 0);
+    cat(path, sizeof path, dir, "t10k-labels-idx1-ubyte");
+    {
+        uint8_t buf[8 + IDX_NTE + 3] = {0, 0, 8, 1, 0, 0, 0, IDX_NTE};
+        write_bytes(path, 0, buf, sizeof buf);
+    }
+    expect_einput("idx", dir, path, "longer than");
+
+    /* a missing file, a missing directory, no path */
+    cat(dir, sizeof dir, tmp, "missing");
+    make_idx_set(dir, 0);
+    cat(path, sizeof path, dir, "t10k-images-idx3-ubyte");
+    ck_assert_int_eq(unlink(path), 0);
+    expect_einput("idx", dir, dir, "t10k-images-idx3-ubyte");
+    cat(dir, sizeof dir, tmp, "nowhere");
+    expect_einput("idx", dir, dir, NULL);
+    expect_einput("idx", "", "data.path", NULL);
+    expect_einput("nosuch", "", "unknown data.name 'nosuch'", NULL);
+    rm_tree(tmp);
+}
+END_TEST
+
+START_TEST(test_idx4_channels)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024], path[1100];
+    cat(dir, sizeof dir, tmp, "idx4");
+    mkdir_p(dir);
+    const char *pre[2] = {"train", "test"}; /* "test-" is accepted for "t10k-" */
+    int n[2] = {12, 4};
+    for (int s = 0; s < 2; s++) {
+        uint8_t img[12 * 2 * 4 * 4], lab[12];
+        for (int i = 0; i < n[s]; i++) {
+            for (int p = 0; p < 16; p++) {
+                img[(i * 2 + 0) * 16 + p] = (uint8_t)(10 + p + i);         /* channel 0: dark */
+                img[(i * 2 + 1) * 16 + p] = (uint8_t)(200 + (p * i) % 50); /* channel 1 */
+            }
+            lab[i] = (uint8_t)(i % 2 ? 4 : 1);
+        }
+        uint32_t di[4] = {(uint32_t)n[s], 2, 4, 4}, dl[1] = {(uint32_t)n[s]};
+        snprintf(path, sizeof path, "%s/%s-images-idx4-ubyte", dir, pre[s]);
+        write_idx(path, 0, 4, di, img, (size_t)-1, 0);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, pre[s]);
+        write_idx(path, 1, 1, dl, lab, (size_t)-1, 0);
+    }
+    eg_dataset d;
+    eg_err err;
+    ck_assert_msg(load(&d, "idx", dir, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.shape.c, 2);
+    ck_assert_int_eq(d.shape.h, 4);
+    ck_assert_int_eq(d.shape.w, 4);
+    ck_assert_int_eq(d.classes, 5); /* max label + 1 */
+    check_normalised(&d);           /* per channel: channel 1 is not centred on channel 0 */
+    eg_data_free(&d);
+    rm_tree(tmp);
+}
+END_TEST
+
+/* EXPGRAPH_DATA comes first when looking for a named dataset */
+START_TEST(test_locate_env)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024], found[1024];
+    cat(dir, sizeof dir, tmp, "mnist");
+    make_idx_set(dir, 1);
+    ck_assert_int_eq(setenv("EXPGRAPH_DATA", tmp, 1), 0);
+    ck_assert_int_eq(eg_data_locate("mnist", found, sizeof found), 0);
+    ck_assert_str_eq(found, dir);
+    eg_dataset d;
+    eg_err err;
+    ck_assert_msg(load(&d, "mnist", NULL, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.n_train, IDX_NTR);
+    ck_assert_ptr_nonnull(strstr(d.desc, dir));
+    eg_data_free(&d);
+    ck_assert_int_eq(eg_data_locate("nosuch", found, sizeof found), -1);
+    unsetenv("EXPGRAPH_DATA");
+    rm_tree(tmp);
+}
+END_TEST
+
+static void try_real_idx(const char *name, int classes)
+{
+    char dir[4096];
+    if (eg_data_locate(name, dir, sizeof dir) != 0) {
+        fprintf(stderr, "check_data: %s not found, skipping (run data/get_data.sh)\n", name);
+        return;
+    }
+    eg_dataset d;
+    eg_err err;
+    double t0 = eg_now();
+    ck_assert_msg(load(&d, name, NULL, &err) == EG_OK, "%s", err.msg);
+    fprintf(stderr, "check_data: %s loaded in %.2f s: %s\n", name, eg_now() - t0, d.desc);
+    ck_assert_int_eq(d.n_train, 60000);
+    ck_assert_int_eq(d.n_test, 10000);
+    ck_assert_int_eq(d.shape.c, 1);
+    ck_assert_int_eq(d.shape.h, 28);
+    ck_assert_int_eq(d.shape.w, 28);
+    ck_assert_int_eq(d.classes, classes);
+    long counts[10] = {0};
+    for (int i = 0; i < d.n_train; i++)
+        counts[d.y_train[i]]++;
+    for (int c = 0; c < 10; c++)
+        ck_assert_int_gt(counts[c], 5000);
+    check_normalised(&d);
+    eg_data_free(&d);
+}
+
+START_TEST(test_mnist) { try_real_idx("mnist", 10); }
+END_TEST
+
+START_TEST(test_fashion_mnist) { try_real_idx("fashion_mnist", 10); }
+END_TEST
+
+/* ---- png_folder ------------------------------------------------------------------------------ */
+
+/* color: PNG_COLOR_TYPE_*; pixel value v(x, y, channel) from a seed; depth 8 or 16 */
+static void write_png(const char *path, int w, int h, int color, int depth, int seed)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    ck_assert_int_eq(setjmp(png_jmpbuf(png)), 0);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    int ch = color == PNG_COLOR_TYPE_GRAY         ? 1
+             : color == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+             : color == PNG_COLOR_TYPE_RGB        ? 3
+                                                  : 4;
+    int bpc = depth / 8;
+    png_write_info(png, info);
+    uint8_t *row = malloc((size_t)w * (size_t)ch * (size_t)bpc);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++) {
+                int v = (seed * 17 + x * 5 + y * 11 + c * 60) % 256;
+                uint8_t *p = row + ((size_t)x * (size_t)ch + (size_t)c) * (size_t)bpc;
+                p[0] = (uint8_t)v;
+                if (bpc == 2)
+                    p[1] = (uint8_t)(255 - v);
+            }
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    free(row);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static const char *png_classes[3] = {"cat", "ant", "bee"}; /* sorted: ant bee cat */
+
+static void make_png_tree(const char *dir, int color, int depth)
+{
+    char sub[1024], path[1100];
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(sub, sizeof sub, "%s/%s/%s", dir, s ? "test" : "train", png_classes[k]);
+            mkdir_p(sub);
+            for (int i = 0; i < (s ? 4 : 10); i++) {
+                snprintf(path, sizeof path, "%s/img%02d.png", sub, 9 - i);
+                write_png(path, 6, 6, color, depth, k * 100 + i + s * 50);
+            }
+        }
+    snprintf(path, sizeof path, "%s/train/README.txt", dir); /* ignored */
+    write_text(path, "not an image\n");
+    snprintf(path, sizeof path, "%s/train/ant/notes.txt", dir); /* ignored */
+    write_text(path, "not an image\n");
+}
+
+START_TEST(test_png_gray_rgb)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    struct {
+        const char *name;
+        int color, depth, channels;
+    } v[] = {
+        {"gray", PNG_COLOR_TYPE_GRAY, 8, 1},
+        {"rgb", PNG_COLOR_TYPE_RGB, 8, 3},
+        {"rgba", PNG_COLOR_TYPE_RGB_ALPHA, 8, 3},
+        {"graya16", PNG_COLOR_TYPE_GRAY_ALPHA, 16, 1},
+    };
+    for (size_t t = 0; t < sizeof v / sizeof v[0]; t++) {
+        char dir[1024];
+        cat(dir, sizeof dir, tmp, v[t].name);
+        make_png_tree(dir, v[t].color, v[t].depth);
+        eg_dataset d;
+        eg_err err;
+        ck_assert_msg(load(&d, "png_folder", dir, &err) == EG_OK, "%s: %s", v[t].name, err.msg);
+        ck_assert_int_eq(d.n_train, 30);
+        ck_assert_int_eq(d.n_test, 12);
+        ck_assert_int_eq(d.classes, 3);
+        ck_assert_int_eq(d.shape.c, v[t].channels);
+        ck_assert_int_eq(d.shape.h, 6);
+        ck_assert_int_eq(d.shape.w, 6);
+        /* classes sorted by name: ant = 0 (written as k = 1), bee = 1, cat = 2 */
+        for (int i = 0; i < 10; i++) {
+            ck_assert_int_eq(d.y_train[i], 0);
+            ck_assert_int_eq(d.y_train[10 + i], 1);
+            ck_assert_int_eq(d.y_train[20 + i], 2);
+        }
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(d.y_test[4 + i], 1);
+        check_normalised(&d);
+        /* channels first: in each channel, the normalised value grows with x inside a row
+         * (the pixel pattern is 5x + ..., mod 256, first sample "ant/img00" = seed 109) */
+        const float *s0 = d.x_train;
+        int seed = 100 + 9; /* files sorted: img00 was written as i = 9 */
+        for (int c = 0; c < d.shape.c; c++) {
+            int a = (seed * 17 + 0 * 5 + c * 60) % 256, b = (seed * 17 + 1 * 5 + c * 60) % 256;
+            float fa = s0[c * 36 + 0], fb = s0[c * 36 + 1];
+            ck_assert_msg((a < b) == (fa < fb), "%s channel %d: order of pixels lost", v[t].name,
+                          c);
+        }
+        eg_data_free(&d);
+    }
+    rm_tree(tmp);
+}
+END_TEST
+
+START_TEST(test_png_errors)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024], path[1200];
+
+    /* truncated PNG */
+    cat(dir, sizeof dir, tmp, "trunc");
+    make_png_tree(dir, PNG_COLOR_TYPE_GRAY, 8);
+    snprintf(path, sizeof path, "%s/train/bee/img03.png", dir);
+    {
+        FILE *f = fopen(path, "rb");
+        uint8_t buf[4096];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        write_bytes(path, 0, buf, n - 20);
+    }
+    expect_einput("png_folder", dir, path, NULL);
+
+    /* a text file named .png */
+    cat(dir, sizeof dir, tmp, "text");
+    make_png_tree(dir, PNG_COLOR_TYPE_GRAY, 8);
+    snprintf(path, sizeof path, "%s/test/cat/img07.png", dir);
+    write_text(path, "hello, I am not a picture\n");
+    expect_einput("png_folder", dir, path, "not a PNG");
+
+    /* an odd-sized image */
+    cat(dir, sizeof dir, tmp, "odd");
+    make_png_tree(dir, PNG_COLOR_TYPE_GRAY, 8);
+    snprintf(path, sizeof path, "%s/train/cat/img05.png", dir);
+    write_png(path, 7, 6, PNG_COLOR_TYPE_GRAY, 8, 1);
+    expect_einput("png_folder", dir, path, "7x6");
+
+    /* an RGB image among gray ones */
+    cat(dir, sizeof dir, tmp, "mixed");
+    make_png_tree(dir, PNG_COLOR_TYPE_GRAY, 8);
+    snprintf(path, sizeof path, "%s/test/ant/img09.png", dir);
+    write_png(path, 6, 6, PNG_COLOR_TYPE_RGB, 8, 1);
+    expect_einput("png_folder", dir, path, "RGB");
+
+    /* a test class that train does not have */
+    cat(dir, sizeof dir, tmp, "class");
+    make_png_tree(dir, PNG_COLOR_TYPE_GRAY, 8);
+    snprintf(path, sizeof path, "%s/test/zebra", dir);
+    mkdir_p(path);
+    expect_einput("png_folder", dir, "zebra", NULL);
+
+    /* no test directory */
+    cat(dir, sizeof dir, tmp, "notest");
+    snprintf(path, sizeof path, "%s/train/a", dir);
+    mkdir_p(path);
+    snprintf(path, sizeof path, "%s/train/a/x.png", dir);
+    write_png(path, 6, 6, PNG_COLOR_TYPE_GRAY, 8, 1);
+    snprintf(path, sizeof path, "%s/test", dir);
+    expect_einput("png_folder", dir, path, NULL);
+    rm_tree(tmp);
+}
+END_TEST
+
+/* ---- csv ------------------------------------------------------------------------------------- */
+
+START_TEST(test_csv_good)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char path[1024], dir[1024];
+    eg_dataset d;
+    eg_err err;
+
+    /* a single file with a header: 10 rows -> rows 4 and 9 are the test set */
+    cat(path, sizeof path, tmp, "one.csv");
+    write_text(path, "label,a,b,c\n"
+                     "0, 1.5, 2, 7\n1,2.5,3,7\r\n2,3.5,1e1,7\n0,4,5,7\n1,5,6,7\n"
+                     "\n"
+                     "2,6,7,7\n0,7,8,7\n1,8,9,7\n2,9,10,7\n1.0,10,11,7\n");
+    ck_assert_msg(load(&d, "csv", path, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.n_train, 8);
+    ck_assert_int_eq(d.n_test, 2);
+    ck_assert_int_eq(d.dim, 3);
+    ck_assert_int_eq(d.shape.c, 1);
+    ck_assert_int_eq(d.shape.h, 1);
+    ck_assert_int_eq(d.shape.w, 3);
+    ck_assert_int_eq(d.classes, 3);
+    ck_assert_int_eq(d.y_test[0], 1); /* row 4: "1,5,6,7" */
+    ck_assert_int_eq(d.y_test[1], 1); /* row 9: "1.0,10,11,7" */
+    /* flat data: each feature standardised on its own; a constant one is only centred */
+    for (int j = 0; j < 3; j++) {
+        double s = 0, s2 = 0;
+        for (int i = 0; i < d.n_train; i++) {
+            s += d.x_train[i * 3 + j];
+            s2 += d.x_train[i * 3 + j] * d.x_train[i * 3 + j];
+        }
+        ck_assert_double_eq_tol(s / 8, 0.0, 1e-6);
+        ck_assert_double_eq_tol(s2 / 8, j == 2 ? 0.0 : 1.0, 1e-5);
+    }
+    ck_assert_float_eq(d.x_test[2], 0.0f);
+    eg_data_free(&d);
+
+    /* the same without header, as train.csv + test.csv.gz in a directory */
+    cat(dir, sizeof dir, tmp, "two");
+    mkdir_p(dir);
+    cat(path, sizeof path, dir, "train.csv");
+    write_text(path, "3,1,2\n0,2,3\n1,3,4\n");
+    cat(path, sizeof path, dir, "test.csv.gz");
+    const char *te = "4,1,1\n2,2,2\n";
+    write_bytes(path, 1, te, strlen(te));
+    ck_assert_msg(load(&d, "csv", dir, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.n_train, 3);
+    ck_assert_int_eq(d.n_test, 2);
+    ck_assert_int_eq(d.dim, 2);
+    ck_assert_int_eq(d.classes, 5);
+    ck_assert_int_eq(d.y_train[0], 3);
+    ck_assert_int_eq(d.y_test[0], 4);
+    eg_data_free(&d);
+    rm_tree(tmp);
+}
+END_TEST
+
+START_TEST(test_csv_errors)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char path[1024], want[1200];
+    struct {
+        const char *file, *text, *msg;
+    } c[] = {
+        {"fields.csv", "1,2,3,4,5\n0,1,2,3,4\n1,2,3,4\n",
+         "fields.csv:3: expected 5 fields (as on line 1), got 4"},
+        {"hdr.csv", "y,a,b,c,d\n1,2,3,4\n", "hdr.csv:2: expected 5 fields (as on line 1), got 4"},
+        {"nan.csv", "1,2,3\n0,1,2\n1,abc,3\n", "nan.csv:3: field 2: 'abc' is not a number"},
+        {"empty.csv", "1,2,3\n0,,2\n", "empty.csv:2: field 2 is empty"},
+        {"neg.csv", "1,2,3\n-1,1,2\n", "neg.csv:2: label '-1' is not a non-negative integer"},
+        {"frac.csv", "1,2,3\n0.5,1,2\n", "frac.csv:2: label '0.5' is not a non-negative integer"},
+        {"big.csv", "1,2,3\n100000,1,2\n", "big.csv:2: label 100000 is too large"},
+        {"inf.csv", "1,2,3\n1,inf,2\n", "inf.csv:2: field 2: 'inf' is not a number"},
+        {"one.csv", "1\n2\n", "one.csv:1: a row needs a label and at least one feature"},
+        {"nodata.csv", "label,x\n\n", "nodata.csv: no data rows"},
+        {"few.csv", "1,2\n0,1\n", "few.csv: 2 data row(s) are too few"},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        cat(path, sizeof path, tmp, c[k].file);
+        write_text(path, c[k].text);
+        snprintf(want, sizeof want, "%s/%s", tmp, c[k].msg);
+        expect_einput("csv", path, want, NULL);
+    }
+    /* test.csv with another width than train.csv */
+    char dir[1024];
+    cat(dir, sizeof dir, tmp, "two");
+    mkdir_p(dir);
+    cat(path, sizeof path, dir, "train.csv");
+    write_text(path, "3,1,2\n0,2,3\n");
+    cat(path, sizeof path, dir, "test.csv");
+    write_text(path, "1,1,1\n0,1\n");
+    int wn = snprintf(want, sizeof want, "%s:2: expected 3 fields (as in %s/train.csv), got 2",
+                      path, dir);
+    ck_assert(wn > 0 && (size_t)wn < sizeof want);
+    expect_einput("csv", dir, want, NULL);
+    cat(path, sizeof path, dir, "train.csv");
+    unlink(path);
+    expect_einput("csv", dir, "train.csv and test.csv", NULL);
+    cat(path, sizeof path, tmp, "absent.csv");
+    expect_einput("csv", path, path, NULL);
+    rm_tree(tmp);
+}
+END_TEST
+
+START_TEST(test_digits)
+{
+    if (access(DIGITS_CSV, R_OK) != 0) {
+        fprintf(stderr, "check_data: %s missing (python3-sklearn), skipping digits\n", DIGITS_CSV);
+        return;
+    }
+    eg_dataset d;
+    eg_err err;
+    ck_assert_msg(load(&d, "digits", DIGITS_CSV, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.n_train + d.n_test, 1797);
+    ck_assert_int_eq(d.n_test, 359);
+    ck_assert_int_eq(d.classes, 10);
+    ck_assert_int_eq(d.shape.c, 1);
+    ck_assert_int_eq(d.shape.h, 8);
+    ck_assert_int_eq(d.shape.w, 8);
+    check_normalised(&d);
+    eg_data_free(&d);
+    /* by name, located (the build's data/cache, or the sklearn directory) */
+    ck_assert_msg(load(&d, "digits", NULL, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.n_train, 1438);
+    eg_data_free(&d);
+    /* a csv of the wrong width is not digits */
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char path[1024];
+    cat(path, sizeof path, tmp, "digits.csv");
+    write_text(path, "1,2,3\n");
+    expect_einput("digits", tmp, "expected 65 fields", NULL);
+    rm_tree(tmp);
+}
+END_TEST
+
+/* ---- synthetic ------------------------------------------------------------------------------- */
+
+static eg_data_spec synth_spec(double het)
+{
+    eg_data_spec s = spec_of("synthetic", NULL);
+    s.heterogeneity = het;
+    s.dim = 10;
+    s.classes = 4;
+    s.samples = 300;
+    s.test_samples = 500;
+    return s;
+}
+
+START_TEST(test_synthetic)
+{
+    eg_data_spec s0 = synth_spec(0.0), s1 = synth_spec(1.0);
+    eg_dataset a, b, c, h;
+    eg_err err;
+    int nodes = 8;
+    ck_assert_int_eq(eg_data_load(&a, &s0, nodes, 7, &err), EG_OK);
+    ck_assert_int_eq(eg_data_load(&b, &s0, nodes, 7, &err), EG_OK);
+    ck_assert_int_eq(eg_data_load(&c, &s0, nodes, 8, &err), EG_OK);
+    ck_assert_int_eq(eg_data_load(&h, &s1, nodes, 7, &err), EG_OK);
+    ck_assert_int_eq(a.n_train, nodes * 300);
+    ck_assert_int_eq(a.n_test, 500);
+    ck_assert_int_eq(a.dim, 10);
+    ck_assert_int_eq(a.shape.w, 10);
+    ck_assert_int_eq(a.classes, 4);
+    ck_assert_int_eq(a.node_blocks, 0);
+    ck_assert_int_eq(h.node_blocks, 1);
+    size_t nx = (size_t)a.n_train * 10;
+    ck_assert_mem_eq(a.x_train, b.x_train, nx * sizeof(float));
+    ck_assert_mem_eq(a.y_train, b.y_train, (size_t)a.n_train * sizeof(int32_t));
+    ck_assert_mem_eq(a.x_test, b.x_test, 500 * 10 * sizeof(float));
+    ck_assert_int_ne(memcmp(a.x_train, c.x_train, nx * sizeof(float)), 0);
+    ck_assert_int_ne(memcmp(a.y_train, c.y_train, (size_t)a.n_train * sizeof(int32_t)), 0);
+    /* every class occurs */
+    int seen[4] = {0};
+    for (int i = 0; i < a.n_train; i++)
+        seen[a.y_train[i]] = 1;
+    ck_assert_int_eq(seen[0] + seen[1] + seen[2] + seen[3], 4);
+
+    /* heterogeneity: same features (same streams), other labels, and the node blocks'
+     * label distributions spread apart */
+    long differ = 0;
+    for (int i = 0; i < a.n_train; i++)
+        differ += a.y_train[i] != h.y_train[i];
+    ck_assert_int_gt(differ, a.n_train / 5);
+    eg_data_spec ps = s0;
+    ps.batch_size = 16;
+    eg_partition pa, ph;
+    /* compare the label histograms of the generating nodes' blocks: h's partition is its
+     * blocks; a (heterogeneity 0) is viewed by blocks too by setting node_blocks */
+    ck_assert_int_eq(eg_partition_make(&ph, &h, &ps, nodes, 1, &err), EG_OK);
+    for (int i = 0; i < nodes; i++) {
+        ck_assert_int_eq(ph.offset[i], i * 300);
+        ck_assert_int_eq(ph.idx[ph.offset[i]], i * 300);
+    }
+    a.node_blocks = 1; /* view a's samples by generating node too */
+    ck_assert_int_eq(eg_partition_make(&pa, &a, &ps, nodes, 1, &err), EG_OK);
+    a.node_blocks = 0;
+    double ka = eg_partition_skew(&pa), kh = eg_partition_skew(&ph);
+    fprintf(stderr, "check_data: synthetic block skew: heterogeneity 0 -> %.3f, 1 -> %.3f\n", ka,
+            kh);
+    ck_assert_double_lt(ka, 0.08);
+    ck_assert_double_gt(kh, 2 * ka);
+    ck_assert_double_gt(kh, 0.08);
+    /* with heterogeneity, dirichlet/sorted would break the blocks: refused */
+    snprintf(ps.partition, sizeof ps.partition, "dirichlet");
+    eg_partition bad;
+    ck_assert_int_eq(eg_partition_make(&bad, &h, &ps, nodes, 1, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "heterogeneity"));
+    eg_partition_free(&bad);
+    eg_partition_free(&pa);
+    eg_partition_free(&ph);
+    eg_data_free(&a);
+    eg_data_free(&b);
+    eg_data_free(&c);
+    eg_data_free(&h);
+}
+END_TEST
+
+/* ---- partitions ------------------------------------------------------------------------------ */
+
+/* labels only (partitions never read features): n samples, y = i % classes */
+static eg_dataset label_set(int n, int classes)
+{
+    eg_dataset d;
+    memset(&d, 0, sizeof d);
+    d.n_train = n;
+    d.classes = classes;
+    d.dim = 1;
+    d.shape = (eg_shape){1, 1, 1};
+    d.y_train = malloc((size_t)n * sizeof *d.y_train);
+    for (int i = 0; i < n; i++)
+        d.y_train[i] = (int32_t)((i * 7919) % classes);
+    return d;
+}
+
+static eg_data_spec part_spec(const char *kind, double alpha, int bs)
+{
+    eg_data_spec s = spec_of("synthetic", NULL);
+    snprintf(s.partition, sizeof s.partition, "%s", kind);
+    s.alpha = alpha;
+    s.batch_size = bs;
+    return s;
+}
+
+/* disjoint, ascending within each node, hist consistent; returns number covered */
+static int check_partition(const eg_partition *p, const eg_dataset *d)
+{
+    char *used = calloc((size_t)d->n_train, 1);
+    ck_assert_int_eq(p->offset[0], 0);
+    for (int i = 0; i < p->nodes; i++) {
+        int32_t lo = p->offset[i], hi = p->offset[i + 1];
+        ck_assert_int_le(lo, hi);
+        long hsum = 0;
+        for (int c = 0; c < p->classes; c++)
+            hsum += p->hist[i * p->classes + c];
+        ck_assert_int_eq(hsum, hi - lo);
+        for (int32_t k = lo; k < hi; k++) {
+            int32_t s = p->idx[k];
+            ck_assert_int_ge(s, 0);
+            ck_assert_int_lt(s, d->n_train);
+            ck_assert_int_eq(used[s], 0);
+            used[s] = 1;
+            if (k > lo)
+                ck_assert_int_lt(p->idx[k - 1], s);
+        }
+    }
+    int covered = 0;
+    for (int s = 0; s < d->n_train; s++)
+        covered += used[s];
+    free(used);
+    return covered;
+}
+
+START_TEST(test_partition_iid_sorted)
+{
+    eg_dataset d = label_set(2000, 10);
+    eg_partition p, q;
+    eg_err err;
+    eg_data_spec s = part_spec("iid", 0, 32);
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 7, 3, &err), EG_OK);
+    for (int i = 0; i < 7; i++)
+        ck_assert_int_eq(p.offset[i + 1] - p.offset[i], 2000 / 7);
+    ck_assert_int_eq(check_partition(&p, &d), 7 * (2000 / 7));
+    ck_assert_double_lt(eg_partition_skew(&p), 0.1);
+    /* same seed: same split; another seed: another */
+    ck_assert_int_eq(eg_partition_make(&q, &d, &s, 7, 3, &err), EG_OK);
+    ck_assert_mem_eq(p.idx, q.idx, (size_t)p.offset[7] * sizeof(int32_t));
+    eg_partition_free(&q);
+    ck_assert_int_eq(eg_partition_make(&q, &d, &s, 7, 4, &err), EG_OK);
+    ck_assert_int_ne(memcmp(p.idx, q.idx, (size_t)p.offset[7] * sizeof(int32_t)), 0);
+    eg_partition_free(&q);
+    eg_partition_free(&p);
+
+    s = part_spec("sorted", 0, 32);
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 5, 3, &err), EG_OK);
+    ck_assert_int_eq(check_partition(&p, &d), 2000);
+    for (int i = 0; i < 5; i++) {
+        int ncls = 0;
+        for (int c = 0; c < 10; c++)
+            ncls += p.hist[i * 10 + c] > 0;
+        ck_assert_int_eq(ncls, 2);
+    }
+    ck_assert_double_eq_tol(eg_partition_skew(&p), 0.8, 1e-9);
+    eg_partition_free(&p);
+    eg_partition_free(&p); /* twice is safe */
+    eg_data_free(&d);
+}
+END_TEST
+
+START_TEST(test_partition_dirichlet)
+{
+    eg_dataset d = label_set(2000, 10);
+    eg_partition p, q;
+    eg_err err;
+    eg_data_spec s = part_spec("dirichlet", 0.1, 1);
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 10, 5, &err), EG_OK);
+    ck_assert_int_eq(check_partition(&p, &d), 2000); /* dirichlet uses every sample */
+    double skew_lo = eg_partition_skew(&p);
+    ck_assert_int_eq(eg_partition_make(&q, &d, &s, 10, 5, &err), EG_OK);
+    ck_assert_mem_eq(p.offset, q.offset, 11 * sizeof(int32_t));
+    ck_assert_mem_eq(p.idx, q.idx, 2000 * sizeof(int32_t));
+    eg_partition_free(&q);
+    eg_partition_free(&p);
+
+    s.alpha = 100;
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 10, 5, &err), EG_OK);
+    ck_assert_int_eq(check_partition(&p, &d), 2000);
+    double skew_hi = eg_partition_skew(&p);
+    fprintf(stderr, "check_data: dirichlet skew: alpha 0.1 -> %.3f, alpha 100 -> %.3f\n", skew_lo,
+            skew_hi);
+    ck_assert_double_gt(skew_lo, 0.5);
+    ck_assert_double_lt(skew_hi, 0.1);
+    eg_partition_free(&p);
+
+    /* a node left with fewer than batch_size samples */
+    s.alpha = 0.1;
+    s.batch_size = 32;
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 20, 5, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "dirichlet(alpha=0.1) gave node ") &&
+                      strstr(err.msg, "fewer than batch_size 32"),
+                  "%s", err.msg);
+    ck_assert_ptr_null(p.idx);
+    eg_partition_free(&p);
+    s.alpha = 0;
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 10, 5, &err), EG_EINPUT);
+    eg_data_free(&d);
+}
+END_TEST
+
+START_TEST(test_partition_errors)
+{
+    eg_dataset d = label_set(100, 4);
+    eg_partition p;
+    eg_err err;
+    eg_data_spec s = part_spec("iid", 0, 64);
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 2, 1, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(
+        strstr(err.msg, "data.batch_size 64 is larger than node 0's shard (50 samples)"));
+    s.batch_size = 10;
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 11, 1, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "(9 samples)"));
+    snprintf(s.partition, sizeof s.partition, "weird");
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 2, 1, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "weird"));
+    snprintf(s.partition, sizeof s.partition, "iid");
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 0, 1, &err), EG_EINPUT);
+    /* one node takes everything */
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 1, 1, &err), EG_OK);
+    ck_assert_int_eq(p.offset[1], 100);
+    ck_assert_double_eq(eg_partition_skew(&p), 0.0);
+    eg_partition_free(&p);
+    eg_data_free(&d);
+}
+END_TEST
+
+/* ---- minibatches ------------------------------------------------------------------------------
+ */
+
+START_TEST(test_fill_batch)
+{
+    enum { N = 6, C = 2, H = 10, W = 12 };
+    eg_dataset d;
+    memset(&d, 0, sizeof d);
+    d.shape = (eg_shape){C, H, W};
+    d.dim = C * H * W;
+    d.n_train = N;
+    d.classes = 3;
+    d.x_train = malloc(sizeof(float) * N * C * H * W);
+    d.y_train = malloc(sizeof(int32_t) * N);
+    for (int i = 0; i < N * C * H * W; i++)
+        d.x_train[i] = (float)i; /* every value distinct: positions can be recovered */
+    for (int i = 0; i < N; i++)
+        d.y_train[i] = i % 3;
+    int32_t idx[4] = {5, 0, 3, 3};
+    float x[4 * C * H * W], x2[4 * C * H * W];
+    int32_t y[4], y2[4];
+    eg_rng r, r2;
+
+    /* no augmentation: a plain copy, the rng untouched */
+    eg_rng_seed(&r, 1, EG_STREAM_AUGMENT, 0);
+    r2 = r;
+    eg_data_fill_batch(&d, idx, 4, 0, &r, x, y);
+    ck_assert_mem_eq(r.s, r2.s, sizeof r.s);
+    for (int b = 0; b < 4; b++) {
+        ck_assert_int_eq(y[b], idx[b] % 3);
+        ck_assert_mem_eq(x + b * d.dim, d.x_train + idx[b] * d.dim, sizeof(float) * d.dim);
+    }
+
+    /* crop + flip: same rng state, same batch; labels kept; every output pixel is a pixel
+     * of the same sample and channel, displaced by at most 2 rows (pad 2 below 32x32) */
+    int aug = EG_AUG_CROP | EG_AUG_FLIP;
+    eg_rng_seed(&r, 2, EG_STREAM_AUGMENT, 0);
+    r2 = r;
+    eg_data_fill_batch(&d, idx, 4, aug, &r, x, y);
+    eg_data_fill_batch(&d, idx, 4, aug, &r2, x2, y2);
+    ck_assert_mem_eq(x, x2, sizeof x);
+    ck_assert_mem_eq(y, y2, sizeof y);
+    for (int b = 0; b < 4; b++)
+        ck_assert_int_eq(y[b], idx[b] % 3);
+    int moved = 0, flipped = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        eg_data_fill_batch(&d, idx, 4, aug, &r, x, y);
+        for (int b = 0; b < 4; b++) {
+            const float *o = x + b * d.dim;
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < H; i++)
+                    for (int j = 0; j < W; j++) {
+                        long v = (long)o[(c * H + i) * W + j] - (long)idx[b] * d.dim;
+                        ck_assert_int_ge(v, (long)c * H * W);
+                        ck_assert_int_lt(v, (long)(c + 1) * H * W);
+                        long si = (v - (long)c * H * W) / W;
+                        ck_assert_int_le(labs(si - i), 2);
+                    }
+            moved += memcmp(o, d.x_train + idx[b] * d.dim, sizeof(float) * d.dim) != 0;
+            /* a flip without shift puts the row's last pixel first */
+            flipped += o[0] > o[1];
+        }
+    }
+    ck_assert_int_gt(moved, 40);
+    ck_assert_int_gt(flipped, 10);
+    ck_assert_int_lt(flipped, 70);
+
+    /* flat data: augmentation is a no-op */
+    d.shape = (eg_shape){1, 1, d.dim};
+    r2 = r;
+    eg_data_fill_batch(&d, idx, 4, aug, &r, x, y);
+    ck_assert_mem_eq(r.s, r2.s, sizeof r.s);
+    ck_assert_mem_eq(x, d.x_train + 5 * d.dim, sizeof(float) * d.dim);
+    eg_data_free(&d);
+}
+END_TEST
+
+static Suite *data_suite(void)
+{
+    Suite *s = suite_create("data");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_idx_raw_and_gz);
+    tcase_add_test(tc, test_idx_errors);
+    tcase_add_test(tc, test_idx4_channels);
+    tcase_add_test(tc, test_locate_env);
+    tcase_add_test(tc, test_mnist);
+    tcase_add_test(tc, test_fashion_mnist);
+    tcase_add_test(tc, test_png_gray_rgb);
+    tcase_add_test(tc, test_png_errors);
+    tcase_add_test(tc, test_csv_good);
+    tcase_add_test(tc, test_csv_errors);
+    tcase_add_test(tc, test_digits);
+    tcase_add_test(tc, test_synthetic);
+    tcase_add_test(tc, test_partition_iid_sorted);
+    tcase_add_test(tc, test_partition_dirichlet);
+    tcase_add_test(tc, test_partition_errors);
+    tcase_add_test(tc, test_fill_batch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return eg_test_run(data_suite()); }

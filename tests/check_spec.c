@@ -1,0 +1,257 @@
+/* check_spec.c - spec parsing: defaults, overrides, resolved YAML round trip, errors with
+ * FILE:LINE:COL naming the key, sweeps. */
+#include "spec.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char dir[512];
+
+static const char *write_spec(const char *name, const char *text)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static const char *BASE =
+    "seed: 7\n"
+    "nodes: 8\n"
+    "graph: onepeer_exp\n"
+    "algorithm: {name: dmsgd, momentum: 0.8, weight_decay: 1.0e-4}\n"
+    "model: {name: mlp, hidden: [64, 32]}\n"
+    "data: {name: synthetic, dim: 10, classes: 3, batch_size: 16}\n"
+    "train: {iterations: 100, log_every: 10}\n"
+    "lr: {base: 0.05, schedule: step, milestones: [1, 2], gamma: 0.5, warmup_epochs: 0.5}\n";
+
+START_TEST(test_good_and_defaults)
+{
+    const char *p = write_spec("good.yaml", BASE);
+    eg_spec s;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_spec_load(&s, p, NULL, 0, &e), 0);
+    ck_assert_str_eq(s.name, "good"); /* the file's stem */
+    ck_assert_int_eq(s.nodes, 8);
+    ck_assert_uint_eq(s.seed, 7);
+    ck_assert_str_eq(s.graph.name, "onepeer_exp");
+    ck_assert_str_eq(s.algo.name, "dmsgd");
+    ck_assert_double_eq_tol(s.algo.momentum, 0.8, 1e-15);
+    ck_assert_int_eq(s.algo.nesterov, 0);
+    ck_assert_int_eq(s.model.n_hidden, 2);
+    ck_assert_int_eq(s.model.hidden[1], 32);
+    ck_assert_str_eq(s.data.partition, "iid");
+    ck_assert_double_eq_tol(s.data.alpha, 0.5, 1e-15);
+    ck_assert_int_eq(s.data.batch_size, 16);
+    ck_assert_int_eq(s.train.iterations, 100);
+    ck_assert_int_eq(s.train.checkpoint_every, 500);
+    ck_assert_int_eq(s.lr.n_milestones, 2);
+    ck_assert_str_eq(s.out_dir, "runs/good");
+    eg_spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_overrides)
+{
+    const char *p = write_spec("over.yaml", BASE);
+    char *sets[] = {"lr.base=0.2", "graph={name: erdos_renyi, p: 0.5}", "nodes=16",
+                    "algorithm.nesterov=true", "model.hidden=[8]", "name=renamed"};
+    eg_spec s;
+    eg_err e = {0};
+    ck_assert_msg(eg_spec_load(&s, p, sets, 6, &e) == 0, "%s", e.msg);
+    ck_assert_double_eq_tol(s.lr.base, 0.2, 1e-15);
+    ck_assert_str_eq(s.graph.name, "erdos_renyi");
+    ck_assert_double_eq_tol(s.graph.p, 0.5, 1e-15);
+    ck_assert_int_eq(s.nodes, 16);
+    ck_assert_int_eq(s.algo.nesterov, 1);
+    ck_assert_int_eq(s.model.n_hidden, 1);
+    ck_assert_int_eq(s.model.hidden[0], 8);
+    ck_assert_str_eq(s.out_dir, "runs/renamed");
+    eg_spec_free(&s);
+    /* a sub-key of a section given by name turns it into a mapping */
+    char *sets2[] = {"algorithm=dmsgd", "algorithm.momentum=0.5"};
+    ck_assert_int_eq(eg_spec_load(&s, p, sets2, 2, &e), 0);
+    ck_assert_double_eq_tol(s.algo.momentum, 0.5, 1e-15);
+    eg_spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_roundtrip)
+{
+    const char *p = write_spec("rt.yaml", BASE);
+    eg_spec s, t;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_spec_load(&s, p, NULL, 0, &e), 0);
+    char *y = eg_spec_to_yaml(&s, &e);
+    ck_assert_ptr_nonnull(y);
+    const char *q = write_spec("rt2.yaml", y);
+    ck_assert_msg(eg_spec_load(&t, q, NULL, 0, &e) == 0, "%s", e.msg);
+    char *y2 = eg_spec_to_yaml(&t, &e);
+    ck_assert_str_eq(y, y2);
+    ck_assert_uint_eq(eg_spec_hash(&s), eg_spec_hash(&t));
+    free(y);
+    free(y2);
+    eg_spec_free(&s);
+    eg_spec_free(&t);
+}
+END_TEST
+
+/* each bad input: the message must hold the location and the key */
+static void expect_bad(const char *text, const char *must1, const char *must2)
+{
+    const char *p = write_spec("bad.yaml", text);
+    eg_spec s;
+    eg_err e = {0};
+    int rc = eg_spec_load(&s, p, NULL, 0, &e);
+    eg_spec_free(&s);
+    ck_assert_msg(rc == EG_EINPUT, "accepted: %s", text);
+    ck_assert_msg(strstr(e.msg, "bad.yaml:") != NULL, "no location in '%s'", e.msg);
+    ck_assert_msg(strstr(e.msg, must1) != NULL, "'%s' lacks '%s'", e.msg, must1);
+    if (must2)
+        ck_assert_msg(strstr(e.msg, must2) != NULL, "'%s' lacks '%s'", e.msg, must2);
+}
+
+static char *with(const char *from, const char *to)
+{
+    static char buf[4096];
+    const char *at = strstr(BASE, from);
+    ck_assert_ptr_nonnull(at);
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - BASE), BASE, to, at + strlen(from));
+    return buf;
+}
+
+START_TEST(test_bad_inputs)
+{
+    expect_bad(with("nodes: 8", "nodes: 0"), "bad.yaml:2:8", "nodes");
+    expect_bad(with("nodes: 8", "nodes: abc"), "nodes", "integer");
+    expect_bad(with("nodes: 8", "nodes: [1]"), "nodes", NULL);
+    expect_bad(with("nodes: 8\n", "nodes: 8\nbogus: 1\n"), "unknown key 'bogus'", "bad.yaml:3:1");
+    expect_bad(with("momentum: 0.8", "momentum: 1.0"), "algorithm.momentum", "[0, 1)");
+    expect_bad(with("momentum: 0.8", "momentun: 0.8"), "algorithm.momentun", NULL);
+    expect_bad(with("graph: onepeer_exp", "graph: blob"), "unknown graph 'blob'", NULL);
+    expect_bad(with("name: dmsgd", "name: adam"), "unknown algorithm 'adam'", NULL);
+    expect_bad(with("name: mlp", "name: resnet"), "unknown model 'resnet'", NULL);
+    expect_bad(with("name: synthetic", "name: imagenet"), "unknown data 'imagenet'", NULL);
+    expect_bad(with("batch_size: 16", "batch_size: 0"), "data.batch_size", ">= 1");
+    expect_bad(with("base: 0.05", "base: 0"), "lr.base", "> 0");
+    expect_bad(with("base: 0.05", "base: fast"), "lr.base", "number");
+    expect_bad(with("graph: onepeer_exp", "graph: hypercube\nx: 1"), "unknown key 'x'", NULL);
+}
+END_TEST
+
+START_TEST(test_graph_fit_and_syntax)
+{
+    expect_bad("nodes: 12\ngraph: hypercube\nalgorithm: dsgd\nmodel: logreg\ndata: synthetic\n",
+               "graph hypercube", "power of two");
+    expect_bad("nodes: 7\ngraph: random_match\nalgorithm: dsgd\nmodel: logreg\ndata: synthetic\n",
+               "random_match", NULL);
+    expect_bad("nodes: 8\ngraph: {name: erdos_renyi, p: 1.5}\nalgorithm: dsgd\nmodel: logreg\n"
+               "data: synthetic\n", "graph.p", "(0, 1]");
+    expect_bad("nodes: 8\ngraph: ring\nalgorithm: dsgd\nmodel: logreg\n", "missing required key 'data'", NULL);
+    expect_bad("nodes: 8\ngraph: [ring\n", "YAML syntax error", NULL);
+    expect_bad("nodes: 8\nnodes: 9\n", "appears twice", NULL);
+    expect_bad("nodes: 8\ngraph: ring\nalgorithm: dsgd\nmodel: logreg\ndata: {name: idx}\n",
+               "data.path", NULL);
+    expect_bad("nodes: 8\ngraph: ring\nalgorithm: dsgd\nmodel: logreg\n"
+               "data: {name: idx, path: /nonexistent/x}\n", "does not exist", NULL);
+    expect_bad("nodes: 8\ngraph: ring\nalgorithm: dsgd\nmodel: logreg\ndata: synthetic\n"
+               "train: {epochs: 1, iterations: 5}\n", "not both", NULL);
+    expect_bad("nodes: 8\ngraph: ring\nalgorithm: dsgd\nmodel: logreg\ndata: synthetic\n"
+               "lr: {schedule: step}\n", "milestones", NULL);
+}
+END_TEST
+
+START_TEST(test_set_errors)
+{
+    const char *p = write_spec("s.yaml", BASE);
+    eg_spec s;
+    eg_err e = {0};
+    char *a[] = {"nodes=0"};
+    ck_assert_int_eq(eg_spec_load(&s, p, a, 1, &e), EG_EINPUT);
+    ck_assert_msg(strstr(e.msg, "--set nodes=0") && strstr(e.msg, "nodes must be >= 1"), "%s", e.msg);
+    eg_spec_free(&s);
+    char *b[] = {"novalue"};
+    ck_assert_int_eq(eg_spec_load(&s, p, b, 1, &e), EG_EINPUT);
+    ck_assert_msg(strstr(e.msg, "KEY=VALUE"), "%s", e.msg);
+    eg_spec_free(&s);
+    char *c[] = {"graph={name: ring"};
+    ck_assert_int_eq(eg_spec_load(&s, p, c, 1, &e), EG_EINPUT);
+    eg_spec_free(&s);
+    ck_assert_int_eq(eg_spec_load(&s, "/nonexistent/spec.yaml", NULL, 0, &e), EG_EINPUT);
+    ck_assert_msg(strstr(e.msg, "/nonexistent/spec.yaml") != NULL, "%s", e.msg);
+    eg_spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_sweep)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "%ssweep:\n  graph: [ring, exp, {name: erdos_renyi, p: 0.5}]\n  nodes: [4, 16]\n", BASE);
+    const char *p = write_spec("sw.yaml", text);
+    eg_sweep sw;
+    eg_err e = {0};
+    ck_assert_msg(eg_sweep_load(&sw, p, NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(sw.npoints, 6);
+    char *sets[2];
+    char d[512];
+    ck_assert_int_eq(eg_sweep_point(&sw, 5, sets, d, sizeof d), 0);
+    ck_assert_str_eq(sets[0], "graph={name: erdos_renyi, p: 0.5}");
+    ck_assert_str_eq(sets[1], "nodes=16");
+    ck_assert_msg(strchr(d, ' ') == NULL && strchr(d, '{') == NULL, "dir '%s'", d);
+    /* every point loads as a spec */
+    eg_spec s;
+    ck_assert_msg(eg_spec_load(&s, p, sets, 2, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(s.graph.name, "erdos_renyi");
+    ck_assert_int_eq(s.nodes, 16);
+    eg_spec_free(&s);
+    free(sets[0]);
+    free(sets[1]);
+    ck_assert_int_eq(eg_sweep_point(&sw, 0, sets, d, sizeof d), 0);
+    ck_assert_str_eq(d, "graph=ring,nodes=4");
+    free(sets[0]);
+    free(sets[1]);
+    eg_sweep_free(&sw);
+    /* no sweep block */
+    const char *q = write_spec("nosw.yaml", BASE);
+    ck_assert_int_eq(eg_sweep_load(&sw, q, NULL, 0, &e), EG_EINPUT);
+    eg_sweep_free(&sw);
+}
+END_TEST
+
+START_TEST(test_graph_text)
+{
+    eg_graph_spec g;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_spec_graph_from_text("ring", &g, &e), 0);
+    ck_assert_str_eq(g.name, "ring");
+    ck_assert_int_eq(eg_spec_graph_from_text("{name: erdos_renyi, p: 0.3}", &g, &e), 0);
+    ck_assert_double_eq_tol(g.p, 0.3, 1e-15);
+    ck_assert_int_eq(eg_spec_graph_from_text("nosuch", &g, &e), EG_EINPUT);
+    ck_assert_msg(strncmp(e.msg, "unknown graph", 13) == 0, "%s", e.msg);
+}
+END_TEST
+
+int main(void)
+{
+    const char *t = eg_test_tmpdir();
+    if (!t)
+        return 1;
+    snprintf(dir, sizeof dir, "%s", t);
+    Suite *s = suite_create("spec");
+    TCase *tc = tcase_create("spec");
+    tcase_add_test(tc, test_good_and_defaults);
+    tcase_add_test(tc, test_overrides);
+    tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_bad_inputs);
+    tcase_add_test(tc, test_graph_fit_and_syntax);
+    tcase_add_test(tc, test_set_errors);
+    tcase_add_test(tc, test_sweep);
+    tcase_add_test(tc, test_graph_text);
+    suite_add_tcase(s, tc);
+    return eg_test_run(s);
+}
