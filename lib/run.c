@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -688,6 +689,14 @@ int eg_run(const eg_run_opts *o, eg_err *err)
     const long log_every = s->train.log_every, eval_every = s->train.eval_every;
     const long ck_every = s->train.checkpoint_every;
     int needs_grad = r->algo.kind != EG_ALGO_GOSSIP;
+    /* test hook: EXPGRAPH_KILL_AT=N makes rank EXPGRAPH_KILL_RANK (default 0) SIGKILL itself
+     * after iteration N, to test resume-after-kill deterministically */
+    long kill_at = -1, kill_rank = 0;
+    const char *ka = getenv("EXPGRAPH_KILL_AT"), *kr = getenv("EXPGRAPH_KILL_RANK");
+    if (ka && eg_parse_long(ka, &kill_at))
+        kill_at = -1;
+    if (kr && eg_parse_long(kr, &kill_rank))
+        kill_rank = 0;
     rowvals v = {0};
     double lr = eg_sched_lr(&r->sched, r->iter > 0 ? r->iter - 1 : 0);
     int stopped = 0;
@@ -738,6 +747,8 @@ int eg_run(const eg_run_opts *o, eg_err *err)
             stopped = 1;
             break;
         }
+        if (r->iter == kill_at && r->rank == kill_rank)
+            raise(SIGKILL);
     }
     if (rc == EG_OK && !stopped) {
         if (r->metrics) {
