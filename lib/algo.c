@@ -140,9 +140,15 @@ static void make_wbar(eg_algo *a, const eg_wmat *W)
 int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *bytes, eg_err *err)
 {
     const size_t blk = (size_t)a->nlocal * a->dim;
-    const float lr = (float)lr_d, beta = (float)a->beta;
+    const float lr = (float)lr_d, beta = (float)a->beta, wd = (float)a->wd;
     float *restrict x = a->x, *restrict g = a->g, *restrict z = a->z;
     int rc = EG_OK;
+    /* weight decay (g_i += wd x_i) is fused into each method's first pass */
+    if (wd != 0.0f && (a->kind == EG_ALGO_GT || a->kind == EG_ALGO_PSGD)) {
+#pragma omp parallel for schedule(static)
+        for (size_t t = 0; t < blk; t++)
+            g[t] += wd * x[t];
+    }
     switch (a->kind) {
     case EG_ALGO_PSGD: {
         /* g = (1/n) sum_i g_i: local nodes in order, then an all-reduce over ranks */
@@ -178,7 +184,7 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
     case EG_ALGO_DSGD:
 #pragma omp parallel for schedule(static)
         for (size_t t = 0; t < blk; t++)
-            z[t] = x[t] - lr * g[t];
+            z[t] = x[t] - lr * (g[t] + wd * x[t]);
         if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
             return rc;
         swap(&a->x, &a->xnew);
@@ -186,11 +192,21 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         break;
     case EG_ALGO_DMSGD: {
         float *restrict m = a->m;
+        if (a->nesterov) {
 #pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++) {
-            float mt = beta * m[t] + g[t];
-            m[t] = mt;
-            z[t] = x[t] - lr * (a->nesterov ? g[t] + beta * mt : mt);
+            for (size_t t = 0; t < blk; t++) {
+                float gt = g[t] + wd * x[t];
+                float mt = beta * m[t] + gt;
+                m[t] = mt;
+                z[t] = x[t] - lr * (gt + beta * mt);
+            }
+        } else {
+#pragma omp parallel for schedule(static)
+            for (size_t t = 0; t < blk; t++) {
+                float mt = beta * m[t] + (g[t] + wd * x[t]);
+                m[t] = mt;
+                z[t] = x[t] - lr * mt;
+            }
         }
         if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
             return rc;
@@ -202,7 +218,7 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         float *restrict m = a->m;
 #pragma omp parallel for schedule(static)
         for (size_t t = 0; t < blk; t++)
-            z[t] = x[t] - lr * (g[t] + beta * m[t]);
+            z[t] = x[t] - lr * ((g[t] + wd * x[t]) + beta * m[t]);
         if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
             return rc;
         float *restrict xn = a->xnew;
@@ -246,7 +262,7 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         int first = a->steps == 0;
 #pragma omp parallel for schedule(static)
         for (size_t t = 0; t < blk; t++) {
-            float p = x[t] - lr * g[t];
+            float p = x[t] - lr * (g[t] + wd * x[t]);
             z[t] = first ? p : p + x[t] - psi[t];
             psi[t] = p;
         }

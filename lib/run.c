@@ -328,7 +328,6 @@ static void compute_grads(runctx *r, long k)
 {
     const eg_spec *s = &r->spec;
     const int B = s->data.batch_size;
-    const float wd = (float)s->algo.weight_decay;
     const size_t dim = r->dim;
     float *X = r->algo.x, *G = r->algo.g;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -338,10 +337,8 @@ static void compute_grads(runctx *r, long k)
         next_batch(r, li, idx);
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
         float *x = X + (size_t)li * dim, *g = G + (size_t)li * dim;
+        /* weight decay is added inside the algorithm's update (fused) */
         float loss = eg_model_loss_grad(r->model, r->work[tid], x, r->xb[tid], r->yb[tid], B, g);
-        if (wd != 0.0f)
-            for (size_t t = 0; t < dim; t++)
-                g[t] += wd * x[t];
         r->loss_acc[li] += (double)loss;
         if (!isfinite(loss) && r->bad_iter[li] < 0)
             r->bad_iter[li] = k;
