@@ -25,6 +25,9 @@
 volatile int eg_run_stop_requested = 0;
 
 #define EVAL_BATCH 250
+/* node_acc_mean evaluates every node's own model on this many test samples (the first ones):
+ * n full passes over the test set would cost more than the training between two rows */
+#define NODE_EVAL_SAMPLES 2000
 
 /* everything one rank holds for one run */
 typedef struct runctx {
@@ -441,13 +444,14 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
             int tid = omp_get_thread_num();
             long cor = 0;
             double ls = 0;
-            for (int start = 0; start < r->data.n_test; start += EVAL_BATCH) {
-                int cnt = r->data.n_test - start < EVAL_BATCH ? r->data.n_test - start : EVAL_BATCH;
+            int ntest = r->data.n_test < NODE_EVAL_SAMPLES ? r->data.n_test : NODE_EVAL_SAMPLES;
+            for (int start = 0; start < ntest; start += EVAL_BATCH) {
+                int cnt = ntest - start < EVAL_BATCH ? ntest - start : EVAL_BATCH;
                 eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
                               r->data.x_test + (size_t)start * r->data.dim, r->data.y_test + start,
                               cnt, &ls, &cor);
             }
-            r->local_vals[li] = (double)cor / r->data.n_test;
+            r->local_vals[li] = (double)cor / ntest;
         }
         if ((rc = eg_comm_gather_nodes(r->comm, r->local_vals, 1, r->node_vals, err)))
             return rc;

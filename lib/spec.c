@@ -718,6 +718,15 @@ static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
                 eg_ynode_free(v);
                 return eg_err_set(c->err, EG_ERUN, "out of memory");
             }
+            /* train.epochs and train.iterations exclude each other: setting one on the
+             * command line replaces the other from the file */
+            if (cur == eg_ymap_get(root, "train", NULL)) {
+                const char *other = !strcmp(part, "epochs") ? "iterations"
+                                    : !strcmp(part, "iterations") ? "epochs" : NULL;
+                eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
+                if (o && o->line > 0)
+                    eg_ymap_del(cur, other);
+            }
             return 0;
         }
         eg_ynode *child = eg_ymap_get(cur, part, NULL);

@@ -1,0 +1,349 @@
+/* cmd_plot.c - `expgraph plot`: curves of a metrics column from run directories as a PNG
+ * (SPEC.md section 1).
+ *
+ *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--title T] [--width W]
+ *                 [--height H] -o FILE.png
+ *
+ * Every run is read (and every error found) before the figure is written.
+ */
+#include "commands.h"
+
+#include "common.h"
+#include "plot.h"
+#include "results.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* fontconfig (reached through cairo's font selection) keeps process-lifetime caches that
+ * LeakSanitizer reports at exit; they are not leaks of ours. The hook is read only by
+ * sanitizer builds (-DEG_SANITIZE=ON) and is inert otherwise. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig\n";
+}
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
+
+static void plot_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: expgraph plot RUNDIR... --y COL [--x iter|epoch|time_s] [--log-y]\n"
+            "                     [--title T] [--width W] [--height H] -o FILE.png\n"
+            "\n"
+            "Draws one line per run of a metrics.csv column against another into a PNG, with\n"
+            "axes, ticks, axis titles and a legend naming each run by the spec keys that\n"
+            "differ between the runs (e.g. 'graph=ring, nodes=16'; by directory name when\n"
+            "none differ).\n"
+            "\n"
+            "RUNDIR        a run directory (one holding metrics.csv) or a sweep's root (its\n"
+            "              run directories are found up to 3 levels down)\n"
+            "--y COL       the metrics.csv column to plot (required), e.g. test_acc,\n"
+            "              train_loss, consensus\n"
+            "--x COL       the x axis: iter (default), epoch or time_s (any metrics.csv column\n"
+            "              works, e.g. bytes_sent)\n"
+            "--log-y       logarithmic y axis (decade ticks); values <= 0 are left out\n"
+            "--title T     a title above the plot (default: none)\n"
+            "--width W     figure width in pixels (default %d)\n"
+            "--height H    figure height in pixels (default %d)\n"
+            "-o, --out F   the PNG file to write (required)\n"
+            "--help        this text\n"
+            "\n"
+            "Rows where the y (or x) cell is empty are skipped, so test_acc with eval_every > 0\n"
+            "is drawn through its evaluation rows. Runs are ordered (and coloured, tab10) by\n"
+            "the differing keys, numerically where the values are numbers.\n"
+            "Exit status: 0 ok; 2 bad command line, no run directories, an unknown column, a\n"
+            "corrupt metrics.csv (FILE:LINE) or nothing to draw; 1 the PNG cannot be written.\n"
+            "\n"
+            "examples:\n"
+            "  expgraph plot runs/sweep --y test_acc --x epoch -o acc.png\n"
+            "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n",
+            EG_PLOT_DEFAULT_WIDTH, EG_PLOT_DEFAULT_HEIGHT);
+}
+
+typedef struct pargs {
+    char **paths;
+    int npaths;
+    const char *y, *x, *title, *out;
+    long width, height;
+    int log_y, help;
+} pargs;
+
+static const char *opt_val(int argc, char **argv, int *i, const char *opt, int *missing)
+{
+    size_t l = strlen(opt);
+    const char *s = argv[*i];
+    if (strncmp(s, opt, l))
+        return NULL;
+    if (s[l] == '=')
+        return s + l + 1;
+    if (s[l])
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_size(const char *opt, const char *v, long *out)
+{
+    long n;
+    if (eg_parse_long(v, &n) || n < EG_PLOT_MIN_SIZE || n > EG_PLOT_MAX_SIZE) {
+        eg_cli_error("%s needs a whole number of pixels in %d..%d (got '%s')", opt,
+                     EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE, v);
+        return 2;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, pargs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->x = "iter";
+    a->width = EG_PLOT_DEFAULT_WIDTH;
+    a->height = EG_PLOT_DEFAULT_HEIGHT;
+    a->paths = calloc((size_t)argc + 1, sizeof(char *));
+    if (!a->paths) {
+        eg_cli_error("out of memory");
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v;
+        int missing = 0;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            a->help = 1;
+        } else if (!strcmp(s, "--log-y")) {
+            a->log_y = 1;
+        } else if ((v = opt_val(argc, argv, &i, "--y", &missing)) || missing) {
+            if (missing || !*v) {
+                eg_cli_error("--y needs a metrics column, e.g. test_acc");
+                return 2;
+            }
+            a->y = v;
+        } else if ((v = opt_val(argc, argv, &i, "--x", &missing)) || missing) {
+            if (missing || !*v) {
+                eg_cli_error("--x needs iter, epoch or time_s");
+                return 2;
+            }
+            a->x = v;
+        } else if ((v = opt_val(argc, argv, &i, "--title", &missing)) || missing) {
+            if (missing) {
+                eg_cli_error("--title needs a text");
+                return 2;
+            }
+            a->title = v;
+        } else if ((v = opt_val(argc, argv, &i, "--width", &missing)) || missing) {
+            if (missing) {
+                eg_cli_error("--width needs a number of pixels");
+                return 2;
+            }
+            if (parse_size("--width", v, &a->width))
+                return 2;
+        } else if ((v = opt_val(argc, argv, &i, "--height", &missing)) || missing) {
+            if (missing) {
+                eg_cli_error("--height needs a number of pixels");
+                return 2;
+            }
+            if (parse_size("--height", v, &a->height))
+                return 2;
+        } else if ((v = opt_val(argc, argv, &i, "-o", &missing)) || missing ||
+                   (v = opt_val(argc, argv, &i, "--out", &missing)) || missing) {
+            if (missing || !*v) {
+                eg_cli_error("-o needs a file name, e.g. -o figure.png");
+                return 2;
+            }
+            a->out = v;
+        } else if (s[0] == '-' && s[1]) {
+            eg_cli_error("unknown option '%s' (see expgraph plot --help)", s);
+            return 2;
+        } else {
+            a->paths[a->npaths++] = (char *)s;
+        }
+    }
+    if (a->help)
+        return 0;
+    if (a->npaths == 0) {
+        eg_cli_error("plot: give one or more run directories or a sweep's root (see --help)");
+        return 2;
+    }
+    if (!a->y) {
+        eg_cli_error("plot: missing --y COL (the metrics column to draw, e.g. test_acc)");
+        return 2;
+    }
+    if (!a->out) {
+        eg_cli_error("plot: missing -o FILE.png (where to write the figure)");
+        return 2;
+    }
+    return 0;
+}
+
+/* readable axis titles for the standard columns */
+static const char *axis_title(const char *col)
+{
+    static const char *const names[][2] = {
+        {"iter", "iteration"},
+        {"epoch", "epoch"},
+        {"time_s", "training time (s)"},
+        {"lr", "learning rate"},
+        {"train_loss", "training loss"},
+        {"test_loss", "test loss"},
+        {"test_acc", "test accuracy"},
+        {"consensus", "consensus distance"},
+        {"bytes_sent", "bytes sent"},
+        {"node_acc_mean", "mean node test accuracy"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(col, names[i][0]))
+            return names[i][1];
+    return col;
+}
+
+static int check_column(const eg_runset *rs, const char *col, const char *opt)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (eg_metrics_col(&rs->runs[i].metrics, col) >= 0)
+            return 0;
+    char list[1024] = "";
+    const eg_metrics *m = &rs->runs[0].metrics;
+    for (int i = 0; i < m->ncols; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 m->cols[i]);
+    eg_cli_error("%s: no metrics column '%s' in %s; columns: %s", opt, col, m->path, list);
+    return 2;
+}
+
+int eg_cmd_plot(int argc, char **argv)
+{
+    pargs a;
+    int code = parse_args(argc, argv, &a);
+    if (code || a.help) {
+        if (a.help)
+            plot_usage(stdout);
+        free(a.paths);
+        return code;
+    }
+    eg_err err = {0};
+    eg_runset rs;
+    const char **diff = NULL;
+    int *order = NULL;
+    eg_series *ser = NULL;
+    char **labs = NULL;
+    double *buf = NULL;
+
+    int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
+    if (rc) {
+        eg_cli_error("%s", err.msg);
+        code = rc == EG_EINPUT ? 2 : 1;
+        goto done;
+    }
+    if ((code = check_column(&rs, a.y, "--y")) || (code = check_column(&rs, a.x, "--x")))
+        goto done;
+
+    int ndiff = 0;
+    diff = eg_runset_differing(&rs, &ndiff);
+    order = calloc((size_t)rs.n, sizeof(int));
+    ser = calloc((size_t)rs.n, sizeof(eg_series));
+    labs = calloc((size_t)rs.n, sizeof(char *));
+    long total = 0;
+    for (int i = 0; i < rs.n; i++)
+        total += rs.runs[i].metrics.nrows;
+    buf = malloc((size_t)(total ? total : 1) * 2 * sizeof(double));
+    if (!order || !ser || !labs || !buf) {
+        eg_cli_error("out of memory");
+        code = 1;
+        goto done;
+    }
+    eg_runset_order(&rs, diff, ndiff, order);
+
+    long off = 0, points = 0;
+    for (int k = 0; k < rs.n; k++) {
+        const eg_run *r = &rs.runs[order[k]];
+        const eg_metrics *m = &r->metrics;
+        int xc = eg_metrics_col(m, a.x), yc = eg_metrics_col(m, a.y);
+        eg_series *s = &ser[k];
+        s->x = buf + off;
+        s->y = buf + total + off;
+        if (!(labs[k] = eg_run_label(r, diff, ndiff))) {
+            eg_cli_error("out of memory");
+            code = 1;
+            goto done;
+        }
+        if (xc < 0 || yc < 0)
+            continue;
+        for (long row = 0; row < m->nrows; row++) {
+            size_t b = (size_t)row * (size_t)m->ncols;
+            if (!m->has[b + (size_t)xc] || !m->has[b + (size_t)yc])
+                continue;
+            double xv = m->val[b + (size_t)xc], yv = m->val[b + (size_t)yc];
+            buf[off + s->n] = xv;
+            buf[total + off + s->n] = yv;
+            s->n++;
+            if (isfinite(xv) && isfinite(yv) && (!a.log_y || yv > 0))
+                points++;
+        }
+        off += s->n;
+    }
+    /* runs with the same label (repeats): add the directory name */
+    for (int k = 0; k < rs.n; k++) {
+        int dup = 0;
+        for (int j = 0; j < rs.n && !dup; j++)
+            dup = j != k && !strcmp(labs[j], labs[k]);
+        if (dup && ndiff > 0) {
+            const char *nm = rs.runs[order[k]].name;
+            size_t l = strlen(labs[k]) + strlen(nm) + 4;
+            char *t = malloc(l);
+            if (!t) {
+                eg_cli_error("out of memory");
+                code = 1;
+                goto done;
+            }
+            snprintf(t, l, "%s (%s)", labs[k], nm);
+            free(labs[k]);
+            labs[k] = t;
+        }
+    }
+    for (int k = 0; k < rs.n; k++)
+        ser[k].label = labs[k];
+    if (points == 0) {
+        eg_cli_error("nothing to draw: no row has both %s and %s%s in any of the %d run(s)",
+                     a.x, a.y, a.log_y ? " > 0 (--log-y)" : "", rs.n);
+        code = 2;
+        goto done;
+    }
+
+    eg_plot_opts o;
+    eg_plot_opts_init(&o);
+    o.width = (int)a.width;
+    o.height = (int)a.height;
+    o.log_y = a.log_y;
+    o.title = a.title;
+    o.xlabel = axis_title(a.x);
+    o.ylabel = axis_title(a.y);
+    rc = eg_plot_png(a.out, ser, rs.n, &o, &err);
+    if (rc) {
+        eg_cli_error("%s", err.msg);
+        code = rc == EG_EINPUT ? 2 : 1;
+        goto done;
+    }
+
+done:
+    if (labs)
+        for (int k = 0; k < rs.n; k++)
+            free(labs[k]);
+    free(labs);
+    free(ser);
+    free(buf);
+    free(order);
+    free(diff);
+    eg_runset_free(&rs);
+    free(a.paths);
+    return code;
+}

@@ -1,0 +1,1022 @@
+/* results.c - reading run directories (see results.h). */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* realpath */
+#endif
+#include "results.h"
+
+#include "yamltree.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const eg_metrics_required[] = {"iter",       "epoch",     "time_s",
+                                           "lr",         "train_loss", "test_loss",
+                                           "test_acc",   "consensus", "bytes_sent",
+                                           NULL};
+
+/* top-level spec sections whose summary.csv columns are spec keys (SPEC.md section 2;
+ * output.dir and sweep describe where and how, not what, and are left out) */
+static const char *const SPEC_SECTIONS[] = {"name", "seed",  "nodes", "graph", "algorithm",
+                                            "model", "data", "train", "lr",    NULL};
+/* sections that may be a scalar name or a mapping with name: */
+static const char *const NAMED_SECTIONS[] = {"graph", "algorithm", "model", "data", NULL};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    size_t l = strlen(s) + 1;
+    char *d = malloc(l);
+    if (d)
+        memcpy(d, s, l);
+    return d;
+}
+
+static int in_list(const char *const *list, const char *s, size_t len)
+{
+    for (int i = 0; list[i]; i++)
+        if (strlen(list[i]) == len && !strncmp(list[i], s, len))
+            return 1;
+    return 0;
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Reads a whole file; NUL-terminated, *len without the NUL. EG_EINPUT when unreadable. */
+static int slurp(const char *path, char **out, size_t *len, eg_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return eg_err_set(err, EG_EINPUT, "cannot read %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return eg_err_set(err, EG_ERUN, "out of memory reading %s", path);
+    }
+    for (;;) {
+        if (cap - n < 2) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return eg_err_set(err, EG_ERUN, "out of memory reading %s", path);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return eg_err_set(err, EG_EINPUT, "cannot read %s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return EG_OK;
+}
+
+/* Line iterator over a mutable buffer: returns the next line (NUL-terminated in place,
+ * without its LF / CRLF) and its 1-based number, or NULL at the end. */
+typedef struct lines {
+    char *p, *end;
+    int line;
+} lines;
+
+static char *next_line(lines *it, int *lineno)
+{
+    if (it->p >= it->end)
+        return NULL;
+    char *s = it->p;
+    char *nl = memchr(s, '\n', (size_t)(it->end - s));
+    if (nl) {
+        *nl = 0;
+        it->p = nl + 1;
+    } else {
+        it->p = it->end;
+    }
+    size_t l = strlen(s);
+    if (l && s[l - 1] == '\r')
+        s[--l] = 0;
+    *lineno = ++it->line;
+    return s;
+}
+
+/* Splits a CSV line in place into fields (double-quoted fields with "" escapes allowed).
+ * *fields is a malloc'ed array grown as needed. Returns the field count, or -1 for an
+ * unterminated quote, -2 on OOM. */
+static int split_csv(char *s, char ***fields, int *cap)
+{
+    int n = 0;
+    for (;;) {
+        if (n == *cap) {
+            int nc = *cap ? *cap * 2 : 16;
+            char **nf = realloc(*fields, (size_t)nc * sizeof(char *));
+            if (!nf)
+                return -2;
+            *fields = nf;
+            *cap = nc;
+        }
+        if (*s == '"') {
+            char *r = s + 1, *w = s;
+            (*fields)[n++] = w;
+            for (;;) {
+                if (!*r)
+                    return -1;
+                if (*r == '"') {
+                    if (r[1] == '"') {
+                        *w++ = '"';
+                        r += 2;
+                        continue;
+                    }
+                    r++;
+                    break;
+                }
+                *w++ = *r++;
+            }
+            /* anything between the closing quote and the comma is kept out */
+            char *c = strchr(r, ',');
+            *w = 0;
+            if (!c)
+                return n;
+            s = c + 1;
+        } else {
+            (*fields)[n++] = s;
+            char *c = strchr(s, ',');
+            if (!c)
+                return n;
+            *c = 0;
+            s = c + 1;
+        }
+    }
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t l = strlen(s);
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
+        s[--l] = 0;
+    return s;
+}
+
+/* strtod with endptr and errno: the whole string must be a number (nan/inf allowed). */
+static int parse_num(const char *s, double *out)
+{
+    if (!*s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end)
+        return -1;
+    if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A normalised copy of a key's value: trimmed; a finite number written with a fraction
+ * or exponent becomes %.9g ("0.90000000000000002" -> "0.9", "5.000000" -> "5"). */
+static char *norm_value(const char *raw)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", raw);
+    char *s = trim(tmp);
+    double v;
+    if (strpbrk(s, "0123456789") && strpbrk(s, ".eE") && !parse_num(s, &v) && isfinite(v)) {
+        char b[64];
+        snprintf(b, sizeof b, "%.9g", v);
+        return xstrdup(b);
+    }
+    return xstrdup(s);
+}
+
+/* ---- metrics.csv -------------------------------------------------------------------- */
+
+void eg_metrics_free(eg_metrics *m)
+{
+    if (!m)
+        return;
+    if (m->cols)
+        for (int i = 0; i < m->ncols; i++)
+            free(m->cols[i]);
+    free(m->cols);
+    free(m->val);
+    free(m->has);
+    free(m->path);
+    memset(m, 0, sizeof *m);
+}
+
+int eg_metrics_col(const eg_metrics *m, const char *name)
+{
+    for (int i = 0; i < m->ncols; i++)
+        if (!strcmp(m->cols[i], name))
+            return i;
+    return -1;
+}
+
+int eg_metrics_read(eg_metrics *m, const char *path, eg_err *err)
+{
+    memset(m, 0, sizeof *m);
+    char *buf = NULL, **f = NULL;
+    size_t len;
+    int fcap = 0, rc = EG_OK;
+    long rcap = 0;
+    m->path = xstrdup(path);
+    if (!m->path)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    if ((rc = slurp(path, &buf, &len, err)))
+        return rc;
+    lines it = {buf, buf + len, 0};
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte-order mark */
+        it.p += 3;
+    int ln = 0;
+    char *s;
+    while ((s = next_line(&it, &ln)) && !*trim(s))
+        ;
+    if (!s) {
+        rc = eg_err_set(err, EG_EINPUT, "%s:1: empty file (no header); expected a metrics.csv",
+                        path);
+        goto out;
+    }
+    /* header */
+    {
+        char copy[512];
+        snprintf(copy, sizeof copy, "%s", s);
+        int n = split_csv(s, &f, &fcap);
+        if (n == -2) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory");
+            goto out;
+        }
+        int ok = n > 0;
+        int nreq = 0;
+        while (eg_metrics_required[nreq])
+            nreq++;
+        if (ok && n < nreq)
+            ok = 0;
+        for (int i = 0; ok && i < nreq; i++)
+            if (strcmp(trim(f[i]), eg_metrics_required[i]))
+                ok = 0;
+        if (!ok) {
+            rc = eg_err_set(err, EG_EINPUT,
+                            "%s:%d: not a metrics.csv header: expected it to start with "
+                            "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,"
+                            "bytes_sent; got '%.200s'",
+                            path, ln, copy);
+            goto out;
+        }
+        m->cols = calloc((size_t)n, sizeof(char *));
+        if (!m->cols) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory");
+            goto out;
+        }
+        m->ncols = n;
+        for (int i = 0; i < n; i++) {
+            char *name = trim(f[i]);
+            if (!*name) {
+                rc = eg_err_set(err, EG_EINPUT, "%s:%d: header column %d has no name", path,
+                                ln, i + 1);
+                goto out;
+            }
+            for (int j = 0; j < i; j++)
+                if (!strcmp(m->cols[j], name)) {
+                    rc = eg_err_set(err, EG_EINPUT, "%s:%d: header repeats column '%s'",
+                                    path, ln, name);
+                    goto out;
+                }
+            if (!(m->cols[i] = xstrdup(name))) {
+                rc = eg_err_set(err, EG_ERUN, "out of memory");
+                goto out;
+            }
+        }
+    }
+    /* rows */
+    while ((s = next_line(&it, &ln))) {
+        if (!*trim(s))
+            continue;
+        int n = split_csv(s, &f, &fcap);
+        if (n == -2) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory");
+            goto out;
+        }
+        if (n == -1) {
+            rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path, ln);
+            goto out;
+        }
+        if (n != m->ncols) {
+            rc = eg_err_set(err, EG_EINPUT,
+                            "%s:%d: %d fields, but the header has %d (a corrupt or truncated "
+                            "row)",
+                            path, ln, n, m->ncols);
+            goto out;
+        }
+        if (m->nrows == rcap) {
+            long nc = rcap ? rcap * 2 : 64;
+            double *nv = realloc(m->val, (size_t)nc * (size_t)m->ncols * sizeof(double));
+            if (nv)
+                m->val = nv;
+            unsigned char *nh = realloc(m->has, (size_t)nc * (size_t)m->ncols);
+            if (nh)
+                m->has = nh;
+            if (!nv || !nh) {
+                rc = eg_err_set(err, EG_ERUN, "out of memory");
+                goto out;
+            }
+            rcap = nc;
+        }
+        double *row = m->val + (size_t)m->nrows * (size_t)m->ncols;
+        unsigned char *has = m->has + (size_t)m->nrows * (size_t)m->ncols;
+        for (int i = 0; i < n; i++) {
+            char *cell = trim(f[i]);
+            if (!*cell) {
+                row[i] = NAN;
+                has[i] = 0;
+            } else if (parse_num(cell, &row[i])) {
+                rc = eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
+                                path, ln, m->cols[i], cell);
+                goto out;
+            } else {
+                has[i] = 1;
+            }
+        }
+        m->nrows++;
+    }
+out:
+    free(f);
+    free(buf);
+    return rc;
+}
+
+int eg_metrics_agg(const eg_metrics *m, int col, eg_agg agg, double *out)
+{
+    if (!m || col < 0 || col >= m->ncols)
+        return 0;
+    int found = 0;
+    double best = 0;
+    for (long r = 0; r < m->nrows; r++) {
+        size_t k = (size_t)r * (size_t)m->ncols + (size_t)col;
+        if (!m->has[k])
+            continue;
+        double v = m->val[k];
+        if (agg == EG_AGG_FINAL) {
+            best = v;
+            found = 1;
+        } else if (!isnan(v)) {
+            if (!found || (agg == EG_AGG_MAX ? v > best : v < best))
+                best = v;
+            found = 1;
+        }
+    }
+    if (found)
+        *out = best;
+    return found;
+}
+
+/* ---- keys --------------------------------------------------------------------------- */
+
+void eg_results_canon_key(const char *key, char *out, size_t len)
+{
+    snprintf(out, len, "%s", key);
+    size_t l = strlen(out);
+    if (l > 5 && !strcmp(out + l - 5, ".name") && in_list(NAMED_SECTIONS, out, l - 5))
+        out[l - 5] = 0;
+}
+
+/* Adds key = value (both copied; the key canonicalised, the value normalised).
+ * A key already present keeps its first value. */
+static int run_add_key(eg_run *r, const char *key, const char *val)
+{
+    char ck[256];
+    eg_results_canon_key(key, ck, sizeof ck);
+    if (eg_run_get(r, ck))
+        return 0;
+    char **nk = realloc(r->keys, (size_t)(r->nkeys + 1) * sizeof(char *));
+    if (!nk)
+        return -1;
+    r->keys = nk;
+    char **nv = realloc(r->vals, (size_t)(r->nkeys + 1) * sizeof(char *));
+    if (!nv)
+        return -1;
+    r->vals = nv;
+    char *k = xstrdup(ck), *v = norm_value(val);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return -1;
+    }
+    r->keys[r->nkeys] = k;
+    r->vals[r->nkeys] = v;
+    r->nkeys++;
+    return 0;
+}
+
+const char *eg_run_get(const eg_run *r, const char *key)
+{
+    for (int i = 0; i < r->nkeys; i++)
+        if (!strcmp(r->keys[i], key))
+            return r->vals[i];
+    return NULL;
+}
+
+static int is_spec_column(const char *col)
+{
+    const char *dot = strchr(col, '.');
+    return in_list(SPEC_SECTIONS, col, dot ? (size_t)(dot - col) : strlen(col));
+}
+
+static int keys_from_summary(eg_run *r, const char *path, eg_err *err)
+{
+    char *buf = NULL, **hf = NULL, **rf = NULL;
+    int hcap = 0, rcap = 0, rc = EG_OK;
+    size_t len;
+    if ((rc = slurp(path, &buf, &len, err)))
+        return rc;
+    lines it = {buf, buf + len, 0};
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+        it.p += 3;
+    char *s, *hdr = NULL, *row = NULL;
+    int ln = 0, hln = 0, rln = 0, nh = 0, nr = 0;
+    while ((s = next_line(&it, &ln))) {
+        if (!*trim(s))
+            continue;
+        if (!hdr) {
+            hdr = s;
+            hln = ln;
+        } else if (!row) {
+            row = s;
+            rln = ln;
+        } else {
+            rc = eg_err_set(err, EG_EINPUT, "%s:%d: more than one data row", path, ln);
+            goto out;
+        }
+    }
+    if (!hdr || !row) {
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: expected a header and one data row", path,
+                        ln ? ln : 1);
+        goto out;
+    }
+    nh = split_csv(hdr, &hf, &hcap);
+    nr = split_csv(row, &rf, &rcap);
+    if (nh == -2 || nr == -2) {
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+        goto out;
+    }
+    if (nh < 0 || nr < 0) {
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path,
+                        nh < 0 ? hln : rln);
+        goto out;
+    }
+    if (nh != nr) {
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: %d fields, but the header has %d", path, rln,
+                        nr, nh);
+        goto out;
+    }
+    for (int i = 0; i < nh; i++) {
+        const char *k = trim(hf[i]);
+        if (is_spec_column(k) && run_add_key(r, k, rf[i])) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory");
+            goto out;
+        }
+    }
+    r->keysrc = EG_KEYS_SUMMARY;
+out:
+    free(hf);
+    free(rf);
+    free(buf);
+    return rc;
+}
+
+/* Flattens a YAML node into dotted keys. Sequences of scalars become space-separated
+ * (as summary.csv writes them), other sequences flow text; nulls the empty string. */
+static int flatten_yaml(eg_run *r, const char *prefix, const eg_ynode *n)
+{
+    if (n->kind == EG_Y_MAP) {
+        for (int i = 0; i < n->n; i++) {
+            char key[512];
+            if (prefix[0])
+                snprintf(key, sizeof key, "%s.%s", prefix, n->keys[i]);
+            else
+                snprintf(key, sizeof key, "%s", n->keys[i]);
+            if (!prefix[0] && (!strcmp(key, "output") || !strcmp(key, "sweep")))
+                continue;
+            if (flatten_yaml(r, key, n->items[i]))
+                return -1;
+        }
+        return 0;
+    }
+    if (n->kind == EG_Y_SCALAR)
+        return run_add_key(r, prefix, eg_ynode_is_null(n) ? "" : n->str);
+    /* sequence */
+    int scalars = 1;
+    size_t need = 1;
+    for (int i = 0; i < n->n; i++) {
+        if (n->items[i]->kind != EG_Y_SCALAR)
+            scalars = 0;
+        else
+            need += strlen(n->items[i]->str ? n->items[i]->str : "") + 1;
+    }
+    char *text;
+    if (scalars) {
+        text = malloc(need);
+        if (!text)
+            return -1;
+        text[0] = 0;
+        for (int i = 0; i < n->n; i++) {
+            if (i)
+                strcat(text, " ");
+            strcat(text, n->items[i]->str ? n->items[i]->str : "");
+        }
+    } else if (!(text = eg_ynode_to_flow(n))) {
+        return -1;
+    }
+    int rc = run_add_key(r, prefix, text);
+    free(text);
+    return rc;
+}
+
+static int keys_from_spec(eg_run *r, const char *path, eg_err *err)
+{
+    eg_ynode *root = eg_yaml_parse_file(path, err);
+    if (!root)
+        return err && err->code ? err->code : EG_EINPUT;
+    int rc = EG_OK;
+    if (root->kind != EG_Y_MAP)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d:%d: a spec must be a mapping of keys", path,
+                        root->line, root->col);
+    else if (flatten_yaml(r, "", root))
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    else
+        r->keysrc = EG_KEYS_SPEC;
+    eg_ynode_free(root);
+    return rc;
+}
+
+/* key=value,key2=value2 (the sweep's directory names); anything else yields no keys.
+ * Records the key order in r->namekeys; adds the keys themselves only when add. */
+static int keys_from_dirname(eg_run *r, int add)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", r->name);
+    /* all parts must be key=value with a non-empty key */
+    for (char *p = buf; *p;) {
+        char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        char *eq = memchr(p, '=', l);
+        if (!eq || eq == p)
+            return 0;
+        p += l + (c ? 1 : 0);
+        if (c && !*p)
+            return 0;
+    }
+    if (!buf[0])
+        return 0;
+    char *save = NULL;
+    for (char *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(part, '=');
+        *eq = 0;
+        if (add && run_add_key(r, part, eq + 1))
+            return -1;
+        char **nk = realloc(r->namekeys, (size_t)(r->nnamekeys + 1) * sizeof(char *));
+        if (!nk)
+            return -1;
+        r->namekeys = nk;
+        char ck[256];
+        eg_results_canon_key(part, ck, sizeof ck);
+        if (!(nk[r->nnamekeys] = xstrdup(ck)))
+            return -1;
+        r->nnamekeys++;
+    }
+    if (add)
+        r->keysrc = EG_KEYS_DIRNAME;
+    return 0;
+}
+
+/* ---- runs ------------------------------------------------------------------------- */
+
+void eg_run_free(eg_run *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nkeys; i++) {
+        free(r->keys[i]);
+        free(r->vals[i]);
+    }
+    for (int i = 0; i < r->nnamekeys; i++)
+        free(r->namekeys[i]);
+    free(r->namekeys);
+    free(r->keys);
+    free(r->vals);
+    free(r->dir);
+    free(r->name);
+    eg_metrics_free(&r->metrics);
+    memset(r, 0, sizeof *r);
+}
+
+int eg_run_load(eg_run *r, const char *dir, eg_err *err)
+{
+    memset(r, 0, sizeof *r);
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s", dir);
+    size_t l = strlen(d);
+    while (l > 1 && d[l - 1] == '/')
+        d[--l] = 0;
+    const char *slash = strrchr(d, '/');
+    r->dir = xstrdup(d);
+    r->name = xstrdup(slash && slash[1] ? slash + 1 : d);
+    if (!r->dir || !r->name)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/metrics.csv", d);
+    int rc = eg_metrics_read(&r->metrics, p, err);
+    if (rc)
+        return rc;
+    if (keys_from_dirname(r, 0))
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    r->finished = file_exists(d, "summary.csv");
+    if (r->finished) {
+        snprintf(p, sizeof p, "%s/summary.csv", d);
+        return keys_from_summary(r, p, err);
+    }
+    if (file_exists(d, "spec.yaml")) {
+        snprintf(p, sizeof p, "%s/spec.yaml", d);
+        return keys_from_spec(r, p, err);
+    }
+    if (keys_from_dirname(r, 1))
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    return EG_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int push_dir(char ***dirs, int *n, const char *d)
+{
+    char **nd = realloc(*dirs, (size_t)(*n + 1) * sizeof(char *));
+    if (!nd)
+        return -1;
+    *dirs = nd;
+    if (!(nd[*n] = xstrdup(d)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static int expand_rec(const char *dir, int depth, char ***dirs, int *n, eg_err *err)
+{
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return depth == 0 ? eg_err_set(err, EG_EINPUT, "cannot open directory %s: %s", dir,
+                                       strerror(errno))
+                          : EG_OK; /* an unreadable subdirectory holds no runs we can read */
+    int rc = EG_OK;
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[PATH_MAX];
+        int w = snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        if (w < 0 || (size_t)w >= sizeof sub)
+            continue;
+        struct stat st;
+        if (stat(sub, &st) || !S_ISDIR(st.st_mode))
+            continue;
+        if (file_exists(sub, "metrics.csv")) {
+            if (push_dir(dirs, n, sub)) {
+                rc = eg_err_set(err, EG_ERUN, "out of memory");
+                break;
+            }
+        } else if (depth + 1 < 3 && (rc = expand_rec(sub, depth + 1, dirs, n, err))) {
+            break;
+        }
+    }
+    closedir(dh);
+    return rc;
+}
+
+int eg_results_expand(const char *path, char ***dirs, int *n, eg_err *err)
+{
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s", path);
+    size_t l = strlen(d);
+    while (l > 1 && d[l - 1] == '/')
+        d[--l] = 0;
+    struct stat st;
+    if (stat(d, &st))
+        return eg_err_set(err, EG_EINPUT, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return eg_err_set(err, EG_EINPUT,
+                          "%s is not a directory (give a run directory or a sweep's root)",
+                          path);
+    if (file_exists(d, "metrics.csv"))
+        return push_dir(dirs, n, d) ? eg_err_set(err, EG_ERUN, "out of memory") : EG_OK;
+    int first = *n;
+    int rc = expand_rec(d, 0, dirs, n, err);
+    if (rc)
+        return rc;
+    if (*n - first > 1)
+        qsort(*dirs + first, (size_t)(*n - first), sizeof(char *), cmp_str);
+    return EG_OK;
+}
+
+void eg_runset_free(eg_runset *rs)
+{
+    if (!rs)
+        return;
+    for (int i = 0; i < rs->n; i++)
+        eg_run_free(&rs->runs[i]);
+    free(rs->runs);
+    memset(rs, 0, sizeof *rs);
+}
+
+int eg_runset_load(eg_runset *rs, char *const *paths, int npaths, eg_err *err)
+{
+    memset(rs, 0, sizeof *rs);
+    char **dirs = NULL, **real = NULL;
+    int nd = 0, rc = EG_OK;
+    for (int i = 0; i < npaths && !rc; i++) {
+        int before = nd;
+        rc = eg_results_expand(paths[i], &dirs, &nd, err);
+        if (!rc && nd == before)
+            rc = eg_err_set(err, EG_EINPUT,
+                            "no run directories (with metrics.csv) under %s; give run "
+                            "directories or a sweep's root",
+                            paths[i]);
+    }
+    if (rc)
+        goto out;
+    if (nd == 0) {
+        rc = eg_err_set(err, EG_EINPUT, "no run directories given");
+        goto out;
+    }
+    rs->runs = calloc((size_t)nd, sizeof(eg_run));
+    real = calloc((size_t)nd, sizeof(char *));
+    if (!rs->runs || !real) {
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+        goto out;
+    }
+    rs->cap = nd;
+    for (int i = 0; i < nd; i++) {
+        char rp[PATH_MAX];
+        real[i] = xstrdup(realpath(dirs[i], rp) ? rp : dirs[i]);
+        if (!real[i]) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory");
+            goto out;
+        }
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++)
+            dup = real[j] && !strcmp(real[j], real[i]);
+        if (dup)
+            continue;
+        rc = eg_run_load(&rs->runs[rs->n], dirs[i], err);
+        rs->n++; /* counted even on error so eg_runset_free frees the half-built run */
+        if (rc)
+            goto out;
+    }
+out:
+    for (int i = 0; i < nd; i++) {
+        free(dirs[i]);
+        if (real)
+            free(real[i]);
+    }
+    free(dirs);
+    free(real);
+    return rc;
+}
+
+/* ---- keys across runs ------------------------------------------------------------- */
+
+/* Union of all runs' keys in first-appearance order (pointers into the runs). */
+static const char **all_keys(const eg_runset *rs, int *n)
+{
+    int cap = 0;
+    for (int i = 0; i < rs->n; i++)
+        cap += rs->runs[i].nkeys;
+    const char **k = malloc((size_t)(cap ? cap : 1) * sizeof(char *));
+    *n = 0;
+    if (!k)
+        return NULL;
+    for (int i = 0; i < rs->n; i++)
+        for (int j = 0; j < rs->runs[i].nkeys; j++) {
+            const char *key = rs->runs[i].keys[j];
+            int seen = 0;
+            for (int t = 0; t < *n && !seen; t++)
+                seen = !strcmp(k[t], key);
+            if (!seen)
+                k[(*n)++] = key;
+        }
+    return k;
+}
+
+static int any_has(const eg_runset *rs, const char *key)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (eg_run_get(&rs->runs[i], key))
+            return 1;
+    return 0;
+}
+
+int eg_runset_resolve_key(const eg_runset *rs, const char *key, char *out, size_t len,
+                          eg_err *err)
+{
+    char ck[256];
+    eg_results_canon_key(key, ck, sizeof ck);
+    if (any_has(rs, ck)) {
+        snprintf(out, len, "%s", ck);
+        return EG_OK;
+    }
+    int nk;
+    const char **keys = all_keys(rs, &nk);
+    if (!keys)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    const char *match = NULL;
+    int nmatch = 0;
+    size_t kl = strlen(ck);
+    for (int i = 0; i < nk; i++) {
+        size_t l = strlen(keys[i]);
+        if (l > kl && keys[i][l - kl - 1] == '.' && !strcmp(keys[i] + l - kl, ck)) {
+            match = keys[i];
+            nmatch++;
+        }
+    }
+    if (nmatch == 1) {
+        snprintf(out, len, "%s", match);
+        free(keys);
+        return EG_OK;
+    }
+    char list[700] = "";
+    size_t o = 0;
+    for (int i = 0; i < nk && o < sizeof list - 8; i++) {
+        int w = snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", keys[i]);
+        if (w < 0 || (size_t)w >= sizeof list - o) {
+            snprintf(list + o, sizeof list - o, ", ...");
+            break;
+        }
+        o += (size_t)w;
+    }
+    int rc;
+    if (nmatch > 1)
+        rc = eg_err_set(err, EG_EINPUT, "key '%s' is ambiguous; give its dotted path (keys: %s)",
+                        key, list);
+    else
+        rc = eg_err_set(err, EG_EINPUT, "no run has the spec key '%s'; keys: %s", key,
+                        nk ? list : "(none: no summary.csv, spec.yaml or key=value name)");
+    free(keys);
+    return rc;
+}
+
+const char **eg_runset_differing(const eg_runset *rs, int *n)
+{
+    int nk;
+    *n = 0;
+    const char **keys = all_keys(rs, &nk);
+    if (!keys)
+        return NULL;
+    int m = 0;
+    for (int i = 0; i < nk; i++) {
+        const char *first = NULL;
+        int differs = 0;
+        for (int r = 0; r < rs->n && !differs; r++) {
+            const char *v = eg_run_get(&rs->runs[r], keys[i]);
+            if (!v)
+                continue;
+            if (!first)
+                first = v;
+            else if (strcmp(first, v))
+                differs = 1;
+        }
+        if (differs)
+            keys[m++] = keys[i];
+    }
+    if (!m) {
+        free(keys);
+        return NULL;
+    }
+    /* keys named in directory names first, in that order (stable otherwise) */
+    int front = 0;
+    for (int r = 0; r < rs->n; r++)
+        for (int j = 0; j < rs->runs[r].nnamekeys; j++)
+            for (int i = front; i < m; i++)
+                if (!strcmp(keys[i], rs->runs[r].namekeys[j])) {
+                    const char *k = keys[i];
+                    memmove(keys + front + 1, keys + front, (size_t)(i - front) * sizeof(char *));
+                    keys[front++] = k;
+                    break;
+                }
+    *n = m;
+    return keys;
+}
+
+char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys)
+{
+    if (nkeys <= 0)
+        return xstrdup(r->name);
+    size_t need = 1;
+    for (int i = 0; i < nkeys; i++) {
+        const char *v = eg_run_get(r, keys[i]);
+        need += strlen(keys[i]) + strlen(v ? v : "-") + 3;
+    }
+    char *s = malloc(need);
+    if (!s)
+        return NULL;
+    size_t o = 0;
+    for (int i = 0; i < nkeys; i++) {
+        const char *v = eg_run_get(r, keys[i]);
+        o += (size_t)snprintf(s + o, need - o, "%s%s=%s", i ? ", " : "", keys[i], v ? v : "-");
+    }
+    return s;
+}
+
+typedef struct sortkey {
+    int missing;
+    double v; /* the number, or the rank of first appearance */
+} sortkey;
+
+static int cmp_runs(const sortkey *a, const sortkey *b, int nkeys)
+{
+    for (int k = 0; k < nkeys; k++) {
+        if (a[k].missing != b[k].missing)
+            return a[k].missing - b[k].missing;
+        if (a[k].v < b[k].v)
+            return -1;
+        if (a[k].v > b[k].v)
+            return 1;
+    }
+    return 0;
+}
+
+void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, int *order)
+{
+    int n = rs->n;
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    if (nkeys <= 0 || n < 2)
+        return;
+    sortkey *sk = calloc((size_t)n * (size_t)nkeys, sizeof(sortkey));
+    if (!sk)
+        return; /* keeps rs order */
+    for (int k = 0; k < nkeys; k++) {
+        int numeric = 1;
+        for (int i = 0; i < n && numeric; i++) {
+            const char *v = eg_run_get(&rs->runs[i], keys[k]);
+            double x;
+            if (v && (parse_num(v, &x) || isnan(x)))
+                numeric = 0;
+        }
+        for (int i = 0; i < n; i++) {
+            sortkey *s = &sk[(size_t)i * (size_t)nkeys + (size_t)k];
+            const char *v = eg_run_get(&rs->runs[i], keys[k]);
+            if (!v) {
+                s->missing = 1;
+                continue;
+            }
+            if (numeric) {
+                parse_num(v, &s->v);
+                continue;
+            }
+            int first = i;
+            for (int j = 0; j < i; j++) {
+                const char *w = eg_run_get(&rs->runs[j], keys[k]);
+                if (w && !strcmp(w, v)) {
+                    first = j;
+                    break;
+                }
+            }
+            s->v = first;
+        }
+    }
+    /* insertion sort: stable, and run counts are small */
+    for (int i = 1; i < n; i++) {
+        int x = order[i], j = i - 1;
+        while (j >= 0 && cmp_runs(&sk[(size_t)order[j] * (size_t)nkeys],
+                                  &sk[(size_t)x * (size_t)nkeys], nkeys) > 0) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = x;
+    }
+    free(sk);
+}

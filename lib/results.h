@@ -1,0 +1,129 @@
+/* results.h - reading run directories: metrics.csv, the spec keys of a run (from
+ * summary.csv, else spec.yaml, else the sweep's directory name), sweep roots.
+ *
+ * A run directory is any directory holding metrics.csv. A sweep root is a directory whose
+ * subdirectories (recursively, depth <= 3, not descending into run directories) are run
+ * directories. Everything here reads files only; nothing prints.
+ *
+ * Spec keys are dotted paths as in summary.csv ("nodes", "graph", "graph.p",
+ * "algorithm.momentum", ...). The name of a section that may be a scalar or a mapping
+ * (graph, algorithm, model, data) is the key itself: "graph.name" is canonicalised to
+ * "graph". Numbers are normalised to %.9g ("0.90000000000000002" and "0.9" are equal).
+ */
+#ifndef EG_RESULTS_H
+#define EG_RESULTS_H
+
+#include "common.h"
+
+/* ---- metrics.csv ---------------------------------------------------------------- */
+
+typedef struct eg_metrics {
+    char *path;         /* the file read (owned) */
+    int ncols;
+    char **cols;        /* header names, in file order */
+    long nrows;
+    double *val;        /* nrows x ncols, row-major; NAN where the cell is empty */
+    unsigned char *has; /* nrows x ncols: 1 where the cell was non-empty */
+} eg_metrics;
+
+/* The columns every metrics.csv starts with (SPEC.md section 5), NULL-terminated. */
+extern const char *const eg_metrics_required[];
+
+/* Reads a metrics.csv into m (zeroed first; free with eg_metrics_free even on error).
+ * Accepts LF or CRLF line ends, a missing final newline, blank lines, and extra columns
+ * after the required ones. Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file,
+ * empty file, a header that does not start with the required columns or repeats a name,
+ * a row with the wrong number of fields, a cell that is not a number. Out of memory:
+ * EG_ERUN. Returns EG_OK on success. */
+int eg_metrics_read(eg_metrics *m, const char *path, eg_err *err);
+/* Frees what m holds; safe on a zeroed or half-built m and on NULL. */
+void eg_metrics_free(eg_metrics *m);
+/* Index of column name, or -1. */
+int eg_metrics_col(const eg_metrics *m, const char *name);
+
+typedef enum { EG_AGG_FINAL, EG_AGG_MAX, EG_AGG_MIN } eg_agg;
+
+/* Aggregates column col over the rows where it is non-empty: FINAL = the last such row,
+ * MAX / MIN = the extreme (NaN cells are ignored by MAX/MIN). Returns 1 and sets *out
+ * when some row has a value, 0 when none does (or col is out of range). */
+int eg_metrics_agg(const eg_metrics *m, int col, eg_agg agg, double *out);
+
+/* ---- runs ---------------------------------------------------------------------- */
+
+typedef enum {
+    EG_KEYS_NONE = 0,  /* nothing to read keys from */
+    EG_KEYS_SUMMARY,   /* summary.csv (a finished run) */
+    EG_KEYS_SPEC,      /* spec.yaml (an unfinished run) */
+    EG_KEYS_DIRNAME    /* the directory name key=value,key2=value2 (last resort) */
+} eg_keysrc;
+
+typedef struct eg_run {
+    char *dir;          /* the run directory as found (owned) */
+    char *name;         /* its last path component (owned) */
+    int nkeys;
+    char **keys;        /* canonical spec keys (owned) */
+    char **vals;        /* their values, normalised (owned) */
+    eg_keysrc keysrc;
+    int nnamekeys;
+    char **namekeys;    /* canonical keys of a key=value,... directory name, in order */
+    int finished;       /* summary.csv exists */
+    eg_metrics metrics;
+} eg_run;
+
+typedef struct eg_runset {
+    int n, cap;
+    eg_run *runs;
+} eg_runset;
+
+/* Canonical form of a spec key: "graph.name" -> "graph" (likewise algorithm, model,
+ * data); other keys unchanged. out gets at most len-1 characters. */
+void eg_results_canon_key(const char *key, char *out, size_t len);
+
+/* Finds the run directories a path stands for: the path itself when it holds
+ * metrics.csv, else every run directory below it (depth <= 3), sorted by path.
+ * Appends malloc'ed strings to *dirs (a malloc'ed array, grown; *n updated).
+ * A path that does not exist or is not a directory: EG_EINPUT. A directory with no runs
+ * below it adds nothing and is not an error here. */
+int eg_results_expand(const char *path, char ***dirs, int *n, eg_err *err);
+
+/* Reads one run directory: its metrics.csv and its keys (summary.csv, else spec.yaml,
+ * else the directory name). r is zeroed first; free with eg_run_free even on error.
+ * Errors: a corrupt metrics.csv, summary.csv or spec.yaml (EG_EINPUT naming file:line). */
+int eg_run_load(eg_run *r, const char *dir, eg_err *err);
+/* Frees what r holds; safe on a zeroed or half-built r and on NULL. */
+void eg_run_free(eg_run *r);
+/* Value of a canonical key in r, or NULL when the run does not have it. */
+const char *eg_run_get(const eg_run *r, const char *key);
+
+/* Expands every path (eg_results_expand) and loads each run once (a run reached twice
+ * is kept once, at its first place). rs is zeroed first; free with eg_runset_free even
+ * on error. Errors (EG_EINPUT): a missing path; a path with no run directories below it
+ * ("no run directories (with metrics.csv) under PATH"); a corrupt run file. */
+int eg_runset_load(eg_runset *rs, char *const *paths, int npaths, eg_err *err);
+void eg_runset_free(eg_runset *rs);
+
+/* Resolves a user's key against the runs' keys: canonicalises it, and when no run has
+ * it, accepts a unique dotted suffix match ("momentum" -> "algorithm.momentum").
+ * Writes the canonical key to out. Unknown or ambiguous: EG_EINPUT listing the keys. */
+int eg_runset_resolve_key(const eg_runset *rs, const char *key, char *out, size_t len,
+                          eg_err *err);
+
+/* The keys whose values differ between runs: first those named in the runs' directory
+ * names (a sweep's key=value,... convention) in that order, then the rest in the order of
+ * the first run's keys (then of later runs'). A run that lacks a key does not make it differ (finished and
+ * unfinished runs describe themselves from different files). Returns a malloc'ed array
+ * of pointers into the runs' key strings (valid while rs lives; free only the array)
+ * and sets *n; NULL with *n = 0 when nothing differs or on OOM. */
+const char **eg_runset_differing(const eg_runset *rs, int *n);
+
+/* A run's label from keys: "graph=ring, nodes=16" (a missing key shows as "key=-");
+ * with nkeys == 0, the directory name. Malloc'ed; NULL on OOM. */
+char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys);
+
+/* Orders runs by the values of keys (the first key first): for each key, numerically
+ * when every run's value is a number, else by the order of first appearance in rs;
+ * runs lacking a key come last; ties keep rs order. order[] (rs->n entries) receives
+ * run indices. */
+void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, int *order);
+
+#endif

@@ -1,0 +1,641 @@
+/* check_results.c - reading run directories (results.c) and PNG figures (plot.c). */
+#include "plot.h"
+#include "results.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HDR "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,bytes_sent"
+
+/* fontconfig's process-lifetime caches (reached through cairo) are not our leaks; read
+ * only by sanitizer builds */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig\n";
+}
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
+
+/* temporary directories made by a test, removed by cleanup() at its end */
+static char made[32][512];
+static int nmade;
+
+static const char *tmpdir(void)
+{
+    const char *d = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(d);
+    if (nmade < 32)
+        snprintf(made[nmade++], sizeof made[0], "%s", d);
+    return made[nmade - 1];
+}
+
+static void rm_tree(const char *path)
+{
+    DIR *dh = opendir(path);
+    if (dh) {
+        struct dirent *e;
+        while ((e = readdir(dh))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            rm_tree(sub);
+        }
+        closedir(dh);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void cleanup(void)
+{
+    for (int i = 0; i < nmade; i++)
+        rm_tree(made[i]);
+    nmade = 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* mkdir -p for paths under a fresh temporary directory */
+static void mkdirs(const char *path)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    mkdir(p, 0755);
+}
+
+/* a run directory with a two-row metrics.csv */
+static void make_run(const char *root, const char *sub)
+{
+    char d[1024], f[1100];
+    snprintf(d, sizeof d, "%s/%s", root, sub);
+    mkdirs(d);
+    snprintf(f, sizeof f, "%s/metrics.csv", d);
+    write_file(f, HDR "\n10,1,0.1,0.1,1.5,,,0.01,100\n20,2,0.2,0.1,1.2,0.9,0.75,0.005,200\n");
+}
+
+static char *tmp_path(const char *dir, const char *name)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
+
+/* ---- metrics.csv ---------------------------------------------------------------- */
+
+START_TEST(metrics_good)
+{
+    const char *dir = tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    char *p = tmp_path(dir, "metrics.csv");
+    write_file(p, HDR ",node_acc_mean\n"
+                  "10,0.5,0.1,0.1,2.0,,,0.5,100,\n"
+                  "20,1.0,0.2,0.1,1.0,0.8,0.70,0.25,200,0.69\n"
+                  "30,1.5,0.3,0.1,0.9,,,0.125,300,\n"
+                  "40,2.0,0.4,0.1,0.8,0.7,0.65,0.0625,400,0.64\n");
+    eg_metrics m;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_metrics_read(&m, p, &err), EG_OK);
+    ck_assert_int_eq(m.ncols, 10);
+    ck_assert_int_eq((int)m.nrows, 4);
+    int acc = eg_metrics_col(&m, "test_acc");
+    ck_assert_int_eq(acc, 6);
+    ck_assert_int_eq(eg_metrics_col(&m, "node_acc_mean"), 9);
+    ck_assert_int_eq(eg_metrics_col(&m, "nosuch"), -1);
+    ck_assert_int_eq(m.has[0 * 10 + acc], 0);
+    ck_assert(isnan(m.val[0 * 10 + acc]));
+    ck_assert_int_eq(m.has[1 * 10 + acc], 1);
+    double v = -1;
+    ck_assert_int_eq(eg_metrics_agg(&m, acc, EG_AGG_FINAL, &v), 1);
+    ck_assert_double_eq(v, 0.65); /* the last non-empty row, not row 3's empty cell */
+    ck_assert_int_eq(eg_metrics_agg(&m, acc, EG_AGG_MAX, &v), 1);
+    ck_assert_double_eq(v, 0.70);
+    ck_assert_int_eq(eg_metrics_agg(&m, eg_metrics_col(&m, "consensus"), EG_AGG_MIN, &v), 1);
+    ck_assert_double_eq(v, 0.0625);
+    ck_assert_int_eq(eg_metrics_agg(&m, -1, EG_AGG_FINAL, &v), 0);
+    eg_metrics_free(&m);
+    eg_metrics_free(&m); /* twice is safe */
+    eg_metrics_free(NULL);
+
+    /* a header only (a run that just started): no rows, no values, not an error */
+    write_file(p, HDR "\n");
+    ck_assert_int_eq(eg_metrics_read(&m, p, &err), EG_OK);
+    ck_assert_int_eq((int)m.nrows, 0);
+    ck_assert_int_eq(eg_metrics_agg(&m, 6, EG_AGG_FINAL, &v), 0);
+    eg_metrics_free(&m);
+    cleanup();
+}
+END_TEST
+
+START_TEST(metrics_crlf_no_final_newline)
+{
+    const char *dir = tmpdir();
+    char *p = tmp_path(dir, "metrics.csv");
+    write_file(p, "\xEF\xBB\xBF" HDR "\r\n10,1,0.1,0.1,1.5,,,0.01,100\r\n\r\n"
+                  "20,2,0.2,0.1,1.2,0.9,0.75,0.005,200");
+    eg_metrics m;
+    eg_err err = {0};
+    ck_assert_msg(eg_metrics_read(&m, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq((int)m.nrows, 2);
+    ck_assert_int_eq(m.ncols, 9);
+    ck_assert_str_eq(m.cols[8], "bytes_sent"); /* no stray \r in the last name */
+    double v;
+    ck_assert_int_eq(eg_metrics_agg(&m, 8, EG_AGG_FINAL, &v), 1);
+    ck_assert_double_eq(v, 200); /* the unterminated last line is read */
+    ck_assert_int_eq(eg_metrics_agg(&m, 6, EG_AGG_FINAL, &v), 1);
+    ck_assert_double_eq(v, 0.75);
+    eg_metrics_free(&m);
+    cleanup();
+}
+END_TEST
+
+/* expects EG_EINPUT with a message containing want */
+static void expect_corrupt(const char *text, const char *want)
+{
+    const char *dir = tmpdir();
+    char *p = tmp_path(dir, "metrics.csv");
+    write_file(p, text);
+    eg_metrics m;
+    eg_err err = {0};
+    int rc = eg_metrics_read(&m, p, &err);
+    ck_assert_int_eq(rc, EG_EINPUT);
+    ck_assert_int_eq(err.code, EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, want) != NULL, "message '%s' lacks '%s'", err.msg, want);
+    ck_assert_msg(strstr(err.msg, p) != NULL, "message '%s' lacks the file name", err.msg);
+    eg_metrics_free(&m);
+}
+
+START_TEST(metrics_corrupt)
+{
+    expect_corrupt("", "metrics.csv:1:");
+    expect_corrupt("a,b,c\n1,2,3\n", "metrics.csv:1: not a metrics.csv header");
+    expect_corrupt("iter,epoch,time_s,lr,train_loss,test_loss,consensus,test_acc,bytes_sent\n",
+                   "metrics.csv:1:");
+    expect_corrupt(HDR ",test_acc\n", "repeats column 'test_acc'");
+    expect_corrupt(HDR "\n10,1,0.1,0.1,1.5,,,0.01,100\n20,2,0.2,0.1,1.2,0.9\n",
+                   "metrics.csv:3: 6 fields, but the header has 9");
+    expect_corrupt(HDR "\n10,1,0.1,0.1,1.5,,,0.01,100,7\n", "metrics.csv:2: 10 fields");
+    expect_corrupt(HDR "\r\n10,1,0.1,0.1,1.5,,,0.01,100\r\n20,2,0.2,0.1,x1.2,,,0.01,100\r\n",
+                   "metrics.csv:3: column 'train_loss': 'x1.2' is not a number");
+    expect_corrupt(HDR "\n10,1,0.1,0.1,1.5,,0.5abc,0.01,100\n", "metrics.csv:2: column 'test_acc'");
+    /* a missing file is an input error too */
+    eg_metrics m;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_metrics_read(&m, "/nonexistent/metrics.csv", &err), EG_EINPUT);
+    eg_metrics_free(&m);
+    cleanup();
+}
+END_TEST
+
+/* ---- run directories ------------------------------------------------------------ */
+
+START_TEST(expand_sweep_root)
+{
+    const char *t = tmpdir();
+    char root[512];
+    snprintf(root, sizeof root, "%s", t);
+    make_run(root, "graph=ring,nodes=8");
+    make_run(root, "graph=exp,nodes=16");
+    make_run(root, "more/batch/seed=2");         /* depth 3: found */
+    make_run(root, "more/batch/deeper/seed=3"); /* depth 4: not */
+    make_run(root, "graph=ring,nodes=8/ckpt/inner"); /* inside a run: not descended */
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/emptydir", root);
+    mkdirs(sub);
+
+    char **dirs = NULL;
+    int n = 0;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_results_expand(root, &dirs, &n, &err), EG_OK);
+    ck_assert_int_eq(n, 3);
+    char want[3][700];
+    snprintf(want[0], sizeof want[0], "%s/graph=exp,nodes=16", root);
+    snprintf(want[1], sizeof want[1], "%s/graph=ring,nodes=8", root);
+    snprintf(want[2], sizeof want[2], "%s/more/batch/seed=2", root);
+    for (int i = 0; i < 3; i++)
+        ck_assert_str_eq(dirs[i], want[i]); /* sorted by path */
+    /* a run directory stands for itself (with a trailing slash too) */
+    char one[700];
+    snprintf(one, sizeof one, "%s/graph=exp,nodes=16/", root);
+    ck_assert_int_eq(eg_results_expand(one, &dirs, &n, &err), EG_OK);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(dirs[3], want[0]);
+    /* an empty directory adds nothing; a missing path is an input error */
+    ck_assert_int_eq(eg_results_expand(sub, &dirs, &n, &err), EG_OK);
+    ck_assert_int_eq(n, 4);
+    snprintf(sub, sizeof sub, "%s/missing", root);
+    ck_assert_int_eq(eg_results_expand(sub, &dirs, &n, &err), EG_EINPUT);
+    for (int i = 0; i < n; i++)
+        free(dirs[i]);
+    free(dirs);
+
+    /* runset: an empty directory among the paths is an error; the root loads 3 runs */
+    eg_runset rs;
+    snprintf(sub, sizeof sub, "%s/emptydir", root);
+    char *paths[2] = {root, sub};
+    ck_assert_int_eq(eg_runset_load(&rs, paths, 2, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "no run directories") != NULL, "%s", err.msg);
+    eg_runset_free(&rs);
+    /* the same run reached twice is kept once */
+    char *paths2[2] = {root, want[0]};
+    ck_assert_int_eq(eg_runset_load(&rs, paths2, 2, &err), EG_OK);
+    ck_assert_int_eq(rs.n, 3);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+START_TEST(keys_from_summary)
+{
+    const char *root = tmpdir();
+    make_run(root, "r");
+    char p[700];
+    snprintf(p, sizeof p, "%s/r/summary.csv", root);
+    write_file(p, "name,seed,nodes,graph,graph.p,algorithm,algorithm.momentum,model,"
+                  "model.hidden,data,data.batch_size,lr.base,iter,epoch,train_loss,test_acc,"
+                  "consensus,wall_s,ranks\r\n"
+                  "tiny,1,16,ring,0.2,dmsgd,0.90000000000000002,mlp,256 128,synthetic,8,"
+                  "0.1,40,5.000000,0.3,0.82,0.0019,1.4,1\r\n");
+    snprintf(p, sizeof p, "%s/r/spec.yaml", root); /* must be ignored: summary wins */
+    write_file(p, "nodes: 99\n");
+    snprintf(p, sizeof p, "%s/r", root);
+    eg_run r;
+    eg_err err = {0};
+    ck_assert_msg(eg_run_load(&r, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(r.keysrc, EG_KEYS_SUMMARY);
+    ck_assert_int_eq(r.finished, 1);
+    ck_assert_str_eq(r.name, "r");
+    ck_assert_str_eq(eg_run_get(&r, "nodes"), "16");
+    ck_assert_str_eq(eg_run_get(&r, "graph"), "ring");
+    ck_assert_str_eq(eg_run_get(&r, "graph.p"), "0.2");
+    ck_assert_str_eq(eg_run_get(&r, "algorithm.momentum"), "0.9");
+    ck_assert_str_eq(eg_run_get(&r, "model.hidden"), "256 128");
+    ck_assert_str_eq(eg_run_get(&r, "lr.base"), "0.1");
+    /* results are not spec keys */
+    ck_assert_ptr_null(eg_run_get(&r, "test_acc"));
+    ck_assert_ptr_null(eg_run_get(&r, "epoch"));
+    ck_assert_ptr_null(eg_run_get(&r, "wall_s"));
+    ck_assert_int_eq((int)r.metrics.nrows, 2);
+    eg_run_free(&r);
+    eg_run_free(&r);
+
+    /* a corrupt summary names the file and line */
+    snprintf(p, sizeof p, "%s/r/summary.csv", root);
+    write_file(p, "name,seed,nodes\ntiny,1\n");
+    snprintf(p, sizeof p, "%s/r", root);
+    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "summary.csv:2:") != NULL, "%s", err.msg);
+    eg_run_free(&r);
+    cleanup();
+}
+END_TEST
+
+START_TEST(keys_from_spec_yaml)
+{
+    const char *root = tmpdir();
+    make_run(root, "graph=erdos_renyi,nodes=32");
+    char p[700];
+    snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
+    write_file(p, "# resolved\n"
+                  "name: tiny\n"
+                  "seed: 3\n"
+                  "nodes: 32\n"
+                  "graph:\n  name: erdos_renyi\n  p: 0.20000000000000001\n"
+                  "algorithm: dmsgd\n"
+                  "model:\n  name: mlp\n  hidden: [256, 128]\n"
+                  "data: {name: synthetic, path: null, batch_size: 8}\n"
+                  "lr:\n  base: 0.10000000000000001\n  milestones: []\n"
+                  "output:\n  dir: runs/tiny\n"
+                  "sweep:\n  nodes: [4, 8]\n");
+    snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
+    eg_run r;
+    eg_err err = {0};
+    ck_assert_msg(eg_run_load(&r, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(r.keysrc, EG_KEYS_SPEC);
+    ck_assert_int_eq(r.finished, 0);
+    ck_assert_str_eq(eg_run_get(&r, "graph"), "erdos_renyi"); /* graph.name -> graph */
+    ck_assert_str_eq(eg_run_get(&r, "graph.p"), "0.2");
+    ck_assert_str_eq(eg_run_get(&r, "algorithm"), "dmsgd");
+    ck_assert_str_eq(eg_run_get(&r, "model"), "mlp");
+    ck_assert_str_eq(eg_run_get(&r, "model.hidden"), "256 128");
+    ck_assert_str_eq(eg_run_get(&r, "data"), "synthetic");
+    ck_assert_str_eq(eg_run_get(&r, "data.path"), "");
+    ck_assert_str_eq(eg_run_get(&r, "data.batch_size"), "8");
+    ck_assert_str_eq(eg_run_get(&r, "lr.base"), "0.1");
+    ck_assert_str_eq(eg_run_get(&r, "lr.milestones"), "");
+    ck_assert_str_eq(eg_run_get(&r, "seed"), "3");
+    ck_assert_ptr_null(eg_run_get(&r, "graph.name"));
+    ck_assert_ptr_null(eg_run_get(&r, "output.dir"));
+    ck_assert_ptr_null(eg_run_get(&r, "sweep.nodes"));
+    eg_run_free(&r);
+
+    char ck[64];
+    eg_results_canon_key("model.name", ck, sizeof ck);
+    ck_assert_str_eq(ck, "model");
+    eg_results_canon_key("lr.name", ck, sizeof ck); /* only the named sections */
+    ck_assert_str_eq(ck, "lr.name");
+
+    /* a broken spec.yaml is an input error */
+    snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
+    write_file(p, "nodes: [1, 2\n");
+    snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
+    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_EINPUT);
+    eg_run_free(&r);
+
+    /* neither file: the directory name key=value,... is the last resort */
+    snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
+    ck_assert_int_eq(remove(p), 0);
+    snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
+    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_OK);
+    ck_assert_int_eq(r.keysrc, EG_KEYS_DIRNAME);
+    ck_assert_str_eq(eg_run_get(&r, "graph"), "erdos_renyi");
+    ck_assert_str_eq(eg_run_get(&r, "nodes"), "32");
+    eg_run_free(&r);
+    /* a name that is not key=value gives no keys */
+    make_run(root, "plain");
+    snprintf(p, sizeof p, "%s/plain", root);
+    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_OK);
+    ck_assert_int_eq(r.nkeys, 0);
+    ck_assert_int_eq(r.keysrc, EG_KEYS_NONE);
+    eg_run_free(&r);
+    cleanup();
+}
+END_TEST
+
+START_TEST(runset_keys_and_order)
+{
+    const char *root = tmpdir();
+    /* directory names only: nodes 4, 16, 64 must sort numerically, graph by appearance */
+    const char *subs[] = {"graph=ring,nodes=16", "graph=ring,nodes=4", "graph=ring,nodes=64",
+                          "graph=exp,nodes=16"};
+    for (int i = 0; i < 4; i++)
+        make_run(root, subs[i]);
+    char rootc[512];
+    snprintf(rootc, sizeof rootc, "%s", root);
+    char *paths[1] = {rootc};
+    eg_runset rs;
+    eg_err err = {0};
+    ck_assert_msg(eg_runset_load(&rs, paths, 1, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(rs.n, 4);
+    /* path order: exp,16 / ring,16 / ring,4 / ring,64 */
+    ck_assert_str_eq(rs.runs[0].name, "graph=exp,nodes=16");
+    int nd = 0;
+    const char **diff = eg_runset_differing(&rs, &nd);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_str_eq(diff[0], "graph");
+    ck_assert_str_eq(diff[1], "nodes");
+    int order[4];
+    const char *nodes[1] = {"nodes"};
+    eg_runset_order(&rs, nodes, 1, order);
+    const char *want[4] = {"4", "16", "16", "64"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_str_eq(eg_run_get(&rs.runs[order[i]], "nodes"), want[i]);
+    ck_assert_int_eq(order[1], 0); /* ties keep rs order: exp,16 before ring,16 */
+    ck_assert_int_eq(order[2], 1);
+    eg_runset_order(&rs, diff, 2, order); /* graph (exp first), then nodes numerically */
+    ck_assert_str_eq(rs.runs[order[0]].name, "graph=exp,nodes=16");
+    ck_assert_str_eq(rs.runs[order[1]].name, "graph=ring,nodes=4");
+    ck_assert_str_eq(rs.runs[order[3]].name, "graph=ring,nodes=64");
+    char *lab = eg_run_label(&rs.runs[order[1]], diff, nd);
+    ck_assert_str_eq(lab, "graph=ring, nodes=4");
+    free(lab);
+    lab = eg_run_label(&rs.runs[0], NULL, 0);
+    ck_assert_str_eq(lab, "graph=exp,nodes=16");
+    free(lab);
+    free(diff);
+
+    char key[128];
+    ck_assert_int_eq(eg_runset_resolve_key(&rs, "graph.name", key, sizeof key, &err), EG_OK);
+    ck_assert_str_eq(key, "graph");
+    ck_assert_int_eq(eg_runset_resolve_key(&rs, "nosuch", key, sizeof key, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "nodes") != NULL, "lists the keys: %s", err.msg);
+    eg_runset_free(&rs);
+
+    /* suffix match on dotted keys; nothing differs -> NULL */
+    const char *r2 = tmpdir();
+    make_run(r2, "algorithm.momentum=0.9");
+    char r2c[512];
+    snprintf(r2c, sizeof r2c, "%s", r2);
+    char *p2[1] = {r2c};
+    ck_assert_int_eq(eg_runset_load(&rs, p2, 1, &err), EG_OK);
+    ck_assert_int_eq(eg_runset_resolve_key(&rs, "momentum", key, sizeof key, &err), EG_OK);
+    ck_assert_str_eq(key, "algorithm.momentum");
+    ck_assert_ptr_null(eg_runset_differing(&rs, &nd));
+    ck_assert_int_eq(nd, 0);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+/* ---- ticks ---------------------------------------------------------------------- */
+
+START_TEST(nice_ticks)
+{
+    double t[64], step;
+    int n = eg_plot_nice_ticks(0, 0.83, 6, t, 64, &step);
+    ck_assert_double_eq_tol(step, 0.2, 1e-12);
+    ck_assert_int_eq(n, 5);
+    ck_assert_double_eq_tol(t[0], 0, 1e-12);
+    ck_assert_double_eq_tol(t[4], 0.8, 1e-12);
+
+    n = eg_plot_nice_ticks(0, 40, 6, t, 64, &step);
+    ck_assert_double_eq(step, 10);
+    ck_assert_int_eq(n, 5);
+
+    n = eg_plot_nice_ticks(-1.3, 7.1, 5, t, 64, &step);
+    ck_assert_double_eq(step, 2);
+    ck_assert_int_eq(n, 4); /* 0 2 4 6 */
+    ck_assert_double_eq(t[0], 0);
+
+    n = eg_plot_nice_ticks(1017, 1093, 8, t, 64, &step); /* 10 would need 9 intervals */
+    ck_assert_double_eq(step, 20);
+    ck_assert_int_eq(n, 4); /* 1020 .. 1080 */
+    ck_assert_double_eq(t[0], 1020);
+    n = eg_plot_nice_ticks(1017, 1093, 9, t, 64, &step);
+    ck_assert_double_eq(step, 10);
+
+    n = eg_plot_nice_ticks(0.00123, 0.00171, 6, t, 64, &step);
+    ck_assert_double_eq_tol(step, 1e-4, 1e-18);
+    ck_assert_int_eq(n, 5); /* 0.0013 .. 0.0017 */
+
+    /* every step is 1, 2 or 5 times a power of ten, for many ranges */
+    for (int i = 1; i < 300; i++) {
+        double lo = -i * 0.37, hi = i * i * 1.9 + 0.01;
+        n = eg_plot_nice_ticks(lo, hi, 7, t, 64, &step);
+        ck_assert_int_ge(n, 2);
+        ck_assert_int_le(n, 8);
+        double m = step / pow(10, floor(log10(step) + 1e-9));
+        ck_assert_msg(fabs(m - 1) < 1e-9 || fabs(m - 2) < 1e-9 || fabs(m - 5) < 1e-9,
+                      "step %g", step);
+        ck_assert(t[0] >= lo - 1e-9 && t[n - 1] <= hi + 1e-9);
+    }
+    ck_assert_int_eq(eg_plot_nice_ticks(1, 1, 5, t, 64, &step), 0);
+
+    int dec;
+    n = eg_plot_log_ticks(3e-7, 0.5, 10, t, 64, &dec);
+    ck_assert_int_eq(dec, 1);
+    ck_assert_int_eq(n, 6); /* 1e-6 .. 1e-1 */
+    ck_assert_double_eq_tol(t[0], 1e-6, 1e-20);
+    ck_assert_double_eq_tol(t[5], 0.1, 1e-15);
+    n = eg_plot_log_ticks(1e-20, 1, 6, t, 64, &dec); /* every m-th decade */
+    ck_assert_int_le(n, 6);
+    ck_assert_int_ge(n, 4);
+    n = eg_plot_log_ticks(0.0015, 0.08, 10, t, 64, &dec); /* under two decades: 1-2-5 */
+    ck_assert_int_eq(dec, 0);
+    ck_assert_int_eq(n, 5); /* 0.002 0.005 0.01 0.02 0.05 */
+    ck_assert_double_eq_tol(t[0], 0.002, 1e-15);
+
+    char b[32];
+    eg_plot_format_tick(0.4, 0.2, b, sizeof b);
+    ck_assert_str_eq(b, "0.4");
+    eg_plot_format_tick(1500, 500, b, sizeof b);
+    ck_assert_str_eq(b, "1500");
+    eg_plot_format_tick(0.0013, 1e-4, b, sizeof b);
+    ck_assert_str_eq(b, "0.0013");
+    eg_plot_format_tick(2.5e-6, 5e-7, b, sizeof b);
+    ck_assert_str_eq(b, "2.5e-6");
+    eg_plot_format_tick(3e9, 1e9, b, sizeof b);
+    ck_assert_str_eq(b, "3e9");
+    eg_plot_format_tick(-1e-17, 0.1, b, sizeof b);
+    ck_assert_str_eq(b, "0.0");
+    cleanup();
+}
+END_TEST
+
+/* ---- figures -------------------------------------------------------------------- */
+
+/* reads a PNG back: size, and the count of non-white pixels and of "blue-ish" ones */
+static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    ck_assert_msg(png_image_begin_read_from_file(&img, path) != 0, "%s: %s", path,
+                  img.message);
+    img.format = PNG_FORMAT_RGBA;
+    *w = (int)img.width;
+    *h = (int)img.height;
+    unsigned char *px = malloc(PNG_IMAGE_SIZE(img));
+    ck_assert_ptr_nonnull(px);
+    ck_assert(png_image_finish_read(&img, NULL, px, 0, NULL) != 0);
+    *ink = *blue = 0;
+    for (long i = 0; i < (long)img.width * img.height; i++) {
+        unsigned char *p = px + 4 * i;
+        if (p[0] < 240 || p[1] < 240 || p[2] < 240)
+            (*ink)++;
+        /* tab10 blue is (31, 119, 180) */
+        if (abs(p[0] - 31) < 20 && abs(p[1] - 119) < 20 && abs(p[2] - 180) < 20)
+            (*blue)++;
+    }
+    free(px);
+}
+
+START_TEST(plot_png)
+{
+    const char *dir = tmpdir();
+    double x[50], y1[50], y2[50];
+    for (int i = 0; i < 50; i++) {
+        x[i] = i * 10;
+        y1[i] = exp(-0.1 * i);
+        y2[i] = i % 7 == 3 ? NAN : 0.5 * exp(-0.05 * i); /* empty cells are skipped */
+    }
+    y2[0] = 0; /* non-positive: left out on a log axis */
+    eg_series s[3] = {{"graph=ring, nodes=16", x, y1, 50}, {"graph=exp, nodes=16", x, y2, 50},
+                      {"empty", x, y1, 0}};
+    eg_plot_opts o;
+    eg_plot_opts_init(&o);
+    ck_assert_int_eq(o.width, 900);
+    ck_assert_int_eq(o.height, 560);
+    o.xlabel = "iteration";
+    o.ylabel = "consensus distance";
+    o.title = "title";
+    o.log_y = 1;
+    eg_err err = {0};
+    char *p = tmp_path(dir, "c.png");
+    ck_assert_msg(eg_plot_png(p, s, 3, &o, &err) == EG_OK, "%s", err.msg);
+    int w, h;
+    long ink, blue;
+    png_stats(p, &w, &h, &ink, &blue);
+    ck_assert_int_eq(w, 900);
+    ck_assert_int_eq(h, 560);
+    ck_assert_int_gt(ink, 5000); /* axes, text, curves: far from blank */
+    ck_assert_int_lt(ink, 900 * 560 / 2); /* and not a filled mess */
+    ck_assert_int_gt(blue, 300);          /* the first series is drawn in tab10 blue */
+    struct stat st;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    ck_assert_int_ne(stat(tmp, &st), 0); /* no temporary left behind */
+
+    /* another size, linear axis */
+    o.width = 640;
+    o.height = 400;
+    o.log_y = 0;
+    o.title = NULL;
+    p = tmp_path(dir, "a.png");
+    ck_assert_msg(eg_plot_png(p, s, 2, &o, &err) == EG_OK, "%s", err.msg);
+    png_stats(p, &w, &h, &ink, &blue);
+    ck_assert_int_eq(w, 640);
+    ck_assert_int_eq(h, 400);
+    ck_assert_int_gt(ink, 3000);
+    ck_assert_int_gt(blue, 200);
+
+    /* a single point and a constant series still draw */
+    double one_x = 5, one_y = 0.7;
+    eg_series s1 = {"only", &one_x, &one_y, 1};
+    ck_assert_int_eq(eg_plot_png(p, &s1, 1, NULL, &err), EG_OK);
+
+    /* errors */
+    o.width = 10;
+    ck_assert_int_eq(eg_plot_png(p, s, 2, &o, &err), EG_EINPUT);
+    o.width = 640;
+    ck_assert_int_eq(eg_plot_png("/nonexistent/dir/x.png", s, 2, &o, &err), EG_ERUN);
+    ck_assert_msg(strstr(err.msg, "/nonexistent/dir/x.png") != NULL, "%s", err.msg);
+    cleanup();
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("results");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, metrics_good);
+    tcase_add_test(tc, metrics_crlf_no_final_newline);
+    tcase_add_test(tc, metrics_corrupt);
+    tcase_add_test(tc, expand_sweep_root);
+    tcase_add_test(tc, keys_from_summary);
+    tcase_add_test(tc, keys_from_spec_yaml);
+    tcase_add_test(tc, runset_keys_and_order);
+    tcase_add_test(tc, nice_ticks);
+    tcase_add_test(tc, plot_png);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return eg_test_run(suite());
+}
