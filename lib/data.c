@@ -367,6 +367,8 @@ static int32_t *by_label(const eg_dataset *d, int32_t *class_start, eg_err *err)
     return order;
 }
 
+#define DIRICHLET_TRIES 1000
+
 static int part_dirichlet(const eg_partition *p, const eg_dataset *d, double alpha, eg_rng *r,
                           int32_t *owner, eg_err *err)
 {
@@ -489,7 +491,29 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
         free(order);
         free(class_start);
     } else {
-        rc = part_dirichlet(p, d, s->alpha, &r, owner, err);
+        /* Redraw (continuing the same seeded stream) until every node can fill a batch, as
+         * federated-learning benchmarks do; give up after DIRICHLET_TRIES draws. */
+        int32_t *count = eg_malloc((size_t)nodes * sizeof *count, err);
+        if (!count)
+            rc = EG_ERUN;
+        for (int attempt = 0; rc == EG_OK && attempt < DIRICHLET_TRIES; attempt++) {
+            for (int32_t k = 0; k < n; k++)
+                owner[k] = -1;
+            rc = part_dirichlet(p, d, s->alpha, &r, owner, err);
+            if (rc)
+                break;
+            memset(count, 0, (size_t)nodes * sizeof *count);
+            for (int32_t k = 0; k < n; k++)
+                if (owner[k] >= 0)
+                    count[owner[k]]++;
+            int32_t least = n;
+            for (int i = 0; i < nodes; i++)
+                if (count[i] < least)
+                    least = count[i];
+            if (least >= bs)
+                break;
+        }
+        free(count);
     }
     if (rc == EG_OK)
         rc = build_from_owner(p, d, owner, err);
@@ -509,9 +533,9 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
         if (dirichlet)
             eg_err_set(err, EG_EINPUT,
                        "dirichlet(alpha=%g) gave node %d only %d samples, fewer than "
-                       "batch_size %d; raise data.alpha, lower data.batch_size or use fewer "
-                       "nodes",
-                       s->alpha, worst, (int)have, bs);
+                       "batch_size %d, in each of %d draws; raise data.alpha, lower "
+                       "data.batch_size or use fewer nodes",
+                       s->alpha, worst, (int)have, bs, DIRICHLET_TRIES);
         else
             eg_err_set(err, EG_EINPUT,
                        "data.batch_size %d is larger than node %d's shard (%d samples); "

@@ -906,12 +906,13 @@ START_TEST(test_partition_dirichlet)
     ck_assert_double_lt(skew_hi, 0.1);
     eg_partition_free(&p);
 
-    /* a node left with fewer than batch_size samples */
+    /* a node left with fewer than batch_size samples in every redraw (2000 samples,
+     * 20 nodes, batch 100: only an exactly even split would do) */
     s.alpha = 0.1;
-    s.batch_size = 32;
+    s.batch_size = 100;
     ck_assert_int_eq(eg_partition_make(&p, &d, &s, 20, 5, &err), EG_EINPUT);
     ck_assert_msg(strstr(err.msg, "dirichlet(alpha=0.1) gave node ") &&
-                      strstr(err.msg, "fewer than batch_size 32"),
+                      strstr(err.msg, "fewer than batch_size 100"),
                   "%s", err.msg);
     ck_assert_ptr_null(p.idx);
     eg_partition_free(&p);
