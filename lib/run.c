@@ -25,8 +25,9 @@
 volatile int eg_run_stop_requested = 0;
 
 #define EVAL_BATCH 250
-/* node_acc_mean evaluates every node's own model on this many test samples (the first ones):
- * n full passes over the test set would cost more than the training between two rows */
+/* node_acc_mean evaluates every node's own model on this many test samples (every
+ * (n_test / NODE_EVAL_SAMPLES)-th one): n full passes over the test set would cost more
+ * than the training between two rows */
 #define NODE_EVAL_SAMPLES 2000
 
 /* everything one rank holds for one run */
@@ -61,6 +62,9 @@ typedef struct runctx {
     double *local_vals;  /* nlocal * 2 */
     double *batch_vals;  /* nbatches * 2 */
     long *node_correct;  /* nlocal */
+    float *sub_x;        /* the node-evaluation subset of the test split */
+    int32_t *sub_y;
+    int n_sub;
     int n_eval_batches;
     /* progress */
     long iter;
@@ -105,6 +109,8 @@ static void ctx_free(runctx *r)
     free(r->local_vals);
     free(r->batch_vals);
     free(r->node_correct);
+    free(r->sub_x);
+    free(r->sub_y);
     eg_model_free(r->model);
     eg_topo_free(r->topo);
     eg_partition_free(&r->part);
@@ -291,6 +297,17 @@ static int setup_state(runctx *r, eg_err *err)
     r->acc_d = calloc(r->dim, sizeof(double));
     r->xbar = eg_alloc_floats(r->dim, err);
     r->n_eval_batches = (r->data.n_test + EVAL_BATCH - 1) / EVAL_BATCH;
+    r->n_sub = r->data.n_test < NODE_EVAL_SAMPLES ? r->data.n_test : NODE_EVAL_SAMPLES;
+    r->sub_x = eg_alloc_floats((size_t)r->n_sub * (size_t)r->data.dim, err);
+    r->sub_y = malloc(sizeof(int32_t) * (size_t)(r->n_sub ? r->n_sub : 1));
+    if (!r->sub_x || !r->sub_y)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int q = 0; q < r->n_sub; q++) {
+        long src = (long)q * r->data.n_test / r->n_sub;
+        memcpy(r->sub_x + (size_t)q * r->data.dim, r->data.x_test + (size_t)src * r->data.dim,
+               sizeof(float) * (size_t)r->data.dim);
+        r->sub_y[q] = r->data.y_test[src];
+    }
     r->batch_vals = calloc((size_t)r->n_eval_batches * 2 + 2, sizeof(double));
     if (!r->sample_rng || !r->aug_rng || !r->perm_off || !r->cursor || !r->loss_acc ||
         !r->bad_iter || !r->local_vals || !r->node_correct || !r->node_vals || !r->acc_d ||
@@ -444,12 +461,12 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
             int tid = omp_get_thread_num();
             long cor = 0;
             double ls = 0;
-            int ntest = r->data.n_test < NODE_EVAL_SAMPLES ? r->data.n_test : NODE_EVAL_SAMPLES;
+            const int ntest = r->n_sub;
             for (int start = 0; start < ntest; start += EVAL_BATCH) {
                 int cnt = ntest - start < EVAL_BATCH ? ntest - start : EVAL_BATCH;
                 eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
-                              r->data.x_test + (size_t)start * r->data.dim, r->data.y_test + start,
-                              cnt, &ls, &cor);
+                              r->sub_x + (size_t)start * r->data.dim, r->sub_y + start, cnt, &ls,
+                              &cor);
             }
             r->local_vals[li] = (double)cor / ntest;
         }
