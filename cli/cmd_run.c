@@ -52,7 +52,9 @@ static const char *SWEEP_HELP =
     "Expands the spec's sweep: block (dotted key -> list of values) into the cartesian\n"
     "product and runs each point in turn into OUT/<key=value,...>/ (OUT: --out, default the\n"
     "spec's output.dir). Points whose directory holds a finished run are skipped, an\n"
-    "interrupted point is resumed. --list prints one `expgraph run ...` command per point\n"
+    "interrupted point is resumed. A failing point (e.g. divergence) is reported and the\n"
+    "others still run; the exit code is then 1 (2 if every failure was a bad spec).\n"
+    "--list prints one `expgraph run ...` command per point\n"
     "instead (for SLURM arrays, GNU parallel or mpirun in a batch script).\n";
 
 static int parse_args(int argc, char **argv, runargs *a, int allow_out, int allow_list)
@@ -350,8 +352,9 @@ int eg_cmd_sweep(int argc, char **argv)
     }
     install_signals();
     int rank = eg_comm_world_rank();
-    long ran = 0, skipped = 0;
-    for (long p = 0; p < sw.npoints && code == 0; p++) {
+    long ran = 0, skipped = 0, failed = 0;
+    int stop = 0;
+    for (long p = 0; p < sw.npoints && !stop; p++) {
         eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
         snprintf(out, sizeof out, "%s/%s", root, dir);
         char probe[sizeof out + 32], ck[sizeof out + 32];
@@ -372,19 +375,30 @@ int eg_cmd_sweep(int argc, char **argv)
             pa.nsets = a.nsets + sw.nkeys;
             pa.resume = resumable;
             pa.force = !resumable; /* metrics without a checkpoint: an early death, start over */
-            int prc = do_run(&pa, out, 0, a.quiet, &code);
-            if (prc == EG_ERUN && eg_comm_world_size() > 1)
-                eg_comm_abort(1);
+            int pcode = 0;
+            int prc = do_run(&pa, out, 0, a.quiet, &pcode);
             ran++;
+            /* a point that fails (bad combination, divergence) does not stop the others;
+             * an interrupt does */
+            if (prc == EG_EINTR) {
+                code = pcode;
+                stop = 1;
+            } else if (prc != EG_OK) {
+                failed++;
+                if (rank == 0)
+                    eg_cli_error("sweep point %s failed (see above); continuing", dir);
+                if (code == 0 || pcode == 1)
+                    code = pcode;
+            }
         }
         for (int k = 0; k < sw.nkeys; k++) {
             free(sets[a.nsets + k]);
             sets[a.nsets + k] = NULL;
         }
     }
-    if (code == 0 && rank == 0 && !a.quiet)
-        printf("sweep: %ld points, %ld run, %ld skipped; results under %s\n", sw.npoints, ran,
-               skipped, root);
+    if (!stop && rank == 0 && (!a.quiet || failed))
+        printf("sweep: %ld points, %ld run, %ld skipped, %ld failed; results under %s\n",
+               sw.npoints, ran, skipped, failed, root);
     eg_comm_world_finalize();
 done:
     for (int k = 0; k < sw.nkeys; k++)

@@ -766,7 +766,7 @@ static int load_tree(eg_spec *spec, const char *file, char *const *sets, int nse
     spec->tree = eg_yaml_parse_file(file, err);
     if (!spec->tree)
         return EG_EINPUT;
-    ctx c = {spec->file, err};
+    ctx c = {spec->file, err, 0};
     if (nsets > 0) {
         spec->labels = calloc((size_t)nsets, sizeof *spec->labels);
         if (!spec->labels)
@@ -791,7 +791,7 @@ int eg_spec_load(eg_spec *spec, const char *file, char *const *sets, int nsets, 
     int rc = load_tree(spec, file, sets, nsets, err);
     if (rc)
         return rc;
-    ctx c = {spec->file, err};
+    ctx c = {spec->file, err, 0};
     return convert(&c, spec->tree, spec);
 }
 
@@ -970,7 +970,7 @@ int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, 
         eg_spec_free(&spec);
         return rc;
     }
-    ctx c = {spec.file, err};
+    ctx c = {spec.file, err, 0};
     const eg_ynode *s = eg_ymap_get(spec.tree, "sweep", NULL);
     if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0) {
         rc = fail(&c, s, "no sweep: block (add e.g. sweep: {graph: [ring, exp], nodes: [8, 16]})");

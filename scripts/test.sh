@@ -1,8 +1,38 @@
 #!/usr/bin/env bash
-# Installs what is needed (Debian 12, as root), builds, and runs the whole test suite.
+# Installs what is needed (Debian 12, as root), builds, and runs the whole test suite:
+#   1. the Release build: every Check suite and end-to-end test (ctest);
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests (valgrind and
+#      emulated-cluster tests excepted), leak checking on for the suites that do not start
+#      MPI (Open MPI's own allocations are not ours to free);
+#   3. the fuzz harnesses for a short bounded time each (tests/fuzz/run.sh), when clang's
+#      libFuzzer is available.
+# Options: EG_SKIP_SANITIZE=1, EG_SKIP_FUZZ=1, EG_FUZZ_SECONDS=N (default 20).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/setup.sh"
-cd "$here/build"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-ctest --output-on-failure -j"${EG_TEST_JOBS:-1}" "$@"
+status=0
+t0=$(date +%s)
+echo "== 1. tests on the Release build"
+(cd "$here/build" && ctest --output-on-failure) || status=1
+echo "== [$(( $(date +%s) - t0 ))s]"
+
+if [ "${EG_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== 2. tests on an ASan + UBSan build"
+  cmake -S "$here" -B "$here/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEG_SANITIZE=ON >/dev/null
+  cmake --build "$here/build-asan" -j"$(nproc)" >/dev/null
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd "$here/build-asan" &&
+    ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$here/tests/lsan.supp \
+      ctest --output-on-failure -R '^check_(spec|topology|results|data|model)$' &&
+    ASAN_OPTIONS=detect_leaks=0 \
+      ctest --output-on-failure -E '^check_(spec|topology|results|data|model)$|valgrind|cluster') || status=1
+  echo "== [$(( $(date +%s) - t0 ))s]"
+fi
+
+if [ "${EG_SKIP_FUZZ:-0}" != 1 ] && [ -x "$here/tests/fuzz/run.sh" ]; then
+  echo "== 3. fuzzing, ${EG_FUZZ_SECONDS:-20} s per harness"
+  bash "$here/tests/fuzz/run.sh" "${EG_FUZZ_SECONDS:-20}" || status=1
+  echo "== [$(( $(date +%s) - t0 ))s]"
+fi
+exit $status
