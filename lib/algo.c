@@ -137,31 +137,96 @@ static void make_wbar(eg_algo *a, const eg_wmat *W)
     B->nnz = e2;
 }
 
-int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *bytes, eg_err *err)
+/* node li's slice of the elementwise work before the exchange: weight decay, momentum,
+ * the vector to send. Reads and writes only node li's vectors. */
+void eg_algo_node_update(eg_algo *a, int li, double lr_d)
+{
+    const size_t d = a->dim, off = (size_t)li * d;
+    const float lr = (float)lr_d, beta = (float)a->beta, wd = (float)a->wd;
+    float *restrict x = a->x + off, *restrict g = a->g + off, *restrict z = a->z + off;
+    const int first = a->steps == 0;
+    switch (a->kind) {
+    case EG_ALGO_PSGD:
+        if (wd != 0.0f)
+            for (size_t t = 0; t < d; t++)
+                g[t] += wd * x[t];
+        break;
+    case EG_ALGO_DSGD:
+        for (size_t t = 0; t < d; t++)
+            z[t] = x[t] - lr * (g[t] + wd * x[t]);
+        break;
+    case EG_ALGO_DMSGD: {
+        float *restrict m = a->m + off;
+        if (a->nesterov) {
+            for (size_t t = 0; t < d; t++) {
+                float gt = g[t] + wd * x[t];
+                float mt = beta * m[t] + gt;
+                m[t] = mt;
+                z[t] = x[t] - lr * (gt + beta * mt);
+            }
+        } else {
+            for (size_t t = 0; t < d; t++) {
+                float mt = beta * m[t] + (g[t] + wd * x[t]);
+                m[t] = mt;
+                z[t] = x[t] - lr * mt;
+            }
+        }
+        break;
+    }
+    case EG_ALGO_QG_DMSGD: {
+        const float *restrict m = a->m + off;
+        for (size_t t = 0; t < d; t++)
+            z[t] = x[t] - lr * ((g[t] + wd * x[t]) + beta * m[t]);
+        break;
+    }
+    case EG_ALGO_GT: {
+        /* y_k = g_k at k = 0, else (W y_{k-1}) + g_k - g_{k-1} */
+        float *restrict y = a->y + off, *restrict gp = a->gprev + off;
+        for (size_t t = 0; t < d; t++) {
+            float gt = g[t] + wd * x[t];
+            float yt = first ? gt : y[t] + gt - gp[t];
+            gp[t] = gt;
+            y[t] = yt;
+            z[t] = x[t] - lr * yt;
+        }
+        break;
+    }
+    case EG_ALGO_ED: {
+        /* psi = x - lr g; phi = psi + x - psi_prev (phi = psi at the start) */
+        float *restrict psi = a->psi + off;
+        for (size_t t = 0; t < d; t++) {
+            float p = x[t] - lr * (g[t] + wd * x[t]);
+            z[t] = first ? p : p + x[t] - psi[t];
+            psi[t] = p;
+        }
+        break;
+    }
+    case EG_ALGO_GOSSIP:
+        break;
+    }
+}
+
+int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *bytes,
+                     eg_err *err)
 {
     const size_t blk = (size_t)a->nlocal * a->dim;
-    const float lr = (float)lr_d, beta = (float)a->beta, wd = (float)a->wd;
+    const float lr = (float)lr_d, beta = (float)a->beta;
     float *restrict x = a->x, *restrict g = a->g, *restrict z = a->z;
     int rc = EG_OK;
-    /* weight decay (g_i += wd x_i) is fused into each method's first pass */
-    if (wd != 0.0f && (a->kind == EG_ALGO_GT || a->kind == EG_ALGO_PSGD)) {
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++)
-            g[t] += wd * x[t];
-    }
     switch (a->kind) {
     case EG_ALGO_PSGD: {
         /* g = (1/n) sum_i g_i: local nodes in order, then an all-reduce over ranks */
         float *restrict gs = a->gsum;
-        memcpy(gs, g, a->dim * sizeof(float));
+        if (a->nlocal == 0)
+            memset(gs, 0, a->dim * sizeof(float));
+        else
+            memcpy(gs, g, a->dim * sizeof(float));
         for (int i = 1; i < a->nlocal; i++) {
             const float *gi = g + (size_t)i * a->dim;
 #pragma omp parallel for schedule(static)
             for (size_t t = 0; t < a->dim; t++)
                 gs[t] += gi[t];
         }
-        if (a->nlocal == 0)
-            memset(gs, 0, a->dim * sizeof(float));
         if ((rc = eg_comm_allreduce_floats(c, gs, a->dim, err)))
             return rc;
         const float inv = 1.0f / (float)a->nodes;
@@ -182,46 +247,18 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         break;
     }
     case EG_ALGO_DSGD:
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++)
-            z[t] = x[t] - lr * (g[t] + wd * x[t]);
-        if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
+    case EG_ALGO_DMSGD:
+    case EG_ALGO_GOSSIP:
+        if ((rc = eg_comm_gossip(c, W, a->kind == EG_ALGO_GOSSIP ? x : z, a->xnew, a->dim, err)))
             return rc;
         swap(&a->x, &a->xnew);
         *bytes += eg_comm_gossip_bytes(W, 1, a->dim);
         break;
-    case EG_ALGO_DMSGD: {
-        float *restrict m = a->m;
-        if (a->nesterov) {
-#pragma omp parallel for schedule(static)
-            for (size_t t = 0; t < blk; t++) {
-                float gt = g[t] + wd * x[t];
-                float mt = beta * m[t] + gt;
-                m[t] = mt;
-                z[t] = x[t] - lr * (gt + beta * mt);
-            }
-        } else {
-#pragma omp parallel for schedule(static)
-            for (size_t t = 0; t < blk; t++) {
-                float mt = beta * m[t] + (g[t] + wd * x[t]);
-                m[t] = mt;
-                z[t] = x[t] - lr * mt;
-            }
-        }
-        if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
-            return rc;
-        swap(&a->x, &a->xnew);
-        *bytes += eg_comm_gossip_bytes(W, 1, a->dim);
-        break;
-    }
     case EG_ALGO_QG_DMSGD: {
-        float *restrict m = a->m;
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++)
-            z[t] = x[t] - lr * ((g[t] + wd * x[t]) + beta * m[t]);
+        /* x+ = W z; d = (x - x+) / lr; m <- beta m + (1 - beta) d */
         if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
             return rc;
-        float *restrict xn = a->xnew;
+        float *restrict xn = a->xnew, *restrict m = a->m;
         const float inv = 1.0f / lr;
 #pragma omp parallel for schedule(static)
         for (size_t t = 0; t < blk; t++) {
@@ -233,21 +270,8 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         break;
     }
     case EG_ALGO_GT: {
-        /* y_k = g_k at k = 0, else (W y_{k-1}) + g_k - g_{k-1}; x <- W(x - lr y); y <- W y */
-        float *restrict y = a->y, *restrict gp = a->gprev;
-        if (a->steps == 0) {
-            memcpy(y, g, blk * sizeof(float));
-        } else {
-#pragma omp parallel for schedule(static)
-            for (size_t t = 0; t < blk; t++)
-                y[t] = y[t] + g[t] - gp[t];
-        }
-        memcpy(gp, g, blk * sizeof(float));
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++)
-            z[t] = x[t] - lr * y[t];
-        /* combine z and y in one exchange: results into xnew and g (g is free now) */
-        const float *in[2] = {z, y};
+        /* x <- W z and y <- W y in one exchange; W y lands in g (free now) */
+        const float *in[2] = {z, a->y};
         float *out[2] = {a->xnew, g};
         if ((rc = eg_comm_gossip_multi(c, W, 2, in, out, a->dim, err)))
             return rc;
@@ -256,16 +280,7 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         *bytes += eg_comm_gossip_bytes(W, 2, a->dim);
         break;
     }
-    case EG_ALGO_ED: {
-        /* psi = x - lr g; phi = psi + x - psi_prev (psi_prev = x at the start); x <- Wbar phi */
-        float *restrict psi = a->psi;
-        int first = a->steps == 0;
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++) {
-            float p = x[t] - lr * (g[t] + wd * x[t]);
-            z[t] = first ? p : p + x[t] - psi[t];
-            psi[t] = p;
-        }
+    case EG_ALGO_ED:
         make_wbar(a, W);
         if ((rc = eg_comm_gossip(c, &a->wbar, z, a->xnew, a->dim, err)))
             return rc;
@@ -273,13 +288,14 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *
         *bytes += eg_comm_gossip_bytes(&a->wbar, 1, a->dim);
         break;
     }
-    case EG_ALGO_GOSSIP:
-        if ((rc = eg_comm_gossip(c, W, x, a->xnew, a->dim, err)))
-            return rc;
-        swap(&a->x, &a->xnew);
-        *bytes += eg_comm_gossip_bytes(W, 1, a->dim);
-        break;
-    }
     a->steps++;
     return EG_OK;
+}
+
+int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *bytes, eg_err *err)
+{
+#pragma omp parallel for schedule(static)
+    for (int li = 0; li < a->nlocal; li++)
+        eg_algo_node_update(a, li, lr);
+    return eg_algo_exchange(a, c, W, lr, bytes, err);
 }

@@ -45,7 +45,15 @@ int eg_algo_gossip_vectors(eg_algo_kind k);
  * state a checkpoint must save (x first). Returns the count. */
 int eg_algo_state(eg_algo *a, float **vecs, const char **names, int max);
 
-/* One iteration, given x and g (g at x, weight decay included) of the local nodes:
+/* Node li's part of an iteration that needs only its own vectors (weight decay, momentum,
+ * the vector it sends), given g at x. Thread-safe for distinct li; the driver calls it right
+ * after node li's gradient, while that is still in cache. */
+void eg_algo_node_update(eg_algo *a, int li, double lr);
+/* The rest of the iteration, after eg_algo_node_update on every local node: the exchange
+ * (gossip or all-reduce) and what needs the neighbours. Collective. */
+int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *bytes,
+                     eg_err *err);
+/* Both: one iteration, given x and g (g at x, weight decay included) of the local nodes:
  * updates x (and the method's state) with learning rate lr and mixing matrix W.
  * *bytes is increased by the traffic between distinct nodes, summed over all nodes.
  * Collective (gossip or all-reduce). */

@@ -156,7 +156,7 @@ static int prepare(runctx *r, const eg_run_opts *o, eg_err *err)
         char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
         eg_spec_where(s, "model", where, sizeof where);
         snprintf(msg, sizeof msg, "%s", err->msg);
-        eg_err_set(err, rc, "%s: model: %s", where, msg);
+        eg_err_set(err, rc, "%s: %s%s", where, strncmp(msg, "model", 5) ? "model: " : "", msg);
         return rc;
     }
     r->dim = eg_model_nparams(r->model);
@@ -344,7 +344,7 @@ static int setup_state(runctx *r, eg_err *err)
 
 /* ---- one training iteration ---- */
 
-static void compute_grads(runctx *r, long k)
+static void compute_grads(runctx *r, long k, double lr)
 {
     const eg_spec *s = &r->spec;
     const int B = s->data.batch_size;
@@ -357,8 +357,10 @@ static void compute_grads(runctx *r, long k)
         next_batch(r, li, idx);
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
         float *x = X + (size_t)li * dim, *g = G + (size_t)li * dim;
-        /* weight decay is added inside the algorithm's update (fused) */
         float loss = eg_model_loss_grad(r->model, r->work[tid], x, r->xb[tid], r->yb[tid], B, g);
+        /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
+         * this node's gradient is still in cache */
+        eg_algo_node_update(&r->algo, li, lr);
         r->loss_acc[li] += (double)loss;
         if (!isfinite(loss) && r->bad_iter[li] < 0)
             r->bad_iter[li] = k;
@@ -723,9 +725,9 @@ int eg_run(const eg_run_opts *o, eg_err *err)
         double t0 = eg_now();
         lr = eg_sched_lr(&r->sched, k);
         if (needs_grad)
-            compute_grads(r, k);
+            compute_grads(r, k, lr);
         const eg_wmat *W = eg_topo_weights(r->topo, k);
-        if ((rc = eg_algo_step(&r->algo, r->comm, W, lr, &r->bytes_sent, err)))
+        if ((rc = eg_algo_exchange(&r->algo, r->comm, W, lr, &r->bytes_sent, err)))
             break;
         r->iter++;
         r->rows_since_iters++;
