@@ -139,6 +139,21 @@ static int idx_open(idx_file *f, int nd_min, int nd_max, eg_err *err)
                               f->path);
         f->count *= f->dims[k];
     }
+    /* a header promising more than the file can hold is a truncated (or hostile) file:
+     * refuse it before allocating for it. Raw files must hold the bytes; gzip cannot
+     * inflate by more than ~1032:1. */
+    struct stat st;
+    if (stat(f->path, &st) == 0 && st.st_size >= 0) {
+        size_t have = (size_t)st.st_size, hdr = 4 + 4 * (size_t)f->nd;
+        int raw = gzdirect(f->g);
+        size_t most = raw ? (have > hdr ? have - hdr : 0) : have * 1032 + 4096;
+        if (f->count > most)
+            return eg_err_set(err, EG_EINPUT,
+                              "%s: truncated: the header promises %zu bytes of data (%u items) "
+                              "but the file %s %zu",
+                              f->path, f->count, (unsigned)f->dims[0],
+                              raw ? "holds" : "is a gzip stream of", have);
+    }
     return EG_OK;
 }
 
