@@ -41,19 +41,20 @@ step "3. ... and all-reduce (psgd)"
 for part in iid dirichlet; do
   {
     echo "Final test accuracy of the averaged model, Fashion-MNIST, CNN c16-c32-h128, 3 epochs,"
-    echo "batch 32 per node, partition $part (alpha 0.1). Rows: algorithm and graph; columns: nodes."
+    echo "batch 32 per node, partition $part (alpha 0.1). Rows: graph (DmSGD; 'full' is psgd, the"
+    echo "all-reduce baseline); columns: nodes."
     echo
     "$exe" table "$runs"/paper-fashion/data.partition=$part,* "$runs"/paper-fashion-psgd/data.partition=$part,* \
-      --cols nodes --metric test_acc
+      --rows graph --cols nodes --metric test_acc
     echo
     echo "Final consensus distance (1/n) sum_i ||x_i - x_bar||^2:"
     echo
-    "$exe" table "$runs"/paper-fashion/data.partition=$part,* --cols nodes --metric consensus
+    "$exe" table "$runs"/paper-fashion/data.partition=$part,* --rows graph --cols nodes --metric consensus
     echo
     echo "Mean accuracy of the nodes' own models (node_acc_mean):"
     echo
     "$exe" table "$runs"/paper-fashion/data.partition=$part,* "$runs"/paper-fashion-psgd/data.partition=$part,* \
-      --cols nodes --metric node_acc_mean
+      --rows graph --cols nodes --metric node_acc_mean
   } > "$res/accuracy_$part.md"
 done
 "$exe" plot "$runs"/paper-fashion/data.partition=iid,*nodes=16 "$runs"/paper-fashion-psgd/data.partition=iid,*nodes=16 \
