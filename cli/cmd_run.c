@@ -114,7 +114,10 @@ static int parse_args(int argc, char **argv, runargs *a, int allow_out, int allo
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    /* while inputs are still being read nothing has been written: stop at once;
+     * during training, finish the iteration, checkpoint, then stop */
+    if (!eg_run_training)
+        _exit(130);
     eg_run_stop_requested = 1;
 }
 
@@ -324,6 +327,22 @@ int eg_cmd_sweep(int argc, char **argv)
     for (int k = 0; k < sw.nkeys; k++) {
         free(sets[a.nsets + k]);
         sets[a.nsets + k] = NULL;
+    }
+    /* every point must be a valid spec before anything runs */
+    for (long p = 0; p < sw.npoints; p++) {
+        eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
+        eg_spec s;
+        rc = eg_spec_load(&s, a.spec, sets, a.nsets + sw.nkeys, &err);
+        eg_spec_free(&s);
+        for (int k = 0; k < sw.nkeys; k++) {
+            free(sets[a.nsets + k]);
+            sets[a.nsets + k] = NULL;
+        }
+        if (rc) {
+            eg_cli_error("sweep point %s: %s", dir, err.msg);
+            code = exit_code(rc);
+            goto done;
+        }
     }
     if (a.list) {
         for (long p = 0; p < sw.npoints; p++) {

@@ -90,6 +90,18 @@ static int read_line(csv_reader *r, eg_err *err)
             break;
         if (gzeof(r->f))
             break;
+        /* gzgets stops at a newline or a full buffer; a shorter string without a newline
+         * means a NUL byte hid the rest of the line */
+        if (len + 1 < r->cap)
+            return eg_err_set(err, EG_EINPUT, "%s:%ld: contains a NUL byte: not a text file",
+                              r->path, r->line + 1);
+    }
+    {
+        int zerr;
+        gzerror(r->f, &zerr);
+        if (zerr == Z_BUF_ERROR)
+            return eg_err_set(err, EG_EINPUT, "%s:%ld: truncated (the gzip stream ends early)",
+                              r->path, r->line + 1);
     }
     r->line++;
     while (len > 0 && (r->buf[len - 1] == '\n' || r->buf[len - 1] == '\r'))

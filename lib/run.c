@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 volatile int eg_run_stop_requested = 0;
+volatile int eg_run_training = 0;
 
 #define EVAL_BATCH 250
 /* node_acc_mean evaluates every node's own model on this many test samples (every
@@ -724,6 +725,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
         kill_rank = 0;
     rowvals v = {0};
     double lr = eg_sched_lr(&r->sched, r->iter > 0 ? r->iter - 1 : 0);
+    eg_run_training = 1;
     int stopped = 0;
     while (r->iter < r->total_iters) {
         long k = r->iter;
@@ -775,6 +777,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
         if (r->iter == kill_at && r->rank == kill_rank)
             raise(SIGKILL);
     }
+    eg_run_training = 0;
     if (rc == EG_OK && !stopped) {
         if (r->metrics) {
             int bad = fclose(r->metrics) != 0;

@@ -159,7 +159,7 @@ static int rd_choice(ctx *c, const eg_ynode *n, const char *key, const char *con
     return fail(c, n, "unknown %s '%s' (known: %s)", key, n->str, known);
 }
 
-/* resolves a path relative to the spec file's directory unless absolute or --set */
+/* paths in a spec are relative to the working directory (as output.dir is) */
 static void resolve_path(const ctx *c, const eg_ynode *n, const char *p, char *out, size_t len)
 {
     (void)n;
@@ -279,8 +279,12 @@ static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
             if (rd_str(c, v, "graph.path", tmp, sizeof tmp))
                 return EG_EINPUT;
             resolve_path(c, v, tmp, s->graph.path, sizeof s->graph.path);
-            if (!path_exists(s->graph.path))
+            struct stat gst;
+            if (stat(s->graph.path, &gst) != 0)
                 return fail(c, v, "graph.path '%s' does not exist", s->graph.path);
+            if (!S_ISREG(gst.st_mode))
+                return fail(c, v, "graph.path '%s' is not a regular file%s", s->graph.path,
+                            S_ISDIR(gst.st_mode) ? " (it is a directory)" : "");
         }
     }
     if (!strcmp(s->graph.name, "file") && !s->graph.path[0])
@@ -662,6 +666,11 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
                 return fail(c, v->items[i], "sweep.%s must be a non-empty list of values", v->keys[i]);
     }
     /* the graph must fit the node count */
+    if ((!strcmp(s->graph.name, "erdos_renyi") || !strcmp(s->graph.name, "full") ||
+         !strcmp(s->graph.name, "file")) && s->nodes > 16384)
+        return fail(c, eg_ymap_get(root, "graph", NULL),
+                    "graph %s with %d nodes: dense graphs are limited to 16384 nodes",
+                    s->graph.name, s->nodes);
     eg_topo *t = NULL;
     eg_err terr = {0};
     if (eg_topo_init(&t, &s->graph, s->nodes, s->seed, &terr)) {
@@ -977,6 +986,11 @@ int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, 
         eg_spec_free(&spec);
         return rc;
     }
+    if (s->n > 64) {
+        rc = fail(&c, s, "sweep has %d keys; at most 64 are supported", s->n);
+        eg_spec_free(&spec);
+        return rc;
+    }
     sw->nkeys = s->n;
     sw->keys = calloc((size_t)s->n, sizeof *sw->keys);
     sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals);
@@ -1017,6 +1031,11 @@ int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, 
         }
         for (int v = 0; v < list->n; v++)
             sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
+        if (sw->npoints > 1000000L / list->n) {
+            rc = fail(&c, s, "sweep has more than a million points; split it");
+            eg_spec_free(&spec);
+            return rc;
+        }
         sw->npoints *= list->n;
     }
     eg_spec_free(&spec);

@@ -135,12 +135,22 @@ typedef struct {
     yaml_parser_t p;
     const char *src;
     eg_err *err;
+    int depth;
+    const char *text; /* the document, for hints */
+    size_t len;
 } pstate;
+
+#define MAX_DEPTH 64
 
 static int perr(pstate *ps)
 {
     const yaml_parser_t *p = &ps->p;
     const yaml_mark_t *m = &p->problem_mark;
+    if (ps->text && m->index < ps->len && ps->text[m->index] == '\t')
+        return eg_err_set(ps->err, EG_EINPUT,
+                          "%s:%zu:%zu: YAML syntax error: a tab character; YAML does not allow "
+                          "tabs for indentation, use spaces",
+                          ps->src, m->line + 1, m->column + 1);
     if (p->context)
         return eg_err_set(ps->err, EG_EINPUT, "%s:%zu:%zu: YAML syntax error: %s %s", ps->src,
                           m->line + 1, m->column + 1, p->problem ? p->problem : "?", p->context);
@@ -170,6 +180,11 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
         return n;
     }
     int is_map = ev->type == YAML_MAPPING_START_EVENT;
+    if (ps->depth >= MAX_DEPTH) {
+        eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: nested too deeply (more than %d levels)",
+                   ps->src, line, col, MAX_DEPTH);
+        return NULL;
+    }
     if (!is_map && ev->type != YAML_SEQUENCE_START_EVENT) {
         eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: unexpected YAML event", ps->src, line, col);
         return NULL;
@@ -220,7 +235,9 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
                 eg_ynode_free(n);
                 return NULL;
             }
+            ps->depth++;
             eg_ynode *v = parse_node(ps, &ve);
+            ps->depth--;
             yaml_event_delete(&ve);
             if (!v || eg_ymap_set(n, key, v, kl, kc)) {
                 if (v)
@@ -231,7 +248,9 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
             }
             free(key);
         } else {
+            ps->depth++;
             eg_ynode *v = parse_node(ps, &e);
+            ps->depth--;
             yaml_event_delete(&e);
             if (!v || grow(n)) {
                 eg_ynode_free(v);
@@ -246,7 +265,7 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
 eg_ynode *eg_yaml_parse(const char *text, size_t len, const char *src, int empty_is_map,
                         eg_err *err)
 {
-    pstate ps = {.src = src, .err = err};
+    pstate ps = {.src = src, .err = err, .text = text, .len = len};
     if (!yaml_parser_initialize(&ps.p)) {
         eg_err_set(err, EG_ERUN, "cannot initialise the YAML parser");
         return NULL;
@@ -356,8 +375,9 @@ static int needs_quote(const char *s)
     if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]))
         return !(s[0] == '-' && (isdigit((unsigned char)s[1]) || s[1] == '.'));
     for (const char *p = s; *p; p++) {
+        unsigned char u = (unsigned char)*p;
         if (*p == ',' || *p == '[' || *p == ']' || *p == '{' || *p == '}' || *p == '#' ||
-            *p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            *p == '"' || *p == '\\' || u < 0x20 || u == 0x7f || u >= 0x80)
             return 1;
         if (*p == ':' && (p[1] == ' ' || p[1] == 0))
             return 1;
@@ -376,18 +396,26 @@ void eg_yaml_quote(const char *s, char *out, size_t outlen)
     size_t o = 0;
     if (o + 1 < outlen)
         out[o++] = '"';
-    for (const char *p = s; *p && o + 3 < outlen; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 8 < outlen; p++) {
         if (*p == '"' || *p == '\\') {
             out[o++] = '\\';
-            out[o++] = *p;
+            out[o++] = (char)*p;
         } else if (*p == '\n') {
             out[o++] = '\\';
             out[o++] = 'n';
         } else if (*p == '\t') {
             out[o++] = '\\';
             out[o++] = 't';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+        } else if (p[0] == 0xc2 && p[1] == 0x85) { /* NEL */
+            o += (size_t)snprintf(out + o, outlen - o, "\\N");
+            p++;
+        } else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+            o += (size_t)snprintf(out + o, outlen - o, p[2] == 0xa8 ? "\\L" : "\\P");
+            p += 2;
         } else {
-            out[o++] = *p;
+            out[o++] = (char)*p;
         }
     }
     if (o + 1 < outlen)
@@ -429,7 +457,7 @@ static void flow(sbuf *b, const eg_ynode *n)
             sb_add(b, "null");
             return;
         }
-        size_t cap = 2 * strlen(n->str) + 8;
+        size_t cap = 4 * strlen(n->str) + 16;
         char *q = malloc(cap);
         if (!q) {
             b->oom = 1;

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""make_fixtures.py OUTDIR - writes the binary (and generated) broken data sets that the
+specs in tests/bad/ point at through the @TMP@ placeholder (tests/e2e/bad_inputs.sh calls
+this). Every broken fixture is a good one with exactly one thing wrong, so that the
+message must name that thing. Only the standard library (struct, zlib, gzip)."""
+import gzip
+import os
+import struct
+import sys
+import zlib
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# ---- idx ----------------------------------------------------------------------------------
+
+def idx_images(n, h, w, magic=0x00000803, elem=0x08):
+    head = bytes([0, 0, elem, magic & 0xFF]) + struct.pack(">III", n, h, w)
+    return head + bytes((i * 7) % 256 for i in range(n * h * w))
+
+
+def idx_labels(n, classes=3):
+    return bytes([0, 0, 8, 1]) + struct.pack(">I", n) + bytes(i % classes for i in range(n))
+
+
+def idx_set(d, ntr=80, nte=20, h=8, w=8, gz=False, skip=()):
+    files = {
+        "train-images-idx3-ubyte": idx_images(ntr, h, w),
+        "train-labels-idx1-ubyte": idx_labels(ntr),
+        "t10k-images-idx3-ubyte": idx_images(nte, h, w),
+        "t10k-labels-idx1-ubyte": idx_labels(nte),
+    }
+    for name, data in files.items():
+        if name in skip:
+            continue
+        if gz:
+            write(os.path.join(d, name + ".gz"), gzip.compress(data, mtime=0))
+        else:
+            write(os.path.join(d, name), data)
+    return files
+
+
+def make_idx(out):
+    idx_set(os.path.join(out, "idx_ok"))
+    # gzip stream cut in the middle of the payload
+    d = os.path.join(out, "idx_trunc_gz")
+    files = idx_set(d, gz=True)
+    z = gzip.compress(files["train-images-idx3-ubyte"], mtime=0)
+    write(os.path.join(d, "train-images-idx3-ubyte.gz"), z[: len(z) // 2])
+    # raw file whose payload is shorter than the header promises
+    d = os.path.join(out, "idx_trunc_raw")
+    files = idx_set(d)
+    write(os.path.join(d, "train-images-idx3-ubyte"), files["train-images-idx3-ubyte"][:16 + 100])
+    # wrong magic number
+    d = os.path.join(out, "idx_bad_magic")
+    files = idx_set(d)
+    write(os.path.join(d, "train-images-idx3-ubyte"),
+          b"\x12\x34\x08\x03" + files["train-images-idx3-ubyte"][4:])
+    # element type float (0x0D) instead of unsigned byte
+    d = os.path.join(out, "idx_elem_type")
+    idx_set(d)
+    write(os.path.join(d, "train-images-idx3-ubyte"), idx_images(80, 8, 8, elem=0x0D))
+    # 79 labels for 80 images
+    d = os.path.join(out, "idx_count_mismatch")
+    idx_set(d)
+    write(os.path.join(d, "train-labels-idx1-ubyte"), idx_labels(79))
+    # test split missing
+    d = os.path.join(out, "idx_missing_test")
+    idx_set(d, skip=("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+    # a 40-byte file whose header claims 10^9 images of 28x28 (784 GB of pixels)
+    d = os.path.join(out, "idx_huge_header")
+    idx_set(d, h=28, w=28)
+    write(os.path.join(d, "train-images-idx3-ubyte"),
+          bytes([0, 0, 8, 3]) + struct.pack(">III", 1000000000, 28, 28) + bytes(24))
+    write(os.path.join(d, "train-labels-idx1-ubyte"),
+          bytes([0, 0, 8, 1]) + struct.pack(">I", 1000000000) + bytes(24))
+    # the same, gzipped: a 60-byte stream cannot inflate to 784 GB
+    d = os.path.join(out, "idx_huge_header_gz")
+    idx_set(d, h=28, w=28, gz=True)
+    write(os.path.join(d, "train-images-idx3-ubyte.gz"), gzip.compress(
+        bytes([0, 0, 8, 3]) + struct.pack(">III", 1000000000, 28, 28) + bytes(24), mtime=0))
+    write(os.path.join(d, "train-labels-idx1-ubyte.gz"), gzip.compress(
+        bytes([0, 0, 8, 1]) + struct.pack(">I", 1000000000) + bytes(24), mtime=0))
+    # an empty file
+    d = os.path.join(out, "idx_empty_file")
+    idx_set(d)
+    write(os.path.join(d, "t10k-labels-idx1-ubyte"), b"")
+    # trailing garbage after the payload
+    d = os.path.join(out, "idx_trailing")
+    files = idx_set(d)
+    write(os.path.join(d, "train-labels-idx1-ubyte"), files["train-labels-idx1-ubyte"] + b"junk")
+    # a too-small data set for the node count (10 train images)
+    idx_set(os.path.join(out, "idx_small"), ntr=10, nte=5)
+    # a regular file where the directory should be
+    write(os.path.join(out, "idx_is_a_file"), idx_images(4, 8, 8))
+
+
+# ---- png ----------------------------------------------------------------------------------
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_gray(w, h, seed=0, bad_crc=False):
+    raw = b"".join(b"\x00" + bytes((seed * 31 + y * w + x) % 256 for x in range(w))
+                   for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    idat = png_chunk(b"IDAT", zlib.compress(raw))
+    if bad_crc:
+        idat = idat[:-4] + bytes(b ^ 0xFF for b in idat[-4:])
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + idat + png_chunk(b"IEND", b"")
+
+
+def png_tree(d, ntr=6, nte=2, classes=("a", "b"), w=8, h=8):
+    for c in classes:
+        for i in range(ntr):
+            write(os.path.join(d, "train", c, "%02d.png" % i), png_gray(w, h, i))
+        for i in range(nte):
+            write(os.path.join(d, "test", c, "%02d.png" % i), png_gray(w, h, 100 + i))
+
+
+def make_png(out):
+    png_tree(os.path.join(out, "png_ok"))
+    d = os.path.join(out, "png_not_png")
+    png_tree(d)
+    write(os.path.join(d, "train", "b", "03.png"), b"this is a text file, not an image\n")
+    d = os.path.join(out, "png_truncated")
+    png_tree(d)
+    good = png_gray(8, 8, 3)
+    write(os.path.join(d, "train", "b", "03.png"), good[: len(good) - 30])
+    d = os.path.join(out, "png_sizes")
+    png_tree(d)
+    write(os.path.join(d, "test", "a", "01.png"), png_gray(9, 8, 1))
+    d = os.path.join(out, "png_bad_crc")
+    png_tree(d)
+    write(os.path.join(d, "train", "a", "02.png"), png_gray(8, 8, 2, bad_crc=True))
+    d = os.path.join(out, "png_empty_class")
+    png_tree(d)
+    os.makedirs(os.path.join(d, "train", "c"), exist_ok=True)
+    write(os.path.join(d, "train", "c", "readme.txt"), b"no images here\n")
+    d = os.path.join(out, "png_test_class")
+    png_tree(d)
+    write(os.path.join(d, "test", "zebra", "00.png"), png_gray(8, 8, 7))
+    d = os.path.join(out, "png_no_test")
+    png_tree(d)
+    for c in ("a", "b"):
+        for i in range(2):
+            os.remove(os.path.join(d, "test", c, "%02d.png" % i))
+    # IHDR claiming a 0-pixel-wide image
+    d = os.path.join(out, "png_zero_width")
+    png_tree(d)
+    bad = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 8, 8, 0, 0, 0, 0)) \
+        + png_chunk(b"IEND", b"")
+    write(os.path.join(d, "train", "a", "00.png"), bad)
+
+
+# ---- csv (gzipped ones; the plain-text ones ship in tests/bad/data) -----------------------
+
+def make_csv(out):
+    rows = "".join("%d,%d,%d,%d\n" % (i % 3, i, 2 * i, i % 5) for i in range(40))
+    d = os.path.join(out, "csv_trunc_gz")
+    z = gzip.compress(rows.encode(), mtime=0)
+    write(os.path.join(d, "train.csv.gz"), z[: len(z) - 12])
+    write(os.path.join(d, "test.csv"), rows[:60].rsplit("\n", 1)[0].encode() + b"\n")
+    # binary junk named .csv
+    d = os.path.join(out, "csv_binary")
+    write(os.path.join(d, "train.csv"), bytes(range(256)) * 4)
+    write(os.path.join(d, "test.csv"), rows.encode())
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    make_idx(out)
+    make_png(out)
+    make_csv(out)
+
+
+if __name__ == "__main__":
+    main()

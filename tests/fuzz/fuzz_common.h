@@ -1,0 +1,180 @@
+/* fuzz_common.h - helpers shared by the libFuzzer harnesses in tests/fuzz/ (header-only:
+ * each harness is one translation unit linked with the lib/ sources it exercises).
+ *
+ * Every harness works in a private temporary directory made on first use (one per fuzzing
+ * process, so -fork/-jobs are fine) and removed at exit. The loaders take paths, so the
+ * fuzz input is written as one file of an otherwise valid data set.
+ *
+ * Invariants the harnesses check beyond "no crash" (a violation calls abort(), which
+ * libFuzzer reports as a crash and saves the input):
+ *  - a failing loader fills err.msg with a non-empty message and returns EG_EINPUT or
+ *    EG_ERUN, nothing else;
+ *  - with EG_FUZZ_STRICT=1 in the environment, EG_ERUN (out of memory) on an input of a few
+ *    kilobytes is a failure too, and so is any single allocation above 1 GiB: a bad header
+ *    must not make the loader allocate gigabytes.
+ */
+#ifndef EG_FUZZ_COMMON_H
+#define EG_FUZZ_COMMON_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "common.h"
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char fz_dir[256];
+
+static void fz_rm_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            char sub[1024];
+            while ((e = readdir(d)) != NULL) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                    continue;
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                fz_rm_tree(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void fz_cleanup(void)
+{
+    if (fz_dir[0])
+        fz_rm_tree(fz_dir);
+}
+
+/* The private directory (made once). */
+static const char *fz_tmpdir(void)
+{
+    if (!fz_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(fz_dir, sizeof fz_dir, "%s/egfuzz.XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(fz_dir)) {
+            perror("mkdtemp");
+            abort();
+        }
+        atexit(fz_cleanup);
+    }
+    return fz_dir;
+}
+
+/* mkdir -p for a path under the private directory */
+static void fz_mkdirs(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
+    mkdir(tmp, 0700);
+}
+
+/* Writes bytes to dir/rel (parents made). */
+static void fz_write(const char *rel, const void *data, size_t len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", fz_tmpdir(), rel);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    fz_mkdirs(path);
+    *slash = '/';
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        abort();
+    }
+    if (len && fwrite(data, 1, len, f) != len) {
+        perror(path);
+        abort();
+    }
+    if (fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+static void fz_unlink(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", fz_tmpdir(), rel);
+    unlink(path);
+}
+
+/* Full path of rel under the private directory (static buffer per call site is fine). */
+static void fz_path(const char *rel, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", fz_tmpdir(), rel);
+}
+
+static int fz_strict(void)
+{
+    const char *s = getenv("EG_FUZZ_STRICT");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
+/* Strict mode: any single allocation above 1 GiB is a finding (the harnesses' inputs are
+ * at most a few kilobytes; ASan hands out such blocks lazily, so without this check a
+ * loader trusting a header's sizes goes unnoticed). Installed from LLVMFuzzerInitialize. */
+void __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                               void (*free_hook)(const volatile void *));
+static void fz_malloc_hook(const volatile void *p, size_t size)
+{
+    (void)p;
+    if (size > ((size_t)1 << 30)) {
+        fprintf(stderr, "strict: an allocation of %zu bytes for a fuzz input of a few KB\n", size);
+        abort();
+    }
+}
+static void fz_free_hook(const volatile void *p) { (void)p; }
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    if (fz_strict())
+        __sanitizer_install_malloc_and_free_hooks(fz_malloc_hook, fz_free_hook);
+    return 0;
+}
+
+/* Checks a library result against the invariants above. */
+static void fz_check_rc(int rc, const eg_err *err, const char *what)
+{
+    if (rc == EG_OK)
+        return;
+    if (rc != EG_EINPUT && rc != EG_ERUN) {
+        fprintf(stderr, "%s: unexpected return code %d (%s)\n", what, rc, err->msg);
+        abort();
+    }
+    if (!err->msg[0] || memchr(err->msg, '\0', sizeof err->msg) == NULL) {
+        fprintf(stderr, "%s: error %d without a message\n", what, rc);
+        abort();
+    }
+    if (rc == EG_ERUN && fz_strict()) {
+        fprintf(stderr, "%s: EG_ERUN on a small input: %s\n", what, err->msg);
+        abort();
+    }
+}
+
+#endif
