@@ -129,6 +129,8 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* past a file-size limit, writes fail with EFBIG and are reported, instead of killing us */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 static void print_info(void *ud, const char *line)
