@@ -22,7 +22,7 @@ for algo in dmsgd dsgd; do
     tag="$algo-np$np"
     run() { if [ "$np" -eq 1 ]; then "$EXPGRAPH" "$@"; else mpi "$np" "$@"; fi; }
     run run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/full-$tag" --quiet
-    at=$(( (RANDOM % 250) + 20 ))
+    at=$(( (RANDOM % 230) + 41 )) # after the first checkpoint (iteration 40)
     EXPGRAPH_KILL_AT=$at run run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/kill-$tag" --quiet 2>/dev/null
     rc=$?
     check "$tag: killed at iteration $at (rc $rc != 0)" test "$rc" -ne 0
@@ -35,6 +35,12 @@ for algo in dmsgd dsgd; do
       same_metrics "$TMP/full-$tag/metrics.csv" "$TMP/kill-$tag/metrics.csv"
   done
 done
+
+# killed before the first checkpoint: --resume says there is nothing to resume (exit 2)
+EXPGRAPH_KILL_AT=15 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/early" --quiet 2>/dev/null
+"$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/early" --quiet --resume 2>"$TMP/err"; rc=$?
+check "killed before any checkpoint: --resume exits 2 saying so" sh -c "[ $rc -eq 2 ] && grep -q 'nothing to resume' '$TMP/err'"
+check "... and --force starts it over" "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/early" --quiet --force
 
 # resuming on another number of ranks
 EXPGRAPH_KILL_AT=130 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/xp" --quiet 2>/dev/null
