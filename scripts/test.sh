@@ -13,8 +13,12 @@ bash "$here/scripts/setup.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 status=0
 t0=$(date +%s)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# runs ctest, keeping its output for the final count
+count_ctest() { ctest "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
 echo "== 1. tests on the Release build"
-(cd "$here/build" && ctest --output-on-failure) || status=1
+(cd "$here/build" && count_ctest --output-on-failure) || status=1
 echo "== [$(( $(date +%s) - t0 ))s]"
 
 if [ "${EG_SKIP_SANITIZE:-0}" != 1 ]; then
@@ -24,15 +28,20 @@ if [ "${EG_SKIP_SANITIZE:-0}" != 1 ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   (cd "$here/build-asan" &&
     ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$here/tests/lsan.supp \
-      ctest --output-on-failure -R '^check_(spec|topology|results|data|model)$' &&
+      count_ctest --output-on-failure -R '^check_(spec|topology|results|data|model)$' &&
     ASAN_OPTIONS=detect_leaks=0 \
-      ctest --output-on-failure -E '^check_(spec|topology|results|data|model)$|valgrind|cluster') || status=1
+      count_ctest --output-on-failure -E '^check_(spec|topology|results|data|model)$|valgrind|cluster') || status=1
   echo "== [$(( $(date +%s) - t0 ))s]"
 fi
 
 if [ "${EG_SKIP_FUZZ:-0}" != 1 ] && [ -x "$here/tests/fuzz/run.sh" ]; then
   echo "== 3. fuzzing, ${EG_FUZZ_SECONDS:-20} s per harness"
-  bash "$here/tests/fuzz/run.sh" "${EG_FUZZ_SECONDS:-20}" || status=1
+  if bash "$here/tests/fuzz/run.sh" "${EG_FUZZ_SECONDS:-20}"; then fuzz_ok=1; else fuzz_ok=0; status=1; fi
   echo "== [$(( $(date +%s) - t0 ))s]"
 fi
+# one closing line over all stages: tests counted by ctest, plus the fuzz stage as one test
+total=$(awk '/tests passed, .* tests failed out of/ {t += $NF} END {print t + 0}' "$log")
+failed=$(awk '/tests passed, .* tests failed out of/ {f += $(NF-5)} END {print f + 0}' "$log")
+if [ -n "${fuzz_ok:-}" ]; then total=$((total + 1)); [ "$fuzz_ok" = 1 ] || failed=$((failed + 1)); fi
+echo "$((total - failed)) passed, $failed failed"
 exit $status
