@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""torch_ref.py - a PyTorch reference for expgraph's training throughput.
+
+The same workload and algorithm as `expgraph run` on the quick-start spec (or the
+Fashion-MNIST CNN spec), simulated efficiently in one process:
+
+  * n nodes (default 16), each with its own model, batch 32 per node, drawn from its own
+    iid shard without replacement (reshuffled when it runs out);
+  * model mlp 784-256-10 (ReLU) or cnn conv3x3-16 + ReLU + maxpool2, conv3x3-32 + ReLU +
+    maxpool2, dense 128 + ReLU, dense 10 ('same' padding), softmax cross-entropy;
+  * DmSGD (the paper's Algorithm 1):  m_i <- beta m_i + (g_i + wd x_i);
+                                      x_i <- sum_j w_ij (x_j - lr m_j)
+    over onepeer_exp (i <- i - 2^(k mod tau), 1/2 each), exp (i <- i - 2^t, t < tau,
+    1/(tau+1) each), ring (i-1, i, i+1, 1/3 each) or full (1/n); or `psgd`: one model on
+    the all-reduced gradient (the n nodes' batches as one batch of n*32, the same update
+    as all-reduce momentum SGD).
+
+Efficiency: every node's parameters live in ONE stacked flat tensor x[n, P] (like expgraph's
+flat vector per node); layer weights are views of it, so autograd returns the n gradients as
+one g[n, P] and the update and the mixing are a few whole-tensor operations without
+allocation. The MLP runs as batched matmuls (torch.baddbmm / bmm over the node axis); the CNN
+as grouped convolutions (groups = n, nodes stacked on the channel axis) and bmm for the dense
+layers. Data: the idx files (gzip or raw) read with numpy, normalised per channel with the
+training set's mean and std as expgraph does; minibatches gathered with one index_select.
+
+Prints samples/s (all nodes together) over --iters timed iterations after --warmup ones, and
+the best window of --window iterations (the figure bench/run.sh compares, as for expgraph).
+--csv: torch,model,graph,nodes,batch,iters,samples_per_s,seconds,loss,best_window_samples_per_s
+Run with Debian's python3-torch:  /usr/bin/python3 bench/torch_ref.py --model mlp
+"""
+import argparse
+import gzip
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # run.sh checks for this and skips the reference
+    sys.stderr.write("torch_ref.py: PyTorch is not installed (apt-get install -y python3-torch)\n")
+    sys.exit(3)
+
+
+def tune_malloc():
+    """Keep freed memory in the heap: PyTorch's CPU allocator returns every large tensor to
+    glibc, which by default unmaps it (blocks >= 128 KiB-32 MiB go to mmap), so each
+    iteration page-faults its activations in again; on this VM that costs up to half the
+    CNN's time. Raising the mmap threshold to its maximum and never trimming is the usual
+    fix (like running with jemalloc/tcmalloc); it only helps the reference."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+        libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+        libc.mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1)
+        libc.mallopt(M_TOP_PAD, 256 * 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+def read_idx(path):
+    """numpy array from an idx file (optionally .gz)"""
+    for p in (path, path + ".gz"):
+        if os.path.exists(p):
+            opener = gzip.open if p.endswith(".gz") else open
+            with opener(p, "rb") as f:
+                raw = f.read()
+            break
+    else:
+        raise FileNotFoundError(path)
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load(data_dir):
+    xtr = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte")).astype(np.float32)
+    ytr = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte")).astype(np.int64)
+    xte = read_idx(os.path.join(data_dir, "t10k-images-idx3-ubyte")).astype(np.float32)
+    mean, std = float(xtr.mean()), float(xtr.std())
+    xtr = (xtr - mean) / std
+    xte = (xte - mean) / std  # kept to count the dataset's memory as expgraph does
+    return (torch.from_numpy(xtr.reshape(len(xtr), -1)), torch.from_numpy(ytr),
+            torch.from_numpy(xte.reshape(len(xte), -1)))
+
+
+class Stacked:
+    """n models' parameters in ONE flat tensor, laid out layer by layer as [n, *shape]
+    blocks; each layer is a contiguous leaf view of it (autograd gives one grad per layer)."""
+
+    def __init__(self, n, shapes, seed):
+        self.n, self.shapes = n, shapes
+        self.sizes = [int(np.prod(s)) for _, s in shapes]
+        self.P = sum(self.sizes)  # parameters per node
+        gen = torch.Generator().manual_seed(seed)
+        self.flat = torch.zeros(n * self.P)
+        self.params, off = [], 0
+        for (name, shape), size in zip(shapes, self.sizes):
+            v = self.flat[off:off + n * size].view(n, *shape)
+            if name.startswith("w"):  # Kaiming-uniform on fan-in, zero biases; one draw for
+                fan_in = int(np.prod(shape[1:])) if len(shape) > 2 else shape[0]  # every node
+                bound = math.sqrt(6.0 / fan_in)
+                v.copy_(((torch.rand(size, generator=gen) * 2 - 1) * bound).view(shape))
+            self.params.append(v.requires_grad_(True))
+            off += n * size
+
+    def like(self):
+        """a zero flat buffer with the same layout, and its per-layer views"""
+        flat = torch.zeros_like(self.flat)
+        views, off = [], 0
+        for p in self.params:
+            views.append(flat[off:off + p.numel()].view(p.shape))
+            off += p.numel()
+        return flat, views
+
+
+def mlp_shapes(hidden=256):
+    # w1 is [in, out] so that a batch [n, B, in] @ w1 [n, in, out] is one bmm
+    return [("w1", (784, hidden)), ("b1", (hidden,)), ("w2", (hidden, 10)), ("b2", (10,))]
+
+
+def mlp_forward(p, xb):  # xb [n, B, 784]
+    w1, b1, w2, b2 = p
+    h = torch.relu(torch.baddbmm(b1.unsqueeze(1), xb, w1))
+    return torch.baddbmm(b2.unsqueeze(1), h, w2)  # [n, B, 10]
+
+
+def cnn_shapes(c1=16, c2=32, hidden=128, k=3):
+    return [("wc1", (c1, 1, k, k)), ("bc1", (c1,)), ("wc2", (c2, c1, k, k)), ("bc2", (c2,)),
+            ("w3", (c2 * 7 * 7, hidden)), ("b3", (hidden,)), ("w4", (hidden, 10)), ("b4", (10,))]
+
+
+CONV_MODE = "grouped_cl"  # set by --conv
+
+
+def cnn_forward(p, xb):  # xb [n, B, 784]
+    wc1, bc1, wc2, bc2, w3, b3, w4, b4 = p
+    n, B = xb.shape[0], xb.shape[1]
+    if CONV_MODE == "loop":  # one conv per node (batch B each)
+        outs = []
+        for i in range(n):
+            h = F.conv2d(xb[i].view(B, 1, 28, 28), wc1[i], bc1[i], padding=1)
+            h = F.max_pool2d(torch.relu(h), 2)
+            h = F.conv2d(h, wc2[i], bc2[i], padding=1)
+            outs.append(F.max_pool2d(torch.relu(h), 2).reshape(B, -1))
+        h = torch.stack(outs)  # [n, B, c2*49]
+    else:
+        # nodes on the channel axis: [B, n, 28, 28], conv with groups = n
+        h = xb.view(n, B, 28, 28).transpose(0, 1)
+        if CONV_MODE == "grouped_cl":  # NHWC: oneDNN's fast layout for grouped convolutions
+            h = h.contiguous(memory_format=torch.channels_last)
+        h = F.conv2d(h, wc1.reshape(-1, *wc1.shape[2:]), bc1.reshape(-1), padding=1, groups=n)
+        h = F.max_pool2d(torch.relu(h), 2)
+        h = F.conv2d(h, wc2.reshape(-1, *wc2.shape[2:]), bc2.reshape(-1), padding=1, groups=n)
+        h = F.max_pool2d(torch.relu(h), 2)  # [B, n*c2, 7, 7]
+        # back to [n, B, c2*49] with the (channel, y, x) order of one node's features
+        h = h.reshape(B, n, -1, 7, 7).reshape(B, n, -1).transpose(0, 1)
+    h = torch.relu(torch.baddbmm(b3.unsqueeze(1), h, w3))
+    return torch.baddbmm(b4.unsqueeze(1), h, w4)
+
+
+def make_mixer(graph, n):
+    """returns mix(z, k, out): out <- W(k) z over the node axis, without allocation"""
+    tau = max(1, math.ceil(math.log2(n)))
+
+    def shifted_add(out, z, s, alpha):
+        # out[i] += alpha * z[(i - s) mod n]
+        s %= n
+        if s == 0:
+            out.add_(z, alpha=alpha)
+            return
+        out[s:].add_(z[:n - s], alpha=alpha)
+        out[:s].add_(z[n - s:], alpha=alpha)
+
+    if graph == "onepeer_exp":
+        def mix(z, k, out):
+            out.copy_(z).mul_(0.5)
+            shifted_add(out, z, 2 ** (k % tau), 0.5)
+    elif graph == "exp":
+        shifts = sorted({(2 ** t) % n for t in range(tau)} - {0})
+        w = 1.0 / (len(shifts) + 1)
+
+        def mix(z, k, out):
+            out.copy_(z).mul_(w)
+            for s in shifts:
+                shifted_add(out, z, s, w)
+    elif graph == "ring":
+        def mix(z, k, out):
+            out.copy_(z).mul_(1.0 / 3)
+            shifted_add(out, z, 1, 1.0 / 3)
+            shifted_add(out, z, -1, 1.0 / 3)
+    elif graph == "full":
+        def mix(z, k, out):
+            out.copy_(z.mean(0, keepdim=True).expand_as(z))
+    else:
+        raise ValueError("unknown graph " + graph)
+    return mix
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    ap.add_argument("--graph", choices=["onepeer_exp", "exp", "ring", "full", "psgd"],
+                    default="onepeer_exp")
+    ap.add_argument("--nodes", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=32, help="per node")
+    ap.add_argument("--iters", type=int, default=100, help="timed iterations")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--window", type=int, default=5,
+                    help="iterations per window for the best-window figure")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--wd", type=float, default=None,
+                    help="weight decay (default 1e-4 mlp, 5e-4 cnn, as in the specs)")
+    ap.add_argument("--data", default=None,
+                    help="idx directory (default data/cache/mnist for mlp, "
+                         "data/cache/fashion_mnist for cnn)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--conv", choices=["grouped_cl", "grouped", "loop"], default="grouped_cl",
+                    help="cnn: grouped convolution over the nodes in NHWC (default) or NCHW "
+                         "layout, or a loop of per-node convolutions")
+    ap.add_argument("--no-malloc-tuning", action="store_true",
+                    help="leave glibc malloc at its defaults (see tune_malloc)")
+    ap.add_argument("--csv", action="store_true", help="one CSV line instead of text")
+    a = ap.parse_args()
+    if not a.no_malloc_tuning:
+        tune_malloc()
+    global CONV_MODE
+    CONV_MODE = a.conv
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = a.data or os.path.join(here, "..", "data", "cache",
+                                  "mnist" if a.model == "mlp" else "fashion_mnist")
+    wd = a.wd if a.wd is not None else (1e-4 if a.model == "mlp" else 5e-4)
+    xtr, ytr, _xte = load(data)
+
+    psgd = a.graph == "psgd"
+    n, B = a.nodes, a.batch
+    m_models = 1 if psgd else n  # psgd: one model (every node holds the same copy)
+    shapes, fwd = (mlp_shapes(), mlp_forward) if a.model == "mlp" else (cnn_shapes(), cnn_forward)
+    st = Stacked(m_models, shapes, a.seed)
+    x, params = st.flat, st.params
+    mom, mom_v = st.like()
+    z, z_v = st.like()
+    mix = None if psgd else make_mixer(a.graph, n)
+
+    # iid shards, each node sampling its own without replacement
+    gen = np.random.default_rng(a.seed)
+    perm = gen.permutation(len(xtr))
+    shards = np.array_split(perm, n)
+    cursors = [len(s) for s in shards]
+    idx = np.empty(n * B, dtype=np.int64)
+
+    def next_batch():
+        for i in range(n):
+            s = shards[i]
+            if cursors[i] + B > len(s):
+                gen.shuffle(s)
+                cursors[i] = 0
+            idx[i * B:(i + 1) * B] = s[cursors[i]:cursors[i] + B]
+            cursors[i] += B
+        t = torch.from_numpy(idx)
+        return xtr.index_select(0, t), ytr.index_select(0, t)
+
+    def step(k):
+        xb, yb = next_batch()
+        xb = xb.view(m_models, -1, 784)
+        logits = fwd(params, xb)
+        # sum over nodes of each node's mean loss: the gradient of node i's block is g_i
+        loss = F.cross_entropy(logits.reshape(-1, 10), yb, reduction="sum") * (m_models / (n * B))
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            grads = [p.grad for p in params]
+            mom.mul_(a.momentum).add_(x, alpha=wd)
+            torch._foreach_add_(mom_v, grads)
+            if psgd:
+                x.sub_(mom, alpha=a.lr)
+            else:
+                torch.add(x, mom, alpha=-a.lr, out=z)
+                for zv, p in zip(z_v, params):
+                    mix(zv, k, p)
+        return loss
+
+    for k in range(a.warmup):
+        step(k)
+    stamps = [time.perf_counter()]
+    for k in range(a.warmup, a.warmup + a.iters):
+        loss = step(k)
+        stamps.append(time.perf_counter())
+    dt = stamps[-1] - stamps[0]
+    sps = a.iters * n * B / dt
+    # best window of --window iterations: what the code does when the shared machine leaves
+    # it alone (the same estimator as bench/run.sh uses for expgraph)
+    w = max(1, min(a.window, a.iters))
+    best = max(w * n * B / (stamps[i + w] - stamps[i]) for i in range(0, a.iters - w + 1, w))
+    if a.csv:
+        print("torch,%s,%s,%d,%d,%d,%.1f,%.6f,%.4f,%.1f" % (a.model, a.graph, n, B, a.iters, sps,
+                                                            dt, float(loss) / m_models, best))
+    else:
+        print("torch %s (%d threads): %s, %s, %d nodes x batch %d, %d params per node: "
+              "%d iterations in %.2f s -> %.0f samples/s (best %d-iteration window %.0f; "
+              "loss %.3f)" % (torch.__version__, a.threads, a.model, a.graph, n, B, st.P,
+                              a.iters, dt, sps, w, best, float(loss) / m_models))
+
+
+if __name__ == "__main__":
+    main()
