@@ -20,8 +20,11 @@ struct eg_comm {
     int *slot;           /* nodes: its slot in recvbuf */
     long *sendmark;      /* nlocal * size */
     int *rows_local, *rows_remote; /* local rows split by whether they need remote data */
-    const float **srcs;  /* per thread: max_nnz row sources */
-    float *wts;          /* per thread: max_nnz weights */
+    /* the combine's plan, rebuilt every call (nlocal rows x max_vecs vectors) */
+    int *plan_src;           /* row -> max_row in-neighbours (local index or -1 - slot) */
+    float *plan_w;           /* row -> max_row weights */
+    int *plan_k;             /* row -> in-neighbours (self excluded) */
+    const float **tsrc;      /* per thread: max_row source pointers of one block */
     int max_row, nthreads_alloc;
     long calls;
     double *chainbuf;    /* not used for acc (caller's) */
@@ -91,12 +94,11 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     c->max_slots = (int)slots;
     long sends = (long)nlocal * (c->size - 1);
     c->max_sends = (int)sends;
-    c->max_row = eg_topo_max_nnz(topo);
-    int maxrow = 1;
     (void)maxlocal;
     /* the longest row is at most maxdeg + 1 entries */
-    maxrow = maxdeg + 1;
+    int maxrow = maxdeg + 1;
     c->max_row = maxrow;
+    size_t nl1 = (size_t)(nlocal ? nlocal : 1);
     c->owner = malloc(sizeof(int) * (size_t)nodes);
     c->stamp = calloc((size_t)nodes, sizeof(long));
     c->slot = malloc(sizeof(int) * (size_t)nodes);
@@ -104,14 +106,17 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     c->rows_local = malloc(sizeof(int) * (size_t)(nlocal ? nlocal : 1));
     c->rows_remote = malloc(sizeof(int) * (size_t)(nlocal ? nlocal : 1));
     c->nthreads_alloc = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
-    c->srcs = malloc(sizeof(float *) * (size_t)maxrow * (size_t)c->nthreads_alloc * (size_t)c->max_vecs);
-    c->wts = malloc(sizeof(float) * (size_t)maxrow * (size_t)c->nthreads_alloc);
+    c->tsrc = malloc(sizeof(float *) * (size_t)maxrow * (size_t)c->nthreads_alloc);
+    c->plan_src = malloc(sizeof(int) * (size_t)maxrow * nl1);
+    c->plan_w = malloc(sizeof(float) * (size_t)maxrow * nl1);
+    c->plan_k = malloc(sizeof(int) * nl1);
     size_t nreq = (size_t)(c->max_slots + c->max_sends) * (size_t)c->max_vecs;
     c->reqs = malloc(sizeof(MPI_Request) * (nreq ? nreq : 1));
     if (c->max_slots > 0)
         c->recvbuf = eg_alloc_floats((size_t)c->max_slots * (size_t)c->max_vecs * max_dim, err);
     if (!c->owner || !c->stamp || !c->slot || !c->sendmark || !c->rows_local || !c->rows_remote ||
-        !c->srcs || !c->wts || !c->reqs || (c->max_slots > 0 && !c->recvbuf)) {
+        !c->tsrc || !c->plan_src || !c->plan_w || !c->plan_k ||
+        !c->reqs || (c->max_slots > 0 && !c->recvbuf)) {
         eg_comm_free(c);
         return eg_err_set(err, EG_ERUN, "out of memory for the exchange buffers");
     }
@@ -137,8 +142,10 @@ void eg_comm_free(eg_comm *c)
     free(c->sendmark);
     free(c->rows_local);
     free(c->rows_remote);
-    free(c->srcs);
-    free(c->wts);
+    free(c->tsrc);
+    free(c->plan_src);
+    free(c->plan_w);
+    free(c->plan_k);
     if (c->comm != MPI_COMM_NULL && c->comm != 0) {
         int fin = 0;
         MPI_Finalized(&fin);
@@ -165,66 +172,93 @@ double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
     return (double)off * nv * (double)dim * sizeof(float);
 }
 
-#define CHUNK 2048
-
-/* out = self + sum_e w[e] * (src[e] - self), e = 0..k-1 in order (the neighbours, self
- * excluded). The difference form keeps sum_i x_i (the network average) unbiased in float:
- * with the weights' float rounding, the plain form sum_j w_ij x_j shifts the average by a
- * little every step, which integrating methods (gt, ed) accumulate. Chunked so that out
- * stays in L1 while the sources stream through. */
-static void combine(float *restrict out, const float *restrict self, const float *const *src,
-                    const float *w, int k, size_t dim)
+/* One row of the combine on a block of len floats:
+ *   o = x + sum_e w[e] (src[e] - x), e = 0..k-1 in order (the neighbours, self excluded).
+ * The difference form keeps sum_i x_i (the network average) unbiased in float: with the
+ * weights' float rounding, the plain form sum_j w_ij x_j shifts the average by a little
+ * every step, which integrating methods (gt, ed) accumulate. The running sum stays in
+ * registers for RUN floats at a time (vectorised), and the operations and their order are
+ * fixed, so the result does not depend on blocking or threads. */
+#define RUN 16
+static void combine_block(float *restrict o, const float *restrict x, const float *const *src,
+                          const float *w, int k, size_t len)
 {
-    for (size_t b = 0; b < dim; b += CHUNK) {
-        size_t len = dim - b < CHUNK ? dim - b : CHUNK;
-        float *restrict o = out + b;
-        const float *restrict x = self + b;
-        if (k == 0) {
-            memcpy(o, x, len * sizeof(float));
-            continue;
-        }
-        {
-            const float *restrict s0 = src[0] + b;
-            const float w0 = w[0];
-            for (size_t t = 0; t < len; t++)
-                o[t] = x[t] + w0 * (s0[t] - x[t]);
-        }
+    if (k == 0) {
+        memcpy(o, x, len * sizeof(float));
+        return;
+    }
+    size_t t = 0;
+    for (; t + RUN <= len; t += RUN) {
+        float acc[RUN];
+        const float *restrict s0 = src[0] + t;
+        const float w0 = w[0];
+        for (int u = 0; u < RUN; u++)
+            acc[u] = x[t + u] + w0 * (s0[u] - x[t + u]);
         for (int e = 1; e < k; e++) {
-            const float *restrict s = src[e] + b;
+            const float *restrict s = src[e] + t;
             const float we = w[e];
-            for (size_t t = 0; t < len; t++)
-                o[t] += we * (s[t] - x[t]);
+            for (int u = 0; u < RUN; u++)
+                acc[u] += we * (s[u] - x[t + u]);
         }
+        for (int u = 0; u < RUN; u++)
+            o[t + u] = acc[u];
+    }
+    for (; t < len; t++) {
+        float acc = x[t] + w[0] * (src[0][t] - x[t]);
+        for (int e = 1; e < k; e++)
+            acc += w[e] * (src[e][t] - x[t]);
+        o[t] = acc;
     }
 }
 
+/* The combine for the given local rows and nv vectors. The loop over blocks of the vector
+ * is outside the loop over rows: a block of every source is read from memory once and
+ * reused from cache by each row that needs it (memory traffic ~2 vectors per row instead of
+ * degree + 2), and threads split the blocks, which balances any row count. */
 static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrows, int nv,
                          const float *const *in, float *const *out, size_t dim)
 {
-    /* parallel over (row, vector) pairs; each thread has its own source/weight lists */
-    int total = nrows * nv;
-#pragma omp parallel for schedule(static) if (total > 1 && dim >= 4096)
-    for (int t = 0; t < total; t++) {
-        int tid = omp_get_thread_num();
-        if (tid >= c->nthreads_alloc)
-            tid = 0; /* cannot happen: threads never exceed the max set at init */
-        const float **src = c->srcs + (size_t)tid * (size_t)c->max_row;
-        float *w = c->wts + (size_t)tid * (size_t)c->max_row;
-        int i = rows[t / nv], v = t % nv;
-        int k = 0;
+    const int nr = nrows * nv, mr = c->max_row;
+    if (nr == 0)
+        return;
+    /* the plan, per row: its in-neighbours (local index >= 0, or -1 - receive slot) and
+     * weights, in column order */
+    for (int r = 0; r < nrows; r++) {
+        int i = rows[r], k = 0;
+        float *w = c->plan_w + (size_t)r * (size_t)mr;
+        int *src = c->plan_src + (size_t)r * (size_t)mr;
         for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
             int j = W->col[e];
             if (W->val[e] == 0.0 || j == i)
                 continue;
+            /* rows are stochastic: the self weight is 1 - sum of the others */
             w[k] = (float)W->val[e];
-            if (j >= c->lo && j < c->hi)
-                src[k] = in[v] + (size_t)(j - c->lo) * dim;
-            else
-                src[k] = c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)c->slot[j]) * dim;
-            k++;
+            src[k++] = (j >= c->lo && j < c->hi) ? j - c->lo : -1 - c->slot[j];
         }
-        /* rows are stochastic: the self weight is 1 - sum of the others */
-        combine(out[v] + (size_t)(i - c->lo) * dim, in[v] + (size_t)(i - c->lo) * dim, src, w, k, dim);
+        c->plan_k[r] = k;
+    }
+    /* 16 KB blocks keep a few dozen sources' blocks in L2; smaller ones for many rows */
+    const size_t chunk = nr <= 32 ? 4096 : 1024;
+    const long nblk = (long)((dim + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (nblk > 1 && (size_t)nr * dim >= 16384)
+    for (long b = 0; b < nblk; b++) {
+        size_t off = (size_t)b * chunk, len = dim - off < chunk ? dim - off : chunk;
+        int tid = omp_get_thread_num();
+        if (tid >= c->nthreads_alloc)
+            tid = 0; /* cannot happen: threads never exceed the count set at init */
+        const float **src = c->tsrc + (size_t)tid * (size_t)mr;
+        for (int r = 0; r < nrows; r++) {
+            const int li = rows[r] - c->lo, k = c->plan_k[r];
+            const int *ps = c->plan_src + (size_t)r * (size_t)mr;
+            for (int v = 0; v < nv; v++) {
+                for (int e = 0; e < k; e++)
+                    src[e] = (ps[e] >= 0 ? in[v] + (size_t)ps[e] * dim
+                                         : c->recvbuf + ((size_t)v * (size_t)c->max_slots +
+                                                         (size_t)(-1 - ps[e])) * dim) + off;
+                combine_block(out[v] + (size_t)li * dim + off, in[v] + (size_t)li * dim + off, src,
+                              c->plan_w + (size_t)r * (size_t)mr, k, len);
+            }
+        }
     }
 }
 
