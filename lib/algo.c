@@ -9,7 +9,7 @@ static const char *const kind_names[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "g
 int eg_algo_gossip_vectors(eg_algo_kind k) { return k == EG_ALGO_GT ? 2 : 1; }
 
 int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
-                 int max_nnz, eg_err *err)
+                 int max_nnz, int grad_slots, eg_err *err)
 {
     memset(a, 0, sizeof *a);
     int k = -1;
@@ -25,12 +25,16 @@ int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_
     a->nodes = nodes;
     a->nlocal = nlocal;
     a->dim = dim;
+    a->shared = a->kind == EG_ALGO_PSGD;
+    a->g_per_node = a->kind == EG_ALGO_PSGD || grad_slots <= 0;
     size_t blk = (size_t)nlocal * dim;
+    size_t gn = a->g_per_node ? (size_t)nlocal : (size_t)grad_slots;
     a->x = eg_alloc_floats(blk, err);
-    a->g = eg_alloc_floats(blk, err);
-    a->z = eg_alloc_floats(blk, err);
-    a->xnew = eg_alloc_floats(blk, err);
-    if (!a->x || !a->g || !a->z || !a->xnew)
+    if (!a->x)
+        return EG_ERUN;
+    if (a->kind != EG_ALGO_GOSSIP && !(a->g = eg_alloc_floats(gn * dim, err)))
+        return EG_ERUN;
+    if (a->kind != EG_ALGO_PSGD && !(a->xnew = eg_alloc_floats(blk, err)))
         return EG_ERUN;
     switch (a->kind) {
     case EG_ALGO_PSGD:
@@ -39,15 +43,21 @@ int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_
             return EG_ERUN;
         /* fall through */
     case EG_ALGO_DMSGD:
-    case EG_ALGO_QG_DMSGD:
         a->m = eg_alloc_floats(blk, err);
         if (!a->m)
             return EG_ERUN;
         break;
+    case EG_ALGO_QG_DMSGD:
+        a->m = eg_alloc_floats(blk, err);
+        a->z = eg_alloc_floats(blk, err);
+        if (!a->m || !a->z)
+            return EG_ERUN;
+        break;
     case EG_ALGO_GT:
         a->y = eg_alloc_floats(blk, err);
+        a->ynew = eg_alloc_floats(blk, err);
         a->gprev = eg_alloc_floats(blk, err);
-        if (!a->y || !a->gprev)
+        if (!a->y || !a->ynew || !a->gprev)
             return EG_ERUN;
         break;
     case EG_ALGO_ED:
@@ -64,6 +74,27 @@ int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_
     return EG_OK;
 }
 
+float *eg_algo_node_x(eg_algo *a, int li)
+{
+    return a->x + (a->shared ? 0 : (size_t)li * a->dim);
+}
+
+float *eg_algo_grad(eg_algo *a, int li, int slot)
+{
+    return a->g + (size_t)(a->g_per_node ? li : slot) * a->dim;
+}
+
+void eg_algo_sync(eg_algo *a)
+{
+    if (!a->shared)
+        return;
+    const size_t d = a->dim;
+    for (int i = 1; i < a->nlocal; i++) {
+        memcpy(a->x + (size_t)i * d, a->x, d * sizeof(float));
+        memcpy(a->m + (size_t)i * d, a->m, d * sizeof(float));
+    }
+}
+
 void eg_algo_free(eg_algo *a)
 {
     if (!a)
@@ -76,6 +107,7 @@ void eg_algo_free(eg_algo *a)
     free(a->psi);
     free(a->z);
     free(a->xnew);
+    free(a->ynew);
     free(a->gsum);
     free(a->wbar.rowptr);
     free(a->wbar.col);
@@ -86,6 +118,7 @@ void eg_algo_free(eg_algo *a)
 int eg_algo_state(eg_algo *a, float **vecs, const char **names, int max)
 {
     int n = 0;
+    eg_algo_sync(a);
 #define ADD(p, nm)                         \
     if ((p) && n < max) {                 \
         vecs[n] = (p);                    \
@@ -138,12 +171,15 @@ static void make_wbar(eg_algo *a, const eg_wmat *W)
 }
 
 /* node li's slice of the elementwise work before the exchange: weight decay, momentum,
- * the vector to send. Reads and writes only node li's vectors. */
-void eg_algo_node_update(eg_algo *a, int li, double lr_d)
+ * the vector to send (written over x_i, except for qg_dmsgd, which needs x_i afterwards).
+ * Reads and writes only node li's vectors and gradient slot. */
+void eg_algo_node_update(eg_algo *a, int li, int slot, double lr_d)
 {
     const size_t d = a->dim, off = (size_t)li * d;
     const float lr = (float)lr_d, beta = (float)a->beta, wd = (float)a->wd;
-    float *restrict x = a->x + off, *restrict g = a->g + off, *restrict z = a->z + off;
+    if (a->kind == EG_ALGO_GOSSIP)
+        return;
+    float *restrict x = eg_algo_node_x(a, li), *restrict g = eg_algo_grad(a, li, slot);
     const int first = a->steps == 0;
     switch (a->kind) {
     case EG_ALGO_PSGD:
@@ -153,7 +189,7 @@ void eg_algo_node_update(eg_algo *a, int li, double lr_d)
         break;
     case EG_ALGO_DSGD:
         for (size_t t = 0; t < d; t++)
-            z[t] = x[t] - lr * (g[t] + wd * x[t]);
+            x[t] = x[t] - lr * (g[t] + wd * x[t]);
         break;
     case EG_ALGO_DMSGD: {
         float *restrict m = a->m + off;
@@ -162,19 +198,20 @@ void eg_algo_node_update(eg_algo *a, int li, double lr_d)
                 float gt = g[t] + wd * x[t];
                 float mt = beta * m[t] + gt;
                 m[t] = mt;
-                z[t] = x[t] - lr * (gt + beta * mt);
+                x[t] = x[t] - lr * (gt + beta * mt);
             }
         } else {
             for (size_t t = 0; t < d; t++) {
                 float mt = beta * m[t] + (g[t] + wd * x[t]);
                 m[t] = mt;
-                z[t] = x[t] - lr * mt;
+                x[t] = x[t] - lr * mt;
             }
         }
         break;
     }
     case EG_ALGO_QG_DMSGD: {
         const float *restrict m = a->m + off;
+        float *restrict z = a->z + off;
         for (size_t t = 0; t < d; t++)
             z[t] = x[t] - lr * ((g[t] + wd * x[t]) + beta * m[t]);
         break;
@@ -187,7 +224,7 @@ void eg_algo_node_update(eg_algo *a, int li, double lr_d)
             float yt = first ? gt : y[t] + gt - gp[t];
             gp[t] = gt;
             y[t] = yt;
-            z[t] = x[t] - lr * yt;
+            x[t] = x[t] - lr * yt;
         }
         break;
     }
@@ -195,8 +232,9 @@ void eg_algo_node_update(eg_algo *a, int li, double lr_d)
         /* psi = x - lr g; phi = psi + x - psi_prev (phi = psi at the start) */
         float *restrict psi = a->psi + off;
         for (size_t t = 0; t < d; t++) {
-            float p = x[t] - lr * (g[t] + wd * x[t]);
-            z[t] = first ? p : p + x[t] - psi[t];
+            float xt = x[t];
+            float p = xt - lr * (g[t] + wd * xt);
+            x[t] = first ? p : p + xt - psi[t];
             psi[t] = p;
         }
         break;
@@ -209,37 +247,44 @@ void eg_algo_node_update(eg_algo *a, int li, double lr_d)
 int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *bytes,
                      eg_err *err)
 {
-    const size_t blk = (size_t)a->nlocal * a->dim;
+    const size_t blk = (size_t)a->nlocal * a->dim, dim = a->dim;
     const float lr = (float)lr_d, beta = (float)a->beta;
-    float *restrict x = a->x, *restrict g = a->g, *restrict z = a->z;
     int rc = EG_OK;
     switch (a->kind) {
     case EG_ALGO_PSGD: {
-        /* g = (1/n) sum_i g_i: local nodes in order, then an all-reduce over ranks */
+        /* g = (1/n) sum_i g_i: local nodes in order (per element, so the sum does not
+         * depend on threads), then an all-reduce over ranks */
         float *restrict gs = a->gsum;
-        if (a->nlocal == 0)
-            memset(gs, 0, a->dim * sizeof(float));
-        else
-            memcpy(gs, g, a->dim * sizeof(float));
-        for (int i = 1; i < a->nlocal; i++) {
-            const float *gi = g + (size_t)i * a->dim;
-#pragma omp parallel for schedule(static)
-            for (size_t t = 0; t < a->dim; t++)
-                gs[t] += gi[t];
+        const float *g = a->g;
+        const int nl = a->nlocal;
+#pragma omp parallel for schedule(static) if (dim >= 16384)
+        for (size_t b = 0; b < dim; b += 4096) {
+            size_t len = dim - b < 4096 ? dim - b : 4096;
+            float *restrict o = gs + b;
+            if (nl == 0) {
+                memset(o, 0, len * sizeof(float));
+                continue;
+            }
+            memcpy(o, g + b, len * sizeof(float));
+            for (int i = 1; i < nl; i++) {
+                const float *restrict gi = g + (size_t)i * dim + b;
+                for (size_t t = 0; t < len; t++)
+                    o[t] += gi[t];
+            }
         }
-        if ((rc = eg_comm_allreduce_floats(c, gs, a->dim, err)))
+        if ((rc = eg_comm_allreduce_floats(c, gs, dim, err)))
             return rc;
-        const float inv = 1.0f / (float)a->nodes;
-        float *restrict m = a->m;
-        /* every local copy is identical; update each */
-        for (int i = 0; i < a->nlocal; i++) {
-            float *xi = x + (size_t)i * a->dim, *mi = m + (size_t)i * a->dim;
-#pragma omp parallel for schedule(static)
-            for (size_t t = 0; t < a->dim; t++) {
+        /* the one shared model (node 0's copy; eg_algo_sync copies it to the others) */
+        if (a->nlocal > 0) {
+            const float inv = 1.0f / (float)a->nodes;
+            float *restrict x = a->x, *restrict m = a->m;
+            const int nest = a->nesterov;
+#pragma omp parallel for schedule(static) if (dim >= 16384)
+            for (size_t t = 0; t < dim; t++) {
                 float gt = gs[t] * inv;
-                float mt = beta * mi[t] + gt;
-                mi[t] = mt;
-                xi[t] -= lr * (a->nesterov ? gt + beta * mt : mt);
+                float mt = beta * m[t] + gt;
+                m[t] = mt;
+                x[t] -= lr * (nest ? gt + beta * mt : mt);
             }
         }
         /* ring all-reduce: each node sends 2 (n-1)/n of the vector */
@@ -249,16 +294,17 @@ int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, doub
     case EG_ALGO_DSGD:
     case EG_ALGO_DMSGD:
     case EG_ALGO_GOSSIP:
-        if ((rc = eg_comm_gossip(c, W, a->kind == EG_ALGO_GOSSIP ? x : z, a->xnew, a->dim, err)))
+        /* x holds the vectors to send (updated in place by eg_algo_node_update) */
+        if ((rc = eg_comm_gossip(c, W, a->x, a->xnew, a->dim, err)))
             return rc;
         swap(&a->x, &a->xnew);
         *bytes += eg_comm_gossip_bytes(W, 1, a->dim);
         break;
     case EG_ALGO_QG_DMSGD: {
         /* x+ = W z; d = (x - x+) / lr; m <- beta m + (1 - beta) d */
-        if ((rc = eg_comm_gossip(c, W, z, a->xnew, a->dim, err)))
+        if ((rc = eg_comm_gossip(c, W, a->z, a->xnew, a->dim, err)))
             return rc;
-        float *restrict xn = a->xnew, *restrict m = a->m;
+        float *restrict x = a->x, *restrict xn = a->xnew, *restrict m = a->m;
         const float inv = 1.0f / lr;
 #pragma omp parallel for schedule(static)
         for (size_t t = 0; t < blk; t++) {
@@ -270,19 +316,19 @@ int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, doub
         break;
     }
     case EG_ALGO_GT: {
-        /* x <- W z and y <- W y in one exchange; W y lands in g (free now) */
-        const float *in[2] = {z, a->y};
-        float *out[2] = {a->xnew, g};
+        /* x <- W (x - lr y) (in x now) and y <- W y in one exchange */
+        const float *in[2] = {a->x, a->y};
+        float *out[2] = {a->xnew, a->ynew};
         if ((rc = eg_comm_gossip_multi(c, W, 2, in, out, a->dim, err)))
             return rc;
         swap(&a->x, &a->xnew);
-        swap(&a->y, &a->g);
+        swap(&a->y, &a->ynew);
         *bytes += eg_comm_gossip_bytes(W, 2, a->dim);
         break;
     }
     case EG_ALGO_ED:
         make_wbar(a, W);
-        if ((rc = eg_comm_gossip(c, &a->wbar, z, a->xnew, a->dim, err)))
+        if ((rc = eg_comm_gossip(c, &a->wbar, a->x, a->xnew, a->dim, err)))
             return rc;
         swap(&a->x, &a->xnew);
         *bytes += eg_comm_gossip_bytes(&a->wbar, 1, a->dim);
@@ -296,6 +342,8 @@ int eg_algo_step(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *by
 {
 #pragma omp parallel for schedule(static)
     for (int li = 0; li < a->nlocal; li++)
-        eg_algo_node_update(a, li, lr);
-    return eg_algo_exchange(a, c, W, lr, bytes, err);
+        eg_algo_node_update(a, li, 0, lr);
+    int rc = eg_algo_exchange(a, c, W, lr, bytes, err);
+    eg_algo_sync(a);
+    return rc;
 }

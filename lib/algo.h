@@ -22,22 +22,39 @@ typedef struct eg_algo {
     int nesterov;
     int nodes, nlocal;
     size_t dim;
-    float *x;      /* nlocal x dim: parameters (the driver initialises them) */
-    float *g;      /* nlocal x dim: gradients at x, weight decay included (the driver fills them) */
+    float *x;      /* nlocal x dim: parameters (the driver initialises them). Between the
+                    * node updates and the exchange x_i holds the vector node i sends
+                    * (x_i - gamma m_i etc.): it is updated in place, saving a stream. */
+    float *g;      /* gradient slots (eg_algo_grad): one per node for psgd (summed in node
+                    * order) or when asked for; otherwise one per thread, reused node after
+                    * node while it is still in cache (the update runs right after it) */
+    int g_per_node;
+    int shared;    /* psgd: one shared model; only node 0's copy of x and m is live during
+                    * training, eg_algo_sync copies it to the others */
     float *m;      /* momentum (psgd, dmsgd, qg_dmsgd) */
-    float *y;      /* gt: tracking variable; after a step holds W y (combined) */
+    float *y;      /* gt: tracking variable */
     float *gprev;  /* gt: previous gradient */
     float *psi;    /* ed: previous psi */
-    float *z;      /* scratch: the vector sent */
+    float *z;      /* qg_dmsgd: the vector sent (x is needed after the exchange) */
     float *xnew;   /* scratch: the combined result */
+    float *ynew;   /* gt: W y */
     float *gsum;   /* psgd: all-reduced gradient (dim) */
     eg_wmat wbar;  /* ed: (I + W) / 2 */
     long steps;    /* steps taken (gt, ed need to know the first) */
 } eg_algo;
 
-/* Allocates the state for nlocal nodes of dim parameters. max_nnz: the largest W(k). */
+/* Allocates the state for nlocal nodes of dim parameters. max_nnz: the largest W(k).
+ * grad_slots: gradient buffers, one per thread that computes gradients (0: one per node,
+ * which eg_algo_step needs). */
 int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
-                 int max_nnz, eg_err *err);
+                 int max_nnz, int grad_slots, eg_err *err);
+/* Where node li's parameters are read during training (psgd: the shared copy). */
+float *eg_algo_node_x(eg_algo *a, int li);
+/* Where node li's gradient goes when thread slot `slot` computes it. */
+float *eg_algo_grad(eg_algo *a, int li, int slot);
+/* Makes every local node's copy of x and the state current (psgd keeps one live copy);
+ * call before reading x or the state of all nodes (metrics, checkpoints). */
+void eg_algo_sync(eg_algo *a);
 void eg_algo_free(eg_algo *a); /* safe on a zeroed struct */
 /* vectors per gossip (gt: 2) */
 int eg_algo_gossip_vectors(eg_algo_kind k);
@@ -46,14 +63,15 @@ int eg_algo_gossip_vectors(eg_algo_kind k);
 int eg_algo_state(eg_algo *a, float **vecs, const char **names, int max);
 
 /* Node li's part of an iteration that needs only its own vectors (weight decay, momentum,
- * the vector it sends), given g at x. Thread-safe for distinct li; the driver calls it right
- * after node li's gradient, while that is still in cache. */
-void eg_algo_node_update(eg_algo *a, int li, double lr);
+ * the vector it sends), given its gradient in eg_algo_grad(a, li, slot). Thread-safe for
+ * distinct li and slot; the driver calls it right after node li's gradient, while that is
+ * still in cache. */
+void eg_algo_node_update(eg_algo *a, int li, int slot, double lr);
 /* The rest of the iteration, after eg_algo_node_update on every local node: the exchange
  * (gossip or all-reduce) and what needs the neighbours. Collective. */
 int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *bytes,
                      eg_err *err);
-/* Both: one iteration, given x and g (g at x, weight decay included) of the local nodes:
+/* Both: one iteration, given x and g (one slot per node; g at x) of the local nodes:
  * updates x (and the method's state) with learning rate lr and mixing matrix W.
  * *bytes is increased by the traffic between distinct nodes, summed over all nodes.
  * Collective (gossip or all-reduce). */

@@ -269,7 +269,7 @@ static int setup_state(runctx *r, eg_err *err)
     omp_set_num_threads(nt);
     openblas_set_num_threads(1);
     if ((rc = eg_algo_init(&r->algo, &s->algo, s->nodes, r->nlocal, r->dim,
-                           eg_topo_max_nnz(r->topo), err)))
+                           eg_topo_max_nnz(r->topo), nt, err)))
         return rc;
     int B = s->data.batch_size, maxb = B > EVAL_BATCH ? B : EVAL_BATCH;
     r->work = calloc((size_t)nt, sizeof *r->work);
@@ -337,7 +337,9 @@ static int setup_state(runctx *r, eg_err *err)
     /* initial parameters: node 0's draw everywhere, or one per node */
     for (int li = 0; li < nl; li++) {
         eg_rng ir;
-        eg_rng_seed(&ir, s->seed, EG_STREAM_INIT, s->init_independent ? (uint64_t)(r->lo + li) : 0);
+        /* psgd trains one shared model: node 0's draw whatever model.init says */
+        int indep = s->init_independent && !r->algo.shared;
+        eg_rng_seed(&ir, s->seed, EG_STREAM_INIT, indep ? (uint64_t)(r->lo + li) : 0);
         eg_model_init_params(r->model, r->algo.x + (size_t)li * r->dim, &ir);
     }
     return EG_OK;
@@ -349,19 +351,18 @@ static void compute_grads(runctx *r, long k, double lr)
 {
     const eg_spec *s = &r->spec;
     const int B = s->data.batch_size;
-    const size_t dim = r->dim;
-    float *X = r->algo.x, *G = r->algo.g;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int li = 0; li < r->nlocal; li++) {
         int tid = omp_get_thread_num();
         int32_t idx[B];
         next_batch(r, li, idx);
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
-        float *x = X + (size_t)li * dim, *g = G + (size_t)li * dim;
+        const float *x = eg_algo_node_x(&r->algo, li);
+        float *g = eg_algo_grad(&r->algo, li, tid);
         float loss = eg_model_loss_grad(r->model, r->work[tid], x, r->xb[tid], r->yb[tid], B, g);
         /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
          * this node's gradient is still in cache */
-        eg_algo_node_update(&r->algo, li, lr);
+        eg_algo_node_update(&r->algo, li, tid, lr);
         r->loss_acc[li] += (double)loss;
         if (!isfinite(loss) && r->bad_iter[li] < 0)
             r->bad_iter[li] = k;
@@ -430,6 +431,7 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     if (!evaluate)
         return EG_OK;
     v->evaluated = 1;
+    eg_algo_sync(&r->algo);
     /* x_bar in double, summed in node order */
     if ((rc = eg_comm_sum_nodes(r->comm, r->algo.x, dim, r->acc_d, err)))
         return rc;

@@ -59,7 +59,7 @@ static double solve(const char *algo, const char *graph, double lr, double beta,
     snprintf(as.name, sizeof as.name, "%s", algo);
     as.momentum = beta;
     eg_algo a;
-    ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), &e), 0);
+    ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
     memset(a.x, 0, sizeof(float) * N * D);
     double bytes = 0;
     for (long k = 0; k < K; k++) {
@@ -130,7 +130,7 @@ START_TEST(test_psgd_is_momentum_sgd)
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     eg_algo_spec as = {.name = "psgd", .momentum = beta};
     eg_algo a;
-    ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), &e), 0);
+    ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
     memset(a.x, 0, sizeof(float) * N * D);
     float x[D] = {0}, m[D] = {0};
     double bytes = 0;
