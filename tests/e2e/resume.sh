@@ -17,8 +17,10 @@ train: {iterations: 300, log_every: 10, eval_every: 30, checkpoint_every: 40}
 lr: {base: 0.05, schedule: cosine, warmup_epochs: 1}
 YAML
 
-for algo in dmsgd dsgd; do
-  for np in 1 2; do
+# psgd keeps one live shared copy (synced for checkpoints), gt swaps two gossip buffers
+for combo in dmsgd:1 dmsgd:2 dsgd:1 dsgd:2 psgd:2 gt:1; do
+  algo=${combo%:*} np=${combo#*:}
+  {
     tag="$algo-np$np"
     run() { if [ "$np" -eq 1 ]; then "$EXPGRAPH" "$@"; else mpi "$np" "$@"; fi; }
     run run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/full-$tag" --quiet
@@ -33,7 +35,7 @@ for algo in dmsgd dsgd; do
     check "$tag: resumed run exits 0" test $? -eq 0
     check "$tag: resumed metrics.csv equals the uninterrupted run" \
       same_metrics "$TMP/full-$tag/metrics.csv" "$TMP/kill-$tag/metrics.csv"
-  done
+  }
 done
 
 # killed before the first checkpoint: --resume says there is nothing to resume (exit 2)
