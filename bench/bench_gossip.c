@@ -27,7 +27,7 @@
  * --threads overrides both), OpenBLAS single-threaded. One MPI rank only.
  *
  * usage: bench_gossip [--csv] [--nodes N] [--dims D,D,...] [--graphs G,G,...]
- *                     [--time S] [--reps N] [--threads T] [--no-candidate]
+ *                     [--time S] [--reps N] [--threads T] [--no-rowwise]
  */
 #include "comm.h"
 #include "common.h"
@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #define MAX_ITEMS 16
-#define MAX_PERIOD 16 /* W(k) of one period kept for the candidate kernel */
+#define MAX_PERIOD 16 /* W(k) of one period kept for the row-wise kernel */
 
 static double g_time = 0.3;
 static int g_reps = 5;
@@ -85,29 +85,22 @@ static void triad(float *restrict a, const float *restrict b, const float *restr
         a[i] = b[i] + s * c[i];
 }
 
-/* ---- a candidate combine (NOT the library's): the change proposed for lib/comm.c ----
+/* ---- the row-wise combine (what lib/comm.c did before it blocked over the vector) ----
  * Same arithmetic as comm.c's combine (difference form x_i + sum_{j != i} w_ij (x_j - x_i),
- * neighbours ascending, float weights), so the results are bitwise identical, but
- *  - the loop over the vector is outside the loop over rows: a block of CAND_CHUNK floats of
- *    every source is read from memory once and reused from cache by every row that needs it
- *    (DRAM traffic 2n vectors instead of nnz + n);
- *  - threads split the vector, not the rows (balanced for any row count, e.g. 8 rows per
- *    rank on 2 ranks);
- *  - the sum over a row's neighbours stays in registers, in blocks that GCC vectorises at
- *    -O2: comm.c's loops are not vectorised at -O2 (GCC 12's very-cheap cost model refuses
- *    loops that need an epilogue), and load and store the output once per neighbour. */
-#ifndef CAND_CHUNK
-#define CAND_CHUNK 4096 /* floats per block: n sources x 16 KB stay in L2 (1 MB) for n <= 32 */
-#endif
-#define CAND_MAXK 4096 /* in-neighbours per row (nodes <= 4096) */
+ * neighbours ascending, float weights), so the results must be bitwise identical, but one
+ * row at a time (threads over rows), one pass over the row's output per neighbour. Kept as
+ * the baseline the blocked kernel is measured against, and as an independent check of it:
+ * each source vector is streamed from memory once per row that reads it (nnz(W) + n vector
+ * reads), the "sum model" below. */
+#define RW_CHUNK 2048
 
-typedef struct cand {
+typedef struct rw {
     int n, *start, *k;  /* per row: first entry in src/w, count (self excluded) */
     int *src;           /* in-neighbour node ids, ascending */
     float *w;
-} cand;
+} rw;
 
-static int cand_init(cand *cd, const eg_wmat *W)
+static int rw_init(rw *cd, const eg_wmat *W)
 {
     int n = W->n;
     cd->n = n;
@@ -130,7 +123,7 @@ static int cand_init(cand *cd, const eg_wmat *W)
     return 0;
 }
 
-static void cand_free(cand *cd)
+static void rw_free(rw *cd)
 {
     free(cd->start);
     free(cd->k);
@@ -138,57 +131,29 @@ static void cand_free(cand *cd)
     free(cd->w);
 }
 
-/* o = x + sum_e w[e] (src[e] - x), e = 0..k-1 in order, k >= 1: the same float operations in
- * the same order as comm.c's combine, but the running sum stays in registers (blocks of
- * CAND_V floats, which GCC vectorises at -O2) instead of a load and store of o per
- * neighbour */
-#define CAND_V 16
-static void cand_row(float *restrict o, const float *restrict x, const float *const *src,
-                     const float *w, int k, size_t len)
+static void rw_gossip(const rw *cd, const float *in, float *out, size_t dim)
 {
-    size_t t = 0;
-    for (; t + CAND_V <= len; t += CAND_V) {
-        float acc[CAND_V];
-        const float *s0 = src[0] + t;
-        const float w0 = w[0];
-        for (int u = 0; u < CAND_V; u++)
-            acc[u] = x[t + u] + w0 * (s0[u] - x[t + u]);
-        for (int e = 1; e < k; e++) {
-            const float *s = src[e] + t;
-            const float we = w[e];
-            for (int u = 0; u < CAND_V; u++)
-                acc[u] += we * (s[u] - x[t + u]);
-        }
-        for (int u = 0; u < CAND_V; u++)
-            o[t + u] = acc[u];
-    }
-    for (; t < len; t++) {
-        float acc = x[t] + w[0] * (src[0][t] - x[t]);
-        for (int e = 1; e < k; e++)
-            acc += w[e] * (src[e][t] - x[t]);
-        o[t] = acc;
-    }
-}
-
-static void cand_gossip(const cand *cd, const float *in, float *out, size_t dim)
-{
-    const int n = cd->n;
-    const long nch = (long)((dim + CAND_CHUNK - 1) / CAND_CHUNK);
 #pragma omp parallel for schedule(static)
-    for (long c = 0; c < nch; c++) {
-        size_t b = (size_t)c * CAND_CHUNK, len = dim - b < CAND_CHUNK ? dim - b : CAND_CHUNK;
-        const float *src[CAND_MAXK];
-        for (int i = 0; i < n; i++) {
-            float *o = out + (size_t)i * dim + b;
-            const float *x = in + (size_t)i * dim + b;
-            const int k = cd->k[i], *sj = cd->src + cd->start[i];
+    for (int i = 0; i < cd->n; i++) {
+        const int k = cd->k[i], *sj = cd->src + cd->start[i];
+        const float *w = cd->w + cd->start[i];
+        for (size_t b = 0; b < dim; b += RW_CHUNK) {
+            size_t len = dim - b < RW_CHUNK ? dim - b : RW_CHUNK;
+            float *restrict o = out + (size_t)i * dim + b;
+            const float *restrict x = in + (size_t)i * dim + b;
             if (k == 0) {
                 memcpy(o, x, len * sizeof(float));
                 continue;
             }
-            for (int e = 0; e < k; e++)
-                src[e] = in + (size_t)sj[e] * dim + b;
-            cand_row(o, x, src, cd->w + cd->start[i], k, len);
+            const float *restrict s0 = in + (size_t)sj[0] * dim + b;
+            for (size_t t = 0; t < len; t++)
+                o[t] = x[t] + w[0] * (s0[t] - x[t]);
+            for (int e = 1; e < k; e++) {
+                const float *restrict s = in + (size_t)sj[e] * dim + b;
+                const float we = w[e];
+                for (size_t t = 0; t < len; t++)
+                    o[t] += we * (s[t] - x[t]);
+            }
         }
     }
 }
@@ -201,8 +166,8 @@ typedef struct ctx {
     float *in, *out, *c3;
     size_t dim, count;
     long *k;        /* per graph: next W(k) index */
-    int ngraphs;    /* kinds K_GRAPH0 + g: the library; K_GRAPH0 + ngraphs + g: the candidate */
-    cand *cands;    /* per graph, per W(k) of one period */
+    int ngraphs;    /* kinds K_GRAPH0 + g: the library; K_GRAPH0 + ngraphs + g: row-wise */
+    rw *cands;    /* per graph, per W(k) of one period */
     int *period;
 } ctx;
 
@@ -218,10 +183,10 @@ static int run_once(ctx *x, int kind, eg_err *err)
         return 0;
     }
     int gi = kind - K_GRAPH0;
-    if (gi >= x->ngraphs) { /* the candidate kernel */
+    if (gi >= x->ngraphs) { /* the row-wise kernel */
         gi -= x->ngraphs;
         long k = x->k[gi]++;
-        cand_gossip(&x->cands[gi * MAX_PERIOD + (int)(k % x->period[gi])], x->in, x->out, x->dim);
+        rw_gossip(&x->cands[gi * MAX_PERIOD + (int)(k % x->period[gi])], x->in, x->out, x->dim);
         return 0;
     }
     const eg_wmat *W = eg_topo_weights(x->topo[gi], x->k[gi]++);
@@ -247,7 +212,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_gossip [--csv] [--nodes N] [--dims D,D,...] [--graphs G,G,...]\n"
-            "                    [--time S] [--reps N] [--threads T] [--no-candidate]\n"
+            "                    [--time S] [--reps N] [--threads T] [--no-rowwise]\n"
             "  --csv        print CSV instead of a table\n"
             "  --nodes N    nodes, all on this rank (default 16)\n"
             "  --dims L     floats per node vector (default 65536,262144,1048576,4194304)\n"
@@ -256,7 +221,7 @@ static void usage(FILE *f)
             "  --reps N     repetitions, the best is kept (default 5)\n"
             "  --threads T  OpenMP threads (default: as expgraph run, cores / ranks on the host,\n"
             "               or EXPGRAPH_THREADS)\n"
-            "  --no-candidate  skip the candidate kernel (the combine proposed for lib/comm.c)\n");
+            "  --no-rowwise  skip the row-wise baseline combine (comm.c before blocking)\n");
 }
 
 int main(int argc, char **argv)
@@ -265,7 +230,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gossip: MPI_Init failed\n");
         return 1;
     }
-    int csv = 0, threads = 0, cand_on = 1;
+    int csv = 0, threads = 0, rw_on = 1;
     long nodes = 16;
     char dims_s[MAX_ITEMS][32], graphs[MAX_ITEMS][32];
     int ndims = parse_list("65536,262144,1048576,4194304", dims_s, MAX_ITEMS);
@@ -275,8 +240,8 @@ int main(int argc, char **argv)
         long v;
         if (!strcmp(argv[i], "--csv"))
             csv = 1;
-        else if (!strcmp(argv[i], "--no-candidate"))
-            cand_on = 0;
+        else if (!strcmp(argv[i], "--no-rowwise"))
+            rw_on = 0;
         else if (!strcmp(argv[i], "--nodes") && i + 1 < argc) {
             if (eg_parse_long(argv[++i], &nodes) || nodes < 2 || nodes > 4096) {
                 fprintf(stderr, "bench_gossip: --nodes wants an integer in [2, 4096]\n");
@@ -360,7 +325,7 @@ int main(int argc, char **argv)
     eg_comm *comm[MAX_ITEMS] = {0};
     long kidx[MAX_ITEMS] = {0};
     double nnz[MAX_ITEMS];
-    static cand cands[MAX_ITEMS * MAX_PERIOD];
+    static rw cands[MAX_ITEMS * MAX_PERIOD];
     int period[MAX_ITEMS];
     for (int g = 0; g < ngraphs; g++) {
         eg_graph_spec gs;
@@ -385,14 +350,14 @@ int main(int argc, char **argv)
         }
         nnz[g] = s / per;
         period[g] = per;
-        if (cand_on && per > MAX_PERIOD) {
-            fprintf(stderr, "bench_gossip: %s has period %d > %d; use --no-candidate\n",
+        if (rw_on && per > MAX_PERIOD) {
+            fprintf(stderr, "bench_gossip: %s has period %d > %d; use --no-rowwise\n",
                     graphs[g], per, MAX_PERIOD);
             eg_comm_world_finalize();
             return 2;
         }
-        for (int k = 0; cand_on && k < per; k++)
-            if (cand_init(&cands[g * MAX_PERIOD + k], eg_topo_weights(topo[g], k))) {
+        for (int k = 0; rw_on && k < per; k++)
+            if (rw_init(&cands[g * MAX_PERIOD + k], eg_topo_weights(topo[g], k))) {
                 fprintf(stderr, "bench_gossip: out of memory\n");
                 eg_comm_world_finalize();
                 return 1;
@@ -414,7 +379,7 @@ int main(int argc, char **argv)
         c3[i] = 1;
     }
 
-    int nk = K_GRAPH0 + ngraphs * (cand_on ? 2 : 1);
+    int nk = K_GRAPH0 + ngraphs * (rw_on ? 2 : 1);
     double best[MAX_ITEMS][K_GRAPH0 + 2 * MAX_ITEMS];
     for (int d = 0; d < ndims; d++) {
         size_t dim = dims[d];
@@ -447,16 +412,16 @@ int main(int argc, char **argv)
                 }
             }
         }
-        /* the candidate must give bitwise the library's result, for every W(k) of a period */
-        for (int g = 0; g < ngraphs && cand_on && !bad; g++)
+        /* the row-wise combine must give bitwise the library's result, for every W(k) of a period */
+        for (int g = 0; g < ngraphs && rw_on && !bad; g++)
             for (int k = 0; k < period[g] && !bad; k++) {
                 if (eg_comm_gossip(comm[g], eg_topo_weights(topo[g], k), in, out, dim, &err)) {
                     bad = 1;
                     break;
                 }
-                cand_gossip(&cands[g * MAX_PERIOD + k], in, c3, dim);
+                rw_gossip(&cands[g * MAX_PERIOD + k], in, c3, dim);
                 if (memcmp(out, c3, (size_t)n * dim * sizeof(float))) {
-                    fprintf(stderr, "bench_gossip: %s W(%d): the candidate combine differs from "
+                    fprintf(stderr, "bench_gossip: %s W(%d): the row-wise combine differs from "
                             "the library's\n", graphs[g], k);
                     eg_comm_world_finalize();
                     return 1;
@@ -477,7 +442,7 @@ int main(int argc, char **argv)
 
     if (csv)
         printf("nodes,threads,graph,dim,nnz,time_s,bytes_sum,bytes_min,gbps_sum,memcpy_gbps,"
-               "triad_gbps,bw_gbps,ratio,ratio_min,cand_time_s,cand_ratio,cand_ratio_min\n");
+               "triad_gbps,bw_gbps,ratio,ratio_min,rowwise_time_s,rowwise_ratio,rowwise_ratio_min\n");
     else {
         printf("gossip combine (eg_comm_gossip) over n = %d nodes on 1 rank x %d thread%s; "
                "best of %d x >= %.2g s\n",
@@ -486,13 +451,13 @@ int main(int argc, char **argv)
                "max(memcpy, triad) over n x dim floats, same threads\n");
         printf("ratio = time / (sum bytes / BW), ratio_min = time / (min bytes / BW); 1.0 = "
                "at the bandwidth limit\n");
-        if (cand_on)
-            printf("cand: the candidate combine proposed for lib/comm.c (vector-blocked, "
-                   "vectorised; bitwise the same result)\n");
+        if (rw_on)
+            printf("rowwise: the row-at-a-time combine comm.c used before blocking over the "
+                   "vector (bitwise the same result)\n");
         printf("\n%-12s %9s %6s %10s %8s %8s %8s %8s %6s %9s", "graph", "dim", "nnz",
                "time_ms", "GB/s", "memcpy", "triad", "BW GB/s", "ratio", "ratio_min");
-        if (cand_on)
-            printf(" %10s %6s %9s", "cand_ms", "ratio", "ratio_min");
+        if (rw_on)
+            printf(" %10s %6s %9s", "rw_ms", "ratio", "ratio_min");
         printf("\n");
     }
     for (int d = 0; d < ndims; d++) {
@@ -501,14 +466,14 @@ int main(int argc, char **argv)
         double bw = mc > tr ? mc : tr;
         for (int g = 0; g < ngraphs; g++) {
             double t = best[d][K_GRAPH0 + g];
-            double tc = cand_on ? best[d][K_GRAPH0 + ngraphs + g] : NAN;
+            double tc = rw_on ? best[d][K_GRAPH0 + ngraphs + g] : NAN;
             double bsum = (nnz[g] + n) * (double)dims[d] * sizeof(float), bmin = 2 * N;
             double tb_sum = bsum / (bw * 1e9), tb_min = bmin / (bw * 1e9);
             if (csv) {
                 printf("%d,%d,%s,%zu,%.6g,%.6e,%.0f,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,", n,
                        threads, graphs[g], dims[d], nnz[g], t, bsum, bmin, bsum / t / 1e9, mc, tr,
                        bw, t / tb_sum, t / tb_min);
-                if (cand_on)
+                if (rw_on)
                     printf("%.6e,%.3f,%.3f\n", tc, tc / tb_sum, tc / tb_min);
                 else
                     printf(",,\n");
@@ -516,15 +481,15 @@ int main(int argc, char **argv)
                 printf("%-12s %9zu %6.0f %10.3f %8.1f %8.1f %8.1f %8.1f %6.2f %9.2f", graphs[g],
                        dims[d], nnz[g], t * 1e3, bsum / t / 1e9, mc, tr, bw, t / tb_sum,
                        t / tb_min);
-                if (cand_on)
+                if (rw_on)
                     printf(" %10.3f %6.2f %9.2f", tc * 1e3, tc / tb_sum, tc / tb_min);
                 printf("\n");
             }
         }
     }
     for (int g = 0; g < ngraphs; g++)
-        for (int k = 0; cand_on && k < period[g]; k++)
-            cand_free(&cands[g * MAX_PERIOD + k]);
+        for (int k = 0; rw_on && k < period[g]; k++)
+            rw_free(&cands[g * MAX_PERIOD + k]);
     for (int g = 0; g < ngraphs; g++) {
         eg_comm_free(comm[g]);
         eg_topo_free(topo[g]);

@@ -173,7 +173,7 @@ static void make_wbar(eg_algo *a, const eg_wmat *W)
 /* node li's slice of the elementwise work before the exchange: weight decay, momentum,
  * the vector to send (written over x_i, except for qg_dmsgd, which needs x_i afterwards).
  * Reads and writes only node li's vectors and gradient slot. */
-void eg_algo_node_update(eg_algo *a, int li, int slot, double lr_d)
+EG_CLONES void eg_algo_node_update(eg_algo *a, int li, int slot, double lr_d)
 {
     const size_t d = a->dim, off = (size_t)li * d;
     const float lr = (float)lr_d, beta = (float)a->beta, wd = (float)a->wd;

@@ -180,7 +180,7 @@ double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
  * registers for RUN floats at a time (vectorised), and the operations and their order are
  * fixed, so the result does not depend on blocking or threads. */
 #define RUN 16
-static void combine_block(float *restrict o, const float *restrict x, const float *const *src,
+EG_CLONES static void combine_block(float *restrict o, const float *restrict x, const float *const *src,
                           const float *w, int k, size_t len)
 {
     if (k == 0) {
@@ -237,28 +237,35 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
         }
         c->plan_k[r] = k;
     }
-    /* 16 KB blocks keep a few dozen sources' blocks in L2; smaller ones for many rows */
-    const size_t chunk = nr <= 32 ? 4096 : 1024;
-    const long nblk = (long)((dim + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static) if (nblk > 1 && (size_t)nr * dim >= 16384)
-    for (long b = 0; b < nblk; b++) {
+    /* Work items are (row, vector, block of the vector). Sparse rows (<= 2 in-neighbours on
+     * average) go row by row: long sequential streams, which the prefetchers follow, beat
+     * the reuse blocking would give. Denser rows go block by block: a block of every source
+     * is read from memory once and reused from cache by each row that needs it (traffic
+     * ~2 vectors per row instead of degree + 2). Threads take contiguous ranges of items,
+     * which balances any row count. 16 KB blocks keep a few dozen sources' blocks in L2. */
+    long ktot = 0;
+    for (int r = 0; r < nrows; r++)
+        ktot += c->plan_k[r];
+    const int rowmajor = ktot <= 2L * nrows;
+    const size_t chunk = rowmajor || nr <= 32 ? 4096 : 1024;
+    const long nblk = (long)((dim + chunk - 1) / chunk), items = nblk * nr;
+#pragma omp parallel for schedule(static) if (items > 1 && (size_t)nr * dim >= 16384)
+    for (long it = 0; it < items; it++) {
+        const long b = rowmajor ? it % nblk : it / nr;
+        const int q = (int)(rowmajor ? it / nblk : it % nr), r = q / nv, v = q % nv;
         size_t off = (size_t)b * chunk, len = dim - off < chunk ? dim - off : chunk;
         int tid = omp_get_thread_num();
         if (tid >= c->nthreads_alloc)
             tid = 0; /* cannot happen: threads never exceed the count set at init */
         const float **src = c->tsrc + (size_t)tid * (size_t)mr;
-        for (int r = 0; r < nrows; r++) {
-            const int li = rows[r] - c->lo, k = c->plan_k[r];
-            const int *ps = c->plan_src + (size_t)r * (size_t)mr;
-            for (int v = 0; v < nv; v++) {
-                for (int e = 0; e < k; e++)
-                    src[e] = (ps[e] >= 0 ? in[v] + (size_t)ps[e] * dim
-                                         : c->recvbuf + ((size_t)v * (size_t)c->max_slots +
-                                                         (size_t)(-1 - ps[e])) * dim) + off;
-                combine_block(out[v] + (size_t)li * dim + off, in[v] + (size_t)li * dim + off, src,
-                              c->plan_w + (size_t)r * (size_t)mr, k, len);
-            }
-        }
+        const int li = rows[r] - c->lo, k = c->plan_k[r];
+        const int *ps = c->plan_src + (size_t)r * (size_t)mr;
+        for (int e = 0; e < k; e++)
+            src[e] = (ps[e] >= 0 ? in[v] + (size_t)ps[e] * dim
+                                 : c->recvbuf + ((size_t)v * (size_t)c->max_slots +
+                                                 (size_t)(-1 - ps[e])) * dim) + off;
+        combine_block(out[v] + (size_t)li * dim + off, in[v] + (size_t)li * dim + off, src,
+                      c->plan_w + (size_t)r * (size_t)mr, k, len);
     }
 }
 

@@ -21,6 +21,17 @@
 
 #define EG_VERSION "0.1.0"
 
+/* EG_CLONES: compile a streaming kernel twice, for AVX2 and for the baseline (x86-64-v2),
+ * and pick at load time by the CPU (GCC function multi-versioning). "avx2" alone brings no
+ * FMA, and element-wise loops are not reassociated, so both clones give bitwise the same
+ * results. Off for sanitizer/fuzz builds and compilers without target_clones. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(EG_NO_CLONES) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define EG_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define EG_CLONES
+#endif
+
 typedef struct eg_err {
     int code;        /* EG_EINPUT / EG_ERUN / ... (0 when no error) */
     char msg[1024];  /* human-readable, without the "expgraph: " prefix */
