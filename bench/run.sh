@@ -225,16 +225,16 @@ echo "   2r/1rx1t is the scaling from one core to two."
 echo
 echo "== 2. gossip step alone vs the memory-bandwidth limit (bench_gossip, n = 16, 1 rank x $(nproc) threads)"
 "$build/bench/bench_gossip" --csv "${gossip_args[@]}" --reps $(( gossip_reps * rounds )) > "$work/gossip.csv"
-printf "%-12s %8s %4s %9s %7s %8s %6s %9s %9s %6s %9s\n" graph dim nnz time_ms GB/s "BW GB/s" ratio ratio_min cand_ms ratio ratio_min
+printf "%-12s %8s %4s %9s %7s %8s %6s %9s %9s %6s %9s\n" graph dim nnz time_ms GB/s "BW GB/s" ratio ratio_min rw_ms ratio ratio_min
 awk -F, 'NR>1{printf "%-12s %8s %4.0f %9.3f %7.1f %8.1f %6.2f %9.2f %9.3f %6.2f %9.2f\n", $3, $4, $5, $6*1e3, $9, $12, $13, $14, $15*1e3, $16, $17}' "$work/gossip.csv"
 awk -F, 'NR>1{k="gossip,,"$3",,"$1",1,"$2",,"$4; print k",time_s,"$6; print k",gbps_sum_model,"$9; print k",memcpy_gbps,"$10;
   print k",triad_gbps,"$11; print k",bw_gbps,"$12; print k",ratio,"$13; print k",ratio_min,"$14;
-  if ($15 != "") { print k",candidate_time_s,"$15; print k",candidate_ratio,"$16; print k",candidate_ratio_min,"$17 } }' \
+  if ($15 != "") { print k",rowwise_time_s,"$15; print k",rowwise_ratio,"$16; print k",rowwise_ratio_min,"$17 } }' \
   "$work/gossip.csv" >> "$csv"
 echo "   bytes (sum model) = (nnz(W) + n) x dim x 4: each row reads self + in-neighbours, writes one vector;"
 echo "   BW = max(parallel memcpy, triad) over the same n x dim floats; ratio = time / (bytes / BW), 1 = at the limit;"
 echo "   ratio_min: against the floor 2n x dim x 4 (every vector read once, written once)."
-echo "   cand: the combine proposed for lib/comm.c (vector-blocked + vectorised; checked bitwise equal). Target: ratio <= 2 for dim >= 1M."
+echo "   rw: the row-at-a-time combine comm.c used before (checked bitwise equal to the library's). Target: ratio <= 2 for dim >= 1M."
 
 # ---- 3 + 4. scaling in n -----------------------------------------------------------------
 echo
