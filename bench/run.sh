@@ -263,7 +263,7 @@ for n in "${scale_nodes[@]}"; do
     row memory mlp "$g" dmsgd "$n" 1 2 "$it" "" max_rss_bytes "$((rss * 1024))"
   done
   # dmsgd keeps x, g, m and two scratch vectors (z, xnew) per node
-  state=$(( n * ${PARAMS[mlp]:-0} * 4 * 5 ))
+  state=$(( n * ${PARAMS[mlp]:-0} * 4 * 3 ))
   need=$(( state + mnist_bytes ))
   printf " %9.1f %9.1f %9.1f %8.2f\n" "$(awk -v r="$maxrss" 'BEGIN{print r/1024}')" \
     "$(awk -v b="$need" 'BEGIN{print b/1048576}')" "$(awk -v b="$state" 'BEGIN{print b/1048576}')" \
@@ -272,7 +272,7 @@ for n in "${scale_nodes[@]}"; do
   row memory mlp "" dmsgd "$n" 1 2 "" "" rss_over_need "$(awk -v r="$maxrss" -v b="$need" 'BEGIN{printf "%.4f", r*1024/b}')"
 done
 echo "   time per iteration per node = 1e3 x batch / (samples/s); it should stay flat for onepeer_exp, grow like log n for exp."
-echo "   need = nodes x params x 4 x 5 vectors (x, g, momentum, 2 scratch) + MNIST as floats (60000+10000) x 784 x 4;"
+echo "   need = nodes x params x 4 x 3 vectors (DmSGD keeps x and momentum, and the combine writes a third) + MNIST as floats (60000+10000) x 784 x 4;"
 echo "   RSS = max resident set size (/usr/bin/time), the largest of the graphs. Target: RSS/need <= 1.5 at n = 64."
 
 echo
@@ -281,7 +281,7 @@ printf "%-5s %-12s %9s %9s %9s %9s\n" model graph "1r x 2t" "1r x 1t" "2r x 1t" 
 for model in mlp cnn; do
   p=${PARAMS[$model]:-0}
   for g in "${graphs[@]}"; do
-    need=$(( 16 * p * 4 * 5 + mnist_bytes ))
+    need=$(( 16 * p * 4 * 3 + mnist_bytes ))
     mb() { awk -v r="${RSS[$model,$g,$1,$2]:-0}" 'BEGIN{printf "%.1f", r/1024}'; }
     printf "%-5s %-12s %9s %9s %9s %9.1f\n" "$model" "$g" "$(mb 1 2)" "$(mb 1 1)" "$(mb 2 1)" \
       "$(awk -v b="$need" 'BEGIN{print b/1048576}')"
@@ -345,9 +345,15 @@ if [ "$perf" = 1 ]; then
       /^#/ || NF < 3 {next}
       { p=$1; sub(/%/,"",p); v[$4]=p }
       END {
-        n = split("eg_model_loss_grad=gradients (forward + backward; BLAS and model.c)|eg_algo_node_update=algorithm update (momentum, the vector to send)|eg_comm_gossip_multi=gossip (exchange + combine)|eg_data_fill_batch=minibatch assembly|eg_model_eval=evaluation (test set + per-node accuracy)|eg_comm_sum_nodes=consensus and mean model|eg_ckpt_save=checkpoints|eg_alloc_floats=allocation (zeroing the state vectors)", it, "|")
+        # symbol[,symbol...]=label: the symbols are alternatives (the AVX2 and baseline clones
+        # of a kernel; the OpenMP-outlined combine, whose samples on the worker thread do not
+        # pass through eg_comm_gossip_multi) and are added
+        n = split("eg_model_loss_grad=gradients (forward + backward; BLAS and model.c)|eg_algo_node_update,eg_algo_node_update.avx2,eg_algo_node_update.default=algorithm update (momentum, the vector to send)|combine_rows._omp_fn.0=gossip (the combine)|eg_data_fill_batch=minibatch assembly|eg_model_eval=evaluation (test set + per-node accuracy)|eg_comm_sum_nodes=consensus and mean model|eg_ckpt_save=checkpoints|eg_alloc_floats=allocation (zeroing the state vectors)", it, "|")
         tot = 0
-        for (i = 1; i <= n; i++) { split(it[i], kv, "="); x = v[kv[1]] + 0; tot += x; printf "   %6.1f%%  %s\n", x, kv[2] }
+        for (i = 1; i <= n; i++) {
+          split(it[i], kv, "="); m = split(kv[1], syms, ","); x = 0
+          for (j = 1; j <= m; j++) x += v[syms[j]] + 0
+          tot += x; printf "   %6.1f%%  %s\n", x, kv[2] }
         x = v["eg_data_load"] + 0; if (v["eg_data_load_idx"] + 0 > x) x = v["eg_data_load_idx"] + 0
         tot += x; printf "   %6.1f%%  dataset loading\n", x
         printf "   %6.1f%%  OpenMP waits (libgomp: a thread idle at a barrier or during serial code)\n", gomp; tot += gomp

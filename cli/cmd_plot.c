@@ -75,22 +75,6 @@ typedef struct pargs {
     int log_y, help;
 } pargs;
 
-static const char *opt_val(int argc, char **argv, int *i, const char *opt, int *missing)
-{
-    size_t l = strlen(opt);
-    const char *s = argv[*i];
-    if (strncmp(s, opt, l))
-        return NULL;
-    if (s[l] == '=')
-        return s + l + 1;
-    if (s[l])
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
 
 static int parse_size(const char *opt, const char *v, long *out)
 {
@@ -122,40 +106,40 @@ static int parse_args(int argc, char **argv, pargs *a)
             a->help = 1;
         } else if (!strcmp(s, "--log-y")) {
             a->log_y = 1;
-        } else if ((v = opt_val(argc, argv, &i, "--y", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--y", &missing)) || missing) {
             if (missing || !*v) {
                 eg_cli_error("--y needs a metrics column, e.g. test_acc");
                 return 2;
             }
             a->y = v;
-        } else if ((v = opt_val(argc, argv, &i, "--x", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--x", &missing)) || missing) {
             if (missing || !*v) {
                 eg_cli_error("--x needs iter, epoch or time_s");
                 return 2;
             }
             a->x = v;
-        } else if ((v = opt_val(argc, argv, &i, "--title", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--title", &missing)) || missing) {
             if (missing) {
                 eg_cli_error("--title needs a text");
                 return 2;
             }
             a->title = v;
-        } else if ((v = opt_val(argc, argv, &i, "--width", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--width", &missing)) || missing) {
             if (missing) {
                 eg_cli_error("--width needs a number of pixels");
                 return 2;
             }
             if (parse_size("--width", v, &a->width))
                 return 2;
-        } else if ((v = opt_val(argc, argv, &i, "--height", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--height", &missing)) || missing) {
             if (missing) {
                 eg_cli_error("--height needs a number of pixels");
                 return 2;
             }
             if (parse_size("--height", v, &a->height))
                 return 2;
-        } else if ((v = opt_val(argc, argv, &i, "-o", &missing)) || missing ||
-                   (v = opt_val(argc, argv, &i, "--out", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "-o", &missing)) || missing ||
+                   (v = eg_cli_opt_val(argc, argv, &i, "--out", &missing)) || missing) {
             if (missing || !*v) {
                 eg_cli_error("-o needs a file name, e.g. -o figure.png");
                 return 2;

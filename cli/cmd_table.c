@@ -68,23 +68,6 @@ typedef struct targs {
     int help;
 } targs;
 
-/* value of --opt V or --opt=V at argv[*i]; NULL when s is not opt */
-static const char *opt_val(int argc, char **argv, int *i, const char *opt, int *missing)
-{
-    size_t l = strlen(opt);
-    const char *s = argv[*i];
-    if (strncmp(s, opt, l))
-        return NULL;
-    if (s[l] == '=')
-        return s + l + 1;
-    if (s[l])
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
 
 static int parse_args(int argc, char **argv, targs *a)
 {
@@ -100,25 +83,25 @@ static int parse_args(int argc, char **argv, targs *a)
         int missing = 0;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             a->help = 1;
-        } else if ((v = opt_val(argc, argv, &i, "--rows", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--rows", &missing)) || missing) {
             if (missing || !*v) {
                 eg_cli_error("--rows needs a spec key (see --help)");
                 return 2;
             }
             a->rows = v;
-        } else if ((v = opt_val(argc, argv, &i, "--cols", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--cols", &missing)) || missing) {
             if (missing || !*v) {
                 eg_cli_error("--cols needs a spec key (see --help)");
                 return 2;
             }
             a->cols = v;
-        } else if ((v = opt_val(argc, argv, &i, "--metric", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--metric", &missing)) || missing) {
             if (missing || !*v) {
                 eg_cli_error("--metric needs a column, e.g. test_acc or max:test_acc");
                 return 2;
             }
             a->metric = v;
-        } else if ((v = opt_val(argc, argv, &i, "--format", &missing)) || missing) {
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
             if (missing) {
                 eg_cli_error("--format needs md, csv or latex");
                 return 2;

@@ -14,4 +14,8 @@ int eg_cmd_plot(int argc, char **argv);
 /* prints "expgraph: <msg>\n" to stderr */
 void eg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* the value of option `opt` at argv[*i], given as "--opt V" (advancing *i) or "--opt=V";
+ * NULL when argv[*i] is another option, and then *missing = 1 if it is opt without a value */
+const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing);
+
 #endif

@@ -2,24 +2,8 @@
 # sweep_table_plot.sh - end-to-end: `expgraph sweep` a tiny 2x2 spec, then `table` and
 # `plot` its results; resume of an interrupted sweep; the error exits of table and plot
 # (SPEC.md sections 1, 5, 6). Run by CTest with EXPGRAPH=path/to/expgraph.
-# Exit 0 pass, 1 fail, 77 skip.
-set -u
-
-EXPGRAPH=${EXPGRAPH:-}
-if [ -z "$EXPGRAPH" ] || [ ! -x "$EXPGRAPH" ]; then
-    echo "skip: set EXPGRAPH to the expgraph binary (got '${EXPGRAPH}')"
-    exit 77
-fi
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg_sweep_table.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-
-fails=0
-fail() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
-pass() { echo "ok: $*"; }
+# Exit 0 pass, 1 fail.
+. "$(dirname "$0")/lib.sh"
 
 # run CMD...: stdout -> $TMP/out, stderr -> $TMP/err, exit code -> $rc
 run() {
@@ -71,8 +55,8 @@ POINTS="graph=ring,nodes=4 graph=ring,nodes=8 graph=exp,nodes=4 graph=exp,nodes=
 # 1. the sweep writes four run directories
 run "$EXPGRAPH" sweep "$TMP/spec.yaml" --out "$SW" --quiet
 if [ "$rc" -ne 0 ]; then
-    fail "sweep exited $rc: $(cat "$TMP/err")"
-    echo "$fails failure(s)"
+    bad "sweep exited $rc: $(cat "$TMP/err")"
+    finish
     exit 1
 fi
 missing=""
@@ -81,7 +65,7 @@ for p in $POINTS; do
         [ -s "$SW/$p/$f" ] || missing="$missing $p/$f"
     done
 done
-if [ -z "$missing" ]; then pass "sweep wrote 4 run directories"; else fail "sweep: missing$missing"; fi
+if [ -z "$missing" ]; then ok "sweep wrote 4 run directories"; else bad "sweep: missing$missing"; fi
 
 # 2. table --format csv: a 2x2 table whose cells are each run's final test_acc
 run "$EXPGRAPH" table "$SW" --rows graph --cols nodes --format csv
@@ -89,9 +73,9 @@ cp "$TMP/out" "$TMP/table.csv"
 header=$(head -n 1 "$TMP/table.csv")
 nlines=$(wc -l <"$TMP/table.csv")
 if [ "$rc" -eq 0 ] && [ "$header" = "graph,nodes=4,nodes=8" ] && [ "$nlines" -eq 3 ]; then
-    pass "csv table is 2x2 with header '$header'"
+    ok "csv table is 2x2 with header '$header'"
 else
-    fail "csv table: rc=$rc header='$header' lines=$nlines stderr: $(cat "$TMP/err")"
+    bad "csv table: rc=$rc header='$header' lines=$nlines stderr: $(cat "$TMP/err")"
 fi
 bad=""
 for g in ring exp; do
@@ -101,10 +85,10 @@ for g in ring exp; do
         near "$got" "$want" 1e-9 || bad="$bad ($g,$n: table '$got' vs metrics.csv '$want')"
     done
 done
-if [ -z "$bad" ]; then pass "csv cells equal the final test_acc of each run"; else fail "csv cells:$bad"; fi
+if [ -z "$bad" ]; then ok "csv cells equal the final test_acc of each run"; else bad "csv cells:$bad"; fi
 # rows sorted: exp, ring (first appearance in path order); columns numeric 4 < 8
 rows=$(awk -F, 'NR > 1 { printf "%s ", $1 }' "$TMP/table.csv")
-if [ "$rows" = "exp ring " ]; then pass "row order"; else fail "row order: '$rows'"; fi
+if [ "$rows" = "exp ring " ]; then ok "row order"; else bad "row order: '$rows'"; fi
 
 # 3. md and latex
 run "$EXPGRAPH" table "$SW" --rows graph --cols nodes
@@ -116,48 +100,48 @@ ring4=$(last_value "$SW/graph=ring,nodes=4/metrics.csv" test_acc)
 want4=$(awk -v v="$ring4" 'BEGIN { printf "%.4f", v }')
 grep -q "^| ring .*| *$want4 |" "$TMP/out" || md_ok=0
 if [ "$rc" -eq 0 ] && [ "$md_ok" -eq 1 ]; then
-    pass "md table"
+    ok "md table"
 else
-    fail "md table (rc=$rc, want ring/4 = $want4): $(cat "$TMP/out" "$TMP/err")"
+    bad "md table (rc=$rc, want ring/4 = $want4): $(cat "$TMP/out" "$TMP/err")"
 fi
 run "$EXPGRAPH" table "$SW" --rows graph --cols nodes --format latex
 if [ "$rc" -eq 0 ] && grep -q '^\\begin{tabular}{lrr}$' "$TMP/out" &&
     grep -q '^\\end{tabular}$' "$TMP/out" && grep -q "^ring & $want4 & " "$TMP/out" &&
     grep -q 'multicolumn{2}{c}{nodes}' "$TMP/out"; then
-    pass "latex table"
+    ok "latex table"
 else
-    fail "latex table: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+    bad "latex table: rc=$rc $(cat "$TMP/out" "$TMP/err")"
 fi
 # default layout: one row per run labelled by the differing keys
 run "$EXPGRAPH" table "$SW"
 if [ "$rc" -eq 0 ] && grep -q '^| graph=ring, nodes=4 ' "$TMP/out" && [ "$(grep -c '^| graph=' "$TMP/out")" -eq 4 ]; then
-    pass "default rows label every differing key"
+    ok "default rows label every differing key"
 else
-    fail "default table: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+    bad "default table: rc=$rc $(cat "$TMP/out" "$TMP/err")"
 fi
 # max: over rows is at least the final value
 run "$EXPGRAPH" table "$SW" --rows graph --cols nodes --metric max:test_acc --format csv
 mx=$(csv_cell "$TMP/out" ring nodes=4)
 if [ "$rc" -eq 0 ] && awk -v a="$mx" -v b="$ring4" 'BEGIN { exit !(a + 0 >= b + 0) }'; then
-    pass "max:test_acc ($mx >= final $ring4)"
+    ok "max:test_acc ($mx >= final $ring4)"
 else
-    fail "max:test_acc: rc=$rc '$mx' $(cat "$TMP/err")"
+    bad "max:test_acc: rc=$rc '$mx' $(cat "$TMP/err")"
 fi
 
 # 4. plot: a PNG of the default size
 run "$EXPGRAPH" plot "$SW" --y consensus --log-y -o "$TMP/c.png"
 size=$([ -f "$TMP/c.png" ] && png_size "$TMP/c.png")
 if [ "$rc" -eq 0 ] && [ "$size" = "900x560" ]; then
-    pass "plot wrote a 900x560 PNG"
+    ok "plot wrote a 900x560 PNG"
 else
-    fail "plot: rc=$rc size='$size' $(cat "$TMP/err")"
+    bad "plot: rc=$rc size='$size' $(cat "$TMP/err")"
 fi
 run "$EXPGRAPH" plot "$SW" --y test_acc --x epoch --width 640 --height 400 --title "tiny" -o "$TMP/a.png"
 size=$([ -f "$TMP/a.png" ] && png_size "$TMP/a.png")
 if [ "$rc" -eq 0 ] && [ "$size" = "640x400" ]; then
-    pass "plot --width/--height"
+    ok "plot --width/--height"
 else
-    fail "plot size: rc=$rc size='$size' $(cat "$TMP/err")"
+    bad "plot size: rc=$rc size='$size' $(cat "$TMP/err")"
 fi
 
 # 5. an interrupted sweep: re-running it runs only the unfinished point
@@ -176,16 +160,16 @@ for p in $POINTS; do
 done
 if [ "$rc" -eq 0 ] && [ -z "$changed" ] && [ -s "$SW/$gone/summary.csv" ] &&
     [ -s "$SW/$gone/metrics.csv" ]; then
-    pass "re-run sweep redid only $gone"
+    ok "re-run sweep redid only $gone"
 else
-    fail "re-run sweep: rc=$rc rewritten:'$changed' $(cat "$TMP/err")"
+    bad "re-run sweep: rc=$rc rewritten:'$changed' $(cat "$TMP/err")"
 fi
 # the re-run point gives the same final numbers (same spec and seed)
 run "$EXPGRAPH" table "$SW" --rows graph --cols nodes --format csv
 if [ "$rc" -eq 0 ] && cmp -s "$TMP/out" "$TMP/table.csv"; then
-    pass "table unchanged after the re-run"
+    ok "table unchanged after the re-run"
 else
-    fail "table after re-run differs: $(cat "$TMP/out") vs $(cat "$TMP/table.csv")"
+    bad "table after re-run differs: $(cat "$TMP/out") vs $(cat "$TMP/table.csv")"
 fi
 
 # 6. an unfinished run (no summary.csv) is still placed by its spec.yaml
@@ -193,57 +177,52 @@ cp -r "$SW" "$TMP/part"
 rm "$TMP/part/graph=ring,nodes=8/summary.csv"
 run "$EXPGRAPH" table "$TMP/part" --rows graph --cols nodes --format csv
 if [ "$rc" -eq 0 ] && cmp -s "$TMP/out" "$TMP/table.csv"; then
-    pass "keys of an unfinished run come from spec.yaml"
+    ok "keys of an unfinished run come from spec.yaml"
 else
-    fail "unfinished run: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+    bad "unfinished run: rc=$rc $(cat "$TMP/out" "$TMP/err")"
 fi
 
 # 7. errors exit 2 with an expgraph: message
 mkdir -p "$TMP/empty"
 run "$EXPGRAPH" table "$TMP/empty"
 if [ "$rc" -eq 2 ] && grep -q '^expgraph: .*no run directories' "$TMP/err"; then
-    pass "table on an empty directory exits 2"
+    ok "table on an empty directory exits 2"
 else
-    fail "table empty dir: rc=$rc $(cat "$TMP/err")"
+    bad "table empty dir: rc=$rc $(cat "$TMP/err")"
 fi
 run "$EXPGRAPH" table "$SW" --metric nosuch
 if [ "$rc" -eq 2 ] && grep -q "^expgraph: .*'nosuch'.*test_acc" "$TMP/err"; then
-    pass "unknown --metric exits 2 listing the columns"
+    ok "unknown --metric exits 2 listing the columns"
 else
-    fail "--metric nosuch: rc=$rc $(cat "$TMP/err")"
+    bad "--metric nosuch: rc=$rc $(cat "$TMP/err")"
 fi
 run "$EXPGRAPH" table "$SW" --rows graph
 if [ "$rc" -eq 2 ] && grep -q "^expgraph: runs .* both fall into the cell" "$TMP/err"; then
-    pass "two runs in one cell exit 2 naming both"
+    ok "two runs in one cell exit 2 naming both"
 else
-    fail "cell clash: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+    bad "cell clash: rc=$rc $(cat "$TMP/out" "$TMP/err")"
 fi
 run "$EXPGRAPH" plot "$SW" --y nosuch -o "$TMP/x.png"
-if [ "$rc" -eq 2 ] && [ ! -e "$TMP/x.png" ]; then pass "plot unknown column exits 2"; else fail "plot --y nosuch: rc=$rc"; fi
+if [ "$rc" -eq 2 ] && [ ! -e "$TMP/x.png" ]; then ok "plot unknown column exits 2"; else bad "plot --y nosuch: rc=$rc"; fi
 run "$EXPGRAPH" plot "$SW" --y test_acc
-if [ "$rc" -eq 2 ] && grep -q '^expgraph: .*-o' "$TMP/err"; then pass "plot without -o exits 2"; else fail "plot without -o: rc=$rc $(cat "$TMP/err")"; fi
+if [ "$rc" -eq 2 ] && grep -q '^expgraph: .*-o' "$TMP/err"; then ok "plot without -o exits 2"; else bad "plot without -o: rc=$rc $(cat "$TMP/err")"; fi
 run "$EXPGRAPH" plot "$TMP/empty" --y test_acc -o "$TMP/x.png"
-if [ "$rc" -eq 2 ]; then pass "plot with no runs exits 2"; else fail "plot no runs: rc=$rc"; fi
+if [ "$rc" -eq 2 ]; then ok "plot with no runs exits 2"; else bad "plot no runs: rc=$rc"; fi
 # corrupt metrics.csv: a row with a missing field -> exit 2 naming file:line
 bad="$TMP/part/graph=ring,nodes=4/metrics.csv"
 printf '50,6.25,1.0,0.1,0.3,0.4\n' >>"$bad"
 line=$(wc -l <"$bad")
 run "$EXPGRAPH" table "$TMP/part" --rows graph --cols nodes
 if [ "$rc" -eq 2 ] && grep -q "^expgraph: .*metrics.csv:$line:" "$TMP/err"; then
-    pass "corrupt metrics.csv exits 2 with file:line"
+    ok "corrupt metrics.csv exits 2 with file:line"
 else
-    fail "corrupt metrics.csv: rc=$rc $(cat "$TMP/err")"
+    bad "corrupt metrics.csv: rc=$rc $(cat "$TMP/err")"
 fi
 run "$EXPGRAPH" plot "$TMP/part" --y test_acc -o "$TMP/x.png"
-if [ "$rc" -eq 2 ]; then pass "plot on a corrupt metrics.csv exits 2"; else fail "plot corrupt: rc=$rc"; fi
+if [ "$rc" -eq 2 ]; then ok "plot on a corrupt metrics.csv exits 2"; else bad "plot corrupt: rc=$rc"; fi
 run "$EXPGRAPH" table --help
-if [ "$rc" -eq 0 ] && grep -q 'default test_acc' "$TMP/out"; then pass "table --help"; else fail "table --help: rc=$rc"; fi
+if [ "$rc" -eq 0 ] && grep -q 'default test_acc' "$TMP/out"; then ok "table --help"; else bad "table --help: rc=$rc"; fi
 run "$EXPGRAPH" plot --help
-if [ "$rc" -eq 0 ] && grep -q 'default 900' "$TMP/out"; then pass "plot --help"; else fail "plot --help: rc=$rc"; fi
+if [ "$rc" -eq 0 ] && grep -q 'default 900' "$TMP/out"; then ok "plot --help"; else bad "plot --help: rc=$rc"; fi
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails failure(s)"
-    exit 1
-fi
-echo "all passed"
-exit 0
+finish
