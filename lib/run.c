@@ -709,6 +709,9 @@ int eg_run(const eg_run_opts *o, eg_err *err)
          EG_VERSION, s->name, s->nodes, eg_comm_size(r->comm), eg_comm_size(r->comm) > 1 ? "s" : "",
          r->nthreads, r->nthreads > 1 ? "s" : "", s->graph.name, s->algo.name,
          eg_model_describe(r->model));
+    if (r->algo.shared && s->init_independent)
+        info(o, rank, "note: psgd trains one shared model, so model.init: independent is ignored "
+                      "(every node starts from node 0's draw)");
     info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
          r->data.desc, s->data.partition, eg_partition_skew(&r->part));
     info(o, rank, "%ld iterations (%.0f per epoch, batch %d per node) -> %s%s", r->total_iters,
