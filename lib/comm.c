@@ -155,6 +155,18 @@ void eg_comm_free(eg_comm *c)
     free(c);
 }
 
+int eg_comm_set_threads(eg_comm *c, int nthreads, eg_err *err)
+{
+    if (nthreads <= c->nthreads_alloc)
+        return EG_OK;
+    const float **t = realloc(c->tsrc, sizeof(float *) * (size_t)c->max_row * (size_t)nthreads);
+    if (!t)
+        return eg_err_set(err, EG_ERUN, "out of memory for %d threads' exchange scratch", nthreads);
+    c->tsrc = t;
+    c->nthreads_alloc = nthreads;
+    return EG_OK;
+}
+
 int eg_comm_rank(const eg_comm *c) { return c->rank; }
 int eg_comm_size(const eg_comm *c) { return c->size; }
 int eg_comm_lo(const eg_comm *c) { return c->lo; }
@@ -249,15 +261,16 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
     const int rowmajor = ktot <= 2L * nrows;
     const size_t chunk = rowmajor || nr <= 32 ? 4096 : 1024;
     const long nblk = (long)((dim + chunk - 1) / chunk), items = nblk * nr;
-#pragma omp parallel for schedule(static) if (items > 1 && (size_t)nr * dim >= 16384)
+    /* at most as many threads as there are scratch lists (eg_comm_set_threads) */
+    int nth = omp_get_max_threads();
+    if (nth > c->nthreads_alloc)
+        nth = c->nthreads_alloc;
+#pragma omp parallel for schedule(static) num_threads(nth) if (items > 1 && (size_t)nr * dim >= 16384)
     for (long it = 0; it < items; it++) {
         const long b = rowmajor ? it % nblk : it / nr;
         const int q = (int)(rowmajor ? it / nblk : it % nr), r = q / nv, v = q % nv;
         size_t off = (size_t)b * chunk, len = dim - off < chunk ? dim - off : chunk;
-        int tid = omp_get_thread_num();
-        if (tid >= c->nthreads_alloc)
-            tid = 0; /* cannot happen: threads never exceed the count set at init */
-        const float **src = c->tsrc + (size_t)tid * (size_t)mr;
+        const float **src = c->tsrc + (size_t)omp_get_thread_num() * (size_t)mr;
         const int li = rows[r] - c->lo, k = c->plan_k[r];
         const int *ps = c->plan_src + (size_t)r * (size_t)mr;
         for (int e = 0; e < k; e++)

@@ -20,6 +20,10 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
                  eg_err *err);
 void eg_comm_free(eg_comm *c); /* safe on NULL; not collective */
 
+/* Sizes the combine's per-thread scratch for up to nthreads OpenMP threads (call after
+ * omp_set_num_threads, outside the iteration; the combine never uses more threads than this
+ * or than the cores/threads seen at eg_comm_init). */
+int eg_comm_set_threads(eg_comm *c, int nthreads, eg_err *err);
 int eg_comm_rank(const eg_comm *c);
 int eg_comm_size(const eg_comm *c);
 int eg_comm_lo(const eg_comm *c);     /* first local node */

@@ -267,6 +267,8 @@ static int setup_state(runctx *r, eg_err *err)
         nt = 1;
     r->nthreads = nt;
     omp_set_num_threads(nt);
+    if ((rc = eg_comm_set_threads(r->comm, nt, err)))
+        return rc;
     openblas_set_num_threads(1);
     if ((rc = eg_algo_init(&r->algo, &s->algo, s->nodes, r->nlocal, r->dim,
                            eg_topo_max_nnz(r->topo), nt, err)))

@@ -9,6 +9,7 @@
 #include "topology.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,6 +278,76 @@ START_TEST(test_node_ranges)
 }
 END_TEST
 
+/* The combine (comm.c) on every path: sparse rows (row-major order) and dense rows
+ * (block-major), vector lengths around the 16-float runs and the 4096-float blocks, one and
+ * two vectors per call, 1 and 3 threads: it equals sum_j w_ij x_j to float rounding, and its
+ * bits depend neither on the thread count nor on how many vectors share the call. */
+START_TEST(test_gossip_combine)
+{
+    static const char *graphs[] = {"ring", "exp", "onepeer_exp", "full", "torus", "hypercube"};
+    static const size_t dims[] = {1, 15, 17, 4097, 9001};
+    const int n = 16;
+    const size_t maxd = 9001;
+    float *in = malloc(sizeof(float) * n * maxd * 2), *out1 = malloc(sizeof(float) * n * maxd),
+          *out3 = malloc(sizeof(float) * n * maxd), *outm = malloc(sizeof(float) * n * maxd * 2);
+    ck_assert(in && out1 && out3 && outm);
+    eg_rng r;
+    eg_rng_seed(&r, 7, 98, 0);
+    for (size_t t = 0; t < (size_t)n * maxd * 2; t++)
+        in[t] = (float)(4.0 * eg_rng_uniform(&r) - 2.0);
+    int saved = omp_get_max_threads();
+    for (int g = 0; g < 6; g++) {
+        eg_graph_spec gs = {0};
+        snprintf(gs.name, sizeof gs.name, "%s", graphs[g]);
+        eg_topo *t = NULL;
+        eg_err e = {0};
+        ck_assert_msg(eg_topo_init(&t, &gs, n, 1, &e) == 0, "%s", e.msg);
+        eg_comm *c = NULL;
+        ck_assert_msg(eg_comm_init(&c, n, maxd, 2, t, &e) == 0, "%s", e.msg);
+        ck_assert_int_eq(eg_comm_set_threads(c, 3, &e), 0);
+        const int per = eg_topo_period(t) < 4 ? eg_topo_period(t) : 4;
+        for (long k = 0; k < per; k++) {
+            const eg_wmat *W = eg_topo_weights(t, k);
+            for (int di = 0; di < 5; di++) {
+                const size_t d = dims[di];
+                const float *in2 = in + (size_t)n * d; /* the second vector of a pair */
+                omp_set_num_threads(1);
+                ck_assert_int_eq(eg_comm_gossip(c, W, in, out1, d, &e), 0);
+                omp_set_num_threads(3);
+                ck_assert_int_eq(eg_comm_gossip(c, W, in, out3, d, &e), 0);
+                const float *ins[2] = {in2, in};
+                float *outs[2] = {outm, outm + (size_t)n * d};
+                ck_assert_int_eq(eg_comm_gossip_multi(c, W, 2, ins, outs, d, &e), 0);
+                ck_assert_msg(!memcmp(out1, out3, sizeof(float) * n * d),
+                              "%s W(%ld) dim %zu: 1 and 3 threads differ", graphs[g], k, d);
+                ck_assert_msg(!memcmp(out1, outs[1], sizeof(float) * n * d),
+                              "%s W(%ld) dim %zu: 1 and 2 vectors per call differ", graphs[g], k, d);
+                for (int i = 0; i < n; i++)
+                    for (size_t q = 0; q < d; q++) {
+                        double ref = 0, ref2 = 0;
+                        for (int x = W->rowptr[i]; x < W->rowptr[i + 1]; x++) {
+                            ref += W->val[x] * in[(size_t)W->col[x] * d + q];
+                            ref2 += W->val[x] * in2[(size_t)W->col[x] * d + q];
+                        }
+                        float o = out1[(size_t)i * d + q], o2 = outs[0][(size_t)i * d + q];
+                        ck_assert_msg(fabs(o - ref) <= 1e-5 * (1 + fabs(ref)) &&
+                                          fabs(o2 - ref2) <= 1e-5 * (1 + fabs(ref2)),
+                                      "%s W(%ld) dim %zu row %d [%zu]: %g / %g, expected %g / %g",
+                                      graphs[g], k, d, i, q, o, o2, ref, ref2);
+                    }
+            }
+        }
+        eg_comm_free(c);
+        eg_topo_free(t);
+    }
+    omp_set_num_threads(saved);
+    free(in);
+    free(out1);
+    free(out3);
+    free(outm);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     eg_comm_world_init(&argc, &argv);
@@ -291,6 +362,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_onepeer_exact_averaging);
     tcase_add_test(tc, test_schedule);
     tcase_add_test(tc, test_node_ranges);
+    tcase_add_test(tc, test_gossip_combine);
     suite_add_tcase(s, tc);
     /* no fork: MPI is initialised in this process */
     SRunner *sr = srunner_create(s);

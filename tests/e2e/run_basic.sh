@@ -39,6 +39,14 @@ done
 check "mpirun -np 3 (uneven split) identical" mpi 3 run "$TMP/syn.yaml" --out "$TMP/np3" --quiet
 check "np 3 metrics identical" same_metrics "$out/metrics.csv" "$TMP/np3/metrics.csv"
 
+# the thread count (more threads than cores included) changes nothing: an MLP large enough
+# for the combine and the gradients to run threaded
+for th in 1 3; do
+  EXPGRAPH_THREADS=$th "$EXPGRAPH" run "$TMP/syn.yaml" --set model.name=mlp --set 'model.hidden=[512]' \
+    --set graph=exp --set train.epochs=2 --out "$TMP/th$th" --quiet
+done
+check "EXPGRAPH_THREADS=1 and 3: metrics.csv identical" same_metrics "$TMP/th1/metrics.csv" "$TMP/th3/metrics.csv"
+
 # the other algorithms also give P-independent numbers (gossip-only ones bit for bit)
 for algo in dsgd gt ed qg_dmsgd; do
   "$EXPGRAPH" run "$TMP/syn.yaml" --set algorithm=$algo --set graph=exp --out "$TMP/a-$algo-1" --quiet &&
