@@ -90,14 +90,18 @@ double eg_rng_normal(eg_rng *r)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-double eg_rng_gamma(eg_rng *r, double shape)
+double eg_rng_gamma_log(eg_rng *r, double shape, double *logv)
 {
     if (shape < 1.0) {
-        /* boost: G(a) = G(a+1) * U^(1/a) */
-        double g = eg_rng_gamma(r, shape + 1.0);
+        /* boost: G(a) = G(a+1) * U^(1/a). For tiny a the power underflows to 0, so the log
+         * is kept too: log G(a) = log G(a+1) + log(U) / a */
+        double lg;
+        double g = eg_rng_gamma_log(r, shape + 1.0, &lg);
         double u = eg_rng_uniform(r);
         if (u < 1e-300)
             u = 1e-300;
+        if (logv)
+            *logv = lg + log(u) / shape;
         return g * pow(u, 1.0 / shape);
     }
     double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
@@ -109,12 +113,15 @@ double eg_rng_gamma(eg_rng *r, double shape)
         } while (v <= 0);
         v = v * v * v;
         double u = eg_rng_uniform(r);
-        if (u < 1.0 - 0.0331 * x * x * x * x)
+        if (u < 1.0 - 0.0331 * x * x * x * x || (u > 0 && log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))) {
+            if (logv)
+                *logv = log(d * v);
             return d * v;
-        if (u > 0 && log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
-            return d * v;
+        }
     }
 }
+
+double eg_rng_gamma(eg_rng *r, double shape) { return eg_rng_gamma_log(r, shape, NULL); }
 
 void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n)
 {

@@ -61,6 +61,9 @@ uint64_t eg_rng_below(eg_rng *r, uint64_t n);
 double eg_rng_normal(eg_rng *r);
 /* Gamma(shape, 1), shape > 0 (Marsaglia-Tsang) */
 double eg_rng_gamma(eg_rng *r, double shape);
+/* the same draw (same random numbers, same value), and its natural log in *logv, which
+ * stays finite when the value underflows to 0 (shape << 1) */
+double eg_rng_gamma_log(eg_rng *r, double shape, double *logv);
 /* Fisher-Yates shuffle of idx[0..n) */
 void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n);
 

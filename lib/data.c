@@ -374,13 +374,14 @@ static int part_dirichlet(const eg_partition *p, const eg_dataset *d, double alp
 {
     int nodes = p->nodes;
     int32_t *class_start = eg_malloc(((size_t)d->classes + 1) * sizeof *class_start, err);
-    double *g = eg_malloc((size_t)nodes * sizeof *g, err);
+    double *g = eg_malloc((size_t)nodes * 2 * sizeof *g, err);
     int32_t *order = class_start && g ? by_label(d, class_start, err) : NULL;
     if (!order) {
         free(class_start);
         free(g);
         return EG_ERUN;
     }
+    double *lg = g + nodes;
     for (int c = 0; c < d->classes; c++) {
         int32_t *cls = order + class_start[c];
         int32_t nc = class_start[c + 1] - class_start[c];
@@ -388,13 +389,21 @@ static int part_dirichlet(const eg_partition *p, const eg_dataset *d, double alp
          * empty class, so that one class's size never shifts another's draws) */
         double sum = 0;
         for (int i = 0; i < nodes; i++) {
-            g[i] = eg_rng_gamma(r, alpha);
+            g[i] = eg_rng_gamma_log(r, alpha, &lg[i]);
             sum += g[i];
         }
-        if (!(sum > 0) || !isfinite(sum)) { /* all draws underflowed: uniform */
-            for (int i = 0; i < nodes; i++)
-                g[i] = 1.0;
-            sum = nodes;
+        if (!(sum > 0) || !isfinite(sum)) {
+            /* every draw underflowed (alpha << 1): the same draws from their logs, scaled by
+             * the largest, so the class goes (almost) all to one node, as Dir(alpha) does */
+            double mx = lg[0];
+            for (int i = 1; i < nodes; i++)
+                if (lg[i] > mx)
+                    mx = lg[i];
+            sum = 0;
+            for (int i = 0; i < nodes; i++) {
+                g[i] = exp(lg[i] - mx);
+                sum += g[i];
+            }
         }
         eg_rng_shuffle(r, cls, (size_t)nc);
         double cum = 0;

@@ -906,6 +906,24 @@ START_TEST(test_partition_dirichlet)
     ck_assert_double_lt(skew_hi, 0.1);
     eg_partition_free(&p);
 
+    /* alpha far below 1: every Gamma draw underflows to 0 in double, yet Dir(alpha) gives
+     * each class to (almost) one node; it used to fall back to a uniform split */
+    s.alpha = 1e-4;
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 5, 5, &err), EG_OK);
+    ck_assert_int_eq(check_partition(&p, &d), 2000);
+    for (int c = 0; c < 10; c++) {
+        int owners = 0;
+        for (int i = 0; i < 5; i++) {
+            int has = 0;
+            for (int32_t k = p.offset[i]; k < p.offset[i + 1]; k++)
+                has |= d.y_train[p.idx[k]] == c;
+            owners += has;
+        }
+        ck_assert_msg(owners == 1, "alpha 1e-4: class %d spread over %d nodes", c, owners);
+    }
+    ck_assert_double_gt(eg_partition_skew(&p), skew_lo);
+    eg_partition_free(&p);
+
     /* a node left with fewer than batch_size samples in every redraw (2000 samples,
      * 20 nodes, batch 100: only an exactly even split would do) */
     s.alpha = 0.1;
