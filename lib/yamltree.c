@@ -170,6 +170,12 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
         return NULL;
     }
     if (ev->type == YAML_SCALAR_EVENT) {
+        if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length)) {
+            /* a "\0" escape: C strings would silently cut the value there */
+            eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: a string holds a NUL character (\\0)",
+                       ps->src, line, col);
+            return NULL;
+        }
         eg_ynode *n = eg_ynode_new(EG_Y_SCALAR, (const char *)ev->data.scalar.value, ps->src, line, col);
         if (!n) {
             eg_err_set(ps->err, EG_ERUN, "out of memory");
@@ -209,6 +215,13 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
             int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
             if (e.type != YAML_SCALAR_EVENT) {
                 eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: mapping keys must be plain words",
+                           ps->src, kl, kc);
+                yaml_event_delete(&e);
+                eg_ynode_free(n);
+                return NULL;
+            }
+            if (memchr(e.data.scalar.value, 0, e.data.scalar.length)) {
+                eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: a key holds a NUL character (\\0)",
                            ps->src, kl, kc);
                 yaml_event_delete(&e);
                 eg_ynode_free(n);
