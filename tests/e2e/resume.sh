@@ -69,6 +69,27 @@ check "SIGTERM: exit 130" test "$rc" -eq 130
 check "SIGTERM: checkpoint written" test -s "$TMP/term/ckpt/LATEST"
 check "SIGTERM: metrics rows flushed" test "$(wc -l < "$TMP/term/metrics.csv")" -ge 1
 
+# SIGTERM to mpirun: Open MPI forwards it to the ranks, every rank checkpoints and exits
+# (mpirun's own exit code is Open MPI's, non-zero), and --resume takes it up on 2 ranks
+"$MPIEXEC" -np 2 --mca btl self,vader "$EXPGRAPH" run "$TMP/long.yaml" --out "$TMP/mterm" --quiet 2>"$TMP/merr" &
+pid=$!
+sleep 3
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+gen=$(cut -d' ' -f1 "$TMP/mterm/ckpt/LATEST" 2>/dev/null)
+check "mpirun SIGTERM: non-zero exit ($rc)" test "$rc" -ne 0
+check "mpirun SIGTERM: both ranks wrote generation ${gen:-none}" \
+  test -n "$gen" -a -s "$TMP/mterm/ckpt/$gen.0.bin" -a -s "$TMP/mterm/ckpt/$gen.1.bin"
+check "mpirun SIGTERM: says where the checkpoint is" grep -q "interrupted at iteration $gen" "$TMP/merr"
+check "mpirun SIGTERM: no summary.csv (the run is not finished)" test ! -e "$TMP/mterm/summary.csv"
+"$MPIEXEC" -np 2 --mca btl self,vader "$EXPGRAPH" run "$TMP/long.yaml" --out "$TMP/mterm" --quiet --resume 2>/dev/null &
+pid=$!
+sleep 3
+kill -TERM "$pid"
+wait "$pid"
+gen2=$(cut -d' ' -f1 "$TMP/mterm/ckpt/LATEST" 2>/dev/null)
+check "mpirun --resume continued past iteration $gen (now ${gen2:-none})" test "${gen2:-0}" -gt "$gen"
+
 # a corrupt checkpoint is refused; the previous generation stays
 EXPGRAPH_KILL_AT=170 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/cor" --quiet 2>/dev/null
 latest=$(cut -d' ' -f1 "$TMP/cor/ckpt/LATEST")
