@@ -412,10 +412,10 @@ int eg_comm_bcast_floats(eg_comm *c, float *buf, size_t count, int root, eg_err 
     return EG_OK;
 }
 
-int eg_comm_max_long(eg_comm *c, long *v, eg_err *err)
+int eg_comm_max_longs(eg_comm *c, long *v, int n, eg_err *err)
 {
     if (c->size > 1)
-        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_LONG, MPI_MAX, c->comm), err);
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_LONG, MPI_MAX, c->comm), err);
     return EG_OK;
 }
 

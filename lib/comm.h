@@ -65,7 +65,7 @@ int eg_comm_allreduce_doubles(eg_comm *c, double *buf, size_t count, eg_err *err
 /* Broadcast floats from rank root. */
 int eg_comm_bcast_floats(eg_comm *c, float *buf, size_t count, int root, eg_err *err);
 /* Max of a long over ranks. */
-int eg_comm_max_long(eg_comm *c, long *v, eg_err *err);
+int eg_comm_max_longs(eg_comm *c, long *v, int n, eg_err *err); /* element-wise max */
 /* 1 when every rank passed the same value, 0 otherwise. */
 int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err);
 /* Barrier. */
