@@ -80,13 +80,7 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     } else {
         c->host_ranks = 1;
     }
-    int nlocal = c->hi - c->lo, maxlocal = 0;
-    for (int r = 0; r < c->size; r++) {
-        int lo, hi;
-        eg_comm_range(nodes, c->size, r, &lo, &hi);
-        if (hi - lo > maxlocal)
-            maxlocal = hi - lo;
-    }
+    int nlocal = c->hi - c->lo;
     int maxdeg = eg_topo_max_degree(topo);
     long slots = (long)nlocal * maxdeg;
     if (slots > nodes - nlocal)
@@ -94,7 +88,6 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     c->max_slots = (int)slots;
     long sends = (long)nlocal * (c->size - 1);
     c->max_sends = (int)sends;
-    (void)maxlocal;
     /* the longest row is at most maxdeg + 1 entries */
     int maxrow = maxdeg + 1;
     c->max_row = maxrow;
@@ -289,7 +282,7 @@ int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *cons
         return eg_err_set(err, EG_ERUN, "gossip called with %d vectors of %zu floats; buffers hold %d of %zu",
                           nv, dim, c->max_vecs, c->max_dim);
     long st = ++c->calls;
-    int nlocal = c->hi - c->lo, nl = 0, nr = 0, nslots = 0, nreq = 0;
+    int nl = 0, nr = 0, nslots = 0, nreq = 0;
     /* what this rank needs: remote in-neighbours of local rows, slots in ascending node order */
     for (int i = c->lo; i < c->hi; i++) {
         int remote = 0;
@@ -345,7 +338,6 @@ int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *cons
                             err);
             }
     }
-    (void)nlocal;
     /* overlap: rows with only local in-neighbours while messages travel */
     combine_rows(c, W, c->rows_local, nl, nv, in, out, dim);
     if (nreq > 0)
