@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MAX_ITEMS 16
 #define MAX_PERIOD 16 /* W(k) of one period kept for the row-wise kernel */
@@ -307,15 +306,8 @@ int main(int argc, char **argv)
     }
 
     /* threads as the runner sets them: cores / ranks on the host, BLAS single-threaded */
-    if (threads == 0) {
-        threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-        const char *env = getenv("EXPGRAPH_THREADS");
-        long ev;
-        if (env && !eg_parse_long(env, &ev) && ev >= 1 && ev <= 1024)
-            threads = (int)ev;
-        if (threads < 1)
-            threads = 1;
-    }
+    if (threads == 0)
+        threads = eg_default_threads(1); /* one rank */
     omp_set_num_threads(threads);
     openblas_set_num_threads(1);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int eg_err_set(eg_err *err, int code, const char *fmt, ...)
 {
@@ -205,3 +206,13 @@ int eg_ceil_log2(long n)
 }
 
 int eg_is_pow2(long n) { return n > 0 && (n & (n - 1)) == 0; }
+
+int eg_default_threads(int ranks_on_host)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long nt = cores / (ranks_on_host > 0 ? ranks_on_host : 1), ev;
+    const char *env = getenv("EXPGRAPH_THREADS");
+    if (env && !eg_parse_long(env, &ev) && ev >= 1 && ev <= 1024)
+        nt = ev;
+    return nt < 1 ? 1 : (int)nt;
+}

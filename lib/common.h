@@ -83,6 +83,10 @@ uint64_t eg_splitmix64(uint64_t *state);
 #define EG_FNV_INIT 14695981039346656037ULL
 uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len);
 
+/* Threads for a rank's OpenMP work: EXPGRAPH_THREADS when set (1..1024), otherwise the
+ * host's cores shared by the ranks on it (at least 1). */
+int eg_default_threads(int ranks_on_host);
+
 /* ---- numbers and strings ---- */
 /* strict parsers: whole string must be a number; return 0 on success */
 int eg_parse_long(const char *s, long *out);

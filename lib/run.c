@@ -256,15 +256,7 @@ static int setup_state(runctx *r, eg_err *err)
     r->hi = eg_comm_hi(r->comm);
     r->nlocal = r->hi - r->lo;
     /* threads: the host's cores shared by the ranks on it; BLAS single-threaded inside */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int hr = eg_comm_host_ranks(r->comm);
-    int nt = (int)(cores / (hr > 0 ? hr : 1));
-    const char *env = getenv("EXPGRAPH_THREADS");
-    long ev;
-    if (env && !eg_parse_long(env, &ev) && ev >= 1 && ev <= 1024)
-        nt = (int)ev;
-    if (nt < 1)
-        nt = 1;
+    int nt = eg_default_threads(eg_comm_host_ranks(r->comm));
     r->nthreads = nt;
     omp_set_num_threads(nt);
     if ((rc = eg_comm_set_threads(r->comm, nt, err)))

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include "common.h"
+#include "data.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -173,6 +174,27 @@ static void fz_check_rc(int rc, const eg_err *err, const char *what)
     }
     if (rc == EG_ERUN && fz_strict()) {
         fprintf(stderr, "%s: EG_ERUN on a small input: %s\n", what, err->msg);
+        abort();
+    }
+}
+
+/* eg_data_load of spec s (2 nodes, seed 1), its result checked by fz_check_rc; `what` names
+ * the loader in a failure. Returns the code. */
+static int fz_load(eg_dataset *d, const eg_data_spec *s, const char *what)
+{
+    eg_err err;
+    memset(&err, 0, sizeof err);
+    int rc = eg_data_load(d, s, 2, 1, &err);
+    fz_check_rc(rc, &err, what);
+    return rc;
+}
+
+/* a loaded dataset has both splits, features and at most max_classes classes */
+static void fz_check_sizes(const eg_dataset *d, int max_classes)
+{
+    if (d->n_train < 1 || d->n_test < 1 || d->dim < 1 || d->classes < 1 || d->classes > max_classes) {
+        fprintf(stderr, "implausible dataset: %d train, %d test, dim %d, %d classes\n", d->n_train,
+                d->n_test, d->dim, d->classes);
         abort();
     }
 }

@@ -51,15 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     eg_dataset d;
     eg_err err;
-    memset(&err, 0, sizeof err);
-    int rc = eg_data_load(&d, &s, 2, 1, &err);
-    fz_check_rc(rc, &err, "eg_data_load(csv)");
+    int rc = fz_load(&d, &s, "eg_data_load(csv)");
     if (rc == EG_OK) {
-        if (d.n_train < 1 || d.n_test < 1 || d.dim < 1 || d.classes < 1 || d.classes > 65536) {
-            fprintf(stderr, "implausible dataset: %d train, %d test, dim %d, %d classes\n",
-                    d.n_train, d.n_test, d.dim, d.classes);
-            abort();
-        }
+        fz_check_sizes(&d, 65536);
         /* normalised features must be finite in both splits */
         for (int sp = 0; sp < 2; sp++) {
             const float *x = sp ? d.x_test : d.x_train;

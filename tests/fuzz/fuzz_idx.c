@@ -83,15 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.alpha = 0.5;
     eg_dataset d;
     eg_err err;
-    memset(&err, 0, sizeof err);
-    int rc = eg_data_load(&d, &s, 2, 1, &err);
-    fz_check_rc(rc, &err, "eg_data_load(idx)");
+    int rc = fz_load(&d, &s, "eg_data_load(idx)");
     if (rc == EG_OK) {
-        if (d.n_train < 1 || d.n_test < 1 || d.dim < 1 || d.classes < 1 || d.classes > 256) {
-            fprintf(stderr, "implausible dataset: %d train, %d test, dim %d, %d classes\n",
-                    d.n_train, d.n_test, d.dim, d.classes);
-            abort();
-        }
+        fz_check_sizes(&d, 256);
         static const char *const parts[] = {"iid", "sorted", "dirichlet"};
         for (int p = 0; p < 3; p++) {
             snprintf(s.partition, sizeof s.partition, "%s", parts[p]);

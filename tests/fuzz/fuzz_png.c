@@ -87,10 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.path[strlen(s.path) - 1] = 0;
     s.batch_size = 1;
     eg_dataset d;
-    eg_err err;
-    memset(&err, 0, sizeof err);
-    int rc = eg_data_load(&d, &s, 2, 1, &err);
-    fz_check_rc(rc, &err, "eg_data_load(png_folder)");
+    int rc = fz_load(&d, &s, "eg_data_load(png_folder)");
     if (rc == EG_OK) {
         if (d.n_train != 4 || d.n_test != 2 || d.classes != 2 || d.dim < 1 ||
             (d.shape.c != 1 && d.shape.c != 3)) {
