@@ -2,7 +2,7 @@
 # bench/run.sh - expgraph's benchmark suite (issue 8) in one command.
 #
 #   bash bench/run.sh [--quick] [--csv FILE] [--build DIR] [--no-build] [--no-torch] [--perf]
-#                     [--nice N] [--rounds R]
+#                     [--nice N] [--rounds R] [--only LIST]
 #
 # Prints, and writes as CSV (default bench/results.csv; long format, one figure per row):
 #   0. the model benchmark (bench_model): forward+backward samples/s against the sgemm peak;
@@ -25,9 +25,12 @@
 # run everything at niceness N (e.g. -19 as root on a shared machine; printed in the header).
 # --rounds R: repeat the measurements R times (throughput matrix, scaling, torch/expgraph pairs;
 # R x the gossip repetitions) and keep each figure's best: steadier on a busy machine.
+# --only LIST: just these sections, comma-separated: 0 (model kernels), 1 (throughput and the
+# n = 16 peak memory), 2 (gossip), 3 (scaling in n), 5 (PyTorch), perf (where the time goes).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 quick=0; csv="$here/bench/results.csv"; build="$here/build"; do_build=1; torch=1; perf=0; nice_n=""; rounds=1
+only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -38,12 +41,19 @@ while [ $# -gt 0 ]; do
     --perf) perf=1 ;;
     --nice) nice_n=$2; shift ;;
     --rounds) rounds=$2; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) only=$2; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 case "$csv" in /*) ;; *) csv="$PWD/$csv" ;; esac
+# want SECTION: whether --only (a comma-separated list of 0,1,2,3,5,perf) asks for it; all
+# sections when --only is not given (perf only with --perf)
+want() { [ -z "$only" ] || case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for w in ${only//,/ }; do
+  case "$w" in 0|1|2|3|5|perf) ;; *) echo "run.sh: --only: unknown section '$w' (0,1,2,3,5,perf)" >&2; exit 2 ;; esac
+done
 if [ -n "$nice_n" ] && [ -z "${EG_BENCH_NICED:-}" ]; then
   # a shared machine: run the whole suite (and every process it starts) at niceness N
   # (negative needs root), so that other jobs take less of the cores while it measures
@@ -153,6 +163,7 @@ run_eg() {
   echo "$best $(col "$out" samples_per_s) $(col "$out" train_time_s) $rss ${params:-0}"
 }
 
+if want 0; then
 # ---- 0. model benchmark ------------------------------------------------------------------
 echo
 echo "== 0. model benchmark (bench_model: eg_model_loss_grad, best-of; % of the 1-thread sgemm peak)"
@@ -165,6 +176,9 @@ awk -F, 'NR>1 && $1=="sgemm"{print "model,sgemm "$2",,,,,"$4",,,gflops,"$8}
   NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); print "model,"m",,,,,"$4",,"$3",samples_per_s,"$7; print "model,"m",,,,,"$4",,"$3",peak_frac,"$10}
   NR>1 && $1=="phase"{m=$2; gsub(/"/,"",m); print "model,"m",,,,,"$4",,"$3",share "$5","$6}' "$work/model.csv" >> "$csv"
 
+fi
+
+if want 1; then
 # ---- 1 + 4. throughput, n = 16 ---------------------------------------------------------
 mnist_bytes=$(( (60000 + 10000) * 784 * 4 ))
 declare -A SPS MEAN TT RSS PARAMS
@@ -221,6 +235,9 @@ echo "   1r x 1t: EXPGRAPH_THREADS=1; 2r x 1t: mpirun -np 2 --mca btl self,vader
 echo "   Target: CNN 2 ranks >= 1.6x 1 rank. On 2 cores 1r x 2t already uses both, so 2r/1rx2t can be ~1x at best;"
 echo "   2r/1rx1t is the scaling from one core to two."
 
+fi
+
+if want 2; then
 # ---- 2. gossip step alone ---------------------------------------------------------------
 echo
 echo "== 2. gossip step alone vs the memory-bandwidth limit (bench_gossip, n = 16, 1 rank x $(nproc) threads)"
@@ -236,6 +253,9 @@ echo "   BW = max(parallel memcpy, triad) over the same n x dim floats; ratio = 
 echo "   ratio_min: against the floor 2n x dim x 4 (every vector read once, written once)."
 echo "   rw: the row-at-a-time combine comm.c used before (checked bitwise equal to the library's). Target: ratio <= 2 for dim >= 1M."
 
+fi
+
+if want 3; then
 # ---- 3 + 4. scaling in n -----------------------------------------------------------------
 echo
 echo "== 3. scaling in n (1 rank x 2 threads, MLP, dmsgd): time per iteration per node (ms, best window), and peak memory"
@@ -262,7 +282,7 @@ for n in "${scale_nodes[@]}"; do
     row scaling mlp "$g" dmsgd "$n" 1 2 "$it" "" ms_per_iter_per_node_mean "$msm"
     row memory mlp "$g" dmsgd "$n" 1 2 "$it" "" max_rss_bytes "$((rss * 1024))"
   done
-  # dmsgd keeps x, g, m and two scratch vectors (z, xnew) per node
+  # dmsgd keeps x and m per node, and the combine writes a third vector
   state=$(( n * ${PARAMS[mlp]:-0} * 4 * 3 ))
   need=$(( state + mnist_bytes ))
   printf " %9.1f %9.1f %9.1f %8.2f\n" "$(awk -v r="$maxrss" 'BEGIN{print r/1024}')" \
@@ -275,6 +295,10 @@ echo "   time per iteration per node = 1e3 x batch / (samples/s); it should stay
 echo "   need = nodes x params x 4 x 3 vectors (DmSGD keeps x and momentum, and the combine writes a third) + MNIST as floats (60000+10000) x 784 x 4;"
 echo "   RSS = max resident set size (/usr/bin/time), the largest of the graphs. Target: RSS/need <= 1.5 at n = 64."
 
+fi
+
+# section 4 reports the RSS of section 1's runs
+if want 1; then
 echo
 echo "== 4. peak memory of the n = 16 runs (MB, summed over ranks; need = node state + dataset, per process)"
 printf "%-5s %-12s %9s %9s %9s %9s\n" model graph "1r x 2t" "1r x 1t" "2r x 1t" "need(1r)"
@@ -289,6 +313,9 @@ for model in mlp cnn; do
 done
 echo "   (2 ranks: each rank loads the whole dataset, so the sum holds it twice.)"
 
+fi
+
+if want 5; then
 # ---- 5. PyTorch reference ----------------------------------------------------------------
 echo
 echo "== 5. PyTorch reference (bench/torch_ref.py: same models and algorithm, n = 16, batch 32, 2 threads)"
@@ -327,8 +354,10 @@ else
   echo "   one model on the 16 x 32 batch. ratio = expgraph / torch (best windows). Target: ratio >= 3."
 fi
 
+fi
+
 # ---- where the time goes (optional) -------------------------------------------------------
-if [ "$perf" = 1 ]; then
+if [ "$perf" = 1 ] || { [ -n "$only" ] && want perf; }; then
   echo
   echo "== where the time goes: perf record of experiments/quickstart.yaml (the full spec, evaluation included)"
   if ! command -v perf >/dev/null; then
