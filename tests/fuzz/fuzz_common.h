@@ -199,4 +199,24 @@ static void fz_check_sizes(const eg_dataset *d, int max_classes)
     }
 }
 
+/* every partition of the loaded dataset over 2 nodes: a clean result or a clean error, and
+ * never more samples handed out than there are (s->partition is overwritten) */
+static void fz_check_partitions(const eg_dataset *d, eg_data_spec *s)
+{
+    static const char *const parts[] = {"iid", "sorted", "dirichlet"};
+    for (int p = 0; p < 3; p++) {
+        snprintf(s->partition, sizeof s->partition, "%s", parts[p]);
+        eg_partition part;
+        eg_err err;
+        memset(&err, 0, sizeof err);
+        int prc = eg_partition_make(&part, d, s, 2, 1, &err);
+        fz_check_rc(prc, &err, "eg_partition_make");
+        if (prc == EG_OK && part.offset[2] > d->n_train) {
+            fprintf(stderr, "partition hands out %d of %d samples\n", part.offset[2], d->n_train);
+            abort();
+        }
+        eg_partition_free(&part);
+    }
+}
+
 #endif

@@ -50,7 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_path("digits.csv", s.path, sizeof s.path);
     }
     eg_dataset d;
-    eg_err err;
     int rc = fz_load(&d, &s, "eg_data_load(csv)");
     if (rc == EG_OK) {
         fz_check_sizes(&d, 65536);
@@ -65,15 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
                 }
         }
-        static const char *const parts[] = {"iid", "sorted", "dirichlet"};
-        for (int p = 0; p < 3; p++) {
-            snprintf(s.partition, sizeof s.partition, "%s", parts[p]);
-            eg_partition part;
-            memset(&err, 0, sizeof err);
-            int prc = eg_partition_make(&part, &d, &s, 2, 1, &err);
-            fz_check_rc(prc, &err, "eg_partition_make");
-            eg_partition_free(&part);
-        }
+        fz_check_partitions(&d, &s);
     }
     eg_data_free(&d);
     return 0;

@@ -82,26 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.batch_size = 1;
     s.alpha = 0.5;
     eg_dataset d;
-    eg_err err;
     int rc = fz_load(&d, &s, "eg_data_load(idx)");
     if (rc == EG_OK) {
         fz_check_sizes(&d, 256);
-        static const char *const parts[] = {"iid", "sorted", "dirichlet"};
-        for (int p = 0; p < 3; p++) {
-            snprintf(s.partition, sizeof s.partition, "%s", parts[p]);
-            eg_partition part;
-            memset(&err, 0, sizeof err);
-            int prc = eg_partition_make(&part, &d, &s, 2, 1, &err);
-            fz_check_rc(prc, &err, "eg_partition_make");
-            if (prc == EG_OK) {
-                int32_t total = part.offset[2];
-                if (total > d.n_train) {
-                    fprintf(stderr, "partition hands out %d of %d samples\n", total, d.n_train);
-                    abort();
-                }
-            }
-            eg_partition_free(&part);
-        }
+        fz_check_partitions(&d, &s);
     }
     eg_data_free(&d);
     return 0;
