@@ -9,8 +9,12 @@
 enum { EG_AUG_CROP = 1, EG_AUG_FLIP = 2 };
 
 typedef struct eg_data_spec {
-    char name[32];           /* mnist | fashion_mnist | digits | synthetic | idx | png_folder | csv */
-    char path[EG_PATH_MAX];  /* idx/png_folder/csv: a directory or file; mnist etc.: optional dir */
+    char name[32];           /* mnist | fashion_mnist | digits | cifar10 | cifar100 | synthetic
+                                | idx | image_folder (png_folder: alias, stored as image_folder) | csv */
+    char path[EG_PATH_MAX];  /* idx/image_folder/csv/cifar*: a directory or file; mnist etc.:
+                                optional dir */
+    int image_size;          /* image_folder: resize the shorter side to this and centre-crop
+                                to image_size x image_size (0 = keep the files' size) */
     char partition[16];      /* iid | dirichlet | sorted */
     double alpha;            /* dirichlet concentration (> 0) */
     int batch_size;          /* per node */

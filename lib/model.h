@@ -13,14 +13,23 @@
 
 #define EG_MAX_LAYERS 8
 
+typedef enum { EG_NORM_NONE, EG_NORM_BATCH, EG_NORM_GROUP } eg_norm_kind;
+typedef enum { EG_PREC_F32, EG_PREC_BF16 } eg_precision;
+
 typedef struct eg_model_spec {
-    char name[16];               /* logreg | mlp | cnn */
+    char name[16];               /* logreg | mlp | cnn | resnet */
     int hidden[EG_MAX_LAYERS];   /* mlp: widths of the hidden layers; cnn: hidden[0] = width of the
                                     dense layer after the convolutions (0 = none) */
     int n_hidden;
     int channels[EG_MAX_LAYERS]; /* cnn: output channels of each conv + ReLU + 2x2 max-pool block */
     int n_channels;
     int kernel;                  /* cnn: odd square kernel size, 'same' padding */
+    int depth;                   /* resnet: 6k+2 (20, 32, 44, 56, 110) */
+    int width;                   /* resnet: channels of stage 1 (stages 2, 3: 2x, 4x) */
+    eg_norm_kind norm;           /* cnn (default none) and resnet (default batch) */
+    int groups;                  /* group norm: groups per layer (default 2) */
+    eg_precision precision;      /* train.precision: layer compute in f32 or bf16 (f32
+                                    accumulation; parameters and gradients stay f32) */
 } eg_model_spec;
 
 typedef struct eg_shape {
@@ -40,23 +49,39 @@ const char *eg_model_describe(const eg_model *m);
 /* floating-point operations of one forward+backward pass per sample (for benchmarks) */
 double eg_model_flops_per_sample(const eg_model *m);
 
-/* Seeded Kaiming-uniform initialisation of weights, zero biases. */
+/* Seeded Kaiming-uniform initialisation of weights, zero biases; normalisation scales 1,
+ * shifts 0. */
 void eg_model_init_params(const eg_model *m, float *params, eg_rng *rng);
+
+/* Running statistics (batch norm): buffers, not parameters. Floats per node; 0 when the
+ * model has no batch norm. Layout: for each batch-norm layer in order, mean[C] then var[C]. */
+size_t eg_model_nstats(const eg_model *m);
+/* Fresh running statistics: means 0, variances 1. No-op when nstats is 0. */
+void eg_model_init_stats(const eg_model *m, float *stats);
+/* Ranges of the parameter vector that `algorithm.weight_decay_norm: false` exempts from
+ * weight decay: normalisation scales and shifts and every bias. Writes up to max (offset,
+ * length) pairs in increasing offset order and returns how many there are in all. */
+int eg_model_nodecay(const eg_model *m, size_t *off, size_t *len, int max);
 
 /* Scratch for batches of up to max_batch samples. */
 int eg_work_init(eg_work **out, const eg_model *m, int max_batch, eg_err *err);
 void eg_work_free(eg_work *w); /* safe on NULL */
 
-/* Forward + backward on a batch. x: batch x (c*h*w) row-major, y: labels in [0, classes).
- * Writes (overwrites, not accumulates) grad = d(mean softmax cross-entropy)/d params and
- * returns the mean loss. Single-threaded; deterministic for the same inputs. */
-float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, const float *x,
-                         const int32_t *y, int batch, float *grad);
+/* Forward + backward on a batch in training mode. x: batch x (c*h*w) row-major, y: labels
+ * in [0, classes). Writes (overwrites, not accumulates) grad = d(mean softmax
+ * cross-entropy)/d params and returns the mean loss. Batch norm normalises with the batch's
+ * own statistics and updates `stats` in place (momentum 0.1, unbiased batch variance, as
+ * PyTorch); stats may be NULL only when eg_model_nstats is 0. Runs on the calling thread
+ * only (every oneDNN primitive single-threaded), so results are bitwise the same whatever
+ * thread calls it; deterministic for the same inputs. */
+float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, float *stats,
+                         const float *x, const int32_t *y, int batch, float *grad);
 
-/* Forward only: adds the summed loss to *loss_sum and the number of correct argmax
- * predictions to *correct. */
-void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const float *x,
-                   const int32_t *y, int batch, double *loss_sum, long *correct);
+/* Forward only, evaluation mode (batch norm uses `stats`; NULL only when nstats is 0):
+ * adds the summed loss to *loss_sum and the number of correct argmax predictions to
+ * *correct. Single-threaded like eg_model_loss_grad. */
+void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const float *stats,
+                   const float *x, const int32_t *y, int batch, double *loss_sum, long *correct);
 
 /* ---- optional phase timing (for benchmarks; off by default) ----
  * When enabled on a work, eg_model_loss_grad and eg_model_eval add the wall seconds of each

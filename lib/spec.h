@@ -16,6 +16,7 @@ typedef struct eg_algo_spec {
     double momentum;     /* [0, 1), default 0.9 (0 for dsgd, gt, ed) */
     double weight_decay; /* >= 0, default 0 */
     int nesterov;        /* default false */
+    int weight_decay_norm; /* default true; false: no decay on normalisation and bias params */
 } eg_algo_spec;
 
 typedef struct eg_train_spec {
@@ -24,6 +25,7 @@ typedef struct eg_train_spec {
     long log_every;         /* default 50 */
     long eval_every;        /* 0 = at every metrics row */
     long checkpoint_every;  /* default 500 (0 = only at the end) */
+    eg_precision precision; /* f32 (default) | bf16; also copied into model.precision */
 } eg_train_spec;
 
 typedef struct eg_lr_spec {
@@ -44,6 +46,7 @@ typedef struct eg_spec {
     eg_graph_spec graph;
     eg_algo_spec algo;
     eg_model_spec model;
+    int norm_stats_gossip;  /* model.norm_stats: local (default, 0) | gossip (1) */
     int init_independent;   /* model.init: same (default: every node starts from node 0's draw)
                                | independent (each node draws its own) */
     eg_data_spec data;

