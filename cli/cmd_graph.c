@@ -38,13 +38,13 @@ static void graph_usage(FILE *f)
             "              '{name: file, path: W.csv}'. Graphs:\n"
             "             ");
     int col = 13;
-    for (int i = 0; eg_graph_names[i]; i++) {
-        int w = (int)strlen(eg_graph_names[i]) + 2;
+    for (int i = 0; eg_graph_kinds[i].name; i++) {
+        int w = (int)strlen(eg_graph_kinds[i].name) + 2;
         if (col + w > 79) {
             fprintf(f, "\n             ");
             col = 13;
         }
-        fprintf(f, " %s%s", eg_graph_names[i], eg_graph_names[i + 1] ? "," : "\n");
+        fprintf(f, " %s%s", eg_graph_kinds[i].name, eg_graph_kinds[i + 1].name ? "," : "\n");
         col += w;
     }
     fprintf(f,

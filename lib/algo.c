@@ -4,21 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "gossip"};
-
-int eg_algo_gossip_vectors(eg_algo_kind k) { return k == EG_ALGO_GT ? 2 : 1; }
+int eg_algo_gossip_vectors(eg_algo_kind k) { return eg_algo_kinds[k].vectors; }
 
 int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
                  int max_nnz, int grad_slots, eg_err *err)
 {
     memset(a, 0, sizeof *a);
-    int k = -1;
-    for (int i = 0; i < 7; i++)
-        if (!strcmp(s->name, kind_names[i]))
-            k = i;
-    if (k < 0)
-        return eg_err_set(err, EG_EINPUT, "unknown algorithm '%s'", s->name);
-    a->kind = (eg_algo_kind)k;
+    if ((int)s->kind < 0 || s->kind > EG_ALGO_GOSSIP)
+        return eg_err_set(err, EG_EINPUT, "unknown algorithm kind %d", (int)s->kind);
+    a->kind = s->kind;
     a->beta = s->momentum;
     a->wd = s->weight_decay;
     a->nesterov = s->nesterov;

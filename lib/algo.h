@@ -6,15 +6,6 @@
 #include "comm.h"
 #include "spec.h"
 
-typedef enum {
-    EG_ALGO_PSGD,
-    EG_ALGO_DSGD,
-    EG_ALGO_DMSGD,
-    EG_ALGO_QG_DMSGD,
-    EG_ALGO_GT,
-    EG_ALGO_ED,
-    EG_ALGO_GOSSIP, /* extension: pure averaging x <- W x, no gradients ("learning rate 0") */
-} eg_algo_kind;
 
 typedef struct eg_algo {
     eg_algo_kind kind;

@@ -132,8 +132,7 @@ static int prepare(runctx *r, const eg_run_opts *o, eg_err *err)
         return rc;
     eg_spec *s = &r->spec;
     r->nodes = s->nodes;
-    if ((rc = eg_topo_init(&r->topo, &s->graph, s->nodes, s->seed, err)))
-        return rc;
+    r->topo = eg_spec_take_topo(s); /* built once, while validating */
     if ((rc = eg_data_load(&r->data, &s->data, s->nodes, s->seed, err))) {
         char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
         eg_spec_where(s, "data", where, sizeof where);
@@ -280,7 +279,9 @@ static int setup_state(runctx *r, eg_err *err)
 {
     eg_spec *s = &r->spec;
     int rc;
-    int maxv = eg_algo_gossip_vectors(EG_ALGO_GT);
+    int maxv = eg_algo_gossip_vectors(s->algo.kind);
+    if (maxv < 1)
+        maxv = 1;
     if ((rc = eg_comm_init(&r->comm, s->nodes, r->dim, maxv, r->topo, err)))
         return rc;
     r->rank = eg_comm_rank(r->comm);
@@ -568,12 +569,13 @@ static int write_summary(runctx *r, const rowvals *v, double wall, eg_err *err)
     snprintf(row, sizeof row,
              "%s,%llu,%d,%s,%.9g,%s,%.9g,%.9g,%s,%s,%s,%s,%d,%s,%s,%s,%.9g,%d,%.9g,%s,%s,%.9g,%s,"
              "%.9g,%s,%s,%.9g,%ld,%.6f,%.9g,%.9g,%.9g,%.9g,%.0f,%.9g,%.6f,%.3f,%.3f,%.1f,%d,%d\n",
-             s->name, (unsigned long long)s->seed, s->nodes, s->graph.name, s->graph.p, s->algo.name,
+             s->name, (unsigned long long)s->seed, s->nodes, eg_graph_kinds[s->graph.kind].name, s->graph.p,
+             eg_algo_kinds[s->algo.kind].name,
              s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false",
              s->model.name, hidden, chans, s->model.kernel, s->init_independent ? "independent" : "same",
              s->data.name, s->data.partition, s->data.alpha, s->data.batch_size, s->data.heterogeneity,
              s->train.iterations > 0 ? iters_s : "", s->train.iterations > 0 ? "" : epochs_s, s->lr.base,
-             s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, s->lr.schedule, miles,
+             s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, eg_sched_kinds[s->lr.schedule].name, miles,
              s->lr.gamma, r->iter, (double)r->iter / r->iters_per_epoch, v->train_loss,
              v->test_loss, v->test_acc, v->consensus, r->bytes_sent, v->node_acc,
              eg_partition_skew(&r->part), r->train_time, wall,
@@ -746,7 +748,8 @@ int eg_run(const eg_run_opts *o, eg_err *err)
     }
     info(o, rank, "expgraph %s: %s: %d nodes on %d rank%s x %d thread%s, graph %s, %s, %s",
          EG_VERSION, s->name, s->nodes, eg_comm_size(r->comm), eg_comm_size(r->comm) > 1 ? "s" : "",
-         r->nthreads, r->nthreads > 1 ? "s" : "", s->graph.name, s->algo.name,
+         r->nthreads, r->nthreads > 1 ? "s" : "", eg_graph_kinds[s->graph.kind].name,
+         eg_algo_kinds[s->algo.kind].name,
          eg_model_describe(r->model));
     if (r->algo.shared && s->norm_stats_gossip && r->algo.nstats > 0)
         info(o, rank, "note: psgd uses no graph, so model.norm_stats: gossip is ignored (each node "

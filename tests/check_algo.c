@@ -50,14 +50,14 @@ static void grads(eg_algo *a)
 static double solve(const char *algo, const char *graph, double lr, double beta, long K)
 {
     eg_graph_spec gs = {0};
-    snprintf(gs.name, sizeof gs.name, "%s", graph);
+    gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graph);
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_msg(eg_topo_init(&t, &gs, N, 1, &e) == 0, "%s", e.msg);
     eg_comm *c = NULL;
     ck_assert_msg(eg_comm_init(&c, N, D, 2, t, &e) == 0, "%s", e.msg);
     eg_algo_spec as = {0};
-    snprintf(as.name, sizeof as.name, "%s", algo);
+    as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
     as.momentum = beta;
     eg_algo a;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
@@ -123,13 +123,13 @@ START_TEST(test_psgd_is_momentum_sgd)
     /* psgd == single-model momentum SGD on the mean gradient */
     const double lr = 0.05, beta = 0.9;
     const long K = 200;
-    eg_graph_spec gs = {.name = "ring"};
+    eg_graph_spec gs = {.kind = EG_GRAPH_RING};
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
-    eg_algo_spec as = {.name = "psgd", .momentum = beta};
+    eg_algo_spec as = {.kind = EG_ALGO_PSGD, .momentum = beta};
     eg_algo a;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
     memset(a.x, 0, sizeof(float) * N * D);
@@ -162,14 +162,14 @@ END_TEST
 static void run_wd(const char *algo, double wd, const size_t *off, const size_t *len, int nr,
                    float *out)
 {
-    eg_graph_spec gs = {.name = "exp"};
+    eg_graph_spec gs = {.kind = EG_GRAPH_EXP};
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     eg_algo_spec as = {.momentum = 0.5, .weight_decay = wd};
-    snprintf(as.name, sizeof as.name, "%s", algo);
+    as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
     eg_algo a;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
     ck_assert_int_eq(eg_algo_set_nodecay(&a, off, len, nr, &e), 0);
@@ -213,14 +213,14 @@ END_TEST
  * W(k) exactly like a parameter vector, and their bytes count */
 START_TEST(test_stats_gossip)
 {
-    eg_graph_spec gs = {.name = "onepeer_exp"};
+    eg_graph_spec gs = {.kind = EG_GRAPH_ONEPEER_EXP};
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     for (int gossip = 0; gossip < 2; gossip++) {
-        eg_algo_spec as = {.name = "dmsgd", .momentum = 0.9};
+        eg_algo_spec as = {.kind = EG_ALGO_DMSGD, .momentum = 0.9};
         eg_algo a;
         ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
         const size_t NS = 3;
@@ -273,7 +273,7 @@ END_TEST
 static double consensus_after(const char *graph, int n, int iters)
 {
     eg_graph_spec gs = {0};
-    snprintf(gs.name, sizeof gs.name, "%s", graph);
+    gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graph);
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, n, 1, &e), 0);
@@ -333,7 +333,7 @@ START_TEST(test_schedule)
 {
     eg_lr_spec l = {.base = 0.1, .warmup_epochs = 1, .gamma = 0.1, .n_milestones = 2,
                     .milestones = {3, 5}};
-    snprintf(l.schedule, sizeof l.schedule, "step");
+    l.schedule = EG_SCHED_STEP;
     eg_sched s;
     eg_sched_init(&s, &l, 4, 10, 80);
     ck_assert_double_eq_tol(eg_sched_lr(&s, 0), 0.01, 1e-12);   /* warm-up: 1/10 of the peak */
@@ -342,13 +342,13 @@ START_TEST(test_schedule)
     ck_assert_double_eq_tol(eg_sched_lr(&s, 30), 0.01, 1e-12);  /* epoch 3 */
     ck_assert_double_eq_tol(eg_sched_lr(&s, 55), 0.001, 1e-12); /* epoch 5.5 */
     l.scale_linear = 1;
-    snprintf(l.schedule, sizeof l.schedule, "cosine");
+    l.schedule = EG_SCHED_COSINE;
     l.warmup_epochs = 0;
     eg_sched_init(&s, &l, 4, 10, 100);
     ck_assert_double_eq_tol(eg_sched_lr(&s, 0), 0.4, 1e-12);  /* linear scaling: 0.1 x 4 */
     ck_assert_double_eq_tol(eg_sched_lr(&s, 50), 0.2, 1e-12); /* half way */
     ck_assert(eg_sched_lr(&s, 99) < 0.001);
-    snprintf(l.schedule, sizeof l.schedule, "constant");
+    l.schedule = EG_SCHED_CONSTANT;
     l.scale_linear = 0;
     l.warmup_epochs = 0.5; /* fractional epochs */
     eg_sched_init(&s, &l, 4, 10, 100);
@@ -397,7 +397,7 @@ START_TEST(test_gossip_combine)
     int saved = omp_get_max_threads();
     for (int g = 0; g < 6; g++) {
         eg_graph_spec gs = {0};
-        snprintf(gs.name, sizeof gs.name, "%s", graphs[g]);
+        gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graphs[g]);
         eg_topo *t = NULL;
         eg_err e = {0};
         ck_assert_msg(eg_topo_init(&t, &gs, n, 1, &e) == 0, "%s", e.msg);
