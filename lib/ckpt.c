@@ -353,7 +353,7 @@ int eg_ckpt_load(const char *dir, eg_comm *c, eg_ckpt_state *st, eg_err *err)
     }
     free(buf);
     if (!rc) {
-        st->algo->steps = iter;
+        eg_algo_set_steps(st->algo, iter);
         /* nodes with no local entries still need the counters */
         if (st->nlocal == 0)
             *st->iter = iter;

@@ -39,7 +39,7 @@ typedef struct runctx {
     eg_topo *topo;
     eg_model *model;
     eg_comm *comm;
-    eg_algo algo;
+    eg_algo *algo;
     eg_sched sched;
     int nodes, lo, hi, nlocal, nthreads;
     size_t dim;
@@ -85,7 +85,7 @@ static void ctx_free(runctx *r)
 {
     if (r->metrics)
         fclose(r->metrics);
-    eg_algo_free(&r->algo);
+    eg_algo_free(r->algo);
     eg_comm_free(r->comm);
     if (r->work)
         for (int t = 0; t < r->nthreads; t++)
@@ -253,11 +253,11 @@ static int setup_model_state(runctx *r, eg_err *err)
 {
     const eg_spec *s = &r->spec;
     size_t ns = eg_model_nstats(r->model);
-    int rc = eg_algo_set_stats(&r->algo, ns, s->norm_stats_gossip, err);
+    int rc = eg_algo_set_stats(r->algo, ns, s->norm_stats_gossip, err);
     if (rc)
         return rc;
     for (int li = 0; li < r->nlocal; li++)
-        eg_model_init_stats(r->model, eg_algo_node_stats(&r->algo, li));
+        eg_model_init_stats(r->model, eg_algo_node_stats(r->algo, li));
     r->acc_s = calloc(ns + 1, sizeof(double));
     r->sbar = eg_alloc_floats(ns + 1, err);
     if (!r->acc_s || !r->sbar)
@@ -269,7 +269,7 @@ static int setup_model_state(runctx *r, eg_err *err)
     if (!off || !len)
         rc = eg_err_set(err, EG_ERUN, "out of memory");
     else
-        rc = eg_algo_set_nodecay(&r->algo, off, len, eg_model_nodecay(r->model, off, len, n), err);
+        rc = eg_algo_set_nodecay(r->algo, off, len, eg_model_nodecay(r->model, off, len, n), err);
     free(off);
     free(len);
     return rc;
@@ -367,9 +367,9 @@ static int setup_state(runctx *r, eg_err *err)
     for (int li = 0; li < nl; li++) {
         eg_rng ir;
         /* psgd trains one shared model: node 0's draw whatever model.init says */
-        int indep = s->init_independent && !r->algo.shared;
+        int indep = s->init_independent && !eg_algo_shared(r->algo);
         eg_rng_seed(&ir, s->seed, EG_STREAM_INIT, indep ? (uint64_t)(r->lo + li) : 0);
-        eg_model_init_params(r->model, r->algo.x + (size_t)li * r->dim, &ir);
+        eg_model_init_params(r->model, eg_algo_x(r->algo) + (size_t)li * r->dim, &ir);
     }
     return EG_OK;
 }
@@ -386,13 +386,13 @@ static void compute_grads(runctx *r, long k, double lr)
         int32_t idx[B];
         next_batch(r, li, idx);
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
-        const float *x = eg_algo_node_x(&r->algo, li);
-        float *g = eg_algo_grad(&r->algo, li, tid);
-        float loss = eg_model_loss_grad(r->model, r->work[tid], x, eg_algo_node_stats(&r->algo, li),
+        const float *x = eg_algo_node_x(r->algo, li);
+        float *g = eg_algo_grad(r->algo, li, tid);
+        float loss = eg_model_loss_grad(r->model, r->work[tid], x, eg_algo_node_stats(r->algo, li),
                                         r->xb[tid], r->yb[tid], B, g);
         /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
          * this node's gradient is still in cache */
-        eg_algo_node_update(&r->algo, li, tid, lr);
+        eg_algo_node_update(r->algo, li, tid, lr);
         r->loss_acc[li] += (double)loss;
         if (!isfinite(loss) && r->bad_iter[li] < 0)
             r->bad_iter[li] = k;
@@ -462,9 +462,9 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     if (!evaluate)
         return EG_OK;
     v->evaluated = 1;
-    eg_algo_sync(&r->algo);
+    eg_algo_sync(r->algo);
     /* x_bar in double, summed in node order */
-    if ((rc = eg_comm_sum_nodes(r->comm, r->algo.x, dim, r->acc_d, err)))
+    if ((rc = eg_comm_sum_nodes(r->comm, eg_algo_x(r->algo), dim, r->acc_d, err)))
         return rc;
     for (size_t t = 0; t < dim; t++) {
         r->acc_d[t] /= n;
@@ -472,7 +472,7 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     }
     /* consensus: per node ||x_i - x_bar||^2, then summed in node order */
     for (int li = 0; li < r->nlocal; li++) {
-        const float *x = r->algo.x + (size_t)li * dim;
+        const float *x = eg_algo_x(r->algo) + (size_t)li * dim;
         double c = 0;
         for (size_t t = 0; t < dim; t++) {
             double d = (double)x[t] - r->acc_d[t];
@@ -487,9 +487,9 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
         cs += r->node_vals[i];
     v->consensus = cs / n;
     /* x_bar is evaluated with the mean of the nodes' running statistics */
-    const size_t ns = r->algo.nstats;
+    const size_t ns = eg_algo_nstats(r->algo);
     if (ns > 0) {
-        if ((rc = eg_comm_sum_nodes(r->comm, r->algo.stats, ns, r->acc_s, err)))
+        if ((rc = eg_comm_sum_nodes(r->comm, eg_algo_stats(r->algo), ns, r->acc_s, err)))
             return rc;
         for (size_t t = 0; t < ns; t++)
             r->sbar[t] = (float)(r->acc_s[t] / n);
@@ -508,8 +508,8 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
             const int ntest = r->n_sub;
             for (int start = 0; start < ntest; start += EVAL_BATCH) {
                 int cnt = ntest - start < EVAL_BATCH ? ntest - start : EVAL_BATCH;
-                eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
-                              eg_algo_node_stats(&r->algo, li),
+                eg_model_eval(r->model, r->work[tid], eg_algo_x(r->algo) + (size_t)li * dim,
+                              eg_algo_node_stats(r->algo, li),
                               r->sub_x + (size_t)start * r->data.dim, r->sub_y + start, cnt, &ls,
                               &cor);
             }
@@ -594,7 +594,7 @@ static eg_ckpt_state ckpt_state(runctx *r, uint64_t hash)
 {
     eg_ckpt_state cs = {
         .spec_hash = hash, .nodes = r->nodes, .lo = r->lo, .nlocal = r->nlocal, .dim = r->dim,
-        .algo = &r->algo, .sample_rng = r->sample_rng, .aug_rng = r->aug_rng, .perm = r->perm,
+        .algo = r->algo, .sample_rng = r->sample_rng, .aug_rng = r->aug_rng, .perm = r->perm,
         .perm_off = r->perm_off, .cursor = r->cursor, .loss_acc = r->loss_acc, .iter = &r->iter,
         .bytes_sent = &r->bytes_sent, .train_time = &r->train_time,
         .rows_since = &r->rows_since_iters};
@@ -751,10 +751,10 @@ int eg_run(const eg_run_opts *o, eg_err *err)
          r->nthreads, r->nthreads > 1 ? "s" : "", eg_graph_kinds[s->graph.kind].name,
          eg_algo_kinds[s->algo.kind].name,
          eg_model_describe(r->model));
-    if (r->algo.shared && s->norm_stats_gossip && r->algo.nstats > 0)
+    if (eg_algo_shared(r->algo) && s->norm_stats_gossip && eg_algo_nstats(r->algo) > 0)
         info(o, rank, "note: psgd uses no graph, so model.norm_stats: gossip is ignored (each node "
                       "keeps its own running statistics)");
-    if (r->algo.shared && s->init_independent)
+    if (eg_algo_shared(r->algo) && s->init_independent)
         info(o, rank, "note: psgd trains one shared model, so model.init: independent is ignored "
                       "(every node starts from node 0's draw)");
     info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
@@ -764,7 +764,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
 
     const long log_every = s->train.log_every, eval_every = s->train.eval_every;
     const long ck_every = s->train.checkpoint_every;
-    int needs_grad = r->algo.kind != EG_ALGO_GOSSIP;
+    int needs_grad = eg_algo_needs_grad(r->algo);
     /* test hook: EXPGRAPH_KILL_AT=N makes rank EXPGRAPH_KILL_RANK (default 0) SIGKILL itself
      * after iteration N, to test resume-after-kill deterministically */
     long kill_at = -1, kill_rank = 0;
@@ -786,7 +786,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
         if (needs_grad)
             compute_grads(r, k, lr);
         const eg_wmat *W = eg_topo_weights(r->topo, k);
-        if ((rc = eg_algo_exchange(&r->algo, r->comm, W, lr, &r->bytes_sent, err)))
+        if ((rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->bytes_sent, err)))
             break;
         r->iter++;
         r->rows_since_iters++;

@@ -41,8 +41,8 @@ static void grads(eg_algo *a)
 {
     for (int i = 0; i < N; i++)
         for (int t = 0; t < D; t++) {
-            float x = a->x[i * D + t];
-            a->g[i * D + t] = (float)(A[i] * ((double)x - C[i][t]));
+            float x = eg_algo_node_x(a, i)[t];
+            eg_algo_grad(a, i, 0)[t] = (float)(A[i] * ((double)x - C[i][t]));
         }
 }
 
@@ -59,26 +59,26 @@ static double solve(const char *algo, const char *graph, double lr, double beta,
     eg_algo_spec as = {0};
     as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
     as.momentum = beta;
-    eg_algo a;
+    eg_algo *a = NULL;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
-    memset(a.x, 0, sizeof(float) * N * D);
+    memset(eg_algo_x(a), 0, sizeof(float) * N * D);
     double bytes = 0;
     for (long k = 0; k < K; k++) {
-        grads(&a);
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
     }
     double worst = 0;
     for (int i = 0; i < N; i++) {
         double d = 0;
         for (int q = 0; q < D; q++) {
-            double v = a.x[i * D + q] - XSTAR[q];
+            double v = eg_algo_x(a)[i * D + q] - XSTAR[q];
             d += v * v;
         }
         if (sqrt(d) > worst)
             worst = sqrt(d);
     }
     ck_assert(bytes > 0);
-    eg_algo_free(&a);
+    eg_algo_free(a);
     eg_comm_free(c);
     eg_topo_free(t);
     return worst;
@@ -130,18 +130,18 @@ START_TEST(test_psgd_is_momentum_sgd)
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     eg_algo_spec as = {.kind = EG_ALGO_PSGD, .momentum = beta};
-    eg_algo a;
+    eg_algo *a = NULL;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
-    memset(a.x, 0, sizeof(float) * N * D);
+    memset(eg_algo_x(a), 0, sizeof(float) * N * D);
     float x[D] = {0}, m[D] = {0};
     double bytes = 0;
     for (long k = 0; k < K; k++) {
-        grads(&a);
+        grads(a);
         float gsum[D] = {0};
         for (int i = 0; i < N; i++)
             for (int q = 0; q < D; q++)
                 gsum[q] += (float)(A[i] * ((double)x[q] - C[i][q]));
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
         for (int q = 0; q < D; q++) {
             m[q] = (float)beta * m[q] + gsum[q] * (1.0f / N);
             x[q] -= (float)lr * m[q];
@@ -149,9 +149,9 @@ START_TEST(test_psgd_is_momentum_sgd)
     }
     for (int i = 0; i < N; i++)
         for (int q = 0; q < D; q++)
-            ck_assert_msg(fabsf(a.x[i * D + q] - x[q]) <= 1e-6f * (1 + fabsf(x[q])),
-                          "node %d coord %d: %g vs %g", i, q, a.x[i * D + q], x[q]);
-    eg_algo_free(&a);
+            ck_assert_msg(fabsf(eg_algo_x(a)[i * D + q] - x[q]) <= 1e-6f * (1 + fabsf(x[q])),
+                          "node %d coord %d: %g vs %g", i, q, eg_algo_x(a)[i * D + q], x[q]);
+    eg_algo_free(a);
     eg_comm_free(c);
     eg_topo_free(t);
 }
@@ -170,18 +170,18 @@ static void run_wd(const char *algo, double wd, const size_t *off, const size_t 
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     eg_algo_spec as = {.momentum = 0.5, .weight_decay = wd};
     as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
-    eg_algo a;
+    eg_algo *a = NULL;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
-    ck_assert_int_eq(eg_algo_set_nodecay(&a, off, len, nr, &e), 0);
+    ck_assert_int_eq(eg_algo_set_nodecay(a, off, len, nr, &e), 0);
     for (int i = 0; i < N * D; i++)
-        a.x[i] = 1.0f + 0.01f * (float)i;
+        eg_algo_x(a)[i] = 1.0f + 0.01f * (float)i;
     double bytes = 0;
     for (long k = 0; k < 30; k++) {
-        grads(&a);
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), 0.05, &bytes, &e), 0);
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), 0.05, &bytes, &e), 0);
     }
-    memcpy(out, a.x, sizeof(float) * N * D);
-    eg_algo_free(&a);
+    memcpy(out, eg_algo_x(a), sizeof(float) * N * D);
+    eg_algo_free(a);
     eg_comm_free(c);
     eg_topo_free(t);
 }
@@ -221,24 +221,24 @@ START_TEST(test_stats_gossip)
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     for (int gossip = 0; gossip < 2; gossip++) {
         eg_algo_spec as = {.kind = EG_ALGO_DMSGD, .momentum = 0.9};
-        eg_algo a;
+        eg_algo *a = NULL;
         ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
         const size_t NS = 3;
-        ck_assert_int_eq(eg_algo_set_stats(&a, NS, gossip, &e), 0);
-        memset(a.x, 0, sizeof(float) * N * D);
+        ck_assert_int_eq(eg_algo_set_stats(a, NS, gossip, &e), 0);
+        memset(eg_algo_x(a), 0, sizeof(float) * N * D);
         float s0[N * 3], want[N * 3];
         for (int i = 0; i < N; i++)
             for (size_t q = 0; q < NS; q++)
-                eg_algo_node_stats(&a, i)[q] = s0[i * NS + q] = (float)(i * 10 + (int)q);
+                eg_algo_node_stats(a, i)[q] = s0[i * NS + q] = (float)(i * 10 + (int)q);
         double bytes = 0, b_params;
-        grads(&a);
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, 0), 0.1, &bytes, &e), 0);
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, 0), 0.1, &bytes, &e), 0);
         b_params = eg_comm_gossip_bytes(eg_topo_weights(t, 0), 1, D);
         if (gossip)
             ck_assert_int_eq(eg_comm_gossip(c, eg_topo_weights(t, 0), s0, want, NS, &e), 0);
         else
             memcpy(want, s0, sizeof want);
-        ck_assert_int_eq(memcmp(want, a.stats, sizeof want), 0);
+        ck_assert_int_eq(memcmp(want, eg_algo_stats(a), sizeof want), 0);
         ck_assert(gossip ? want[0] != s0[0] : 1);
         double extra = gossip ? eg_comm_gossip_bytes(eg_topo_weights(t, 0), 1, NS) : 0;
         ck_assert_msg(bytes == b_params + extra, "bytes %g != %g + %g", bytes, b_params, extra);
@@ -246,10 +246,10 @@ START_TEST(test_stats_gossip)
         float *vecs[8];
         const char *names[8];
         size_t lens[8];
-        int nv = eg_algo_state(&a, vecs, names, lens, 8);
+        int nv = eg_algo_state(a, vecs, names, lens, 8);
         ck_assert_str_eq(names[nv - 1], "stats");
         ck_assert_uint_eq(lens[nv - 1], NS);
-        eg_algo_free(&a);
+        eg_algo_free(a);
     }
     eg_comm_free(c);
     eg_topo_free(t);
