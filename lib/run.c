@@ -64,7 +64,6 @@ typedef struct runctx {
     double *node_vals;   /* nodes * 2 */
     double *local_vals;  /* nlocal * 2 */
     double *batch_vals;  /* nbatches * 2 */
-    long *node_correct;  /* nlocal */
     float *sub_x;        /* the node-evaluation subset of the test split */
     int32_t *sub_y;
     int n_sub;
@@ -113,7 +112,6 @@ static void ctx_free(runctx *r)
     free(r->node_vals);
     free(r->local_vals);
     free(r->batch_vals);
-    free(r->node_correct);
     free(r->sub_x);
     free(r->sub_y);
     eg_model_free(r->model);
@@ -322,7 +320,6 @@ static int setup_state(runctx *r, eg_err *err)
     r->loss_acc = calloc((size_t)nl + 1, sizeof(double));
     r->bad_iter = calloc((size_t)nl + 1, sizeof(long));
     r->local_vals = calloc((size_t)nl * 2 + 2, sizeof(double));
-    r->node_correct = calloc((size_t)nl + 1, sizeof(long));
     r->node_vals = calloc((size_t)s->nodes * 2, sizeof(double));
     r->acc_d = calloc(r->dim, sizeof(double));
     r->xbar = eg_alloc_floats(r->dim, err);
@@ -340,7 +337,7 @@ static int setup_state(runctx *r, eg_err *err)
     }
     r->batch_vals = calloc((size_t)r->n_eval_batches * 2 + 2, sizeof(double));
     if (!r->sample_rng || !r->aug_rng || !r->perm_off || !r->cursor || !r->loss_acc ||
-        !r->bad_iter || !r->local_vals || !r->node_correct || !r->node_vals || !r->acc_d ||
+        !r->bad_iter || !r->local_vals || !r->node_vals || !r->acc_d ||
         !r->xbar || !r->batch_vals)
         return eg_err_set(err, EG_ERUN, "out of memory");
     long tot = 0;
