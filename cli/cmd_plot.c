@@ -249,13 +249,13 @@ int eg_cmd_plot(int argc, char **argv)
 
     long off = 0, points = 0;
     for (int k = 0; k < rs.n; k++) {
-        const eg_run *r = &rs.runs[order[k]];
+        const eg_rundir *r = &rs.runs[order[k]];
         const eg_metrics *m = &r->metrics;
         int xc = eg_metrics_col(m, a.x), yc = eg_metrics_col(m, a.y);
         eg_series *s = &ser[k];
         s->x = buf + off;
         s->y = buf + total + off;
-        if (!(labs[k] = eg_run_label(r, diff, ndiff))) {
+        if (!(labs[k] = eg_rundir_label(r, diff, ndiff))) {
             eg_cli_error("out of memory");
             code = 1;
             goto done;

@@ -225,10 +225,10 @@ static void labels_free(labels *L)
 
 /* a run's label for a list of keys: one key -> its value, several -> k=v list, none ->
  * the directory name. Malloc'ed. */
-static char *run_key_label(const eg_run *r, const char *const *keys, int nkeys)
+static char *run_key_label(const eg_rundir *r, const char *const *keys, int nkeys)
 {
     if (nkeys == 1) {
-        const char *v = eg_run_get(r, keys[0]);
+        const char *v = eg_rundir_get(r, keys[0]);
         const char *t = !v ? "(unset)" : !*v ? "(empty)" : v;
         size_t l = strlen(t) + 1;
         char *s = malloc(l);
@@ -236,14 +236,14 @@ static char *run_key_label(const eg_run *r, const char *const *keys, int nkeys)
             memcpy(s, t, l);
         return s;
     }
-    return eg_run_label(r, keys, nkeys);
+    return eg_rundir_label(r, keys, nkeys);
 }
 
 /* the first key whose values differ between runs a and b, or NULL */
-static const char *tell_apart(const eg_run *a, const eg_run *b)
+static const char *tell_apart(const eg_rundir *a, const eg_rundir *b)
 {
     for (int i = 0; i < a->nkeys; i++) {
-        const char *v = eg_run_get(b, a->keys[i]);
+        const char *v = eg_rundir_get(b, a->keys[i]);
         if (v && strcmp(v, a->vals[i]))
             return a->keys[i];
     }
@@ -404,7 +404,7 @@ int eg_cmd_table(int argc, char **argv)
     for (int i = 0; i < rs.n; i++) {
         int c = runrow[i] * C.n + runcol[i];
         if (cell[c] >= 0) {
-            const eg_run *o = &rs.runs[cell[c]];
+            const eg_rundir *o = &rs.runs[cell[c]];
             const char *k = tell_apart(o, &rs.runs[i]);
             if (k)
                 eg_cli_error("runs %s and %s both fall into the cell (%s, %s); they differ in "

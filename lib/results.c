@@ -406,11 +406,11 @@ void eg_results_canon_key(const char *key, char *out, size_t len)
 
 /* Adds key = value (both copied; the key canonicalised, the value normalised).
  * A key already present keeps its first value. */
-static int run_add_key(eg_run *r, const char *key, const char *val)
+static int run_add_key(eg_rundir *r, const char *key, const char *val)
 {
     char ck[256];
     eg_results_canon_key(key, ck, sizeof ck);
-    if (eg_run_get(r, ck))
+    if (eg_rundir_get(r, ck))
         return 0;
     char **nk = realloc(r->keys, (size_t)(r->nkeys + 1) * sizeof(char *));
     if (!nk)
@@ -432,7 +432,7 @@ static int run_add_key(eg_run *r, const char *key, const char *val)
     return 0;
 }
 
-const char *eg_run_get(const eg_run *r, const char *key)
+const char *eg_rundir_get(const eg_rundir *r, const char *key)
 {
     for (int i = 0; i < r->nkeys; i++)
         if (!strcmp(r->keys[i], key))
@@ -446,7 +446,7 @@ static int is_spec_column(const char *col)
     return in_list(SPEC_SECTIONS, col, dot ? (size_t)(dot - col) : strlen(col));
 }
 
-static int keys_from_summary(eg_run *r, const char *path, eg_err *err)
+static int keys_from_summary(eg_rundir *r, const char *path, eg_err *err)
 {
     char *buf = NULL, **hf = NULL, **rf = NULL;
     int hcap = 0, rcap = 0, rc = EG_OK;
@@ -510,7 +510,7 @@ out:
 
 /* Flattens a YAML node into dotted keys. Sequences of scalars become space-separated
  * (as summary.csv writes them), other sequences flow text; nulls the empty string. */
-static int flatten_yaml(eg_run *r, const char *prefix, const eg_ynode *n)
+static int flatten_yaml(eg_rundir *r, const char *prefix, const eg_ynode *n)
 {
     if (n->kind == EG_Y_MAP) {
         for (int i = 0; i < n->n; i++) {
@@ -556,7 +556,7 @@ static int flatten_yaml(eg_run *r, const char *prefix, const eg_ynode *n)
     return rc;
 }
 
-static int keys_from_spec(eg_run *r, const char *path, eg_err *err)
+static int keys_from_spec(eg_rundir *r, const char *path, eg_err *err)
 {
     eg_ynode *root = eg_yaml_parse_file(path, err);
     if (!root)
@@ -575,7 +575,7 @@ static int keys_from_spec(eg_run *r, const char *path, eg_err *err)
 
 /* key=value,key2=value2 (the sweep's directory names); anything else yields no keys.
  * Records the key order in r->namekeys; adds the keys themselves only when add. */
-static int keys_from_dirname(eg_run *r, int add)
+static int keys_from_dirname(eg_rundir *r, int add)
 {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", r->name);
@@ -615,7 +615,7 @@ static int keys_from_dirname(eg_run *r, int add)
 
 /* ---- runs ------------------------------------------------------------------------- */
 
-void eg_run_free(eg_run *r)
+void eg_rundir_free(eg_rundir *r)
 {
     if (!r)
         return;
@@ -634,7 +634,7 @@ void eg_run_free(eg_run *r)
     memset(r, 0, sizeof *r);
 }
 
-int eg_run_load(eg_run *r, const char *dir, eg_err *err)
+int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err)
 {
     memset(r, 0, sizeof *r);
     char d[PATH_MAX];
@@ -747,7 +747,7 @@ void eg_runset_free(eg_runset *rs)
     if (!rs)
         return;
     for (int i = 0; i < rs->n; i++)
-        eg_run_free(&rs->runs[i]);
+        eg_rundir_free(&rs->runs[i]);
     free(rs->runs);
     memset(rs, 0, sizeof *rs);
 }
@@ -772,7 +772,7 @@ int eg_runset_load(eg_runset *rs, char *const *paths, int npaths, eg_err *err)
         rc = eg_err_set(err, EG_EINPUT, "no run directories given");
         goto out;
     }
-    rs->runs = calloc((size_t)nd, sizeof(eg_run));
+    rs->runs = calloc((size_t)nd, sizeof(eg_rundir));
     real = calloc((size_t)nd, sizeof(char *));
     if (!rs->runs || !real) {
         rc = eg_err_set(err, EG_ERUN, "out of memory");
@@ -791,7 +791,7 @@ int eg_runset_load(eg_runset *rs, char *const *paths, int npaths, eg_err *err)
             dup = real[j] && !strcmp(real[j], real[i]);
         if (dup)
             continue;
-        rc = eg_run_load(&rs->runs[rs->n], dirs[i], err);
+        rc = eg_rundir_load(&rs->runs[rs->n], dirs[i], err);
         rs->n++; /* counted even on error so eg_runset_free frees the half-built run */
         if (rc)
             goto out;
@@ -834,7 +834,7 @@ static const char **all_keys(const eg_runset *rs, int *n)
 static int any_has(const eg_runset *rs, const char *key)
 {
     for (int i = 0; i < rs->n; i++)
-        if (eg_run_get(&rs->runs[i], key))
+        if (eg_rundir_get(&rs->runs[i], key))
             return 1;
     return 0;
 }
@@ -900,7 +900,7 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
         const char *first = NULL;
         int differs = 0;
         for (int r = 0; r < rs->n && !differs; r++) {
-            const char *v = eg_run_get(&rs->runs[r], keys[i]);
+            const char *v = eg_rundir_get(&rs->runs[r], keys[i]);
             if (!v)
                 continue;
             if (!first)
@@ -930,13 +930,13 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
     return keys;
 }
 
-char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys)
+char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys)
 {
     if (nkeys <= 0)
         return xstrdup(r->name);
     size_t need = 1;
     for (int i = 0; i < nkeys; i++) {
-        const char *v = eg_run_get(r, keys[i]);
+        const char *v = eg_rundir_get(r, keys[i]);
         need += strlen(keys[i]) + strlen(v ? v : "-") + 3;
     }
     char *s = malloc(need);
@@ -944,7 +944,7 @@ char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys)
         return NULL;
     size_t o = 0;
     for (int i = 0; i < nkeys; i++) {
-        const char *v = eg_run_get(r, keys[i]);
+        const char *v = eg_rundir_get(r, keys[i]);
         o += (size_t)snprintf(s + o, need - o, "%s%s=%s", i ? ", " : "", keys[i], v ? v : "-");
     }
     return s;
@@ -981,14 +981,14 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
     for (int k = 0; k < nkeys; k++) {
         int numeric = 1;
         for (int i = 0; i < n && numeric; i++) {
-            const char *v = eg_run_get(&rs->runs[i], keys[k]);
+            const char *v = eg_rundir_get(&rs->runs[i], keys[k]);
             double x;
             if (v && (parse_num(v, &x) || isnan(x)))
                 numeric = 0;
         }
         for (int i = 0; i < n; i++) {
             sortkey *s = &sk[(size_t)i * (size_t)nkeys + (size_t)k];
-            const char *v = eg_run_get(&rs->runs[i], keys[k]);
+            const char *v = eg_rundir_get(&rs->runs[i], keys[k]);
             if (!v) {
                 s->missing = 1;
                 continue;
@@ -999,7 +999,7 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
             }
             int first = i;
             for (int j = 0; j < i; j++) {
-                const char *w = eg_run_get(&rs->runs[j], keys[k]);
+                const char *w = eg_rundir_get(&rs->runs[j], keys[k]);
                 if (w && !strcmp(w, v)) {
                     first = j;
                     break;

@@ -57,7 +57,7 @@ typedef enum {
     EG_KEYS_DIRNAME    /* the directory name key=value,key2=value2 (last resort) */
 } eg_keysrc;
 
-typedef struct eg_run {
+typedef struct eg_rundir {
     char *dir;          /* the run directory as found (owned) */
     char *name;         /* its last path component (owned) */
     int nkeys;
@@ -68,11 +68,11 @@ typedef struct eg_run {
     char **namekeys;    /* canonical keys of a key=value,... directory name, in order */
     int finished;       /* summary.csv exists */
     eg_metrics metrics;
-} eg_run;
+} eg_rundir;
 
 typedef struct eg_runset {
     int n, cap;
-    eg_run *runs;
+    eg_rundir *runs;
 } eg_runset;
 
 /* Canonical form of a spec key: "graph.name" -> "graph" (likewise algorithm, model,
@@ -87,13 +87,13 @@ void eg_results_canon_key(const char *key, char *out, size_t len);
 int eg_results_expand(const char *path, char ***dirs, int *n, eg_err *err);
 
 /* Reads one run directory: its metrics.csv and its keys (summary.csv, else spec.yaml,
- * else the directory name). r is zeroed first; free with eg_run_free even on error.
+ * else the directory name). r is zeroed first; free with eg_rundir_free even on error.
  * Errors: a corrupt metrics.csv, summary.csv or spec.yaml (EG_EINPUT naming file:line). */
-int eg_run_load(eg_run *r, const char *dir, eg_err *err);
+int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err);
 /* Frees what r holds; safe on a zeroed or half-built r and on NULL. */
-void eg_run_free(eg_run *r);
+void eg_rundir_free(eg_rundir *r);
 /* Value of a canonical key in r, or NULL when the run does not have it. */
-const char *eg_run_get(const eg_run *r, const char *key);
+const char *eg_rundir_get(const eg_rundir *r, const char *key);
 
 /* Expands every path (eg_results_expand) and loads each run once (a run reached twice
  * is kept once, at its first place). rs is zeroed first; free with eg_runset_free even
@@ -118,7 +118,7 @@ const char **eg_runset_differing(const eg_runset *rs, int *n);
 
 /* A run's label from keys: "graph=ring, nodes=16" (a missing key shows as "key=-");
  * with nkeys == 0, the directory name. Malloc'ed; NULL on OOM. */
-char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys);
+char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys);
 
 /* Orders runs by the values of keys (the first key first): for each key, numerically
  * when every run's value is a number, else by the order of first appearance in rs;

@@ -283,33 +283,33 @@ START_TEST(keys_from_summary)
     snprintf(p, sizeof p, "%s/r/spec.yaml", root); /* must be ignored: summary wins */
     write_file(p, "nodes: 99\n");
     snprintf(p, sizeof p, "%s/r", root);
-    eg_run r;
+    eg_rundir r;
     eg_err err = {0};
-    ck_assert_msg(eg_run_load(&r, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(eg_rundir_load(&r, p, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(r.keysrc, EG_KEYS_SUMMARY);
     ck_assert_int_eq(r.finished, 1);
     ck_assert_str_eq(r.name, "r");
-    ck_assert_str_eq(eg_run_get(&r, "nodes"), "16");
-    ck_assert_str_eq(eg_run_get(&r, "graph"), "ring");
-    ck_assert_str_eq(eg_run_get(&r, "graph.p"), "0.2");
-    ck_assert_str_eq(eg_run_get(&r, "algorithm.momentum"), "0.9");
-    ck_assert_str_eq(eg_run_get(&r, "model.hidden"), "256 128");
-    ck_assert_str_eq(eg_run_get(&r, "lr.base"), "0.1");
+    ck_assert_str_eq(eg_rundir_get(&r, "nodes"), "16");
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "ring");
+    ck_assert_str_eq(eg_rundir_get(&r, "graph.p"), "0.2");
+    ck_assert_str_eq(eg_rundir_get(&r, "algorithm.momentum"), "0.9");
+    ck_assert_str_eq(eg_rundir_get(&r, "model.hidden"), "256 128");
+    ck_assert_str_eq(eg_rundir_get(&r, "lr.base"), "0.1");
     /* results are not spec keys */
-    ck_assert_ptr_null(eg_run_get(&r, "test_acc"));
-    ck_assert_ptr_null(eg_run_get(&r, "epoch"));
-    ck_assert_ptr_null(eg_run_get(&r, "wall_s"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "test_acc"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "epoch"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "wall_s"));
     ck_assert_int_eq((int)r.metrics.nrows, 2);
-    eg_run_free(&r);
-    eg_run_free(&r);
+    eg_rundir_free(&r);
+    eg_rundir_free(&r);
 
     /* a corrupt summary names the file and line */
     snprintf(p, sizeof p, "%s/r/summary.csv", root);
     write_file(p, "name,seed,nodes\ntiny,1\n");
     snprintf(p, sizeof p, "%s/r", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_EINPUT);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_EINPUT);
     ck_assert_msg(strstr(err.msg, "summary.csv:2:") != NULL, "%s", err.msg);
-    eg_run_free(&r);
+    eg_rundir_free(&r);
     cleanup();
 }
 END_TEST
@@ -332,26 +332,26 @@ START_TEST(keys_from_spec_yaml)
                   "output:\n  dir: runs/tiny\n"
                   "sweep:\n  nodes: [4, 8]\n");
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
-    eg_run r;
+    eg_rundir r;
     eg_err err = {0};
-    ck_assert_msg(eg_run_load(&r, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(eg_rundir_load(&r, p, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(r.keysrc, EG_KEYS_SPEC);
     ck_assert_int_eq(r.finished, 0);
-    ck_assert_str_eq(eg_run_get(&r, "graph"), "erdos_renyi"); /* graph.name -> graph */
-    ck_assert_str_eq(eg_run_get(&r, "graph.p"), "0.2");
-    ck_assert_str_eq(eg_run_get(&r, "algorithm"), "dmsgd");
-    ck_assert_str_eq(eg_run_get(&r, "model"), "mlp");
-    ck_assert_str_eq(eg_run_get(&r, "model.hidden"), "256 128");
-    ck_assert_str_eq(eg_run_get(&r, "data"), "synthetic");
-    ck_assert_str_eq(eg_run_get(&r, "data.path"), "");
-    ck_assert_str_eq(eg_run_get(&r, "data.batch_size"), "8");
-    ck_assert_str_eq(eg_run_get(&r, "lr.base"), "0.1");
-    ck_assert_str_eq(eg_run_get(&r, "lr.milestones"), "");
-    ck_assert_str_eq(eg_run_get(&r, "seed"), "3");
-    ck_assert_ptr_null(eg_run_get(&r, "graph.name"));
-    ck_assert_ptr_null(eg_run_get(&r, "output.dir"));
-    ck_assert_ptr_null(eg_run_get(&r, "sweep.nodes"));
-    eg_run_free(&r);
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "erdos_renyi"); /* graph.name -> graph */
+    ck_assert_str_eq(eg_rundir_get(&r, "graph.p"), "0.2");
+    ck_assert_str_eq(eg_rundir_get(&r, "algorithm"), "dmsgd");
+    ck_assert_str_eq(eg_rundir_get(&r, "model"), "mlp");
+    ck_assert_str_eq(eg_rundir_get(&r, "model.hidden"), "256 128");
+    ck_assert_str_eq(eg_rundir_get(&r, "data"), "synthetic");
+    ck_assert_str_eq(eg_rundir_get(&r, "data.path"), "");
+    ck_assert_str_eq(eg_rundir_get(&r, "data.batch_size"), "8");
+    ck_assert_str_eq(eg_rundir_get(&r, "lr.base"), "0.1");
+    ck_assert_str_eq(eg_rundir_get(&r, "lr.milestones"), "");
+    ck_assert_str_eq(eg_rundir_get(&r, "seed"), "3");
+    ck_assert_ptr_null(eg_rundir_get(&r, "graph.name"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "output.dir"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "sweep.nodes"));
+    eg_rundir_free(&r);
 
     char ck[64];
     eg_results_canon_key("model.name", ck, sizeof ck);
@@ -363,25 +363,25 @@ START_TEST(keys_from_spec_yaml)
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
     write_file(p, "nodes: [1, 2\n");
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_EINPUT);
-    eg_run_free(&r);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_EINPUT);
+    eg_rundir_free(&r);
 
     /* neither file: the directory name key=value,... is the last resort */
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
     ck_assert_int_eq(remove(p), 0);
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_OK);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_OK);
     ck_assert_int_eq(r.keysrc, EG_KEYS_DIRNAME);
-    ck_assert_str_eq(eg_run_get(&r, "graph"), "erdos_renyi");
-    ck_assert_str_eq(eg_run_get(&r, "nodes"), "32");
-    eg_run_free(&r);
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "erdos_renyi");
+    ck_assert_str_eq(eg_rundir_get(&r, "nodes"), "32");
+    eg_rundir_free(&r);
     /* a name that is not key=value gives no keys */
     make_run(root, "plain");
     snprintf(p, sizeof p, "%s/plain", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_OK);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_OK);
     ck_assert_int_eq(r.nkeys, 0);
     ck_assert_int_eq(r.keysrc, EG_KEYS_NONE);
-    eg_run_free(&r);
+    eg_rundir_free(&r);
     cleanup();
 }
 END_TEST
@@ -413,17 +413,17 @@ START_TEST(runset_keys_and_order)
     eg_runset_order(&rs, nodes, 1, order);
     const char *want[4] = {"4", "16", "16", "64"};
     for (int i = 0; i < 4; i++)
-        ck_assert_str_eq(eg_run_get(&rs.runs[order[i]], "nodes"), want[i]);
+        ck_assert_str_eq(eg_rundir_get(&rs.runs[order[i]], "nodes"), want[i]);
     ck_assert_int_eq(order[1], 0); /* ties keep rs order: exp,16 before ring,16 */
     ck_assert_int_eq(order[2], 1);
     eg_runset_order(&rs, diff, 2, order); /* graph (exp first), then nodes numerically */
     ck_assert_str_eq(rs.runs[order[0]].name, "graph=exp,nodes=16");
     ck_assert_str_eq(rs.runs[order[1]].name, "graph=ring,nodes=4");
     ck_assert_str_eq(rs.runs[order[3]].name, "graph=ring,nodes=64");
-    char *lab = eg_run_label(&rs.runs[order[1]], diff, nd);
+    char *lab = eg_rundir_label(&rs.runs[order[1]], diff, nd);
     ck_assert_str_eq(lab, "graph=ring, nodes=4");
     free(lab);
-    lab = eg_run_label(&rs.runs[0], NULL, 0);
+    lab = eg_rundir_label(&rs.runs[0], NULL, 0);
     ck_assert_str_eq(lab, "graph=exp,nodes=16");
     free(lab);
     free(diff);
