@@ -4,6 +4,7 @@
 #endif
 #include "results.h"
 
+#include "schema.h"
 #include "yamltree.h"
 
 #include <ctype.h>
@@ -15,15 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const eg_metrics_required[] = {"iter",       "epoch",     "time_s",
-                                           "lr",         "train_loss", "test_loss",
-                                           "test_acc",   "consensus", "bytes_sent",
-                                           NULL};
-
-/* top-level spec sections whose summary.csv columns are spec keys (SPEC.md section 2;
- * output.dir and sweep describe where and how, not what, and are left out) */
-static const char *const SPEC_SECTIONS[] = {"name", "seed",  "nodes", "graph", "algorithm",
-                                            "model", "data", "train", "lr",    NULL};
 /* sections that may be a scalar name or a mapping with name: */
 static const char *const NAMED_SECTIONS[] = {"graph", "algorithm", "model", "data", NULL};
 
@@ -96,79 +88,29 @@ static int slurp(const char *path, char **out, size_t *len, eg_err *err)
     return EG_OK;
 }
 
-/* Line iterator over a mutable buffer: returns the next line (NUL-terminated in place,
- * without its LF / CRLF) and its 1-based number, or NULL at the end. */
-typedef struct lines {
-    char *p, *end;
-    int line;
-} lines;
-
-static char *next_line(lines *it, int *lineno)
+/* A CSV reader over a slurped buffer, past a UTF-8 byte-order mark. */
+static eg_csv csv_reader(char *buf, size_t len)
 {
-    if (it->p >= it->end)
-        return NULL;
-    char *s = it->p;
-    char *nl = memchr(s, '\n', (size_t)(it->end - s));
-    if (nl) {
-        *nl = 0;
-        it->p = nl + 1;
-    } else {
-        it->p = it->end;
-    }
-    size_t l = strlen(s);
-    if (l && s[l - 1] == '\r')
-        s[--l] = 0;
-    *lineno = ++it->line;
-    return s;
+    eg_csv c = {buf, buf + len, 0};
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+        c.p += 3;
+    return c;
 }
 
-/* Splits a CSV line in place into fields (double-quoted fields with "" escapes allowed).
- * *fields is a malloc'ed array grown as needed. Returns the field count, or -1 for an
- * unterminated quote, -2 on OOM. */
-static int split_csv(char *s, char ***fields, int *cap)
+/* The first non-blank line from p (CR dropped), for messages. */
+static void first_line(const char *p, const char *end, char *out, size_t len)
 {
-    int n = 0;
-    for (;;) {
-        if (n == *cap) {
-            int nc = *cap ? *cap * 2 : 16;
-            char **nf = realloc(*fields, (size_t)nc * sizeof(char *));
-            if (!nf)
-                return -2;
-            *fields = nf;
-            *cap = nc;
-        }
-        if (*s == '"') {
-            char *r = s + 1, *w = s;
-            (*fields)[n++] = w;
-            for (;;) {
-                if (!*r)
-                    return -1;
-                if (*r == '"') {
-                    if (r[1] == '"') {
-                        *w++ = '"';
-                        r += 2;
-                        continue;
-                    }
-                    r++;
-                    break;
-                }
-                *w++ = *r++;
-            }
-            /* anything between the closing quote and the comma is kept out */
-            char *c = strchr(r, ',');
-            *w = 0;
-            if (!c)
-                return n;
-            s = c + 1;
-        } else {
-            (*fields)[n++] = s;
-            char *c = strchr(s, ',');
-            if (!c)
-                return n;
-            *c = 0;
-            s = c + 1;
-        }
+    const char *q = p;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')) {
+        if (*q == '\n')
+            p = q + 1;
+        q++;
     }
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (l && p[l - 1] == '\r')
+        l--;
+    snprintf(out, len, "%.*s", (int)(l < len ? l : len - 1), p);
 }
 
 static char *trim(char *s)
@@ -237,133 +179,103 @@ int eg_metrics_col(const eg_metrics *m, const char *name)
     return -1;
 }
 
+/* Checks the header record (n fields f, line ln; raw its text) and copies the names. */
+static int metrics_header(eg_metrics *m, char **f, int n, int ln, const char *raw, eg_err *err)
+{
+    const char *path = m->path;
+    int ok = n > 0, k = 0;
+    for (int i = 0; i < eg_metrics_ncols && ok; i++)
+        if (eg_metrics_columns[i].flags & EG_COL_REQUIRED)
+            ok = k < n && !strcmp(trim(f[k++]), eg_metrics_columns[i].name);
+    if (!ok) {
+        char want[512];
+        eg_metrics_required_text(",", want, sizeof want);
+        return eg_err_set(err, EG_EINPUT,
+                          "%s:%d: not a metrics.csv header: expected it to start with %s; got "
+                          "'%.200s'",
+                          path, ln, want, raw);
+    }
+    if (!(m->cols = calloc((size_t)n, sizeof(char *))))
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    m->ncols = n;
+    for (int i = 0; i < n; i++) {
+        char *name = trim(f[i]);
+        if (!*name)
+            return eg_err_set(err, EG_EINPUT, "%s:%d: header column %d has no name", path, ln,
+                              i + 1);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(m->cols[j], name))
+                return eg_err_set(err, EG_EINPUT, "%s:%d: header repeats column '%s'", path,
+                                  ln, name);
+        if (!(m->cols[i] = xstrdup(name)))
+            return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    return EG_OK;
+}
+
+/* Appends one data record (n fields f, line ln); *rcap is the rows allocated. */
+static int metrics_add_row(eg_metrics *m, char **f, int n, int ln, long *rcap, eg_err *err)
+{
+    if (n != m->ncols)
+        return eg_err_set(err, EG_EINPUT,
+                          "%s:%d: %d fields, but the header has %d (a corrupt or truncated row)",
+                          m->path, ln, n, m->ncols);
+    if (m->nrows == *rcap) {
+        long nc = *rcap ? *rcap * 2 : 64;
+        double *nv = realloc(m->val, (size_t)nc * (size_t)m->ncols * sizeof(double));
+        if (nv)
+            m->val = nv;
+        unsigned char *nh = realloc(m->has, (size_t)nc * (size_t)m->ncols);
+        if (nh)
+            m->has = nh;
+        if (!nv || !nh)
+            return eg_err_set(err, EG_ERUN, "out of memory");
+        *rcap = nc;
+    }
+    double *row = m->val + (size_t)m->nrows * (size_t)m->ncols;
+    unsigned char *has = m->has + (size_t)m->nrows * (size_t)m->ncols;
+    for (int i = 0; i < n; i++) {
+        char *cell = trim(f[i]);
+        has[i] = *cell != 0;
+        if (!*cell)
+            row[i] = NAN;
+        else if (parse_num(cell, &row[i]))
+            return eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
+                              m->path, ln, m->cols[i], cell);
+    }
+    m->nrows++;
+    return EG_OK;
+}
+
 int eg_metrics_read(eg_metrics *m, const char *path, eg_err *err)
 {
     memset(m, 0, sizeof *m);
-    char *buf = NULL, **f = NULL;
+    char *buf = NULL, **f = NULL, raw[512];
     size_t len;
-    int fcap = 0, rc = EG_OK;
+    int fcap = 0, rc, ln = 0, n;
     long rcap = 0;
-    m->path = xstrdup(path);
-    if (!m->path)
+    if (!(m->path = xstrdup(path)))
         return eg_err_set(err, EG_ERUN, "out of memory");
     if ((rc = slurp(path, &buf, &len, err)))
         return rc;
-    lines it = {buf, buf + len, 0};
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte-order mark */
-        it.p += 3;
-    int ln = 0;
-    char *s;
-    while ((s = next_line(&it, &ln)) && !*trim(s))
-        ;
-    if (!s) {
+    eg_csv c = csv_reader(buf, len);
+    first_line(c.p, c.end, raw, sizeof raw);
+    n = eg_csv_next(&c, &f, &fcap, &ln);
+    if (n == 0)
         rc = eg_err_set(err, EG_EINPUT, "%s:1: empty file (no header); expected a metrics.csv",
                         path);
-        goto out;
-    }
-    /* header */
-    {
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s", s);
-        int n = split_csv(s, &f, &fcap);
-        if (n == -2) {
+    else if (n == -2)
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    else
+        rc = metrics_header(m, f, n, ln, raw, err);
+    while (!rc && (n = eg_csv_next(&c, &f, &fcap, &ln)) != 0) {
+        if (n == -2)
             rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
-        int ok = n > 0;
-        int nreq = 0;
-        while (eg_metrics_required[nreq])
-            nreq++;
-        if (ok && n < nreq)
-            ok = 0;
-        for (int i = 0; ok && i < nreq; i++)
-            if (strcmp(trim(f[i]), eg_metrics_required[i]))
-                ok = 0;
-        if (!ok) {
-            rc = eg_err_set(err, EG_EINPUT,
-                            "%s:%d: not a metrics.csv header: expected it to start with "
-                            "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,"
-                            "bytes_sent; got '%.200s'",
-                            path, ln, copy);
-            goto out;
-        }
-        m->cols = calloc((size_t)n, sizeof(char *));
-        if (!m->cols) {
-            rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
-        m->ncols = n;
-        for (int i = 0; i < n; i++) {
-            char *name = trim(f[i]);
-            if (!*name) {
-                rc = eg_err_set(err, EG_EINPUT, "%s:%d: header column %d has no name", path,
-                                ln, i + 1);
-                goto out;
-            }
-            for (int j = 0; j < i; j++)
-                if (!strcmp(m->cols[j], name)) {
-                    rc = eg_err_set(err, EG_EINPUT, "%s:%d: header repeats column '%s'",
-                                    path, ln, name);
-                    goto out;
-                }
-            if (!(m->cols[i] = xstrdup(name))) {
-                rc = eg_err_set(err, EG_ERUN, "out of memory");
-                goto out;
-            }
-        }
-    }
-    /* rows */
-    while ((s = next_line(&it, &ln))) {
-        if (!*trim(s))
-            continue;
-        int n = split_csv(s, &f, &fcap);
-        if (n == -2) {
-            rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
-        if (n == -1) {
+        else if (n == -1)
             rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path, ln);
-            goto out;
-        }
-        if (n != m->ncols) {
-            rc = eg_err_set(err, EG_EINPUT,
-                            "%s:%d: %d fields, but the header has %d (a corrupt or truncated "
-                            "row)",
-                            path, ln, n, m->ncols);
-            goto out;
-        }
-        if (m->nrows == rcap) {
-            long nc = rcap ? rcap * 2 : 64;
-            double *nv = realloc(m->val, (size_t)nc * (size_t)m->ncols * sizeof(double));
-            if (nv)
-                m->val = nv;
-            unsigned char *nh = realloc(m->has, (size_t)nc * (size_t)m->ncols);
-            if (nh)
-                m->has = nh;
-            if (!nv || !nh) {
-                rc = eg_err_set(err, EG_ERUN, "out of memory");
-                goto out;
-            }
-            rcap = nc;
-        }
-        double *row = m->val + (size_t)m->nrows * (size_t)m->ncols;
-        unsigned char *has = m->has + (size_t)m->nrows * (size_t)m->ncols;
-        for (int i = 0; i < n; i++) {
-            char *cell = trim(f[i]);
-            if (!*cell) {
-                row[i] = NAN;
-                has[i] = 0;
-            } else if (parse_num(cell, &row[i])) {
-                rc = eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
-                                path, ln, m->cols[i], cell);
-                goto out;
-            } else {
-                has[i] = 1;
-            }
-        }
-        m->nrows++;
+        else
+            rc = metrics_add_row(m, f, n, ln, &rcap, err);
     }
-out:
     free(f);
     free(buf);
     return rc;
@@ -440,70 +352,55 @@ const char *eg_rundir_get(const eg_rundir *r, const char *key)
     return NULL;
 }
 
-static int is_spec_column(const char *col)
+/* The header and the one data row of summary.csv (fields in place in buf). */
+typedef struct summary_recs {
+    char **hf, **rf;
+    int nh, nr, hcap, rcap;
+} summary_recs;
+
+static int summary_records(char *buf, size_t len, const char *path, summary_recs *sr,
+                           eg_err *err)
 {
-    const char *dot = strchr(col, '.');
-    return in_list(SPEC_SECTIONS, col, dot ? (size_t)(dot - col) : strlen(col));
+    eg_csv c = csv_reader(buf, len);
+    char **extra = NULL;
+    int ecap = 0, ln = 0, hln = 0, rln = 0, rc = EG_OK;
+    sr->nh = eg_csv_next(&c, &sr->hf, &sr->hcap, &hln);
+    sr->nr = sr->nh > 0 ? eg_csv_next(&c, &sr->rf, &sr->rcap, &rln) : 0;
+    int ne = sr->nr > 0 ? eg_csv_next(&c, &extra, &ecap, &ln) : 0;
+    free(extra);
+    if (sr->nh == -2 || sr->nr == -2 || ne == -2)
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    else if (sr->nh == -1 || sr->nr == -1)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path,
+                        sr->nh == -1 ? hln : rln);
+    else if (sr->nh == 0 || sr->nr == 0)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: expected a header and one data row", path,
+                        c.line ? c.line : 1);
+    else if (ne != 0)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: more than one data row", path, ln);
+    else if (sr->nh != sr->nr)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: %d fields, but the header has %d", path, rln,
+                        sr->nr, sr->nh);
+    return rc;
 }
 
 static int keys_from_summary(eg_rundir *r, const char *path, eg_err *err)
 {
-    char *buf = NULL, **hf = NULL, **rf = NULL;
-    int hcap = 0, rcap = 0, rc = EG_OK;
+    char *buf = NULL;
     size_t len;
-    if ((rc = slurp(path, &buf, &len, err)))
-        return rc;
-    lines it = {buf, buf + len, 0};
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
-        it.p += 3;
-    char *s, *hdr = NULL, *row = NULL;
-    int ln = 0, hln = 0, rln = 0, nh = 0, nr = 0;
-    while ((s = next_line(&it, &ln))) {
-        if (!*trim(s))
-            continue;
-        if (!hdr) {
-            hdr = s;
-            hln = ln;
-        } else if (!row) {
-            row = s;
-            rln = ln;
-        } else {
-            rc = eg_err_set(err, EG_EINPUT, "%s:%d: more than one data row", path, ln);
-            goto out;
-        }
-    }
-    if (!hdr || !row) {
-        rc = eg_err_set(err, EG_EINPUT, "%s:%d: expected a header and one data row", path,
-                        ln ? ln : 1);
-        goto out;
-    }
-    nh = split_csv(hdr, &hf, &hcap);
-    nr = split_csv(row, &rf, &rcap);
-    if (nh == -2 || nr == -2) {
-        rc = eg_err_set(err, EG_ERUN, "out of memory");
-        goto out;
-    }
-    if (nh < 0 || nr < 0) {
-        rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path,
-                        nh < 0 ? hln : rln);
-        goto out;
-    }
-    if (nh != nr) {
-        rc = eg_err_set(err, EG_EINPUT, "%s:%d: %d fields, but the header has %d", path, rln,
-                        nr, nh);
-        goto out;
-    }
-    for (int i = 0; i < nh; i++) {
-        const char *k = trim(hf[i]);
-        if (is_spec_column(k) && run_add_key(r, k, rf[i])) {
+    summary_recs sr = {0};
+    int rc = slurp(path, &buf, &len, err);
+    if (!rc)
+        rc = summary_records(buf, len, path, &sr, err);
+    for (int i = 0; !rc && i < sr.nh; i++) {
+        const char *k = trim(sr.hf[i]);
+        if (eg_summary_is_spec_key(k) && run_add_key(r, k, sr.rf[i]))
             rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
     }
-    r->keysrc = EG_KEYS_SUMMARY;
-out:
-    free(hf);
-    free(rf);
+    if (!rc)
+        r->keysrc = EG_KEYS_SUMMARY;
+    free(sr.hf);
+    free(sr.rf);
     free(buf);
     return rc;
 }

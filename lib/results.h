@@ -26,12 +26,9 @@ typedef struct eg_metrics {
     unsigned char *has; /* nrows x ncols: 1 where the cell was non-empty */
 } eg_metrics;
 
-/* The columns every metrics.csv starts with (SPEC.md section 5), NULL-terminated. */
-extern const char *const eg_metrics_required[];
-
 /* Reads a metrics.csv into m (zeroed first; free with eg_metrics_free even on error).
- * Accepts LF or CRLF line ends, a missing final newline, blank lines, and extra columns
- * after the required ones. Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file,
+ * Accepts LF or CRLF line ends, a missing final newline, blank lines, RFC 4180 quoted
+ * fields, and extra columns after the required ones (schema.h: EG_COL_REQUIRED). Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file,
  * empty file, a header that does not start with the required columns or repeats a name,
  * a row with the wrong number of fields, a cell that is not a number. Out of memory:
  * EG_ERUN. Returns EG_OK on success. */
