@@ -917,3 +917,200 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
     }
     free(sk);
 }
+
+/* ---- metrics across runs ---------------------------------------------------------- */
+
+const char *eg_metric_parse(const char *spec, eg_agg *agg)
+{
+    *agg = EG_AGG_FINAL;
+    if (!strncmp(spec, "final:", 6))
+        return spec + 6;
+    if (!strncmp(spec, "max:", 4)) {
+        *agg = EG_AGG_MAX;
+        return spec + 4;
+    }
+    if (!strncmp(spec, "min:", 4)) {
+        *agg = EG_AGG_MIN;
+        return spec + 4;
+    }
+    return spec;
+}
+
+int eg_runset_has_col(const eg_runset *rs, const char *col)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (eg_metrics_col(&rs->runs[i].metrics, col) >= 0)
+            return 1;
+    return 0;
+}
+
+void eg_metrics_col_list(const eg_metrics *m, char *out, size_t len)
+{
+    if (len)
+        out[0] = 0;
+    for (int i = 0; i < m->ncols; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "", m->cols[i]);
+}
+
+/* ---- pivot: runs into a table of rows x columns ------------------------------------- */
+
+void eg_pivot_free(eg_pivot *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->nrowkeys; i++)
+        free(p->rowkeys[i]);
+    for (int i = 0; i < p->nrows; i++)
+        free(p->rows[i]);
+    for (int i = 0; i < p->ncols; i++)
+        free(p->cols[i]);
+    free(p->rowkeys);
+    free(p->colkey);
+    free(p->metric);
+    free(p->rows);
+    free(p->cols);
+    free(p->run);
+    free(p->has);
+    free(p->val);
+    memset(p, 0, sizeof *p);
+}
+
+/* index of s in the labels (*lab, *n), adding it when absent; -1 when out of memory */
+static int label_index(char ***lab, int *n, const char *s)
+{
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*lab)[i], s))
+            return i;
+    char **nl = realloc(*lab, (size_t)(*n + 1) * sizeof(char *));
+    if (!nl)
+        return -1;
+    *lab = nl;
+    if (!(nl[*n] = xstrdup(s)))
+        return -1;
+    return (*n)++;
+}
+
+/* a run's label for a list of keys: one key -> its value ("(unset)", "(empty)"), several
+ * -> "k=v, k2=v2", none -> the directory name. Malloc'ed; NULL when out of memory. */
+static char *key_label(const eg_rundir *r, const char *const *keys, int nkeys)
+{
+    if (nkeys == 1) {
+        const char *v = eg_rundir_get(r, keys[0]);
+        return xstrdup(!v ? "(unset)" : !*v ? "(empty)" : v);
+    }
+    return eg_rundir_label(r, keys, nkeys);
+}
+
+/* the keys of the rows: rowkey, else the keys that differ between runs apart from colkey */
+static int pivot_rowkeys(eg_pivot *p, const eg_runset *rs, const char *rowkey)
+{
+    int ndiff = 0;
+    const char **diff = rowkey ? NULL : eg_runset_differing(rs, &ndiff);
+    if (!(p->rowkeys = calloc((size_t)ndiff + 1, sizeof(char *)))) {
+        free(diff);
+        return -1;
+    }
+    int rc = 0;
+    if (rowkey && !(p->rowkeys[p->nrowkeys++] = xstrdup(rowkey)))
+        rc = -1;
+    for (int i = 0; i < ndiff && !rc; i++)
+        if (!p->colkey || strcmp(diff[i], p->colkey))
+            if (!(p->rowkeys[p->nrowkeys++] = xstrdup(diff[i])))
+                rc = -1;
+    free(diff);
+    return rc;
+}
+
+/* Labels one axis: runs in the order of keys, each run's label (by keys, or fixed when
+ * nkeys is 0 and fixed is given) added to (*lab, *n); at[i] gets run i's label index. */
+static int pivot_axis(const eg_runset *rs, const char *const *keys, int nkeys,
+                      const char *fixed, char ***lab, int *n, int *at)
+{
+    int *order = calloc((size_t)rs->n, sizeof(int));
+    if (!order)
+        return -1;
+    eg_runset_order(rs, keys, nkeys, order);
+    int rc = 0;
+    for (int k = 0; k < rs->n && !rc; k++) {
+        int i = order[k];
+        char *l = fixed ? xstrdup(fixed) : key_label(&rs->runs[i], keys, nkeys);
+        if (!l || (at[i] = label_index(lab, n, l)) < 0)
+            rc = -1;
+        free(l);
+    }
+    free(order);
+    return rc;
+}
+
+/* the first key whose values differ between runs a and b, or NULL */
+static const char *tell_apart(const eg_rundir *a, const eg_rundir *b)
+{
+    for (int i = 0; i < a->nkeys; i++) {
+        const char *v = eg_rundir_get(b, a->keys[i]);
+        if (v && strcmp(v, a->vals[i]))
+            return a->keys[i];
+    }
+    return NULL;
+}
+
+/* places every run in its cell; two runs in one cell are an error naming both */
+static int pivot_cells(eg_pivot *p, const eg_runset *rs, const int *runrow, const int *runcol,
+                       eg_err *err)
+{
+    size_t nc = (size_t)p->nrows * (size_t)p->ncols;
+    p->run = malloc((nc ? nc : 1) * sizeof(int));
+    p->has = calloc(nc ? nc : 1, 1);
+    p->val = calloc(nc ? nc : 1, sizeof(double));
+    if (!p->run || !p->has || !p->val)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (size_t i = 0; i < nc; i++)
+        p->run[i] = -1;
+    for (int i = 0; i < rs->n; i++) {
+        int c = runrow[i] * p->ncols + runcol[i];
+        const eg_rundir *r = &rs->runs[i];
+        if (p->run[c] >= 0) {
+            const eg_rundir *o = &rs->runs[p->run[c]];
+            const char *k = tell_apart(o, r), *rl = p->rows[runrow[i]], *cl = p->cols[runcol[i]];
+            if (k)
+                return eg_err_set(err, EG_EINPUT,
+                                  "runs %s and %s both fall into the cell (%s, %s); they differ "
+                                  "in '%s': use it as --rows or --cols, or pass fewer directories",
+                                  o->dir, r->dir, rl, cl, k);
+            return eg_err_set(err, EG_EINPUT,
+                              "runs %s and %s both fall into the cell (%s, %s) and have the same "
+                              "spec keys (a repeated run?); pass only one of them",
+                              o->dir, r->dir, rl, cl);
+        }
+        p->run[c] = i;
+        p->has[c] = (unsigned char)eg_metrics_agg(
+            &r->metrics, eg_metrics_col(&r->metrics, p->metric), p->agg, &p->val[c]);
+    }
+    return EG_OK;
+}
+
+int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,
+                   const char *col, eg_agg agg, eg_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->agg = agg;
+    char label[300];
+    if (agg == EG_AGG_FINAL)
+        snprintf(label, sizeof label, "%s", col);
+    else
+        snprintf(label, sizeof label, "%s(%s)", agg == EG_AGG_MAX ? "max" : "min", col);
+    int *runrow = calloc((size_t)rs->n + 1, sizeof(int));
+    int *runcol = calloc((size_t)rs->n + 1, sizeof(int));
+    int rc = EG_OK;
+    if (!runrow || !runcol || !(p->metric = xstrdup(col)) ||
+        (colkey && !(p->colkey = xstrdup(colkey))) || pivot_rowkeys(p, rs, rowkey) ||
+        pivot_axis(rs, (const char *const *)p->rowkeys, p->nrowkeys, NULL, &p->rows,
+                   &p->nrows, runrow) ||
+        pivot_axis(rs, (const char *const *)&p->colkey, colkey ? 1 : 0, colkey ? NULL : label,
+                   &p->cols, &p->ncols, runcol))
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    if (!rc)
+        rc = pivot_cells(p, rs, runrow, runcol, err);
+    free(runrow);
+    free(runcol);
+    return rc;
+}

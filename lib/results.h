@@ -123,4 +123,41 @@ char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys);
  * run indices. */
 void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, int *order);
 
+/* ---- metrics across runs, and the pivot of `expgraph table` ------------------------ */
+
+/* Splits a metric "[final:|max:|min:]COL": sets *agg, returns COL (a pointer into spec). */
+const char *eg_metric_parse(const char *spec, eg_agg *agg);
+/* 1 when some run's metrics.csv has the column col. */
+int eg_runset_has_col(const eg_runset *rs, const char *col);
+/* The columns of m as "iter, epoch, ...", for messages (truncated to len). */
+void eg_metrics_col_list(const eg_metrics *m, char *out, size_t len);
+
+/* Runs laid out as a table: one cell per run, rows labelled by row keys, columns by a
+ * column key, the cell holding the run's metric reduced over its rows. */
+typedef struct eg_pivot {
+    int nrowkeys;
+    char **rowkeys;      /* the keys labelling the rows (owned); none: one row per run */
+    char *colkey;        /* the key labelling the columns (owned); NULL: a single column */
+    char *metric;        /* the metrics.csv column (owned) */
+    eg_agg agg;
+    int nrows, ncols;
+    char **rows, **cols; /* labels (owned): a key's value ("(unset)", "(empty)" when the run
+                            has none), "k=v, k2=v2" for several row keys, the directory
+                            name for none; the single column is "COL" or "max(COL)" */
+    int *run;            /* nrows x ncols, row-major: the run in the cell, -1 when none */
+    unsigned char *has;  /* nrows x ncols: 1 where the cell's run has a value */
+    double *val;         /* nrows x ncols: that value */
+} eg_pivot;
+
+/* Lays out the runs of rs. rowkey and colkey are canonical keys (eg_runset_resolve_key);
+ * rowkey NULL: the keys that differ between the runs, apart from colkey (several give
+ * "k=v, k2=v2" labels); colkey NULL: a single column named after the metric. Rows and
+ * columns follow eg_runset_order of their keys. p is zeroed first; free with
+ * eg_pivot_free even on error. Errors: two runs in one cell (EG_EINPUT naming both
+ * directories and the first key that tells them apart); out of memory (EG_ERUN). */
+int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,
+                   const char *col, eg_agg agg, eg_err *err);
+/* Frees what p holds; safe on a zeroed or half-built p and on NULL. */
+void eg_pivot_free(eg_pivot *p);
+
 #endif
