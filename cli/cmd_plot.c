@@ -64,8 +64,11 @@ static void plot_usage(FILE *f)
             "\n"
             "examples:\n"
             "  expgraph plot runs/sweep --y test_acc --x epoch -o acc.png\n"
-            "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n",
+            "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n"
+            "\n"
+            "metrics.csv columns:\n",
             EG_PLOT_DEFAULT_WIDTH, EG_PLOT_DEFAULT_HEIGHT);
+    eg_metrics_columns_help(f);
 }
 
 typedef struct pargs {

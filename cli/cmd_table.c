@@ -58,7 +58,10 @@ static void table_usage(FILE *f)
             "examples:\n"
             "  expgraph table runs/sweep --rows graph --cols nodes\n"
             "  expgraph table runs/sweep --rows graph --cols nodes --metric max:test_acc --format latex\n"
-            "  expgraph table runs/a runs/b --metric consensus --format csv\n");
+            "  expgraph table runs/a runs/b --metric consensus --format csv\n"
+            "\n"
+            "metrics.csv columns:\n");
+    eg_metrics_columns_help(f);
 }
 
 typedef struct targs {

@@ -189,7 +189,7 @@ static int metrics_header(eg_metrics *m, char **f, int n, int ln, const char *ra
             ok = k < n && !strcmp(trim(f[k++]), eg_metrics_columns[i].name);
     if (!ok) {
         char want[512];
-        eg_metrics_required_text(",", want, sizeof want);
+        eg_metrics_columns_text(EG_COL_REQUIRED, ",", want, sizeof want);
         return eg_err_set(err, EG_EINPUT,
                           "%s:%d: not a metrics.csv header: expected it to start with %s; got "
                           "'%.200s'",

@@ -38,15 +38,22 @@ const eg_column *eg_metrics_column(const char *name)
     return NULL;
 }
 
-void eg_metrics_required_text(const char *sep, char *out, size_t len)
+void eg_metrics_columns_text(int flags, const char *sep, char *out, size_t len)
 {
     size_t o = 0;
     if (len)
         out[0] = 0;
     for (int i = 0; i < eg_metrics_ncols && o < len; i++)
-        if (eg_metrics_columns[i].flags & EG_COL_REQUIRED)
+        if ((eg_metrics_columns[i].flags & flags) == flags)
             o += (size_t)snprintf(out + o, len - o, "%s%s", o ? sep : "",
                                   eg_metrics_columns[i].name);
+}
+
+void eg_metrics_columns_help(FILE *f)
+{
+    for (int i = 0; i < eg_metrics_ncols; i++)
+        fprintf(f, "  %-14s %s%s\n", eg_metrics_columns[i].name, eg_metrics_columns[i].help,
+                eg_metrics_columns[i].flags & EG_COL_EVAL ? " (evaluation rows)" : "");
 }
 
 /* ---- cells ------------------------------------------------------------------------ */

@@ -87,8 +87,11 @@ extern const eg_column eg_metrics_columns[];
 extern const int eg_metrics_ncols;
 /* The column called name, or NULL. */
 const eg_column *eg_metrics_column(const char *name);
-/* The required first columns joined with sep ("iter,epoch,...,bytes_sent" with ","). */
-void eg_metrics_required_text(const char *sep, char *out, size_t len);
+/* The names of the columns that have every flag in flags (0: all columns) joined with
+ * sep: ("iter,epoch,...,bytes_sent" for EG_COL_REQUIRED and ","); truncated to len. */
+void eg_metrics_columns_text(int flags, const char *sep, char *out, size_t len);
+/* Writes the columns to f for help texts, one per line: "  name   help". */
+void eg_metrics_columns_help(FILE *f);
 
 /* Writes the header line / one row (with its line end) to f. Returns 0, or -1 when the
  * stream is in error. Does not flush. */
