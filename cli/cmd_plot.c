@@ -80,9 +80,14 @@ typedef struct pargs {
 } pargs;
 
 
+/* --width / --height's value (NULL: missing); 0, or 2 with the message printed */
 static int parse_size(const char *opt, const char *v, long *out)
 {
     long n;
+    if (!v) {
+        eg_cli_error("%s needs a number of pixels", opt);
+        return 2;
+    }
     if (eg_parse_long(v, &n) || n < EG_PLOT_MIN_SIZE || n > EG_PLOT_MAX_SIZE) {
         eg_cli_error("%s needs a whole number of pixels in %d..%d (got '%s')", opt,
                      EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE, v);
@@ -91,6 +96,8 @@ static int parse_size(const char *opt, const char *v, long *out)
     *out = n;
     return 0;
 }
+
+static int check_required(const pargs *a);
 
 static int parse_args(int argc, char **argv, pargs *a)
 {
@@ -129,18 +136,10 @@ static int parse_args(int argc, char **argv, pargs *a)
             }
             a->title = v;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--width", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--width needs a number of pixels");
-                return 2;
-            }
-            if (parse_size("--width", v, &a->width))
+            if (parse_size("--width", missing ? NULL : v, &a->width))
                 return 2;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--height", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--height needs a number of pixels");
-                return 2;
-            }
-            if (parse_size("--height", v, &a->height))
+            if (parse_size("--height", missing ? NULL : v, &a->height))
                 return 2;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "-o", &missing)) || missing ||
                    (v = eg_cli_opt_val(argc, argv, &i, "--out", &missing)) || missing) {
@@ -156,8 +155,12 @@ static int parse_args(int argc, char **argv, pargs *a)
             a->paths[a->npaths++] = (char *)s;
         }
     }
-    if (a->help)
-        return 0;
+    return a->help ? 0 : check_required(a);
+}
+
+/* the arguments plot cannot do without: run directories, --y and -o */
+static int check_required(const pargs *a)
+{
     if (a->npaths == 0) {
         eg_cli_error("plot: give one or more run directories or a sweep's root (see --help)");
         return 2;

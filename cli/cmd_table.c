@@ -73,6 +73,25 @@ typedef struct targs {
 } targs;
 
 
+/* --format's value (NULL: missing) as FMT_*, or -1 (message printed) */
+static int parse_format(const char *v)
+{
+    static const struct {
+        const char *name;
+        int fmt;
+    } names[] = {{"md", FMT_MD}, {"markdown", FMT_MD}, {"csv", FMT_CSV},
+                 {"latex", FMT_LATEX}, {"tex", FMT_LATEX}};
+    if (!v) {
+        eg_cli_error("--format needs md, csv or latex");
+        return -1;
+    }
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (!strcmp(v, names[k].name))
+            return names[k].fmt;
+    eg_cli_error("unknown --format '%s'; use md, csv or latex", v);
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, targs *a)
 {
     memset(a, 0, sizeof *a);
@@ -106,20 +125,8 @@ static int parse_args(int argc, char **argv, targs *a)
             }
             a->metric = v;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--format needs md, csv or latex");
+            if ((a->format = parse_format(missing ? NULL : v)) < 0)
                 return 2;
-            }
-            if (!strcmp(v, "md") || !strcmp(v, "markdown"))
-                a->format = FMT_MD;
-            else if (!strcmp(v, "csv"))
-                a->format = FMT_CSV;
-            else if (!strcmp(v, "latex") || !strcmp(v, "tex"))
-                a->format = FMT_LATEX;
-            else {
-                eg_cli_error("unknown --format '%s'; use md, csv or latex", v);
-                return 2;
-            }
         } else if (s[0] == '-' && s[1]) {
             eg_cli_error("unknown option '%s' (see expgraph table --help)", s);
             return 2;
