@@ -195,8 +195,8 @@ static int check_column(const eg_runset *rs, const char *col, const char *opt)
 }
 
 /* The curves: one series per run in the order of the differing keys, x and y from the
- * rows where both cells are non-empty, in buf (2 x the rows of all runs). Sets *points
- * to the number of drawable points. */
+ * rows where both cells are non-empty (all x values, then all y values, in buf); points
+ * counts the drawable ones. */
 typedef struct curves {
     int n;
     eg_series *ser;
