@@ -5,6 +5,10 @@
  * subdirectories (recursively, depth <= 3, not descending into run directories) are run
  * directories. Everything here reads files only; nothing prints.
  *
+ * summary.csv and metrics.csv are read as RFC 4180 CSV (eg_csv_next), so names and paths
+ * holding commas, quotes or line breaks come back intact; which summary.csv columns are
+ * spec keys, and which columns metrics.csv must start with, comes from schema.h.
+ *
  * Spec keys are dotted paths as in summary.csv ("nodes", "graph", "graph.p",
  * "algorithm.momentum", ...). The name of a section that may be a scalar or a mapping
  * (graph, algorithm, model, data) is the key itself: "graph.name" is canonicalised to
@@ -28,9 +32,10 @@ typedef struct eg_metrics {
 
 /* Reads a metrics.csv into m (zeroed first; free with eg_metrics_free even on error).
  * Accepts LF or CRLF line ends, a missing final newline, blank lines, RFC 4180 quoted
- * fields, and extra columns after the required ones (schema.h: EG_COL_REQUIRED). Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file,
- * empty file, a header that does not start with the required columns or repeats a name,
- * a row with the wrong number of fields, a cell that is not a number. Out of memory:
+ * fields, and extra columns after the required ones (schema.h: EG_COL_REQUIRED).
+ * Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file, empty file, a header
+ * that does not start with the required columns or repeats a name, a row with the wrong
+ * number of fields, a quote never closed, a cell that is not a number. Out of memory:
  * EG_ERUN. Returns EG_OK on success. */
 int eg_metrics_read(eg_metrics *m, const char *path, eg_err *err);
 /* Frees what m holds; safe on a zeroed or half-built m and on NULL. */
