@@ -156,6 +156,7 @@ static void put_latex(FILE *f, const char *s)
         case '~': fputs("\\textasciitilde{}", f); break;
         case '^': fputs("\\textasciicircum{}", f); break;
         case '\\': fputs("\\textbackslash{}", f); break;
+        case '\n': case '\r': fputc(' ', f); break; /* a blank line would end the row */
         default: fputc(*s, f);
         }
     }
