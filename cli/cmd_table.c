@@ -216,6 +216,15 @@ static void fmt_num(double v, numfmt nf, char *out, size_t len)
         snprintf(out, len, "%.4g", v);
 }
 
+/* the text of cell (r, c) in buf, or NULL when the cell has no value */
+static const char *cell_text(const eg_pivot *p, int r, int c, numfmt nf, char *buf, size_t len)
+{
+    if (!p->has[r * p->ncols + c])
+        return NULL;
+    fmt_num(p->val[r * p->ncols + c], nf, buf, len);
+    return buf;
+}
+
 /* the top-left cell: the row key, or "run" for none or several */
 static const char *corner(const eg_pivot *p)
 {
@@ -244,11 +253,10 @@ static int render_csv(FILE *out, const eg_pivot *p)
     for (int r = 0; r < p->nrows; r++) {
         eg_csv_put(out, p->rows[r]);
         for (int c = 0; c < p->ncols; c++) {
+            const char *t = cell_text(p, r, c, nf, num, sizeof num);
             fputc(',', out);
-            if (p->has[r * p->ncols + c]) {
-                fmt_num(p->val[r * p->ncols + c], nf, num, sizeof num);
-                fputs(num, out);
-            }
+            if (t)
+                fputs(t, out);
         }
         fputc('\n', out);
     }
@@ -280,13 +288,9 @@ static int render_latex(FILE *out, const eg_pivot *p)
     for (int r = 0; r < p->nrows; r++) {
         put_latex(out, p->rows[r]);
         for (int c = 0; c < p->ncols; c++) {
+            const char *t = cell_text(p, r, c, nf, num, sizeof num);
             fputs(" & ", out);
-            if (p->has[r * p->ncols + c]) {
-                fmt_num(p->val[r * p->ncols + c], nf, num, sizeof num);
-                put_latex(out, num);
-            } else {
-                fputs("--", out);
-            }
+            put_latex(out, t ? t : "--");
         }
         fprintf(out, " \\\\\n");
     }
@@ -309,9 +313,7 @@ static char **md_cells(const eg_pivot *p, int *w)
                 s = c == 0 ? corner(p) : col_heading(p, c - 1, h, sizeof h);
             else if (c == 0)
                 s = p->rows[r - 1];
-            else if (p->has[(r - 1) * p->ncols + c - 1])
-                s = (fmt_num(p->val[(r - 1) * p->ncols + c - 1], nf, h, sizeof h), h);
-            else
+            else if (!(s = cell_text(p, r - 1, c - 1, nf, h, sizeof h)))
                 s = "-";
             if (!(t[r * nc + c] = md_cell(s)))
                 oom = 1;
