@@ -103,8 +103,10 @@ int eg_ceil_log2(long n);
 int eg_is_pow2(long n);
 
 /* ---- CSV (RFC 4180) ----
- * Every CSV file the tool writes goes through eg_csv_put; every reader of them through
- * eg_csv_next, so that names and paths with commas, quotes and newlines round-trip. */
+ * The text cells of the CSV files the tool writes (metrics.csv, summary.csv, `table
+ * --format csv`) go through eg_csv_put and its readers of them (results.c) through
+ * eg_csv_next, so that names and paths with commas, quotes and line breaks round-trip.
+ * (`graph --format csv` writes only fixed graph names and numbers.) */
 
 /* Writes s (NULL: empty) as one CSV field: as is, or in double quotes with each inner
  * quote doubled when s holds a comma, a double quote, CR or LF. No separator is written.
