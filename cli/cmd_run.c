@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "comm.h"
 #include "run.h"
+#include "schema.h"
 #include "spec.h"
 
 #include <signal.h>
@@ -34,8 +35,8 @@ static const char *RUN_HELP =
     "  --force          start over in a directory that already holds a run\n"
     "  --quiet          no progress bar and no summary lines\n"
     "\n"
-    "writes DIR/metrics.csv (iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,\n"
-    "bytes_sent,node_acc_mean), DIR/spec.yaml (resolved), DIR/summary.csv, DIR/ckpt/.\n"
+    "writes DIR/metrics.csv (columns below), DIR/spec.yaml (resolved), DIR/summary.csv,\n"
+    "DIR/ckpt/.\n"
     "environment: EXPGRAPH_THREADS (threads per rank; default cores / ranks on the host),\n"
     "EXPGRAPH_DATA (dataset directory).\n"
     "exit: 0 ok, 1 failure while running, 2 bad spec or command line, 130 interrupted.\n";
@@ -207,8 +208,11 @@ int eg_cmd_run(int argc, char **argv)
     runargs a;
     int pc = parse_args(argc, argv, &a, 1, 0);
     if (pc || a.help) {
-        if (a.help)
+        if (a.help) {
             fputs(RUN_HELP, stdout);
+            fputs("metrics.csv columns:\n", stdout);
+            eg_metrics_columns_help(stdout);
+        }
         free(a.sets);
         return pc;
     }

@@ -216,3 +216,100 @@ int eg_default_threads(int ranks_on_host)
         nt = ev;
     return nt < 1 ? 1 : (int)nt;
 }
+
+/* ---- CSV (RFC 4180) ---- */
+
+int eg_csv_put(FILE *f, const char *s)
+{
+    if (!s)
+        s = "";
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return ferror(f) ? -1 : 0;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+    return ferror(f) ? -1 : 0;
+}
+
+/* skips blank lines (spaces, tabs, CR only); returns 0 at the end of the text */
+static int csv_skip_blank(eg_csv *c)
+{
+    while (c->p < c->end) {
+        char *q = c->p;
+        while (q < c->end && (*q == ' ' || *q == '\t' || *q == '\r'))
+            q++;
+        if (q < c->end && *q != '\n')
+            return 1;
+        c->p = q < c->end ? q + 1 : c->end;
+        c->line++;
+    }
+    return 0;
+}
+
+/* unescapes the quoted field at s in place; returns where scanning goes on (just after the
+ * closing quote), or NULL when the quote is never closed */
+static char *csv_unquote(eg_csv *c, char *s)
+{
+    char *r = s + 1, *w = s;
+    for (;;) {
+        if (r >= c->end)
+            return NULL;
+        if (*r == '"') {
+            if (r + 1 < c->end && r[1] == '"') {
+                *w++ = '"';
+                r += 2;
+                continue;
+            }
+            *w = 0;
+            return r + 1;
+        }
+        if (*r == '\n')
+            c->line++;
+        *w++ = *r++;
+    }
+}
+
+int eg_csv_next(eg_csv *c, char ***fields, int *cap, int *line)
+{
+    if (!csv_skip_blank(c))
+        return 0;
+    *line = c->line + 1;
+    char *s = c->p;
+    for (int n = 0;;) {
+        if (n == *cap) {
+            int nc = *cap ? *cap * 2 : 16;
+            char **nf = realloc(*fields, (size_t)nc * sizeof(char *));
+            if (!nf)
+                return -2;
+            *fields = nf;
+            *cap = nc;
+        }
+        (*fields)[n++] = s;
+        char *r = s;
+        int quoted = *s == '"';
+        if (quoted && !(r = csv_unquote(c, s)))
+            return -1;
+        while (r < c->end && *r != ',' && *r != '\n')
+            r++;
+        if (r < c->end && *r == ',') {
+            if (!quoted)
+                *r = 0;
+            s = r + 1;
+            continue;
+        }
+        /* the record's end: a line break or the end of the text */
+        if (!quoted && r > s && r[-1] == '\r')
+            r[-1] = 0;
+        if (!quoted)
+            *r = 0;
+        c->p = r < c->end ? r + 1 : c->end;
+        c->line++;
+        return n;
+    }
+}

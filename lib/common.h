@@ -102,4 +102,30 @@ double eg_now(void);
 int eg_ceil_log2(long n);
 int eg_is_pow2(long n);
 
+/* ---- CSV (RFC 4180) ----
+ * The text cells of the CSV files the tool writes (metrics.csv, summary.csv, `table
+ * --format csv`) go through eg_csv_put and its readers of them (results.c) through
+ * eg_csv_next, so that names and paths with commas, quotes and line breaks round-trip.
+ * (`graph --format csv` writes only fixed graph names and numbers.) */
+
+/* Writes s (NULL: empty) as one CSV field: as is, or in double quotes with each inner
+ * quote doubled when s holds a comma, a double quote, CR or LF. No separator is written.
+ * Returns 0, or -1 when the stream is in error. */
+int eg_csv_put(FILE *f, const char *s);
+
+/* A reader over a mutable, NUL-terminated buffer [p, end) holding CSV text. */
+typedef struct eg_csv {
+    char *p, *end;
+    int line; /* lines consumed so far */
+} eg_csv;
+
+/* Reads the next record in place: blank lines (only spaces, tabs, CR) are skipped; a field
+ * in double quotes may hold commas, "" (one quote) and line breaks; text between a closing
+ * quote and the next comma is dropped; a CR before a record's line end is dropped (CRLF).
+ * Fields are NUL-terminated in the buffer and listed in *fields (a malloc'ed array grown as
+ * needed, *cap its size; free it when done). *line gets the 1-based line the record starts
+ * on. Returns the field count (>= 1), 0 at the end of the text, -1 for a quote that is
+ * never closed, -2 when out of memory. */
+int eg_csv_next(eg_csv *c, char ***fields, int *cap, int *line);
+
 #endif

@@ -41,6 +41,9 @@ const eg_name_info eg_sched_kinds[] = {
     {NULL},
 };
 
+const char *const eg_norm_names[] = {"none", "batch", "group", NULL};
+const char *const eg_precision_names[] = {"f32", "bf16", NULL};
+
 static const char *row_name(const void *table, size_t stride, int i)
 {
     return *(const char *const *)((const char *)table + (size_t)i * stride);

@@ -63,6 +63,13 @@ typedef struct eg_name_info {
 } eg_name_info;
 extern const eg_name_info eg_sched_kinds[];
 
+/* normalisation layers and layer precision (model.norm, train.precision): names in enum
+ * order, NULL-terminated */
+typedef enum { EG_NORM_NONE, EG_NORM_BATCH, EG_NORM_GROUP } eg_norm_kind;
+typedef enum { EG_PREC_F32, EG_PREC_BF16 } eg_precision;
+extern const char *const eg_norm_names[];      /* none, batch, group */
+extern const char *const eg_precision_names[]; /* f32, bf16 */
+
 /* Row index of `name` in a kind table (rows of `stride` bytes, each starting with its
  * const char *name, a NULL name last), or -1 when it has no such row. */
 int eg_kind_find(const void *table, size_t stride, const char *name);

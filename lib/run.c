@@ -8,6 +8,7 @@
 #include "data.h"
 #include "model.h"
 #include "schedule.h"
+#include "schema.h"
 #include "spec.h"
 #include "topology.h"
 
@@ -224,9 +225,6 @@ static int write_atomic(const char *dir, const char *name, const char *text, eg_
         return eg_err_set(err, EG_ERUN, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
     return EG_OK;
 }
-
-static const char *const METRICS_HEADER =
-    "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,bytes_sent,node_acc_mean\n";
 
 /* ---- per-node sampling ---- */
 
@@ -522,19 +520,23 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     return EG_OK;
 }
 
+/* the metrics.csv row of the current iteration (columns: schema.h) */
+static eg_schema_row schema_row(const runctx *r, const rowvals *v, double lr)
+{
+    eg_schema_row row = {
+        .iter = (double)r->iter, .epoch = (double)r->iter / r->iters_per_epoch,
+        .time_s = r->train_time, .lr = lr, .train_loss = v->train_loss,
+        .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
+        .bytes_sent = r->bytes_sent, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
+    return row;
+}
+
 static int write_row(runctx *r, const rowvals *v, double lr, eg_err *err)
 {
     if (r->rank != 0)
         return EG_OK;
-    FILE *f = r->metrics;
-    double epoch = (double)r->iter / r->iters_per_epoch;
-    fprintf(f, "%ld,%.6f,%.3f,%.9g,%.9g,", r->iter, epoch, r->train_time, lr, v->train_loss);
-    if (v->evaluated)
-        fprintf(f, "%.9g,%.9g,%.9g,%.0f,%.9g\n", v->test_loss, v->test_acc, v->consensus,
-                r->bytes_sent, v->node_acc);
-    else
-        fprintf(f, ",,,%.0f,\n", r->bytes_sent);
-    if (fflush(f) || ferror(f))
+    eg_schema_row row = schema_row(r, v, lr);
+    if (eg_schema_metrics_row(r->metrics, &row) || fflush(r->metrics) || ferror(r->metrics))
         return eg_err_set(err, EG_ERUN, "cannot write %s/metrics.csv: %s", r->out, strerror(errno));
     return EG_OK;
 }
@@ -542,46 +544,15 @@ static int write_row(runctx *r, const rowvals *v, double lr, eg_err *err)
 static int write_summary(runctx *r, const rowvals *v, double wall, eg_err *err)
 {
     const eg_spec *s = &r->spec;
-    char hdr[4096], row[8192];
-    char hidden[128] = "", chans[128] = "", miles[256] = "";
-    for (int i = 0; i < s->model.n_hidden; i++)
-        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? " " : "", s->model.hidden[i]);
-    for (int i = 0; i < s->model.n_channels; i++)
-        snprintf(chans + strlen(chans), sizeof chans - strlen(chans), "%s%d", i ? " " : "", s->model.channels[i]);
-    for (int i = 0; i < s->lr.n_milestones; i++)
-        snprintf(miles + strlen(miles), sizeof miles - strlen(miles), "%s%g", i ? " " : "", s->lr.milestones[i]);
     double samples = (double)r->iter * s->nodes * s->data.batch_size;
-    /* train.iterations / train.epochs as the spec gave them (the other stays empty); the
-     * iterations actually run are in the iter and epoch columns */
-    char iters_s[32], epochs_s[32];
-    snprintf(iters_s, sizeof iters_s, "%ld", s->train.iterations);
-    snprintf(epochs_s, sizeof epochs_s, "%.9g", s->train.epochs);
-    snprintf(hdr, sizeof hdr,
-             "name,seed,nodes,graph,graph.p,algorithm,algorithm.momentum,algorithm.weight_decay,"
-             "algorithm.nesterov,model,model.hidden,model.channels,model.kernel,model.init,data,"
-             "data.partition,data.alpha,data.batch_size,data.heterogeneity,train.iterations,"
-             "train.epochs,lr.base,lr.scale,lr.warmup_epochs,lr.schedule,lr.milestones,lr.gamma,"
-             "iter,epoch,train_loss,test_loss,test_acc,consensus,bytes_sent,node_acc_mean,"
-             "label_skew,train_time_s,wall_s,samples_per_s,ranks,threads\n");
-    snprintf(row, sizeof row,
-             "%s,%llu,%d,%s,%.9g,%s,%.9g,%.9g,%s,%s,%s,%s,%d,%s,%s,%s,%.9g,%d,%.9g,%s,%s,%.9g,%s,"
-             "%.9g,%s,%s,%.9g,%ld,%.6f,%.9g,%.9g,%.9g,%.9g,%.0f,%.9g,%.6f,%.3f,%.3f,%.1f,%d,%d\n",
-             s->name, (unsigned long long)s->seed, s->nodes, eg_graph_kinds[s->graph.kind].name, s->graph.p,
-             eg_algo_kinds[s->algo.kind].name,
-             s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false",
-             s->model.name, hidden, chans, s->model.kernel, s->init_independent ? "independent" : "same",
-             s->data.name, s->data.partition, s->data.alpha, s->data.batch_size, s->data.heterogeneity,
-             s->train.iterations > 0 ? iters_s : "", s->train.iterations > 0 ? "" : epochs_s, s->lr.base,
-             s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, eg_sched_kinds[s->lr.schedule].name, miles,
-             s->lr.gamma, r->iter, (double)r->iter / r->iters_per_epoch, v->train_loss,
-             v->test_loss, v->test_acc, v->consensus, r->bytes_sent, v->node_acc,
-             eg_partition_skew(&r->part), r->train_time, wall,
-             r->train_time > 0 ? samples / r->train_time : 0.0, eg_comm_size(r->comm), r->nthreads);
-    size_t l = strlen(hdr) + strlen(row) + 1;
-    char *text = malloc(l);
+    eg_summary_src src = {
+        .spec = s, .final = schema_row(r, v, 0), .label_skew = eg_partition_skew(&r->part),
+        .train_time_s = r->train_time, .wall_s = wall,
+        .samples_per_s = r->train_time > 0 ? samples / r->train_time : 0.0,
+        .ranks = eg_comm_size(r->comm), .threads = r->nthreads};
+    char *text = eg_schema_summary_text(&src, err);
     if (!text)
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    snprintf(text, l, "%s%s", hdr, row);
+        return EG_ERUN;
     int rc = write_atomic(r->out, "summary.csv", text, err);
     free(text);
     return rc;
@@ -733,7 +704,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
                 }
                 if (!(r->metrics = fopen(mp, "w")))
                     rc = eg_err_set(err, EG_ERUN, "cannot create %s: %s", mp, strerror(errno));
-                else if (fputs(METRICS_HEADER, r->metrics) < 0 || fflush(r->metrics))
+                else if (eg_schema_metrics_header(r->metrics) || fflush(r->metrics))
                     rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", mp, strerror(errno));
             }
         }

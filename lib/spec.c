@@ -263,8 +263,8 @@ static const char *const model_names[] = {"logreg", "mlp", "cnn", "resnet", NULL
 static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100",
                                          "synthetic", "idx", "image_folder", "png_folder", "csv",
                                          NULL};
-static const char *const norm_names[] = {"none", "batch", "group", NULL}; /* eg_norm_kind order */
-static const char *const prec_names[] = {"f32", "bf16", NULL};            /* eg_precision order */
+#define norm_names eg_norm_names
+#define prec_names eg_precision_names
 static const char *const part_names[] = {"iid", "dirichlet", "sorted", NULL};
 static const char *const scale_names[] = {"none", "linear", NULL};
 
