@@ -10,8 +10,6 @@
 
 #include "common.h"
 
-#define EG_PATH_MAX 4096
-
 /* What the spec (or the `graph` command) says about the graph. */
 typedef struct eg_graph_spec {
     char name[32];          /* ring, torus, grid, exp, sym_exp, onepeer_exp, hypercube,
