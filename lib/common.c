@@ -23,7 +23,7 @@ int eg_err_set(eg_err *err, int code, const char *fmt, ...)
     return code;
 }
 
-uint64_t eg_splitmix64(uint64_t *state)
+static uint64_t splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -44,12 +44,12 @@ uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len)
 void eg_rng_seed(eg_rng *r, uint64_t seed, uint64_t stream, uint64_t index)
 {
     uint64_t st = seed;
-    uint64_t a = eg_splitmix64(&st);
+    uint64_t a = splitmix64(&st);
     st = a ^ (stream * 0xd1342543de82ef95ULL);
-    uint64_t b = eg_splitmix64(&st);
+    uint64_t b = splitmix64(&st);
     st = b ^ (index * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
     for (int i = 0; i < 4; i++)
-        r->s[i] = eg_splitmix64(&st);
+        r->s[i] = splitmix64(&st);
     if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
         r->s[0] = 1;
 }
@@ -122,8 +122,6 @@ double eg_rng_gamma_log(eg_rng *r, double shape, double *logv)
         }
     }
 }
-
-double eg_rng_gamma(eg_rng *r, double shape) { return eg_rng_gamma_log(r, shape, NULL); }
 
 void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n)
 {

@@ -63,10 +63,8 @@ double eg_rng_uniform(eg_rng *r);
 uint64_t eg_rng_below(eg_rng *r, uint64_t n);
 /* standard normal (Box-Muller, no cached state) */
 double eg_rng_normal(eg_rng *r);
-/* Gamma(shape, 1), shape > 0 (Marsaglia-Tsang) */
-double eg_rng_gamma(eg_rng *r, double shape);
-/* the same draw (same random numbers, same value), and its natural log in *logv, which
- * stays finite when the value underflows to 0 (shape << 1) */
+/* Gamma(shape, 1), shape > 0 (Marsaglia-Tsang), and its natural log in *logv (when not
+ * NULL), which stays finite when the value underflows to 0 (shape << 1) */
 double eg_rng_gamma_log(eg_rng *r, double shape, double *logv);
 /* Fisher-Yates shuffle of idx[0..n) */
 void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n);
@@ -81,8 +79,6 @@ enum {
     EG_STREAM_AUGMENT = 6,   /* data augmentation, per node */
 };
 
-/* splitmix64 step, exposed for hashing (e.g. the spec hash) */
-uint64_t eg_splitmix64(uint64_t *state);
 /* 64-bit FNV-1a over bytes, chained from h (start with EG_FNV_INIT) */
 #define EG_FNV_INIT 14695981039346656037ULL
 uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len);
