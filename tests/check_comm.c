@@ -34,6 +34,15 @@ static eg_topo *topo(const char *graph, int n)
     return t;
 }
 
+/* n uniform floats in [-half, half) from the stream (seed, 99, index) */
+static void fill_random(float *x, size_t n, uint64_t seed, uint64_t index, double half)
+{
+    eg_rng rng;
+    eg_rng_seed(&rng, seed, 99, index);
+    for (size_t q = 0; q < n; q++)
+        x[q] = (float)(2.0 * half * eg_rng_uniform(&rng) - half);
+}
+
 static int owner(int node, int n, int P)
 {
     for (int r = 0; r < P; r++) {
@@ -182,10 +191,7 @@ START_TEST(test_combine_bitwise)
     float *x = malloc(sizeof(float) * maxn * maxd * 2), *ref = malloc(sizeof(float) * maxn * maxd * 2);
     float *out = malloc(sizeof(float) * maxn * maxd * 2);
     ck_assert(x && ref && out);
-    eg_rng rng;
-    eg_rng_seed(&rng, 11, 99, 0);
-    for (size_t q = 0; q < (size_t)maxn * maxd * 2; q++)
-        x[q] = (float)(4.0 * eg_rng_uniform(&rng) - 2.0);
+    fill_random(x, (size_t)maxn * maxd * 2, 11, 0, 2.0);
     int saved = omp_get_max_threads();
     for (int g = 0; g < NGRAPHS; g++)
         for (int ni = 0; ni < 3; ni++) {
@@ -231,10 +237,7 @@ START_TEST(test_combine_check_can_fail)
     float *x = malloc(sizeof(float) * n * d), *a = malloc(sizeof(float) * n * d),
           *b = malloc(sizeof(float) * n * d);
     ck_assert(x && a && b);
-    eg_rng rng;
-    eg_rng_seed(&rng, 5, 99, 1);
-    for (size_t q = 0; q < (size_t)n * d; q++)
-        x[q] = (float)(4.0 * eg_rng_uniform(&rng) - 2.0);
+    fill_random(x, (size_t)n * d, 5, 1, 2.0);
     const float *all[1] = {x};
     float *outs[1] = {a};
     gossip_sim(t, n, 3, 0, 1, all, outs, d, 1);
@@ -283,10 +286,7 @@ START_TEST(test_mpi_one_rank)
     float *x = malloc(sizeof(float) * n * d * 2), *ref = malloc(sizeof(float) * n * d * 2),
           *out = malloc(sizeof(float) * n * d * 2);
     ck_assert(x && ref && out);
-    eg_rng rng;
-    eg_rng_seed(&rng, 2, 99, 0);
-    for (size_t q = 0; q < (size_t)n * d * 2; q++)
-        x[q] = (float)(2.0 * eg_rng_uniform(&rng) - 1.0);
+    fill_random(x, (size_t)n * d * 2, 2, 0, 1.0);
     for (int g = 0; g < NGRAPHS; g++) {
         eg_topo *t = topo(GRAPHS[g], n);
         ck_assert(t);
@@ -357,12 +357,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_sim_refuses);
     tcase_add_test(tc, test_mpi_one_rank);
     suite_add_tcase(s, tc);
-    /* no fork: MPI is initialised in this process */
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr), run = srunner_ntests_run(sr);
-    srunner_free(sr);
+    int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();
-    return failed == 0 && run > 0 ? 0 : 1;
+    return rc;
 }
