@@ -96,15 +96,13 @@ static int parse_nodes(const char *text, int **out, int *count)
         if (comma)
             *comma = '\0';
         long x;
-        if (!eg_parse_long(p, &x) && x > INT_MAX) {
-            eg_cli_error("--nodes: %s is too large (at most %d)", p, INT_MAX);
-            free(v);
-            free(copy);
-            return -1;
-        }
-        if (eg_parse_long(p, &x) || x < 1) {
+        int bad = eg_parse_long(p, &x) || x < 1;
+        if (bad)
             eg_cli_error("--nodes: '%s' is not a whole number >= 1 (give e.g. --nodes 4,8,16)",
                          p);
+        else if (x > INT_MAX)
+            eg_cli_error("--nodes: %s is too large (at most %d)", p, INT_MAX);
+        if (bad || x > INT_MAX) {
             free(v);
             free(copy);
             return -1;

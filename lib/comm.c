@@ -463,7 +463,7 @@ int eg_comm_plan(eg_comm *c, const eg_wmat *W, eg_comm_xplan *plan, eg_err *err)
 int eg_comm_gossip_sim(eg_comm *c, const eg_wmat *W, int nv, const float *const *all,
                        float *const *out, size_t dim, eg_err *err)
 {
-    int rc = check_call(c, nv, dim, err);
+    int rc = nv < 1 ? eg_err_set(err, EG_ERUN, "gossip of %d vectors", nv) : check_call(c, nv, dim, err);
     if (!rc)
         rc = make_plan(c, W, ++c->calls, err);
     if (rc)

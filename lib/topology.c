@@ -557,7 +557,8 @@ static int parse_row(const char *path, long line, int r, int n, char *s, double 
     if (!(fabs(sum - 1.0) <= EG_FILE_TOL)) {
         char buf[64];
         snprintf(buf, sizeof buf, "%.9g", sum);
-        double shown = strtod(buf, NULL);
+        double shown = sum;
+        eg_parse_double(buf, &shown);
         if (fabs(shown - 1.0) <= EG_FILE_TOL) /* %.9g rounded it to look fine */
             snprintf(buf, sizeof buf, "%.17g", sum);
         return eg_err_set(err, EG_EINPUT, "%s:%ld: row %d sums to %s (must be 1 within 1e-9)",
