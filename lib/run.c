@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-volatile int eg_run_stop_requested = 0;
+volatile sig_atomic_t eg_run_stop_requested = 0;
 volatile int eg_run_training = 0;
 
 #define EVAL_BATCH 250
