@@ -74,6 +74,41 @@ int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_
     return EG_OK;
 }
 
+int eg_algo_set_stats(eg_algo *a, size_t nstats, int gossip, eg_err *err)
+{
+    a->nstats = nstats;
+    a->stats_gossip = gossip && a->kind != EG_ALGO_PSGD;
+    if (!nstats)
+        return EG_OK;
+    size_t blk = (size_t)a->nlocal * nstats;
+    if (!(a->stats = eg_alloc_floats(blk ? blk : 1, err)))
+        return EG_ERUN;
+    memset(a->stats, 0, sizeof(float) * blk);
+    if (a->stats_gossip && !(a->statsnew = eg_alloc_floats(blk ? blk : 1, err)))
+        return EG_ERUN;
+    return EG_OK;
+}
+
+float *eg_algo_node_stats(eg_algo *a, int li)
+{
+    return a->stats ? a->stats + (size_t)li * a->nstats : NULL;
+}
+
+int eg_algo_set_nodecay(eg_algo *a, const size_t *off, const size_t *len, int n, eg_err *err)
+{
+    a->n_nodecay = 0;
+    if (n <= 0)
+        return EG_OK;
+    a->nd_off = malloc(sizeof(size_t) * (size_t)n);
+    a->nd_len = malloc(sizeof(size_t) * (size_t)n);
+    if (!a->nd_off || !a->nd_len)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    memcpy(a->nd_off, off, sizeof(size_t) * (size_t)n);
+    memcpy(a->nd_len, len, sizeof(size_t) * (size_t)n);
+    a->n_nodecay = n;
+    return EG_OK;
+}
+
 float *eg_algo_node_x(eg_algo *a, int li)
 {
     return a->x + (a->shared ? 0 : (size_t)li * a->dim);
@@ -112,23 +147,29 @@ void eg_algo_free(eg_algo *a)
     free(a->wbar.rowptr);
     free(a->wbar.col);
     free(a->wbar.val);
+    free(a->stats);
+    free(a->statsnew);
+    free(a->nd_off);
+    free(a->nd_len);
     memset(a, 0, sizeof *a);
 }
 
-int eg_algo_state(eg_algo *a, float **vecs, const char **names, int max)
+int eg_algo_state(eg_algo *a, float **vecs, const char **names, size_t *lens, int max)
 {
     int n = 0;
     eg_algo_sync(a);
-#define ADD(p, nm)                         \
+#define ADD(p, nm, ln)                     \
     if ((p) && n < max) {                 \
         vecs[n] = (p);                    \
+        lens[n] = (ln);                   \
         names[n++] = (nm);                \
     }
-    ADD(a->x, "x");
-    ADD(a->m, "m");
-    ADD(a->y, "y");
-    ADD(a->gprev, "gprev");
-    ADD(a->psi, "psi");
+    ADD(a->x, "x", a->dim);
+    ADD(a->m, "m", a->dim);
+    ADD(a->y, "y", a->dim);
+    ADD(a->gprev, "gprev", a->dim);
+    ADD(a->psi, "psi", a->dim);
+    ADD(a->stats, "stats", a->nstats);
 #undef ADD
     return n;
 }
@@ -173,13 +214,32 @@ static void make_wbar(eg_algo *a, const eg_wmat *W)
 /* node li's slice of the elementwise work before the exchange: weight decay, momentum,
  * the vector to send (written over x_i, except for qg_dmsgd, which needs x_i afterwards).
  * Reads and writes only node li's vectors and gradient slot. */
+/* g += wd x outside the no-decay ranges: the same float g + wd x the kernels below form,
+ * after which they run with wd = 0 (bitwise the same as decaying inside them) */
+static void decay_outside(const eg_algo *a, float *restrict g, const float *restrict x, float wd)
+{
+    size_t t = 0;
+    for (int r = 0; r <= a->n_nodecay; r++) {
+        size_t end = r < a->n_nodecay ? a->nd_off[r] : a->dim;
+        for (; t < end; t++)
+            g[t] += wd * x[t];
+        if (r < a->n_nodecay)
+            t = a->nd_off[r] + a->nd_len[r];
+    }
+}
+
 EG_CLONES void eg_algo_node_update(eg_algo *a, int li, int slot, double lr_d)
 {
     const size_t d = a->dim, off = (size_t)li * d;
-    const float lr = (float)lr_d, beta = (float)a->beta, wd = (float)a->wd;
+    const float lr = (float)lr_d, beta = (float)a->beta;
+    float wd = (float)a->wd;
     if (a->kind == EG_ALGO_GOSSIP)
         return;
     float *restrict x = eg_algo_node_x(a, li), *restrict g = eg_algo_grad(a, li, slot);
+    if (a->n_nodecay > 0 && wd != 0.0f) {
+        decay_outside(a, g, x, wd);
+        wd = 0.0f;
+    }
     const int first = a->steps == 0;
     switch (a->kind) {
     case EG_ALGO_PSGD:
@@ -333,6 +393,13 @@ int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, doub
         swap(&a->x, &a->xnew);
         *bytes += eg_comm_gossip_bytes(&a->wbar, 1, a->dim);
         break;
+    }
+    if (a->stats_gossip && a->nstats > 0) {
+        /* running statistics: mixed with the same W(k) as the parameters */
+        if ((rc = eg_comm_gossip(c, W, a->stats, a->statsnew, a->nstats, err)))
+            return rc;
+        swap(&a->stats, &a->statsnew);
+        *bytes += eg_comm_gossip_bytes(W, 1, a->nstats);
     }
     a->steps++;
     return EG_OK;

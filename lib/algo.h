@@ -40,6 +40,12 @@ typedef struct eg_algo {
     float *ynew;   /* gt: W y */
     float *gsum;   /* psgd: all-reduced gradient (dim) */
     eg_wmat wbar;  /* ed: (I + W) / 2 */
+    size_t nstats; /* running statistics per node (batch norm; 0 = none) */
+    int stats_gossip; /* 1: stats mixed with W(k) after each exchange; 0: each node's own */
+    float *stats;  /* nlocal x nstats */
+    float *statsnew; /* gossip scratch */
+    size_t *nd_off, *nd_len; /* weight decay skips these parameter ranges (sorted) */
+    int n_nodecay;
     long steps;    /* steps taken (gt, ed need to know the first) */
 } eg_algo;
 
@@ -48,6 +54,14 @@ typedef struct eg_algo {
  * which eg_algo_step needs). */
 int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
                  int max_nnz, int grad_slots, eg_err *err);
+/* Running statistics: nstats floats per node, kept (and checkpointed) with the state;
+ * gossip != 0 mixes them with W(k) after each exchange (bytes counted), except for psgd,
+ * whose graph is unused (each node keeps its own). Zero-filled; call once after init. */
+int eg_algo_set_stats(eg_algo *a, size_t nstats, int gossip, eg_err *err);
+float *eg_algo_node_stats(eg_algo *a, int li); /* node li's nstats floats; NULL when none */
+/* Parameter ranges weight decay does not touch (algorithm.weight_decay_norm: false):
+ * n (offset, length) pairs in increasing order (copied). Call once after init. */
+int eg_algo_set_nodecay(eg_algo *a, const size_t *off, const size_t *len, int n, eg_err *err);
 /* Where node li's parameters are read during training (psgd: the shared copy). */
 float *eg_algo_node_x(eg_algo *a, int li);
 /* Where node li's gradient goes when thread slot `slot` computes it. */
@@ -58,9 +72,10 @@ void eg_algo_sync(eg_algo *a);
 void eg_algo_free(eg_algo *a); /* safe on a zeroed struct */
 /* vectors per gossip (gt: 2) */
 int eg_algo_gossip_vectors(eg_algo_kind k);
-/* Whether the method keeps each named state vector; fills names/ptrs of the per-node
- * state a checkpoint must save (x first). Returns the count. */
-int eg_algo_state(eg_algo *a, float **vecs, const char **names, int max);
+/* Whether the method keeps each named state vector; fills names, pointers and per-node
+ * lengths (floats) of the per-node state a checkpoint must save (x first; vector v of local
+ * node li is vecs[v] + li * lens[v]). Returns the count. */
+int eg_algo_state(eg_algo *a, float **vecs, const char **names, size_t *lens, int max);
 
 /* Node li's part of an iteration that needs only its own vectors (weight decay, momentum,
  * the vector it sends), given its gradient in eg_algo_grad(a, li, slot). Thread-safe for

@@ -140,13 +140,14 @@ int eg_ckpt_save(const char *dir, eg_comm *c, const eg_ckpt_state *st, eg_err *e
             put(&w, &rows, 8);
             float *vecs[8];
             const char *names[8];
-            int nv = eg_algo_state(st->algo, vecs, names, 8);
+            size_t lens[8];
+            int nv = eg_algo_state(st->algo, vecs, names, lens, 8);
             for (int li = 0; li < st->nlocal; li++) {
                 int32_t rec[4] = {st->lo + li, nv, st->perm_off[li + 1] - st->perm_off[li],
                                   st->cursor[li]};
                 put(&w, rec, sizeof rec);
                 for (int v = 0; v < nv; v++)
-                    put(&w, vecs[v] + (size_t)li * st->dim, st->dim * sizeof(float));
+                    put(&w, vecs[v] + (size_t)li * lens[v], lens[v] * sizeof(float));
                 put(&w, &st->sample_rng[li], sizeof(eg_rng));
                 put(&w, &st->aug_rng[li], sizeof(eg_rng));
                 put(&w, st->perm + st->perm_off[li], sizeof(int32_t) * (size_t)rec[2]);
@@ -241,7 +242,10 @@ int eg_ckpt_load(const char *dir, eg_comm *c, eg_ckpt_state *st, eg_err *err)
     int rc = EG_OK;
     float *vecs[8];
     const char *names[8];
-    int nv = eg_algo_state(st->algo, vecs, names, 8);
+    size_t lens[8], per_node = 0;
+    int nv = eg_algo_state(st->algo, vecs, names, lens, 8);
+    for (int v = 0; v < nv; v++)
+        per_node += lens[v];
     char path[EG_PATH_MAX + 64];
     for (int li = 0; li < st->nlocal && !rc; li++) {
         int node = st->lo + li;
@@ -315,7 +319,7 @@ int eg_ckpt_load(const char *dir, eg_comm *c, eg_ckpt_state *st, eg_err *err)
                 break;
             }
             memcpy(rec, buf + pos, sizeof rec);
-            size_t need = sizeof rec + (size_t)rec[1] * st->dim * sizeof(float) + 2 * sizeof(eg_rng) +
+            size_t need = sizeof rec + (rec[1] == nv ? per_node : 0) * sizeof(float) + 2 * sizeof(eg_rng) +
                           sizeof(int32_t) * (size_t)(rec[2] > 0 ? rec[2] : 0) + sizeof(double);
             if (rec[1] != nv || rec[2] < 0 || pos + need > len - 4) {
                 rc = eg_err_set(err, EG_EINPUT, "checkpoint %s is inconsistent at node %d", path, rec[0]);
@@ -327,8 +331,8 @@ int eg_ckpt_load(const char *dir, eg_comm *c, eg_ckpt_state *st, eg_err *err)
             }
             size_t p = pos + sizeof rec;
             for (int v = 0; v < nv; v++) {
-                memcpy(vecs[v] + (size_t)li * st->dim, buf + p, st->dim * sizeof(float));
-                p += st->dim * sizeof(float);
+                memcpy(vecs[v] + (size_t)li * lens[v], buf + p, lens[v] * sizeof(float));
+                p += lens[v] * sizeof(float);
             }
             memcpy(&st->sample_rng[li], buf + p, sizeof(eg_rng));
             p += sizeof(eg_rng);

@@ -897,9 +897,10 @@ static double xent_row(const float *z, int C, int label, float *e, double *sum, 
  * when batch is outside [1, max_batch] or a label outside [0, classes). Uses only w as
  * scratch; never changes the OpenBLAS thread count. Bitwise deterministic for the same model
  * shape, inputs, batch and OpenBLAS thread count (chunking does not depend on max_batch). */
-float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, const float *x,
-                         const int32_t *y, int batch, float *grad)
+float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, float *stats,
+                         const float *x, const int32_t *y, int batch, float *grad)
 {
+    (void)stats;
     if (batch < 1 || batch > w->max_batch) {
         memset(grad, 0, m->nparams * sizeof(float));
         return NAN;
@@ -940,9 +941,10 @@ float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, con
 
 /* Forward only; adds to *loss_sum and *correct (ties: the lowest class wins). A batch larger
  * than max_batch is done in slices of max_batch. A label out of range adds NAN to the loss. */
-void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const float *x,
-                   const int32_t *y, int batch, double *loss_sum, long *correct)
+void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const float *stats,
+                   const float *x, const int32_t *y, int batch, double *loss_sum, long *correct)
 {
+    (void)stats;
     const int C = m->classes;
     for (int s0 = 0; s0 < batch; s0 += w->max_batch) {
         int B = batch - s0 < w->max_batch ? batch - s0 : w->max_batch;
@@ -963,4 +965,18 @@ void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const flo
         *correct += ok;
         prof_stop(w, EG_PROF_LOSS, t, 0);
     }
+}
+
+/* ---- interim (until the oneDNN engine lands): no batch norm, biases exempt ---- */
+size_t eg_model_nstats(const eg_model *m) { (void)m; return 0; }
+void eg_model_init_stats(const eg_model *m, float *stats) { (void)m; (void)stats; }
+int eg_model_nodecay(const eg_model *m, size_t *off, size_t *len, int max)
+{
+    int n = 0;
+    for (int i = 0; i < m->nl; i++, n++)
+        if (n < max) {
+            off[n] = m->l[i].b_off;
+            len[n] = m->l[i].nb;
+        }
+    return n;
 }

@@ -59,6 +59,8 @@ typedef struct runctx {
     /* evaluation buffers */
     double *acc_d;       /* dim */
     float *xbar;         /* dim */
+    double *acc_s;       /* nstats: the nodes' running statistics summed */
+    float *sbar;         /* nstats: their mean, used with x_bar */
     double *node_vals;   /* nodes * 2 */
     double *local_vals;  /* nlocal * 2 */
     double *batch_vals;  /* nbatches * 2 */
@@ -106,6 +108,8 @@ static void ctx_free(runctx *r)
     free(r->bad_iter);
     free(r->acc_d);
     free(r->xbar);
+    free(r->acc_s);
+    free(r->sbar);
     free(r->node_vals);
     free(r->local_vals);
     free(r->batch_vals);
@@ -244,6 +248,34 @@ static void next_batch(runctx *r, int li, int32_t *idx)
 
 /* ---- set-up of the training state ---- */
 
+/* running statistics (fresh on every node; checkpointed with the state) and the parameter
+ * ranges weight decay skips */
+static int setup_model_state(runctx *r, eg_err *err)
+{
+    const eg_spec *s = &r->spec;
+    size_t ns = eg_model_nstats(r->model);
+    int rc = eg_algo_set_stats(&r->algo, ns, s->norm_stats_gossip, err);
+    if (rc)
+        return rc;
+    for (int li = 0; li < r->nlocal; li++)
+        eg_model_init_stats(r->model, eg_algo_node_stats(&r->algo, li));
+    r->acc_s = calloc(ns + 1, sizeof(double));
+    r->sbar = eg_alloc_floats(ns + 1, err);
+    if (!r->acc_s || !r->sbar)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    if (s->algo.weight_decay_norm)
+        return EG_OK;
+    int n = eg_model_nodecay(r->model, NULL, NULL, 0);
+    size_t *off = malloc(sizeof(size_t) * (size_t)(n + 1)), *len = malloc(sizeof(size_t) * (size_t)(n + 1));
+    if (!off || !len)
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    else
+        rc = eg_algo_set_nodecay(&r->algo, off, len, eg_model_nodecay(r->model, off, len, n), err);
+    free(off);
+    free(len);
+    return rc;
+}
+
 static int setup_state(runctx *r, eg_err *err)
 {
     eg_spec *s = &r->spec;
@@ -264,6 +296,8 @@ static int setup_state(runctx *r, eg_err *err)
     openblas_set_num_threads(1);
     if ((rc = eg_algo_init(&r->algo, &s->algo, s->nodes, r->nlocal, r->dim,
                            eg_topo_max_nnz(r->topo), nt, err)))
+        return rc;
+    if ((rc = setup_model_state(r, err)))
         return rc;
     int B = s->data.batch_size, maxb = B > EVAL_BATCH ? B : EVAL_BATCH;
     r->work = calloc((size_t)nt, sizeof *r->work);
@@ -353,7 +387,8 @@ static void compute_grads(runctx *r, long k, double lr)
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
         const float *x = eg_algo_node_x(&r->algo, li);
         float *g = eg_algo_grad(&r->algo, li, tid);
-        float loss = eg_model_loss_grad(r->model, r->work[tid], x, r->xb[tid], r->yb[tid], B, g);
+        float loss = eg_model_loss_grad(r->model, r->work[tid], x, eg_algo_node_stats(&r->algo, li),
+                                        r->xb[tid], r->yb[tid], B, g);
         /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
          * this node's gradient is still in cache */
         eg_algo_node_update(&r->algo, li, tid, lr);
@@ -367,7 +402,8 @@ static void compute_grads(runctx *r, long k, double lr)
 
 /* test loss/accuracy of params p over all test batches this rank handles, summed in batch
  * order over ranks. */
-static int eval_model_split(runctx *r, const float *p, double *loss, double *acc, eg_err *err)
+static int eval_model_split(runctx *r, const float *p, const float *stats, double *loss,
+                            double *acc, eg_err *err)
 {
     int P = eg_comm_size(r->comm), rank = r->rank, nb = r->n_eval_batches;
     memset(r->batch_vals, 0, sizeof(double) * (size_t)nb * 2);
@@ -381,7 +417,7 @@ static int eval_model_split(runctx *r, const float *p, double *loss, double *acc
             cnt = EVAL_BATCH;
         double ls = 0;
         long cor = 0;
-        eg_model_eval(r->model, r->work[tid], p, r->data.x_test + (size_t)start * r->data.dim,
+        eg_model_eval(r->model, r->work[tid], p, stats, r->data.x_test + (size_t)start * r->data.dim,
                       r->data.y_test + start, cnt, &ls, &cor);
         r->batch_vals[2 * b] = ls;
         r->batch_vals[2 * b + 1] = (double)cor;
@@ -449,10 +485,18 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     for (int i = 0; i < n; i++)
         cs += r->node_vals[i];
     v->consensus = cs / n;
-    if ((rc = eval_model_split(r, r->xbar, &v->test_loss, &v->test_acc, err)))
+    /* x_bar is evaluated with the mean of the nodes' running statistics */
+    const size_t ns = r->algo.nstats;
+    if (ns > 0) {
+        if ((rc = eg_comm_sum_nodes(r->comm, r->algo.stats, ns, r->acc_s, err)))
+            return rc;
+        for (size_t t = 0; t < ns; t++)
+            r->sbar[t] = (float)(r->acc_s[t] / n);
+    }
+    if ((rc = eval_model_split(r, r->xbar, ns ? r->sbar : NULL, &v->test_loss, &v->test_acc, err)))
         return rc;
     /* each node's own model on the test split */
-    if (v->consensus == 0.0) {
+    if (v->consensus == 0.0 && ns == 0) {
         v->node_acc = v->test_acc;
     } else {
 #pragma omp parallel for schedule(dynamic, 1)
@@ -464,6 +508,7 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
             for (int start = 0; start < ntest; start += EVAL_BATCH) {
                 int cnt = ntest - start < EVAL_BATCH ? ntest - start : EVAL_BATCH;
                 eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
+                              eg_algo_node_stats(&r->algo, li),
                               r->sub_x + (size_t)start * r->data.dim, r->sub_y + start, cnt, &ls,
                               &cor);
             }
@@ -703,6 +748,9 @@ int eg_run(const eg_run_opts *o, eg_err *err)
          EG_VERSION, s->name, s->nodes, eg_comm_size(r->comm), eg_comm_size(r->comm) > 1 ? "s" : "",
          r->nthreads, r->nthreads > 1 ? "s" : "", s->graph.name, s->algo.name,
          eg_model_describe(r->model));
+    if (r->algo.shared && s->norm_stats_gossip && r->algo.nstats > 0)
+        info(o, rank, "note: psgd uses no graph, so model.norm_stats: gossip is ignored (each node "
+                      "keeps its own running statistics)");
     if (r->algo.shared && s->init_independent)
         info(o, rank, "note: psgd trains one shared model, so model.init: independent is ignored "
                       "(every node starts from node 0's draw)");

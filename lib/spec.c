@@ -243,9 +243,12 @@ static int rd_int_list(ctx *c, const eg_ynode *n, const char *key, long lo, int 
 /* ---- sections ---- */
 
 static const char *const algo_names[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "gossip", NULL};
-static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
-static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "synthetic", "idx",
-                                         "png_folder", "csv", NULL};
+static const char *const model_names[] = {"logreg", "mlp", "cnn", "resnet", NULL};
+static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100",
+                                         "synthetic", "idx", "image_folder", "png_folder", "csv",
+                                         NULL};
+static const char *const norm_names[] = {"none", "batch", "group", NULL}; /* eg_norm_kind order */
+static const char *const prec_names[] = {"f32", "bf16", NULL};            /* eg_precision order */
 static const char *const part_names[] = {"iid", "dirichlet", "sorted", NULL};
 static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *const scale_names[] = {"none", "linear", NULL};
@@ -304,8 +307,10 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
     s->algo.momentum = has_mom ? 0.9 : 0.0;
     s->algo.weight_decay = 0.0;
     s->algo.nesterov = 0;
+    s->algo.weight_decay_norm = 1;
     if (map) {
-        static const char *const keys[] = {"name", "momentum", "weight_decay", "nesterov", NULL};
+        static const char *const keys[] = {"name", "momentum", "weight_decay", "nesterov",
+                                           "weight_decay_norm", NULL};
         if (only_keys(c, map, "algorithm", keys))
             return EG_EINPUT;
         const eg_ynode *v;
@@ -324,6 +329,9 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
         if ((v = eg_ymap_get(map, "nesterov", NULL)))
             if (rd_bool(c, v, "algorithm.nesterov", &s->algo.nesterov))
                 return EG_EINPUT;
+        if ((v = eg_ymap_get(map, "weight_decay_norm", NULL)))
+            if (rd_bool(c, v, "algorithm.weight_decay_norm", &s->algo.weight_decay_norm))
+                return EG_EINPUT;
     }
     if (!has_mom) {
         /* dsgd, gt and ed have no momentum buffer: the keys are accepted (sweeps over
@@ -331,6 +339,60 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
         s->algo.momentum = 0;
         s->algo.nesterov = 0;
     }
+    return 0;
+}
+
+/* groups defaults to 2 when group norm is chosen; 0 (unused) otherwise */
+static int model_norm_defaults(eg_model_spec *m)
+{
+    if (m->norm == EG_NORM_GROUP && m->groups == 0)
+        m->groups = 2;
+    if (m->norm != EG_NORM_GROUP)
+        m->groups = 0;
+    return 0;
+}
+
+/* model.norm, model.groups, model.norm_stats (cnn and resnet) */
+static int model_norm_keys(ctx *c, const eg_ynode *map, eg_spec *s)
+{
+    eg_model_spec *m = &s->model;
+    const eg_ynode *v, *g = eg_ymap_get(map, "groups", NULL), *ns = eg_ymap_get(map, "norm_stats", NULL);
+    if ((v = eg_ymap_get(map, "norm", NULL))) {
+        char tmp[16];
+        if (rd_choice(c, v, "model.norm", norm_names, tmp, sizeof tmp))
+            return EG_EINPUT;
+        for (int i = 0; norm_names[i]; i++)
+            if (!strcmp(tmp, norm_names[i]))
+                m->norm = (eg_norm_kind)i;
+    }
+    if (g) {
+        if (m->norm != EG_NORM_GROUP)
+            return fail(c, g, "model.groups only applies to norm: group");
+        if (rd_int(c, g, "model.groups", 1, 1 << 16, &m->groups))
+            return EG_EINPUT;
+    }
+    if (ns) {
+        static const char *const modes[] = {"local", "gossip", NULL};
+        char tmp[16];
+        if (rd_choice(c, ns, "model.norm_stats", modes, tmp, sizeof tmp))
+            return EG_EINPUT;
+        s->norm_stats_gossip = !strcmp(tmp, "gossip");
+    }
+    return model_norm_defaults(m);
+}
+
+/* model.depth, model.width (resnet) */
+static int resnet_keys(ctx *c, const eg_ynode *map, eg_model_spec *m)
+{
+    const eg_ynode *v;
+    if ((v = eg_ymap_get(map, "depth", NULL))) {
+        if (rd_int(c, v, "model.depth", 8, 1000, &m->depth))
+            return EG_EINPUT;
+        if ((m->depth - 2) % 6)
+            return fail(c, v, "model.depth must be 6k+2 (20, 32, 44, 56, 110), got %d", m->depth);
+    }
+    if ((v = eg_ymap_get(map, "width", NULL)) && rd_int(c, v, "model.width", 1, 4096, &m->width))
+        return EG_EINPUT;
     return 0;
 }
 
@@ -343,9 +405,14 @@ static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (rd_choice(c, nm, "model", model_names, m->name, sizeof m->name))
         return EG_EINPUT;
     s->init_independent = 0;
+    s->norm_stats_gossip = 0;
     m->n_hidden = 0;
     m->n_channels = 0;
     m->kernel = 0;
+    m->depth = 0;
+    m->width = 0;
+    m->norm = EG_NORM_NONE;
+    m->groups = 0;
     if (!strcmp(m->name, "mlp")) {
         m->hidden[0] = 256;
         m->n_hidden = 1;
@@ -356,9 +423,13 @@ static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
         m->kernel = 3;
         m->hidden[0] = 128;
         m->n_hidden = 1;
+    } else if (!strcmp(m->name, "resnet")) {
+        m->depth = 20;
+        m->width = 16;
+        m->norm = EG_NORM_BATCH;
     }
     if (!map)
-        return 0;
+        return model_norm_defaults(m);
     if (!strcmp(m->name, "logreg")) {
         static const char *const keys[] = {"name", "init", NULL};
         if (only_keys(c, map, "model", keys))
@@ -367,8 +438,14 @@ static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
         static const char *const keys[] = {"name", "hidden", "init", NULL};
         if (only_keys(c, map, "model", keys))
             return EG_EINPUT;
+    } else if (!strcmp(m->name, "cnn")) {
+        static const char *const keys[] = {"name", "hidden", "channels", "kernel", "norm", "groups",
+                                           "norm_stats", "init", NULL};
+        if (only_keys(c, map, "model", keys))
+            return EG_EINPUT;
     } else {
-        static const char *const keys[] = {"name", "hidden", "channels", "kernel", "init", NULL};
+        static const char *const keys[] = {"name", "depth", "width", "norm", "groups",
+                                           "norm_stats", "init", NULL};
         if (only_keys(c, map, "model", keys))
             return EG_EINPUT;
     }
@@ -382,6 +459,10 @@ static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
     }
     if (!strcmp(m->name, "logreg"))
         return 0;
+    if (model_norm_keys(c, map, s))
+        return EG_EINPUT;
+    if (!strcmp(m->name, "resnet"))
+        return resnet_keys(c, map, m);
     if ((v = eg_ymap_get(map, "hidden", NULL))) {
         int max = !strcmp(m->name, "cnn") ? 1 : EG_MAX_LAYERS;
         if (rd_int_list(c, v, "model.hidden", !strcmp(m->name, "cnn") ? 0 : 1, m->hidden, max,
@@ -411,7 +492,10 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     eg_data_spec *d = &s->data;
     if (rd_choice(c, nm, "data", data_names, d->name, sizeof d->name))
         return EG_EINPUT;
+    if (!strcmp(d->name, "png_folder")) /* the old name of image_folder */
+        snprintf(d->name, sizeof d->name, "image_folder");
     d->path[0] = 0;
+    d->image_size = 0;
     snprintf(d->partition, sizeof d->partition, "iid");
     d->alpha = 0.5;
     d->batch_size = 32;
@@ -426,7 +510,7 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (map) {
         static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
                                            "augment", "heterogeneity", "dim", "classes",
-                                           "samples", "test_samples", NULL};
+                                           "samples", "test_samples", "image_size", NULL};
         if (only_keys(c, map, "data", keys))
             return EG_EINPUT;
         if ((v = eg_ymap_get(map, "path", NULL)) && !eg_ynode_is_null(v)) {
@@ -470,6 +554,12 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
             if (d->heterogeneity < 0)
                 return fail(c, v, "data.heterogeneity must be >= 0, got %g", d->heterogeneity);
         }
+        if ((v = eg_ymap_get(map, "image_size", NULL)) && !eg_ynode_is_null(v)) {
+            if (strcmp(d->name, "image_folder"))
+                return fail(c, v, "data.image_size only applies to image_folder, not %s", d->name);
+            if (rd_int(c, v, "data.image_size", 1, 4096, &d->image_size))
+                return EG_EINPUT;
+        }
         static const char *const synth_keys[] = {"dim", "classes", "samples", "test_samples", NULL};
         int *synth_vals[] = {&d->dim, &d->classes, &d->samples, &d->test_samples};
         long synth_lo[] = {1, 2, 1, 1};
@@ -484,8 +574,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
                 return EG_EINPUT;
         }
     }
-    int needs_path = !strcmp(d->name, "idx") || !strcmp(d->name, "png_folder") ||
-                     !strcmp(d->name, "csv");
+    int needs_path = !strcmp(d->name, "idx") || !strcmp(d->name, "image_folder") ||
+                     !strcmp(d->name, "csv") || !strncmp(d->name, "cifar", 5);
     if (needs_path && !d->path[0])
         return fail(c, n, "data '%s' needs data.path (where the files are)", d->name);
     return 0;
@@ -499,12 +589,14 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     t->log_every = 50;
     t->eval_every = 0;
     t->checkpoint_every = 500;
+    t->precision = EG_PREC_F32;
+    s->model.precision = EG_PREC_F32;
     if (!n)
         return 0;
     if (n->kind != EG_Y_MAP)
         return fail(c, n, "train must be a mapping (epochs:, log_every:, ...)");
     static const char *const keys[] = {"epochs", "iterations", "log_every", "eval_every",
-                                       "checkpoint_every", NULL};
+                                       "checkpoint_every", "precision", NULL};
     if (only_keys(c, n, "train", keys))
         return EG_EINPUT;
     const eg_ynode *v, *ep = eg_ymap_get(n, "epochs", NULL), *it = eg_ymap_get(n, "iterations", NULL);
@@ -527,6 +619,13 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if ((v = eg_ymap_get(n, "checkpoint_every", NULL)) &&
         rd_long(c, v, "train.checkpoint_every", 0, 1L << 40, &t->checkpoint_every))
         return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "precision", NULL))) {
+        char tmp[8];
+        if (rd_choice(c, v, "train.precision", prec_names, tmp, sizeof tmp))
+            return EG_EINPUT;
+        t->precision = strcmp(tmp, "bf16") ? EG_PREC_F32 : EG_PREC_BF16;
+        s->model.precision = t->precision;
+    }
     return 0;
 }
 
@@ -890,10 +989,13 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
         ap(&b, &len, &cap, "graph: %s\n", s->graph.name);
     ap(&b, &len, &cap, "algorithm:\n  name: %s\n  momentum: %.17g\n  weight_decay: %.17g\n  nesterov: %s\n",
        s->algo.name, s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false");
+    ap(&b, &len, &cap, "  weight_decay_norm: %s\n", s->algo.weight_decay_norm ? "true" : "false");
     const eg_model_spec *m = &s->model;
     ap(&b, &len, &cap, "model:\n  name: %s\n  init: %s\n", m->name,
        s->init_independent ? "independent" : "same");
-    if (strcmp(m->name, "logreg")) {
+    if (!strcmp(m->name, "resnet"))
+        ap(&b, &len, &cap, "  depth: %d\n  width: %d\n", m->depth, m->width);
+    else if (strcmp(m->name, "logreg")) {
         ap(&b, &len, &cap, "  hidden: [");
         for (int i = 0; i < m->n_hidden; i++)
             ap(&b, &len, &cap, "%s%d", i ? ", " : "", m->hidden[i]);
@@ -905,12 +1007,21 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
             ap(&b, &len, &cap, "%s%d", i ? ", " : "", m->channels[i]);
         ap(&b, &len, &cap, "]\n  kernel: %d\n", m->kernel);
     }
+    if (!strcmp(m->name, "cnn") || !strcmp(m->name, "resnet")) {
+        ap(&b, &len, &cap, "  norm: %s\n", norm_names[m->norm]);
+        if (m->norm == EG_NORM_GROUP)
+            ap(&b, &len, &cap, "  groups: %d\n", m->groups);
+        if (m->norm == EG_NORM_BATCH)
+            ap(&b, &len, &cap, "  norm_stats: %s\n", s->norm_stats_gossip ? "gossip" : "local");
+    }
     const eg_data_spec *d = &s->data;
     ap(&b, &len, &cap, "data:\n  name: %s\n", d->name);
     if (d->path[0])
         ap(&b, &len, &cap, "  path: %s\n", q(d->path, t1, sizeof t1));
     else
         ap(&b, &len, &cap, "  path: null\n");
+    if (!strcmp(d->name, "image_folder") && d->image_size > 0)
+        ap(&b, &len, &cap, "  image_size: %d\n", d->image_size);
     ap(&b, &len, &cap, "  partition: %s\n  alpha: %.17g\n  batch_size: %d\n", d->partition, d->alpha,
        d->batch_size);
     ap(&b, &len, &cap, "  augment: [%s%s%s]\n", (d->augment & EG_AUG_CROP) ? "crop" : "",
@@ -927,6 +1038,7 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
         ap(&b, &len, &cap, "  epochs: %.17g\n", s->train.epochs);
     ap(&b, &len, &cap, "  log_every: %ld\n  eval_every: %ld\n  checkpoint_every: %ld\n",
        s->train.log_every, s->train.eval_every, s->train.checkpoint_every);
+    ap(&b, &len, &cap, "  precision: %s\n", prec_names[s->train.precision]);
     ap(&b, &len, &cap, "lr:\n  base: %.17g\n  scale: %s\n  warmup_epochs: %.17g\n  schedule: %s\n",
        s->lr.base, s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, s->lr.schedule);
     ap(&b, &len, &cap, "  milestones: [");

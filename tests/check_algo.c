@@ -157,6 +157,105 @@ START_TEST(test_psgd_is_momentum_sgd)
 }
 END_TEST
 
+/* K steps of `algo` on the test problem with weight decay wd and optional no-decay ranges;
+ * the final x of every node into out (N x D) */
+static void run_wd(const char *algo, double wd, const size_t *off, const size_t *len, int nr,
+                   float *out)
+{
+    eg_graph_spec gs = {.name = "exp"};
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
+    eg_algo_spec as = {.momentum = 0.5, .weight_decay = wd};
+    snprintf(as.name, sizeof as.name, "%s", algo);
+    eg_algo a;
+    ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
+    ck_assert_int_eq(eg_algo_set_nodecay(&a, off, len, nr, &e), 0);
+    for (int i = 0; i < N * D; i++)
+        a.x[i] = 1.0f + 0.01f * (float)i;
+    double bytes = 0;
+    for (long k = 0; k < 30; k++) {
+        grads(&a);
+        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), 0.05, &bytes, &e), 0);
+    }
+    memcpy(out, a.x, sizeof(float) * N * D);
+    eg_algo_free(&a);
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+
+/* weight_decay_norm: false: coordinates in the no-decay ranges evolve bitwise as without
+ * weight decay, the others bitwise as with it (every method works coordinate-wise) */
+START_TEST(test_nodecay_ranges)
+{
+    static const char *algos[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed"};
+    const size_t off[2] = {1, 4}, len[2] = {1, 2};
+    for (int q = 0; q < 6; q++) {
+        float with[N * D], without[N * D], mixed[N * D];
+        run_wd(algos[q], 0.1, NULL, NULL, 0, with);
+        run_wd(algos[q], 0.0, NULL, NULL, 0, without);
+        run_wd(algos[q], 0.1, off, len, 2, mixed);
+        for (int i = 0; i < N; i++)
+            for (int tt = 0; tt < D; tt++) {
+                int exempt = tt == 1 || tt == 4 || tt == 5;
+                float want = exempt ? without[i * D + tt] : with[i * D + tt];
+                ck_assert_msg(mixed[i * D + tt] == want, "%s node %d coord %d: %.9g != %.9g",
+                              algos[q], i, tt, mixed[i * D + tt], want);
+            }
+        ck_assert_msg(with[0] != without[0], "%s: weight decay had no effect", algos[q]);
+    }
+}
+END_TEST
+
+/* running statistics: local ones stay as the model left them; gossiped ones are mixed with
+ * W(k) exactly like a parameter vector, and their bytes count */
+START_TEST(test_stats_gossip)
+{
+    eg_graph_spec gs = {.name = "onepeer_exp"};
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
+    for (int gossip = 0; gossip < 2; gossip++) {
+        eg_algo_spec as = {.name = "dmsgd", .momentum = 0.9};
+        eg_algo a;
+        ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
+        const size_t NS = 3;
+        ck_assert_int_eq(eg_algo_set_stats(&a, NS, gossip, &e), 0);
+        memset(a.x, 0, sizeof(float) * N * D);
+        float s0[N * 3], want[N * 3];
+        for (int i = 0; i < N; i++)
+            for (size_t q = 0; q < NS; q++)
+                eg_algo_node_stats(&a, i)[q] = s0[i * NS + q] = (float)(i * 10 + (int)q);
+        double bytes = 0, b_params;
+        grads(&a);
+        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, 0), 0.1, &bytes, &e), 0);
+        b_params = eg_comm_gossip_bytes(eg_topo_weights(t, 0), 1, D);
+        if (gossip)
+            ck_assert_int_eq(eg_comm_gossip(c, eg_topo_weights(t, 0), s0, want, NS, &e), 0);
+        else
+            memcpy(want, s0, sizeof want);
+        ck_assert_int_eq(memcmp(want, a.stats, sizeof want), 0);
+        ck_assert(gossip ? want[0] != s0[0] : 1);
+        double extra = gossip ? eg_comm_gossip_bytes(eg_topo_weights(t, 0), 1, NS) : 0;
+        ck_assert_msg(bytes == b_params + extra, "bytes %g != %g + %g", bytes, b_params, extra);
+        /* the checkpointed state includes the statistics */
+        float *vecs[8];
+        const char *names[8];
+        size_t lens[8];
+        int nv = eg_algo_state(&a, vecs, names, lens, 8);
+        ck_assert_str_eq(names[nv - 1], "stats");
+        ck_assert_uint_eq(lens[nv - 1], NS);
+        eg_algo_free(&a);
+    }
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+END_TEST
+
 START_TEST(test_full_graph_equals_psgd)
 {
     double p = solve("psgd", "full", 0.05, 0.9, 300);
@@ -363,6 +462,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_schedule);
     tcase_add_test(tc, test_node_ranges);
     tcase_add_test(tc, test_gossip_combine);
+    tcase_add_test(tc, test_nodecay_ranges);
+    tcase_add_test(tc, test_stats_gossip);
     suite_add_tcase(s, tc);
     /* no fork: MPI is initialised in this process */
     SRunner *sr = srunner_create(s);
