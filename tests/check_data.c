@@ -1,5 +1,6 @@
-/* check_data.c - datasets (idx, png_folder, csv, digits, mnist, synthetic), partitions and
- * minibatch augmentation. Fixtures are written into a fresh temporary directory. */
+/* check_data.c - datasets (idx, cifar10/100, image_folder with PNG and JPEG, csv, digits,
+ * synthetic), partitions and minibatch augmentation. Fixtures are written into a fresh
+ * temporary directory; the real MNIST / Fashion-MNIST / digits sets are check_data_real.c's. */
 #include "data.h"
 #include "testutil.h"
 
