@@ -66,9 +66,6 @@ static const char *const idx_markers[] = {
     NULL,
 };
 static const char *const digits_markers[] = {"digits.csv.gz", "digits.csv", NULL};
-static const char *const cifar10_markers[] = {"data_batch_1.bin",
-                                              "cifar-10-batches-bin/data_batch_1.bin", NULL};
-static const char *const cifar100_markers[] = {"train.bin", "cifar-100-binary/train.bin", NULL};
 
 static int is_dir(const char *path)
 {
@@ -118,10 +115,6 @@ int eg_data_locate(const char *name, char *dir, size_t dirlen)
         markers = idx_markers;
     else if (strcmp(name, "digits") == 0)
         markers = digits_markers;
-    else if (strcmp(name, "cifar10") == 0)
-        markers = cifar10_markers;
-    else if (strcmp(name, "cifar100") == 0)
-        markers = cifar100_markers;
     else
         return -1;
     char cand[4][EG_PATH_MAX];
@@ -149,12 +142,9 @@ static int not_found(const char *name, eg_err *err)
     for (int i = 0; i < n && used < sizeof list; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%.1000s%s", cand[i],
                                  i + 1 < n ? ", " : "");
-    int cifar = strncmp(name, "cifar", 5) == 0;
-    return eg_err_set(err, EG_EINPUT, "%s not found (looked in %s); %s", name, list,
-                      cifar ? "get the binary version from "
-                              "https://www.cs.toronto.edu/~kriz/cifar.html (data/README.md) "
-                              "and set data.path"
-                            : "run data/get_data.sh or set data.path");
+    return eg_err_set(err, EG_EINPUT,
+                      "%s not found (looked in %s); run data/get_data.sh or set data.path", name,
+                      list);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -248,7 +238,9 @@ static void normalise(eg_dataset *d, eg_err *err, int *rc)
 /* loading                                                                                */
 
 /* The named datasets: how each is found and read. */
-typedef enum { SRC_IDX, SRC_DIGITS, SRC_CIFAR10, SRC_CIFAR100, SRC_IMAGES, SRC_CSV, SRC_SYNTH } src_kind;
+typedef enum {
+    SRC_IDX, SRC_DIGITS, SRC_CIFAR10, SRC_CIFAR100, SRC_IMAGES, SRC_CSV, SRC_SYNTH
+} src_kind;
 typedef struct data_kind {
     const char *name;
     src_kind src;
@@ -260,8 +252,9 @@ static const data_kind data_kinds[] = {
     {"mnist", SRC_IDX, 1, NULL},
     {"fashion_mnist", SRC_IDX, 1, NULL},
     {"digits", SRC_DIGITS, 1, NULL},
-    {"cifar10", SRC_CIFAR10, 1, NULL},
-    {"cifar100", SRC_CIFAR100, 1, NULL},
+    {"cifar10", SRC_CIFAR10, 0,
+     "directory of the binary version: data_batch_1.bin .. data_batch_5.bin, test_batch.bin"},
+    {"cifar100", SRC_CIFAR100, 0, "directory of the binary version: train.bin, test.bin"},
     {"synthetic", SRC_SYNTH, 0, NULL},
     {"idx", SRC_IDX, 0, "directory"},
     {"image_folder", SRC_IMAGES, 0, "directory"},
