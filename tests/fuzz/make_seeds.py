@@ -131,6 +131,7 @@ def spec_dict(path):
              "hypercube", "onepeer_hypercube", "full", "star", "erdos_renyi", "random_match",
              "file", "psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "logreg", "mlp", "cnn",
              "mnist", "fashion_mnist", "digits", "synthetic", "idx", "png_folder", "csv",
+             "image_folder", "cifar10", "cifar100", "image_size",
              "iid", "dirichlet", "sorted", "crop", "flip", "constant", "step", "cosine",
              "none", "linear", "true", "false", "null", "~", ": ", "{", "}", "[", "]", ", ",
              "- ", "#set ", "---", "&a", "*a", "!!str", "'", '"', "1e3", "0.5", "-1",
