@@ -322,7 +322,7 @@ int main(int argc, char **argv)
     for (int g = 0; g < ngraphs; g++) {
         eg_graph_spec gs;
         memset(&gs, 0, sizeof gs);
-        snprintf(gs.name, sizeof gs.name, "%s", graphs[g]);
+        gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graphs[g]);
         gs.p = 0.2;
         if (eg_topo_init(&topo[g], &gs, n, 1, &err) ||
             eg_comm_init(&comm[g], n, maxdim, 1, topo[g], &err)) {

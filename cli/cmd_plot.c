@@ -11,6 +11,7 @@
 #include "common.h"
 #include "plot.h"
 #include "results.h"
+#include "schema.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -63,8 +64,11 @@ static void plot_usage(FILE *f)
             "\n"
             "examples:\n"
             "  expgraph plot runs/sweep --y test_acc --x epoch -o acc.png\n"
-            "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n",
+            "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n"
+            "\n"
+            "metrics.csv columns:\n",
             EG_PLOT_DEFAULT_WIDTH, EG_PLOT_DEFAULT_HEIGHT);
+    eg_metrics_columns_help(f);
 }
 
 typedef struct pargs {
@@ -76,9 +80,14 @@ typedef struct pargs {
 } pargs;
 
 
+/* --width / --height's value (NULL: missing); 0, or 2 with the message printed */
 static int parse_size(const char *opt, const char *v, long *out)
 {
     long n;
+    if (!v) {
+        eg_cli_error("%s needs a number of pixels", opt);
+        return 2;
+    }
     if (eg_parse_long(v, &n) || n < EG_PLOT_MIN_SIZE || n > EG_PLOT_MAX_SIZE) {
         eg_cli_error("%s needs a whole number of pixels in %d..%d (got '%s')", opt,
                      EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE, v);
@@ -87,6 +96,8 @@ static int parse_size(const char *opt, const char *v, long *out)
     *out = n;
     return 0;
 }
+
+static int check_required(const pargs *a);
 
 static int parse_args(int argc, char **argv, pargs *a)
 {
@@ -125,18 +136,10 @@ static int parse_args(int argc, char **argv, pargs *a)
             }
             a->title = v;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--width", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--width needs a number of pixels");
-                return 2;
-            }
-            if (parse_size("--width", v, &a->width))
+            if (parse_size("--width", missing ? NULL : v, &a->width))
                 return 2;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--height", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--height needs a number of pixels");
-                return 2;
-            }
-            if (parse_size("--height", v, &a->height))
+            if (parse_size("--height", missing ? NULL : v, &a->height))
                 return 2;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "-o", &missing)) || missing ||
                    (v = eg_cli_opt_val(argc, argv, &i, "--out", &missing)) || missing) {
@@ -152,8 +155,12 @@ static int parse_args(int argc, char **argv, pargs *a)
             a->paths[a->npaths++] = (char *)s;
         }
     }
-    if (a->help)
-        return 0;
+    return a->help ? 0 : check_required(a);
+}
+
+/* the arguments plot cannot do without: run directories, --y and -o */
+static int check_required(const pargs *a)
+{
     if (a->npaths == 0) {
         eg_cli_error("plot: give one or more run directories or a sweep's root (see --help)");
         return 2;
@@ -169,39 +176,125 @@ static int parse_args(int argc, char **argv, pargs *a)
     return 0;
 }
 
-/* readable axis titles for the standard columns */
+/* the axis title of a column: the schema's title for a metrics.csv column, else its name */
 static const char *axis_title(const char *col)
 {
-    static const char *const names[][2] = {
-        {"iter", "iteration"},
-        {"epoch", "epoch"},
-        {"time_s", "training time (s)"},
-        {"lr", "learning rate"},
-        {"train_loss", "training loss"},
-        {"test_loss", "test loss"},
-        {"test_acc", "test accuracy"},
-        {"consensus", "consensus distance"},
-        {"bytes_sent", "bytes sent"},
-        {"node_acc_mean", "mean node test accuracy"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(col, names[i][0]))
-            return names[i][1];
-    return col;
+    const eg_column *c = eg_metrics_column(col);
+    return c && c->title ? c->title : col;
 }
 
 static int check_column(const eg_runset *rs, const char *col, const char *opt)
 {
-    for (int i = 0; i < rs->n; i++)
-        if (eg_metrics_col(&rs->runs[i].metrics, col) >= 0)
-            return 0;
-    char list[1024] = "";
+    if (eg_runset_has_col(rs, col))
+        return 0;
+    char list[1024];
     const eg_metrics *m = &rs->runs[0].metrics;
-    for (int i = 0; i < m->ncols; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                 m->cols[i]);
+    eg_metrics_col_list(m, list, sizeof list);
     eg_cli_error("%s: no metrics column '%s' in %s; columns: %s", opt, col, m->path, list);
     return 2;
+}
+
+/* The curves: one series per run in the order of the differing keys, x and y from the
+ * rows where both cells are non-empty (all x values, then all y values, in buf); points
+ * counts the drawable ones. */
+typedef struct curves {
+    int n;
+    eg_series *ser;
+    char **labs;
+    double *buf;
+    long points;
+} curves;
+
+static void curves_free(curves *cv)
+{
+    for (int k = 0; cv->labs && k < cv->n; k++)
+        free(cv->labs[k]);
+    free(cv->labs);
+    free(cv->ser);
+    free(cv->buf);
+}
+
+/* copies run r's (x, y) rows into s; returns the drawable points */
+static long fill_series(const eg_rundir *r, const pargs *a, eg_series *s, double *xs,
+                        double *ys)
+{
+    const eg_metrics *m = &r->metrics;
+    int xc = eg_metrics_col(m, a->x), yc = eg_metrics_col(m, a->y);
+    long points = 0;
+    s->x = xs;
+    s->y = ys;
+    if (xc < 0 || yc < 0)
+        return 0;
+    for (long row = 0; row < m->nrows; row++) {
+        size_t b = (size_t)row * (size_t)m->ncols;
+        if (!m->has[b + (size_t)xc] || !m->has[b + (size_t)yc])
+            continue;
+        double xv = m->val[b + (size_t)xc], yv = m->val[b + (size_t)yc];
+        xs[s->n] = xv;
+        ys[s->n] = yv;
+        s->n++;
+        if (isfinite(xv) && isfinite(yv) && (!a->log_y || yv > 0))
+            points++;
+    }
+    return points;
+}
+
+/* Labels each curve by the differing keys; runs with the same label (repeats) get their
+ * directory name added. Returns 0, or 1 when out of memory. */
+static int label_curves(const eg_runset *rs, const int *order, const char **diff, int ndiff,
+                        curves *cv)
+{
+    for (int k = 0; k < rs->n; k++)
+        if (!(cv->labs[k] = eg_rundir_label(&rs->runs[order[k]], diff, ndiff)))
+            return 1;
+    for (int k = 0; k < rs->n; k++) {
+        int dup = 0;
+        for (int j = 0; j < rs->n && !dup; j++)
+            dup = j != k && !strcmp(cv->labs[j], cv->labs[k]);
+        if (dup && ndiff > 0) {
+            const char *nm = rs->runs[order[k]].name;
+            size_t l = strlen(cv->labs[k]) + strlen(nm) + 4;
+            char *t = malloc(l);
+            if (!t)
+                return 1;
+            snprintf(t, l, "%s (%s)", cv->labs[k], nm);
+            free(cv->labs[k]);
+            cv->labs[k] = t;
+        }
+    }
+    for (int k = 0; k < rs->n; k++)
+        cv->ser[k].label = cv->labs[k];
+    return 0;
+}
+
+/* Builds the curves of every run. Returns 0, or 1 when out of memory (message printed). */
+static int build_curves(const eg_runset *rs, const pargs *a, curves *cv)
+{
+    int ndiff = 0, rc = 1;
+    const char **diff = eg_runset_differing(rs, &ndiff);
+    int *order = calloc((size_t)rs->n, sizeof(int));
+    long total = 0;
+    for (int i = 0; i < rs->n; i++)
+        total += rs->runs[i].metrics.nrows;
+    cv->n = rs->n;
+    cv->ser = calloc((size_t)rs->n, sizeof(eg_series));
+    cv->labs = calloc((size_t)rs->n, sizeof(char *));
+    cv->buf = malloc((size_t)(total ? total : 1) * 2 * sizeof(double));
+    if (order && cv->ser && cv->labs && cv->buf) {
+        eg_runset_order(rs, diff, ndiff, order);
+        long off = 0;
+        for (int k = 0; k < rs->n; k++) {
+            cv->points += fill_series(&rs->runs[order[k]], a, &cv->ser[k], cv->buf + off,
+                                      cv->buf + total + off);
+            off += cv->ser[k].n;
+        }
+        rc = label_curves(rs, order, diff, ndiff, cv);
+    }
+    if (rc)
+        eg_cli_error("out of memory");
+    free(order);
+    free(diff);
+    return rc;
 }
 
 int eg_cmd_plot(int argc, char **argv)
@@ -216,117 +309,33 @@ int eg_cmd_plot(int argc, char **argv)
     }
     eg_err err = {0};
     eg_runset rs;
-    const char **diff = NULL;
-    int *order = NULL;
-    eg_series *ser = NULL;
-    char **labs = NULL;
-    double *buf = NULL;
-
+    curves cv = {0};
     int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
     if (rc) {
         eg_cli_error("%s", err.msg);
         code = rc == EG_EINPUT ? 2 : 1;
-        goto done;
-    }
-    if ((code = check_column(&rs, a.y, "--y")) || (code = check_column(&rs, a.x, "--x")))
-        goto done;
-
-    int ndiff = 0;
-    diff = eg_runset_differing(&rs, &ndiff);
-    order = calloc((size_t)rs.n, sizeof(int));
-    ser = calloc((size_t)rs.n, sizeof(eg_series));
-    labs = calloc((size_t)rs.n, sizeof(char *));
-    long total = 0;
-    for (int i = 0; i < rs.n; i++)
-        total += rs.runs[i].metrics.nrows;
-    buf = malloc((size_t)(total ? total : 1) * 2 * sizeof(double));
-    if (!order || !ser || !labs || !buf) {
-        eg_cli_error("out of memory");
-        code = 1;
-        goto done;
-    }
-    eg_runset_order(&rs, diff, ndiff, order);
-
-    long off = 0, points = 0;
-    for (int k = 0; k < rs.n; k++) {
-        const eg_run *r = &rs.runs[order[k]];
-        const eg_metrics *m = &r->metrics;
-        int xc = eg_metrics_col(m, a.x), yc = eg_metrics_col(m, a.y);
-        eg_series *s = &ser[k];
-        s->x = buf + off;
-        s->y = buf + total + off;
-        if (!(labs[k] = eg_run_label(r, diff, ndiff))) {
-            eg_cli_error("out of memory");
-            code = 1;
-            goto done;
-        }
-        if (xc < 0 || yc < 0)
-            continue;
-        for (long row = 0; row < m->nrows; row++) {
-            size_t b = (size_t)row * (size_t)m->ncols;
-            if (!m->has[b + (size_t)xc] || !m->has[b + (size_t)yc])
-                continue;
-            double xv = m->val[b + (size_t)xc], yv = m->val[b + (size_t)yc];
-            buf[off + s->n] = xv;
-            buf[total + off + s->n] = yv;
-            s->n++;
-            if (isfinite(xv) && isfinite(yv) && (!a.log_y || yv > 0))
-                points++;
-        }
-        off += s->n;
-    }
-    /* runs with the same label (repeats): add the directory name */
-    for (int k = 0; k < rs.n; k++) {
-        int dup = 0;
-        for (int j = 0; j < rs.n && !dup; j++)
-            dup = j != k && !strcmp(labs[j], labs[k]);
-        if (dup && ndiff > 0) {
-            const char *nm = rs.runs[order[k]].name;
-            size_t l = strlen(labs[k]) + strlen(nm) + 4;
-            char *t = malloc(l);
-            if (!t) {
-                eg_cli_error("out of memory");
-                code = 1;
-                goto done;
-            }
-            snprintf(t, l, "%s (%s)", labs[k], nm);
-            free(labs[k]);
-            labs[k] = t;
-        }
-    }
-    for (int k = 0; k < rs.n; k++)
-        ser[k].label = labs[k];
-    if (points == 0) {
+    } else if (!(code = check_column(&rs, a.y, "--y")) &&
+               !(code = check_column(&rs, a.x, "--x")) && !(code = build_curves(&rs, &a, &cv)) &&
+               cv.points == 0) {
         eg_cli_error("nothing to draw: no row has both %s and %s%s in any of the %d run(s)",
                      a.x, a.y, a.log_y ? " > 0 (--log-y)" : "", rs.n);
         code = 2;
-        goto done;
     }
-
-    eg_plot_opts o;
-    eg_plot_opts_init(&o);
-    o.width = (int)a.width;
-    o.height = (int)a.height;
-    o.log_y = a.log_y;
-    o.title = a.title;
-    o.xlabel = axis_title(a.x);
-    o.ylabel = axis_title(a.y);
-    rc = eg_plot_png(a.out, ser, rs.n, &o, &err);
-    if (rc) {
-        eg_cli_error("%s", err.msg);
-        code = rc == EG_EINPUT ? 2 : 1;
-        goto done;
+    if (!code) {
+        eg_plot_opts o;
+        eg_plot_opts_init(&o);
+        o.width = (int)a.width;
+        o.height = (int)a.height;
+        o.log_y = a.log_y;
+        o.title = a.title;
+        o.xlabel = axis_title(a.x);
+        o.ylabel = axis_title(a.y);
+        if ((rc = eg_plot_png(a.out, cv.ser, rs.n, &o, &err))) {
+            eg_cli_error("%s", err.msg);
+            code = rc == EG_EINPUT ? 2 : 1;
+        }
     }
-
-done:
-    if (labs)
-        for (int k = 0; k < rs.n; k++)
-            free(labs[k]);
-    free(labs);
-    free(ser);
-    free(buf);
-    free(order);
-    free(diff);
+    curves_free(&cv);
     eg_runset_free(&rs);
     free(a.paths);
     return code;

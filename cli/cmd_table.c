@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "results.h"
+#include "schema.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,7 +58,10 @@ static void table_usage(FILE *f)
             "examples:\n"
             "  expgraph table runs/sweep --rows graph --cols nodes\n"
             "  expgraph table runs/sweep --rows graph --cols nodes --metric max:test_acc --format latex\n"
-            "  expgraph table runs/a runs/b --metric consensus --format csv\n");
+            "  expgraph table runs/a runs/b --metric consensus --format csv\n"
+            "\n"
+            "metrics.csv columns:\n");
+    eg_metrics_columns_help(f);
 }
 
 typedef struct targs {
@@ -68,6 +72,25 @@ typedef struct targs {
     int help;
 } targs;
 
+
+/* --format's value (NULL: missing) as FMT_*, or -1 (message printed) */
+static int parse_format(const char *v)
+{
+    static const struct {
+        const char *name;
+        int fmt;
+    } names[] = {{"md", FMT_MD}, {"markdown", FMT_MD}, {"csv", FMT_CSV},
+                 {"latex", FMT_LATEX}, {"tex", FMT_LATEX}};
+    if (!v) {
+        eg_cli_error("--format needs md, csv or latex");
+        return -1;
+    }
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (!strcmp(v, names[k].name))
+            return names[k].fmt;
+    eg_cli_error("unknown --format '%s'; use md, csv or latex", v);
+    return -1;
+}
 
 static int parse_args(int argc, char **argv, targs *a)
 {
@@ -102,20 +125,8 @@ static int parse_args(int argc, char **argv, targs *a)
             }
             a->metric = v;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--format needs md, csv or latex");
+            if ((a->format = parse_format(missing ? NULL : v)) < 0)
                 return 2;
-            }
-            if (!strcmp(v, "md") || !strcmp(v, "markdown"))
-                a->format = FMT_MD;
-            else if (!strcmp(v, "csv"))
-                a->format = FMT_CSV;
-            else if (!strcmp(v, "latex") || !strcmp(v, "tex"))
-                a->format = FMT_LATEX;
-            else {
-                eg_cli_error("unknown --format '%s'; use md, csv or latex", v);
-                return 2;
-            }
         } else if (s[0] == '-' && s[1]) {
             eg_cli_error("unknown option '%s' (see expgraph table --help)", s);
             return 2;
@@ -134,21 +145,6 @@ static int parse_args(int argc, char **argv, targs *a)
 
 /* ---- output escaping -------------------------------------------------------------- */
 
-static void put_csv(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void put_latex(FILE *f, const char *s)
 {
     for (; *s; s++) {
@@ -160,12 +156,13 @@ static void put_latex(FILE *f, const char *s)
         case '~': fputs("\\textasciitilde{}", f); break;
         case '^': fputs("\\textasciicircum{}", f); break;
         case '\\': fputs("\\textbackslash{}", f); break;
+        case '\n': case '\r': fputc(' ', f); break; /* a blank line would end the row */
         default: fputc(*s, f);
         }
     }
 }
 
-/* md cell text: '|' escaped */
+/* md cell text: '|' escaped, a line break (which would end the table row) a space */
 static char *md_cell(const char *s)
 {
     size_t n = 1;
@@ -177,7 +174,7 @@ static char *md_cell(const char *s)
     for (const char *p = s; *p; p++) {
         if (*p == '|')
             *w++ = '\\';
-        *w++ = *p;
+        *w++ = *p == '\n' || *p == '\r' ? ' ' : *p;
     }
     *w = 0;
     return o;
@@ -192,72 +189,215 @@ static int u8len(const char *s)
     return n;
 }
 
-/* ---- the table -------------------------------------------------------------------- */
+/* ---- the renderers ---------------------------------------------------------------- */
 
-typedef struct labels {
-    int n;
-    char **s;
-} labels;
+/* How numbers look: csv full precision (%.9g); md and latex 4 decimals when every value
+ * lies in [0.01, 1] or is 0 (accuracies), else 4 significant digits. */
+typedef struct numfmt {
+    int fixed4, full;
+} numfmt;
 
-/* index of s in L, adding it when absent; -1 on OOM */
-static int label_index(labels *L, const char *s)
+static numfmt number_format(const eg_pivot *p, int format)
 {
-    for (int i = 0; i < L->n; i++)
-        if (!strcmp(L->s[i], s))
-            return i;
-    char **ns = realloc(L->s, (size_t)(L->n + 1) * sizeof(char *));
-    if (!ns)
-        return -1;
-    L->s = ns;
-    size_t l = strlen(s) + 1;
-    if (!(L->s[L->n] = malloc(l)))
-        return -1;
-    memcpy(L->s[L->n], s, l);
-    return L->n++;
+    numfmt nf = {1, format == FMT_CSV};
+    for (int i = 0; i < p->nrows * p->ncols; i++)
+        if (p->has[i] && !(p->val[i] == 0 || (p->val[i] >= 0.01 && p->val[i] <= 1)))
+            nf.fixed4 = 0;
+    return nf;
 }
 
-static void labels_free(labels *L)
+static void fmt_num(double v, numfmt nf, char *out, size_t len)
 {
-    for (int i = 0; i < L->n; i++)
-        free(L->s[i]);
-    free(L->s);
-}
-
-/* a run's label for a list of keys: one key -> its value, several -> k=v list, none ->
- * the directory name. Malloc'ed. */
-static char *run_key_label(const eg_run *r, const char *const *keys, int nkeys)
-{
-    if (nkeys == 1) {
-        const char *v = eg_run_get(r, keys[0]);
-        const char *t = !v ? "(unset)" : !*v ? "(empty)" : v;
-        size_t l = strlen(t) + 1;
-        char *s = malloc(l);
-        if (s)
-            memcpy(s, t, l);
-        return s;
-    }
-    return eg_run_label(r, keys, nkeys);
-}
-
-/* the first key whose values differ between runs a and b, or NULL */
-static const char *tell_apart(const eg_run *a, const eg_run *b)
-{
-    for (int i = 0; i < a->nkeys; i++) {
-        const char *v = eg_run_get(b, a->keys[i]);
-        if (v && strcmp(v, a->vals[i]))
-            return a->keys[i];
-    }
-    return NULL;
-}
-
-static void fmt_num(double v, int fixed4, int full, char *out, size_t len)
-{
-    if (full)
+    if (nf.full)
         snprintf(out, len, "%.9g", v);
-    else if (fixed4)
+    else if (nf.fixed4)
         snprintf(out, len, "%.4f", v);
     else
         snprintf(out, len, "%.4g", v);
+}
+
+/* the text of cell (r, c) in buf, or NULL when the cell has no value */
+static const char *cell_text(const eg_pivot *p, int r, int c, numfmt nf, char *buf, size_t len)
+{
+    if (!p->has[r * p->ncols + c])
+        return NULL;
+    fmt_num(p->val[r * p->ncols + c], nf, buf, len);
+    return buf;
+}
+
+/* the top-left cell: the row key, or "run" for none or several */
+static const char *corner(const eg_pivot *p)
+{
+    return p->nrowkeys == 1 ? p->rowkeys[0] : "run";
+}
+
+/* a column's heading: "key=value", or the label itself without a column key */
+static const char *col_heading(const eg_pivot *p, int c, char *buf, size_t len)
+{
+    if (!p->colkey)
+        return p->cols[c];
+    snprintf(buf, len, "%s=%s", p->colkey, p->cols[c]);
+    return buf;
+}
+
+static int render_csv(FILE *out, const eg_pivot *p)
+{
+    numfmt nf = number_format(p, FMT_CSV);
+    char h[600], num[64];
+    eg_csv_put(out, corner(p));
+    for (int c = 0; c < p->ncols; c++) {
+        fputc(',', out);
+        eg_csv_put(out, col_heading(p, c, h, sizeof h));
+    }
+    fputc('\n', out);
+    for (int r = 0; r < p->nrows; r++) {
+        eg_csv_put(out, p->rows[r]);
+        for (int c = 0; c < p->ncols; c++) {
+            const char *t = cell_text(p, r, c, nf, num, sizeof num);
+            fputc(',', out);
+            if (t)
+                fputs(t, out);
+        }
+        fputc('\n', out);
+    }
+    return 0;
+}
+
+static int render_latex(FILE *out, const eg_pivot *p)
+{
+    numfmt nf = number_format(p, FMT_LATEX);
+    char num[64];
+    fprintf(out, "%% expgraph table: %s %s; rows %s%s%s\n",
+            p->agg == EG_AGG_FINAL ? "final" : p->agg == EG_AGG_MAX ? "max" : "min", p->metric,
+            corner(p), p->colkey ? ", columns " : "", p->colkey ? p->colkey : "");
+    fprintf(out, "\\begin{tabular}{l");
+    for (int c = 0; c < p->ncols; c++)
+        fputc('r', out);
+    fprintf(out, "}\n\\toprule\n");
+    if (p->colkey) {
+        fprintf(out, " & \\multicolumn{%d}{c}{", p->ncols);
+        put_latex(out, p->colkey);
+        fprintf(out, "} \\\\\n\\cmidrule(lr){2-%d}\n", p->ncols + 1);
+    }
+    put_latex(out, corner(p));
+    for (int c = 0; c < p->ncols; c++) {
+        fputs(" & ", out);
+        put_latex(out, p->cols[c]);
+    }
+    fprintf(out, " \\\\\n\\midrule\n");
+    for (int r = 0; r < p->nrows; r++) {
+        put_latex(out, p->rows[r]);
+        for (int c = 0; c < p->ncols; c++) {
+            const char *t = cell_text(p, r, c, nf, num, sizeof num);
+            fputs(" & ", out);
+            put_latex(out, t ? t : "--");
+        }
+        fprintf(out, " \\\\\n");
+    }
+    fprintf(out, "\\bottomrule\n\\end{tabular}\n");
+    return 0;
+}
+
+/* The md table's cells as text, (nrows + 1) x (ncols + 1) with the headings, and each
+ * column's width (at least 3). Returns NULL when out of memory (t freed). */
+static char **md_cells(const eg_pivot *p, int *w)
+{
+    int nc = p->ncols + 1, nr = p->nrows + 1, oom = 0;
+    numfmt nf = number_format(p, FMT_MD);
+    char **t = calloc((size_t)nc * (size_t)nr, sizeof(char *));
+    for (int r = 0; r < nr && t && !oom; r++)
+        for (int c = 0; c < nc && !oom; c++) {
+            char h[600];
+            const char *s;
+            if (r == 0)
+                s = c == 0 ? corner(p) : col_heading(p, c - 1, h, sizeof h);
+            else if (c == 0)
+                s = p->rows[r - 1];
+            else if (!(s = cell_text(p, r - 1, c - 1, nf, h, sizeof h)))
+                s = "-";
+            if (!(t[r * nc + c] = md_cell(s)))
+                oom = 1;
+            else if (u8len(t[r * nc + c]) > w[c])
+                w[c] = u8len(t[r * nc + c]);
+        }
+    if (t && !oom)
+        return t;
+    for (int i = 0; t && i < nc * nr; i++)
+        free(t[i]);
+    free(t);
+    return NULL;
+}
+
+static int render_md(FILE *out, const eg_pivot *p)
+{
+    int nc = p->ncols + 1, nr = p->nrows + 1;
+    int *w = calloc((size_t)nc, sizeof(int));
+    char **t = w ? md_cells(p, w) : NULL;
+    if (!t) {
+        free(w);
+        eg_cli_error("out of memory");
+        return 1;
+    }
+    for (int c = 0; c < nc; c++)
+        if (w[c] < 3)
+            w[c] = 3;
+    for (int r = 0; r < nr; r++) {
+        for (int c = 0; c < nc; c++) {
+            const char *s = t[r * nc + c];
+            int padn = w[c] - u8len(s);
+            /* labels left-aligned, numbers right-aligned */
+            if (c == 0 || r == 0)
+                fprintf(out, "| %s%*s ", s, padn, "");
+            else
+                fprintf(out, "| %*s%s ", padn, "", s);
+        }
+        fputs("|\n", out);
+        for (int c = 0; r == 0 && c < nc; c++) {
+            fputs(c == 0 ? "| :" : "| ", out);
+            for (int k = 0; k < w[c] - 1; k++)
+                fputc('-', out);
+            fputs(c == 0 ? " " : ": ", out);
+        }
+        if (r == 0)
+            fputs("|\n", out);
+    }
+    for (int i = 0; i < nc * nr; i++)
+        free(t[i]);
+    free(t);
+    free(w);
+    return 0;
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+
+/* Checks the metric column and resolves --rows / --cols into rowkey / colkey ("" when not
+ * given). Returns 0 or the exit code, having printed the message. */
+static int resolve_args(const targs *a, const eg_runset *rs, const char *col, char *rowkey,
+                        char *colkey, size_t len)
+{
+    eg_err err = {0};
+    if (!eg_runset_has_col(rs, col)) {
+        char list[1024];
+        const eg_metrics *m = &rs->runs[0].metrics;
+        eg_metrics_col_list(m, list, sizeof list);
+        eg_cli_error("no metrics column '%s' in %s; columns: %s (prefix max: or min: to "
+                     "reduce over rows)",
+                     col, m->path, list);
+        return 2;
+    }
+    if (a->rows && eg_runset_resolve_key(rs, a->rows, rowkey, len, &err)) {
+        eg_cli_error("--rows: %s", err.msg);
+        return 2;
+    }
+    if (a->cols && eg_runset_resolve_key(rs, a->cols, colkey, len, &err)) {
+        eg_cli_error("--cols: %s", err.msg);
+        return 2;
+    }
+    if (a->rows && a->cols && !strcmp(rowkey, colkey)) {
+        eg_cli_error("--rows and --cols both name '%s'; pick two different keys", rowkey);
+        return 2;
+    }
+    return 0;
 }
 
 int eg_cmd_table(int argc, char **argv)
@@ -272,303 +412,29 @@ int eg_cmd_table(int argc, char **argv)
     }
     eg_err err = {0};
     eg_runset rs;
-    const char **diff = NULL, **rowkeys = NULL;
-    char *lab = NULL;
-    int *order = NULL, *runrow = NULL, *runcol = NULL, *cell = NULL, *has = NULL;
-    double *val = NULL;
-    labels R = {0}, C = {0};
+    eg_pivot p = {0};
+    eg_agg agg;
+    const char *col = eg_metric_parse(a.metric, &agg);
     char rowkey[256] = "", colkey[256] = "";
-
     int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
-    if (rc) {
-        eg_cli_error("%s", err.msg);
+    if (rc)
         code = rc == EG_EINPUT ? 2 : 1;
-        goto done;
-    }
-
-    /* the metric */
-    eg_agg agg = EG_AGG_FINAL;
-    const char *col = a.metric;
-    if (!strncmp(col, "final:", 6)) {
-        col += 6;
-    } else if (!strncmp(col, "max:", 4)) {
-        agg = EG_AGG_MAX;
-        col += 4;
-    } else if (!strncmp(col, "min:", 4)) {
-        agg = EG_AGG_MIN;
-        col += 4;
-    }
-    int anycol = 0;
-    for (int i = 0; i < rs.n && !anycol; i++)
-        anycol = eg_metrics_col(&rs.runs[i].metrics, col) >= 0;
-    if (!anycol) {
-        char list[1024] = "";
-        const eg_metrics *m = &rs.runs[0].metrics;
-        for (int i = 0; i < m->ncols; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     m->cols[i]);
-        eg_cli_error("no metrics column '%s' in %s; columns: %s (prefix max: or min: to "
-                     "reduce over rows)",
-                     col, m->path, list);
-        code = 2;
-        goto done;
-    }
-
-    /* rows and columns */
-    if (a.rows && eg_runset_resolve_key(&rs, a.rows, rowkey, sizeof rowkey, &err)) {
-        eg_cli_error("--rows: %s", err.msg);
-        code = 2;
-        goto done;
-    }
-    if (a.cols && eg_runset_resolve_key(&rs, a.cols, colkey, sizeof colkey, &err)) {
-        eg_cli_error("--cols: %s", err.msg);
-        code = 2;
-        goto done;
-    }
-    if (a.rows && a.cols && !strcmp(rowkey, colkey)) {
-        eg_cli_error("--rows and --cols both name '%s'; pick two different keys", rowkey);
-        code = 2;
-        goto done;
-    }
-    int ndiff = 0, nrowkeys = 0;
-    diff = eg_runset_differing(&rs, &ndiff);
-    rowkeys = calloc((size_t)ndiff + 1, sizeof(char *));
-    order = calloc((size_t)rs.n, sizeof(int));
-    runrow = calloc((size_t)rs.n, sizeof(int));
-    runcol = calloc((size_t)rs.n, sizeof(int));
-    if (!rowkeys || !order || !runrow || !runcol) {
-        eg_cli_error("out of memory");
-        code = 1;
-        goto done;
-    }
-    if (a.rows) {
-        rowkeys[nrowkeys++] = rowkey;
-    } else {
-        for (int i = 0; i < ndiff; i++)
-            if (!a.cols || strcmp(diff[i], colkey))
-                rowkeys[nrowkeys++] = diff[i];
-    }
-    const char *colkeys[1] = {colkey};
-    int ncolkeys = a.cols ? 1 : 0;
-
-    /* row labels in sorted order */
-    eg_runset_order(&rs, rowkeys, nrowkeys, order);
-    for (int k = 0; k < rs.n; k++) {
-        int i = order[k];
-        if (!(lab = run_key_label(&rs.runs[i], rowkeys, nrowkeys)) ||
-            (runrow[i] = label_index(&R, lab)) < 0) {
-            eg_cli_error("out of memory");
+    else if (!(code = resolve_args(&a, &rs, col, rowkey, colkey, sizeof rowkey)) &&
+             (rc = eg_pivot_build(&p, &rs, a.rows ? rowkey : NULL, a.cols ? colkey : NULL, col,
+                                  agg, &err)))
+        code = rc == EG_EINPUT ? 2 : 1;
+    if (rc)
+        eg_cli_error("%s", err.msg);
+    if (!code) {
+        static int (*const render[])(FILE *, const eg_pivot *) = {
+            [FMT_MD] = render_md, [FMT_CSV] = render_csv, [FMT_LATEX] = render_latex};
+        code = render[a.format](stdout, &p);
+        if (!code && (fflush(stdout) || ferror(stdout))) {
+            eg_cli_error("cannot write the table to standard output");
             code = 1;
-            goto done;
         }
-        free(lab);
-        lab = NULL;
     }
-    /* column labels */
-    char metric_name[300];
-    if (agg == EG_AGG_FINAL)
-        snprintf(metric_name, sizeof metric_name, "%s", col);
-    else
-        snprintf(metric_name, sizeof metric_name, "%s(%s)", agg == EG_AGG_MAX ? "max" : "min",
-                 col);
-    eg_runset_order(&rs, colkeys, ncolkeys, order);
-    for (int k = 0; k < rs.n; k++) {
-        int i = order[k];
-        if (ncolkeys) {
-            lab = run_key_label(&rs.runs[i], colkeys, 1);
-        } else {
-            lab = malloc(strlen(metric_name) + 1);
-            if (lab)
-                strcpy(lab, metric_name);
-        }
-        if (!lab || (runcol[i] = label_index(&C, lab)) < 0) {
-            eg_cli_error("out of memory");
-            code = 1;
-            goto done;
-        }
-        free(lab);
-        lab = NULL;
-    }
-
-    /* cells */
-    cell = malloc((size_t)R.n * (size_t)C.n * sizeof(int));
-    has = calloc((size_t)R.n * (size_t)C.n, sizeof(int));
-    val = calloc((size_t)R.n * (size_t)C.n, sizeof(double));
-    if (!cell || !has || !val) {
-        eg_cli_error("out of memory");
-        code = 1;
-        goto done;
-    }
-    for (int i = 0; i < R.n * C.n; i++)
-        cell[i] = -1;
-    for (int i = 0; i < rs.n; i++) {
-        int c = runrow[i] * C.n + runcol[i];
-        if (cell[c] >= 0) {
-            const eg_run *o = &rs.runs[cell[c]];
-            const char *k = tell_apart(o, &rs.runs[i]);
-            if (k)
-                eg_cli_error("runs %s and %s both fall into the cell (%s, %s); they differ in "
-                             "'%s': use it as --rows or --cols, or pass fewer directories",
-                             o->dir, rs.runs[i].dir, R.s[runrow[i]], C.s[runcol[i]], k);
-            else
-                eg_cli_error("runs %s and %s both fall into the cell (%s, %s) and have the "
-                             "same spec keys (a repeated run?); pass only one of them",
-                             o->dir, rs.runs[i].dir, R.s[runrow[i]], C.s[runcol[i]]);
-            code = 2;
-            goto done;
-        }
-        cell[c] = i;
-        const eg_metrics *m = &rs.runs[i].metrics;
-        has[c] = eg_metrics_agg(m, eg_metrics_col(m, col), agg, &val[c]);
-    }
-
-    /* number format */
-    int fixed4 = 1, full = a.format == FMT_CSV;
-    for (int i = 0; i < R.n * C.n; i++)
-        if (has[i] && !(val[i] == 0 || (val[i] >= 0.01 && val[i] <= 1)))
-            fixed4 = 0;
-
-    const char *corner = nrowkeys == 1 ? rowkeys[0] : "run";
-    FILE *out = stdout;
-    char num[64];
-    if (a.format == FMT_CSV) {
-        put_csv(out, corner);
-        for (int c = 0; c < C.n; c++) {
-            fputc(',', out);
-            if (ncolkeys) {
-                char h[600];
-                snprintf(h, sizeof h, "%s=%s", colkey, C.s[c]);
-                put_csv(out, h);
-            } else {
-                put_csv(out, C.s[c]);
-            }
-        }
-        fputc('\n', out);
-        for (int r = 0; r < R.n; r++) {
-            put_csv(out, R.s[r]);
-            for (int c = 0; c < C.n; c++) {
-                fputc(',', out);
-                if (has[r * C.n + c]) {
-                    fmt_num(val[r * C.n + c], fixed4, full, num, sizeof num);
-                    fputs(num, out);
-                }
-            }
-            fputc('\n', out);
-        }
-    } else if (a.format == FMT_LATEX) {
-        fprintf(out, "%% expgraph table: %s %s; rows %s%s%s\n",
-                agg == EG_AGG_FINAL ? "final" : agg == EG_AGG_MAX ? "max" : "min", col, corner,
-                ncolkeys ? ", columns " : "", ncolkeys ? colkey : "");
-        fprintf(out, "\\begin{tabular}{l");
-        for (int c = 0; c < C.n; c++)
-            fputc('r', out);
-        fprintf(out, "}\n\\toprule\n");
-        if (ncolkeys) {
-            fprintf(out, " & \\multicolumn{%d}{c}{", C.n);
-            put_latex(out, colkey);
-            fprintf(out, "} \\\\\n\\cmidrule(lr){2-%d}\n", C.n + 1);
-        }
-        put_latex(out, corner);
-        for (int c = 0; c < C.n; c++) {
-            fputs(" & ", out);
-            put_latex(out, C.s[c]);
-        }
-        fprintf(out, " \\\\\n\\midrule\n");
-        for (int r = 0; r < R.n; r++) {
-            put_latex(out, R.s[r]);
-            for (int c = 0; c < C.n; c++) {
-                fputs(" & ", out);
-                if (has[r * C.n + c]) {
-                    fmt_num(val[r * C.n + c], fixed4, 0, num, sizeof num);
-                    put_latex(out, num);
-                } else {
-                    fputs("--", out);
-                }
-            }
-            fprintf(out, " \\\\\n");
-        }
-        fprintf(out, "\\bottomrule\n\\end{tabular}\n");
-    } else {
-        /* Markdown: every cell's text first, then padded columns */
-        int nc = C.n + 1, nr = R.n + 1;
-        char **t = calloc((size_t)nc * (size_t)nr, sizeof(char *));
-        int *w = calloc((size_t)nc, sizeof(int));
-        int oom = !t || !w;
-        for (int r = 0; r < nr && !oom; r++)
-            for (int c = 0; c < nc && !oom; c++) {
-                char h[600];
-                const char *s;
-                if (r == 0 && c == 0)
-                    s = corner;
-                else if (r == 0 && ncolkeys)
-                    s = (snprintf(h, sizeof h, "%s=%s", colkey, C.s[c - 1]), h);
-                else if (r == 0)
-                    s = C.s[c - 1];
-                else if (c == 0)
-                    s = R.s[r - 1];
-                else if (has[(r - 1) * C.n + c - 1])
-                    s = (fmt_num(val[(r - 1) * C.n + c - 1], fixed4, 0, h, sizeof h), h);
-                else
-                    s = "-";
-                if (!(t[r * nc + c] = md_cell(s)))
-                    oom = 1;
-                else if (u8len(t[r * nc + c]) > w[c])
-                    w[c] = u8len(t[r * nc + c]);
-            }
-        if (oom) {
-            eg_cli_error("out of memory");
-            code = 1;
-        } else {
-            for (int c = 0; c < nc; c++)
-                if (w[c] < 3)
-                    w[c] = 3;
-            for (int r = 0; r < nr; r++) {
-                for (int c = 0; c < nc; c++) {
-                    const char *s = t[r * nc + c];
-                    int padn = w[c] - u8len(s);
-                    /* labels left-aligned, numbers right-aligned */
-                    if (c == 0 || r == 0)
-                        fprintf(out, "| %s%*s ", s, padn, "");
-                    else
-                        fprintf(out, "| %*s%s ", padn, "", s);
-                }
-                fputs("|\n", out);
-                if (r == 0) {
-                    for (int c = 0; c < nc; c++) {
-                        fputs(c == 0 ? "| :" : "| ", out);
-                        for (int k = 0; k < w[c] - 1; k++)
-                            fputc('-', out);
-                        fputs(c == 0 ? " " : ": ", out);
-                    }
-                    fputs("|\n", out);
-                }
-            }
-        }
-        if (t)
-            for (int i = 0; i < nc * nr; i++)
-                free(t[i]);
-        free(t);
-        free(w);
-        if (code)
-            goto done;
-    }
-    if (fflush(out) || ferror(out)) {
-        eg_cli_error("cannot write the table to standard output");
-        code = 1;
-    }
-
-done:
-    free(lab);
-    labels_free(&R);
-    labels_free(&C);
-    free(cell);
-    free(has);
-    free(val);
-    free(order);
-    free(runrow);
-    free(runcol);
-    free(rowkeys);
-    free(diff);
+    eg_pivot_free(&p);
     eg_runset_free(&rs);
     free(a.paths);
     return code;

@@ -6,23 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing)
-{
-    size_t l = strlen(opt);
-    const char *s = argv[*i];
-    if (strncmp(s, opt, l))
-        return NULL;
-    if (s[l] == '=')
-        return s + l + 1;
-    if (s[l])
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 void eg_cli_error(const char *fmt, ...)
 {
     va_list ap;

@@ -4,21 +4,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "gossip"};
+struct eg_algo {
+    eg_algo_kind kind;
+    double beta, wd;
+    int nesterov;
+    int nodes, nlocal;
+    size_t dim;
+    float *x;      /* nlocal x dim: parameters (the driver initialises them). Between the
+                    * node updates and the exchange x_i holds the vector node i sends
+                    * (x_i - gamma m_i etc.): it is updated in place, saving a stream. */
+    float *g;      /* gradient slots (eg_algo_grad): one per node for psgd (summed in node
+                    * order) or when asked for; otherwise one per thread, reused node after
+                    * node while it is still in cache (the update runs right after it) */
+    int g_per_node;
+    int shared;    /* psgd: one shared model; only node 0's copy of x and m is live during
+                    * training, eg_algo_sync copies it to the others */
+    float *m;      /* momentum (psgd, dmsgd, qg_dmsgd) */
+    float *y;      /* gt: tracking variable */
+    float *gprev;  /* gt: previous gradient */
+    float *psi;    /* ed: previous psi */
+    float *z;      /* qg_dmsgd: the vector sent (x is needed after the exchange) */
+    float *xnew;   /* scratch: the combined result */
+    float *ynew;   /* gt: W y */
+    float *gsum;   /* psgd: all-reduced gradient (dim) */
+    eg_wmat wbar;  /* ed: (I + W) / 2 */
+    size_t nstats; /* running statistics per node (batch norm; 0 = none) */
+    int stats_gossip; /* 1: stats mixed with W(k) after each exchange; 0: each node's own */
+    float *stats;  /* nlocal x nstats */
+    float *statsnew; /* gossip scratch */
+    size_t *nd_off, *nd_len; /* weight decay skips these parameter ranges (sorted) */
+    int n_nodecay;
+    long steps;    /* steps taken (gt, ed need to know the first) */
+};
 
-int eg_algo_gossip_vectors(eg_algo_kind k) { return k == EG_ALGO_GT ? 2 : 1; }
+int eg_algo_gossip_vectors(eg_algo_kind k) { return eg_algo_kinds[k].vectors; }
 
-int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
-                 int max_nnz, int grad_slots, eg_err *err)
+static int algo_alloc(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
+                      int max_nnz, int grad_slots, eg_err *err)
 {
-    memset(a, 0, sizeof *a);
-    int k = -1;
-    for (int i = 0; i < 7; i++)
-        if (!strcmp(s->name, kind_names[i]))
-            k = i;
-    if (k < 0)
-        return eg_err_set(err, EG_EINPUT, "unknown algorithm '%s'", s->name);
-    a->kind = (eg_algo_kind)k;
+    if ((int)s->kind < 0 || s->kind > EG_ALGO_GOSSIP)
+        return eg_err_set(err, EG_EINPUT, "unknown algorithm kind %d", (int)s->kind);
+    a->kind = s->kind;
     a->beta = s->momentum;
     a->wd = s->weight_decay;
     a->nesterov = s->nesterov;
@@ -83,7 +109,6 @@ int eg_algo_set_stats(eg_algo *a, size_t nstats, int gossip, eg_err *err)
     size_t blk = (size_t)a->nlocal * nstats;
     if (!(a->stats = eg_alloc_floats(blk ? blk : 1, err)))
         return EG_ERUN;
-    memset(a->stats, 0, sizeof(float) * blk);
     if (a->stats_gossip && !(a->statsnew = eg_alloc_floats(blk ? blk : 1, err)))
         return EG_ERUN;
     return EG_OK;
@@ -108,6 +133,30 @@ int eg_algo_set_nodecay(eg_algo *a, const size_t *off, const size_t *len, int n,
     a->n_nodecay = n;
     return EG_OK;
 }
+
+int eg_algo_init(eg_algo **out, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
+                 int max_nnz, int grad_slots, eg_err *err)
+{
+    *out = NULL;
+    eg_algo *a = eg_calloc(1, sizeof *a, err);
+    if (!a)
+        return EG_ERUN;
+    int rc = algo_alloc(a, s, nodes, nlocal, dim, max_nnz, grad_slots, err);
+    if (rc) {
+        eg_algo_free(a);
+        return rc;
+    }
+    *out = a;
+    return EG_OK;
+}
+
+float *eg_algo_x(eg_algo *a) { return a->x; }
+int eg_algo_shared(const eg_algo *a) { return a->shared; }
+int eg_algo_needs_grad(const eg_algo *a) { return a->kind != EG_ALGO_GOSSIP; }
+float *eg_algo_stats(eg_algo *a) { return a->stats; }
+size_t eg_algo_nstats(const eg_algo *a) { return a->nstats; }
+void eg_algo_set_steps(eg_algo *a, long steps) { a->steps = steps; }
+long eg_algo_steps(const eg_algo *a) { return a->steps; }
 
 float *eg_algo_node_x(eg_algo *a, int li)
 {
@@ -151,7 +200,7 @@ void eg_algo_free(eg_algo *a)
     free(a->statsnew);
     free(a->nd_off);
     free(a->nd_len);
-    memset(a, 0, sizeof *a);
+    free(a);
 }
 
 int eg_algo_state(eg_algo *a, float **vecs, const char **names, size_t *lens, int max)

@@ -6,54 +6,29 @@
 #include "comm.h"
 #include "spec.h"
 
-typedef enum {
-    EG_ALGO_PSGD,
-    EG_ALGO_DSGD,
-    EG_ALGO_DMSGD,
-    EG_ALGO_QG_DMSGD,
-    EG_ALGO_GT,
-    EG_ALGO_ED,
-    EG_ALGO_GOSSIP, /* extension: pure averaging x <- W x, no gradients ("learning rate 0") */
-} eg_algo_kind;
 
-typedef struct eg_algo {
-    eg_algo_kind kind;
-    double beta, wd;
-    int nesterov;
-    int nodes, nlocal;
-    size_t dim;
-    float *x;      /* nlocal x dim: parameters (the driver initialises them). Between the
-                    * node updates and the exchange x_i holds the vector node i sends
-                    * (x_i - gamma m_i etc.): it is updated in place, saving a stream. */
-    float *g;      /* gradient slots (eg_algo_grad): one per node for psgd (summed in node
-                    * order) or when asked for; otherwise one per thread, reused node after
-                    * node while it is still in cache (the update runs right after it) */
-    int g_per_node;
-    int shared;    /* psgd: one shared model; only node 0's copy of x and m is live during
-                    * training, eg_algo_sync copies it to the others */
-    float *m;      /* momentum (psgd, dmsgd, qg_dmsgd) */
-    float *y;      /* gt: tracking variable */
-    float *gprev;  /* gt: previous gradient */
-    float *psi;    /* ed: previous psi */
-    float *z;      /* qg_dmsgd: the vector sent (x is needed after the exchange) */
-    float *xnew;   /* scratch: the combined result */
-    float *ynew;   /* gt: W y */
-    float *gsum;   /* psgd: all-reduced gradient (dim) */
-    eg_wmat wbar;  /* ed: (I + W) / 2 */
-    size_t nstats; /* running statistics per node (batch norm; 0 = none) */
-    int stats_gossip; /* 1: stats mixed with W(k) after each exchange; 0: each node's own */
-    float *stats;  /* nlocal x nstats */
-    float *statsnew; /* gossip scratch */
-    size_t *nd_off, *nd_len; /* weight decay skips these parameter ranges (sorted) */
-    int n_nodecay;
-    long steps;    /* steps taken (gt, ed need to know the first) */
-} eg_algo;
+/* A rank's block of nodes running one algorithm: their parameters, gradient slots and the
+ * method's state (momentum, tracking, running statistics). Opaque: use the functions below. */
+typedef struct eg_algo eg_algo;
 
-/* Allocates the state for nlocal nodes of dim parameters. max_nnz: the largest W(k).
- * grad_slots: gradient buffers, one per thread that computes gradients (0: one per node,
- * which eg_algo_step needs). */
-int eg_algo_init(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
+/* Allocates the state for nlocal nodes of dim parameters into *out (NULL on error; x and
+ * the state start at zero). max_nnz: the largest W(k). grad_slots: gradient buffers, one
+ * per thread that computes gradients (0: one per node, which eg_algo_step needs). */
+int eg_algo_init(eg_algo **out, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
                  int max_nnz, int grad_slots, eg_err *err);
+/* The local nodes' parameters, nlocal x dim (node li at li * dim): write them to set the
+ * initial point; read them after eg_algo_sync (psgd keeps one live copy in training). */
+float *eg_algo_x(eg_algo *a);
+/* Whether the method trains one shared model (psgd) rather than one model per node. */
+int eg_algo_shared(const eg_algo *a);
+/* Whether the method uses gradients (all but the pure-averaging `gossip`). */
+int eg_algo_needs_grad(const eg_algo *a);
+/* The running statistics of all local nodes, nlocal x nstats (NULL when there are none). */
+float *eg_algo_stats(eg_algo *a);
+size_t eg_algo_nstats(const eg_algo *a);
+/* Iterations taken (a resumed run sets it: gt and ed treat their first step apart). */
+void eg_algo_set_steps(eg_algo *a, long steps);
+long eg_algo_steps(const eg_algo *a);
 /* Running statistics: nstats floats per node, kept (and checkpointed) with the state;
  * gossip != 0 mixes them with W(k) after each exchange (bytes counted), except for psgd,
  * whose graph is unused (each node keeps its own). Zero-filled; call once after init. */
@@ -69,7 +44,7 @@ float *eg_algo_grad(eg_algo *a, int li, int slot);
 /* Makes every local node's copy of x and the state current (psgd keeps one live copy);
  * call before reading x or the state of all nodes (metrics, checkpoints). */
 void eg_algo_sync(eg_algo *a);
-void eg_algo_free(eg_algo *a); /* safe on a zeroed struct */
+void eg_algo_free(eg_algo *a); /* safe on NULL and on a half-built one */
 /* vectors per gossip (gt: 2) */
 int eg_algo_gossip_vectors(eg_algo_kind k);
 /* Whether the method keeps each named state vector; fills names, pointers and per-node

@@ -10,11 +10,10 @@
 #define EG_MODEL_H
 
 #include "common.h"
+#include "kinds.h"
 
 #define EG_MAX_LAYERS 8
 
-typedef enum { EG_NORM_NONE, EG_NORM_BATCH, EG_NORM_GROUP } eg_norm_kind;
-typedef enum { EG_PREC_F32, EG_PREC_BF16 } eg_precision;
 
 typedef struct eg_model_spec {
     char name[16];               /* logreg | mlp | cnn | resnet */

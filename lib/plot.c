@@ -317,7 +317,7 @@ typedef struct legend {
     int n;
     int *idx;     /* series index of each entry */
     char **text;  /* entry text (owned) */
-    double w, h, row, sample;
+    double w, h, row, sample, pad;
     int place;    /* LEG_INSIDE / LEG_RIGHT / LEG_BELOW */
     double x, y;  /* top-left */
 } legend;
@@ -373,37 +373,36 @@ static long covered(const fig *f, const eg_series *s, int ns, double rx, double 
     return c;
 }
 
-int eg_plot_png(const char *path, const eg_series *s, int ns, const eg_plot_opts *o,
-                eg_err *err)
-{
-    eg_plot_opts def;
-    if (!o) {
-        eg_plot_opts_init(&def);
-        o = &def;
-    }
-    int W = o->width, H = o->height;
-    if (W < EG_PLOT_MIN_SIZE || H < EG_PLOT_MIN_SIZE || W > EG_PLOT_MAX_SIZE ||
-        H > EG_PLOT_MAX_SIZE)
-        return eg_err_set(err, EG_EINPUT, "figure size %dx%d outside %d..%d pixels", W, H,
-                          EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE);
-    fig f;
-    memset(&f, 0, sizeof f);
-    f.log_y = o->log_y;
-    double sw = W / 900.0, sh = H / 560.0;
-    f.s = sw < sh ? sw : sh;
-    if (f.s < 0.6)
-        f.s = 0.6;
-    f.fs_tick = 12.5 * f.s;
-    f.fs_label = 14 * f.s;
-    f.fs_title = 16 * f.s;
-    f.fs_legend = 12.5 * f.s;
+/* the plot area's layout: margins and the sizes they are made of */
+typedef struct layout {
+    double tick_len, gap, tick_h, label_h;
+    double top, bottom, left, right;
+    double xaxis_h; /* tick labels and x title below the frame */
+} layout;
 
-    /* data limits */
+/* scale and font sizes for a W x H figure */
+static void fig_scale(fig *f, int W, int H, int log_y)
+{
+    memset(f, 0, sizeof *f);
+    f->log_y = log_y;
+    double sw = W / 900.0, sh = H / 560.0;
+    f->s = sw < sh ? sw : sh;
+    if (f->s < 0.6)
+        f->s = 0.6;
+    f->fs_tick = 12.5 * f->s;
+    f->fs_label = 14 * f->s;
+    f->fs_title = 16 * f->s;
+    f->fs_legend = 12.5 * f->s;
+}
+
+/* data limits with margins; [0, 1] when nothing is drawable */
+static void data_limits(fig *f, const eg_series *s, int ns)
+{
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int i = 0; i < ns; i++)
         for (long j = 0; j < s[i].n; j++)
-            if (drawable(&f, s[i].x[j], s[i].y[j])) {
-                double x = s[i].x[j], y = f.log_y ? log10(s[i].y[j]) : s[i].y[j];
+            if (drawable(f, s[i].x[j], s[i].y[j])) {
+                double x = s[i].x[j], y = f->log_y ? log10(s[i].y[j]) : s[i].y[j];
                 xmin = fmin(xmin, x);
                 xmax = fmax(xmax, x);
                 ymin = fmin(ymin, y);
@@ -421,27 +420,343 @@ int eg_plot_png(const char *path, const eg_series *s, int ns, const eg_plot_opts
         xmax += d;
     }
     if (ymin == ymax) {
-        double d = f.log_y ? 0.3 : (ymin ? fabs(ymin) * 0.1 : 0.5);
+        double d = f->log_y ? 0.3 : (ymin ? fabs(ymin) * 0.1 : 0.5);
         ymin -= d;
         ymax += d;
     }
-    f.x0 = xmin - 0.02 * (xmax - xmin);
-    f.x1 = xmax + 0.02 * (xmax - xmin);
-    f.y0 = ymin - 0.05 * (ymax - ymin);
-    f.y1 = ymax + 0.05 * (ymax - ymin);
+    f->x0 = xmin - 0.02 * (xmax - xmin);
+    f->x1 = xmax + 0.02 * (xmax - xmin);
+    f->y0 = ymin - 0.05 * (ymax - ymin);
+    f->y1 = ymax + 0.05 * (ymax - ymin);
     /* a non-negative quantity whose axis would start just below zero starts at zero */
-    if (!f.log_y && ymin >= 0 && f.y0 < 0)
-        f.y0 = 0;
-    if (xmin >= 0 && f.x0 < 0)
-        f.x0 = 0;
+    if (!f->log_y && ymin >= 0 && f->y0 < 0)
+        f->y0 = 0;
+    if (xmin >= 0 && f->x0 < 0)
+        f->x0 = 0;
+}
 
-    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W, H);
-    if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
-        cairo_surface_destroy(surf);
-        return eg_err_set(err, EG_ERUN, "cannot create a %dx%d image", W, H);
+/* the legend's entries ("(no data)" marks a series with no drawable point) and size */
+static int legend_measure(const fig *f, const eg_series *s, int ns, legend *L, eg_err *err)
+{
+    cairo_t *cr = f->cr;
+    L->idx = calloc((size_t)(ns ? ns : 1), sizeof(int));
+    L->text = calloc((size_t)(ns ? ns : 1), sizeof(char *));
+    if (!L->idx || !L->text)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    set_font(cr, f->fs_legend, 0);
+    L->row = f->fs_legend * 1.45;
+    L->sample = 26 * f->s;
+    double maxw = 0;
+    for (int i = 0; i < ns; i++) {
+        if (!s[i].label || !s[i].label[0])
+            continue;
+        int any = 0;
+        for (long j = 0; j < s[i].n && !any; j++)
+            any = drawable(f, s[i].x[j], s[i].y[j]);
+        size_t l = strlen(s[i].label) + 16;
+        char *t = malloc(l);
+        if (!t)
+            return eg_err_set(err, EG_ERUN, "out of memory");
+        snprintf(t, l, "%s%s", s[i].label, any ? "" : " (no data)");
+        L->idx[L->n] = i;
+        L->text[L->n++] = t;
+        maxw = fmax(maxw, text_w(cr, t));
     }
+    L->pad = 8 * f->s;
+    L->w = L->pad * 2 + L->sample + 8 * f->s + maxw;
+    L->h = L->pad * 2 + L->n * L->row - (L->row - f->fs_legend) + 2 * f->s;
+    return EG_OK;
+}
+
+/* margins from the fonts and the titles, before the legend and the y tick labels */
+static void layout_margins(const fig *f, const eg_plot_opts *o, layout *ly)
+{
+    cairo_t *cr = f->cr;
+    cairo_font_extents_t fe;
+    ly->tick_len = 5 * f->s;
+    ly->gap = 5 * f->s;
+    set_font(cr, f->fs_tick, 0);
+    cairo_font_extents(cr, &fe);
+    ly->tick_h = fe.ascent + fe.descent;
+    set_font(cr, f->fs_label, 0);
+    cairo_font_extents(cr, &fe);
+    ly->label_h = fe.ascent + fe.descent;
+    ly->top = (o->title && o->title[0]) ? 16 * f->s + f->fs_title * 1.6 : 18 * f->s;
+    ly->bottom = ly->tick_len + ly->gap + ly->tick_h + (o->xlabel ? ly->gap + ly->label_h : 0) +
+                 12 * f->s;
+    ly->xaxis_h = ly->bottom - 12 * f->s;
+    ly->left = 0;
+    ly->right = 24 * f->s;
+}
+
+/* Places the legend and sets the plot rectangle and the y ticks. Pass 0 lays out without
+ * the legend; when the legend does not fit inside the plot, pass 1 makes room for it on
+ * the right (narrow legends) or below (wide ones). */
+static void layout_plot(fig *f, const eg_plot_opts *o, int W, int H, legend *L, layout *ly,
+                        ticks *yt)
+{
+    cairo_t *cr = f->cr;
+    L->place = LEG_INSIDE;
+    for (int pass = 0; pass < 2; pass++) {
+        f->py0 = ly->top;
+        f->py1 = H - ly->bottom;
+        memset(yt, 0, sizeof *yt);
+        int ymax_int = (int)((f->py1 - f->py0) / (48 * f->s));
+        if (ymax_int < 2)
+            ymax_int = 2;
+        if (f->log_y)
+            log_ticks(yt, f->y0, f->y1, ymax_int + 1);
+        else
+            linear_ticks(yt, f->y0, f->y1, ymax_int);
+        double ylab_w = 0;
+        for (int i = 0; i < yt->n; i++)
+            ylab_w = fmax(ylab_w, tick_label_w(cr, yt, i, f->fs_tick));
+        ly->left = 12 * f->s + (o->ylabel ? ly->label_h + ly->gap * 1.5 : 0) + ylab_w +
+                   ly->gap + ly->tick_len;
+        if (pass == 1 || L->n == 0)
+            break;
+        double inner_w = W - ly->left - ly->right, inner_h = f->py1 - f->py0;
+        if (L->h <= 0.92 * inner_h && L->w <= 0.55 * inner_w)
+            break;
+        if (L->w + 2 * L->pad + 6 * f->s <= 0.3 * W && L->h <= H - ly->top - 12 * f->s) {
+            L->place = LEG_RIGHT;
+            ly->right = L->w + 2 * L->pad + 6 * f->s;
+            break;
+        }
+        L->place = LEG_BELOW; /* may clip when huge: the plot keeps at least 35% height */
+        double room = H * 0.65 - ly->top - ly->bottom;
+        ly->bottom += fmin(L->h + L->pad, room > 0 ? room : 0);
+    }
+    f->px0 = ly->left;
+    f->px1 = W - ly->right;
+}
+
+/* x ticks, fewer when their labels would run into each other */
+static void x_ticks(const fig *f, ticks *xt)
+{
+    memset(xt, 0, sizeof *xt);
+    int xmax_int = (int)((f->px1 - f->px0) / (90 * f->s));
+    if (xmax_int < 2)
+        xmax_int = 2;
+    linear_ticks(xt, f->x0, f->x1, xmax_int);
+    set_font(f->cr, f->fs_tick, 0);
+    for (int guard = 0; guard < 8 && xt->n > 1; guard++) {
+        double maxlw = 0;
+        for (int i = 0; i < xt->n; i++)
+            maxlw = fmax(maxlw, text_w(f->cr, xt->lab[i]));
+        double spacing = (map_x(f, xt->v[1]) - map_x(f, xt->v[0]));
+        if (maxlw + 10 * f->s <= spacing || xmax_int <= 2)
+            break;
+        xmax_int = xmax_int * 2 / 3 > 2 ? xmax_int * 2 / 3 : 2;
+        memset(xt, 0, sizeof *xt);
+        linear_ticks(xt, f->x0, f->x1, xmax_int);
+    }
+}
+
+/* white background and the grid at the major ticks */
+static void draw_grid(const fig *f, const ticks *xt, const ticks *yt)
+{
+    cairo_t *cr = f->cr;
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_set_line_width(cr, 1);
+    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+    for (int i = 0; i < xt->n; i++) {
+        double X = floor(map_x(f, xt->v[i])) + 0.5;
+        cairo_move_to(cr, X, f->py0);
+        cairo_line_to(cr, X, f->py1);
+    }
+    for (int i = 0; i < yt->n; i++) {
+        double Y = floor(map_y(f, yt->v[i])) + 0.5;
+        cairo_move_to(cr, f->px0, Y);
+        cairo_line_to(cr, f->px1, Y);
+    }
+    cairo_stroke(cr);
+}
+
+/* the curves, clipped to the plot area, with markers where the points are few enough to
+ * tell apart (a single point always) */
+static void draw_curves(const fig *f, const eg_series *s, int ns)
+{
+    cairo_t *cr = f->cr;
+    cairo_save(cr);
+    cairo_rectangle(cr, f->px0, f->py0, f->px1 - f->px0, f->py1 - f->py0);
+    cairo_clip(cr);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+    for (int i = 0; i < ns; i++) {
+        set_series_style(cr, i, f->s);
+        long npts = 0;
+        for (long j = 0; j < s[i].n; j++) {
+            if (!drawable(f, s[i].x[j], s[i].y[j]))
+                continue;
+            double X = map_x(f, s[i].x[j]), Y = map_y(f, s[i].y[j]);
+            if (npts++ == 0)
+                cairo_move_to(cr, X, Y);
+            else
+                cairo_line_to(cr, X, Y);
+        }
+        cairo_stroke(cr);
+        if (npts > 0 && npts <= 40) {
+            cairo_set_dash(cr, NULL, 0, 0);
+            for (long j = 0; j < s[i].n; j++) {
+                if (!drawable(f, s[i].x[j], s[i].y[j]))
+                    continue;
+                cairo_new_sub_path(cr);
+                cairo_arc(cr, map_x(f, s[i].x[j]), map_y(f, s[i].y[j]), 2.6 * f->s, 0, 2 * PI);
+            }
+            cairo_fill(cr);
+        }
+    }
+    cairo_restore(cr);
+}
+
+/* the frame, the ticks and their labels */
+static void draw_axes(const fig *f, const layout *ly, const ticks *xt, const ticks *yt)
+{
+    cairo_t *cr = f->cr;
+    cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+    cairo_set_line_width(cr, 1);
+    cairo_set_dash(cr, NULL, 0, 0);
+    double fx0 = floor(f->px0) + 0.5, fx1 = floor(f->px1) + 0.5;
+    double fy0 = floor(f->py0) + 0.5, fy1 = floor(f->py1) + 0.5;
+    cairo_rectangle(cr, fx0, fy0, fx1 - fx0, fy1 - fy0);
+    for (int i = 0; i < xt->n; i++) {
+        double X = floor(map_x(f, xt->v[i])) + 0.5;
+        cairo_move_to(cr, X, fy1);
+        cairo_line_to(cr, X, fy1 + ly->tick_len);
+    }
+    for (int i = 0; i < yt->n; i++) {
+        double Y = floor(map_y(f, yt->v[i])) + 0.5;
+        cairo_move_to(cr, fx0, Y);
+        cairo_line_to(cr, fx0 - ly->tick_len, Y);
+    }
+    for (int i = 0; i < yt->nminor; i++) {
+        double Y = floor(map_y(f, yt->minor[i])) + 0.5;
+        cairo_move_to(cr, fx0, Y);
+        cairo_line_to(cr, fx0 - ly->tick_len * 0.55, Y);
+    }
+    cairo_stroke(cr);
+    cairo_font_extents_t fe;
+    set_font(cr, f->fs_tick, 0);
+    cairo_font_extents(cr, &fe);
+    for (int i = 0; i < xt->n; i++)
+        text_at(cr, map_x(f, xt->v[i]), fy1 + ly->tick_len + ly->gap + fe.ascent, xt->lab[i],
+                0.5, 0);
+    for (int i = 0; i < yt->n; i++) {
+        double Y = map_y(f, yt->v[i]), X = fx0 - ly->tick_len - ly->gap;
+        if (yt->pow10)
+            pow10_label(cr, f->fs_tick, yt->k[i], X, Y, 1, 1);
+        else
+            text_at(cr, X, Y, yt->lab[i], 1, 1);
+    }
+}
+
+/* the axis titles and the title */
+static void draw_titles(const fig *f, const layout *ly, const eg_plot_opts *o)
+{
+    cairo_t *cr = f->cr;
+    double fy1 = floor(f->py1) + 0.5;
+    set_font(cr, f->fs_label, 0);
+    if (o->xlabel && o->xlabel[0])
+        text_at(cr, (f->px0 + f->px1) / 2,
+                fy1 + ly->tick_len + ly->gap + ly->tick_h + ly->gap + ly->label_h * 0.8,
+                o->xlabel, 0.5, 0);
+    if (o->ylabel && o->ylabel[0]) {
+        cairo_save(cr);
+        cairo_translate(cr, 12 * f->s + ly->label_h * 0.8, (f->py0 + f->py1) / 2);
+        cairo_rotate(cr, -PI / 2);
+        text_at(cr, 0, 0, o->ylabel, 0.5, 0);
+        cairo_restore(cr);
+    }
+    if (o->title && o->title[0]) {
+        set_font(cr, f->fs_title, 1);
+        text_at(cr, (f->px0 + f->px1) / 2, 14 * f->s + f->fs_title, o->title, 0.5, 0);
+    }
+}
+
+/* The legend's top-left corner: on the right of or below the plot, or inside it in the
+ * corner (upper right, upper left, lower right, lower left, then the middle right) that
+ * covers the fewest data points. */
+static void legend_place(const fig *f, const layout *ly, const eg_series *s, int ns, legend *L)
+{
+    double m = 10 * f->s;
+    if (L->place == LEG_RIGHT) {
+        L->x = f->px1 + 2 * L->pad;
+        L->y = f->py0;
+        return;
+    }
+    if (L->place == LEG_BELOW) {
+        L->x = f->px0;
+        L->y = f->py1 + ly->xaxis_h + L->pad;
+        return;
+    }
+    double cx[5] = {f->px1 - m - L->w, f->px0 + m, f->px1 - m - L->w, f->px0 + m,
+                    f->px1 - m - L->w};
+    double cy[5] = {f->py0 + m, f->py0 + m, f->py1 - m - L->h, f->py1 - m - L->h,
+                    (f->py0 + f->py1 - L->h) / 2};
+    long best = -1;
+    for (int c = 0; c < 5; c++) {
+        long cov = covered(f, s, ns, cx[c], cy[c], L->w, L->h);
+        if (best < 0 || cov < best) {
+            best = cov;
+            L->x = cx[c];
+            L->y = cy[c];
+        }
+    }
+}
+
+/* the legend box at (L->x, L->y): a line sample and the text of each entry */
+static void legend_draw(const fig *f, const legend *L, int W, int H)
+{
+    cairo_t *cr = f->cr;
+    cairo_rectangle(cr, floor(L->x) + 0.5, floor(L->y) + 0.5, floor(L->w), floor(L->h));
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    set_font(cr, f->fs_legend, 0);
+    cairo_save(cr);
+    cairo_rectangle(cr, L->x, L->y, W - L->x, fmin(L->h + 1, H - L->y));
+    cairo_clip(cr);
+    for (int e = 0; e < L->n; e++) {
+        double cyy = L->y + L->pad + f->s + L->row * e + f->fs_legend / 2;
+        set_series_style(cr, L->idx[e], f->s);
+        cairo_move_to(cr, L->x + L->pad, cyy);
+        cairo_line_to(cr, L->x + L->pad + L->sample, cyy);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        text_at(cr, L->x + L->pad + L->sample + 8 * f->s, cyy, L->text[e], 0, 1);
+    }
+    cairo_restore(cr);
+}
+
+/* writes the surface to path through path.tmp and a rename */
+static int write_png(cairo_surface_t *surf, const char *path, eg_err *err)
+{
+    size_t l = strlen(path) + 8;
+    char *tmp = malloc(l);
+    if (!tmp)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    snprintf(tmp, l, "%s.tmp", path);
+    int rc = EG_OK;
+    cairo_status_t st = cairo_surface_write_to_png(surf, tmp);
+    if (st != CAIRO_STATUS_SUCCESS) {
+        remove(tmp);
+        rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, cairo_status_to_string(st));
+    } else if (rename(tmp, path)) {
+        rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* a cairo context on surf with the text rendering options of every figure */
+static cairo_t *figure_context(cairo_surface_t *surf)
+{
     cairo_t *cr = cairo_create(surf);
-    f.cr = cr;
     cairo_font_options_t *fo = cairo_font_options_create();
     cairo_font_options_set_antialias(fo, CAIRO_ANTIALIAS_GRAY);
     cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_SLIGHT);
@@ -449,295 +764,67 @@ int eg_plot_png(const char *path, const eg_series *s, int ns, const eg_plot_opts
     cairo_set_font_options(cr, fo);
     cairo_font_options_destroy(fo);
     cairo_set_antialias(cr, CAIRO_ANTIALIAS_DEFAULT);
-    set_font(cr, f.fs_tick, 0);
+    return cr;
+}
 
-    /* legend size */
+/* Lays out and draws the figure on f->cr (a linear pipeline: measure, lay out, draw). */
+static int draw_figure(fig *f, const eg_series *s, int ns, const eg_plot_opts *o, int W, int H,
+                       legend *L, eg_err *err)
+{
+    set_font(f->cr, f->fs_tick, 0);
+    int rc = legend_measure(f, s, ns, L, err);
+    if (rc)
+        return rc;
+    layout ly;
+    ticks yt, xt;
+    layout_margins(f, o, &ly);
+    layout_plot(f, o, W, H, L, &ly, &yt);
+    x_ticks(f, &xt);
+    draw_grid(f, &xt, &yt);
+    draw_curves(f, s, ns);
+    draw_axes(f, &ly, &xt, &yt);
+    draw_titles(f, &ly, o);
+    if (L->n > 0) {
+        legend_place(f, &ly, s, ns, L);
+        legend_draw(f, L, W, H);
+    }
+    return EG_OK;
+}
+
+int eg_plot_png(const char *path, const eg_series *s, int ns, const eg_plot_opts *o,
+                eg_err *err)
+{
+    eg_plot_opts def;
+    if (!o) {
+        eg_plot_opts_init(&def);
+        o = &def;
+    }
+    int W = o->width, H = o->height;
+    if (W < EG_PLOT_MIN_SIZE || H < EG_PLOT_MIN_SIZE || W > EG_PLOT_MAX_SIZE ||
+        H > EG_PLOT_MAX_SIZE)
+        return eg_err_set(err, EG_EINPUT, "figure size %dx%d outside %d..%d pixels", W, H,
+                          EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE);
+    fig f;
+    fig_scale(&f, W, H, o->log_y);
+    data_limits(&f, s, ns);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W, H);
+    if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(surf);
+        return eg_err_set(err, EG_ERUN, "cannot create a %dx%d image", W, H);
+    }
+    f.cr = figure_context(surf);
     legend L = {0};
-    int rc = EG_OK;
-    L.idx = calloc((size_t)(ns ? ns : 1), sizeof(int));
-    L.text = calloc((size_t)(ns ? ns : 1), sizeof(char *));
-    if (!L.idx || !L.text) {
-        rc = eg_err_set(err, EG_ERUN, "out of memory");
-        goto done;
-    }
-    set_font(cr, f.fs_legend, 0);
-    L.row = f.fs_legend * 1.45;
-    L.sample = 26 * f.s;
-    double maxw = 0;
-    for (int i = 0; i < ns; i++) {
-        if (!s[i].label || !s[i].label[0])
-            continue;
-        int any = 0;
-        for (long j = 0; j < s[i].n && !any; j++)
-            any = drawable(&f, s[i].x[j], s[i].y[j]);
-        size_t l = strlen(s[i].label) + 16;
-        char *t = malloc(l);
-        if (!t) {
-            rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto done;
-        }
-        snprintf(t, l, "%s%s", s[i].label, any ? "" : " (no data)");
-        L.idx[L.n] = i;
-        L.text[L.n++] = t;
-        maxw = fmax(maxw, text_w(cr, t));
-    }
-    double pad = 8 * f.s;
-    L.w = pad * 2 + L.sample + 8 * f.s + maxw;
-    L.h = pad * 2 + L.n * L.row - (L.row - f.fs_legend) + 2 * f.s;
-
-    /* margins */
-    double tick_len = 5 * f.s, gap = 5 * f.s;
-    cairo_font_extents_t fe;
-    set_font(cr, f.fs_tick, 0);
-    cairo_font_extents(cr, &fe);
-    double tick_h = fe.ascent + fe.descent;
-    set_font(cr, f.fs_label, 0);
-    cairo_font_extents(cr, &fe);
-    double label_h = fe.ascent + fe.descent;
-    double top = (o->title && o->title[0]) ? 16 * f.s + f.fs_title * 1.6 : 18 * f.s;
-    double bottom = tick_len + gap + tick_h + (o->xlabel ? gap + label_h : 0) + 12 * f.s;
-    double xaxis_h = bottom - 12 * f.s; /* tick labels and x title below the frame */
-    double left = 0, right = 24 * f.s;
-    ticks yt;
-    /* pass 0 lays out without the legend; when the legend does not fit inside the plot,
-     * pass 1 makes room for it on the right (narrow legends) or below (wide ones) */
-    L.place = LEG_INSIDE;
-    for (int pass = 0; pass < 2; pass++) {
-        f.py0 = top;
-        f.py1 = H - bottom;
-        memset(&yt, 0, sizeof yt);
-        int ymax_int = (int)((f.py1 - f.py0) / (48 * f.s));
-        if (ymax_int < 2)
-            ymax_int = 2;
-        if (f.log_y)
-            log_ticks(&yt, f.y0, f.y1, ymax_int + 1);
+    int rc = draw_figure(&f, s, ns, o, W, H, &L, err);
+    if (!rc) {
+        cairo_surface_flush(surf);
+        if (cairo_status(f.cr) != CAIRO_STATUS_SUCCESS)
+            rc = eg_err_set(err, EG_ERUN, "drawing %s failed: %s", path,
+                            cairo_status_to_string(cairo_status(f.cr)));
         else
-            linear_ticks(&yt, f.y0, f.y1, ymax_int);
-        double ylab_w = 0;
-        for (int i = 0; i < yt.n; i++)
-            ylab_w = fmax(ylab_w, tick_label_w(cr, &yt, i, f.fs_tick));
-        left = 12 * f.s + (o->ylabel ? label_h + gap * 1.5 : 0) + ylab_w + gap + tick_len;
-        if (pass == 1 || L.n == 0)
-            break;
-        double inner_w = W - left - right, inner_h = f.py1 - f.py0;
-        if (L.h <= 0.92 * inner_h && L.w <= 0.55 * inner_w)
-            break;
-        if (L.w + 2 * pad + 6 * f.s <= 0.3 * W && L.h <= H - top - 12 * f.s) {
-            L.place = LEG_RIGHT;
-            right = L.w + 2 * pad + 6 * f.s;
-            break;
-        }
-        L.place = LEG_BELOW; /* may clip when huge: the plot keeps at least 35% height */
-        bottom += fmin(L.h + pad, H * 0.65 - top - bottom > 0 ? H * 0.65 - top - bottom : 0);
+            rc = write_png(surf, path, err);
     }
-    f.px0 = left;
-    f.px1 = W - right;
-
-    ticks xt;
-    memset(&xt, 0, sizeof xt);
-    int xmax_int = (int)((f.px1 - f.px0) / (90 * f.s));
-    if (xmax_int < 2)
-        xmax_int = 2;
-    linear_ticks(&xt, f.x0, f.x1, xmax_int);
-    /* keep the x tick labels from running into each other */
-    set_font(cr, f.fs_tick, 0);
-    for (int guard = 0; guard < 8 && xt.n > 1; guard++) {
-        double maxlw = 0;
-        for (int i = 0; i < xt.n; i++)
-            maxlw = fmax(maxlw, text_w(cr, xt.lab[i]));
-        double spacing = (map_x(&f, xt.v[1]) - map_x(&f, xt.v[0]));
-        if (maxlw + 10 * f.s <= spacing || xmax_int <= 2)
-            break;
-        xmax_int = xmax_int * 2 / 3 > 2 ? xmax_int * 2 / 3 : 2;
-        memset(&xt, 0, sizeof xt);
-        linear_ticks(&xt, f.x0, f.x1, xmax_int);
-    }
-
-    /* background */
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-
-    /* grid at the major ticks */
-    cairo_set_line_width(cr, 1);
-    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    for (int i = 0; i < xt.n; i++) {
-        double X = floor(map_x(&f, xt.v[i])) + 0.5;
-        cairo_move_to(cr, X, f.py0);
-        cairo_line_to(cr, X, f.py1);
-    }
-    for (int i = 0; i < yt.n; i++) {
-        double Y = floor(map_y(&f, yt.v[i])) + 0.5;
-        cairo_move_to(cr, f.px0, Y);
-        cairo_line_to(cr, f.px1, Y);
-    }
-    cairo_stroke(cr);
-
-    /* the curves, clipped to the plot area */
-    cairo_save(cr);
-    cairo_rectangle(cr, f.px0, f.py0, f.px1 - f.px0, f.py1 - f.py0);
-    cairo_clip(cr);
-    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-    cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-    for (int i = 0; i < ns; i++) {
-        set_series_style(cr, i, f.s);
-        long npts = 0;
-        int started = 0;
-        for (long j = 0; j < s[i].n; j++) {
-            if (!drawable(&f, s[i].x[j], s[i].y[j]))
-                continue;
-            double X = map_x(&f, s[i].x[j]), Y = map_y(&f, s[i].y[j]);
-            if (!started)
-                cairo_move_to(cr, X, Y);
-            else
-                cairo_line_to(cr, X, Y);
-            started = 1;
-            npts++;
-        }
-        cairo_stroke(cr);
-        /* markers where the points are few enough to tell apart (a single point always) */
-        if (npts > 0 && npts <= 40) {
-            cairo_set_dash(cr, NULL, 0, 0);
-            for (long j = 0; j < s[i].n; j++) {
-                if (!drawable(&f, s[i].x[j], s[i].y[j]))
-                    continue;
-                cairo_new_sub_path(cr);
-                cairo_arc(cr, map_x(&f, s[i].x[j]), map_y(&f, s[i].y[j]), 2.6 * f.s, 0,
-                          2 * PI);
-            }
-            cairo_fill(cr);
-        }
-    }
-    cairo_restore(cr);
-
-    /* frame and ticks */
-    cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-    cairo_set_line_width(cr, 1);
-    cairo_set_dash(cr, NULL, 0, 0);
-    double fx0 = floor(f.px0) + 0.5, fx1 = floor(f.px1) + 0.5;
-    double fy0 = floor(f.py0) + 0.5, fy1 = floor(f.py1) + 0.5;
-    cairo_rectangle(cr, fx0, fy0, fx1 - fx0, fy1 - fy0);
-    for (int i = 0; i < xt.n; i++) {
-        double X = floor(map_x(&f, xt.v[i])) + 0.5;
-        cairo_move_to(cr, X, fy1);
-        cairo_line_to(cr, X, fy1 + tick_len);
-    }
-    for (int i = 0; i < yt.n; i++) {
-        double Y = floor(map_y(&f, yt.v[i])) + 0.5;
-        cairo_move_to(cr, fx0, Y);
-        cairo_line_to(cr, fx0 - tick_len, Y);
-    }
-    for (int i = 0; i < yt.nminor; i++) {
-        double Y = floor(map_y(&f, yt.minor[i])) + 0.5;
-        cairo_move_to(cr, fx0, Y);
-        cairo_line_to(cr, fx0 - tick_len * 0.55, Y);
-    }
-    cairo_stroke(cr);
-
-    /* tick labels */
-    set_font(cr, f.fs_tick, 0);
-    cairo_font_extents(cr, &fe);
-    for (int i = 0; i < xt.n; i++)
-        text_at(cr, map_x(&f, xt.v[i]), fy1 + tick_len + gap + fe.ascent, xt.lab[i], 0.5, 0);
-    for (int i = 0; i < yt.n; i++) {
-        double Y = map_y(&f, yt.v[i]), X = fx0 - tick_len - gap;
-        if (yt.pow10)
-            pow10_label(cr, f.fs_tick, yt.k[i], X, Y, 1, 1);
-        else
-            text_at(cr, X, Y, yt.lab[i], 1, 1);
-    }
-
-    /* axis titles and title */
-    set_font(cr, f.fs_label, 0);
-    if (o->xlabel && o->xlabel[0])
-        text_at(cr, (f.px0 + f.px1) / 2, fy1 + tick_len + gap + tick_h + gap + label_h * 0.8,
-                o->xlabel, 0.5, 0);
-    if (o->ylabel && o->ylabel[0]) {
-        cairo_save(cr);
-        cairo_translate(cr, 12 * f.s + label_h * 0.8, (f.py0 + f.py1) / 2);
-        cairo_rotate(cr, -PI / 2);
-        text_at(cr, 0, 0, o->ylabel, 0.5, 0);
-        cairo_restore(cr);
-    }
-    if (o->title && o->title[0]) {
-        set_font(cr, f.fs_title, 1);
-        text_at(cr, (f.px0 + f.px1) / 2, 14 * f.s + f.fs_title, o->title, 0.5, 0);
-    }
-
-    /* legend */
-    if (L.n > 0) {
-        double m = 10 * f.s;
-        if (L.place == LEG_RIGHT) {
-            L.x = f.px1 + 2 * pad;
-            L.y = f.py0;
-        } else if (L.place == LEG_BELOW) {
-            L.x = f.px0;
-            L.y = f.py1 + xaxis_h + pad;
-        } else {
-            /* upper right, upper left, lower right, lower left, then the middle right */
-            double cx[5] = {f.px1 - m - L.w, f.px0 + m, f.px1 - m - L.w, f.px0 + m,
-                            f.px1 - m - L.w};
-            double cy[5] = {f.py0 + m, f.py0 + m, f.py1 - m - L.h, f.py1 - m - L.h,
-                            (f.py0 + f.py1 - L.h) / 2};
-            long best = -1;
-            for (int c = 0; c < 5; c++) {
-                long cov = covered(&f, s, ns, cx[c], cy[c], L.w, L.h);
-                if (best < 0 || cov < best) {
-                    best = cov;
-                    L.x = cx[c];
-                    L.y = cy[c];
-                }
-            }
-        }
-        cairo_rectangle(cr, floor(L.x) + 0.5, floor(L.y) + 0.5, floor(L.w), floor(L.h));
-        cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
-        cairo_fill_preserve(cr);
-        cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
-        cairo_set_line_width(cr, 1);
-        cairo_stroke(cr);
-        set_font(cr, f.fs_legend, 0);
-        cairo_save(cr);
-        cairo_rectangle(cr, L.x, L.y, W - L.x, fmin(L.h + 1, H - L.y));
-        cairo_clip(cr);
-        for (int e = 0; e < L.n; e++) {
-            double cyy = L.y + pad + f.s + L.row * e + f.fs_legend / 2;
-            set_series_style(cr, L.idx[e], f.s);
-            cairo_move_to(cr, L.x + pad, cyy);
-            cairo_line_to(cr, L.x + pad + L.sample, cyy);
-            cairo_stroke(cr);
-            cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-            text_at(cr, L.x + pad + L.sample + 8 * f.s, cyy, L.text[e], 0, 1);
-        }
-        cairo_restore(cr);
-    }
-
-    cairo_surface_flush(surf);
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
-        rc = eg_err_set(err, EG_ERUN, "drawing %s failed: %s", path,
-                        cairo_status_to_string(cairo_status(cr)));
-        goto done;
-    }
-    {
-        size_t l = strlen(path) + 8;
-        char *tmp = malloc(l);
-        if (!tmp) {
-            rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto done;
-        }
-        snprintf(tmp, l, "%s.tmp", path);
-        cairo_status_t st = cairo_surface_write_to_png(surf, tmp);
-        if (st != CAIRO_STATUS_SUCCESS) {
-            remove(tmp);
-            rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path,
-                            cairo_status_to_string(st));
-        } else if (rename(tmp, path)) {
-            rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, strerror(errno));
-            remove(tmp);
-        }
-        free(tmp);
-    }
-done:
     legend_free(&L);
-    cairo_destroy(cr);
+    cairo_destroy(f.cr);
     cairo_surface_destroy(surf);
     return rc;
 }

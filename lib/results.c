@@ -4,6 +4,7 @@
 #endif
 #include "results.h"
 
+#include "schema.h"
 #include "yamltree.h"
 
 #include <ctype.h>
@@ -15,15 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const eg_metrics_required[] = {"iter",       "epoch",     "time_s",
-                                           "lr",         "train_loss", "test_loss",
-                                           "test_acc",   "consensus", "bytes_sent",
-                                           NULL};
-
-/* top-level spec sections whose summary.csv columns are spec keys (SPEC.md section 2;
- * output.dir and sweep describe where and how, not what, and are left out) */
-static const char *const SPEC_SECTIONS[] = {"name", "seed",  "nodes", "graph", "algorithm",
-                                            "model", "data", "train", "lr",    NULL};
 /* sections that may be a scalar name or a mapping with name: */
 static const char *const NAMED_SECTIONS[] = {"graph", "algorithm", "model", "data", NULL};
 
@@ -96,79 +88,29 @@ static int slurp(const char *path, char **out, size_t *len, eg_err *err)
     return EG_OK;
 }
 
-/* Line iterator over a mutable buffer: returns the next line (NUL-terminated in place,
- * without its LF / CRLF) and its 1-based number, or NULL at the end. */
-typedef struct lines {
-    char *p, *end;
-    int line;
-} lines;
-
-static char *next_line(lines *it, int *lineno)
+/* A CSV reader over a slurped buffer, past a UTF-8 byte-order mark. */
+static eg_csv csv_reader(char *buf, size_t len)
 {
-    if (it->p >= it->end)
-        return NULL;
-    char *s = it->p;
-    char *nl = memchr(s, '\n', (size_t)(it->end - s));
-    if (nl) {
-        *nl = 0;
-        it->p = nl + 1;
-    } else {
-        it->p = it->end;
-    }
-    size_t l = strlen(s);
-    if (l && s[l - 1] == '\r')
-        s[--l] = 0;
-    *lineno = ++it->line;
-    return s;
+    eg_csv c = {buf, buf + len, 0};
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+        c.p += 3;
+    return c;
 }
 
-/* Splits a CSV line in place into fields (double-quoted fields with "" escapes allowed).
- * *fields is a malloc'ed array grown as needed. Returns the field count, or -1 for an
- * unterminated quote, -2 on OOM. */
-static int split_csv(char *s, char ***fields, int *cap)
+/* The first non-blank line from p (CR dropped), for messages. */
+static void first_line(const char *p, const char *end, char *out, size_t len)
 {
-    int n = 0;
-    for (;;) {
-        if (n == *cap) {
-            int nc = *cap ? *cap * 2 : 16;
-            char **nf = realloc(*fields, (size_t)nc * sizeof(char *));
-            if (!nf)
-                return -2;
-            *fields = nf;
-            *cap = nc;
-        }
-        if (*s == '"') {
-            char *r = s + 1, *w = s;
-            (*fields)[n++] = w;
-            for (;;) {
-                if (!*r)
-                    return -1;
-                if (*r == '"') {
-                    if (r[1] == '"') {
-                        *w++ = '"';
-                        r += 2;
-                        continue;
-                    }
-                    r++;
-                    break;
-                }
-                *w++ = *r++;
-            }
-            /* anything between the closing quote and the comma is kept out */
-            char *c = strchr(r, ',');
-            *w = 0;
-            if (!c)
-                return n;
-            s = c + 1;
-        } else {
-            (*fields)[n++] = s;
-            char *c = strchr(s, ',');
-            if (!c)
-                return n;
-            *c = 0;
-            s = c + 1;
-        }
+    const char *q = p;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')) {
+        if (*q == '\n')
+            p = q + 1;
+        q++;
     }
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (l && p[l - 1] == '\r')
+        l--;
+    snprintf(out, len, "%.*s", (int)(l < len ? l : len - 1), p);
 }
 
 static char *trim(char *s)
@@ -237,133 +179,103 @@ int eg_metrics_col(const eg_metrics *m, const char *name)
     return -1;
 }
 
+/* Checks the header record (n fields f, line ln; raw its text) and copies the names. */
+static int metrics_header(eg_metrics *m, char **f, int n, int ln, const char *raw, eg_err *err)
+{
+    const char *path = m->path;
+    int ok = n > 0, k = 0;
+    for (int i = 0; i < eg_metrics_ncols && ok; i++)
+        if (eg_metrics_columns[i].flags & EG_COL_REQUIRED)
+            ok = k < n && !strcmp(trim(f[k++]), eg_metrics_columns[i].name);
+    if (!ok) {
+        char want[512];
+        eg_metrics_columns_text(EG_COL_REQUIRED, ",", want, sizeof want);
+        return eg_err_set(err, EG_EINPUT,
+                          "%s:%d: not a metrics.csv header: expected it to start with %s; got "
+                          "'%.200s'",
+                          path, ln, want, raw);
+    }
+    if (!(m->cols = calloc((size_t)n, sizeof(char *))))
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    m->ncols = n;
+    for (int i = 0; i < n; i++) {
+        char *name = trim(f[i]);
+        if (!*name)
+            return eg_err_set(err, EG_EINPUT, "%s:%d: header column %d has no name", path, ln,
+                              i + 1);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(m->cols[j], name))
+                return eg_err_set(err, EG_EINPUT, "%s:%d: header repeats column '%s'", path,
+                                  ln, name);
+        if (!(m->cols[i] = xstrdup(name)))
+            return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    return EG_OK;
+}
+
+/* Appends one data record (n fields f, line ln); *rcap is the rows allocated. */
+static int metrics_add_row(eg_metrics *m, char **f, int n, int ln, long *rcap, eg_err *err)
+{
+    if (n != m->ncols)
+        return eg_err_set(err, EG_EINPUT,
+                          "%s:%d: %d fields, but the header has %d (a corrupt or truncated row)",
+                          m->path, ln, n, m->ncols);
+    if (m->nrows == *rcap) {
+        long nc = *rcap ? *rcap * 2 : 64;
+        double *nv = realloc(m->val, (size_t)nc * (size_t)m->ncols * sizeof(double));
+        if (nv)
+            m->val = nv;
+        unsigned char *nh = realloc(m->has, (size_t)nc * (size_t)m->ncols);
+        if (nh)
+            m->has = nh;
+        if (!nv || !nh)
+            return eg_err_set(err, EG_ERUN, "out of memory");
+        *rcap = nc;
+    }
+    double *row = m->val + (size_t)m->nrows * (size_t)m->ncols;
+    unsigned char *has = m->has + (size_t)m->nrows * (size_t)m->ncols;
+    for (int i = 0; i < n; i++) {
+        char *cell = trim(f[i]);
+        has[i] = *cell != 0;
+        if (!*cell)
+            row[i] = NAN;
+        else if (parse_num(cell, &row[i]))
+            return eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
+                              m->path, ln, m->cols[i], cell);
+    }
+    m->nrows++;
+    return EG_OK;
+}
+
 int eg_metrics_read(eg_metrics *m, const char *path, eg_err *err)
 {
     memset(m, 0, sizeof *m);
-    char *buf = NULL, **f = NULL;
+    char *buf = NULL, **f = NULL, raw[512];
     size_t len;
-    int fcap = 0, rc = EG_OK;
+    int fcap = 0, rc, ln = 0, n;
     long rcap = 0;
-    m->path = xstrdup(path);
-    if (!m->path)
+    if (!(m->path = xstrdup(path)))
         return eg_err_set(err, EG_ERUN, "out of memory");
     if ((rc = slurp(path, &buf, &len, err)))
         return rc;
-    lines it = {buf, buf + len, 0};
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte-order mark */
-        it.p += 3;
-    int ln = 0;
-    char *s;
-    while ((s = next_line(&it, &ln)) && !*trim(s))
-        ;
-    if (!s) {
+    eg_csv c = csv_reader(buf, len);
+    first_line(c.p, c.end, raw, sizeof raw);
+    n = eg_csv_next(&c, &f, &fcap, &ln);
+    if (n == 0)
         rc = eg_err_set(err, EG_EINPUT, "%s:1: empty file (no header); expected a metrics.csv",
                         path);
-        goto out;
-    }
-    /* header */
-    {
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s", s);
-        int n = split_csv(s, &f, &fcap);
-        if (n == -2) {
+    else if (n == -2)
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    else
+        rc = metrics_header(m, f, n, ln, raw, err);
+    while (!rc && (n = eg_csv_next(&c, &f, &fcap, &ln)) != 0) {
+        if (n == -2)
             rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
-        int ok = n > 0;
-        int nreq = 0;
-        while (eg_metrics_required[nreq])
-            nreq++;
-        if (ok && n < nreq)
-            ok = 0;
-        for (int i = 0; ok && i < nreq; i++)
-            if (strcmp(trim(f[i]), eg_metrics_required[i]))
-                ok = 0;
-        if (!ok) {
-            rc = eg_err_set(err, EG_EINPUT,
-                            "%s:%d: not a metrics.csv header: expected it to start with "
-                            "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,"
-                            "bytes_sent; got '%.200s'",
-                            path, ln, copy);
-            goto out;
-        }
-        m->cols = calloc((size_t)n, sizeof(char *));
-        if (!m->cols) {
-            rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
-        m->ncols = n;
-        for (int i = 0; i < n; i++) {
-            char *name = trim(f[i]);
-            if (!*name) {
-                rc = eg_err_set(err, EG_EINPUT, "%s:%d: header column %d has no name", path,
-                                ln, i + 1);
-                goto out;
-            }
-            for (int j = 0; j < i; j++)
-                if (!strcmp(m->cols[j], name)) {
-                    rc = eg_err_set(err, EG_EINPUT, "%s:%d: header repeats column '%s'",
-                                    path, ln, name);
-                    goto out;
-                }
-            if (!(m->cols[i] = xstrdup(name))) {
-                rc = eg_err_set(err, EG_ERUN, "out of memory");
-                goto out;
-            }
-        }
-    }
-    /* rows */
-    while ((s = next_line(&it, &ln))) {
-        if (!*trim(s))
-            continue;
-        int n = split_csv(s, &f, &fcap);
-        if (n == -2) {
-            rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
-        if (n == -1) {
+        else if (n == -1)
             rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path, ln);
-            goto out;
-        }
-        if (n != m->ncols) {
-            rc = eg_err_set(err, EG_EINPUT,
-                            "%s:%d: %d fields, but the header has %d (a corrupt or truncated "
-                            "row)",
-                            path, ln, n, m->ncols);
-            goto out;
-        }
-        if (m->nrows == rcap) {
-            long nc = rcap ? rcap * 2 : 64;
-            double *nv = realloc(m->val, (size_t)nc * (size_t)m->ncols * sizeof(double));
-            if (nv)
-                m->val = nv;
-            unsigned char *nh = realloc(m->has, (size_t)nc * (size_t)m->ncols);
-            if (nh)
-                m->has = nh;
-            if (!nv || !nh) {
-                rc = eg_err_set(err, EG_ERUN, "out of memory");
-                goto out;
-            }
-            rcap = nc;
-        }
-        double *row = m->val + (size_t)m->nrows * (size_t)m->ncols;
-        unsigned char *has = m->has + (size_t)m->nrows * (size_t)m->ncols;
-        for (int i = 0; i < n; i++) {
-            char *cell = trim(f[i]);
-            if (!*cell) {
-                row[i] = NAN;
-                has[i] = 0;
-            } else if (parse_num(cell, &row[i])) {
-                rc = eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
-                                path, ln, m->cols[i], cell);
-                goto out;
-            } else {
-                has[i] = 1;
-            }
-        }
-        m->nrows++;
+        else
+            rc = metrics_add_row(m, f, n, ln, &rcap, err);
     }
-out:
     free(f);
     free(buf);
     return rc;
@@ -406,11 +318,11 @@ void eg_results_canon_key(const char *key, char *out, size_t len)
 
 /* Adds key = value (both copied; the key canonicalised, the value normalised).
  * A key already present keeps its first value. */
-static int run_add_key(eg_run *r, const char *key, const char *val)
+static int run_add_key(eg_rundir *r, const char *key, const char *val)
 {
     char ck[256];
     eg_results_canon_key(key, ck, sizeof ck);
-    if (eg_run_get(r, ck))
+    if (eg_rundir_get(r, ck))
         return 0;
     char **nk = realloc(r->keys, (size_t)(r->nkeys + 1) * sizeof(char *));
     if (!nk)
@@ -432,7 +344,7 @@ static int run_add_key(eg_run *r, const char *key, const char *val)
     return 0;
 }
 
-const char *eg_run_get(const eg_run *r, const char *key)
+const char *eg_rundir_get(const eg_rundir *r, const char *key)
 {
     for (int i = 0; i < r->nkeys; i++)
         if (!strcmp(r->keys[i], key))
@@ -440,77 +352,62 @@ const char *eg_run_get(const eg_run *r, const char *key)
     return NULL;
 }
 
-static int is_spec_column(const char *col)
+/* The header and the one data row of summary.csv (fields in place in buf). */
+typedef struct summary_recs {
+    char **hf, **rf;
+    int nh, nr, hcap, rcap;
+} summary_recs;
+
+static int summary_records(char *buf, size_t len, const char *path, summary_recs *sr,
+                           eg_err *err)
 {
-    const char *dot = strchr(col, '.');
-    return in_list(SPEC_SECTIONS, col, dot ? (size_t)(dot - col) : strlen(col));
+    eg_csv c = csv_reader(buf, len);
+    char **extra = NULL;
+    int ecap = 0, ln = 0, hln = 0, rln = 0, rc = EG_OK;
+    sr->nh = eg_csv_next(&c, &sr->hf, &sr->hcap, &hln);
+    sr->nr = sr->nh > 0 ? eg_csv_next(&c, &sr->rf, &sr->rcap, &rln) : 0;
+    int ne = sr->nr > 0 ? eg_csv_next(&c, &extra, &ecap, &ln) : 0;
+    free(extra);
+    if (sr->nh == -2 || sr->nr == -2 || ne == -2)
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    else if (sr->nh == -1 || sr->nr == -1)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path,
+                        sr->nh == -1 ? hln : rln);
+    else if (sr->nh == 0 || sr->nr == 0)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: expected a header and one data row", path,
+                        c.line ? c.line : 1);
+    else if (ne != 0)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: more than one data row", path, ln);
+    else if (sr->nh != sr->nr)
+        rc = eg_err_set(err, EG_EINPUT, "%s:%d: %d fields, but the header has %d", path, rln,
+                        sr->nr, sr->nh);
+    return rc;
 }
 
-static int keys_from_summary(eg_run *r, const char *path, eg_err *err)
+static int keys_from_summary(eg_rundir *r, const char *path, eg_err *err)
 {
-    char *buf = NULL, **hf = NULL, **rf = NULL;
-    int hcap = 0, rcap = 0, rc = EG_OK;
+    char *buf = NULL;
     size_t len;
-    if ((rc = slurp(path, &buf, &len, err)))
-        return rc;
-    lines it = {buf, buf + len, 0};
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
-        it.p += 3;
-    char *s, *hdr = NULL, *row = NULL;
-    int ln = 0, hln = 0, rln = 0, nh = 0, nr = 0;
-    while ((s = next_line(&it, &ln))) {
-        if (!*trim(s))
-            continue;
-        if (!hdr) {
-            hdr = s;
-            hln = ln;
-        } else if (!row) {
-            row = s;
-            rln = ln;
-        } else {
-            rc = eg_err_set(err, EG_EINPUT, "%s:%d: more than one data row", path, ln);
-            goto out;
-        }
-    }
-    if (!hdr || !row) {
-        rc = eg_err_set(err, EG_EINPUT, "%s:%d: expected a header and one data row", path,
-                        ln ? ln : 1);
-        goto out;
-    }
-    nh = split_csv(hdr, &hf, &hcap);
-    nr = split_csv(row, &rf, &rcap);
-    if (nh == -2 || nr == -2) {
-        rc = eg_err_set(err, EG_ERUN, "out of memory");
-        goto out;
-    }
-    if (nh < 0 || nr < 0) {
-        rc = eg_err_set(err, EG_EINPUT, "%s:%d: unterminated quoted field", path,
-                        nh < 0 ? hln : rln);
-        goto out;
-    }
-    if (nh != nr) {
-        rc = eg_err_set(err, EG_EINPUT, "%s:%d: %d fields, but the header has %d", path, rln,
-                        nr, nh);
-        goto out;
-    }
-    for (int i = 0; i < nh; i++) {
-        const char *k = trim(hf[i]);
-        if (is_spec_column(k) && run_add_key(r, k, rf[i])) {
+    summary_recs sr = {0};
+    int rc = slurp(path, &buf, &len, err);
+    if (!rc)
+        rc = summary_records(buf, len, path, &sr, err);
+    for (int i = 0; !rc && i < sr.nh; i++) {
+        const char *k = trim(sr.hf[i]);
+        if (eg_summary_is_spec_key(k) && run_add_key(r, k, sr.rf[i]))
             rc = eg_err_set(err, EG_ERUN, "out of memory");
-            goto out;
-        }
     }
-    r->keysrc = EG_KEYS_SUMMARY;
-out:
-    free(hf);
-    free(rf);
+    if (!rc)
+        r->keysrc = EG_KEYS_SUMMARY;
+    free(sr.hf);
+    free(sr.rf);
     free(buf);
     return rc;
 }
 
 /* Flattens a YAML node into dotted keys. Sequences of scalars become space-separated
  * (as summary.csv writes them), other sequences flow text; nulls the empty string. */
-static int flatten_yaml(eg_run *r, const char *prefix, const eg_ynode *n)
+static int flatten_yaml(eg_rundir *r, const char *prefix, const eg_ynode *n)
 {
     if (n->kind == EG_Y_MAP) {
         for (int i = 0; i < n->n; i++) {
@@ -556,7 +453,7 @@ static int flatten_yaml(eg_run *r, const char *prefix, const eg_ynode *n)
     return rc;
 }
 
-static int keys_from_spec(eg_run *r, const char *path, eg_err *err)
+static int keys_from_spec(eg_rundir *r, const char *path, eg_err *err)
 {
     eg_ynode *root = eg_yaml_parse_file(path, err);
     if (!root)
@@ -575,7 +472,7 @@ static int keys_from_spec(eg_run *r, const char *path, eg_err *err)
 
 /* key=value,key2=value2 (the sweep's directory names); anything else yields no keys.
  * Records the key order in r->namekeys; adds the keys themselves only when add. */
-static int keys_from_dirname(eg_run *r, int add)
+static int keys_from_dirname(eg_rundir *r, int add)
 {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", r->name);
@@ -615,7 +512,7 @@ static int keys_from_dirname(eg_run *r, int add)
 
 /* ---- runs ------------------------------------------------------------------------- */
 
-void eg_run_free(eg_run *r)
+void eg_rundir_free(eg_rundir *r)
 {
     if (!r)
         return;
@@ -634,7 +531,7 @@ void eg_run_free(eg_run *r)
     memset(r, 0, sizeof *r);
 }
 
-int eg_run_load(eg_run *r, const char *dir, eg_err *err)
+int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err)
 {
     memset(r, 0, sizeof *r);
     char d[PATH_MAX];
@@ -747,7 +644,7 @@ void eg_runset_free(eg_runset *rs)
     if (!rs)
         return;
     for (int i = 0; i < rs->n; i++)
-        eg_run_free(&rs->runs[i]);
+        eg_rundir_free(&rs->runs[i]);
     free(rs->runs);
     memset(rs, 0, sizeof *rs);
 }
@@ -772,7 +669,7 @@ int eg_runset_load(eg_runset *rs, char *const *paths, int npaths, eg_err *err)
         rc = eg_err_set(err, EG_EINPUT, "no run directories given");
         goto out;
     }
-    rs->runs = calloc((size_t)nd, sizeof(eg_run));
+    rs->runs = calloc((size_t)nd, sizeof(eg_rundir));
     real = calloc((size_t)nd, sizeof(char *));
     if (!rs->runs || !real) {
         rc = eg_err_set(err, EG_ERUN, "out of memory");
@@ -791,7 +688,7 @@ int eg_runset_load(eg_runset *rs, char *const *paths, int npaths, eg_err *err)
             dup = real[j] && !strcmp(real[j], real[i]);
         if (dup)
             continue;
-        rc = eg_run_load(&rs->runs[rs->n], dirs[i], err);
+        rc = eg_rundir_load(&rs->runs[rs->n], dirs[i], err);
         rs->n++; /* counted even on error so eg_runset_free frees the half-built run */
         if (rc)
             goto out;
@@ -834,7 +731,7 @@ static const char **all_keys(const eg_runset *rs, int *n)
 static int any_has(const eg_runset *rs, const char *key)
 {
     for (int i = 0; i < rs->n; i++)
-        if (eg_run_get(&rs->runs[i], key))
+        if (eg_rundir_get(&rs->runs[i], key))
             return 1;
     return 0;
 }
@@ -900,7 +797,7 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
         const char *first = NULL;
         int differs = 0;
         for (int r = 0; r < rs->n && !differs; r++) {
-            const char *v = eg_run_get(&rs->runs[r], keys[i]);
+            const char *v = eg_rundir_get(&rs->runs[r], keys[i]);
             if (!v)
                 continue;
             if (!first)
@@ -930,13 +827,13 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
     return keys;
 }
 
-char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys)
+char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys)
 {
     if (nkeys <= 0)
         return xstrdup(r->name);
     size_t need = 1;
     for (int i = 0; i < nkeys; i++) {
-        const char *v = eg_run_get(r, keys[i]);
+        const char *v = eg_rundir_get(r, keys[i]);
         need += strlen(keys[i]) + strlen(v ? v : "-") + 3;
     }
     char *s = malloc(need);
@@ -944,7 +841,7 @@ char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys)
         return NULL;
     size_t o = 0;
     for (int i = 0; i < nkeys; i++) {
-        const char *v = eg_run_get(r, keys[i]);
+        const char *v = eg_rundir_get(r, keys[i]);
         o += (size_t)snprintf(s + o, need - o, "%s%s=%s", i ? ", " : "", keys[i], v ? v : "-");
     }
     return s;
@@ -981,14 +878,14 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
     for (int k = 0; k < nkeys; k++) {
         int numeric = 1;
         for (int i = 0; i < n && numeric; i++) {
-            const char *v = eg_run_get(&rs->runs[i], keys[k]);
+            const char *v = eg_rundir_get(&rs->runs[i], keys[k]);
             double x;
             if (v && (parse_num(v, &x) || isnan(x)))
                 numeric = 0;
         }
         for (int i = 0; i < n; i++) {
             sortkey *s = &sk[(size_t)i * (size_t)nkeys + (size_t)k];
-            const char *v = eg_run_get(&rs->runs[i], keys[k]);
+            const char *v = eg_rundir_get(&rs->runs[i], keys[k]);
             if (!v) {
                 s->missing = 1;
                 continue;
@@ -999,7 +896,7 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
             }
             int first = i;
             for (int j = 0; j < i; j++) {
-                const char *w = eg_run_get(&rs->runs[j], keys[k]);
+                const char *w = eg_rundir_get(&rs->runs[j], keys[k]);
                 if (w && !strcmp(w, v)) {
                     first = j;
                     break;
@@ -1019,4 +916,201 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
         order[j + 1] = x;
     }
     free(sk);
+}
+
+/* ---- metrics across runs ---------------------------------------------------------- */
+
+const char *eg_metric_parse(const char *spec, eg_agg *agg)
+{
+    *agg = EG_AGG_FINAL;
+    if (!strncmp(spec, "final:", 6))
+        return spec + 6;
+    if (!strncmp(spec, "max:", 4)) {
+        *agg = EG_AGG_MAX;
+        return spec + 4;
+    }
+    if (!strncmp(spec, "min:", 4)) {
+        *agg = EG_AGG_MIN;
+        return spec + 4;
+    }
+    return spec;
+}
+
+int eg_runset_has_col(const eg_runset *rs, const char *col)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (eg_metrics_col(&rs->runs[i].metrics, col) >= 0)
+            return 1;
+    return 0;
+}
+
+void eg_metrics_col_list(const eg_metrics *m, char *out, size_t len)
+{
+    if (len)
+        out[0] = 0;
+    for (int i = 0; i < m->ncols; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "", m->cols[i]);
+}
+
+/* ---- pivot: runs into a table of rows x columns ------------------------------------- */
+
+void eg_pivot_free(eg_pivot *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->nrowkeys; i++)
+        free(p->rowkeys[i]);
+    for (int i = 0; i < p->nrows; i++)
+        free(p->rows[i]);
+    for (int i = 0; i < p->ncols; i++)
+        free(p->cols[i]);
+    free(p->rowkeys);
+    free(p->colkey);
+    free(p->metric);
+    free(p->rows);
+    free(p->cols);
+    free(p->run);
+    free(p->has);
+    free(p->val);
+    memset(p, 0, sizeof *p);
+}
+
+/* index of s in the labels (*lab, *n), adding it when absent; -1 when out of memory */
+static int label_index(char ***lab, int *n, const char *s)
+{
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*lab)[i], s))
+            return i;
+    char **nl = realloc(*lab, (size_t)(*n + 1) * sizeof(char *));
+    if (!nl)
+        return -1;
+    *lab = nl;
+    if (!(nl[*n] = xstrdup(s)))
+        return -1;
+    return (*n)++;
+}
+
+/* a run's label for a list of keys: one key -> its value ("(unset)", "(empty)"), several
+ * -> "k=v, k2=v2", none -> the directory name. Malloc'ed; NULL when out of memory. */
+static char *key_label(const eg_rundir *r, const char *const *keys, int nkeys)
+{
+    if (nkeys == 1) {
+        const char *v = eg_rundir_get(r, keys[0]);
+        return xstrdup(!v ? "(unset)" : !*v ? "(empty)" : v);
+    }
+    return eg_rundir_label(r, keys, nkeys);
+}
+
+/* the keys of the rows: rowkey, else the keys that differ between runs apart from colkey */
+static int pivot_rowkeys(eg_pivot *p, const eg_runset *rs, const char *rowkey)
+{
+    int ndiff = 0;
+    const char **diff = rowkey ? NULL : eg_runset_differing(rs, &ndiff);
+    if (!(p->rowkeys = calloc((size_t)ndiff + 1, sizeof(char *)))) {
+        free(diff);
+        return -1;
+    }
+    int rc = 0;
+    if (rowkey && !(p->rowkeys[p->nrowkeys++] = xstrdup(rowkey)))
+        rc = -1;
+    for (int i = 0; i < ndiff && !rc; i++)
+        if (!p->colkey || strcmp(diff[i], p->colkey))
+            if (!(p->rowkeys[p->nrowkeys++] = xstrdup(diff[i])))
+                rc = -1;
+    free(diff);
+    return rc;
+}
+
+/* Labels one axis: runs in the order of keys, each run's label (by keys, or fixed when
+ * nkeys is 0 and fixed is given) added to (*lab, *n); at[i] gets run i's label index. */
+static int pivot_axis(const eg_runset *rs, const char *const *keys, int nkeys,
+                      const char *fixed, char ***lab, int *n, int *at)
+{
+    int *order = calloc((size_t)rs->n, sizeof(int));
+    if (!order)
+        return -1;
+    eg_runset_order(rs, keys, nkeys, order);
+    int rc = 0;
+    for (int k = 0; k < rs->n && !rc; k++) {
+        int i = order[k];
+        char *l = fixed ? xstrdup(fixed) : key_label(&rs->runs[i], keys, nkeys);
+        if (!l || (at[i] = label_index(lab, n, l)) < 0)
+            rc = -1;
+        free(l);
+    }
+    free(order);
+    return rc;
+}
+
+/* the first key whose values differ between runs a and b, or NULL */
+static const char *tell_apart(const eg_rundir *a, const eg_rundir *b)
+{
+    for (int i = 0; i < a->nkeys; i++) {
+        const char *v = eg_rundir_get(b, a->keys[i]);
+        if (v && strcmp(v, a->vals[i]))
+            return a->keys[i];
+    }
+    return NULL;
+}
+
+/* places every run in its cell; two runs in one cell are an error naming both */
+static int pivot_cells(eg_pivot *p, const eg_runset *rs, const int *runrow, const int *runcol,
+                       eg_err *err)
+{
+    size_t nc = (size_t)p->nrows * (size_t)p->ncols;
+    p->run = malloc((nc ? nc : 1) * sizeof(int));
+    p->has = calloc(nc ? nc : 1, 1);
+    p->val = calloc(nc ? nc : 1, sizeof(double));
+    if (!p->run || !p->has || !p->val)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (size_t i = 0; i < nc; i++)
+        p->run[i] = -1;
+    for (int i = 0; i < rs->n; i++) {
+        int c = runrow[i] * p->ncols + runcol[i];
+        const eg_rundir *r = &rs->runs[i];
+        if (p->run[c] >= 0) {
+            const eg_rundir *o = &rs->runs[p->run[c]];
+            const char *k = tell_apart(o, r), *rl = p->rows[runrow[i]], *cl = p->cols[runcol[i]];
+            if (k)
+                return eg_err_set(err, EG_EINPUT,
+                                  "runs %s and %s both fall into the cell (%s, %s); they differ "
+                                  "in '%s': use it as --rows or --cols, or pass fewer directories",
+                                  o->dir, r->dir, rl, cl, k);
+            return eg_err_set(err, EG_EINPUT,
+                              "runs %s and %s both fall into the cell (%s, %s) and have the same "
+                              "spec keys (a repeated run?); pass only one of them",
+                              o->dir, r->dir, rl, cl);
+        }
+        p->run[c] = i;
+        p->has[c] = (unsigned char)eg_metrics_agg(
+            &r->metrics, eg_metrics_col(&r->metrics, p->metric), p->agg, &p->val[c]);
+    }
+    return EG_OK;
+}
+
+int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,
+                   const char *col, eg_agg agg, eg_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->agg = agg;
+    char label[300];
+    if (agg == EG_AGG_FINAL)
+        snprintf(label, sizeof label, "%s", col);
+    else
+        snprintf(label, sizeof label, "%s(%s)", agg == EG_AGG_MAX ? "max" : "min", col);
+    int *runrow = calloc((size_t)rs->n + 1, sizeof(int));
+    int *runcol = calloc((size_t)rs->n + 1, sizeof(int));
+    int rc = EG_OK;
+    if (!runrow || !runcol || !(p->metric = xstrdup(col)) ||
+        (colkey && !(p->colkey = xstrdup(colkey))) || pivot_rowkeys(p, rs, rowkey) ||
+        pivot_axis(rs, (const char *const *)p->rowkeys, p->nrowkeys, NULL, &p->rows,
+                   &p->nrows, runrow) ||
+        pivot_axis(rs, (const char *const *)&p->colkey, colkey ? 1 : 0, colkey ? NULL : label,
+                   &p->cols, &p->ncols, runcol))
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    if (!rc)
+        rc = pivot_cells(p, rs, runrow, runcol, err);
+    free(runrow);
+    free(runcol);
+    return rc;
 }

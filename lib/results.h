@@ -5,6 +5,10 @@
  * subdirectories (recursively, depth <= 3, not descending into run directories) are run
  * directories. Everything here reads files only; nothing prints.
  *
+ * summary.csv and metrics.csv are read as RFC 4180 CSV (eg_csv_next), so names and paths
+ * holding commas, quotes or line breaks come back intact; which summary.csv columns are
+ * spec keys, and which columns metrics.csv must start with, comes from schema.h.
+ *
  * Spec keys are dotted paths as in summary.csv ("nodes", "graph", "graph.p",
  * "algorithm.momentum", ...). The name of a section that may be a scalar or a mapping
  * (graph, algorithm, model, data) is the key itself: "graph.name" is canonicalised to
@@ -26,14 +30,12 @@ typedef struct eg_metrics {
     unsigned char *has; /* nrows x ncols: 1 where the cell was non-empty */
 } eg_metrics;
 
-/* The columns every metrics.csv starts with (SPEC.md section 5), NULL-terminated. */
-extern const char *const eg_metrics_required[];
-
 /* Reads a metrics.csv into m (zeroed first; free with eg_metrics_free even on error).
- * Accepts LF or CRLF line ends, a missing final newline, blank lines, and extra columns
- * after the required ones. Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file,
- * empty file, a header that does not start with the required columns or repeats a name,
- * a row with the wrong number of fields, a cell that is not a number. Out of memory:
+ * Accepts LF or CRLF line ends, a missing final newline, blank lines, RFC 4180 quoted
+ * fields, and extra columns after the required ones (schema.h: EG_COL_REQUIRED).
+ * Errors (EG_EINPUT, message "FILE:LINE: ..."): unreadable file, empty file, a header
+ * that does not start with the required columns or repeats a name, a row with the wrong
+ * number of fields, a quote never closed, a cell that is not a number. Out of memory:
  * EG_ERUN. Returns EG_OK on success. */
 int eg_metrics_read(eg_metrics *m, const char *path, eg_err *err);
 /* Frees what m holds; safe on a zeroed or half-built m and on NULL. */
@@ -57,7 +59,7 @@ typedef enum {
     EG_KEYS_DIRNAME    /* the directory name key=value,key2=value2 (last resort) */
 } eg_keysrc;
 
-typedef struct eg_run {
+typedef struct eg_rundir {
     char *dir;          /* the run directory as found (owned) */
     char *name;         /* its last path component (owned) */
     int nkeys;
@@ -68,11 +70,11 @@ typedef struct eg_run {
     char **namekeys;    /* canonical keys of a key=value,... directory name, in order */
     int finished;       /* summary.csv exists */
     eg_metrics metrics;
-} eg_run;
+} eg_rundir;
 
 typedef struct eg_runset {
     int n, cap;
-    eg_run *runs;
+    eg_rundir *runs;
 } eg_runset;
 
 /* Canonical form of a spec key: "graph.name" -> "graph" (likewise algorithm, model,
@@ -87,13 +89,13 @@ void eg_results_canon_key(const char *key, char *out, size_t len);
 int eg_results_expand(const char *path, char ***dirs, int *n, eg_err *err);
 
 /* Reads one run directory: its metrics.csv and its keys (summary.csv, else spec.yaml,
- * else the directory name). r is zeroed first; free with eg_run_free even on error.
+ * else the directory name). r is zeroed first; free with eg_rundir_free even on error.
  * Errors: a corrupt metrics.csv, summary.csv or spec.yaml (EG_EINPUT naming file:line). */
-int eg_run_load(eg_run *r, const char *dir, eg_err *err);
+int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err);
 /* Frees what r holds; safe on a zeroed or half-built r and on NULL. */
-void eg_run_free(eg_run *r);
+void eg_rundir_free(eg_rundir *r);
 /* Value of a canonical key in r, or NULL when the run does not have it. */
-const char *eg_run_get(const eg_run *r, const char *key);
+const char *eg_rundir_get(const eg_rundir *r, const char *key);
 
 /* Expands every path (eg_results_expand) and loads each run once (a run reached twice
  * is kept once, at its first place). rs is zeroed first; free with eg_runset_free even
@@ -118,12 +120,49 @@ const char **eg_runset_differing(const eg_runset *rs, int *n);
 
 /* A run's label from keys: "graph=ring, nodes=16" (a missing key shows as "key=-");
  * with nkeys == 0, the directory name. Malloc'ed; NULL on OOM. */
-char *eg_run_label(const eg_run *r, const char *const *keys, int nkeys);
+char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys);
 
 /* Orders runs by the values of keys (the first key first): for each key, numerically
  * when every run's value is a number, else by the order of first appearance in rs;
  * runs lacking a key come last; ties keep rs order. order[] (rs->n entries) receives
  * run indices. */
 void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, int *order);
+
+/* ---- metrics across runs, and the pivot of `expgraph table` ------------------------ */
+
+/* Splits a metric "[final:|max:|min:]COL": sets *agg, returns COL (a pointer into spec). */
+const char *eg_metric_parse(const char *spec, eg_agg *agg);
+/* 1 when some run's metrics.csv has the column col. */
+int eg_runset_has_col(const eg_runset *rs, const char *col);
+/* The columns of m as "iter, epoch, ...", for messages (truncated to len). */
+void eg_metrics_col_list(const eg_metrics *m, char *out, size_t len);
+
+/* Runs laid out as a table: one cell per run, rows labelled by row keys, columns by a
+ * column key, the cell holding the run's metric reduced over its rows. */
+typedef struct eg_pivot {
+    int nrowkeys;
+    char **rowkeys;      /* the keys labelling the rows (owned); none: one row per run */
+    char *colkey;        /* the key labelling the columns (owned); NULL: a single column */
+    char *metric;        /* the metrics.csv column (owned) */
+    eg_agg agg;
+    int nrows, ncols;
+    char **rows, **cols; /* labels (owned): a key's value ("(unset)", "(empty)" when the run
+                            has none), "k=v, k2=v2" for several row keys, the directory
+                            name for none; the single column is "COL" or "max(COL)" */
+    int *run;            /* nrows x ncols, row-major: the run in the cell, -1 when none */
+    unsigned char *has;  /* nrows x ncols: 1 where the cell's run has a value */
+    double *val;         /* nrows x ncols: that value */
+} eg_pivot;
+
+/* Lays out the runs of rs. rowkey and colkey are canonical keys (eg_runset_resolve_key);
+ * rowkey NULL: the keys that differ between the runs, apart from colkey (several give
+ * "k=v, k2=v2" labels); colkey NULL: a single column named after the metric. Rows and
+ * columns follow eg_runset_order of their keys. p is zeroed first; free with
+ * eg_pivot_free even on error. Errors: two runs in one cell (EG_EINPUT naming both
+ * directories and the first key that tells them apart); out of memory (EG_ERUN). */
+int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,
+                   const char *col, eg_agg agg, eg_err *err);
+/* Frees what p holds; safe on a zeroed or half-built p and on NULL. */
+void eg_pivot_free(eg_pivot *p);
 
 #endif

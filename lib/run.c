@@ -8,6 +8,7 @@
 #include "data.h"
 #include "model.h"
 #include "schedule.h"
+#include "schema.h"
 #include "spec.h"
 #include "topology.h"
 
@@ -22,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-volatile int eg_run_stop_requested = 0;
+volatile sig_atomic_t eg_run_stop_requested = 0;
 volatile int eg_run_training = 0;
 
 #define EVAL_BATCH 250
@@ -39,7 +40,7 @@ typedef struct runctx {
     eg_topo *topo;
     eg_model *model;
     eg_comm *comm;
-    eg_algo algo;
+    eg_algo *algo;
     eg_sched sched;
     int nodes, lo, hi, nlocal, nthreads;
     size_t dim;
@@ -64,7 +65,6 @@ typedef struct runctx {
     double *node_vals;   /* nodes * 2 */
     double *local_vals;  /* nlocal * 2 */
     double *batch_vals;  /* nbatches * 2 */
-    long *node_correct;  /* nlocal */
     float *sub_x;        /* the node-evaluation subset of the test split */
     int32_t *sub_y;
     int n_sub;
@@ -85,7 +85,7 @@ static void ctx_free(runctx *r)
 {
     if (r->metrics)
         fclose(r->metrics);
-    eg_algo_free(&r->algo);
+    eg_algo_free(r->algo);
     eg_comm_free(r->comm);
     if (r->work)
         for (int t = 0; t < r->nthreads; t++)
@@ -113,7 +113,6 @@ static void ctx_free(runctx *r)
     free(r->node_vals);
     free(r->local_vals);
     free(r->batch_vals);
-    free(r->node_correct);
     free(r->sub_x);
     free(r->sub_y);
     eg_model_free(r->model);
@@ -132,8 +131,7 @@ static int prepare(runctx *r, const eg_run_opts *o, eg_err *err)
         return rc;
     eg_spec *s = &r->spec;
     r->nodes = s->nodes;
-    if ((rc = eg_topo_init(&r->topo, &s->graph, s->nodes, s->seed, err)))
-        return rc;
+    r->topo = eg_spec_take_topo(s); /* built once, while validating */
     if ((rc = eg_data_load(&r->data, &s->data, s->nodes, s->seed, err))) {
         char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
         eg_spec_where(s, "data", where, sizeof where);
@@ -228,9 +226,6 @@ static int write_atomic(const char *dir, const char *name, const char *text, eg_
     return EG_OK;
 }
 
-static const char *const METRICS_HEADER =
-    "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,bytes_sent,node_acc_mean\n";
-
 /* ---- per-node sampling ---- */
 
 static void next_batch(runctx *r, int li, int32_t *idx)
@@ -254,11 +249,11 @@ static int setup_model_state(runctx *r, eg_err *err)
 {
     const eg_spec *s = &r->spec;
     size_t ns = eg_model_nstats(r->model);
-    int rc = eg_algo_set_stats(&r->algo, ns, s->norm_stats_gossip, err);
+    int rc = eg_algo_set_stats(r->algo, ns, s->norm_stats_gossip, err);
     if (rc)
         return rc;
     for (int li = 0; li < r->nlocal; li++)
-        eg_model_init_stats(r->model, eg_algo_node_stats(&r->algo, li));
+        eg_model_init_stats(r->model, eg_algo_node_stats(r->algo, li));
     r->acc_s = calloc(ns + 1, sizeof(double));
     r->sbar = eg_alloc_floats(ns + 1, err);
     if (!r->acc_s || !r->sbar)
@@ -270,7 +265,7 @@ static int setup_model_state(runctx *r, eg_err *err)
     if (!off || !len)
         rc = eg_err_set(err, EG_ERUN, "out of memory");
     else
-        rc = eg_algo_set_nodecay(&r->algo, off, len, eg_model_nodecay(r->model, off, len, n), err);
+        rc = eg_algo_set_nodecay(r->algo, off, len, eg_model_nodecay(r->model, off, len, n), err);
     free(off);
     free(len);
     return rc;
@@ -280,7 +275,9 @@ static int setup_state(runctx *r, eg_err *err)
 {
     eg_spec *s = &r->spec;
     int rc;
-    int maxv = eg_algo_gossip_vectors(EG_ALGO_GT);
+    int maxv = eg_algo_gossip_vectors(s->algo.kind);
+    if (maxv < 1)
+        maxv = 1;
     if ((rc = eg_comm_init(&r->comm, s->nodes, r->dim, maxv, r->topo, err)))
         return rc;
     r->rank = eg_comm_rank(r->comm);
@@ -321,7 +318,6 @@ static int setup_state(runctx *r, eg_err *err)
     r->loss_acc = calloc((size_t)nl + 1, sizeof(double));
     r->bad_iter = calloc((size_t)nl + 1, sizeof(long));
     r->local_vals = calloc((size_t)nl * 2 + 2, sizeof(double));
-    r->node_correct = calloc((size_t)nl + 1, sizeof(long));
     r->node_vals = calloc((size_t)s->nodes * 2, sizeof(double));
     r->acc_d = calloc(r->dim, sizeof(double));
     r->xbar = eg_alloc_floats(r->dim, err);
@@ -339,7 +335,7 @@ static int setup_state(runctx *r, eg_err *err)
     }
     r->batch_vals = calloc((size_t)r->n_eval_batches * 2 + 2, sizeof(double));
     if (!r->sample_rng || !r->aug_rng || !r->perm_off || !r->cursor || !r->loss_acc ||
-        !r->bad_iter || !r->local_vals || !r->node_correct || !r->node_vals || !r->acc_d ||
+        !r->bad_iter || !r->local_vals || !r->node_vals || !r->acc_d ||
         !r->xbar || !r->batch_vals)
         return eg_err_set(err, EG_ERUN, "out of memory");
     long tot = 0;
@@ -366,9 +362,9 @@ static int setup_state(runctx *r, eg_err *err)
     for (int li = 0; li < nl; li++) {
         eg_rng ir;
         /* psgd trains one shared model: node 0's draw whatever model.init says */
-        int indep = s->init_independent && !r->algo.shared;
+        int indep = s->init_independent && !eg_algo_shared(r->algo);
         eg_rng_seed(&ir, s->seed, EG_STREAM_INIT, indep ? (uint64_t)(r->lo + li) : 0);
-        eg_model_init_params(r->model, r->algo.x + (size_t)li * r->dim, &ir);
+        eg_model_init_params(r->model, eg_algo_x(r->algo) + (size_t)li * r->dim, &ir);
     }
     return EG_OK;
 }
@@ -385,13 +381,13 @@ static void compute_grads(runctx *r, long k, double lr)
         int32_t idx[B];
         next_batch(r, li, idx);
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
-        const float *x = eg_algo_node_x(&r->algo, li);
-        float *g = eg_algo_grad(&r->algo, li, tid);
-        float loss = eg_model_loss_grad(r->model, r->work[tid], x, eg_algo_node_stats(&r->algo, li),
+        const float *x = eg_algo_node_x(r->algo, li);
+        float *g = eg_algo_grad(r->algo, li, tid);
+        float loss = eg_model_loss_grad(r->model, r->work[tid], x, eg_algo_node_stats(r->algo, li),
                                         r->xb[tid], r->yb[tid], B, g);
         /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
          * this node's gradient is still in cache */
-        eg_algo_node_update(&r->algo, li, tid, lr);
+        eg_algo_node_update(r->algo, li, tid, lr);
         r->loss_acc[li] += (double)loss;
         if (!isfinite(loss) && r->bad_iter[li] < 0)
             r->bad_iter[li] = k;
@@ -461,9 +457,9 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     if (!evaluate)
         return EG_OK;
     v->evaluated = 1;
-    eg_algo_sync(&r->algo);
+    eg_algo_sync(r->algo);
     /* x_bar in double, summed in node order */
-    if ((rc = eg_comm_sum_nodes(r->comm, r->algo.x, dim, r->acc_d, err)))
+    if ((rc = eg_comm_sum_nodes(r->comm, eg_algo_x(r->algo), dim, r->acc_d, err)))
         return rc;
     for (size_t t = 0; t < dim; t++) {
         r->acc_d[t] /= n;
@@ -471,7 +467,7 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     }
     /* consensus: per node ||x_i - x_bar||^2, then summed in node order */
     for (int li = 0; li < r->nlocal; li++) {
-        const float *x = r->algo.x + (size_t)li * dim;
+        const float *x = eg_algo_x(r->algo) + (size_t)li * dim;
         double c = 0;
         for (size_t t = 0; t < dim; t++) {
             double d = (double)x[t] - r->acc_d[t];
@@ -486,9 +482,9 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
         cs += r->node_vals[i];
     v->consensus = cs / n;
     /* x_bar is evaluated with the mean of the nodes' running statistics */
-    const size_t ns = r->algo.nstats;
+    const size_t ns = eg_algo_nstats(r->algo);
     if (ns > 0) {
-        if ((rc = eg_comm_sum_nodes(r->comm, r->algo.stats, ns, r->acc_s, err)))
+        if ((rc = eg_comm_sum_nodes(r->comm, eg_algo_stats(r->algo), ns, r->acc_s, err)))
             return rc;
         for (size_t t = 0; t < ns; t++)
             r->sbar[t] = (float)(r->acc_s[t] / n);
@@ -507,8 +503,8 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
             const int ntest = r->n_sub;
             for (int start = 0; start < ntest; start += EVAL_BATCH) {
                 int cnt = ntest - start < EVAL_BATCH ? ntest - start : EVAL_BATCH;
-                eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
-                              eg_algo_node_stats(&r->algo, li),
+                eg_model_eval(r->model, r->work[tid], eg_algo_x(r->algo) + (size_t)li * dim,
+                              eg_algo_node_stats(r->algo, li),
                               r->sub_x + (size_t)start * r->data.dim, r->sub_y + start, cnt, &ls,
                               &cor);
             }
@@ -524,19 +520,23 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
     return EG_OK;
 }
 
+/* the metrics.csv row of the current iteration (columns: schema.h) */
+static eg_schema_row schema_row(const runctx *r, const rowvals *v, double lr)
+{
+    eg_schema_row row = {
+        .iter = (double)r->iter, .epoch = (double)r->iter / r->iters_per_epoch,
+        .time_s = r->train_time, .lr = lr, .train_loss = v->train_loss,
+        .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
+        .bytes_sent = r->bytes_sent, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
+    return row;
+}
+
 static int write_row(runctx *r, const rowvals *v, double lr, eg_err *err)
 {
     if (r->rank != 0)
         return EG_OK;
-    FILE *f = r->metrics;
-    double epoch = (double)r->iter / r->iters_per_epoch;
-    fprintf(f, "%ld,%.6f,%.3f,%.9g,%.9g,", r->iter, epoch, r->train_time, lr, v->train_loss);
-    if (v->evaluated)
-        fprintf(f, "%.9g,%.9g,%.9g,%.0f,%.9g\n", v->test_loss, v->test_acc, v->consensus,
-                r->bytes_sent, v->node_acc);
-    else
-        fprintf(f, ",,,%.0f,\n", r->bytes_sent);
-    if (fflush(f) || ferror(f))
+    eg_schema_row row = schema_row(r, v, lr);
+    if (eg_schema_metrics_row(r->metrics, &row) || fflush(r->metrics) || ferror(r->metrics))
         return eg_err_set(err, EG_ERUN, "cannot write %s/metrics.csv: %s", r->out, strerror(errno));
     return EG_OK;
 }
@@ -544,45 +544,15 @@ static int write_row(runctx *r, const rowvals *v, double lr, eg_err *err)
 static int write_summary(runctx *r, const rowvals *v, double wall, eg_err *err)
 {
     const eg_spec *s = &r->spec;
-    char hdr[4096], row[8192];
-    char hidden[128] = "", chans[128] = "", miles[256] = "";
-    for (int i = 0; i < s->model.n_hidden; i++)
-        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? " " : "", s->model.hidden[i]);
-    for (int i = 0; i < s->model.n_channels; i++)
-        snprintf(chans + strlen(chans), sizeof chans - strlen(chans), "%s%d", i ? " " : "", s->model.channels[i]);
-    for (int i = 0; i < s->lr.n_milestones; i++)
-        snprintf(miles + strlen(miles), sizeof miles - strlen(miles), "%s%g", i ? " " : "", s->lr.milestones[i]);
     double samples = (double)r->iter * s->nodes * s->data.batch_size;
-    /* train.iterations / train.epochs as the spec gave them (the other stays empty); the
-     * iterations actually run are in the iter and epoch columns */
-    char iters_s[32], epochs_s[32];
-    snprintf(iters_s, sizeof iters_s, "%ld", s->train.iterations);
-    snprintf(epochs_s, sizeof epochs_s, "%.9g", s->train.epochs);
-    snprintf(hdr, sizeof hdr,
-             "name,seed,nodes,graph,graph.p,algorithm,algorithm.momentum,algorithm.weight_decay,"
-             "algorithm.nesterov,model,model.hidden,model.channels,model.kernel,model.init,data,"
-             "data.partition,data.alpha,data.batch_size,data.heterogeneity,train.iterations,"
-             "train.epochs,lr.base,lr.scale,lr.warmup_epochs,lr.schedule,lr.milestones,lr.gamma,"
-             "iter,epoch,train_loss,test_loss,test_acc,consensus,bytes_sent,node_acc_mean,"
-             "label_skew,train_time_s,wall_s,samples_per_s,ranks,threads\n");
-    snprintf(row, sizeof row,
-             "%s,%llu,%d,%s,%.9g,%s,%.9g,%.9g,%s,%s,%s,%s,%d,%s,%s,%s,%.9g,%d,%.9g,%s,%s,%.9g,%s,"
-             "%.9g,%s,%s,%.9g,%ld,%.6f,%.9g,%.9g,%.9g,%.9g,%.0f,%.9g,%.6f,%.3f,%.3f,%.1f,%d,%d\n",
-             s->name, (unsigned long long)s->seed, s->nodes, s->graph.name, s->graph.p, s->algo.name,
-             s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false",
-             s->model.name, hidden, chans, s->model.kernel, s->init_independent ? "independent" : "same",
-             s->data.name, s->data.partition, s->data.alpha, s->data.batch_size, s->data.heterogeneity,
-             s->train.iterations > 0 ? iters_s : "", s->train.iterations > 0 ? "" : epochs_s, s->lr.base,
-             s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, s->lr.schedule, miles,
-             s->lr.gamma, r->iter, (double)r->iter / r->iters_per_epoch, v->train_loss,
-             v->test_loss, v->test_acc, v->consensus, r->bytes_sent, v->node_acc,
-             eg_partition_skew(&r->part), r->train_time, wall,
-             r->train_time > 0 ? samples / r->train_time : 0.0, eg_comm_size(r->comm), r->nthreads);
-    size_t l = strlen(hdr) + strlen(row) + 1;
-    char *text = malloc(l);
+    eg_summary_src src = {
+        .spec = s, .final = schema_row(r, v, 0), .label_skew = eg_partition_skew(&r->part),
+        .train_time_s = r->train_time, .wall_s = wall,
+        .samples_per_s = r->train_time > 0 ? samples / r->train_time : 0.0,
+        .ranks = eg_comm_size(r->comm), .threads = r->nthreads};
+    char *text = eg_schema_summary_text(&src, err);
     if (!text)
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    snprintf(text, l, "%s%s", hdr, row);
+        return EG_ERUN;
     int rc = write_atomic(r->out, "summary.csv", text, err);
     free(text);
     return rc;
@@ -592,7 +562,7 @@ static eg_ckpt_state ckpt_state(runctx *r, uint64_t hash)
 {
     eg_ckpt_state cs = {
         .spec_hash = hash, .nodes = r->nodes, .lo = r->lo, .nlocal = r->nlocal, .dim = r->dim,
-        .algo = &r->algo, .sample_rng = r->sample_rng, .aug_rng = r->aug_rng, .perm = r->perm,
+        .algo = r->algo, .sample_rng = r->sample_rng, .aug_rng = r->aug_rng, .perm = r->perm,
         .perm_off = r->perm_off, .cursor = r->cursor, .loss_acc = r->loss_acc, .iter = &r->iter,
         .bytes_sent = &r->bytes_sent, .train_time = &r->train_time,
         .rows_since = &r->rows_since_iters};
@@ -734,7 +704,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
                 }
                 if (!(r->metrics = fopen(mp, "w")))
                     rc = eg_err_set(err, EG_ERUN, "cannot create %s: %s", mp, strerror(errno));
-                else if (fputs(METRICS_HEADER, r->metrics) < 0 || fflush(r->metrics))
+                else if (eg_schema_metrics_header(r->metrics) || fflush(r->metrics))
                     rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", mp, strerror(errno));
             }
         }
@@ -746,12 +716,13 @@ int eg_run(const eg_run_opts *o, eg_err *err)
     }
     info(o, rank, "expgraph %s: %s: %d nodes on %d rank%s x %d thread%s, graph %s, %s, %s",
          EG_VERSION, s->name, s->nodes, eg_comm_size(r->comm), eg_comm_size(r->comm) > 1 ? "s" : "",
-         r->nthreads, r->nthreads > 1 ? "s" : "", s->graph.name, s->algo.name,
+         r->nthreads, r->nthreads > 1 ? "s" : "", eg_graph_kinds[s->graph.kind].name,
+         eg_algo_kinds[s->algo.kind].name,
          eg_model_describe(r->model));
-    if (r->algo.shared && s->norm_stats_gossip && r->algo.nstats > 0)
+    if (eg_algo_shared(r->algo) && s->norm_stats_gossip && eg_algo_nstats(r->algo) > 0)
         info(o, rank, "note: psgd uses no graph, so model.norm_stats: gossip is ignored (each node "
                       "keeps its own running statistics)");
-    if (r->algo.shared && s->init_independent)
+    if (eg_algo_shared(r->algo) && s->init_independent)
         info(o, rank, "note: psgd trains one shared model, so model.init: independent is ignored "
                       "(every node starts from node 0's draw)");
     info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
@@ -761,7 +732,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
 
     const long log_every = s->train.log_every, eval_every = s->train.eval_every;
     const long ck_every = s->train.checkpoint_every;
-    int needs_grad = r->algo.kind != EG_ALGO_GOSSIP;
+    int needs_grad = eg_algo_needs_grad(r->algo);
     /* test hook: EXPGRAPH_KILL_AT=N makes rank EXPGRAPH_KILL_RANK (default 0) SIGKILL itself
      * after iteration N, to test resume-after-kill deterministically */
     long kill_at = -1, kill_rank = 0;
@@ -783,7 +754,7 @@ int eg_run(const eg_run_opts *o, eg_err *err)
         if (needs_grad)
             compute_grads(r, k, lr);
         const eg_wmat *W = eg_topo_weights(r->topo, k);
-        if ((rc = eg_algo_exchange(&r->algo, r->comm, W, lr, &r->bytes_sent, err)))
+        if ((rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->bytes_sent, err)))
             break;
         r->iter++;
         r->rows_since_iters++;

@@ -12,7 +12,7 @@ void eg_sched_init(eg_sched *s, const eg_lr_spec *lr, int nodes, double iters_pe
     s->iters_per_epoch = iters_per_epoch;
     s->warmup_iters = lr->warmup_epochs * iters_per_epoch;
     s->total_iters = (double)total_iters;
-    s->kind = !strcmp(lr->schedule, "step") ? 1 : !strcmp(lr->schedule, "cosine") ? 2 : 0;
+    s->kind = lr->schedule;
     s->n_milestones = lr->n_milestones;
     memcpy(s->milestones, lr->milestones, sizeof s->milestones);
     s->gamma = lr->gamma;
@@ -25,14 +25,14 @@ double eg_sched_lr(const eg_sched *s, long k)
         return s->peak * (it + 1.0) / ceil(s->warmup_iters);
     double epoch = it / s->iters_per_epoch;
     switch (s->kind) {
-    case 1: {
+    case EG_SCHED_STEP: {
         double lr = s->peak;
         for (int i = 0; i < s->n_milestones; i++)
             if (epoch >= s->milestones[i])
                 lr *= s->gamma;
         return lr;
     }
-    case 2: {
+    case EG_SCHED_COSINE: {
         double span = s->total_iters - s->warmup_iters;
         if (span <= 0)
             return s->peak;

@@ -9,7 +9,7 @@ typedef struct eg_sched {
     double warmup_iters;  /* warm-up length in iterations (fractional epochs allowed) */
     double iters_per_epoch;
     double total_iters;
-    int kind;             /* 0 constant, 1 step, 2 cosine */
+    eg_sched_kind kind;
     double milestones[EG_MAX_MILESTONES]; /* in epochs */
     int n_milestones;
     double gamma;

@@ -159,6 +159,23 @@ static int rd_choice(ctx *c, const eg_ynode *n, const char *key, const char *con
     return fail(c, n, "unknown %s '%s' (known: %s)", key, n->str, known);
 }
 
+/* a kind's name (kinds.h table) -> its enum value in *out */
+static int rd_kind(ctx *c, const eg_ynode *n, const char *key, const void *table, size_t stride,
+                   int *out)
+{
+    if (want_scalar(c, n, key, "a name"))
+        return EG_EINPUT;
+    int k = eg_kind_find(table, stride, n->str);
+    if (k >= 0) {
+        *out = k;
+        return 0;
+    }
+    char known[512];
+    eg_kind_list(table, stride, known, sizeof known);
+    return fail(c, n, "unknown %s '%s' (known: %s)", key, n->str, known);
+}
+#define RD_KIND(c, n, key, table, out) rd_kind((c), (n), (key), (table), sizeof(table)[0], (out))
+
 /* paths in a spec are relative to the working directory (as output.dir is) */
 static void resolve_path(const ctx *c, const eg_ynode *n, const char *p, char *out, size_t len)
 {
@@ -242,15 +259,13 @@ static int rd_int_list(ctx *c, const eg_ynode *n, const char *key, long lo, int 
 
 /* ---- sections ---- */
 
-static const char *const algo_names[] = {"psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "gossip", NULL};
 static const char *const model_names[] = {"logreg", "mlp", "cnn", "resnet", NULL};
 static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100",
                                          "synthetic", "idx", "image_folder", "png_folder", "csv",
                                          NULL};
-static const char *const norm_names[] = {"none", "batch", "group", NULL}; /* eg_norm_kind order */
-static const char *const prec_names[] = {"f32", "bf16", NULL};            /* eg_precision order */
+#define norm_names eg_norm_names
+#define prec_names eg_precision_names
 static const char *const part_names[] = {"iid", "dirichlet", "sorted", NULL};
-static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *const scale_names[] = {"none", "linear", NULL};
 
 static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
@@ -258,8 +273,11 @@ static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_ynode *map, *nm;
     if (name_or_map(c, n, "graph", &map, &nm))
         return EG_EINPUT;
-    if (rd_choice(c, nm, "graph", eg_graph_names, s->graph.name, sizeof s->graph.name))
+    int kind;
+    if (RD_KIND(c, nm, "graph", eg_graph_kinds, &kind))
         return EG_EINPUT;
+    s->graph.kind = (eg_graph_kind)kind;
+    const eg_graph_info *gi = &eg_graph_kinds[kind];
     s->graph.p = 0.2;
     s->graph.path[0] = 0;
     if (map) {
@@ -268,16 +286,16 @@ static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
             return EG_EINPUT;
         const eg_ynode *v;
         if ((v = eg_ymap_get(map, "p", NULL))) {
-            if (strcmp(s->graph.name, "erdos_renyi"))
-                return fail(c, v, "graph.p only applies to erdos_renyi, not %s", s->graph.name);
+            if (!gi->takes_p)
+                return fail(c, v, "graph.p only applies to erdos_renyi, not %s", gi->name);
             if (rd_double(c, v, "graph.p", &s->graph.p))
                 return EG_EINPUT;
             if (!(s->graph.p > 0 && s->graph.p <= 1))
                 return fail(c, v, "graph.p must be in (0, 1], got %g", s->graph.p);
         }
         if ((v = eg_ymap_get(map, "path", NULL))) {
-            if (strcmp(s->graph.name, "file"))
-                return fail(c, v, "graph.path only applies to graph 'file', not %s", s->graph.name);
+            if (!gi->takes_path)
+                return fail(c, v, "graph.path only applies to graph 'file', not %s", gi->name);
             char tmp[EG_PATH_MAX];
             if (rd_str(c, v, "graph.path", tmp, sizeof tmp))
                 return EG_EINPUT;
@@ -290,7 +308,7 @@ static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
                             S_ISDIR(gst.st_mode) ? " (it is a directory)" : "");
         }
     }
-    if (!strcmp(s->graph.name, "file") && !s->graph.path[0])
+    if (gi->takes_path && !s->graph.path[0])
         return fail(c, n, "graph 'file' needs a path: {name: file, path: W.csv}");
     return 0;
 }
@@ -300,10 +318,11 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_ynode *map, *nm;
     if (name_or_map(c, n, "algorithm", &map, &nm))
         return EG_EINPUT;
-    if (rd_choice(c, nm, "algorithm", algo_names, s->algo.name, sizeof s->algo.name))
+    int kind;
+    if (RD_KIND(c, nm, "algorithm", eg_algo_kinds, &kind))
         return EG_EINPUT;
-    const char *a = s->algo.name;
-    int has_mom = !strcmp(a, "psgd") || !strcmp(a, "dmsgd") || !strcmp(a, "qg_dmsgd");
+    s->algo.kind = (eg_algo_kind)kind;
+    int has_mom = eg_algo_kinds[kind].momentum;
     s->algo.momentum = has_mom ? 0.9 : 0.0;
     s->algo.weight_decay = 0.0;
     s->algo.nesterov = 0;
@@ -635,7 +654,7 @@ static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
     l->base = 0.1;
     l->scale_linear = 0;
     l->warmup_epochs = 0;
-    snprintf(l->schedule, sizeof l->schedule, "constant");
+    l->schedule = EG_SCHED_CONSTANT;
     l->n_milestones = 0;
     l->gamma = 0.1;
     if (!n)
@@ -673,9 +692,12 @@ static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
         if (l->warmup_epochs < 0)
             return fail(c, v, "lr.warmup_epochs must be >= 0, got %g", l->warmup_epochs);
     }
-    if ((v = eg_ymap_get(n, "schedule", NULL)))
-        if (rd_choice(c, v, "lr.schedule", sched_names, l->schedule, sizeof l->schedule))
+    int sk;
+    if ((v = eg_ymap_get(n, "schedule", NULL))) {
+        if (RD_KIND(c, v, "lr.schedule", eg_sched_kinds, &sk))
             return EG_EINPUT;
+        l->schedule = (eg_sched_kind)sk;
+    }
     if ((v = eg_ymap_get(n, "milestones", NULL)) && !eg_ynode_is_null(v)) {
         if (v->kind != EG_Y_SEQ)
             return fail(c, v, "lr.milestones must be a list of epochs such as [30, 60, 80]");
@@ -696,7 +718,7 @@ static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
         if (!(l->gamma > 0))
             return fail(c, v, "lr.gamma must be > 0, got %g", l->gamma);
     }
-    if (!strcmp(l->schedule, "step") && l->n_milestones == 0)
+    if (l->schedule == EG_SCHED_STEP && l->n_milestones == 0)
         return fail(c, n, "lr.schedule step needs lr.milestones (epochs), e.g. [30, 60]");
     return 0;
 }
@@ -765,20 +787,15 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
                 return fail(c, v->items[i], "sweep.%s must be a non-empty list of values", v->keys[i]);
     }
     /* the graph must fit the node count */
-    if ((!strcmp(s->graph.name, "erdos_renyi") || !strcmp(s->graph.name, "full") ||
-         !strcmp(s->graph.name, "file")) && s->nodes > 16384)
+    const char *gname = eg_graph_kinds[s->graph.kind].name;
+    if (eg_graph_kinds[s->graph.kind].dense && s->nodes > 16384)
         return fail(c, eg_ymap_get(root, "graph", NULL),
-                    "graph %s with %d nodes: dense graphs are limited to 16384 nodes",
-                    s->graph.name, s->nodes);
-    eg_topo *t = NULL;
+                    "graph %s with %d nodes: dense graphs are limited to 16384 nodes", gname,
+                    s->nodes);
+    /* built once: the run takes it over (eg_spec_take_topo) */
     eg_err terr = {0};
-    if (eg_topo_init(&t, &s->graph, s->nodes, s->seed, &terr)) {
-        const eg_ynode *g = eg_ymap_get(root, "graph", NULL);
-        return fail(c, g, "graph %s: %s", s->graph.name, terr.msg);
-    }
-    eg_topo_free(t);
-    if (s->lr.scale_linear && 0)
-        return 0;
+    if (eg_topo_init(&s->topo, &s->graph, s->nodes, s->seed, &terr))
+        return fail(c, eg_ymap_get(root, "graph", NULL), "graph %s: %s", gname, terr.msg);
     return 0;
 }
 
@@ -911,6 +928,8 @@ void eg_spec_free(eg_spec *spec)
     for (int i = 0; i < spec->nlabels; i++)
         free(spec->labels[i]);
     free(spec->labels);
+    eg_topo_free(spec->topo);
+    spec->topo = NULL;
     spec->tree = NULL;
     spec->labels = NULL;
     spec->nlabels = 0;
@@ -981,14 +1000,16 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     ap(&b, &len, &cap, "name: %s\n", q(s->name, t1, sizeof t1));
     ap(&b, &len, &cap, "seed: %llu\n", (unsigned long long)s->seed);
     ap(&b, &len, &cap, "nodes: %d\n", s->nodes);
-    if (!strcmp(s->graph.name, "erdos_renyi"))
-        ap(&b, &len, &cap, "graph: {name: erdos_renyi, p: %.17g}\n", s->graph.p);
-    else if (!strcmp(s->graph.name, "file"))
-        ap(&b, &len, &cap, "graph: {name: file, path: %s}\n", q(s->graph.path, t1, sizeof t1));
+    const eg_graph_info *gi = &eg_graph_kinds[s->graph.kind];
+    if (gi->takes_p)
+        ap(&b, &len, &cap, "graph: {name: %s, p: %.17g}\n", gi->name, s->graph.p);
+    else if (gi->takes_path)
+        ap(&b, &len, &cap, "graph: {name: %s, path: %s}\n", gi->name, q(s->graph.path, t1, sizeof t1));
     else
-        ap(&b, &len, &cap, "graph: %s\n", s->graph.name);
+        ap(&b, &len, &cap, "graph: %s\n", gi->name);
     ap(&b, &len, &cap, "algorithm:\n  name: %s\n  momentum: %.17g\n  weight_decay: %.17g\n  nesterov: %s\n",
-       s->algo.name, s->algo.momentum, s->algo.weight_decay, s->algo.nesterov ? "true" : "false");
+       eg_algo_kinds[s->algo.kind].name, s->algo.momentum, s->algo.weight_decay,
+       s->algo.nesterov ? "true" : "false");
     ap(&b, &len, &cap, "  weight_decay_norm: %s\n", s->algo.weight_decay_norm ? "true" : "false");
     const eg_model_spec *m = &s->model;
     ap(&b, &len, &cap, "model:\n  name: %s\n  init: %s\n", m->name,
@@ -1040,7 +1061,8 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
        s->train.log_every, s->train.eval_every, s->train.checkpoint_every);
     ap(&b, &len, &cap, "  precision: %s\n", prec_names[s->train.precision]);
     ap(&b, &len, &cap, "lr:\n  base: %.17g\n  scale: %s\n  warmup_epochs: %.17g\n  schedule: %s\n",
-       s->lr.base, s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs, s->lr.schedule);
+       s->lr.base, s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs,
+       eg_sched_kinds[s->lr.schedule].name);
     ap(&b, &len, &cap, "  milestones: [");
     for (int i = 0; i < s->lr.n_milestones; i++)
         ap(&b, &len, &cap, "%s%.17g", i ? ", " : "", s->lr.milestones[i]);
@@ -1049,6 +1071,13 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     if (!b)
         eg_err_set(err, EG_ERUN, "out of memory");
     return b;
+}
+
+eg_topo *eg_spec_take_topo(eg_spec *spec)
+{
+    eg_topo *t = spec->topo;
+    spec->topo = NULL;
+    return t;
 }
 
 uint64_t eg_spec_hash(const eg_spec *spec)

@@ -12,7 +12,7 @@
 #define EG_MAX_MILESTONES 16
 
 typedef struct eg_algo_spec {
-    char name[16];       /* psgd | dsgd | dmsgd | qg_dmsgd | gt | ed */
+    eg_algo_kind kind;   /* kinds.h: psgd | dsgd | dmsgd | qg_dmsgd | gt | ed | gossip */
     double momentum;     /* [0, 1), default 0.9 (0 for dsgd, gt, ed) */
     double weight_decay; /* >= 0, default 0 */
     int nesterov;        /* default false */
@@ -32,7 +32,7 @@ typedef struct eg_lr_spec {
     double base;            /* > 0, default 0.1 */
     int scale_linear;       /* scale: none | linear */
     double warmup_epochs;   /* >= 0, default 0 */
-    char schedule[16];      /* constant | step | cosine; default constant */
+    eg_sched_kind schedule; /* constant (default) | step | cosine */
     double milestones[EG_MAX_MILESTONES];
     int n_milestones;
     double gamma;           /* default 0.1 */
@@ -54,6 +54,7 @@ typedef struct eg_spec {
     eg_lr_spec lr;
     char out_dir[EG_PATH_MAX]; /* output.dir, default runs/<name> */
     struct eg_ynode *tree;  /* the YAML tree after --set (owned; positions for messages) */
+    eg_topo *topo;          /* the graph, built while validating (owned until taken) */
     char **labels;          /* "--set KEY=VALUE" labels the tree's nodes point at (owned) */
     int nlabels;
 } eg_spec;
@@ -65,6 +66,9 @@ typedef struct eg_spec {
  * (for --set values: "--set KEY: ..."). spec must be freed with eg_spec_free either way. */
 int eg_spec_load(eg_spec *spec, const char *file, char *const *sets, int nsets, eg_err *err);
 void eg_spec_free(eg_spec *spec);
+
+/* Hands over the topology built while validating (the caller frees it); NULL once taken. */
+eg_topo *eg_spec_take_topo(eg_spec *spec);
 
 /* Location prefix "FILE:LINE:COL" of a dotted key in the loaded spec (or "FILE" when the key
  * is absent), for messages about problems found after loading (dataset too small ...). */

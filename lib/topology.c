@@ -20,27 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    G_RING,
-    G_TORUS,
-    G_GRID,
-    G_EXP,
-    G_SYM_EXP,
-    G_ONEPEER_EXP,
-    G_HYPERCUBE,
-    G_ONEPEER_HYPERCUBE,
-    G_FULL,
-    G_STAR,
-    G_ERDOS_RENYI,
-    G_RANDOM_MATCH,
-    G_FILE,
-};
 
-/* same order as the enum above */
-const char *const eg_graph_names[] = {
-    "ring", "torus", "grid", "exp", "sym_exp", "onepeer_exp", "hypercube",
-    "onepeer_hypercube", "full", "star", "erdos_renyi", "random_match", "file", NULL,
-};
 
 /* random_match draws W(k) from stream index EG_RM_INDEX0 + k; erdos_renyi attempts use
  * indices 0, 1, ... below it. */
@@ -318,14 +298,14 @@ static int build_structured(eg_topo *t, eg_err *err)
     int both = 0, rule = RULE_UNIFORM;
     int r = 1, c = n;
     switch (t->kind) {
-    case G_RING:
+    case EG_GRAPH_RING:
         for (int i = 0; i < n && !rc; i++) {
             rc = edges_push(&e, i, (int)mod_n(i - 1L, n), err);
             if (!rc)
                 rc = edges_push(&e, i, (int)mod_n(i + 1L, n), err);
         }
         break;
-    case G_TORUS:
+    case EG_GRAPH_TORUS:
         grid_shape(n, &r, &c);
         for (int i = 0; i < n && !rc; i++) {
             int y = i / c, x = i % c;
@@ -335,7 +315,7 @@ static int build_structured(eg_topo *t, eg_err *err)
                 rc = edges_push(&e, i, nb[q], err);
         }
         break;
-    case G_GRID:
+    case EG_GRAPH_GRID:
         grid_shape(n, &r, &c);
         rule = RULE_MH;
         for (int i = 0; i < n && !rc; i++) {
@@ -350,12 +330,12 @@ static int build_structured(eg_topo *t, eg_err *err)
                 rc = edges_push(&e, i, i + 1, err);
         }
         break;
-    case G_EXP:
+    case EG_GRAPH_EXP:
         for (int i = 0; i < n && !rc; i++)
             for (int s = 0; s < tau && !rc; s++)
                 rc = edges_push(&e, i, (int)mod_n(i - (1L << s), n), err);
         break;
-    case G_SYM_EXP:
+    case EG_GRAPH_SYM_EXP:
         for (int i = 0; i < n && !rc; i++)
             for (int s = 0; s < tau && !rc; s++) {
                 rc = edges_push(&e, i, (int)mod_n(i - (1L << s), n), err);
@@ -363,12 +343,12 @@ static int build_structured(eg_topo *t, eg_err *err)
                     rc = edges_push(&e, i, (int)mod_n(i + (1L << s), n), err);
             }
         break;
-    case G_HYPERCUBE:
+    case EG_GRAPH_HYPERCUBE:
         for (int i = 0; i < n && !rc; i++)
             for (int s = 0; s < tau && !rc; s++)
                 rc = edges_push(&e, i, i ^ (1 << s), err);
         break;
-    case G_FULL:
+    case EG_GRAPH_FULL:
         if ((long)n * n > INT_MAX)
             return eg_err_set(err, EG_EINPUT, "full graph too large: %d nodes (at most 46340)", n);
         for (int i = 0; i < n && !rc; i++)
@@ -376,7 +356,7 @@ static int build_structured(eg_topo *t, eg_err *err)
                 if (j != i)
                     rc = edges_push(&e, i, j, err);
         break;
-    case G_STAR:
+    case EG_GRAPH_STAR:
         both = 1;
         rule = RULE_MH;
         for (int j = 1; j < n && !rc; j++)
@@ -457,7 +437,7 @@ static int build_onepeer(eg_topo *t, eg_err *err)
     int rc = EG_OK;
     for (int k = 0; k < t->nmat && !rc; k++) {
         for (int i = 0; i < n; i++)
-            peer[i] = t->kind == G_ONEPEER_EXP ? (int)mod_n(i - (1L << k), n) : i ^ (1 << k);
+            peer[i] = t->kind == EG_GRAPH_ONEPEER_EXP ? (int)mod_n(i - (1L << k), n) : i ^ (1 << k);
         rc = wmat_alloc(&t->mats[k], n, 2L * n, err);
         if (!rc)
             fill_pairs(&t->mats[k], n, peer);
@@ -527,14 +507,12 @@ static int parse_row(const char *path, long line, int r, int n, char *s, double 
             if (*p == '\0')
                 return eg_err_set(err, EG_EINPUT, "%s:%ld: row %d, column %d is empty", path,
                                   line, r, ncols);
-            char *endp;
-            errno = 0;
-            double v = strtod(p, &endp);
-            if (endp == p || *endp != '\0')
+            double v;
+            if (eg_parse_number(p, &v))
                 return eg_err_set(err, EG_EINPUT,
                                   "%s:%ld: cannot parse '%s' as a number (row %d, column %d)",
                                   path, line, p, r, ncols);
-            if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
+            if (!isfinite(v)) /* an overflow (1e999) reads as inf */
                 return eg_err_set(err, EG_EINPUT,
                                   "%s:%ld: row %d, column %d is not a finite number ('%s')",
                                   path, line, r, ncols, p);
@@ -559,7 +537,8 @@ static int parse_row(const char *path, long line, int r, int n, char *s, double 
     if (!(fabs(sum - 1.0) <= EG_FILE_TOL)) {
         char buf[64];
         snprintf(buf, sizeof buf, "%.9g", sum);
-        double shown = strtod(buf, NULL);
+        double shown = sum;
+        eg_parse_double(buf, &shown);
         if (fabs(shown - 1.0) <= EG_FILE_TOL) /* %.9g rounded it to look fine */
             snprintf(buf, sizeof buf, "%.17g", sum);
         return eg_err_set(err, EG_EINPUT, "%s:%ld: row %d sums to %s (must be 1 within 1e-9)",
@@ -647,26 +626,6 @@ static int build_file(eg_topo *t, const char *path, eg_err *err)
 
 /* ---------------------------------------------------------------- public API */
 
-static int lookup_kind(const char *name)
-{
-    for (int q = 0; eg_graph_names[q]; q++)
-        if (strcmp(name, eg_graph_names[q]) == 0)
-            return q;
-    return -1;
-}
-
-static void known_list(char *buf, size_t len)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int q = 0; eg_graph_names[q] && used < len; q++) {
-        int w = snprintf(buf + used, len - used, "%s%s", q ? ", " : "", eg_graph_names[q]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-}
-
 void eg_topo_free(eg_topo *t)
 {
     if (!t)
@@ -703,20 +662,17 @@ static void scan_maxima(eg_topo *t)
 int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg_err *err)
 {
     *out = NULL;
-    int kind = lookup_kind(g->name);
-    if (kind < 0) {
-        char known[512];
-        known_list(known, sizeof known);
-        return eg_err_set(err, EG_EINPUT, "unknown graph '%s' (known: %s)", g->name, known);
-    }
+    int kind = (int)g->kind;
+    if (kind < 0 || kind > EG_GRAPH_FILE)
+        return eg_err_set(err, EG_EINPUT, "unknown graph kind %d", kind);
     if (n < 1)
         return eg_err_set(err, EG_EINPUT, "nodes must be >= 1 (got %d)", n);
-    if (kind == G_ERDOS_RENYI && !(g->p > 0.0 && g->p <= 1.0))
+    if (kind == EG_GRAPH_ERDOS_RENYI && !(g->p > 0.0 && g->p <= 1.0))
         return eg_err_set(err, EG_EINPUT, "erdos_renyi needs p in (0, 1] (got %g)", g->p);
-    if ((kind == G_HYPERCUBE || kind == G_ONEPEER_HYPERCUBE) && !eg_is_pow2(n))
+    if (eg_graph_kinds[kind].pow2 && !eg_is_pow2(n))
         return eg_err_set(err, EG_EINPUT, "%s needs nodes to be a power of two (got %d)",
-                          eg_graph_names[kind], n);
-    if (kind == G_RANDOM_MATCH && n > 1 && n % 2)
+                          eg_graph_kinds[kind].name, n);
+    if (kind == EG_GRAPH_RANDOM_MATCH && n > 1 && n % 2)
         return eg_err_set(err, EG_EINPUT,
                           "random_match needs an even number of nodes (got %d)", n);
 
@@ -724,18 +680,18 @@ int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg
     if (!t)
         return EG_ERUN;
     t->kind = kind;
-    snprintf(t->name, sizeof t->name, "%s", eg_graph_names[kind]);
+    snprintf(t->name, sizeof t->name, "%s", eg_graph_kinds[kind].name);
     t->n = n;
     t->tau = eg_ceil_log2(n);
     t->seed = seed;
     t->cur_k = -1;
     t->period = 1;
     t->nmat = 1;
-    if ((kind == G_ONEPEER_EXP || kind == G_ONEPEER_HYPERCUBE) && n > 1) {
+    if ((kind == EG_GRAPH_ONEPEER_EXP || kind == EG_GRAPH_ONEPEER_HYPERCUBE) && n > 1) {
         t->period = t->tau;
         t->nmat = t->tau;
     }
-    if (kind == G_RANDOM_MATCH)
+    if (kind == EG_GRAPH_RANDOM_MATCH)
         t->period = 0;
     t->mats = eg_calloc((size_t)t->nmat, sizeof *t->mats, err);
     if (!t->mats) {
@@ -744,15 +700,15 @@ int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg
     }
 
     int rc;
-    if (kind == G_FILE)
+    if (kind == EG_GRAPH_FILE)
         rc = build_file(t, g->path, err); /* checked even for n = 1 */
     else if (n == 1)
         rc = wmat_identity1(&t->mats[0], err);
-    else if (kind == G_ONEPEER_EXP || kind == G_ONEPEER_HYPERCUBE)
+    else if (kind == EG_GRAPH_ONEPEER_EXP || kind == EG_GRAPH_ONEPEER_HYPERCUBE)
         rc = build_onepeer(t, err);
-    else if (kind == G_ERDOS_RENYI)
+    else if (kind == EG_GRAPH_ERDOS_RENYI)
         rc = build_erdos_renyi(t, g->p, err);
-    else if (kind == G_RANDOM_MATCH) {
+    else if (kind == EG_GRAPH_RANDOM_MATCH) {
         rc = wmat_alloc(&t->mats[0], n, 2L * n, err);
         if (!rc) {
             t->perm = eg_malloc((size_t)n * sizeof *t->perm, err);
@@ -782,7 +738,7 @@ const eg_wmat *eg_topo_weights(eg_topo *t, long k)
 {
     if (k < 0)
         k = 0;
-    if (t->kind == G_RANDOM_MATCH && t->n > 1) {
+    if (t->kind == EG_GRAPH_RANDOM_MATCH && t->n > 1) {
         if (k != t->cur_k)
             fill_random_match(t, k);
         return &t->mats[0];

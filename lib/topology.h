@@ -9,13 +9,11 @@
 #define EG_TOPOLOGY_H
 
 #include "common.h"
-
-#define EG_PATH_MAX 4096
+#include "kinds.h"
 
 /* What the spec (or the `graph` command) says about the graph. */
 typedef struct eg_graph_spec {
-    char name[32];          /* ring, torus, grid, exp, sym_exp, onepeer_exp, hypercube,
-                               onepeer_hypercube, full, star, erdos_renyi, random_match, file */
+    eg_graph_kind kind;     /* kinds.h: ring, torus, grid, exp, ... (eg_graph_kinds) */
     double p;               /* erdos_renyi edge probability, (0, 1]; default 0.2 */
     char path[EG_PATH_MAX]; /* file: path of an n x n CSV weight matrix */
 } eg_graph_spec;
@@ -29,9 +27,6 @@ typedef struct eg_wmat {
 } eg_wmat;
 
 typedef struct eg_topo eg_topo;
-
-/* Names the topology module knows, NULL-terminated (for help texts and errors). */
-extern const char *const eg_graph_names[];
 
 /* Builds the graph for n nodes. seed is the run's seed (erdos_renyi, random_match).
  * Errors are EG_EINPUT with a message that names the problem, e.g.

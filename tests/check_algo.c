@@ -41,8 +41,8 @@ static void grads(eg_algo *a)
 {
     for (int i = 0; i < N; i++)
         for (int t = 0; t < D; t++) {
-            float x = a->x[i * D + t];
-            a->g[i * D + t] = (float)(A[i] * ((double)x - C[i][t]));
+            float x = eg_algo_node_x(a, i)[t];
+            eg_algo_grad(a, i, 0)[t] = (float)(A[i] * ((double)x - C[i][t]));
         }
 }
 
@@ -50,35 +50,35 @@ static void grads(eg_algo *a)
 static double solve(const char *algo, const char *graph, double lr, double beta, long K)
 {
     eg_graph_spec gs = {0};
-    snprintf(gs.name, sizeof gs.name, "%s", graph);
+    gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graph);
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_msg(eg_topo_init(&t, &gs, N, 1, &e) == 0, "%s", e.msg);
     eg_comm *c = NULL;
     ck_assert_msg(eg_comm_init(&c, N, D, 2, t, &e) == 0, "%s", e.msg);
     eg_algo_spec as = {0};
-    snprintf(as.name, sizeof as.name, "%s", algo);
+    as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
     as.momentum = beta;
-    eg_algo a;
+    eg_algo *a = NULL;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
-    memset(a.x, 0, sizeof(float) * N * D);
+    memset(eg_algo_x(a), 0, sizeof(float) * N * D);
     double bytes = 0;
     for (long k = 0; k < K; k++) {
-        grads(&a);
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
     }
     double worst = 0;
     for (int i = 0; i < N; i++) {
         double d = 0;
         for (int q = 0; q < D; q++) {
-            double v = a.x[i * D + q] - XSTAR[q];
+            double v = eg_algo_x(a)[i * D + q] - XSTAR[q];
             d += v * v;
         }
         if (sqrt(d) > worst)
             worst = sqrt(d);
     }
     ck_assert(bytes > 0);
-    eg_algo_free(&a);
+    eg_algo_free(a);
     eg_comm_free(c);
     eg_topo_free(t);
     return worst;
@@ -123,25 +123,25 @@ START_TEST(test_psgd_is_momentum_sgd)
     /* psgd == single-model momentum SGD on the mean gradient */
     const double lr = 0.05, beta = 0.9;
     const long K = 200;
-    eg_graph_spec gs = {.name = "ring"};
+    eg_graph_spec gs = {.kind = EG_GRAPH_RING};
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
-    eg_algo_spec as = {.name = "psgd", .momentum = beta};
-    eg_algo a;
+    eg_algo_spec as = {.kind = EG_ALGO_PSGD, .momentum = beta};
+    eg_algo *a = NULL;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
-    memset(a.x, 0, sizeof(float) * N * D);
+    memset(eg_algo_x(a), 0, sizeof(float) * N * D);
     float x[D] = {0}, m[D] = {0};
     double bytes = 0;
     for (long k = 0; k < K; k++) {
-        grads(&a);
+        grads(a);
         float gsum[D] = {0};
         for (int i = 0; i < N; i++)
             for (int q = 0; q < D; q++)
                 gsum[q] += (float)(A[i] * ((double)x[q] - C[i][q]));
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), lr, &bytes, &e), 0);
         for (int q = 0; q < D; q++) {
             m[q] = (float)beta * m[q] + gsum[q] * (1.0f / N);
             x[q] -= (float)lr * m[q];
@@ -149,9 +149,9 @@ START_TEST(test_psgd_is_momentum_sgd)
     }
     for (int i = 0; i < N; i++)
         for (int q = 0; q < D; q++)
-            ck_assert_msg(fabsf(a.x[i * D + q] - x[q]) <= 1e-6f * (1 + fabsf(x[q])),
-                          "node %d coord %d: %g vs %g", i, q, a.x[i * D + q], x[q]);
-    eg_algo_free(&a);
+            ck_assert_msg(fabsf(eg_algo_x(a)[i * D + q] - x[q]) <= 1e-6f * (1 + fabsf(x[q])),
+                          "node %d coord %d: %g vs %g", i, q, eg_algo_x(a)[i * D + q], x[q]);
+    eg_algo_free(a);
     eg_comm_free(c);
     eg_topo_free(t);
 }
@@ -162,26 +162,26 @@ END_TEST
 static void run_wd(const char *algo, double wd, const size_t *off, const size_t *len, int nr,
                    float *out)
 {
-    eg_graph_spec gs = {.name = "exp"};
+    eg_graph_spec gs = {.kind = EG_GRAPH_EXP};
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     eg_algo_spec as = {.momentum = 0.5, .weight_decay = wd};
-    snprintf(as.name, sizeof as.name, "%s", algo);
-    eg_algo a;
+    as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
+    eg_algo *a = NULL;
     ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
-    ck_assert_int_eq(eg_algo_set_nodecay(&a, off, len, nr, &e), 0);
+    ck_assert_int_eq(eg_algo_set_nodecay(a, off, len, nr, &e), 0);
     for (int i = 0; i < N * D; i++)
-        a.x[i] = 1.0f + 0.01f * (float)i;
+        eg_algo_x(a)[i] = 1.0f + 0.01f * (float)i;
     double bytes = 0;
     for (long k = 0; k < 30; k++) {
-        grads(&a);
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, k), 0.05, &bytes, &e), 0);
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), 0.05, &bytes, &e), 0);
     }
-    memcpy(out, a.x, sizeof(float) * N * D);
-    eg_algo_free(&a);
+    memcpy(out, eg_algo_x(a), sizeof(float) * N * D);
+    eg_algo_free(a);
     eg_comm_free(c);
     eg_topo_free(t);
 }
@@ -213,32 +213,32 @@ END_TEST
  * W(k) exactly like a parameter vector, and their bytes count */
 START_TEST(test_stats_gossip)
 {
-    eg_graph_spec gs = {.name = "onepeer_exp"};
+    eg_graph_spec gs = {.kind = EG_GRAPH_ONEPEER_EXP};
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
     eg_comm *c = NULL;
     ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
     for (int gossip = 0; gossip < 2; gossip++) {
-        eg_algo_spec as = {.name = "dmsgd", .momentum = 0.9};
-        eg_algo a;
+        eg_algo_spec as = {.kind = EG_ALGO_DMSGD, .momentum = 0.9};
+        eg_algo *a = NULL;
         ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
         const size_t NS = 3;
-        ck_assert_int_eq(eg_algo_set_stats(&a, NS, gossip, &e), 0);
-        memset(a.x, 0, sizeof(float) * N * D);
+        ck_assert_int_eq(eg_algo_set_stats(a, NS, gossip, &e), 0);
+        memset(eg_algo_x(a), 0, sizeof(float) * N * D);
         float s0[N * 3], want[N * 3];
         for (int i = 0; i < N; i++)
             for (size_t q = 0; q < NS; q++)
-                eg_algo_node_stats(&a, i)[q] = s0[i * NS + q] = (float)(i * 10 + (int)q);
+                eg_algo_node_stats(a, i)[q] = s0[i * NS + q] = (float)(i * 10 + (int)q);
         double bytes = 0, b_params;
-        grads(&a);
-        ck_assert_int_eq(eg_algo_step(&a, c, eg_topo_weights(t, 0), 0.1, &bytes, &e), 0);
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, 0), 0.1, &bytes, &e), 0);
         b_params = eg_comm_gossip_bytes(eg_topo_weights(t, 0), 1, D);
         if (gossip)
             ck_assert_int_eq(eg_comm_gossip(c, eg_topo_weights(t, 0), s0, want, NS, &e), 0);
         else
             memcpy(want, s0, sizeof want);
-        ck_assert_int_eq(memcmp(want, a.stats, sizeof want), 0);
+        ck_assert_int_eq(memcmp(want, eg_algo_stats(a), sizeof want), 0);
         ck_assert(gossip ? want[0] != s0[0] : 1);
         double extra = gossip ? eg_comm_gossip_bytes(eg_topo_weights(t, 0), 1, NS) : 0;
         ck_assert_msg(bytes == b_params + extra, "bytes %g != %g + %g", bytes, b_params, extra);
@@ -246,10 +246,10 @@ START_TEST(test_stats_gossip)
         float *vecs[8];
         const char *names[8];
         size_t lens[8];
-        int nv = eg_algo_state(&a, vecs, names, lens, 8);
+        int nv = eg_algo_state(a, vecs, names, lens, 8);
         ck_assert_str_eq(names[nv - 1], "stats");
         ck_assert_uint_eq(lens[nv - 1], NS);
-        eg_algo_free(&a);
+        eg_algo_free(a);
     }
     eg_comm_free(c);
     eg_topo_free(t);
@@ -273,7 +273,7 @@ END_TEST
 static double consensus_after(const char *graph, int n, int iters)
 {
     eg_graph_spec gs = {0};
-    snprintf(gs.name, sizeof gs.name, "%s", graph);
+    gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graph);
     eg_topo *t = NULL;
     eg_err e = {0};
     ck_assert_int_eq(eg_topo_init(&t, &gs, n, 1, &e), 0);
@@ -333,7 +333,7 @@ START_TEST(test_schedule)
 {
     eg_lr_spec l = {.base = 0.1, .warmup_epochs = 1, .gamma = 0.1, .n_milestones = 2,
                     .milestones = {3, 5}};
-    snprintf(l.schedule, sizeof l.schedule, "step");
+    l.schedule = EG_SCHED_STEP;
     eg_sched s;
     eg_sched_init(&s, &l, 4, 10, 80);
     ck_assert_double_eq_tol(eg_sched_lr(&s, 0), 0.01, 1e-12);   /* warm-up: 1/10 of the peak */
@@ -342,13 +342,13 @@ START_TEST(test_schedule)
     ck_assert_double_eq_tol(eg_sched_lr(&s, 30), 0.01, 1e-12);  /* epoch 3 */
     ck_assert_double_eq_tol(eg_sched_lr(&s, 55), 0.001, 1e-12); /* epoch 5.5 */
     l.scale_linear = 1;
-    snprintf(l.schedule, sizeof l.schedule, "cosine");
+    l.schedule = EG_SCHED_COSINE;
     l.warmup_epochs = 0;
     eg_sched_init(&s, &l, 4, 10, 100);
     ck_assert_double_eq_tol(eg_sched_lr(&s, 0), 0.4, 1e-12);  /* linear scaling: 0.1 x 4 */
     ck_assert_double_eq_tol(eg_sched_lr(&s, 50), 0.2, 1e-12); /* half way */
     ck_assert(eg_sched_lr(&s, 99) < 0.001);
-    snprintf(l.schedule, sizeof l.schedule, "constant");
+    l.schedule = EG_SCHED_CONSTANT;
     l.scale_linear = 0;
     l.warmup_epochs = 0.5; /* fractional epochs */
     eg_sched_init(&s, &l, 4, 10, 100);
@@ -397,7 +397,7 @@ START_TEST(test_gossip_combine)
     int saved = omp_get_max_threads();
     for (int g = 0; g < 6; g++) {
         eg_graph_spec gs = {0};
-        snprintf(gs.name, sizeof gs.name, "%s", graphs[g]);
+        gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graphs[g]);
         eg_topo *t = NULL;
         eg_err e = {0};
         ck_assert_msg(eg_topo_init(&t, &gs, n, 1, &e) == 0, "%s", e.msg);
@@ -465,12 +465,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_nodecay_ranges);
     tcase_add_test(tc, test_stats_gossip);
     suite_add_tcase(s, tc);
-    /* no fork: MPI is initialised in this process */
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr), run = srunner_ntests_run(sr);
-    srunner_free(sr);
+    int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();
-    return failed == 0 && run > 0 ? 0 : 1;
+    return rc;
 }

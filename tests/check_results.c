@@ -1,6 +1,8 @@
 /* check_results.c - reading run directories (results.c) and PNG figures (plot.c). */
 #include "plot.h"
 #include "results.h"
+#include "schema.h"
+#include "spec.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -283,33 +285,33 @@ START_TEST(keys_from_summary)
     snprintf(p, sizeof p, "%s/r/spec.yaml", root); /* must be ignored: summary wins */
     write_file(p, "nodes: 99\n");
     snprintf(p, sizeof p, "%s/r", root);
-    eg_run r;
+    eg_rundir r;
     eg_err err = {0};
-    ck_assert_msg(eg_run_load(&r, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(eg_rundir_load(&r, p, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(r.keysrc, EG_KEYS_SUMMARY);
     ck_assert_int_eq(r.finished, 1);
     ck_assert_str_eq(r.name, "r");
-    ck_assert_str_eq(eg_run_get(&r, "nodes"), "16");
-    ck_assert_str_eq(eg_run_get(&r, "graph"), "ring");
-    ck_assert_str_eq(eg_run_get(&r, "graph.p"), "0.2");
-    ck_assert_str_eq(eg_run_get(&r, "algorithm.momentum"), "0.9");
-    ck_assert_str_eq(eg_run_get(&r, "model.hidden"), "256 128");
-    ck_assert_str_eq(eg_run_get(&r, "lr.base"), "0.1");
+    ck_assert_str_eq(eg_rundir_get(&r, "nodes"), "16");
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "ring");
+    ck_assert_str_eq(eg_rundir_get(&r, "graph.p"), "0.2");
+    ck_assert_str_eq(eg_rundir_get(&r, "algorithm.momentum"), "0.9");
+    ck_assert_str_eq(eg_rundir_get(&r, "model.hidden"), "256 128");
+    ck_assert_str_eq(eg_rundir_get(&r, "lr.base"), "0.1");
     /* results are not spec keys */
-    ck_assert_ptr_null(eg_run_get(&r, "test_acc"));
-    ck_assert_ptr_null(eg_run_get(&r, "epoch"));
-    ck_assert_ptr_null(eg_run_get(&r, "wall_s"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "test_acc"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "epoch"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "wall_s"));
     ck_assert_int_eq((int)r.metrics.nrows, 2);
-    eg_run_free(&r);
-    eg_run_free(&r);
+    eg_rundir_free(&r);
+    eg_rundir_free(&r);
 
     /* a corrupt summary names the file and line */
     snprintf(p, sizeof p, "%s/r/summary.csv", root);
     write_file(p, "name,seed,nodes\ntiny,1\n");
     snprintf(p, sizeof p, "%s/r", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_EINPUT);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_EINPUT);
     ck_assert_msg(strstr(err.msg, "summary.csv:2:") != NULL, "%s", err.msg);
-    eg_run_free(&r);
+    eg_rundir_free(&r);
     cleanup();
 }
 END_TEST
@@ -332,26 +334,26 @@ START_TEST(keys_from_spec_yaml)
                   "output:\n  dir: runs/tiny\n"
                   "sweep:\n  nodes: [4, 8]\n");
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
-    eg_run r;
+    eg_rundir r;
     eg_err err = {0};
-    ck_assert_msg(eg_run_load(&r, p, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(eg_rundir_load(&r, p, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(r.keysrc, EG_KEYS_SPEC);
     ck_assert_int_eq(r.finished, 0);
-    ck_assert_str_eq(eg_run_get(&r, "graph"), "erdos_renyi"); /* graph.name -> graph */
-    ck_assert_str_eq(eg_run_get(&r, "graph.p"), "0.2");
-    ck_assert_str_eq(eg_run_get(&r, "algorithm"), "dmsgd");
-    ck_assert_str_eq(eg_run_get(&r, "model"), "mlp");
-    ck_assert_str_eq(eg_run_get(&r, "model.hidden"), "256 128");
-    ck_assert_str_eq(eg_run_get(&r, "data"), "synthetic");
-    ck_assert_str_eq(eg_run_get(&r, "data.path"), "");
-    ck_assert_str_eq(eg_run_get(&r, "data.batch_size"), "8");
-    ck_assert_str_eq(eg_run_get(&r, "lr.base"), "0.1");
-    ck_assert_str_eq(eg_run_get(&r, "lr.milestones"), "");
-    ck_assert_str_eq(eg_run_get(&r, "seed"), "3");
-    ck_assert_ptr_null(eg_run_get(&r, "graph.name"));
-    ck_assert_ptr_null(eg_run_get(&r, "output.dir"));
-    ck_assert_ptr_null(eg_run_get(&r, "sweep.nodes"));
-    eg_run_free(&r);
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "erdos_renyi"); /* graph.name -> graph */
+    ck_assert_str_eq(eg_rundir_get(&r, "graph.p"), "0.2");
+    ck_assert_str_eq(eg_rundir_get(&r, "algorithm"), "dmsgd");
+    ck_assert_str_eq(eg_rundir_get(&r, "model"), "mlp");
+    ck_assert_str_eq(eg_rundir_get(&r, "model.hidden"), "256 128");
+    ck_assert_str_eq(eg_rundir_get(&r, "data"), "synthetic");
+    ck_assert_str_eq(eg_rundir_get(&r, "data.path"), "");
+    ck_assert_str_eq(eg_rundir_get(&r, "data.batch_size"), "8");
+    ck_assert_str_eq(eg_rundir_get(&r, "lr.base"), "0.1");
+    ck_assert_str_eq(eg_rundir_get(&r, "lr.milestones"), "");
+    ck_assert_str_eq(eg_rundir_get(&r, "seed"), "3");
+    ck_assert_ptr_null(eg_rundir_get(&r, "graph.name"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "output.dir"));
+    ck_assert_ptr_null(eg_rundir_get(&r, "sweep.nodes"));
+    eg_rundir_free(&r);
 
     char ck[64];
     eg_results_canon_key("model.name", ck, sizeof ck);
@@ -363,25 +365,25 @@ START_TEST(keys_from_spec_yaml)
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
     write_file(p, "nodes: [1, 2\n");
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_EINPUT);
-    eg_run_free(&r);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_EINPUT);
+    eg_rundir_free(&r);
 
     /* neither file: the directory name key=value,... is the last resort */
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32/spec.yaml", root);
     ck_assert_int_eq(remove(p), 0);
     snprintf(p, sizeof p, "%s/graph=erdos_renyi,nodes=32", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_OK);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_OK);
     ck_assert_int_eq(r.keysrc, EG_KEYS_DIRNAME);
-    ck_assert_str_eq(eg_run_get(&r, "graph"), "erdos_renyi");
-    ck_assert_str_eq(eg_run_get(&r, "nodes"), "32");
-    eg_run_free(&r);
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "erdos_renyi");
+    ck_assert_str_eq(eg_rundir_get(&r, "nodes"), "32");
+    eg_rundir_free(&r);
     /* a name that is not key=value gives no keys */
     make_run(root, "plain");
     snprintf(p, sizeof p, "%s/plain", root);
-    ck_assert_int_eq(eg_run_load(&r, p, &err), EG_OK);
+    ck_assert_int_eq(eg_rundir_load(&r, p, &err), EG_OK);
     ck_assert_int_eq(r.nkeys, 0);
     ck_assert_int_eq(r.keysrc, EG_KEYS_NONE);
-    eg_run_free(&r);
+    eg_rundir_free(&r);
     cleanup();
 }
 END_TEST
@@ -413,17 +415,17 @@ START_TEST(runset_keys_and_order)
     eg_runset_order(&rs, nodes, 1, order);
     const char *want[4] = {"4", "16", "16", "64"};
     for (int i = 0; i < 4; i++)
-        ck_assert_str_eq(eg_run_get(&rs.runs[order[i]], "nodes"), want[i]);
+        ck_assert_str_eq(eg_rundir_get(&rs.runs[order[i]], "nodes"), want[i]);
     ck_assert_int_eq(order[1], 0); /* ties keep rs order: exp,16 before ring,16 */
     ck_assert_int_eq(order[2], 1);
     eg_runset_order(&rs, diff, 2, order); /* graph (exp first), then nodes numerically */
     ck_assert_str_eq(rs.runs[order[0]].name, "graph=exp,nodes=16");
     ck_assert_str_eq(rs.runs[order[1]].name, "graph=ring,nodes=4");
     ck_assert_str_eq(rs.runs[order[3]].name, "graph=ring,nodes=64");
-    char *lab = eg_run_label(&rs.runs[order[1]], diff, nd);
+    char *lab = eg_rundir_label(&rs.runs[order[1]], diff, nd);
     ck_assert_str_eq(lab, "graph=ring, nodes=4");
     free(lab);
-    lab = eg_run_label(&rs.runs[0], NULL, 0);
+    lab = eg_rundir_label(&rs.runs[0], NULL, 0);
     ck_assert_str_eq(lab, "graph=exp,nodes=16");
     free(lab);
     free(diff);
@@ -446,6 +448,329 @@ START_TEST(runset_keys_and_order)
     ck_assert_str_eq(key, "algorithm.momentum");
     ck_assert_ptr_null(eg_runset_differing(&rs, &nd));
     ck_assert_int_eq(nd, 0);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+/* ---- CSV (RFC 4180) and the schema -------------------------------------------------- */
+
+/* fields that need quoting, and some that do not */
+static const char *const TRICKY[] = {
+    "plain", "a,b", "say \"hi\"", "two\nlines", "cr\r\nlf", "", ",", "\"", "\"\"",
+    "/tmp/run dir,1/\"q\"\n/x", "trailing\n", "  spaced  ", "\xC3\xA9t\xC3\xA9,\xE2\x88\x92"};
+#define NTRICKY ((int)(sizeof TRICKY / sizeof TRICKY[0]))
+
+/* CSV text: a header "k0,k1,..." then two records of TRICKY, with blank lines between */
+static char *tricky_csv(size_t *len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < NTRICKY; i++)
+        fprintf(f, "%sk%d", i ? "," : "", i);
+    fputs("\n\n", f);
+    for (int rep = 0; rep < 2; rep++) {
+        for (int i = 0; i < NTRICKY; i++) {
+            if (i)
+                fputc(',', f);
+            ck_assert_int_eq(eg_csv_put(f, TRICKY[i]), 0);
+        }
+        fputs(rep ? "\r\n" : "\n \t\n", f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    return text;
+}
+
+START_TEST(csv_round_trip)
+{
+    size_t len;
+    char *text = tricky_csv(&len);
+    eg_csv c = {text, text + len, 0};
+    char **f = NULL;
+    int cap = 0, line = 0;
+    ck_assert_int_eq(eg_csv_next(&c, &f, &cap, &line), NTRICKY);
+    ck_assert_int_eq(line, 1);
+    ck_assert_str_eq(f[NTRICKY - 1], "k12");
+    int want_line = 3; /* after the header and a blank line */
+    for (int rep = 0; rep < 2; rep++) {
+        ck_assert_int_eq(eg_csv_next(&c, &f, &cap, &line), NTRICKY);
+        ck_assert_int_eq(line, want_line);
+        for (int i = 0; i < NTRICKY; i++)
+            ck_assert_str_eq(f[i], TRICKY[i]);
+        want_line += 5 + 1; /* 4 line breaks inside quotes, the record's own, a blank line */
+    }
+    ck_assert_int_eq(eg_csv_next(&c, &f, &cap, &line), 0);
+    free(text);
+
+    /* quoting: only when needed, quotes doubled */
+    char *out = NULL;
+    size_t olen;
+    FILE *m = open_memstream(&out, &olen);
+    eg_csv_put(m, "plain");
+    fputc('|', m);
+    eg_csv_put(m, "a,\"b\"");
+    fputc('|', m);
+    eg_csv_put(m, NULL);
+    fclose(m);
+    ck_assert_str_eq(out, "plain|\"a,\"\"b\"\"\"|");
+    free(out);
+
+    /* a quote never closed; text after a closing quote is dropped; CRLF; no final newline */
+    char bad[] = "a,\"b\nc";
+    c = (eg_csv){bad, bad + strlen(bad), 0};
+    ck_assert_int_eq(eg_csv_next(&c, &f, &cap, &line), -1);
+    char odd[] = "\"x\"junk,y\r\nlast";
+    c = (eg_csv){odd, odd + strlen(odd), 0};
+    ck_assert_int_eq(eg_csv_next(&c, &f, &cap, &line), 2);
+    ck_assert_str_eq(f[0], "x");
+    ck_assert_str_eq(f[1], "y");
+    ck_assert_int_eq(eg_csv_next(&c, &f, &cap, &line), 1);
+    ck_assert_str_eq(f[0], "last");
+    ck_assert_int_eq(line, 2);
+    free(f);
+}
+END_TEST
+
+/* the fields of the first two records of a file: counts *nh, *nr; names and values */
+static void read_two_records(const char *path, char **text, char ***h, int *nh, char ***r,
+                             int *nr)
+{
+    FILE *fp = fopen(path, "rb");
+    ck_assert_ptr_nonnull(fp);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    *text = buf;
+    eg_csv c = {buf, buf + n, 0};
+    int hc = 0, rcap = 0, line;
+    *h = NULL;
+    *r = NULL;
+    *nh = eg_csv_next(&c, h, &hc, &line);
+    *nr = eg_csv_next(&c, r, &rcap, &line);
+}
+
+START_TEST(schema_columns)
+{
+    char t[512];
+    eg_metrics_columns_text(EG_COL_REQUIRED, ",", t, sizeof t);
+    ck_assert_str_eq(t, HDR); /* SPEC.md section 5 */
+    eg_metrics_columns_text(0, ",", t, sizeof t);
+    ck_assert_str_eq(t, HDR ",node_acc_mean");
+    ck_assert_ptr_nonnull(eg_metrics_column("consensus"));
+    ck_assert_str_eq(eg_metrics_column("test_acc")->title, "test accuracy");
+    ck_assert_ptr_null(eg_metrics_column("nosuch"));
+    /* summary.csv: spec keys, the final metrics (not time_s, lr), the run's figures */
+    int n = eg_summary_ncols();
+    ck_assert_int_eq(n, 48);
+    ck_assert_str_eq(eg_summary_column(0)->name, "name");
+    ck_assert_str_eq(eg_summary_column(34)->name, "iter");
+    ck_assert_str_eq(eg_summary_column(41)->name, "node_acc_mean");
+    ck_assert_str_eq(eg_summary_column(n - 1)->name, "threads");
+    ck_assert_ptr_null(eg_summary_column(n));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(eg_summary_column(i)->name, eg_summary_column(j)->name);
+    ck_assert_int_eq(eg_summary_is_spec_key("graph.p"), 1);
+    ck_assert_int_eq(eg_summary_is_spec_key("model.depth"), 1); /* a key added later */
+    ck_assert_int_eq(eg_summary_is_spec_key("train_time_s"), 0);
+    ck_assert_int_eq(eg_summary_is_spec_key("test_acc"), 0);
+}
+END_TEST
+
+/* Writes metrics.csv (an evaluated row and one without evaluation) and summary.csv for a
+ * run called name into dir, through the schema's writers. */
+static void write_run_files(const char *dir, const char *name)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    eg_schema_row r1 = {.iter = 10, .epoch = 0.5, .time_s = 0.25, .lr = 0.1, .train_loss = 2,
+                        .test_loss = 1.5, .test_acc = 0.25, .consensus = 1e-3,
+                        .bytes_sent = 4096, .node_acc_mean = 0.2, .evaluated = 1};
+    eg_schema_row r2 = r1;
+    r2.iter = 20;
+    r2.evaluated = 0;
+    ck_assert_int_eq(eg_schema_metrics_header(f), 0);
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r1), 0);
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r2), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    eg_spec *s = calloc(1, sizeof *s);
+    ck_assert_ptr_nonnull(s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->nodes = 16;
+    s->seed = 18446744073709551615ULL; /* printed exactly */
+    eg_summary_src src = {.spec = s, .final = r1, .ranks = 1, .threads = 2};
+    eg_err err = {0};
+    char *text = eg_schema_summary_text(&src, &err);
+    ck_assert_ptr_nonnull(text);
+    snprintf(p, sizeof p, "%s/summary.csv", dir);
+    write_file(p, text);
+    free(text);
+    free(s);
+}
+
+START_TEST(schema_round_trip)
+{
+    const char *root = tmpdir();
+    for (int k = 0; k < NTRICKY; k++) {
+        if (!TRICKY[k][0] || strchr(TRICKY[k], ' ') == TRICKY[k])
+            continue; /* key values are trimmed; an empty name is not a run */
+        /* the run directory's own name is tricky too */
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s/%d,\"%s\"", root, k, TRICKY[k][0] == '/' ? "p" : TRICKY[k]);
+        mkdirs(dir);
+        write_run_files(dir, TRICKY[k]);
+        char p[1200], *text, **h, **r;
+        int nh, nr;
+        snprintf(p, sizeof p, "%s/summary.csv", dir);
+        read_two_records(p, &text, &h, &nh, &r, &nr);
+        ck_assert_int_eq(nh, eg_summary_ncols()); /* the 42-fields bug */
+        ck_assert_int_eq(nr, nh);
+        ck_assert_str_eq(r[0], TRICKY[k]);
+        ck_assert_str_eq(r[1], "18446744073709551615");
+        free(h);
+        free(r);
+        eg_rundir run;
+        eg_err err = {0};
+        ck_assert_msg(eg_rundir_load(&run, dir, &err) == EG_OK, "%s", err.msg);
+        ck_assert_int_eq(run.keysrc, EG_KEYS_SUMMARY);
+        ck_assert_str_eq(eg_rundir_get(&run, "name"), TRICKY[k]);
+        ck_assert_str_eq(eg_rundir_get(&run, "nodes"), "16");
+        ck_assert_ptr_null(eg_rundir_get(&run, "test_acc"));
+        /* metrics.csv: the evaluation-only cells are empty in the second row */
+        const eg_metrics *m = &run.metrics;
+        ck_assert_int_eq((int)m->nrows, 2);
+        ck_assert_int_eq(m->ncols, eg_metrics_ncols);
+        for (int c = 0; c < m->ncols; c++)
+            ck_assert_int_eq(m->has[m->ncols + c], !(eg_metrics_columns[c].flags & EG_COL_EVAL));
+        ck_assert_double_eq(m->val[eg_metrics_col(m, "iter")], 10);
+        ck_assert_double_eq(m->val[eg_metrics_col(m, "consensus")], 1e-3);
+        ck_assert_double_eq(m->val[m->ncols + eg_metrics_col(m, "bytes_sent")], 4096);
+        eg_rundir_free(&run);
+    }
+    cleanup();
+}
+END_TEST
+
+/* ---- pivot ---------------------------------------------------------------------- */
+
+/* a run directory root/sub whose final test_acc is acc (empty when acc < 0) */
+static void make_acc_run(const char *root, const char *sub, double acc)
+{
+    char d[1024], f[1100], text[400];
+    snprintf(d, sizeof d, "%s/%s", root, sub);
+    mkdirs(d);
+    snprintf(f, sizeof f, "%s/metrics.csv", d);
+    if (acc < 0)
+        snprintf(text, sizeof text, HDR "\n10,1,0.1,0.1,1.5,,,0.01,100\n");
+    else
+        snprintf(text, sizeof text, HDR "\n10,1,0.1,0.1,1.5,0.9,0.1,0.01,100\n"
+                                       "20,2,0.2,0.1,1.2,0.9,%g,0.005,200\n", acc);
+    write_file(f, text);
+}
+
+static void load_root(eg_runset *rs, const char *root)
+{
+    char rc[512];
+    snprintf(rc, sizeof rc, "%s", root);
+    char *paths[1] = {rc};
+    eg_err err = {0};
+    ck_assert_msg(eg_runset_load(rs, paths, 1, &err) == EG_OK, "%s", err.msg);
+}
+
+START_TEST(pivot_rows_cols)
+{
+    const char *root = tmpdir();
+    make_acc_run(root, "graph=ring,nodes=4", 0.5);
+    make_acc_run(root, "graph=ring,nodes=16", 0.75);
+    make_acc_run(root, "graph=exp,nodes=16", 0.875);
+    make_acc_run(root, "graph=exp,nodes=64", -1); /* no test_acc at all */
+    eg_runset rs;
+    load_root(&rs, root);
+    eg_pivot p;
+    eg_err err = {0};
+    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", "nodes", "test_acc", EG_AGG_FINAL, &err) ==
+                      EG_OK, "%s", err.msg);
+    ck_assert_int_eq(p.nrows, 2);
+    ck_assert_int_eq(p.ncols, 3);
+    ck_assert_str_eq(p.rows[0], "exp"); /* first appearance in path order */
+    ck_assert_str_eq(p.rows[1], "ring");
+    ck_assert_str_eq(p.cols[0], "4"); /* numeric order */
+    ck_assert_str_eq(p.cols[1], "16");
+    ck_assert_str_eq(p.cols[2], "64");
+    ck_assert_int_eq(p.nrowkeys, 1);
+    ck_assert_str_eq(p.rowkeys[0], "graph");
+    ck_assert_str_eq(p.colkey, "nodes");
+    /* exp x 4: no run; exp x 64: a run without a value */
+    ck_assert_int_eq(p.run[0], -1);
+    ck_assert_int_eq(p.has[0], 0);
+    ck_assert_int_ge(p.run[2], 0);
+    ck_assert_int_eq(p.has[2], 0);
+    ck_assert_int_eq(p.has[1], 1);
+    ck_assert_double_eq(p.val[1], 0.875);
+    ck_assert_double_eq(p.val[3], 0.5);
+    ck_assert_double_eq(p.val[4], 0.75);
+    ck_assert_int_eq(p.run[5], -1);
+    eg_pivot_free(&p);
+    eg_pivot_free(&p);
+
+    /* default rows: the differing keys, one column named after the metric */
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, NULL, "test_acc", EG_AGG_MAX, &err), EG_OK);
+    ck_assert_int_eq(p.nrowkeys, 2);
+    ck_assert_int_eq(p.nrows, 4);
+    ck_assert_int_eq(p.ncols, 1);
+    ck_assert_str_eq(p.cols[0], "max(test_acc)");
+    ck_assert_str_eq(p.rows[0], "graph=exp, nodes=16");
+    ck_assert_str_eq(p.rows[3], "graph=ring, nodes=16");
+    ck_assert_double_eq(p.val[3], 0.75);
+    eg_pivot_free(&p);
+    /* the column key left out of the row keys */
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, "nodes", "train_loss", EG_AGG_MIN, &err),
+                     EG_OK);
+    ck_assert_int_eq(p.nrowkeys, 1);
+    ck_assert_str_eq(p.rowkeys[0], "graph");
+    ck_assert_double_eq(p.val[1], 1.2);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+START_TEST(pivot_clash)
+{
+    const char *root = tmpdir();
+    make_acc_run(root, "graph=ring,nodes=4", 0.5);
+    make_acc_run(root, "graph=ring,nodes=16", 0.75);
+    eg_runset rs;
+    load_root(&rs, root);
+    eg_pivot p;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "test_acc", EG_AGG_FINAL, &err),
+                     EG_EINPUT);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "runs %s/graph=ring,nodes=16 and %s/graph=ring,nodes=4 both fall into the cell "
+             "(ring, test_acc); they differ in 'nodes': use it as --rows or --cols, or pass "
+             "fewer directories",
+             root, root);
+    ck_assert_str_eq(err.msg, want);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+
+    /* the same keys twice (a repeated run) */
+    const char *r2 = tmpdir();
+    make_acc_run(r2, "a/graph=ring,nodes=4", 0.5);
+    make_acc_run(r2, "b/graph=ring,nodes=4", 0.5);
+    load_root(&rs, r2);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "nodes", "test_acc", EG_AGG_FINAL, &err),
+                     EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "both fall into the cell (ring, 4) and have the same spec "
+                                  "keys (a repeated run?); pass only one of them") != NULL,
+                  "%s", err.msg);
+    eg_pivot_free(&p);
     eg_runset_free(&rs);
     cleanup();
 }
@@ -629,6 +954,11 @@ static Suite *suite(void)
     tcase_add_test(tc, keys_from_summary);
     tcase_add_test(tc, keys_from_spec_yaml);
     tcase_add_test(tc, runset_keys_and_order);
+    tcase_add_test(tc, csv_round_trip);
+    tcase_add_test(tc, schema_columns);
+    tcase_add_test(tc, schema_round_trip);
+    tcase_add_test(tc, pivot_rows_cols);
+    tcase_add_test(tc, pivot_clash);
     tcase_add_test(tc, nice_ticks);
     tcase_add_test(tc, plot_png);
     suite_add_tcase(s, tc);

@@ -225,4 +225,34 @@ if [ "$rc" -eq 0 ] && grep -q 'default test_acc' "$TMP/out"; then ok "table --he
 run "$EXPGRAPH" plot --help
 if [ "$rc" -eq 0 ] && grep -q 'default 900' "$TMP/out"; then ok "plot --help"; else bad "plot --help: rc=$rc"; fi
 
+# 8. names with commas, quotes and line breaks: summary.csv quotes them (RFC 4180) and
+#    table reads them back (a name "a,b" used to give 42 fields under 41 columns)
+run "$EXPGRAPH" run "$TMP/spec.yaml" --set 'name="a,b \"c\""' --out "$TMP/names/r1" --quiet
+rc1=$rc
+run "$EXPGRAPH" run "$TMP/spec.yaml" --set 'name="x\ny, z"' --set seed=2 --out "$TMP/names/r,2 \"q\"" --quiet
+if [ "$rc1" -eq 0 ] && [ "$rc" -eq 0 ] && [ "$(sed -n 2p "$TMP/names/r1/summary.csv" | cut -c1-13)" = '"a,b ""c""",1' ]; then
+    ok "summary.csv quotes a name with a comma and quotes"
+else
+    bad "runs with tricky names: rc=$rc1,$rc $(head -c 300 "$TMP/names/r1/summary.csv") $(cat "$TMP/err")"
+fi
+run "$EXPGRAPH" table "$TMP/names" --rows name --format csv
+# rows in path order: "r,2 ..." sorts before "r1"
+printf 'name,test_acc\n"x\ny, z",%s\n"a,b ""c""",%s\n' \
+    "$(last_value "$TMP/names/r,2 \"q\"/metrics.csv" test_acc)" \
+    "$(last_value "$TMP/names/r1/metrics.csv" test_acc)" >"$TMP/want.csv"
+if [ "$rc" -eq 0 ] && cmp -s "$TMP/out" "$TMP/want.csv"; then
+    ok "table reads the names back (csv output quoted)"
+else
+    bad "table on tricky names: rc=$rc $(cat "$TMP/out" "$TMP/err") want $(cat "$TMP/want.csv")"
+fi
+run "$EXPGRAPH" table "$TMP/names" --rows name
+if [ "$rc" -eq 0 ] && grep -q '^| a,b "c" *| ' "$TMP/out" && grep -q '^| x y, z *| ' "$TMP/out" &&
+    [ "$(wc -l <"$TMP/out")" -eq 4 ]; then
+    ok "md table keeps one line per row (a line break in a name becomes a space)"
+else
+    bad "md table on tricky names: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+fi
+run "$EXPGRAPH" plot "$TMP/names" --y train_loss -o "$TMP/names.png"
+if [ "$rc" -eq 0 ] && [ -s "$TMP/names.png" ]; then ok "plot reads them too"; else bad "plot on tricky names: rc=$rc $(cat "$TMP/err")"; fi
+
 finish

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = 4;
     eg_graph_spec g;
     memset(&g, 0, sizeof g);
-    snprintf(g.name, sizeof g.name, "file");
+    g.kind = EG_GRAPH_FILE;
     fz_path("W.csv", g.path, sizeof g.path);
     eg_topo *t = NULL;
     eg_err err;

@@ -1,0 +1,71 @@
+/* kinds.c - the tables of kinds.h. Rows in enum order; a NULL name ends each table. */
+#include "kinds.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* name, time_varying, pow2, dense, takes_p, takes_path */
+const eg_graph_info eg_graph_kinds[] = {
+    [EG_GRAPH_RING] = {"ring", 0, 0, 0, 0, 0},
+    [EG_GRAPH_TORUS] = {"torus", 0, 0, 0, 0, 0},
+    [EG_GRAPH_GRID] = {"grid", 0, 0, 0, 0, 0},
+    [EG_GRAPH_EXP] = {"exp", 0, 0, 0, 0, 0},
+    [EG_GRAPH_SYM_EXP] = {"sym_exp", 0, 0, 0, 0, 0},
+    [EG_GRAPH_ONEPEER_EXP] = {"onepeer_exp", 1, 0, 0, 0, 0},
+    [EG_GRAPH_HYPERCUBE] = {"hypercube", 0, 1, 0, 0, 0},
+    [EG_GRAPH_ONEPEER_HYPERCUBE] = {"onepeer_hypercube", 1, 1, 0, 0, 0},
+    [EG_GRAPH_FULL] = {"full", 0, 0, 1, 0, 0},
+    [EG_GRAPH_STAR] = {"star", 0, 0, 0, 0, 0},
+    [EG_GRAPH_ERDOS_RENYI] = {"erdos_renyi", 0, 0, 1, 1, 0},
+    [EG_GRAPH_RANDOM_MATCH] = {"random_match", 1, 0, 0, 0, 0},
+    [EG_GRAPH_FILE] = {"file", 0, 0, 1, 0, 1},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
+/* name, momentum, vectors */
+const eg_algo_info eg_algo_kinds[] = {
+    [EG_ALGO_PSGD] = {"psgd", 1, 0},
+    [EG_ALGO_DSGD] = {"dsgd", 0, 1},
+    [EG_ALGO_DMSGD] = {"dmsgd", 1, 1},
+    [EG_ALGO_QG_DMSGD] = {"qg_dmsgd", 1, 1},
+    [EG_ALGO_GT] = {"gt", 0, 2},
+    [EG_ALGO_ED] = {"ed", 0, 1},
+    [EG_ALGO_GOSSIP] = {"gossip", 0, 1},
+    {NULL, 0, 0},
+};
+
+const eg_name_info eg_sched_kinds[] = {
+    [EG_SCHED_CONSTANT] = {"constant"},
+    [EG_SCHED_STEP] = {"step"},
+    [EG_SCHED_COSINE] = {"cosine"},
+    {NULL},
+};
+
+const char *const eg_norm_names[] = {"none", "batch", "group", NULL};
+const char *const eg_precision_names[] = {"f32", "bf16", NULL};
+
+static const char *row_name(const void *table, size_t stride, int i)
+{
+    return *(const char *const *)((const char *)table + (size_t)i * stride);
+}
+
+int eg_kind_find(const void *table, size_t stride, const char *name)
+{
+    for (int i = 0; row_name(table, stride, i); i++)
+        if (!strcmp(row_name(table, stride, i), name))
+            return i;
+    return -1;
+}
+
+void eg_kind_list(const void *table, size_t stride, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len)
+        buf[0] = 0;
+    for (int i = 0; row_name(table, stride, i) && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", row_name(table, stride, i));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}

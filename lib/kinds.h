@@ -1,0 +1,81 @@
+/* kinds.h - the named kinds a spec chooses from: one enum and one table per kind.
+ *
+ * Each table lists its kinds in enum order as rows {name, facts...} and ends with a row whose
+ * name is NULL. The spec parser (spec.c) maps names to enums with eg_kind_find; nothing else
+ * compares names. Adding a graph, an algorithm, a model or a dataset is one enum value, one
+ * table row (kinds.c) and its implementation.
+ */
+#ifndef EG_KINDS_H
+#define EG_KINDS_H
+
+#include <stddef.h>
+
+/* graphs (SPEC.md section 3) */
+typedef enum {
+    EG_GRAPH_RING,
+    EG_GRAPH_TORUS,
+    EG_GRAPH_GRID,
+    EG_GRAPH_EXP,
+    EG_GRAPH_SYM_EXP,
+    EG_GRAPH_ONEPEER_EXP,
+    EG_GRAPH_HYPERCUBE,
+    EG_GRAPH_ONEPEER_HYPERCUBE,
+    EG_GRAPH_FULL,
+    EG_GRAPH_STAR,
+    EG_GRAPH_ERDOS_RENYI,
+    EG_GRAPH_RANDOM_MATCH,
+    EG_GRAPH_FILE,
+} eg_graph_kind;
+
+typedef struct eg_graph_info {
+    const char *name;
+    int time_varying; /* W(k) depends on k */
+    int pow2;         /* needs a power-of-two node count */
+    int dense;        /* built from a dense n x n matrix: node count limited (spec.c) */
+    int takes_p;      /* graph.p applies */
+    int takes_path;   /* graph.path applies (and is required) */
+} eg_graph_info;
+extern const eg_graph_info eg_graph_kinds[];
+
+/* algorithms (SPEC.md section 4) */
+typedef enum {
+    EG_ALGO_PSGD,
+    EG_ALGO_DSGD,
+    EG_ALGO_DMSGD,
+    EG_ALGO_QG_DMSGD,
+    EG_ALGO_GT,
+    EG_ALGO_ED,
+    EG_ALGO_GOSSIP, /* extension: pure averaging x <- W x, no gradients ("learning rate 0") */
+} eg_algo_kind;
+
+typedef struct eg_algo_info {
+    const char *name;
+    int momentum;     /* keeps a momentum buffer (momentum and nesterov apply; default 0.9) */
+    int vectors;      /* vectors each node sends per gossip (0: all-reduce, no graph) */
+} eg_algo_info;
+extern const eg_algo_info eg_algo_kinds[];
+
+/* learning-rate schedules */
+typedef enum { EG_SCHED_CONSTANT, EG_SCHED_STEP, EG_SCHED_COSINE } eg_sched_kind;
+
+typedef struct eg_name_info {
+    const char *name;
+} eg_name_info;
+extern const eg_name_info eg_sched_kinds[];
+
+/* normalisation layers and layer precision (model.norm, train.precision): names in enum
+ * order, NULL-terminated */
+typedef enum { EG_NORM_NONE, EG_NORM_BATCH, EG_NORM_GROUP } eg_norm_kind;
+typedef enum { EG_PREC_F32, EG_PREC_BF16 } eg_precision;
+extern const char *const eg_norm_names[];      /* none, batch, group */
+extern const char *const eg_precision_names[]; /* f32, bf16 */
+
+/* Row index of `name` in a kind table (rows of `stride` bytes, each starting with its
+ * const char *name, a NULL name last), or -1 when it has no such row. */
+int eg_kind_find(const void *table, size_t stride, const char *name);
+#define EG_KIND_FIND(table, name) eg_kind_find((table), sizeof(table)[0], (name))
+/* The table's names as "a, b, c" into buf (cut to len). */
+void eg_kind_list(const void *table, size_t stride, char *buf, size_t len);
+#define EG_KIND_LIST(table, buf, len) eg_kind_list((table), sizeof(table)[0], (buf), (len))
+
+#endif
