@@ -67,7 +67,7 @@ static void table_usage(FILE *f)
 typedef struct targs {
     char **paths;
     int npaths;
-    const char *rows, *cols, *metric;
+    const char *rows, *cols, *metric, *agg, *at;
     int format;
     int help;
 } targs;
@@ -124,6 +124,18 @@ static int parse_args(int argc, char **argv, targs *a)
                 return 2;
             }
             a->metric = v;
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--agg", &missing)) || missing) {
+            if (missing || !*v) {
+                eg_cli_error("--agg needs a spec key (e.g. seed) or none");
+                return 2;
+            }
+            a->agg = v;
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--at", &missing)) || missing) {
+            if (missing || !*v) {
+                eg_cli_error("--at needs a metrics column: iter, epoch, time_s or bytes_sent");
+                return 2;
+            }
+            a->at = v;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
             if ((a->format = parse_format(missing ? NULL : v)) < 0)
                 return 2;
@@ -192,14 +204,15 @@ static int u8len(const char *s)
 /* ---- the renderers ---------------------------------------------------------------- */
 
 /* How numbers look: csv full precision (%.9g); md and latex 4 decimals when every value
- * lies in [0.01, 1] or is 0 (accuracies), else 4 significant digits. */
+ * (every mean, when aggregating) lies in [0.01, 1] or is 0 (accuracies), else 4
+ * significant digits. A standard deviation is written like its mean. */
 typedef struct numfmt {
-    int fixed4, full;
+    int fixed4, full, format;
 } numfmt;
 
 static numfmt number_format(const eg_pivot *p, int format)
 {
-    numfmt nf = {1, format == FMT_CSV};
+    numfmt nf = {1, format == FMT_CSV, format};
     for (int i = 0; i < p->nrows * p->ncols; i++)
         if (p->has[i] && !(p->val[i] == 0 || (p->val[i] >= 0.01 && p->val[i] <= 1)))
             nf.fixed4 = 0;
@@ -216,12 +229,28 @@ static void fmt_num(double v, numfmt nf, char *out, size_t len)
         snprintf(out, len, "%.4g", v);
 }
 
-/* the text of cell (r, c) in buf, or NULL when the cell has no value */
+/* The text of cell (r, c) in buf, or NULL when the cell has no value. Aggregated cells
+ * read "mean ± std" (md) or "$mean \pm std$" (latex), std '-' for a single value, and
+ * " (k/m)" when only k of the cell's m runs have a value; csv cells hold the mean. */
 static const char *cell_text(const eg_pivot *p, int r, int c, numfmt nf, char *buf, size_t len)
 {
-    if (!p->has[r * p->ncols + c])
+    int i = r * p->ncols + c;
+    if (!p->has[i])
         return NULL;
-    fmt_num(p->val[r * p->ncols + c], nf, buf, len);
+    char mean[64], sd[64] = "-", part[32] = "";
+    fmt_num(p->val[i], nf, mean, sizeof mean);
+    if (!p->aggkey || nf.format == FMT_CSV) {
+        snprintf(buf, len, "%s", mean);
+        return buf;
+    }
+    if (p->n[i] > 1)
+        fmt_num(p->sd[i], nf, sd, sizeof sd);
+    if (p->n[i] < p->nruns[i])
+        snprintf(part, sizeof part, " (%d/%d)", p->n[i], p->nruns[i]);
+    if (nf.format == FMT_LATEX)
+        snprintf(buf, len, p->n[i] > 1 ? "$%s \\pm %s$%s" : "$%s \\pm$ --%s", mean, sd, part);
+    else
+        snprintf(buf, len, "%s \xC2\xB1 %s%s", mean, sd, part);
     return buf;
 }
 
@@ -240,23 +269,37 @@ static const char *col_heading(const eg_pivot *p, int c, char *buf, size_t len)
     return buf;
 }
 
+/* csv: a column per table column, or three (mean, std, n) when aggregating */
 static int render_csv(FILE *out, const eg_pivot *p)
 {
+    static const char *const part[3] = {"mean", "std", "n"};
     numfmt nf = number_format(p, FMT_CSV);
-    char h[600], num[64];
+    int per = p->aggkey ? 3 : 1;
+    char h[700], num[64];
     eg_csv_put(out, corner(p));
-    for (int c = 0; c < p->ncols; c++) {
-        fputc(',', out);
-        eg_csv_put(out, col_heading(p, c, h, sizeof h));
-    }
+    for (int c = 0; c < p->ncols; c++)
+        for (int k = 0; k < per; k++) {
+            fputc(',', out);
+            char one[600];
+            snprintf(h, sizeof h, "%s%s%s", col_heading(p, c, one, sizeof one),
+                     per > 1 ? " " : "", per > 1 ? part[k] : "");
+            eg_csv_put(out, h);
+        }
     fputc('\n', out);
     for (int r = 0; r < p->nrows; r++) {
         eg_csv_put(out, p->rows[r]);
         for (int c = 0; c < p->ncols; c++) {
+            int i = r * p->ncols + c;
             const char *t = cell_text(p, r, c, nf, num, sizeof num);
-            fputc(',', out);
-            if (t)
-                fputs(t, out);
+            fprintf(out, ",%s", t ? t : "");
+            if (per > 1 && p->n[i] > 1)
+                fprintf(out, ",%.9g", p->sd[i]);
+            else if (per > 1)
+                fputc(',', out);
+            if (per > 1 && p->nruns[i] > 0)
+                fprintf(out, ",%d", p->n[i]);
+            else if (per > 1)
+                fputc(',', out);
         }
         fputc('\n', out);
     }
@@ -266,10 +309,11 @@ static int render_csv(FILE *out, const eg_pivot *p)
 static int render_latex(FILE *out, const eg_pivot *p)
 {
     numfmt nf = number_format(p, FMT_LATEX);
-    char num[64];
-    fprintf(out, "%% expgraph table: %s %s; rows %s%s%s\n",
-            p->agg == EG_AGG_FINAL ? "final" : p->agg == EG_AGG_MAX ? "max" : "min", p->metric,
-            corner(p), p->colkey ? ", columns " : "", p->colkey ? p->colkey : "");
+    char num[128];
+    fprintf(out, "%% expgraph table: %s; rows %s%s%s%s%s%s\n", p->metric.label, corner(p),
+            p->colkey ? ", columns " : "", p->colkey ? p->colkey : "",
+            p->aggkey ? "; mean \\pm sample std over " : "", p->aggkey ? p->aggkey : "",
+            p->aggkey ? " (n - 1)" : "");
     fprintf(out, "\\begin{tabular}{l");
     for (int c = 0; c < p->ncols; c++)
         fputc('r', out);
@@ -290,7 +334,7 @@ static int render_latex(FILE *out, const eg_pivot *p)
         for (int c = 0; c < p->ncols; c++) {
             const char *t = cell_text(p, r, c, nf, num, sizeof num);
             fputs(" & ", out);
-            put_latex(out, t ? t : "--");
+            fputs(t ? t : "--", out); /* numbers and math: no escaping */
         }
         fprintf(out, " \\\\\n");
     }
@@ -370,34 +414,87 @@ static int render_md(FILE *out, const eg_pivot *p)
 
 /* ---- the command -------------------------------------------------------------------- */
 
-/* Checks the metric column and resolves --rows / --cols into rowkey / colkey ("" when not
- * given). Returns 0 or the exit code, having printed the message. */
-static int resolve_args(const targs *a, const eg_runset *rs, const char *col, char *rowkey,
-                        char *colkey, size_t len)
+/* the message for a metrics column no run has */
+static int no_column(const eg_runset *rs, const char *opt, const char *col)
+{
+    char list[1024];
+    const eg_metrics *m = &rs->runs[0].metrics;
+    eg_metrics_col_list(m, list, sizeof list);
+    eg_cli_error("%s: no metrics column '%s' in %s; columns: %s", opt, col, m->path, list);
+    return 2;
+}
+
+/* the key of --rows, --cols or --agg (opt) resolved into out; 0 or 2 (message printed) */
+static int resolve_key(const eg_runset *rs, const char *opt, const char *key, char *out,
+                       size_t len)
 {
     eg_err err = {0};
-    if (!eg_runset_has_col(rs, col)) {
-        char list[1024];
-        const eg_metrics *m = &rs->runs[0].metrics;
-        eg_metrics_col_list(m, list, sizeof list);
-        eg_cli_error("no metrics column '%s' in %s; columns: %s (prefix max: or min: to "
-                     "reduce over rows)",
-                     col, m->path, list);
+    if (!eg_runset_resolve_key(rs, key, out, len, &err))
+        return 0;
+    eg_cli_error("%s: %s", opt, err.msg);
+    return 2;
+}
+
+/* Checks the metric's columns and resolves --rows / --cols / --agg into the keys ("" when
+ * not given or none; the aggregation key defaults to seed, eg_pivot_default_agg).
+ * Returns 0 or the exit code, having printed the message. */
+static int resolve_args(const targs *a, const eg_runset *rs, const eg_metric *mt,
+                        char keys[3][256])
+{
+    int reach = mt->agg == EG_AGG_REACH_GE || mt->agg == EG_AGG_REACH_LE;
+    if (!eg_runset_has_col(rs, mt->col))
+        return no_column(rs, "--metric", mt->col);
+    if (reach && !eg_runset_has_col(rs, mt->at))
+        return no_column(rs, "--at", mt->at);
+    if ((a->rows && resolve_key(rs, "--rows", a->rows, keys[0], 256)) ||
+        (a->cols && resolve_key(rs, "--cols", a->cols, keys[1], 256)) ||
+        (a->agg && strcmp(a->agg, "none") && resolve_key(rs, "--agg", a->agg, keys[2], 256)))
+        return 2;
+    if (a->rows && a->cols && !strcmp(keys[0], keys[1])) {
+        eg_cli_error("--rows and --cols both name '%s'; pick two different keys", keys[0]);
         return 2;
     }
-    if (a->rows && eg_runset_resolve_key(rs, a->rows, rowkey, len, &err)) {
-        eg_cli_error("--rows: %s", err.msg);
-        return 2;
-    }
-    if (a->cols && eg_runset_resolve_key(rs, a->cols, colkey, len, &err)) {
-        eg_cli_error("--cols: %s", err.msg);
-        return 2;
-    }
-    if (a->rows && a->cols && !strcmp(rowkey, colkey)) {
-        eg_cli_error("--rows and --cols both name '%s'; pick two different keys", rowkey);
-        return 2;
+    for (int k = 0; k < 2 && keys[2][0]; k++)
+        if (!strcmp(keys[k], keys[2])) {
+            eg_cli_error("--agg and --%s both name '%s'; runs cannot be both %s and averaged "
+                         "over it",
+                         k ? "cols" : "rows", keys[2], k ? "columns" : "rows");
+            return 2;
+        }
+    if (!a->agg) {
+        const char *d = eg_pivot_default_agg(rs, a->rows ? keys[0] : NULL,
+                                             a->cols ? keys[1] : NULL);
+        snprintf(keys[2], 256, "%s", d ? d : "");
     }
     return 0;
+}
+
+/* loads the runs and builds the table; 0 or the exit code (message printed) */
+static int build_table(const targs *a, eg_runset *rs, eg_pivot *p)
+{
+    eg_err err = {0};
+    eg_metric mt;
+    char keys[3][256] = {"", "", ""};
+    int code, rc;
+    if (a->at && strncmp(a->metric, "reach:", 6)) {
+        eg_cli_error("--at applies to --metric reach:COL>=V only (got --metric %s)", a->metric);
+        return 2;
+    }
+    if (eg_metric_parse(a->metric, a->at, &mt, &err)) {
+        eg_cli_error("--metric: %s", err.msg);
+        return 2;
+    }
+    if ((rc = eg_runset_load(rs, a->paths, a->npaths, &err))) {
+        eg_cli_error("%s", err.msg);
+        return rc == EG_EINPUT ? 2 : 1;
+    }
+    if ((code = resolve_args(a, rs, &mt, keys)))
+        return code;
+    rc = eg_pivot_build(p, rs, a->rows ? keys[0] : NULL, a->cols ? keys[1] : NULL,
+                        keys[2][0] ? keys[2] : NULL, &mt, &err);
+    if (rc)
+        eg_cli_error("%s", err.msg);
+    return rc == EG_OK ? 0 : rc == EG_EINPUT ? 2 : 1;
 }
 
 int eg_cmd_table(int argc, char **argv)
@@ -410,21 +507,9 @@ int eg_cmd_table(int argc, char **argv)
         free(a.paths);
         return code;
     }
-    eg_err err = {0};
-    eg_runset rs;
+    eg_runset rs = {0};
     eg_pivot p = {0};
-    eg_agg agg;
-    const char *col = eg_metric_parse(a.metric, &agg);
-    char rowkey[256] = "", colkey[256] = "";
-    int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
-    if (rc)
-        code = rc == EG_EINPUT ? 2 : 1;
-    else if (!(code = resolve_args(&a, &rs, col, rowkey, colkey, sizeof rowkey)) &&
-             (rc = eg_pivot_build(&p, &rs, a.rows ? rowkey : NULL, a.cols ? colkey : NULL, col,
-                                  agg, &err)))
-        code = rc == EG_EINPUT ? 2 : 1;
-    if (rc)
-        eg_cli_error("%s", err.msg);
+    code = build_table(&a, &rs, &p);
     if (!code) {
         static int (*const render[])(FILE *, const eg_pivot *) = {
             [FMT_MD] = render_md, [FMT_CSV] = render_csv, [FMT_LATEX] = render_latex};

@@ -672,6 +672,15 @@ static void make_acc_run(const char *root, const char *sub, double acc)
     write_file(f, text);
 }
 
+/* a parsed table metric ("test_acc", "max:test_acc", "reach:test_acc>=0.5", ...) */
+static eg_metric metric(const char *spec, const char *at)
+{
+    eg_metric mt;
+    eg_err err = {0};
+    ck_assert_msg(eg_metric_parse(spec, at, &mt, &err) == EG_OK, "%s: %s", spec, err.msg);
+    return mt;
+}
+
 static void load_root(eg_runset *rs, const char *root)
 {
     char rc[512];
@@ -692,7 +701,9 @@ START_TEST(pivot_rows_cols)
     load_root(&rs, root);
     eg_pivot p;
     eg_err err = {0};
-    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", "nodes", "test_acc", EG_AGG_FINAL, &err) ==
+    eg_metric mt_final = metric("test_acc", NULL), mt_max = metric("max:test_acc", NULL),
+              mt_min = metric("min:train_loss", NULL);
+    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", "nodes", NULL, &mt_final, &err) ==
                       EG_OK, "%s", err.msg);
     ck_assert_int_eq(p.nrows, 2);
     ck_assert_int_eq(p.ncols, 3);
@@ -718,7 +729,7 @@ START_TEST(pivot_rows_cols)
     eg_pivot_free(&p);
 
     /* default rows: the differing keys, one column named after the metric */
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, NULL, "test_acc", EG_AGG_MAX, &err), EG_OK);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, NULL, NULL, &mt_max, &err), EG_OK);
     ck_assert_int_eq(p.nrowkeys, 2);
     ck_assert_int_eq(p.nrows, 4);
     ck_assert_int_eq(p.ncols, 1);
@@ -728,7 +739,7 @@ START_TEST(pivot_rows_cols)
     ck_assert_double_eq(p.val[3], 0.75);
     eg_pivot_free(&p);
     /* the column key left out of the row keys */
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, "nodes", "train_loss", EG_AGG_MIN, &err),
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, "nodes", NULL, &mt_min, &err),
                      EG_OK);
     ck_assert_int_eq(p.nrowkeys, 1);
     ck_assert_str_eq(p.rowkeys[0], "graph");
@@ -748,7 +759,8 @@ START_TEST(pivot_clash)
     load_root(&rs, root);
     eg_pivot p;
     eg_err err = {0};
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "test_acc", EG_AGG_FINAL, &err),
+    eg_metric mt_final = metric("test_acc", NULL);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, NULL, &mt_final, &err),
                      EG_EINPUT);
     char want[2048];
     snprintf(want, sizeof want,
@@ -765,7 +777,7 @@ START_TEST(pivot_clash)
     make_acc_run(r2, "a/graph=ring,nodes=4", 0.5);
     make_acc_run(r2, "b/graph=ring,nodes=4", 0.5);
     load_root(&rs, r2);
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "nodes", "test_acc", EG_AGG_FINAL, &err),
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "nodes", NULL, &mt_final, &err),
                      EG_EINPUT);
     ck_assert_msg(strstr(err.msg, "both fall into the cell (ring, 4) and have the same spec "
                                   "keys (a repeated run?); pass only one of them") != NULL,
