@@ -1,8 +1,8 @@
 /* cmd_plot.c - `expgraph plot`: curves of a metrics column from run directories as a PNG
  * (SPEC.md section 1).
  *
- *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--title T] [--width W]
- *                 [--height H] -o FILE.png
+ *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--agg KEY|none] [--band sd|minmax]
+ *                 [--title T] [--width W] [--height H] -o FILE.png
  *
  * Every run is read (and every error found) before the figure is written.
  */
@@ -35,20 +35,31 @@ const char *__lsan_default_options(void)
 static void plot_usage(FILE *f)
 {
     fprintf(f,
-            "usage: expgraph plot RUNDIR... --y COL [--x iter|epoch|time_s] [--log-y]\n"
-            "                     [--title T] [--width W] [--height H] -o FILE.png\n"
+            "usage: expgraph plot RUNDIR... --y COL [--x iter|epoch|time_s|bytes_sent] [--log-y]\n"
+            "                     [--agg KEY|none] [--band sd|minmax] [--title T] [--width W]\n"
+            "                     [--height H] -o FILE.png\n"
             "\n"
             "Draws one line per run of a metrics.csv column against another into a PNG, with\n"
             "axes, ticks, axis titles and a legend naming each run by the spec keys that\n"
             "differ between the runs (e.g. 'graph=ring, nodes=16'; by directory name when\n"
-            "none differ).\n"
+            "none differ). Runs that differ only in their seed (--agg) are drawn as one mean\n"
+            "line with a shaded band, one colour per group.\n"
             "\n"
             "RUNDIR        a run directory (one holding metrics.csv) or a sweep's root (its\n"
             "              run directories are found up to 3 levels down)\n"
             "--y COL       the metrics.csv column to plot (required), e.g. test_acc,\n"
             "              train_loss, consensus\n"
-            "--x COL       the x axis: iter (default), epoch or time_s (any metrics.csv column\n"
-            "              works, e.g. bytes_sent)\n"
+            "--x COL       the x axis: iter (default), epoch, time_s or bytes_sent (any\n"
+            "              metrics.csv column works)\n"
+            "--agg KEY     one curve per group of runs that differ only in KEY: the mean of y\n"
+            "              (and of x) over the group's runs on the rows they share (the iter\n"
+            "              values at which every run has both cells), legend 'LABEL (n=K)'.\n"
+            "              Default: seed, when the runs' seeds differ; none: a line per run.\n"
+            "              Two runs with the same keys, KEY included (a repeated run), are an\n"
+            "              error naming both, as in `expgraph table`\n"
+            "--band B      the shaded band of an aggregated curve: sd (default), the mean\n"
+            "              \xC2\xB1 one sample standard deviation (none for a group of one run);\n"
+            "              minmax, the smallest to the largest value\n"
             "--log-y       logarithmic y axis (decade ticks); values <= 0 are left out\n"
             "--title T     a title above the plot (default: none)\n"
             "--width W     figure width in pixels (default %d)\n"
@@ -65,6 +76,7 @@ static void plot_usage(FILE *f)
             "examples:\n"
             "  expgraph plot runs/sweep --y test_acc --x epoch -o acc.png\n"
             "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n"
+            "  expgraph plot runs/seeds --y test_acc --x bytes_sent --band minmax -o acc.png\n"
             "\n"
             "metrics.csv columns:\n",
             EG_PLOT_DEFAULT_WIDTH, EG_PLOT_DEFAULT_HEIGHT);
@@ -74,9 +86,9 @@ static void plot_usage(FILE *f)
 typedef struct pargs {
     char **paths;
     int npaths;
-    const char *y, *x, *title, *out;
+    const char *y, *x, *title, *out, *agg;
     long width, height;
-    int log_y, help;
+    int log_y, help, minmax;
 } pargs;
 
 
@@ -129,6 +141,18 @@ static int parse_args(int argc, char **argv, pargs *a)
                 return 2;
             }
             a->x = v;
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--agg", &missing)) || missing) {
+            if (missing || !*v) {
+                eg_cli_error("--agg needs a spec key (e.g. seed) or none");
+                return 2;
+            }
+            a->agg = v;
+        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--band", &missing)) || missing) {
+            if (missing || (strcmp(v, "sd") && strcmp(v, "std") && strcmp(v, "minmax"))) {
+                eg_cli_error("--band needs sd (mean \xC2\xB1 one standard deviation) or minmax");
+                return 2;
+            }
+            a->minmax = !strcmp(v, "minmax");
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--title", &missing)) || missing) {
             if (missing) {
                 eg_cli_error("--title needs a text");
@@ -203,12 +227,18 @@ typedef struct curves {
     char **labs;
     double *buf;
     long points;
+    eg_curve *mean;  /* --agg: the mean curve of each group (n of them) */
+    double *band;    /* --agg: lo and hi of each point, 2 x total */
 } curves;
 
 static void curves_free(curves *cv)
 {
     for (int k = 0; cv->labs && k < cv->n; k++)
         free(cv->labs[k]);
+    for (int k = 0; cv->mean && k < cv->n; k++)
+        eg_curve_free(&cv->mean[k]);
+    free(cv->mean);
+    free(cv->band);
     free(cv->labs);
     free(cv->ser);
     free(cv->buf);
@@ -297,6 +327,94 @@ static int build_curves(const eg_runset *rs, const pargs *a, curves *cv)
     return rc;
 }
 
+/* ---- --agg: one mean curve with a band per group of runs ---------------------------- */
+
+/* group g's curve as series k: the mean line, its band (mean -/+ sd, or min-max) into
+ * band, and its label "LABEL (n=K)"; returns the drawable points, -1 when out of memory */
+static long group_series(const eg_pivot *p, const eg_runset *rs, const pargs *a, int g,
+                         curves *cv, double *band)
+{
+    int *idx = calloc((size_t)rs->n, sizeof(int)), nidx = 0;
+    eg_err err = {0};
+    if (!idx)
+        return -1;
+    for (int i = 0; i < rs->n; i++)
+        if (p->cell[i] == g)
+            idx[nidx++] = i;
+    eg_curve *c = &cv->mean[g];
+    int rc = eg_curve_mean(c, rs, idx, nidx, a->x, a->y, &err);
+    free(idx);
+    size_t l = strlen(p->rows[g]) + 32;
+    if (rc || !(cv->labs[g] = malloc(l)))
+        return -1;
+    snprintf(cv->labs[g], l, "%s (n=%d)", p->rows[g], nidx);
+    eg_series *s = &cv->ser[g];
+    *s = (eg_series){cv->labs[g], c->x, c->mean, c->n, band, band + c->n};
+    long points = 0;
+    for (long j = 0; j < c->n; j++) {
+        double d = a->minmax ? 0 : c->sd[j];
+        band[j] = a->minmax ? c->lo[j] : c->mean[j] - d;
+        band[c->n + j] = a->minmax ? c->hi[j] : c->mean[j] + d;
+        points += !a->log_y || c->mean[j] > 0;
+    }
+    return points;
+}
+
+/* Groups the runs that differ only in aggkey (the rows of a pivot, which also reports
+ * runs that differ in another key) and builds each group's mean curve. Returns 0 or the
+ * exit code (message printed). */
+static int build_mean_curves(const eg_runset *rs, const pargs *a, const char *aggkey,
+                             curves *cv)
+{
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt;
+    int rc = eg_metric_parse(a->y, NULL, &mt, &err);
+    if (!rc)
+        rc = eg_pivot_build(&p, rs, NULL, NULL, aggkey, &mt, &err);
+    if (rc) {
+        eg_cli_error("%s", err.msg);
+        eg_pivot_free(&p);
+        return rc == EG_EINPUT ? 2 : 1;
+    }
+    long total = 0;
+    for (int i = 0; i < rs->n; i++)
+        total += rs->runs[i].metrics.nrows;
+    cv->n = p.nrows;
+    cv->ser = calloc((size_t)p.nrows + 1, sizeof(eg_series));
+    cv->labs = calloc((size_t)p.nrows + 1, sizeof(char *));
+    cv->mean = calloc((size_t)p.nrows + 1, sizeof(eg_curve));
+    cv->band = malloc((size_t)(total ? total : 1) * 2 * sizeof(double));
+    rc = !cv->ser || !cv->labs || !cv->mean || !cv->band;
+    for (int g = 0, off = 0; g < p.nrows && !rc; g++) {
+        long pts = group_series(&p, rs, a, g, cv, cv->band + off);
+        rc = pts < 0;
+        cv->points += pts > 0 ? pts : 0;
+        off += 2 * (int)cv->mean[g].n;
+    }
+    eg_pivot_free(&p);
+    if (rc)
+        eg_cli_error("out of memory");
+    return rc;
+}
+
+/* the aggregation key: --agg's (resolved; "" for none), else seed when the seeds differ */
+static int plot_aggkey(const eg_runset *rs, const pargs *a, char *out, size_t len)
+{
+    eg_err err = {0};
+    out[0] = 0;
+    if (a->agg && !strcmp(a->agg, "none"))
+        return 0;
+    if (a->agg && eg_runset_resolve_key(rs, a->agg, out, len, &err)) {
+        eg_cli_error("--agg: %s", err.msg);
+        return 2;
+    }
+    const char *d = a->agg ? NULL : eg_pivot_default_agg(rs, NULL, NULL);
+    if (d)
+        snprintf(out, len, "%s", d);
+    return 0;
+}
+
 int eg_cmd_plot(int argc, char **argv)
 {
     pargs a;
@@ -310,12 +428,16 @@ int eg_cmd_plot(int argc, char **argv)
     eg_err err = {0};
     eg_runset rs;
     curves cv = {0};
+    char aggkey[256] = "";
     int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
     if (rc) {
         eg_cli_error("%s", err.msg);
         code = rc == EG_EINPUT ? 2 : 1;
     } else if (!(code = check_column(&rs, a.y, "--y")) &&
-               !(code = check_column(&rs, a.x, "--x")) && !(code = build_curves(&rs, &a, &cv)) &&
+               !(code = check_column(&rs, a.x, "--x")) &&
+               !(code = plot_aggkey(&rs, &a, aggkey, sizeof aggkey)) &&
+               !(code = aggkey[0] ? build_mean_curves(&rs, &a, aggkey, &cv)
+                                  : build_curves(&rs, &a, &cv)) &&
                cv.points == 0) {
         eg_cli_error("nothing to draw: no row has both %s and %s%s in any of the %d run(s)",
                      a.x, a.y, a.log_y ? " > 0 (--log-y)" : "", rs.n);
@@ -330,7 +452,7 @@ int eg_cmd_plot(int argc, char **argv)
         o.title = a.title;
         o.xlabel = axis_title(a.x);
         o.ylabel = axis_title(a.y);
-        if ((rc = eg_plot_png(a.out, cv.ser, rs.n, &o, &err))) {
+        if ((rc = eg_plot_png(a.out, cv.ser, cv.n, &o, &err))) {
             eg_cli_error("%s", err.msg);
             code = rc == EG_EINPUT ? 2 : 1;
         }

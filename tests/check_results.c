@@ -1133,7 +1133,8 @@ END_TEST
 /* ---- figures -------------------------------------------------------------------- */
 
 /* reads a PNG back: size, and the count of non-white pixels and of "blue-ish" ones */
-static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
+/* the pixels of a PNG as RGBA (malloc'ed), its size in *w x *h */
+static unsigned char *read_rgba(const char *path, int *w, int *h)
 {
     png_image img;
     memset(&img, 0, sizeof img);
@@ -1146,17 +1147,70 @@ static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
     unsigned char *px = malloc(PNG_IMAGE_SIZE(img));
     ck_assert_ptr_nonnull(px);
     ck_assert(png_image_finish_read(&img, NULL, px, 0, NULL) != 0);
-    *ink = *blue = 0;
-    for (long i = 0; i < (long)img.width * img.height; i++) {
+    return px;
+}
+
+/* pixels within tol of colour (r, g, b) in each channel */
+static long count_near(const unsigned char *px, int w, int h, int r, int g, int b, int tol)
+{
+    long n = 0;
+    for (long i = 0; i < (long)w * h; i++) {
+        const unsigned char *p = px + 4 * i;
+        n += abs(p[0] - r) < tol && abs(p[1] - g) < tol && abs(p[2] - b) < tol;
+    }
+    return n;
+}
+
+static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
+{
+    unsigned char *px = read_rgba(path, w, h);
+    *ink = 0;
+    for (long i = 0; i < (long)*w * *h; i++) {
         unsigned char *p = px + 4 * i;
         if (p[0] < 240 || p[1] < 240 || p[2] < 240)
             (*ink)++;
-        /* tab10 blue is (31, 119, 180) */
-        if (abs(p[0] - 31) < 20 && abs(p[1] - 119) < 20 && abs(p[2] - 180) < 20)
-            (*blue)++;
     }
+    *blue = count_near(px, *w, *h, 31, 119, 180, 20); /* tab10 blue is (31, 119, 180) */
     free(px);
 }
+
+START_TEST(plot_band_png)
+{
+    const char *dir = tmpdir();
+    double x[20], y[20], lo[20], hi[20];
+    for (int i = 0; i < 20; i++) {
+        x[i] = i;
+        y[i] = 0.5 + 0.01 * i;
+        lo[i] = y[i] - 0.2;
+        hi[i] = y[i] + 0.2;
+    }
+    eg_series s = {"mean (n=3)", x, y, 20, lo, hi};
+    eg_plot_opts o;
+    eg_plot_opts_init(&o);
+    o.width = 700;
+    o.height = 450;
+    eg_err err = {0};
+    char *p = tmp_path(dir, "band.png");
+    ck_assert_msg(eg_plot_png(p, &s, 1, &o, &err) == EG_OK, "%s", err.msg);
+    int w, h;
+    unsigned char *px = read_rgba(p, &w, &h);
+    ck_assert_int_eq(w, 700);
+    ck_assert_int_eq(h, 450);
+    /* the band: tab10 blue at alpha 0.22 over white, about (206, 225, 238); it spans most
+     * of the plot's height (the limits include the band), so a large share of the image */
+    long band = count_near(px, w, h, 206, 225, 238, 6);
+    free(px);
+    ck_assert_msg(band > 700 * 450 / 5, "band pixels: %ld", band);
+    /* the same curve without a band has none of that colour */
+    s.lo = s.hi = NULL;
+    ck_assert_int_eq(eg_plot_png(p, &s, 1, &o, &err), EG_OK);
+    px = read_rgba(p, &w, &h);
+    long none = count_near(px, w, h, 206, 225, 238, 6);
+    free(px);
+    ck_assert_msg(none < 400, "band colour without a band: %ld", none);
+    cleanup();
+}
+END_TEST
 
 START_TEST(plot_png)
 {
@@ -1168,8 +1222,9 @@ START_TEST(plot_png)
         y2[i] = i % 7 == 3 ? NAN : 0.5 * exp(-0.05 * i); /* empty cells are skipped */
     }
     y2[0] = 0; /* non-positive: left out on a log axis */
-    eg_series s[3] = {{"graph=ring, nodes=16", x, y1, 50}, {"graph=exp, nodes=16", x, y2, 50},
-                      {"empty", x, y1, 0}};
+    eg_series s[3] = {{"graph=ring, nodes=16", x, y1, 50, NULL, NULL},
+                      {"graph=exp, nodes=16", x, y2, 50, NULL, NULL},
+                      {"empty", x, y1, 0, NULL, NULL}};
     eg_plot_opts o;
     eg_plot_opts_init(&o);
     ck_assert_int_eq(o.width, 900);
@@ -1209,7 +1264,7 @@ START_TEST(plot_png)
 
     /* a single point and a constant series still draw */
     double one_x = 5, one_y = 0.7;
-    eg_series s1 = {"only", &one_x, &one_y, 1};
+    eg_series s1 = {"only", &one_x, &one_y, 1, NULL, NULL};
     ck_assert_int_eq(eg_plot_png(p, &s1, 1, NULL, &err), EG_OK);
 
     /* errors */
@@ -1245,6 +1300,7 @@ static Suite *suite(void)
     tcase_add_test(tc, curve_mean_shared_rows);
     tcase_add_test(tc, nice_ticks);
     tcase_add_test(tc, plot_png);
+    tcase_add_test(tc, plot_band_png);
     suite_add_tcase(s, tc);
     return s;
 }
