@@ -348,27 +348,39 @@ static void set_series_style(cairo_t *cr, int i, double s)
     }
 }
 
-/* how many (interpolated) data points fall inside rectangle r */
+/* how many (interpolated) points of the curve (x, y) fall inside rectangle r */
+static long covered_curve(const fig *f, const double *x, const double *y, long n, double rx,
+                          double ry, double rw, double rh)
+{
+    long c = 0;
+    double lx = NAN, ly = NAN;
+    for (long j = 0; j < n; j++) {
+        if (!drawable(f, x[j], y[j]))
+            continue;
+        double X = map_x(f, x[j]), Y = map_y(f, y[j]);
+        int steps = isnan(lx) ? 1 : 8;
+        for (int t = 1; t <= steps; t++) {
+            double u = (double)t / steps;
+            double px = isnan(lx) ? X : lx + (X - lx) * u, py = isnan(ly) ? Y : ly + (Y - ly) * u;
+            if (px >= rx && px <= rx + rw && py >= ry && py <= ry + rh)
+                c++;
+        }
+        lx = X;
+        ly = Y;
+    }
+    return c;
+}
+
+/* how many data points (lines, and the edges of bands) fall inside rectangle r */
 static long covered(const fig *f, const eg_series *s, int ns, double rx, double ry, double rw,
                     double rh)
 {
     long c = 0;
     for (int i = 0; i < ns; i++) {
-        double lx = NAN, ly = NAN;
-        for (long j = 0; j < s[i].n; j++) {
-            if (!drawable(f, s[i].x[j], s[i].y[j]))
-                continue;
-            double X = map_x(f, s[i].x[j]), Y = map_y(f, s[i].y[j]);
-            int steps = isnan(lx) ? 1 : 8;
-            for (int t = 1; t <= steps; t++) {
-                double u = (double)t / steps;
-                double px = isnan(lx) ? X : lx + (X - lx) * u, py = isnan(ly) ? Y : ly + (Y - ly) * u;
-                if (px >= rx && px <= rx + rw && py >= ry && py <= ry + rh)
-                    c++;
-            }
-            lx = X;
-            ly = Y;
-        }
+        c += covered_curve(f, s[i].x, s[i].y, s[i].n, rx, ry, rw, rh);
+        if (s[i].lo && s[i].hi)
+            c += covered_curve(f, s[i].x, s[i].lo, s[i].n, rx, ry, rw, rh) +
+                 covered_curve(f, s[i].x, s[i].hi, s[i].n, rx, ry, rw, rh);
     }
     return c;
 }
@@ -583,6 +595,15 @@ static int band_at(const fig *f, const eg_series *s, long j)
     return drawable(f, s->x[j], s->lo[j]) && drawable(f, s->x[j], s->hi[j]);
 }
 
+/* 1 when s has a band somewhere */
+static int has_band(const fig *f, const eg_series *s)
+{
+    for (long j = 0; s->lo && s->hi && j < s->n; j++)
+        if (band_at(f, s, j))
+            return 1;
+    return 0;
+}
+
 /* the bands, translucent in each series' colour: one polygon per run of consecutive
  * points with a band (hi left to right, then lo back) */
 static void draw_bands(const fig *f, const eg_series *s, int ns)
@@ -762,7 +783,7 @@ static void legend_draw(const fig *f, const legend *L, const eg_series *s, int W
     cairo_clip(cr);
     for (int e = 0; e < L->n; e++) {
         double cyy = L->y + L->pad + f->s + L->row * e + f->fs_legend / 2;
-        if (s[L->idx[e]].lo && s[L->idx[e]].hi) { /* a band: a shaded box behind the sample */
+        if (has_band(f, &s[L->idx[e]])) { /* a band: a shaded box behind the sample */
             const double *c = PALETTE[L->idx[e] % 10];
             cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.22);
             cairo_rectangle(cr, L->x + L->pad, cyy - f->fs_legend * 0.4, L->sample,
