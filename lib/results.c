@@ -1224,16 +1224,26 @@ static int pivot_cells(eg_pivot *p, const eg_runset *rs, const int *runrow, cons
 const char *eg_pivot_default_agg(const eg_runset *rs, const char *rowkey, const char *colkey)
 {
     const char *first = NULL;
+    int differ = 0;
     if (same_key(rowkey, "seed") || same_key(colkey, "seed"))
         return NULL;
-    for (int i = 0; i < rs->n; i++) {
+    for (int i = 0; i < rs->n && !differ; i++) {
         const char *v = eg_rundir_get(&rs->runs[i], "seed");
-        if (v && first && strcmp(v, first))
-            return "seed";
+        differ = v && first && strcmp(v, first);
         if (v && !first)
             first = v;
     }
-    return NULL;
+    if (!differ)
+        return NULL;
+    /* a trial layout: seed is the default only when it puts two runs into one cell (or
+     * the layout fails, so that the real one reports the clash with seed left out) */
+    eg_pivot p;
+    eg_metric mt = {.agg = EG_AGG_FINAL, .col = "iter", .label = "iter"};
+    int shared = eg_pivot_build(&p, rs, rowkey, colkey, "seed", &mt, NULL) != EG_OK;
+    for (int c = 0; !shared && c < p.nrows * p.ncols; c++)
+        shared = p.nruns[c] > 1;
+    eg_pivot_free(&p);
+    return shared ? "seed" : NULL;
 }
 
 int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,

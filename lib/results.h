@@ -186,8 +186,10 @@ typedef struct eg_pivot {
     int *cell;           /* rs->n: the cell of each run (row * ncols + col) */
 } eg_pivot;
 
-/* The default aggregation key of a table: "seed" when the runs' seeds differ and seed is
- * neither rowkey nor colkey (either may be NULL); else NULL. */
+/* The default aggregation key of a table: "seed" when the runs' seeds differ, seed is
+ * neither rowkey nor colkey (either may be NULL), and aggregating over it puts two or more
+ * runs into some cell (or the layout clashes); else NULL (one run per cell, as without
+ * aggregation). */
 const char *eg_pivot_default_agg(const eg_runset *rs, const char *rowkey, const char *colkey);
 
 /* Lays out the runs of rs. rowkey, colkey and aggkey are canonical keys

@@ -997,6 +997,11 @@ START_TEST(pivot_agg_clash)
     eg_pivot p;
     eg_err err = {0};
     eg_metric mt = metric("test_acc", NULL);
+    /* seeds differ, but every graph has one run: no aggregation by default */
+    ck_assert_ptr_null(eg_pivot_default_agg(&rs, NULL, NULL));
+    ck_assert_ptr_null(eg_pivot_default_agg(&rs, "graph", NULL));
+    /* rows by nodes put both runs into one cell: seed, and the clash names graph */
+    ck_assert_str_eq(eg_pivot_default_agg(&rs, "nodes", NULL), "seed");
     ck_assert_int_eq(eg_pivot_build(&p, &rs, "nodes", NULL, "seed", &mt, &err), EG_EINPUT);
     ck_assert_msg(strstr(err.msg, "both fall into the cell (4, test_acc); they differ in "
                                   "'graph'") != NULL,
