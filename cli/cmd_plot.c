@@ -87,7 +87,7 @@ static void plot_usage(FILE *f)
 typedef struct pargs {
     char **paths;
     int npaths;
-    const char *y, *x, *title, *out, *agg;
+    const char *y, *x, *title, *out, *agg, *band;
     long width, height;
     int log_y, help, minmax;
 } pargs;
@@ -110,12 +110,13 @@ static int parse_size(const char *opt, const char *v, long *out)
     return 0;
 }
 
-static int check_required(const pargs *a);
+static int check_required(pargs *a);
 
 static int parse_args(int argc, char **argv, pargs *a)
 {
     memset(a, 0, sizeof *a);
     a->x = "iter";
+    a->band = "sd";
     a->width = EG_PLOT_DEFAULT_WIDTH;
     a->height = EG_PLOT_DEFAULT_HEIGHT;
     a->paths = calloc((size_t)argc + 1, sizeof(char *));
@@ -123,37 +124,24 @@ static int parse_args(int argc, char **argv, pargs *a)
         eg_cli_error("out of memory");
         return 1;
     }
+    const char *need_out = "-o needs a file name, e.g. -o figure.png";
+    const eg_cli_stropt opts[] = {
+        {"--y", &a->y, "--y needs a metrics column, e.g. test_acc"},
+        {"--x", &a->x, "--x needs iter, epoch, time_s or bytes_sent"},
+        {"--agg", &a->agg, "--agg needs a spec key (e.g. seed) or none"},
+        {"--band", &a->band, "--band needs sd or minmax"},
+        {"-o", &a->out, need_out}, {"--out", &a->out, need_out}};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v;
-        int missing = 0;
+        int missing = 0, m = eg_cli_str_opts(argc, argv, &i, opts, sizeof opts / sizeof opts[0]);
+        if (m == 2)
+            return 2;
+        if (m == 1)
+            continue;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             a->help = 1;
         } else if (!strcmp(s, "--log-y")) {
             a->log_y = 1;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--y", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--y needs a metrics column, e.g. test_acc");
-                return 2;
-            }
-            a->y = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--x", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--x needs iter, epoch or time_s");
-                return 2;
-            }
-            a->x = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--agg", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--agg needs a spec key (e.g. seed) or none");
-                return 2;
-            }
-            a->agg = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--band", &missing)) || missing) {
-            if (missing || (strcmp(v, "sd") && strcmp(v, "std") && strcmp(v, "minmax"))) {
-                eg_cli_error("--band needs sd (mean \xC2\xB1 one standard deviation) or minmax");
-                return 2;
-            }
-            a->minmax = !strcmp(v, "minmax");
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--title", &missing)) || missing) {
             if (missing) {
                 eg_cli_error("--title needs a text");
@@ -166,13 +154,6 @@ static int parse_args(int argc, char **argv, pargs *a)
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--height", &missing)) || missing) {
             if (parse_size("--height", missing ? NULL : v, &a->height))
                 return 2;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "-o", &missing)) || missing ||
-                   (v = eg_cli_opt_val(argc, argv, &i, "--out", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("-o needs a file name, e.g. -o figure.png");
-                return 2;
-            }
-            a->out = v;
         } else if (s[0] == '-' && s[1]) {
             eg_cli_error("unknown option '%s' (see expgraph plot --help)", s);
             return 2;
@@ -183,9 +164,15 @@ static int parse_args(int argc, char **argv, pargs *a)
     return a->help ? 0 : check_required(a);
 }
 
-/* the arguments plot cannot do without: run directories, --y and -o */
-static int check_required(const pargs *a)
+/* the arguments plot cannot do without: run directories, --y and -o; and --band's value */
+static int check_required(pargs *a)
 {
+    if (strcmp(a->band, "sd") && strcmp(a->band, "std") && strcmp(a->band, "minmax")) {
+        eg_cli_error("--band needs sd (mean \xC2\xB1 one standard deviation) or minmax, not '%s'",
+                     a->band);
+        return 2;
+    }
+    a->minmax = !strcmp(a->band, "minmax");
     if (a->npaths == 0) {
         eg_cli_error("plot: give one or more run directories or a sweep's root (see --help)");
         return 2;

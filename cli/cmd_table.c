@@ -118,41 +118,21 @@ static int parse_args(int argc, char **argv, targs *a)
         eg_cli_error("out of memory");
         return 1;
     }
+    const eg_cli_stropt opts[] = {
+        {"--rows", &a->rows, "--rows needs a spec key (see --help)"},
+        {"--cols", &a->cols, "--cols needs a spec key (see --help)"},
+        {"--metric", &a->metric, "--metric needs a column, e.g. test_acc or max:test_acc"},
+        {"--agg", &a->agg, "--agg needs a spec key (e.g. seed) or none"},
+        {"--at", &a->at, "--at needs a metrics column: iter, epoch, time_s or bytes_sent"}};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v;
-        int missing = 0;
+        int missing = 0, m = eg_cli_str_opts(argc, argv, &i, opts, sizeof opts / sizeof opts[0]);
+        if (m == 2)
+            return 2;
+        if (m == 1)
+            continue;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             a->help = 1;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--rows", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--rows needs a spec key (see --help)");
-                return 2;
-            }
-            a->rows = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--cols", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--cols needs a spec key (see --help)");
-                return 2;
-            }
-            a->cols = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--metric", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--metric needs a column, e.g. test_acc or max:test_acc");
-                return 2;
-            }
-            a->metric = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--agg", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--agg needs a spec key (e.g. seed) or none");
-                return 2;
-            }
-            a->agg = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--at", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--at needs a metrics column: iter, epoch, time_s or bytes_sent");
-                return 2;
-            }
-            a->at = v;
         } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
             if ((a->format = parse_format(missing ? NULL : v)) < 0)
                 return 2;

@@ -42,4 +42,17 @@ void eg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * NULL when argv[*i] is another option, and then *missing = 1 if it is opt without a value */
 const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing);
 
+/* An option that takes a text value: where the value goes, and the message printed when
+ * it is missing or empty (e.g. "--rows needs a spec key (see --help)"). */
+typedef struct eg_cli_stropt {
+    const char *name;
+    const char **dst;
+    const char *need;
+} eg_cli_stropt;
+
+/* Matches argv[*i] against opts[0..n): 1 when one takes it (*dst set; *i advanced past a
+ * separate value), 2 when its value is missing or empty (message printed), 0 when none
+ * matches. */
+int eg_cli_str_opts(int argc, char **argv, int *i, const eg_cli_stropt *opts, int n);
+
 #endif

@@ -300,7 +300,9 @@ static void set_keys(char *out, size_t len)
     }
 }
 
-int eg_cli_completion(FILE *f)
+/* the completion function up to the per-command value lists: subcommands, --set keys and
+ * values, graph names, metrics columns */
+static void completion_head(FILE *f)
 {
     char graphs[1024], algos[512], cols[1024], keys[4096], cmds[256] = "";
     KIND_NAMES(eg_graph_kinds, " ", graphs);
@@ -332,8 +334,13 @@ int eg_cli_completion(FILE *f)
             "    *:--y|*:--x|*:--at) words=$cols ;;\n"
             "    *:--set) COMPREPLY=($(compgen -W '%s' -- \"$cur\")); compopt -o nospace 2>/dev/null; return ;;\n",
             graphs, algos, cols, cmds, cmds, keys);
+}
+
+int eg_cli_completion(FILE *f)
+{
     int rc = 0;
     char **helps = calloc((size_t)eg_ncommands, sizeof(char *));
+    completion_head(f);
     for (int i = 0; helps && i < eg_ncommands; i++)
         if (!(helps[i] = command_help(&eg_commands[i])))
             rc = 1;

@@ -23,6 +23,23 @@ const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *
     return argv[++*i];
 }
 
+int eg_cli_str_opts(int argc, char **argv, int *i, const eg_cli_stropt *opts, int n)
+{
+    for (int k = 0; k < n; k++) {
+        int missing = 0;
+        const char *v = eg_cli_opt_val(argc, argv, i, opts[k].name, &missing);
+        if (!v && !missing)
+            continue;
+        if (missing || !*v) {
+            eg_cli_error("%s", opts[k].need);
+            return 2;
+        }
+        *opts[k].dst = v;
+        return 1;
+    }
+    return 0;
+}
+
 void eg_cli_error(const char *fmt, ...)
 {
     va_list ap;
