@@ -18,9 +18,13 @@
 #   5. algorithms.md      experiments/algorithms/run.sh: every algorithm on MNIST (3 seeds)
 #                         and on a heterogeneous synthetic problem (full batch: one seed)
 #   6. (the ResNet-20 table: see the marked block below)
-# Estimate (samples/s from bench/README.md: CNN ~17,600, MLP ~100,000 with evaluation and
-# loading on top): step 3 ~24 runs x ~12 s x 3 seeds = 15 min, step 5 ~26 MLP runs x ~5 s
-# x 3 seeds = 7 min, the rest ~2 min: ~24 min, leaving ~20 min for step 6.
+# Estimate, from the training speed of bench/README.md (CNN ~17,600 samples/s, MLP
+# ~100,000; evaluation forward passes at ~3x that): step 3 is 24 runs x 3 seeds, each 180k
+# training samples (~10 s) plus 250k-410k evaluated samples (~5-8 s) plus loading: ~17 s,
+# so ~20 min; step 5 is 18 + 8 MLP runs x 3 seeds at ~4 s: ~5.5 min; steps 1, 2 and the
+# synthetic runs ~1 min. Total ~27 min, leaving ~18 min for step 6. Measure before
+# relying on it: with the interim model kernels of 2026-11-30 (quick start 11,700 samples/s,
+# Fashion CNN 1,500, load ~4) step 3 alone would take ~3 hours.
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
 # Usage: experiments/reproduce.sh [RESULTS_DIR]
