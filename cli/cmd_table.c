@@ -163,6 +163,8 @@ static void put_latex(FILE *f, const char *s)
             fputc(*s, f);
             break;
         case '~': fputs("\\textasciitilde{}", f); break;
+        case '<': fputs("\\textless{}", f); break;
+        case '>': fputs("\\textgreater{}", f); break;
         case '^': fputs("\\textasciicircum{}", f); break;
         case '\\': fputs("\\textbackslash{}", f); break;
         case '\n': case '\r': fputc(' ', f); break; /* a blank line would end the row */
@@ -244,8 +246,10 @@ static const char *cell_text(const eg_pivot *p, int r, int c, numfmt nf, char *b
         fmt_num(p->sd[i], nf, sd, sizeof sd);
     if (p->n[i] < p->nruns[i])
         snprintf(part, sizeof part, " (%d/%d)", p->n[i], p->nruns[i]);
-    if (nf.format == FMT_LATEX)
-        snprintf(buf, len, p->n[i] > 1 ? "$%s \\pm %s$%s" : "$%s \\pm$ --%s", mean, sd, part);
+    if (nf.format == FMT_LATEX && p->n[i] > 1)
+        snprintf(buf, len, "$%s \\pm %s$%s", mean, sd, part);
+    else if (nf.format == FMT_LATEX)
+        snprintf(buf, len, "$%s \\pm$ --%s", mean, part);
     else
         snprintf(buf, len, "%s \xC2\xB1 %s%s", mean, sd, part);
     return buf;

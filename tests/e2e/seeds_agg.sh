@@ -69,6 +69,8 @@ check "md: ring is 'mean ± std'" grep -qE '^\| ring +\| +0\.[0-9]{4} ± 0\.[0-9
 check "md: star (one run) shows std '-'" grep -qE '^\| star +\| +0\.[0-9]{4} ± - \|$' "$TMP/out"
 run "$EXPGRAPH" table "$TMP/sw" --rows graph --format latex
 check "latex: \$mean \\pm std\$" grep -qE '^ring & \$0\.[0-9]{4} \\pm 0\.[0-9]{4}\$ \\\\$' "$TMP/out"
+run "$EXPGRAPH" table "$TMP/sw" "$TMP/single" --rows graph --format latex
+check "latex: one run shows '\$mean \\pm\$ --'" grep -qE '^star & \$0\.[0-9]{4} \\pm\$ -- \\\\$' "$TMP/out"
 run "$EXPGRAPH" table "$TMP/sw" --rows graph --agg none
 check "--agg none: seeds clash again (exit 2)" test "$rc" -eq 2
 run "$EXPGRAPH" table "$TMP/sw" --cols graph --agg none
