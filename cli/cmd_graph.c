@@ -96,15 +96,13 @@ static int parse_nodes(const char *text, int **out, int *count)
         if (comma)
             *comma = '\0';
         long x;
-        if (!eg_parse_long(p, &x) && x > INT_MAX) {
-            eg_cli_error("--nodes: %s is too large (at most %d)", p, INT_MAX);
-            free(v);
-            free(copy);
-            return -1;
-        }
-        if (eg_parse_long(p, &x) || x < 1) {
+        int bad = eg_parse_long(p, &x) || x < 1;
+        if (bad)
             eg_cli_error("--nodes: '%s' is not a whole number >= 1 (give e.g. --nodes 4,8,16)",
                          p);
+        else if (x > INT_MAX)
+            eg_cli_error("--nodes: %s is too large (at most %d)", p, INT_MAX);
+        if (bad || x > INT_MAX) {
             free(v);
             free(copy);
             return -1;
@@ -118,38 +116,6 @@ static int parse_nodes(const char *text, int **out, int *count)
     *out = v;
     *count = n;
     return 0;
-}
-
-static int parse_seed(const char *s, uint64_t *out)
-{
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = (uint64_t)v;
-    return 0;
-}
-
-/* "--opt VALUE" or "--opt=VALUE": returns the value (advancing *i) or NULL when a is not
- * opt; sets *missing when opt is given without a value. */
-static const char *opt_value(const char *opt, int argc, char **argv, int *i, int *missing)
-{
-    const char *a = argv[*i];
-    size_t ol = strlen(opt);
-    if (strncmp(a, opt, ol))
-        return NULL;
-    if (a[ol] == '=')
-        return a + ol + 1;
-    if (a[ol] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
 }
 
 static void print_matrix(eg_topo *t, long k, uint64_t seed, int random)
@@ -210,136 +176,174 @@ static void print_table(eg_topo **topos, const eg_topo_stats *st, int count)
     free(cell);
 }
 
-int eg_cmd_graph(int argc, char **argv)
+typedef struct gargs {
+    const char *name, *nodes, *format, *iters, *seed;
+} gargs;
+
+enum { G_HELP = 1, G_NODES, G_FORMAT, G_ITERS, G_SEED };
+static const eg_cli_opt GRAPH_OPTS[] = {
+    {"--help", "-h", 0, G_HELP},      {"--nodes", NULL, 1, G_NODES}, {"--format", NULL, 1, G_FORMAT},
+    {"--iters", NULL, 1, G_ITERS},    {"--seed", NULL, 1, G_SEED},   {NULL, NULL, 0, 0}};
+
+/* -1: go on; 0: --help printed; 2: a problem printed */
+static int parse_args(int argc, char **argv, gargs *g)
 {
-    const char *name = NULL, *nodes_arg = NULL, *format_arg = "table";
-    const char *iters_arg = NULL, *seed_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int missing = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            graph_usage(stdout);
-            return 0;
+    *g = (gargs){.format = "table"};
+    const char *v;
+    int i = 0, id;
+    while ((id = eg_cli_next(argc, argv, &i, GRAPH_OPTS, &v)) != EG_CLI_END) {
+        switch (id) {
+        case G_HELP: graph_usage(stdout); return 0;
+        case G_NODES: g->nodes = v; break;
+        case G_FORMAT: g->format = v; break;
+        case G_ITERS: g->iters = v; break;
+        case G_SEED: g->seed = v; break;
+        case EG_CLI_MISSING:
+            eg_cli_error("%s needs a value (see expgraph graph --help)", v);
+            return 2;
+        case EG_CLI_UNKNOWN:
+            eg_cli_error("unknown option '%s' for graph (see expgraph graph --help)", v);
+            return 2;
+        default: /* EG_CLI_ARG */
+            if (g->name) {
+                eg_cli_error("unexpected argument '%s' after NAME '%s' (see expgraph graph "
+                             "--help)",
+                             v, g->name);
+                return 2;
+            }
+            g->name = v;
         }
-        if ((v = opt_value("--nodes", argc, argv, &i, &missing)))
-            nodes_arg = v;
-        else if (!missing && (v = opt_value("--format", argc, argv, &i, &missing)))
-            format_arg = v;
-        else if (!missing && (v = opt_value("--iters", argc, argv, &i, &missing)))
-            iters_arg = v;
-        else if (!missing && (v = opt_value("--seed", argc, argv, &i, &missing)))
-            seed_arg = v;
-        else if (missing) {
-            eg_cli_error("%s needs a value (see expgraph graph --help)", a);
-            return 2;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            eg_cli_error("unknown option '%s' for graph (see expgraph graph --help)", a);
-            return 2;
-        } else if (name) {
-            eg_cli_error("unexpected argument '%s' after NAME '%s' (see expgraph graph "
-                         "--help)",
-                         a, name);
-            return 2;
-        } else
-            name = a;
     }
-    if (!name) {
+    if (!g->name) {
         eg_cli_error("graph needs a NAME, e.g. expgraph graph exp --nodes 16 (see expgraph "
                      "graph --help)");
         return 2;
     }
-    if (!nodes_arg) {
+    if (!g->nodes) {
         eg_cli_error("graph needs --nodes, e.g. --nodes 16 or --nodes 4,8,16");
         return 2;
     }
-    int format;
-    if (!strcmp(format_arg, "table"))
-        format = FMT_TABLE;
-    else if (!strcmp(format_arg, "csv"))
-        format = FMT_CSV;
-    else if (!strcmp(format_arg, "matrix"))
-        format = FMT_MATRIX;
-    else {
-        eg_cli_error("--format: unknown format '%s' (known: table, csv, matrix)", format_arg);
+    return -1;
+}
+
+/* The checked settings: format, iters (0: one period), seed, node counts (malloc'ed).
+ * 0, or 2 after printing the problem. */
+static int check_args(const gargs *g, int *format, long *iters, uint64_t *seed, int **nodes,
+                      int *count)
+{
+    static const char *const formats[] = {[FMT_TABLE] = "table", [FMT_CSV] = "csv",
+                                          [FMT_MATRIX] = "matrix"};
+    *format = -1;
+    for (int f = 0; f < 3; f++)
+        if (!strcmp(g->format, formats[f]))
+            *format = f;
+    if (*format < 0) {
+        eg_cli_error("--format: unknown format '%s' (known: table, csv, matrix)", g->format);
         return 2;
     }
-    long iters = 0; /* 0: one period */
-    if (iters_arg && (eg_parse_long(iters_arg, &iters) || iters < 1)) {
-        eg_cli_error("--iters: '%s' is not a whole number >= 1", iters_arg);
+    *iters = 0;
+    if (g->iters && (eg_parse_long(g->iters, iters) || *iters < 1)) {
+        eg_cli_error("--iters: '%s' is not a whole number >= 1", g->iters);
         return 2;
     }
-    uint64_t seed = 1;
-    if (seed_arg && parse_seed(seed_arg, &seed)) {
-        eg_cli_error("--seed: '%s' is not a whole number >= 0", seed_arg);
+    *seed = 1;
+    if (g->seed && eg_parse_u64(g->seed, seed)) {
+        eg_cli_error("--seed: '%s' is not a whole number >= 0", g->seed);
         return 2;
     }
-    int *nodes, count;
-    if (parse_nodes(nodes_arg, &nodes, &count))
+    if (parse_nodes(g->nodes, nodes, count))
         return 2;
-    if (format != FMT_MATRIX)
-        for (int r = 0; r < count; r++)
-            if (nodes[r] > EG_TOPO_STATS_MAX_NODES) {
+    if (*format != FMT_MATRIX)
+        for (int r = 0; r < *count; r++)
+            if ((*nodes)[r] > EG_TOPO_STATS_MAX_NODES) {
                 eg_cli_error("--nodes: %d is too many for --format %s (at most %d: rho needs "
                              "dense n x n matrices); --format matrix has no such limit",
-                             nodes[r], format_arg, EG_TOPO_STATS_MAX_NODES);
-                free(nodes);
+                             (*nodes)[r], g->format, EG_TOPO_STATS_MAX_NODES);
+                free(*nodes);
+                *nodes = NULL;
                 return 2;
             }
+    return 0;
+}
 
+/* Builds every graph (and its statistics unless with_stats is 0) before anything is
+ * printed. 0, or the exit code after printing the problem. */
+static int build_all(const eg_graph_spec *g, const int *nodes, int count, uint64_t seed,
+                     int with_stats, eg_topo **topos, eg_topo_stats *st)
+{
+    eg_err err = {0};
+    for (int r = 0; r < count; r++) {
+        int rc = eg_topo_init(&topos[r], g, nodes[r], seed, &err);
+        if (rc) {
+            eg_cli_error("%s", err.msg);
+            return rc == EG_EINPUT ? 2 : 1;
+        }
+    }
+    for (int r = 0; with_stats && r < count; r++) {
+        int rc = eg_topo_stats_compute(topos[r], &st[r], &err);
+        if (rc) {
+            eg_cli_error("%s", err.msg);
+            return rc == EG_EINPUT ? 2 : 1;
+        }
+    }
+    return 0;
+}
+
+static int print_all(eg_topo **topos, const eg_topo_stats *st, const int *nodes, int count,
+                     int format, long iters, uint64_t seed)
+{
+    if (format == FMT_CSV) {
+        printf("graph,nodes,period,degree,rho,gap,rho_period\n");
+        for (int r = 0; r < count; r++)
+            printf("%s,%d,%d,%d,%.9g,%.9g,%.9g\n", eg_topo_name(topos[r]), nodes[r],
+                   st[r].period, st[r].degree, st[r].rho, st[r].gap, st[r].rho_period);
+    } else if (format == FMT_TABLE) {
+        print_table(topos, st, count);
+    } else {
+        for (int r = 0; r < count; r++) {
+            int period = eg_topo_period(topos[r]);
+            int random = period == 0; /* random_match */
+            long K = iters ? iters : (period > 0 ? period : 1);
+            for (long k = 0; k < K; k++)
+                print_matrix(topos[r], k, seed, random);
+        }
+    }
+    if (fflush(stdout) || ferror(stdout)) {
+        eg_cli_error("cannot write the output: %s", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int eg_cmd_graph(int argc, char **argv)
+{
+    gargs ga;
+    int code = parse_args(argc, argv, &ga);
+    if (code >= 0)
+        return code;
+    int format, *nodes = NULL, count = 0;
+    long iters;
+    uint64_t seed;
+    if (check_args(&ga, &format, &iters, &seed, &nodes, &count))
+        return 2;
     eg_err err = {0};
     eg_graph_spec g;
-    if (eg_spec_graph_from_text(name, &g, &err)) {
+    if (eg_spec_graph_from_text(ga.name, &g, &err)) {
         eg_cli_error("%s", err.msg);
         free(nodes);
         return err.code == EG_ERUN ? 1 : 2;
     }
-
-    int code = 0;
     eg_topo **topos = calloc((size_t)count, sizeof *topos);
     eg_topo_stats *st = calloc((size_t)count, sizeof *st);
+    code = 0;
     if (!topos || !st) {
         eg_cli_error("out of memory");
         code = 1;
     }
-    for (int r = 0; r < count && !code; r++) {
-        int rc = eg_topo_init(&topos[r], &g, nodes[r], seed, &err);
-        if (rc) {
-            eg_cli_error("%s", err.msg);
-            code = rc == EG_EINPUT ? 2 : 1;
-        }
-    }
-    if (format != FMT_MATRIX)
-        for (int r = 0; r < count && !code; r++) {
-            int rc = eg_topo_stats_compute(topos[r], &st[r], &err);
-            if (rc) {
-                eg_cli_error("%s", err.msg);
-                code = rc == EG_EINPUT ? 2 : 1;
-            }
-        }
-
-    if (!code) {
-        if (format == FMT_CSV) {
-            printf("graph,nodes,period,degree,rho,gap,rho_period\n");
-            for (int r = 0; r < count; r++)
-                printf("%s,%d,%d,%d,%.9g,%.9g,%.9g\n", eg_topo_name(topos[r]), nodes[r],
-                       st[r].period, st[r].degree, st[r].rho, st[r].gap, st[r].rho_period);
-        } else if (format == FMT_TABLE) {
-            print_table(topos, st, count);
-        } else {
-            for (int r = 0; r < count; r++) {
-                int period = eg_topo_period(topos[r]);
-                int random = period == 0; /* random_match */
-                long K = iters ? iters : (period > 0 ? period : 1);
-                for (long k = 0; k < K; k++)
-                    print_matrix(topos[r], k, seed, random);
-            }
-        }
-        if (fflush(stdout) || ferror(stdout)) {
-            eg_cli_error("cannot write the output: %s", strerror(errno));
-            code = 1;
-        }
-    }
-
+    if (!code)
+        code = build_all(&g, nodes, count, seed, format != FMT_MATRIX, topos, st);
+    if (!code)
+        code = print_all(topos, st, nodes, count, format, iters, seed);
     if (topos)
         for (int r = 0; r < count; r++)
             eg_topo_free(topos[r]);

@@ -93,14 +93,10 @@ typedef struct pargs {
 } pargs;
 
 
-/* --width / --height's value (NULL: missing); 0, or 2 with the message printed */
+/* --width / --height's value; 0, or 2 with the message printed */
 static int parse_size(const char *opt, const char *v, long *out)
 {
     long n;
-    if (!v) {
-        eg_cli_error("%s needs a number of pixels", opt);
-        return 2;
-    }
     if (eg_parse_long(v, &n) || n < EG_PLOT_MIN_SIZE || n > EG_PLOT_MAX_SIZE) {
         eg_cli_error("%s needs a whole number of pixels in %d..%d (got '%s')", opt,
                      EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE, v);
@@ -111,6 +107,21 @@ static int parse_size(const char *opt, const char *v, long *out)
 }
 
 static int check_required(pargs *a);
+
+enum { P_HELP = 1, P_LOGY, P_Y, P_X, P_AGG, P_BAND, P_OUT, P_TITLE, P_WIDTH, P_HEIGHT };
+static const eg_cli_opt PLOT_OPTS[] = {
+    {"--help", "-h", 0, P_HELP}, {"--log-y", NULL, 0, P_LOGY},    {"--y", NULL, 1, P_Y},
+    {"--x", NULL, 1, P_X},       {"--agg", NULL, 1, P_AGG},       {"--band", NULL, 1, P_BAND},
+    {"--out", "-o", 1, P_OUT},   {"--title", NULL, 1, P_TITLE},   {"--width", NULL, 1, P_WIDTH},
+    {"--height", NULL, 1, P_HEIGHT}, {NULL, NULL, 0, 0}};
+
+/* what each text option needs, for the message when it is empty */
+static const char *const PLOT_NEEDS[] = {
+    [P_Y] = "--y needs a metrics column, e.g. test_acc",
+    [P_X] = "--x needs iter, epoch, time_s or bytes_sent",
+    [P_AGG] = "--agg needs a spec key (e.g. seed) or none",
+    [P_BAND] = "--band needs sd or minmax",
+    [P_OUT] = "-o needs a file name, e.g. -o figure.png"};
 
 static int parse_args(int argc, char **argv, pargs *a)
 {
@@ -124,41 +135,30 @@ static int parse_args(int argc, char **argv, pargs *a)
         eg_cli_error("out of memory");
         return 1;
     }
-    const char *need_out = "-o needs a file name, e.g. -o figure.png";
-    const eg_cli_stropt opts[] = {
-        {"--y", &a->y, "--y needs a metrics column, e.g. test_acc"},
-        {"--x", &a->x, "--x needs iter, epoch, time_s or bytes_sent"},
-        {"--agg", &a->agg, "--agg needs a spec key (e.g. seed) or none"},
-        {"--band", &a->band, "--band needs sd or minmax"},
-        {"-o", &a->out, need_out}, {"--out", &a->out, need_out}};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v;
-        int missing = 0, m = eg_cli_str_opts(argc, argv, &i, opts, sizeof opts / sizeof opts[0]);
-        if (m == 2)
+    const char **dst[] = {[P_Y] = &a->y,       [P_X] = &a->x,     [P_AGG] = &a->agg,
+                          [P_BAND] = &a->band, [P_OUT] = &a->out, [P_TITLE] = &a->title};
+    const char *v;
+    int i = 0, id;
+    while ((id = eg_cli_next(argc, argv, &i, PLOT_OPTS, &v)) != EG_CLI_END) {
+        if (id == EG_CLI_ARG) {
+            a->paths[a->npaths++] = (char *)v;
+        } else if (id == EG_CLI_UNKNOWN) {
+            eg_cli_error("unknown option '%s' (see expgraph plot --help)", v);
             return 2;
-        if (m == 1)
-            continue;
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            a->help = 1;
-        } else if (!strcmp(s, "--log-y")) {
-            a->log_y = 1;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--title", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--title needs a text");
+        } else if (id == EG_CLI_MISSING) {
+            eg_cli_error("%s needs a value (see expgraph plot --help)", v);
+            return 2;
+        } else if (id == P_HELP || id == P_LOGY) {
+            *(id == P_HELP ? &a->help : &a->log_y) = 1;
+        } else if (id == P_WIDTH || id == P_HEIGHT) {
+            if (parse_size(id == P_WIDTH ? "--width" : "--height", v,
+                           id == P_WIDTH ? &a->width : &a->height))
                 return 2;
-            }
-            a->title = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--width", &missing)) || missing) {
-            if (parse_size("--width", missing ? NULL : v, &a->width))
-                return 2;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--height", &missing)) || missing) {
-            if (parse_size("--height", missing ? NULL : v, &a->height))
-                return 2;
-        } else if (s[0] == '-' && s[1]) {
-            eg_cli_error("unknown option '%s' (see expgraph plot --help)", s);
+        } else if (!*v && id != P_TITLE) {
+            eg_cli_error("%s", PLOT_NEEDS[id]);
             return 2;
         } else {
-            a->paths[a->npaths++] = (char *)s;
+            *dst[id] = v;
         }
     }
     return a->help ? 0 : check_required(a);

@@ -58,48 +58,66 @@ static const char *SWEEP_HELP =
     "--list prints one `expgraph run ...` command per point\n"
     "instead (for SLURM arrays, GNU parallel or mpirun in a batch script).\n";
 
-static int parse_args(int argc, char **argv, runargs *a, int allow_out, int allow_list)
+enum { O_HELP = 1, O_SET, O_OUT, O_RESUME, O_FORCE, O_QUIET, O_LIST };
+
+static const eg_cli_opt RUN_OPTS[] = {
+    {"--help", "-h", 0, O_HELP}, {"--set", NULL, 1, O_SET},       {"--out", NULL, 1, O_OUT},
+    {"--resume", NULL, 0, O_RESUME}, {"--force", NULL, 0, O_FORCE}, {"--quiet", NULL, 0, O_QUIET},
+    {NULL, NULL, 0, 0}};
+static const eg_cli_opt VALIDATE_OPTS[] = {
+    {"--help", "-h", 0, O_HELP}, {"--set", NULL, 1, O_SET}, {NULL, NULL, 0, 0}};
+/* sweep takes run's options (--resume and --force are accepted, each point decides) */
+static const eg_cli_opt SWEEP_OPTS[] = {
+    {"--help", "-h", 0, O_HELP}, {"--set", NULL, 1, O_SET},       {"--out", NULL, 1, O_OUT},
+    {"--resume", NULL, 0, O_RESUME}, {"--force", NULL, 0, O_FORCE}, {"--quiet", NULL, 0, O_QUIET},
+    {"--list", NULL, 0, O_LIST}, {NULL, NULL, 0, 0}};
+
+/* one argument, as eg_cli_next classified it: 0, or 2 after printing the problem */
+static int take_arg(runargs *a, int id, const char *v)
+{
+    switch (id) {
+    case O_HELP: a->help = 1; break;
+    case O_SET: a->sets[a->nsets++] = (char *)v; break;
+    case O_RESUME: a->resume = 1; break;
+    case O_FORCE: a->force = 1; break;
+    case O_QUIET: a->quiet = 1; break;
+    case O_LIST: a->list = 1; break;
+    case O_OUT:
+        if (!*v) {
+            eg_cli_error("--out needs a directory");
+            return 2;
+        }
+        a->out = v;
+        break;
+    case EG_CLI_MISSING:
+        eg_cli_error("%s", !strcmp(v, "--set") ? "--set needs KEY=VALUE" : "--out needs a directory");
+        return 2;
+    case EG_CLI_UNKNOWN:
+        eg_cli_error("unknown option '%s' (see --help)", v);
+        return 2;
+    default: /* EG_CLI_ARG */
+        if (a->spec) {
+            eg_cli_error("one spec file at a time; '%s' is extra", v);
+            return 2;
+        }
+        a->spec = v;
+    }
+    return 0;
+}
+
+/* 0 (a->help when --help was given) or 2 after printing the problem; a->sets is always
+ * the caller's to free */
+static int parse_args(int argc, char **argv, runargs *a, const eg_cli_opt *opts)
 {
     memset(a, 0, sizeof *a);
     a->sets = calloc((size_t)argc + 1, sizeof(char *));
     if (!a->sets)
         return 2;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            a->help = 1;
-        } else if (!strcmp(s, "--set") || !strncmp(s, "--set=", 6)) {
-            const char *v = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v) {
-                eg_cli_error("--set needs KEY=VALUE");
-                return 2;
-            }
-            a->sets[a->nsets++] = (char *)v;
-        } else if (allow_out && (!strcmp(s, "--out") || !strncmp(s, "--out=", 6))) {
-            const char *v = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !*v) {
-                eg_cli_error("--out needs a directory");
-                return 2;
-            }
-            a->out = v;
-        } else if (allow_out && !strcmp(s, "--resume")) {
-            a->resume = 1;
-        } else if (allow_out && !strcmp(s, "--force")) {
-            a->force = 1;
-        } else if (allow_out && !strcmp(s, "--quiet")) {
-            a->quiet = 1;
-        } else if (allow_list && !strcmp(s, "--list")) {
-            a->list = 1;
-        } else if (s[0] == '-' && s[1]) {
-            eg_cli_error("unknown option '%s' (see --help)", s);
+    const char *v;
+    int i = 0, id;
+    while ((id = eg_cli_next(argc, argv, &i, opts, &v)) != EG_CLI_END)
+        if (take_arg(a, id, v))
             return 2;
-        } else if (!a->spec) {
-            a->spec = s;
-        } else {
-            eg_cli_error("one spec file at a time; '%s' is extra", s);
-            return 2;
-        }
-    }
     if (a->help)
         return 0;
     if (!a->spec) {
@@ -206,7 +224,7 @@ static int do_run(const runargs *a, const char *out, int validate, int quiet, in
 int eg_cmd_run(int argc, char **argv)
 {
     runargs a;
-    int pc = parse_args(argc, argv, &a, 1, 0);
+    int pc = parse_args(argc, argv, &a, RUN_OPTS);
     if (pc || a.help) {
         if (a.help) {
             fputs(RUN_HELP, stdout);
@@ -234,7 +252,7 @@ int eg_cmd_run(int argc, char **argv)
 int eg_cmd_validate(int argc, char **argv)
 {
     runargs a;
-    int pc = parse_args(argc, argv, &a, 0, 0);
+    int pc = parse_args(argc, argv, &a, VALIDATE_OPTS);
     if (pc || a.help) {
         if (a.help)
             fputs(VALIDATE_HELP, stdout);
@@ -281,155 +299,199 @@ static void shq(const char *s, char *out, size_t len)
     out[o] = 0;
 }
 
-int eg_cmd_sweep(int argc, char **argv)
-{
+/* a sweep: the command line, the expanded block, the root directory, and the --set list
+ * handed to each point (the command line's, then the point's own sw.nkeys) */
+typedef struct sweepctx {
     runargs a;
-    int pc = parse_args(argc, argv, &a, 1, 1);
-    if (pc || a.help) {
-        if (a.help)
-            fputs(SWEEP_HELP, stdout);
-        free(a.sets);
-        return pc;
-    }
-    eg_err err = {0};
     eg_sweep sw;
-    int rc = eg_sweep_load(&sw, a.spec, a.sets, a.nsets, &err);
-    if (rc) {
-        eg_cli_error("%s", err.msg);
-        eg_sweep_free(&sw);
-        free(a.sets);
-        return exit_code(rc);
+    char **sets;
+    char root[EG_PATH_MAX];
+} sweepctx;
+
+/* the point's sets: sets[a.nsets ..] for point p (dir: its directory name); 0 or -1 */
+static int point_sets(sweepctx *x, long p, char *dir, size_t dirlen)
+{
+    return eg_sweep_point(&x->sw, p, x->sets + x->a.nsets, dir, dirlen);
+}
+
+static void point_free(sweepctx *x)
+{
+    for (int k = 0; k < x->sw.nkeys; k++) {
+        free(x->sets[x->a.nsets + k]);
+        x->sets[x->a.nsets + k] = NULL;
     }
-    /* the sweep's root: --out, else the spec's output.dir (read with the first point) */
-    char **sets = calloc((size_t)(a.nsets + sw.nkeys + 1), sizeof(char *));
-    char root[EG_PATH_MAX], dir[EG_PATH_MAX], out[EG_PATH_MAX * 2 + 8];
-    int code = 0;
-    if (!sets) {
-        eg_sweep_free(&sw);
-        free(a.sets);
-        return 1;
-    }
-    for (int i = 0; i < a.nsets; i++)
-        sets[i] = a.sets[i];
-    if (eg_sweep_point(&sw, 0, sets + a.nsets, dir, sizeof dir)) {
+}
+
+/* the sweep's root: --out, else the spec's output.dir (read with the first point);
+ * 0 or the exit code after printing the problem */
+static int sweep_root(sweepctx *x)
+{
+    char dir[EG_PATH_MAX];
+    if (point_sets(x, 0, dir, sizeof dir)) {
         eg_cli_error("sweep point too long");
-        code = 2;
-        goto done;
+        return 2;
     }
-    if (a.out) {
-        snprintf(root, sizeof root, "%s", a.out);
+    int code = 0;
+    if (x->a.out) {
+        snprintf(x->root, sizeof x->root, "%s", x->a.out);
     } else {
+        eg_err err = {0};
         eg_spec s;
-        rc = eg_spec_load(&s, a.spec, sets, a.nsets + sw.nkeys, &err);
+        int rc = eg_spec_load(&s, x->a.spec, x->sets, x->a.nsets + x->sw.nkeys, &err);
         if (rc) {
             eg_cli_error("%s", err.msg);
-            eg_spec_free(&s);
             code = exit_code(rc);
-            goto done;
+        } else {
+            snprintf(x->root, sizeof x->root, "%s", s.out_dir);
         }
-        snprintf(root, sizeof root, "%s", s.out_dir);
         eg_spec_free(&s);
     }
-    for (int k = 0; k < sw.nkeys; k++) {
-        free(sets[a.nsets + k]);
-        sets[a.nsets + k] = NULL;
-    }
-    /* every point must be a valid spec before anything runs */
-    for (long p = 0; p < sw.npoints; p++) {
-        eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
+    point_free(x);
+    return code;
+}
+
+/* every point must be a valid spec before anything runs: 0 or the exit code */
+static int check_points(sweepctx *x)
+{
+    char dir[EG_PATH_MAX];
+    for (long p = 0; p < x->sw.npoints; p++) {
+        point_sets(x, p, dir, sizeof dir);
+        eg_err err = {0};
         eg_spec s;
-        rc = eg_spec_load(&s, a.spec, sets, a.nsets + sw.nkeys, &err);
+        int rc = eg_spec_load(&s, x->a.spec, x->sets, x->a.nsets + x->sw.nkeys, &err);
         eg_spec_free(&s);
-        for (int k = 0; k < sw.nkeys; k++) {
-            free(sets[a.nsets + k]);
-            sets[a.nsets + k] = NULL;
-        }
+        point_free(x);
         if (rc) {
             eg_cli_error("sweep point %s: %s", dir, err.msg);
-            code = exit_code(rc);
-            goto done;
+            return exit_code(rc);
         }
     }
-    if (a.list) {
-        for (long p = 0; p < sw.npoints; p++) {
-            eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
-            char q[8192];
-            shq(a.spec, q, sizeof q);
-            printf("expgraph run %s", q);
-            for (int i = 0; i < a.nsets + sw.nkeys; i++) {
-                shq(sets[i], q, sizeof q);
-                printf(" --set %s", q);
-            }
-            snprintf(out, sizeof out, "%s/%s", root, dir);
-            shq(out, q, sizeof q);
-            printf(" --out %s%s\n", q, a.quiet ? " --quiet" : "");
-            for (int k = 0; k < sw.nkeys; k++) {
-                free(sets[a.nsets + k]);
-                sets[a.nsets + k] = NULL;
-            }
+    return 0;
+}
+
+/* --list: one `expgraph run` command line per point */
+static void list_points(sweepctx *x)
+{
+    char dir[EG_PATH_MAX], out[EG_PATH_MAX * 2 + 8], q[8192];
+    for (long p = 0; p < x->sw.npoints; p++) {
+        point_sets(x, p, dir, sizeof dir);
+        shq(x->a.spec, q, sizeof q);
+        printf("expgraph run %s", q);
+        for (int i = 0; i < x->a.nsets + x->sw.nkeys; i++) {
+            shq(x->sets[i], q, sizeof q);
+            printf(" --set %s", q);
         }
-        goto done;
+        snprintf(out, sizeof out, "%s/%s", x->root, dir);
+        shq(out, q, sizeof q);
+        printf(" --out %s%s\n", q, x->a.quiet ? " --quiet" : "");
+        point_free(x);
     }
-    if (eg_comm_world_init(&argc, &argv)) {
+}
+
+typedef struct sweeptally {
+    long ran, skipped, failed;
+    int code, stop;
+} sweeptally;
+
+/* runs point p (its sets in place) into out unless it finished already */
+static void run_point(sweepctx *x, long p, const char *dir, const char *out, sweeptally *t)
+{
+    int rank = eg_comm_world_rank();
+    char probe[EG_PATH_MAX * 2 + 48], ck[EG_PATH_MAX * 2 + 48];
+    snprintf(probe, sizeof probe, "%s/summary.csv", out);
+    snprintf(ck, sizeof ck, "%s/ckpt/LATEST", out);
+    struct stat st;
+    int finished = stat(probe, &st) == 0, resumable = stat(ck, &st) == 0;
+    if (finished) {
+        t->skipped++;
+        if (rank == 0 && !x->a.quiet)
+            printf("[%ld/%ld] %s: finished already, skipped\n", p + 1, x->sw.npoints, dir);
+        return;
+    }
+    if (rank == 0 && !x->a.quiet)
+        printf("[%ld/%ld] %s%s\n", p + 1, x->sw.npoints, dir, resumable ? " (resuming)" : "");
+    fflush(stdout);
+    runargs pa = x->a;
+    pa.sets = x->sets;
+    pa.nsets = x->a.nsets + x->sw.nkeys;
+    pa.resume = resumable;
+    pa.force = !resumable; /* metrics without a checkpoint: an early death, start over */
+    int pcode = 0;
+    int prc = do_run(&pa, out, 0, x->a.quiet, &pcode);
+    t->ran++;
+    /* a point that fails (bad combination, divergence) does not stop the others; an
+     * interrupt does */
+    if (prc == EG_EINTR) {
+        t->code = pcode;
+        t->stop = 1;
+    } else if (prc != EG_OK) {
+        t->failed++;
+        if (rank == 0)
+            eg_cli_error("sweep point %s failed (see above); continuing", dir);
+        if (t->code == 0 || pcode == 1)
+            t->code = pcode;
+    }
+}
+
+/* runs every point in turn (collective): the exit code */
+static int run_points(sweepctx *x, int *argc, char ***argv)
+{
+    if (eg_comm_world_init(argc, argv)) {
         eg_cli_error("cannot initialise MPI");
-        code = 1;
-        goto done;
+        return 1;
     }
     install_signals();
-    int rank = eg_comm_world_rank();
-    long ran = 0, skipped = 0, failed = 0;
-    int stop = 0;
-    for (long p = 0; p < sw.npoints && !stop; p++) {
-        eg_sweep_point(&sw, p, sets + a.nsets, dir, sizeof dir);
-        snprintf(out, sizeof out, "%s/%s", root, dir);
-        char probe[sizeof out + 32], ck[sizeof out + 32];
-        snprintf(probe, sizeof probe, "%s/summary.csv", out);
-        snprintf(ck, sizeof ck, "%s/ckpt/LATEST", out);
-        struct stat st;
-        int finished = stat(probe, &st) == 0, resumable = stat(ck, &st) == 0;
-        if (finished) {
-            skipped++;
-            if (rank == 0 && !a.quiet)
-                printf("[%ld/%ld] %s: finished already, skipped\n", p + 1, sw.npoints, dir);
-        } else {
-            if (rank == 0 && !a.quiet)
-                printf("[%ld/%ld] %s%s\n", p + 1, sw.npoints, dir, resumable ? " (resuming)" : "");
-            fflush(stdout);
-            runargs pa = a;
-            pa.sets = sets;
-            pa.nsets = a.nsets + sw.nkeys;
-            pa.resume = resumable;
-            pa.force = !resumable; /* metrics without a checkpoint: an early death, start over */
-            int pcode = 0;
-            int prc = do_run(&pa, out, 0, a.quiet, &pcode);
-            ran++;
-            /* a point that fails (bad combination, divergence) does not stop the others;
-             * an interrupt does */
-            if (prc == EG_EINTR) {
-                code = pcode;
-                stop = 1;
-            } else if (prc != EG_OK) {
-                failed++;
-                if (rank == 0)
-                    eg_cli_error("sweep point %s failed (see above); continuing", dir);
-                if (code == 0 || pcode == 1)
-                    code = pcode;
-            }
-        }
-        for (int k = 0; k < sw.nkeys; k++) {
-            free(sets[a.nsets + k]);
-            sets[a.nsets + k] = NULL;
-        }
+    char dir[EG_PATH_MAX], out[EG_PATH_MAX * 2 + 8];
+    sweeptally t = {0};
+    for (long p = 0; p < x->sw.npoints && !t.stop; p++) {
+        point_sets(x, p, dir, sizeof dir);
+        snprintf(out, sizeof out, "%s/%s", x->root, dir);
+        run_point(x, p, dir, out, &t);
+        point_free(x);
     }
-    if (!stop && rank == 0 && (!a.quiet || failed))
+    if (!t.stop && eg_comm_world_rank() == 0 && (!x->a.quiet || t.failed))
         printf("sweep: %ld points, %ld run, %ld skipped, %ld failed; results under %s\n",
-               sw.npoints, ran, skipped, failed, root);
+               x->sw.npoints, t.ran, t.skipped, t.failed, x->root);
     eg_comm_world_finalize();
-done:
-    for (int k = 0; k < sw.nkeys; k++)
-        free(sets[a.nsets + k]);
-    free(sets);
-    eg_sweep_free(&sw);
-    free(a.sets);
+    return t.code;
+}
+
+int eg_cmd_sweep(int argc, char **argv)
+{
+    sweepctx x = {0};
+    int code = parse_args(argc, argv, &x.a, SWEEP_OPTS);
+    if (code || x.a.help) {
+        if (x.a.help)
+            fputs(SWEEP_HELP, stdout);
+        free(x.a.sets);
+        return code;
+    }
+    eg_err err = {0};
+    int rc = eg_sweep_load(&x.sw, x.a.spec, x.a.sets, x.a.nsets, &err);
+    if (rc) {
+        eg_cli_error("%s", err.msg);
+        eg_sweep_free(&x.sw);
+        free(x.a.sets);
+        return exit_code(rc);
+    }
+    x.sets = calloc((size_t)(x.a.nsets + x.sw.nkeys + 1), sizeof(char *));
+    if (!x.sets) {
+        eg_sweep_free(&x.sw);
+        free(x.a.sets);
+        return 1;
+    }
+    for (int i = 0; i < x.a.nsets; i++)
+        x.sets[i] = x.a.sets[i];
+    code = sweep_root(&x);
+    if (!code)
+        code = check_points(&x);
+    if (!code && x.a.list)
+        list_points(&x);
+    else if (!code)
+        code = run_points(&x, &argc, &argv);
+    point_free(&x);
+    free(x.sets);
+    eg_sweep_free(&x.sw);
+    free(x.a.sets);
     return code;
 }

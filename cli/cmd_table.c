@@ -90,7 +90,7 @@ typedef struct targs {
 } targs;
 
 
-/* --format's value (NULL: missing) as FMT_*, or -1 (message printed) */
+/* --format's value as FMT_*, or -1 (message printed) */
 static int parse_format(const char *v)
 {
     static const struct {
@@ -98,16 +98,27 @@ static int parse_format(const char *v)
         int fmt;
     } names[] = {{"md", FMT_MD}, {"markdown", FMT_MD}, {"csv", FMT_CSV},
                  {"latex", FMT_LATEX}, {"tex", FMT_LATEX}};
-    if (!v) {
-        eg_cli_error("--format needs md, csv or latex");
-        return -1;
-    }
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if (!strcmp(v, names[k].name))
             return names[k].fmt;
     eg_cli_error("unknown --format '%s'; use md, csv or latex", v);
     return -1;
 }
+
+enum { T_HELP = 1, T_ROWS, T_COLS, T_METRIC, T_AGG, T_AT, T_FORMAT };
+static const eg_cli_opt TABLE_OPTS[] = {
+    {"--help", "-h", 0, T_HELP},     {"--rows", NULL, 1, T_ROWS}, {"--cols", NULL, 1, T_COLS},
+    {"--metric", NULL, 1, T_METRIC}, {"--agg", NULL, 1, T_AGG},   {"--at", NULL, 1, T_AT},
+    {"--format", NULL, 1, T_FORMAT}, {NULL, NULL, 0, 0}};
+
+/* what each value option needs, for the message when it is missing or empty */
+static const char *const TABLE_NEEDS[] = {
+    [T_ROWS] = "--rows needs a spec key (see --help)",
+    [T_COLS] = "--cols needs a spec key (see --help)",
+    [T_METRIC] = "--metric needs a column, e.g. test_acc, max:test_acc or reach:test_acc>=0.9",
+    [T_AGG] = "--agg needs a spec key (e.g. seed) or none",
+    [T_AT] = "--at needs a metrics column: iter, epoch, time_s or bytes_sent",
+    [T_FORMAT] = "--format needs md, csv or latex"};
 
 static int parse_args(int argc, char **argv, targs *a)
 {
@@ -118,29 +129,29 @@ static int parse_args(int argc, char **argv, targs *a)
         eg_cli_error("out of memory");
         return 1;
     }
-    const eg_cli_stropt opts[] = {
-        {"--rows", &a->rows, "--rows needs a spec key (see --help)"},
-        {"--cols", &a->cols, "--cols needs a spec key (see --help)"},
-        {"--metric", &a->metric, "--metric needs a column, e.g. test_acc or max:test_acc"},
-        {"--agg", &a->agg, "--agg needs a spec key (e.g. seed) or none"},
-        {"--at", &a->at, "--at needs a metrics column: iter, epoch, time_s or bytes_sent"}};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v;
-        int missing = 0, m = eg_cli_str_opts(argc, argv, &i, opts, sizeof opts / sizeof opts[0]);
-        if (m == 2)
+    const char **dst[] = {[T_ROWS] = &a->rows, [T_COLS] = &a->cols, [T_METRIC] = &a->metric,
+                          [T_AGG] = &a->agg,   [T_AT] = &a->at};
+    const char *v;
+    int i = 0, id;
+    while ((id = eg_cli_next(argc, argv, &i, TABLE_OPTS, &v)) != EG_CLI_END) {
+        if (id == EG_CLI_ARG) {
+            a->paths[a->npaths++] = (char *)v;
+        } else if (id == EG_CLI_UNKNOWN) {
+            eg_cli_error("unknown option '%s' (see expgraph table --help)", v);
             return 2;
-        if (m == 1)
-            continue;
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+        } else if (id == T_HELP) {
             a->help = 1;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
-            if ((a->format = parse_format(missing ? NULL : v)) < 0)
-                return 2;
-        } else if (s[0] == '-' && s[1]) {
-            eg_cli_error("unknown option '%s' (see expgraph table --help)", s);
+        } else if (id == EG_CLI_MISSING) {
+            eg_cli_error("%s needs a value (see expgraph table --help)", v);
             return 2;
+        } else if (!*v) {
+            eg_cli_error("%s", TABLE_NEEDS[id]);
+            return 2;
+        } else if (id == T_FORMAT) {
+            if ((a->format = parse_format(v)) < 0)
+                return 2;
         } else {
-            a->paths[a->npaths++] = (char *)s;
+            *dst[id] = v;
         }
     }
     if (a->help)

@@ -39,20 +39,26 @@ int eg_cli_completion(FILE *f);
 void eg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* the value of option `opt` at argv[*i], given as "--opt V" (advancing *i) or "--opt=V";
- * NULL when argv[*i] is another option, and then *missing = 1 if it is opt without a value */
+ * NULL when argv[*i] is another option, and then *missing = 1 if it is opt without a value.
+ * (cli/opts.c; eg_cli_next below is the whole-table form of the same rule.) */
 const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing);
 
-/* An option that takes a text value: where the value goes, and the message printed when
- * it is missing or empty (e.g. "--rows needs a spec key (see --help)"). */
-typedef struct eg_cli_stropt {
-    const char *name;
-    const char **dst;
-    const char *need;
-} eg_cli_stropt;
+/* One option of a subcommand, for eg_cli_next. A table ends with {NULL}. */
+typedef struct eg_cli_opt {
+    const char *name;  /* "--set" */
+    const char *alias; /* another spelling ("-h", "-o") or NULL */
+    int has_value;     /* 1: "--name VALUE" or "--name=VALUE"; 0: a flag, exactly "--name" */
+    int id;            /* what eg_cli_next returns for it (> 0) */
+} eg_cli_opt;
 
-/* Matches argv[*i] against opts[0..n): 1 when one takes it (*dst set; *i advanced past a
- * separate value), 2 when its value is missing or empty (message printed), 0 when none
- * matches. */
-int eg_cli_str_opts(int argc, char **argv, int *i, const eg_cli_stropt *opts, int n);
+enum { EG_CLI_END = 0, EG_CLI_ARG = -1, EG_CLI_UNKNOWN = -2, EG_CLI_MISSING = -3 };
+
+/* Steps to the next argument (start with *i = 0; argv[0] is the subcommand) and returns:
+ * the option's id, with its value in *val for a value option (*i advanced past a separate
+ * value); EG_CLI_ARG for a positional argument ("-" included), in *val; EG_CLI_UNKNOWN for
+ * an argument starting with '-' that is no option in opts, in *val; EG_CLI_MISSING for a
+ * value option that is the last argument, *val = the option as written; EG_CLI_END after
+ * the last argument. Prints nothing: the caller words the errors. */
+int eg_cli_next(int argc, char **argv, int *i, const eg_cli_opt *opts, const char **val);
 
 #endif

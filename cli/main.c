@@ -6,40 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing)
-{
-    size_t l = strlen(opt);
-    const char *s = argv[*i];
-    if (strncmp(s, opt, l))
-        return NULL;
-    if (s[l] == '=')
-        return s + l + 1;
-    if (s[l])
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-int eg_cli_str_opts(int argc, char **argv, int *i, const eg_cli_stropt *opts, int n)
-{
-    for (int k = 0; k < n; k++) {
-        int missing = 0;
-        const char *v = eg_cli_opt_val(argc, argv, i, opts[k].name, &missing);
-        if (!v && !missing)
-            continue;
-        if (missing || !*v) {
-            eg_cli_error("%s", opts[k].need);
-            return 2;
-        }
-        *opts[k].dst = v;
-        return 1;
-    }
-    return 0;
-}
-
 void eg_cli_error(const char *fmt, ...)
 {
     va_list ap;

@@ -156,6 +156,7 @@ int eg_algo_needs_grad(const eg_algo *a) { return a->kind != EG_ALGO_GOSSIP; }
 float *eg_algo_stats(eg_algo *a) { return a->stats; }
 size_t eg_algo_nstats(const eg_algo *a) { return a->nstats; }
 void eg_algo_set_steps(eg_algo *a, long steps) { a->steps = steps; }
+long eg_algo_steps(const eg_algo *a) { return a->steps; }
 
 float *eg_algo_node_x(eg_algo *a, int li)
 {

@@ -28,6 +28,7 @@ float *eg_algo_stats(eg_algo *a);
 size_t eg_algo_nstats(const eg_algo *a);
 /* Iterations taken (a resumed run sets it: gt and ed treat their first step apart). */
 void eg_algo_set_steps(eg_algo *a, long steps);
+long eg_algo_steps(const eg_algo *a);
 /* Running statistics: nstats floats per node, kept (and checkpointed) with the state;
  * gossip != 0 mixes them with W(k) after each exchange (bytes counted), except for psgd,
  * whose graph is unused (each node keeps its own). Zero-filled; call once after init. */

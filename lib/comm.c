@@ -3,11 +3,12 @@
 
 #include <mpi.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct eg_comm {
-    MPI_Comm comm;
+    MPI_Comm comm;       /* MPI_COMM_NULL for a simulated rank (eg_comm_init_sim) */
     int rank, size, nodes, lo, hi, host_ranks;
     size_t max_dim;
     int max_vecs;
@@ -20,6 +21,12 @@ struct eg_comm {
     int *slot;           /* nodes: its slot in recvbuf */
     long *sendmark;      /* nlocal * size */
     int *rows_local, *rows_remote; /* local rows split by whether they need remote data */
+    int nrows_local, nrows_remote;
+    /* the exchange plan of the current call (eg_comm_plan) */
+    int *recv_node;          /* slot -> the remote node received into it (ascending) */
+    int nrecv;
+    int *send_node, *send_rank; /* what this rank sends, in posting order */
+    int nsend;
     /* the combine's plan, rebuilt every call (nlocal rows x max_vecs vectors) */
     int *plan_src;           /* row -> max_row in-neighbours (local index or -1 - slot) */
     float *plan_w;           /* row -> max_row weights */
@@ -27,17 +34,36 @@ struct eg_comm {
     const float **tsrc;      /* per thread: max_row source pointers of one block */
     int max_row, nthreads_alloc;
     long calls;
-    double *chainbuf;    /* not used for acc (caller's) */
 };
+
+/* Every MPI call goes through one of these two. MPI_TRY returns EG_ERUN from the enclosing
+ * function with "MPI error at FILE:LINE: <MPI_Error_string>" in err (err may be NULL).
+ * MPI_OR_ABORT is for the few calls in functions without an error path (a rank or size
+ * query, a maximum of a time, finalisation): it prints the same on stderr and ends the job
+ * with MPI_Abort (DESIGN.md: fatal means MPI_Abort, never exit on one rank). */
+static int mpi_error(int rc, const char *file, int line, eg_err *err)
+{
+    char s[MPI_MAX_ERROR_STRING] = "";
+    int l = 0;
+    MPI_Error_string(rc, s, &l);
+    return eg_err_set(err, EG_ERUN, "MPI error at %s:%d: %s", file, line, s);
+}
 
 #define MPI_TRY(call, err)                                                                    \
     do {                                                                                      \
         int rc_ = (call);                                                                     \
+        if (rc_ != MPI_SUCCESS)                                                               \
+            return mpi_error(rc_, __FILE__, __LINE__, (err));                                \
+    } while (0)
+
+#define MPI_OR_ABORT(call)                                                                    \
+    do {                                                                                      \
+        int rc_ = (call);                                                                     \
         if (rc_ != MPI_SUCCESS) {                                                             \
-            char s_[MPI_MAX_ERROR_STRING];                                                    \
-            int l_ = 0;                                                                       \
-            MPI_Error_string(rc_, s_, &l_);                                                   \
-            return eg_err_set(err, EG_ERUN, "MPI error at %s:%d: %s", __FILE__, __LINE__, s_); \
+            eg_err e_;                                                                        \
+            mpi_error(rc_, __FILE__, __LINE__, &e_);                                          \
+            fprintf(stderr, "expgraph: %s\n", e_.msg);                                        \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                                     \
         }                                                                                     \
     } while (0)
 
@@ -48,76 +74,116 @@ void eg_comm_range(int nodes, int P, int r, int *lo, int *hi)
     *hi = (int)(((long)(r + 1) * nodes + P - 1) / P);
 }
 
-int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const eg_topo *topo,
-                 eg_err *err)
+/* the communicator, rank, size and host: a duplicate of MPI_COMM_WORLD */
+static int comm_setup_mpi(eg_comm *c, eg_err *err)
 {
-    *out = NULL;
-    eg_comm *c = calloc(1, sizeof *c);
-    if (!c)
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    if (MPI_Comm_dup(MPI_COMM_WORLD, &c->comm) != MPI_SUCCESS) {
-        free(c);
-        return eg_err_set(err, EG_ERUN, "MPI_Comm_dup failed");
-    }
-    MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(c->comm, &c->rank);
-    MPI_Comm_size(c->comm, &c->size);
-    c->nodes = nodes;
-    c->max_dim = max_dim;
-    c->max_vecs = max_vecs < 1 ? 1 : max_vecs;
-    if (c->size > nodes) {
-        int sz = c->size;
-        eg_comm_free(c);
+    MPI_TRY(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm), err);
+    MPI_TRY(MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN), err);
+    MPI_TRY(MPI_Comm_rank(c->comm, &c->rank), err);
+    MPI_TRY(MPI_Comm_size(c->comm, &c->size), err);
+    MPI_Comm host;
+    MPI_TRY(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host), err);
+    int rc = MPI_Comm_size(host, &c->host_ranks);
+    int rc2 = MPI_Comm_free(&host);
+    MPI_TRY(rc, err);
+    MPI_TRY(rc2, err);
+    return EG_OK;
+}
+
+/* the node mapping and every buffer, sized for the topology's largest W(k) */
+static int comm_alloc(eg_comm *c, const eg_topo *topo, eg_err *err)
+{
+    if (c->size > c->nodes)
         return eg_err_set(err, EG_EINPUT,
                           "%d MPI ranks for %d nodes: run with at most as many ranks as nodes "
-                          "(mpirun -np %d or fewer)", sz, nodes, nodes);
-    }
-    eg_comm_range(nodes, c->size, c->rank, &c->lo, &c->hi);
-    MPI_Comm host;
-    if (MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host) == MPI_SUCCESS) {
-        MPI_Comm_size(host, &c->host_ranks);
-        MPI_Comm_free(&host);
-    } else {
-        c->host_ranks = 1;
-    }
-    int nlocal = c->hi - c->lo;
+                          "(mpirun -np %d or fewer)", c->size, c->nodes, c->nodes);
+    eg_comm_range(c->nodes, c->size, c->rank, &c->lo, &c->hi);
+    int nlocal = c->hi - c->lo, nodes = c->nodes;
     int maxdeg = eg_topo_max_degree(topo);
     long slots = (long)nlocal * maxdeg;
-    if (slots > nodes - nlocal)
-        slots = nodes - nlocal;
-    c->max_slots = (int)slots;
-    long sends = (long)nlocal * (c->size - 1);
-    c->max_sends = (int)sends;
-    /* the longest row is at most maxdeg + 1 entries */
-    int maxrow = maxdeg + 1;
-    c->max_row = maxrow;
-    size_t nl1 = (size_t)(nlocal ? nlocal : 1);
+    c->max_slots = (int)(slots > nodes - nlocal ? nodes - nlocal : slots);
+    c->max_sends = nlocal * (c->size - 1);
+    c->max_row = maxdeg + 1; /* the longest row: the in-neighbours and self */
+    size_t nl1 = (size_t)(nlocal ? nlocal : 1), mr = (size_t)c->max_row;
+    size_t ms1 = (size_t)(c->max_slots ? c->max_slots : 1);
+    size_t nsend1 = (size_t)(c->max_sends ? c->max_sends : 1);
     c->owner = malloc(sizeof(int) * (size_t)nodes);
     c->stamp = calloc((size_t)nodes, sizeof(long));
     c->slot = malloc(sizeof(int) * (size_t)nodes);
-    c->sendmark = calloc((size_t)(nlocal ? nlocal : 1) * (size_t)c->size, sizeof(long));
-    c->rows_local = malloc(sizeof(int) * (size_t)(nlocal ? nlocal : 1));
-    c->rows_remote = malloc(sizeof(int) * (size_t)(nlocal ? nlocal : 1));
+    c->sendmark = calloc(nl1 * (size_t)c->size, sizeof(long));
+    c->rows_local = malloc(sizeof(int) * nl1);
+    c->rows_remote = malloc(sizeof(int) * nl1);
+    c->recv_node = malloc(sizeof(int) * ms1);
+    c->send_node = malloc(sizeof(int) * nsend1);
+    c->send_rank = malloc(sizeof(int) * nsend1);
     c->nthreads_alloc = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
-    c->tsrc = malloc(sizeof(float *) * (size_t)maxrow * (size_t)c->nthreads_alloc);
-    c->plan_src = malloc(sizeof(int) * (size_t)maxrow * nl1);
-    c->plan_w = malloc(sizeof(float) * (size_t)maxrow * nl1);
+    c->tsrc = malloc(sizeof(float *) * mr * (size_t)c->nthreads_alloc);
+    c->plan_src = malloc(sizeof(int) * mr * nl1);
+    c->plan_w = malloc(sizeof(float) * mr * nl1);
     c->plan_k = malloc(sizeof(int) * nl1);
     size_t nreq = (size_t)(c->max_slots + c->max_sends) * (size_t)c->max_vecs;
     c->reqs = malloc(sizeof(MPI_Request) * (nreq ? nreq : 1));
     if (c->max_slots > 0)
-        c->recvbuf = eg_alloc_floats((size_t)c->max_slots * (size_t)c->max_vecs * max_dim, err);
+        c->recvbuf = eg_alloc_floats((size_t)c->max_slots * (size_t)c->max_vecs * c->max_dim, err);
     if (!c->owner || !c->stamp || !c->slot || !c->sendmark || !c->rows_local || !c->rows_remote ||
-        !c->tsrc || !c->plan_src || !c->plan_w || !c->plan_k ||
-        !c->reqs || (c->max_slots > 0 && !c->recvbuf)) {
-        eg_comm_free(c);
+        !c->recv_node || !c->send_node || !c->send_rank || !c->tsrc || !c->plan_src ||
+        !c->plan_w || !c->plan_k || !c->reqs || (c->max_slots > 0 && !c->recvbuf))
         return eg_err_set(err, EG_ERUN, "out of memory for the exchange buffers");
-    }
     for (int r = 0; r < c->size; r++) {
         int lo, hi;
         eg_comm_range(nodes, c->size, r, &lo, &hi);
         for (int i = lo; i < hi; i++)
             c->owner[i] = r;
+    }
+    return EG_OK;
+}
+
+static eg_comm *comm_new(int nodes, size_t max_dim, int max_vecs)
+{
+    eg_comm *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->comm = MPI_COMM_NULL;
+    c->nodes = nodes;
+    c->max_dim = max_dim;
+    c->max_vecs = max_vecs < 1 ? 1 : max_vecs;
+    c->host_ranks = 1;
+    return c;
+}
+
+int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const eg_topo *topo,
+                 eg_err *err)
+{
+    *out = NULL;
+    eg_comm *c = comm_new(nodes, max_dim, max_vecs);
+    if (!c)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    int rc = comm_setup_mpi(c, err);
+    if (!rc)
+        rc = comm_alloc(c, topo, err);
+    if (rc) {
+        eg_comm_free(c);
+        return rc;
+    }
+    *out = c;
+    return EG_OK;
+}
+
+int eg_comm_init_sim(eg_comm **out, int nodes, int rank, int size, size_t max_dim,
+                     int max_vecs, const eg_topo *topo, eg_err *err)
+{
+    *out = NULL;
+    if (size < 1 || rank < 0 || rank >= size)
+        return eg_err_set(err, EG_ERUN, "simulated rank %d of %d", rank, size);
+    eg_comm *c = comm_new(nodes, max_dim, max_vecs);
+    if (!c)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    c->rank = rank;
+    c->size = size;
+    int rc = comm_alloc(c, topo, err);
+    if (rc) {
+        eg_comm_free(c);
+        return rc;
     }
     *out = c;
     return EG_OK;
@@ -135,15 +201,18 @@ void eg_comm_free(eg_comm *c)
     free(c->sendmark);
     free(c->rows_local);
     free(c->rows_remote);
+    free(c->recv_node);
+    free(c->send_node);
+    free(c->send_rank);
     free(c->tsrc);
     free(c->plan_src);
     free(c->plan_w);
     free(c->plan_k);
-    if (c->comm != MPI_COMM_NULL && c->comm != 0) {
+    if (c->comm != MPI_COMM_NULL) {
         int fin = 0;
-        MPI_Finalized(&fin);
+        MPI_OR_ABORT(MPI_Finalized(&fin));
         if (!fin)
-            MPI_Comm_free(&c->comm);
+            MPI_OR_ABORT(MPI_Comm_free(&c->comm));
     }
     free(c);
 }
@@ -164,7 +233,6 @@ int eg_comm_rank(const eg_comm *c) { return c->rank; }
 int eg_comm_size(const eg_comm *c) { return c->size; }
 int eg_comm_lo(const eg_comm *c) { return c->lo; }
 int eg_comm_hi(const eg_comm *c) { return c->hi; }
-int eg_comm_owner(const eg_comm *c, int node) { return c->owner[node]; }
 int eg_comm_host_ranks(const eg_comm *c) { return c->host_ranks; }
 
 double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
@@ -216,18 +284,19 @@ EG_CLONES static void combine_block(float *restrict o, const float *restrict x, 
     }
 }
 
-/* The combine for the given local rows and nv vectors. The loop over blocks of the vector
- * is outside the loop over rows: a block of every source is read from memory once and
- * reused from cache by each row that needs it (memory traffic ~2 vectors per row instead of
- * degree + 2), and threads split the blocks, which balances any row count. */
-static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrows, int nv,
-                         const float *const *in, float *const *out, size_t dim)
+/* receive slot s of vector v */
+static float *recv_slot(const eg_comm *c, int v, int s, size_t dim)
 {
-    const int nr = nrows * nv, mr = c->max_row;
-    if (nr == 0)
-        return;
-    /* the plan, per row: its in-neighbours (local index >= 0, or -1 - receive slot) and
-     * weights, in column order */
+    return c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)s) * dim;
+}
+
+/* The combine's plan, per row: its in-neighbours (local index >= 0, or -1 - receive slot)
+ * and weights, in column order, self excluded (rows are stochastic: the self weight is 1 -
+ * sum of the others). Returns the total number of in-neighbours. */
+static long row_plan(eg_comm *c, const eg_wmat *W, const int *rows, int nrows)
+{
+    const int mr = c->max_row;
+    long ktot = 0;
     for (int r = 0; r < nrows; r++) {
         int i = rows[r], k = 0;
         float *w = c->plan_w + (size_t)r * (size_t)mr;
@@ -236,21 +305,29 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
             int j = W->col[e];
             if (W->val[e] == 0.0 || j == i)
                 continue;
-            /* rows are stochastic: the self weight is 1 - sum of the others */
             w[k] = (float)W->val[e];
             src[k++] = (j >= c->lo && j < c->hi) ? j - c->lo : -1 - c->slot[j];
         }
         c->plan_k[r] = k;
+        ktot += k;
     }
+    return ktot;
+}
+
+/* The combine for the given local rows and nv vectors (receive slots filled). */
+static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrows, int nv,
+                         const float *const *in, float *const *out, size_t dim)
+{
+    const int nr = nrows * nv, mr = c->max_row;
+    if (nr == 0)
+        return;
+    const long ktot = row_plan(c, W, rows, nrows);
     /* Work items are (row, vector, block of the vector). Sparse rows (<= 2 in-neighbours on
      * average) go row by row: long sequential streams, which the prefetchers follow, beat
      * the reuse blocking would give. Denser rows go block by block: a block of every source
      * is read from memory once and reused from cache by each row that needs it (traffic
      * ~2 vectors per row instead of degree + 2). Threads take contiguous ranges of items,
      * which balances any row count. 16 KB blocks keep a few dozen sources' blocks in L2. */
-    long ktot = 0;
-    for (int r = 0; r < nrows; r++)
-        ktot += c->plan_k[r];
     const int rowmajor = ktot <= 2L * nrows;
     const size_t chunk = rowmajor || nr <= 32 ? 4096 : 1024;
     const long nblk = (long)((dim + chunk - 1) / chunk), items = nblk * nr;
@@ -268,22 +345,18 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
         const int *ps = c->plan_src + (size_t)r * (size_t)mr;
         for (int e = 0; e < k; e++)
             src[e] = (ps[e] >= 0 ? in[v] + (size_t)ps[e] * dim
-                                 : c->recvbuf + ((size_t)v * (size_t)c->max_slots +
-                                                 (size_t)(-1 - ps[e])) * dim) + off;
+                                 : recv_slot(c, v, -1 - ps[e], dim)) + off;
         combine_block(out[v] + (size_t)li * dim + off, in[v] + (size_t)li * dim + off, src,
                       c->plan_w + (size_t)r * (size_t)mr, k, len);
     }
 }
 
-int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *const *in,
-                         float *const *out, size_t dim, eg_err *err)
+/* The exchange plan for W (stamp st): local rows split by whether they need remote data;
+ * the remote nodes this rank needs, one receive slot each in ascending node order; the
+ * (local node, rank) pairs it sends, node-major in ascending order. Pure (no MPI). */
+static int make_plan(eg_comm *c, const eg_wmat *W, long st, eg_err *err)
 {
-    if (nv > c->max_vecs || dim > c->max_dim)
-        return eg_err_set(err, EG_ERUN, "gossip called with %d vectors of %zu floats; buffers hold %d of %zu",
-                          nv, dim, c->max_vecs, c->max_dim);
-    long st = ++c->calls;
-    int nl = 0, nr = 0, nslots = 0, nreq = 0;
-    /* what this rank needs: remote in-neighbours of local rows, slots in ascending node order */
+    c->nrows_local = c->nrows_remote = c->nrecv = c->nsend = 0;
     for (int i = c->lo; i < c->hi; i++) {
         int remote = 0;
         for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
@@ -294,55 +367,117 @@ int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *cons
             c->stamp[j] = st;
         }
         if (remote)
-            c->rows_remote[nr++] = i;
+            c->rows_remote[c->nrows_remote++] = i;
         else
-            c->rows_local[nl++] = i;
+            c->rows_local[c->nrows_local++] = i;
     }
-    if (c->size > 1) {
-        for (int j = 0; j < c->nodes; j++)
-            if (c->stamp[j] == st) {
-                if (nslots >= c->max_slots)
-                    return eg_err_set(err, EG_ERUN, "exchange plan exceeds its buffers (%d slots)",
-                                      c->max_slots);
-                c->slot[j] = nslots++;
-            }
-        /* post receives in ascending node order per source: MPI keeps per-pair order */
-        for (int j = 0; j < c->nodes; j++) {
-            if (c->stamp[j] != st)
-                continue;
-            for (int v = 0; v < nv; v++) {
-                float *buf = c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)c->slot[j]) * dim;
-                MPI_TRY(MPI_Irecv(buf, (int)dim, MPI_FLOAT, c->owner[j], (j % 16384) * 2 + (v & 1),
-                                  c->comm, &c->reqs[nreq++]),
-                        err);
-            }
+    if (c->size == 1)
+        return EG_OK;
+    for (int j = 0; j < c->nodes; j++)
+        if (c->stamp[j] == st) {
+            if (c->nrecv >= c->max_slots)
+                return eg_err_set(err, EG_ERUN, "exchange plan exceeds its buffers (%d slots)",
+                                  c->max_slots);
+            c->slot[j] = c->nrecv;
+            c->recv_node[c->nrecv++] = j;
         }
-        /* what others need from this rank */
-        for (int i = 0; i < c->nodes; i++) {
-            int r = c->owner[i];
-            if (r == c->rank)
-                continue;
-            for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
-                int j = W->col[e];
-                if (W->val[e] != 0.0 && j >= c->lo && j < c->hi)
-                    c->sendmark[(size_t)(j - c->lo) * (size_t)c->size + (size_t)r] = st;
-            }
+    /* what others need from this rank */
+    for (int i = 0; i < c->nodes; i++) {
+        int r = c->owner[i];
+        if (r == c->rank)
+            continue;
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+            int j = W->col[e];
+            if (W->val[e] != 0.0 && j >= c->lo && j < c->hi)
+                c->sendmark[(size_t)(j - c->lo) * (size_t)c->size + (size_t)r] = st;
         }
-        for (int j = c->lo; j < c->hi; j++)
-            for (int r = 0; r < c->size; r++) {
-                if (c->sendmark[(size_t)(j - c->lo) * (size_t)c->size + (size_t)r] != st)
-                    continue;
-                for (int v = 0; v < nv; v++)
-                    MPI_TRY(MPI_Isend(in[v] + (size_t)(j - c->lo) * dim, (int)dim, MPI_FLOAT, r,
-                                      (j % 16384) * 2 + (v & 1), c->comm, &c->reqs[nreq++]),
-                            err);
-            }
     }
+    for (int j = c->lo; j < c->hi; j++)
+        for (int r = 0; r < c->size; r++)
+            if (c->sendmark[(size_t)(j - c->lo) * (size_t)c->size + (size_t)r] == st) {
+                c->send_node[c->nsend] = j;
+                c->send_rank[c->nsend++] = r;
+            }
+    return EG_OK;
+}
+
+/* Posts the plan's receives and sends (non-blocking); *nreq requests to wait for. MPI keeps
+ * the order per (source, tag), so receives go in ascending node order per source. */
+static int post_exchange(eg_comm *c, int nv, const float *const *in, size_t dim, int *nreq,
+                         eg_err *err)
+{
+    for (int s = 0; s < c->nrecv; s++) {
+        int j = c->recv_node[s];
+        for (int v = 0; v < nv; v++)
+            MPI_TRY(MPI_Irecv(recv_slot(c, v, s, dim), (int)dim, MPI_FLOAT, c->owner[j],
+                              (j % 16384) * 2 + (v & 1), c->comm, &c->reqs[(*nreq)++]),
+                    err);
+    }
+    for (int q = 0; q < c->nsend; q++) {
+        int j = c->send_node[q];
+        for (int v = 0; v < nv; v++)
+            MPI_TRY(MPI_Isend(in[v] + (size_t)(j - c->lo) * dim, (int)dim, MPI_FLOAT,
+                              c->send_rank[q], (j % 16384) * 2 + (v & 1), c->comm,
+                              &c->reqs[(*nreq)++]),
+                    err);
+    }
+    return EG_OK;
+}
+
+static int check_call(const eg_comm *c, int nv, size_t dim, eg_err *err)
+{
+    if (nv > c->max_vecs || dim > c->max_dim)
+        return eg_err_set(err, EG_ERUN, "gossip called with %d vectors of %zu floats; buffers hold %d of %zu",
+                          nv, dim, c->max_vecs, c->max_dim);
+    return EG_OK;
+}
+
+int eg_comm_gossip_multi(eg_comm *c, const eg_wmat *W, int nv, const float *const *in,
+                         float *const *out, size_t dim, eg_err *err)
+{
+    int nreq = 0, rc = check_call(c, nv, dim, err);
+    if (!rc)
+        rc = make_plan(c, W, ++c->calls, err);
+    if (!rc && c->size > 1)
+        rc = post_exchange(c, nv, in, dim, &nreq, err);
+    if (rc)
+        return rc;
     /* overlap: rows with only local in-neighbours while messages travel */
-    combine_rows(c, W, c->rows_local, nl, nv, in, out, dim);
+    combine_rows(c, W, c->rows_local, c->nrows_local, nv, in, out, dim);
     if (nreq > 0)
         MPI_TRY(MPI_Waitall(nreq, c->reqs, MPI_STATUSES_IGNORE), err);
-    combine_rows(c, W, c->rows_remote, nr, nv, in, out, dim);
+    combine_rows(c, W, c->rows_remote, c->nrows_remote, nv, in, out, dim);
+    return EG_OK;
+}
+
+int eg_comm_plan(eg_comm *c, const eg_wmat *W, eg_comm_xplan *plan, eg_err *err)
+{
+    int rc = make_plan(c, W, ++c->calls, err);
+    if (rc)
+        return rc;
+    *plan = (eg_comm_xplan){.nrecv = c->nrecv, .recv_node = c->recv_node, .nsend = c->nsend,
+                            .send_node = c->send_node, .send_rank = c->send_rank};
+    return EG_OK;
+}
+
+int eg_comm_gossip_sim(eg_comm *c, const eg_wmat *W, int nv, const float *const *all,
+                       float *const *out, size_t dim, eg_err *err)
+{
+    int rc = nv < 1 ? eg_err_set(err, EG_ERUN, "gossip of %d vectors", nv) : check_call(c, nv, dim, err);
+    if (!rc)
+        rc = make_plan(c, W, ++c->calls, err);
+    if (rc)
+        return rc;
+    /* the transport: what the plan's receives would bring */
+    for (int s = 0; s < c->nrecv; s++)
+        for (int v = 0; v < nv; v++)
+            memcpy(recv_slot(c, v, s, dim), all[v] + (size_t)c->recv_node[s] * dim,
+                   dim * sizeof(float));
+    const float *in[nv];
+    for (int v = 0; v < nv; v++)
+        in[v] = all[v] + (size_t)c->lo * dim;
+    combine_rows(c, W, c->rows_local, c->nrows_local, nv, in, out, dim);
+    combine_rows(c, W, c->rows_remote, c->nrows_remote, nv, in, out, dim);
     return EG_OK;
 }
 
@@ -397,13 +532,6 @@ int eg_comm_allreduce_doubles(eg_comm *c, double *buf, size_t count, eg_err *err
     return EG_OK;
 }
 
-int eg_comm_bcast_floats(eg_comm *c, float *buf, size_t count, int root, eg_err *err)
-{
-    if (c->size > 1)
-        MPI_TRY(MPI_Bcast(buf, (int)count, MPI_FLOAT, root, c->comm), err);
-    return EG_OK;
-}
-
 int eg_comm_max_longs(eg_comm *c, long *v, int n, eg_err *err)
 {
     if (c->size > 1)
@@ -422,32 +550,25 @@ int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err)
     return EG_OK;
 }
 
-int eg_comm_barrier(eg_comm *c, eg_err *err)
-{
-    if (c->size > 1)
-        MPI_TRY(MPI_Barrier(c->comm), err);
-    return EG_OK;
-}
-
 void eg_comm_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
 int eg_comm_world_rank(void)
 {
     int r = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    MPI_OR_ABORT(MPI_Comm_rank(MPI_COMM_WORLD, &r));
     return r;
 }
 
 int eg_comm_world_size(void)
 {
     int s = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &s);
+    MPI_OR_ABORT(MPI_Comm_size(MPI_COMM_WORLD, &s));
     return s;
 }
 
 double eg_comm_world_max(double v)
 {
-    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    MPI_OR_ABORT(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     return v;
 }
 
@@ -457,15 +578,15 @@ int eg_comm_world_agree(int rc, eg_err *err)
     if (size == 1)
         return rc;
     int first = rc ? rank : size;
-    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), err);
     if (first == size)
         return EG_OK;
     int code = rc;
-    MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
+    MPI_TRY(MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD), err);
     char msg[sizeof err->msg];
     if (rank == first)
         memcpy(msg, err->msg, sizeof msg);
-    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
+    MPI_TRY(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD), err);
     if (rank != first || first != 0) {
         if (first != 0)
             snprintf(err->msg, sizeof err->msg, "rank %d: %s", first, msg);
@@ -479,20 +600,19 @@ int eg_comm_world_agree(int rc, eg_err *err)
 int eg_comm_world_init(int *argc, char ***argv)
 {
     int inited = 0, prov = 0;
-    MPI_Initialized(&inited);
+    MPI_TRY(MPI_Initialized(&inited), NULL);
     if (inited)
         return EG_OK;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov) != MPI_SUCCESS)
-        return EG_ERUN;
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov), NULL);
+    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), NULL);
     return EG_OK;
 }
 
 void eg_comm_world_finalize(void)
 {
     int inited = 0, fin = 0;
-    MPI_Initialized(&inited);
-    MPI_Finalized(&fin);
+    MPI_OR_ABORT(MPI_Initialized(&inited));
+    MPI_OR_ABORT(MPI_Finalized(&fin));
     if (inited && !fin)
-        MPI_Finalize();
+        MPI_OR_ABORT(MPI_Finalize());
 }

@@ -1,9 +1,13 @@
-/* comm.h - virtual nodes on MPI ranks: the only module (with run.c's start-up) that talks MPI.
+/* comm.h - virtual nodes on MPI ranks. comm.c is the only file that includes mpi.h: run.c,
+ * ckpt.c and algo.c reach MPI through the functions below, and the CLI initialises and
+ * finalises it with eg_comm_world_init/finalize.
  *
  * A spec's n nodes are logical agents; the P ranks of MPI_COMM_WORLD are workers. Node i
  * lives on rank floor(i * P / n); a rank holds its nodes' vectors in one contiguous block
  * (node lo first). Every collective here sums in a fixed order (by node id) wherever the
- * result must not depend on P.
+ * result must not depend on P. Every MPI call goes through one check: functions that return
+ * an int give EG_ERUN with "MPI error at FILE:LINE: ..." in err; the few without an error
+ * path (world rank/size/max, finalize, free) print that on stderr and MPI_Abort the job.
  */
 #ifndef EG_COMM_H
 #define EG_COMM_H
@@ -18,7 +22,13 @@ typedef struct eg_comm eg_comm;
  * the topology can produce (max_vecs vectors per call to eg_comm_gossip_multi). */
 int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const eg_topo *topo,
                  eg_err *err);
-void eg_comm_free(eg_comm *c); /* safe on NULL; not collective */
+void eg_comm_free(eg_comm *c); /* safe on NULL and half-built; not collective */
+
+/* A simulated rank `rank` of `size` (no MPI; tests): the same node mapping, plan and
+ * buffers as eg_comm_init would give that rank. Use it with eg_comm_plan and
+ * eg_comm_gossip_sim only (the collectives below need MPI). */
+int eg_comm_init_sim(eg_comm **out, int nodes, int rank, int size, size_t max_dim,
+                     int max_vecs, const eg_topo *topo, eg_err *err);
 
 /* Sizes the combine's per-thread scratch for up to nthreads OpenMP threads (call after
  * omp_set_num_threads, outside the iteration; the combine never uses more threads than this
@@ -28,7 +38,6 @@ int eg_comm_rank(const eg_comm *c);
 int eg_comm_size(const eg_comm *c);
 int eg_comm_lo(const eg_comm *c);     /* first local node */
 int eg_comm_hi(const eg_comm *c);     /* one past the last local node */
-int eg_comm_owner(const eg_comm *c, int node);
 /* ranks sharing this rank's host (for thread budgeting) */
 int eg_comm_host_ranks(const eg_comm *c);
 
@@ -46,6 +55,23 @@ static inline int eg_comm_gossip(eg_comm *c, const eg_wmat *W, const float *in, 
     return eg_comm_gossip_multi(c, W, 1, &in, &out, dim, err);
 }
 
+/* The exchange plan of one gossip over W on this rank (pointers into c, valid until the
+ * next call on c): the remote nodes whose vectors it receives, in ascending node order
+ * (the order of its receives, one receive slot each), and the (node, rank) pairs it sends,
+ * in posting order (node ascending, then rank). Not collective; no MPI. */
+typedef struct eg_comm_xplan {
+    int nrecv, nsend;
+    const int *recv_node;
+    const int *send_node, *send_rank;
+} eg_comm_xplan;
+int eg_comm_plan(eg_comm *c, const eg_wmat *W, eg_comm_xplan *plan, eg_err *err);
+/* eg_comm_gossip_multi with the transport simulated (tests, with eg_comm_init_sim): all[v]
+ * holds every node's vector v (nodes * dim floats); the plan's receives are copied from it,
+ * the local rows read all[v] + lo * dim in place; out as for eg_comm_gossip_multi. Runs the
+ * same plan and combine code as the real exchange. Not collective; no MPI. */
+int eg_comm_gossip_sim(eg_comm *c, const eg_wmat *W, int nv, const float *const *all,
+                       float *const *out, size_t dim, eg_err *err);
+
 /* Bytes one gossip over W moves between distinct nodes for nv vectors of dim floats
  * (every off-diagonal nonzero is one vector sent). */
 double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim);
@@ -55,28 +81,24 @@ double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim);
  * for every P. Collective. */
 int eg_comm_sum_nodes(eg_comm *c, const float *block, size_t dim, double *acc, eg_err *err);
 
-/* Gathers per-node values (k doubles per local node) into all[nodes*k] on every rank. */
+/* Gathers per-node values (k doubles per local node) into all[nodes*k] on every rank.
+ * Collective. */
 int eg_comm_gather_nodes(eg_comm *c, const double *local, int k, double *all, eg_err *err);
 
-/* Element-wise sum of buf over ranks (in place, float). Result identical on all ranks. */
+/* Element-wise sum of buf over ranks (in place, float). Result identical on all ranks.
+ * Collective (as are the next three). */
 int eg_comm_allreduce_floats(eg_comm *c, float *buf, size_t count, eg_err *err);
 /* Element-wise sum of doubles over ranks, in place. */
 int eg_comm_allreduce_doubles(eg_comm *c, double *buf, size_t count, eg_err *err);
-/* Broadcast floats from rank root. */
-int eg_comm_bcast_floats(eg_comm *c, float *buf, size_t count, int root, eg_err *err);
 /* Max of a long over ranks. */
 int eg_comm_max_longs(eg_comm *c, long *v, int n, eg_err *err); /* element-wise max */
 /* 1 when every rank passed the same value, 0 otherwise. */
 int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err);
-/* Barrier. */
-int eg_comm_barrier(eg_comm *c, eg_err *err);
 /* Ends the whole job (all ranks, all hosts) with code; used on fatal errors. */
 void eg_comm_abort(int code);
 
-/* Static helpers usable without MPI (tests): the node range of rank r of P. */
+/* Usable without MPI: the node range [lo, hi) of rank r of P. */
 void eg_comm_range(int nodes, int P, int r, int *lo, int *hi);
-
-
 
 /* Agreement on an error across MPI_COMM_WORLD (before an eg_comm exists): every rank passes
  * its own rc/err; returns the rc of the lowest failing rank on every rank and copies that

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@ int eg_err_set(eg_err *err, int code, const char *fmt, ...)
     return code;
 }
 
-uint64_t eg_splitmix64(uint64_t *state)
+static uint64_t splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -43,12 +44,12 @@ uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len)
 void eg_rng_seed(eg_rng *r, uint64_t seed, uint64_t stream, uint64_t index)
 {
     uint64_t st = seed;
-    uint64_t a = eg_splitmix64(&st);
+    uint64_t a = splitmix64(&st);
     st = a ^ (stream * 0xd1342543de82ef95ULL);
-    uint64_t b = eg_splitmix64(&st);
+    uint64_t b = splitmix64(&st);
     st = b ^ (index * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
     for (int i = 0; i < 4; i++)
-        r->s[i] = eg_splitmix64(&st);
+        r->s[i] = splitmix64(&st);
     if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
         r->s[0] = 1;
 }
@@ -122,8 +123,6 @@ double eg_rng_gamma_log(eg_rng *r, double shape, double *logv)
     }
 }
 
-double eg_rng_gamma(eg_rng *r, double shape) { return eg_rng_gamma_log(r, shape, NULL); }
-
 void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n)
 {
     for (size_t i = n; i > 1; i--) {
@@ -141,25 +140,99 @@ int eg_parse_long(const char *s, long *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || *end)
+    if (errno || end == s || *end)
         return -1;
     *out = v;
     return 0;
 }
 
-int eg_parse_double(const char *s, double *out)
+int eg_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* strtod over the whole string; *overflow = 1 when the value is out of range (+-HUGE_VAL) */
+static int parse_double_raw(const char *s, double *out, int *overflow)
 {
     if (!s || !*s)
         return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+    if (end == s || *end)
         return -1;
-    if (*end)
+    *overflow = errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL);
+    *out = v;
+    return 0;
+}
+
+int eg_parse_double(const char *s, double *out)
+{
+    double v;
+    int overflow;
+    if (parse_double_raw(s, &v, &overflow) || overflow)
         return -1;
     *out = v;
     return 0;
+}
+
+int eg_parse_number(const char *s, double *out)
+{
+    int overflow;
+    return parse_double_raw(s, out, &overflow);
+}
+
+int eg_write_atomic(const char *path, const char *what, int sync,
+                    int (*fill)(FILE *f, void *ud), void *ud, eg_err *err)
+{
+    char tmp[EG_PATH_MAX + 16];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return eg_err_set(err, EG_ERUN, "cannot write %s%s: the path is too long", what, path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return eg_err_set(err, EG_ERUN, "cannot write %s%s: %s", what, tmp, strerror(errno));
+    errno = 0;
+    int e = fill(f, ud);
+    if (!e && fflush(f))
+        e = errno;
+    if (!e && ferror(f))
+        e = errno ? errno : EIO;
+    if (!e && sync && fsync(fileno(f)))
+        e = errno;
+    if (fclose(f) && !e)
+        e = errno ? errno : EIO;
+    if (e) {
+        unlink(tmp);
+        return eg_err_set(err, EG_ERUN, "cannot write %s%s: %s", what, path,
+                          strerror(e > 0 ? e : EIO));
+    }
+    if (rename(tmp, path)) {
+        e = errno;
+        unlink(tmp);
+        return eg_err_set(err, EG_ERUN, "cannot rename %s to %s: %s", tmp, path, strerror(e));
+    }
+    return EG_OK;
+}
+
+static int fill_text(FILE *f, void *ud)
+{
+    const char *text = ud;
+    size_t len = strlen(text);
+    return fwrite(text, 1, len, f) == len ? 0 : (errno ? errno : EIO);
+}
+
+int eg_write_text_atomic(const char *path, const char *what, int sync, const char *text,
+                         eg_err *err)
+{
+    return eg_write_atomic(path, what, sync, fill_text, (void *)text, err);
 }
 
 void *eg_malloc(size_t bytes, eg_err *err)

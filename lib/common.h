@@ -10,6 +10,7 @@
 #ifndef EG_COMMON_H
 #define EG_COMMON_H
 
+#include <signal.h> /* sig_atomic_t: run.h's stop flag, set by the CLI's signal handler */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@
 #define EG_EINTR (-130)
 
 #define EG_VERSION "0.1.0"
+
+/* The one path-length limit: every path buffer is EG_PATH_MAX (+ room for a suffix). */
+#define EG_PATH_MAX 4096
 
 /* EG_CLONES: compile a streaming kernel twice, for AVX2 and for the baseline (x86-64-v2),
  * and pick at load time by the CPU (GCC function multi-versioning). "avx2" alone brings no
@@ -59,10 +63,8 @@ double eg_rng_uniform(eg_rng *r);
 uint64_t eg_rng_below(eg_rng *r, uint64_t n);
 /* standard normal (Box-Muller, no cached state) */
 double eg_rng_normal(eg_rng *r);
-/* Gamma(shape, 1), shape > 0 (Marsaglia-Tsang) */
-double eg_rng_gamma(eg_rng *r, double shape);
-/* the same draw (same random numbers, same value), and its natural log in *logv, which
- * stays finite when the value underflows to 0 (shape << 1) */
+/* Gamma(shape, 1), shape > 0 (Marsaglia-Tsang), and its natural log in *logv (when not
+ * NULL), which stays finite when the value underflows to 0 (shape << 1) */
 double eg_rng_gamma_log(eg_rng *r, double shape, double *logv);
 /* Fisher-Yates shuffle of idx[0..n) */
 void eg_rng_shuffle(eg_rng *r, int32_t *idx, size_t n);
@@ -77,8 +79,6 @@ enum {
     EG_STREAM_AUGMENT = 6,   /* data augmentation, per node */
 };
 
-/* splitmix64 step, exposed for hashing (e.g. the spec hash) */
-uint64_t eg_splitmix64(uint64_t *state);
 /* 64-bit FNV-1a over bytes, chained from h (start with EG_FNV_INIT) */
 #define EG_FNV_INIT 14695981039346656037ULL
 uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len);
@@ -87,10 +87,33 @@ uint64_t eg_fnv1a(uint64_t h, const void *data, size_t len);
  * host's cores shared by the ranks on it (at least 1). */
 int eg_default_threads(int ranks_on_host);
 
-/* ---- numbers and strings ---- */
-/* strict parsers: whole string must be a number; return 0 on success */
+/* ---- numbers and strings ----
+ * The one way numbers are read from text (strtol/strtod + endptr + errno, never atoi):
+ * the whole string must be the number (leading white space is allowed, as strtol and
+ * strtod allow it; nothing may follow). Each returns 0 and sets *out, or -1 and leaves
+ * *out alone. */
+/* base 10, within long */
 int eg_parse_long(const char *s, long *out);
+/* digits only (no sign, no white space), within uint64_t */
+int eg_parse_u64(const char *s, uint64_t *out);
+/* a strtod number; "nan" and "inf" accepted; an overflow (1e999) is refused, an
+ * underflow gives the tiny or zero value */
 int eg_parse_double(const char *s, double *out);
+/* the same, but an overflow is accepted as +-HUGE_VAL (for callers that report
+ * "not a finite number" separately from "not a number") */
+int eg_parse_number(const char *s, double *out);
+
+/* ---- files ---- */
+/* Writes path atomically: fill(f, ud) writes the content into "PATH.tmp" and returns 0, or
+ * an errno value (or -1) when it failed; then the file is flushed, checked with ferror,
+ * fsync'ed when sync, closed and renamed over path. On any failure the temporary is
+ * removed, path is left as it was, and EG_ERUN is returned with "cannot write <what>PATH:
+ * reason" (what: a word and a space such as "checkpoint ", or ""). Not collective. */
+int eg_write_atomic(const char *path, const char *what, int sync,
+                    int (*fill)(FILE *f, void *ud), void *ud, eg_err *err);
+/* eg_write_atomic of a NUL-terminated text */
+int eg_write_text_atomic(const char *path, const char *what, int sync, const char *text,
+                         eg_err *err);
 /* malloc that never returns NULL silently: returns NULL and fills err */
 void *eg_malloc(size_t bytes, eg_err *err);
 void *eg_calloc(size_t n, size_t size, eg_err *err);

@@ -507,14 +507,12 @@ static int parse_row(const char *path, long line, int r, int n, char *s, double 
             if (*p == '\0')
                 return eg_err_set(err, EG_EINPUT, "%s:%ld: row %d, column %d is empty", path,
                                   line, r, ncols);
-            char *endp;
-            errno = 0;
-            double v = strtod(p, &endp);
-            if (endp == p || *endp != '\0')
+            double v;
+            if (eg_parse_number(p, &v))
                 return eg_err_set(err, EG_EINPUT,
                                   "%s:%ld: cannot parse '%s' as a number (row %d, column %d)",
                                   path, line, p, r, ncols);
-            if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
+            if (!isfinite(v)) /* an overflow (1e999) reads as inf */
                 return eg_err_set(err, EG_EINPUT,
                                   "%s:%ld: row %d, column %d is not a finite number ('%s')",
                                   path, line, r, ncols, p);
@@ -539,7 +537,8 @@ static int parse_row(const char *path, long line, int r, int n, char *s, double 
     if (!(fabs(sum - 1.0) <= EG_FILE_TOL)) {
         char buf[64];
         snprintf(buf, sizeof buf, "%.9g", sum);
-        double shown = strtod(buf, NULL);
+        double shown = sum;
+        eg_parse_double(buf, &shown);
         if (fabs(shown - 1.0) <= EG_FILE_TOL) /* %.9g rounded it to look fine */
             snprintf(buf, sizeof buf, "%.17g", sum);
         return eg_err_set(err, EG_EINPUT, "%s:%ld: row %d sums to %s (must be 1 within 1e-9)",

@@ -11,8 +11,6 @@
 #include "common.h"
 #include "kinds.h"
 
-#define EG_PATH_MAX 4096
-
 /* What the spec (or the `graph` command) says about the graph. */
 typedef struct eg_graph_spec {
     eg_graph_kind kind;     /* kinds.h: ring, torus, grid, exp, ... (eg_graph_kinds) */

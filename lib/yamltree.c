@@ -131,16 +131,115 @@ int eg_ynode_is_null(const eg_ynode *n)
 
 /* ---- parsing ---- */
 
+#define MAX_DEPTH 64
+
+/* An open collection. The stack of them names the key a construct belongs to when
+ * libyaml gives up (e.g. "model.hidden" for an unclosed [ after hidden:). */
+typedef struct yframe {
+    size_t line, col; /* 0-based start of the collection (libyaml's mark) */
+    int is_map;
+    const char *key;  /* map: the key whose value is being read, NULL between entries */
+    int item;         /* sequence: index of the item being read */
+} yframe;
+
 typedef struct {
     yaml_parser_t p;
     const char *src;
     eg_err *err;
-    int depth;
     const char *text; /* the document, for hints */
     size_t len;
+    yframe frames[MAX_DEPTH];
+    int nframes;
 } pstate;
 
-#define MAX_DEPTH 64
+/* libyaml's contexts that name a construct with a start worth pointing at */
+enum { KEY_FRAME, KEY_PENDING };
+static const struct ycontext {
+    const char *libyaml; /* yaml_parser_t.context */
+    const char *what;    /* the construct, in the message */
+    int closable;        /* an end-of-input problem means "is not closed" */
+    int key;             /* KEY_FRAME: the construct is an open collection; KEY_PENDING: a
+                          * scalar being read as the value of the innermost key or item */
+} ycontexts[] = {
+    {"while parsing a flow mapping", "flow mapping {...}", 1, KEY_FRAME},
+    {"while parsing a flow sequence", "flow sequence [...]", 1, KEY_FRAME},
+    {"while scanning a quoted scalar", "quoted string", 1, KEY_PENDING},
+    {"while parsing a quoted scalar", "quoted string", 1, KEY_PENDING}, /* (sic) escapes */
+    {"while parsing a block mapping", "block mapping", 0, KEY_FRAME},
+    {"while parsing a block collection", "block sequence", 0, KEY_FRAME},
+    {"while scanning a block scalar", "block scalar", 0, KEY_PENDING},
+};
+
+/* Dotted path of the value frames[0..upto) lead to ("model.hidden", "sweep.graph[2]"). */
+static void frame_path(const pstate *ps, int upto, char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (int f = 0; f < upto && o < outlen; f++) {
+        const yframe *y = &ps->frames[f];
+        if (y->is_map)
+            o += (size_t)snprintf(out + o, outlen - o, "%s%s", o ? "." : "", y->key ? y->key : "?");
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "[%d]", y->item);
+    }
+}
+
+/* The key the construct starting at mark m belongs to, into out ("" when none is known). */
+static void context_key(const pstate *ps, const struct ycontext *cx, const yaml_mark_t *m,
+                        char *out, size_t outlen)
+{
+    out[0] = 0;
+    if (cx->key == KEY_FRAME) {
+        for (int f = ps->nframes - 1; f >= 0; f--)
+            if (ps->frames[f].line == m->line && ps->frames[f].col == m->column) {
+                frame_path(ps, f, out, outlen);
+                return;
+            }
+        return;
+    }
+    /* a scalar: the value of the innermost key (after ':') or item (after '-', '[', ',') */
+    int t = ps->nframes - 1;
+    if (t < 0 || (ps->frames[t].is_map && !ps->frames[t].key) || m->index > ps->len)
+        return;
+    size_t i = m->index;
+    while (i > 0 && strchr(" \t\r\n", ps->text[i - 1]))
+        i--;
+    char before = i > 0 ? ps->text[i - 1] : 0;
+    if (ps->frames[t].is_map ? before == ':' : (before && strchr("-[,", before)))
+        frame_path(ps, t + 1, out, outlen);
+}
+
+/* whether nothing but white space follows the problem: libyaml reached the end */
+static int at_end(const pstate *ps, size_t index)
+{
+    for (size_t i = index; i < ps->len; i++)
+        if (!strchr(" \t\r\n", ps->text[i]))
+            return 0;
+    return 1;
+}
+
+/* A syntax error naming where the construct libyaml was reading started and which key it
+ * belongs to, besides libyaml's own problem and place. */
+static int perr_context(pstate *ps, const struct ycontext *cx)
+{
+    const yaml_parser_t *p = &ps->p;
+    const yaml_mark_t *m = &p->problem_mark, *c = &p->context_mark;
+    char key[256], of[300] = "";
+    context_key(ps, cx, c, key, sizeof key);
+    if (*key)
+        snprintf(of, sizeof of, " of key '%s'", key);
+    const char *problem = p->problem ? p->problem : "?";
+    if (cx->closable && (m->line > c->line || at_end(ps, m->index)))
+        return eg_err_set(ps->err, EG_EINPUT,
+                          "%s:%zu:%zu: YAML syntax error: the %s%s that starts here is not closed "
+                          "(at %zu:%zu: %s)",
+                          ps->src, c->line + 1, c->column + 1, cx->what, of, m->line + 1,
+                          m->column + 1, problem);
+    return eg_err_set(ps->err, EG_EINPUT,
+                      "%s:%zu:%zu: YAML syntax error: %s, in the %s%s that starts at %zu:%zu",
+                      ps->src, m->line + 1, m->column + 1, problem, cx->what, of, c->line + 1,
+                      c->column + 1);
+}
 
 static int perr(pstate *ps)
 {
@@ -151,6 +250,9 @@ static int perr(pstate *ps)
                           "%s:%zu:%zu: YAML syntax error: a tab character; YAML does not allow "
                           "tabs for indentation, use spaces",
                           ps->src, m->line + 1, m->column + 1);
+    for (size_t i = 0; p->context && i < sizeof ycontexts / sizeof ycontexts[0]; i++)
+        if (!strcmp(p->context, ycontexts[i].libyaml))
+            return perr_context(ps, &ycontexts[i]);
     if (p->context)
         return eg_err_set(ps->err, EG_EINPUT, "%s:%zu:%zu: YAML syntax error: %s %s", ps->src,
                           m->line + 1, m->column + 1, p->problem ? p->problem : "?", p->context);
@@ -158,35 +260,131 @@ static int perr(pstate *ps)
                       m->line + 1, m->column + 1, p->problem ? p->problem : "?");
 }
 
-static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev);
-
-/* parses the node that begins with *ev (already read); consumes through its end */
-static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
+/* the next event into *e: 0, or -1 with the syntax error reported */
+static int next_event(pstate *ps, yaml_event_t *e)
 {
-    int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
-    if (ev->type == YAML_ALIAS_EVENT) {
-        eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: YAML aliases (*name) are not supported in specs",
-                   ps->src, line, col);
+    if (yaml_parser_parse(&ps->p, e))
+        return 0;
+    perr(ps);
+    return -1;
+}
+
+static eg_ynode *new_node(pstate *ps, eg_ykind kind, const char *str, int line, int col)
+{
+    eg_ynode *n = eg_ynode_new(kind, str, ps->src, line, col);
+    if (!n)
+        eg_err_set(ps->err, EG_ERUN, "out of memory");
+    return n;
+}
+
+static eg_ynode *parse_node(pstate *ps, const yaml_event_t *ev);
+
+/* parses the node that starts with *e (already read), then deletes *e */
+static eg_ynode *parse_child(pstate *ps, yaml_event_t *e)
+{
+    eg_ynode *v = parse_node(ps, e);
+    yaml_event_delete(e);
+    return v;
+}
+
+static eg_ynode *parse_scalar(pstate *ps, const yaml_event_t *ev, int line, int col)
+{
+    if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length)) {
+        /* a "\0" escape: C strings would silently cut the value there */
+        eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: a string holds a NUL character (\\0)", ps->src,
+                   line, col);
         return NULL;
     }
-    if (ev->type == YAML_SCALAR_EVENT) {
-        if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length)) {
-            /* a "\0" escape: C strings would silently cut the value there */
-            eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: a string holds a NUL character (\\0)",
-                       ps->src, line, col);
-            return NULL;
-        }
-        eg_ynode *n = eg_ynode_new(EG_Y_SCALAR, (const char *)ev->data.scalar.value, ps->src, line, col);
-        if (!n) {
-            eg_err_set(ps->err, EG_ERUN, "out of memory");
-            return NULL;
-        }
+    eg_ynode *n = new_node(ps, EG_Y_SCALAR, (const char *)ev->data.scalar.value, line, col);
+    if (n)
         n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
                     ev->data.scalar.style != YAML_ANY_SCALAR_STYLE;
-        return n;
+    return n;
+}
+
+/* Reads the next key of map: 0 with *key (malloc'ed) and its place set, 1 at the end of the
+ * mapping, -1 on an error (reported). */
+static int read_key(pstate *ps, const eg_ynode *map, char **key, int *kl, int *kc)
+{
+    yaml_event_t e;
+    if (next_event(ps, &e))
+        return -1;
+    if (e.type == YAML_MAPPING_END_EVENT) {
+        yaml_event_delete(&e);
+        return 1;
     }
+    *kl = (int)e.start_mark.line + 1;
+    *kc = (int)e.start_mark.column + 1;
+    const char *bad = NULL;
+    if (e.type != YAML_SCALAR_EVENT)
+        bad = "mapping keys must be plain words";
+    else if (memchr(e.data.scalar.value, 0, e.data.scalar.length))
+        bad = "a key holds a NUL character (\\0)";
+    *key = bad ? NULL : strdup((const char *)e.data.scalar.value);
+    yaml_event_delete(&e);
+    if (bad)
+        return eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: %s", ps->src, *kl, *kc, bad), -1;
+    if (!*key)
+        return eg_err_set(ps->err, EG_ERUN, "out of memory"), -1;
+    if (eg_ymap_get(map, *key, NULL)) {
+        eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: key '%s' appears twice", ps->src, *kl, *kc,
+                   *key);
+        free(*key);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_map_entries(pstate *ps, eg_ynode *n, yframe *fr)
+{
+    for (;;) {
+        char *key;
+        int kl, kc, r = read_key(ps, n, &key, &kl, &kc);
+        if (r)
+            return r > 0 ? 0 : -1;
+        yaml_event_t ve;
+        eg_ynode *v = NULL;
+        fr->key = key;
+        if (!next_event(ps, &ve))
+            v = parse_child(ps, &ve);
+        fr->key = NULL;
+        int bad = !v;
+        if (v && eg_ymap_set(n, key, v, kl, kc)) {
+            eg_ynode_free(v);
+            bad = eg_err_set(ps->err, EG_ERUN, "out of memory");
+        }
+        free(key);
+        if (bad)
+            return -1;
+    }
+}
+
+static int parse_seq_items(pstate *ps, eg_ynode *n, yframe *fr)
+{
+    for (;;) {
+        yaml_event_t e;
+        fr->item = n->n;
+        if (next_event(ps, &e))
+            return -1;
+        if (e.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&e);
+            return 0;
+        }
+        eg_ynode *v = parse_child(ps, &e);
+        if (!v)
+            return -1;
+        if (grow(n)) {
+            eg_ynode_free(v);
+            return eg_err_set(ps->err, EG_ERUN, "out of memory"), -1;
+        }
+        n->items[n->n++] = v;
+    }
+}
+
+static eg_ynode *parse_collection(pstate *ps, const yaml_event_t *ev, int line, int col)
+{
     int is_map = ev->type == YAML_MAPPING_START_EVENT;
-    if (ps->depth >= MAX_DEPTH) {
+    if (ps->nframes >= MAX_DEPTH) {
         eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: nested too deeply (more than %d levels)",
                    ps->src, line, col, MAX_DEPTH);
         return NULL;
@@ -195,84 +393,32 @@ static eg_ynode *parse_node(pstate *ps, yaml_event_t *ev)
         eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: unexpected YAML event", ps->src, line, col);
         return NULL;
     }
-    eg_ynode *n = eg_ynode_new(is_map ? EG_Y_MAP : EG_Y_SEQ, NULL, ps->src, line, col);
-    if (!n) {
-        eg_err_set(ps->err, EG_ERUN, "out of memory");
+    eg_ynode *n = new_node(ps, is_map ? EG_Y_MAP : EG_Y_SEQ, NULL, line, col);
+    if (!n)
+        return NULL;
+    yframe *fr = &ps->frames[ps->nframes++];
+    *fr = (yframe){.line = ev->start_mark.line, .col = ev->start_mark.column, .is_map = is_map};
+    int rc = is_map ? parse_map_entries(ps, n, fr) : parse_seq_items(ps, n, fr);
+    ps->nframes--;
+    if (rc) {
+        eg_ynode_free(n);
         return NULL;
     }
-    for (;;) {
-        yaml_event_t e;
-        if (!yaml_parser_parse(&ps->p, &e)) {
-            perr(ps);
-            eg_ynode_free(n);
-            return NULL;
-        }
-        if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&e);
-            return n;
-        }
-        if (is_map) {
-            int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
-            if (e.type != YAML_SCALAR_EVENT) {
-                eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: mapping keys must be plain words",
-                           ps->src, kl, kc);
-                yaml_event_delete(&e);
-                eg_ynode_free(n);
-                return NULL;
-            }
-            if (memchr(e.data.scalar.value, 0, e.data.scalar.length)) {
-                eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: a key holds a NUL character (\\0)",
-                           ps->src, kl, kc);
-                yaml_event_delete(&e);
-                eg_ynode_free(n);
-                return NULL;
-            }
-            char *key = strdup((const char *)e.data.scalar.value);
-            yaml_event_delete(&e);
-            if (!key) {
-                eg_err_set(ps->err, EG_ERUN, "out of memory");
-                eg_ynode_free(n);
-                return NULL;
-            }
-            if (eg_ymap_get(n, key, NULL)) {
-                eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: key '%s' appears twice", ps->src, kl, kc,
-                           key);
-                free(key);
-                eg_ynode_free(n);
-                return NULL;
-            }
-            yaml_event_t ve;
-            if (!yaml_parser_parse(&ps->p, &ve)) {
-                perr(ps);
-                free(key);
-                eg_ynode_free(n);
-                return NULL;
-            }
-            ps->depth++;
-            eg_ynode *v = parse_node(ps, &ve);
-            ps->depth--;
-            yaml_event_delete(&ve);
-            if (!v || eg_ymap_set(n, key, v, kl, kc)) {
-                if (v)
-                    eg_ynode_free(v);
-                free(key);
-                eg_ynode_free(n);
-                return NULL;
-            }
-            free(key);
-        } else {
-            ps->depth++;
-            eg_ynode *v = parse_node(ps, &e);
-            ps->depth--;
-            yaml_event_delete(&e);
-            if (!v || grow(n)) {
-                eg_ynode_free(v);
-                eg_ynode_free(n);
-                return NULL;
-            }
-            n->items[n->n++] = v;
-        }
+    return n;
+}
+
+/* parses the node that begins with *ev (already read); consumes through its end */
+static eg_ynode *parse_node(pstate *ps, const yaml_event_t *ev)
+{
+    int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
+    if (ev->type == YAML_ALIAS_EVENT) {
+        eg_err_set(ps->err, EG_EINPUT, "%s:%d:%d: YAML aliases (*name) are not supported in specs",
+                   ps->src, line, col);
+        return NULL;
     }
+    if (ev->type == YAML_SCALAR_EVENT)
+        return parse_scalar(ps, ev, line, col);
+    return parse_collection(ps, ev, line, col);
 }
 
 eg_ynode *eg_yaml_parse(const char *text, size_t len, const char *src, int empty_is_map,
@@ -288,8 +434,7 @@ eg_ynode *eg_yaml_parse(const char *text, size_t len, const char *src, int empty
     int done = 0, failed = 0;
     while (!done && !failed) {
         yaml_event_t e;
-        if (!yaml_parser_parse(&ps.p, &e)) {
-            perr(&ps);
+        if (next_event(&ps, &e)) {
             failed = 1;
             break;
         }

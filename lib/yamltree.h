@@ -19,12 +19,19 @@ typedef struct eg_ynode {
     int *kline, *kcol;       /* mapping keys' positions */
 } eg_ynode;
 
-/* Parses one YAML document from text. src labels every node. On a syntax error returns
- * NULL with EG_EINPUT and "SRC:LINE:COL: message". An empty document yields an empty map
- * when empty_is_map, else a null scalar. */
+/* Parses one YAML document from text (len bytes, need not be NUL-terminated). src labels
+ * every node and must outlive the tree. On a syntax error returns NULL with EG_EINPUT and
+ * "SRC:LINE:COL: message"; when libyaml gave up inside a construct (an unclosed {, [ or
+ * quote, a badly indented block), the message also names where that construct starts and
+ * the dotted key it belongs to, e.g. "SRC:8:5: YAML syntax error: the flow mapping {...} of
+ * key 'lr' that starts here is not closed (at 9:1: did not find expected ',' or '}')".
+ * Out of memory: NULL with EG_ERUN. An empty document yields an empty map when
+ * empty_is_map, else a null scalar. The caller frees the tree with eg_ynode_free. */
 eg_ynode *eg_yaml_parse(const char *text, size_t len, const char *src, int empty_is_map,
                         eg_err *err);
-/* Reads and parses a file (src = path). Missing/unreadable file: EG_EINPUT naming it. */
+/* Reads and parses a file (src = path, which must outlive the tree). Missing, unreadable,
+ * binary or > 64 MiB file, or a document that is not a mapping: NULL with EG_EINPUT naming
+ * it. */
 eg_ynode *eg_yaml_parse_file(const char *path, eg_err *err);
 void eg_ynode_free(eg_ynode *n);
 eg_ynode *eg_ynode_new(eg_ykind kind, const char *str, const char *src, int line, int col);
@@ -39,7 +46,9 @@ int eg_ynode_is_null(const eg_ynode *n);
 /* Flow-style text of a node ("ring", "0.05", "{name: erdos_renyi, p: 0.2}", "[8, 16]"),
  * malloc'ed. Scalars that would not read back as the same string are double-quoted. */
 char *eg_ynode_to_flow(const eg_ynode *n);
-/* Appends to a growing buffer: the scalar quoted if needed. */
+/* Writes s into out (outlen > 0 bytes, always NUL-terminated): as is when it reads back as
+ * the same plain YAML scalar, else double-quoted with escapes. No growing: a result longer
+ * than outlen is cut short (4 * strlen(s) + 16 bytes always suffice). */
 void eg_yaml_quote(const char *s, char *out, size_t outlen);
 
 #endif

@@ -28,9 +28,9 @@ if [ "${EG_SKIP_SANITIZE:-0}" != 1 ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   (cd "$here/build-asan" &&
     ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$here/tests/lsan.supp \
-      count_ctest --output-on-failure -R '^check_(spec|topology|results|data|model)$' &&
+      count_ctest --output-on-failure -R '^check_(spec|topology|results|data|model|yamltree|common)$' &&
     ASAN_OPTIONS=detect_leaks=0 \
-      count_ctest --output-on-failure -E '^check_(spec|topology|results|data|model)$|valgrind|cluster') || status=1
+      count_ctest --output-on-failure -E '^check_(spec|topology|results|data|model|yamltree|common)$|valgrind|cluster') || status=1
   echo "== [$(( $(date +%s) - t0 ))s]"
 fi
 

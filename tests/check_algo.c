@@ -465,12 +465,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_nodecay_ranges);
     tcase_add_test(tc, test_stats_gossip);
     suite_add_tcase(s, tc);
-    /* no fork: MPI is initialised in this process */
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr), run = srunner_ntests_run(sr);
-    srunner_free(sr);
+    int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();
-    return failed == 0 && run > 0 ? 0 : 1;
+    return rc;
 }
