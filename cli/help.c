@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 /* The spec file's keys: `expgraph help spec`, and the man page's SPEC FILE section.
- * Every key spec.c accepts belongs here (tests/e2e/install.sh checks the summary.csv
- * keys against it). */
+ * Every key spec.c accepts belongs here: tests/e2e/install.sh checks the keys of spec.c's
+ * only_keys lists and of summary.csv against it. */
 static const char *const SPEC_HELP =
     "A spec is a YAML mapping. Every key has a default except nodes, graph, algorithm,\n"
     "model and data. Unknown keys, wrong types and out-of-range values are errors\n"

@@ -65,6 +65,22 @@ for k in $keys; do
     grep -qE "(^| )${k##*.}: " "$TMP/man.sq" || undoc="$undoc $k"
 done
 if [ -n "$keys" ] && [ -z "$undoc" ]; then ok "the man page documents every spec key ($(echo $keys | wc -w))"; else bad "spec keys missing from the man page:$undoc (keys: $keys)"; fi
+# every key spec.c accepts (its only_keys lists) is in `expgraph help spec`: a key added to
+# the parser without a line in cli/help.c fails here
+if [ -n "${EG_SRC:-}" ] && [ -f "$EG_SRC/lib/spec.c" ]; then
+    "$BIN" help spec >"$TMP/spec_help.txt"
+    accepted=$(awk '/keys\[\] = \{/ {on = 1} on {print} /NULL\};/ {on = 0}' "$EG_SRC/lib/spec.c" |
+        grep -o '"[a-z_]*"' | tr -d '"' | sort -u)
+    nohelp=""
+    for k in $accepted; do
+        grep -qE "(^| )$k:" "$TMP/spec_help.txt" || nohelp="$nohelp $k"
+    done
+    if [ -n "$accepted" ] && [ -z "$nohelp" ]; then
+        ok "help spec names every key spec.c accepts ($(echo $accepted | wc -w))"
+    else
+        bad "keys spec.c accepts but help spec (cli/help.c SPEC_HELP) lacks:$nohelp"
+    fi
+fi
 check "expgraph help spec is the man page's SPEC FILE text" bash -c "'$BIN' help spec | head -n 3 | tr -s ' ' | while IFS= read -r l; do grep -qF -- \"\$l\" '$TMP/man.sq' || exit 1; done"
 
 # the completion: subcommands, options, graph and algorithm names, values from --help
