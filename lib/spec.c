@@ -783,23 +783,15 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 /* ---- overrides ---- */
 
 /* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
-static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+/* parses a --set value as YAML and marks every node of it as coming from --set (line 0) */
+static eg_ynode *set_value(ctx *c, const char *val, const char *label)
 {
-    const char *eq = strchr(set, '=');
-    if (!eq || eq == set)
-        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
-    size_t klen = (size_t)(eq - set);
-    char key[256];
-    if (klen >= sizeof key)
-        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
-    memcpy(key, set, klen);
-    key[klen] = 0;
-    const char *val = eq + 1;
     eg_err perr = {0};
     eg_ynode *v = eg_yaml_parse(val, strlen(val), label, 0, &perr);
-    if (!v)
-        return eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
-    /* mark every node of the value as coming from --set (line 0) */
+    if (!v) {
+        eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
+        return NULL;
+    }
     eg_ynode *stack[256];
     int sp = 0;
     stack[sp++] = v;
@@ -811,54 +803,85 @@ static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
         for (int i = 0; i < x->n && sp < 256; i++)
             stack[sp++] = x->items[i];
     }
-    eg_ynode *cur = root;
+    return v;
+}
+
+/* the mapping under key `part` of cur, made when missing (a scalar such as `graph: ring`
+ * becomes {name: ring} so that --set graph.p=... can add to it); NULL with err set */
+static eg_ynode *set_parent(ctx *c, eg_ynode *cur, const char *part, const char *label)
+{
+    eg_ynode *child = eg_ymap_get(cur, part, NULL);
+    if (!child || eg_ynode_is_null(child)) {
+        child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
+        if (!child || eg_ymap_set(cur, part, child, 0, 0))
+            goto oom;
+        return child;
+    }
+    if (child->kind == EG_Y_SCALAR) {
+        eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
+        eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
+        if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
+            eg_ynode_free(m);
+            eg_ynode_free(nm);
+            goto oom;
+        }
+        eg_ymap_set(cur, part, m, 0, 0);
+        return m;
+    }
+    if (child->kind == EG_Y_MAP)
+        return child;
+    eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
+    return NULL;
+oom:
+    eg_err_set(c->err, EG_ERUN, "out of memory");
+    return NULL;
+}
+
+/* puts v under key `part` of cur; train.epochs and train.iterations exclude each other:
+ * setting one on the command line replaces the other from the file */
+static int set_leaf(ctx *c, eg_ynode *root, eg_ynode *cur, const char *part, eg_ynode *v)
+{
+    if (eg_ymap_set(cur, part, v, 0, 0))
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    if (cur != eg_ymap_get(root, "train", NULL))
+        return 0;
+    const char *other = !strcmp(part, "epochs") ? "iterations"
+                        : !strcmp(part, "iterations") ? "epochs" : NULL;
+    eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
+    if (o && o->line > 0)
+        eg_ymap_del(cur, other);
+    return 0;
+}
+
+/* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
+static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+{
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
+    size_t klen = (size_t)(eq - set);
+    char key[256];
+    if (klen >= sizeof key)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
+    memcpy(key, set, klen);
+    key[klen] = 0;
+    eg_ynode *v = set_value(c, eq + 1, label), *cur = root;
+    if (!v)
+        return EG_EINPUT;
     char *save = NULL, *part = strtok_r(key, ".", &save);
     while (part) {
         char *next = strtok_r(NULL, ".", &save);
-        if (!*part) {
+        int rc = EG_OK;
+        if (!*part)
+            rc = eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+        else if (!next)
+            return set_leaf(c, root, cur, part, v) ? (eg_ynode_free(v), EG_ERUN) : 0;
+        else if (!(cur = set_parent(c, cur, part, label)))
+            rc = c->err->code ? c->err->code : EG_EINPUT;
+        if (rc) {
             eg_ynode_free(v);
-            return eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+            return rc;
         }
-        if (!next) {
-            if (eg_ymap_set(cur, part, v, 0, 0)) {
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-            /* train.epochs and train.iterations exclude each other: setting one on the
-             * command line replaces the other from the file */
-            if (cur == eg_ymap_get(root, "train", NULL)) {
-                const char *other = !strcmp(part, "epochs") ? "iterations"
-                                    : !strcmp(part, "iterations") ? "epochs" : NULL;
-                eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
-                if (o && o->line > 0)
-                    eg_ymap_del(cur, other);
-            }
-            return 0;
-        }
-        eg_ynode *child = eg_ymap_get(cur, part, NULL);
-        if (!child || eg_ynode_is_null(child)) {
-            child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
-            if (!child || eg_ymap_set(cur, part, child, 0, 0)) {
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-        } else if (child->kind == EG_Y_SCALAR) {
-            /* graph: ring + --set graph.p=... -> {name: ring, p: ...} */
-            eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
-            eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
-            if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
-                eg_ynode_free(m);
-                eg_ynode_free(nm);
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-            eg_ymap_set(cur, part, m, 0, 0);
-            child = m;
-        } else if (child->kind != EG_Y_MAP) {
-            eg_ynode_free(v);
-            return eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
-        }
-        cur = child;
         part = next;
     }
     eg_ynode_free(v);
