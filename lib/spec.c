@@ -714,11 +714,13 @@ static void file_stem(const char *path, char *out, size_t len)
         *dot = 0;
 }
 
+/* the spec's top-level keys (convert checks them, sweeps may vary any of them but sweep) */
+static const char *const TOP_KEYS[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
+                                       "data", "train", "lr", "output", "sweep", NULL};
+
 static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 {
-    static const char *const keys[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
-                                       "data", "train", "lr", "output", "sweep", NULL};
-    if (only_keys(c, root, NULL, keys))
+    if (only_keys(c, root, NULL, TOP_KEYS))
         return EG_EINPUT;
     const eg_ynode *v;
     file_stem(c->file, s->name, sizeof s->name);
@@ -1115,76 +1117,60 @@ int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
 
 /* ---- sweeps ---- */
 
+/* sweep key k: a list of values under a spec key; its values as flow YAML into sw */
+static int sweep_key(ctx *c, const eg_ynode *s, int k, eg_sweep *sw)
+{
+    const eg_ynode *list = s->items[k];
+    if (list->kind != EG_Y_SEQ || list->n == 0)
+        return fail(c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
+    char first[64];
+    snprintf(first, sizeof first, "%s", s->keys[k]);
+    char *dot = strchr(first, '.');
+    if (dot)
+        *dot = 0;
+    int ok = 0;
+    for (int i = 0; TOP_KEYS[i]; i++)
+        ok |= strcmp(first, TOP_KEYS[i]) == 0 && strcmp(first, "sweep") != 0;
+    if (!ok)
+        return fail_key(c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
+    sw->keys[k] = strdup(s->keys[k]);
+    sw->nvals[k] = list->n;
+    sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
+    if (!sw->keys[k] || !sw->vals[k])
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    for (int v = 0; v < list->n; v++)
+        sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
+    if (sw->npoints > 1000000L / list->n)
+        return fail(c, s, "sweep has more than a million points; split it");
+    sw->npoints *= list->n;
+    return 0;
+}
+
 int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, eg_err *err)
 {
     memset(sw, 0, sizeof *sw);
     eg_spec spec;
     int rc = load_tree(&spec, file, sets, nsets, err);
-    if (rc) {
-        eg_spec_free(&spec);
-        return rc;
-    }
     ctx c = {spec.file, err, 0};
-    const eg_ynode *s = eg_ymap_get(spec.tree, "sweep", NULL);
-    if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0) {
+    const eg_ynode *s = rc ? NULL : eg_ymap_get(spec.tree, "sweep", NULL);
+    if (rc)
+        ;
+    else if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0)
         rc = fail(&c, s, "no sweep: block (add e.g. sweep: {graph: [ring, exp], nodes: [8, 16]})");
-        eg_spec_free(&spec);
-        return rc;
-    }
-    if (s->n > 64) {
+    else if (s->n > 64)
         rc = fail(&c, s, "sweep has %d keys; at most 64 are supported", s->n);
-        eg_spec_free(&spec);
-        return rc;
+    else if (!(sw->keys = calloc((size_t)s->n, sizeof *sw->keys)) ||
+             !(sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals)) ||
+             !(sw->vals = calloc((size_t)s->n, sizeof *sw->vals)))
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    if (!rc) {
+        sw->nkeys = s->n;
+        sw->npoints = 1;
     }
-    sw->nkeys = s->n;
-    sw->keys = calloc((size_t)s->n, sizeof *sw->keys);
-    sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals);
-    sw->vals = calloc((size_t)s->n, sizeof *sw->vals);
-    if (!sw->keys || !sw->nvals || !sw->vals) {
-        eg_spec_free(&spec);
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    }
-    sw->npoints = 1;
-    static const char *const top[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
-                                      "data", "train", "lr", "output", NULL};
-    for (int k = 0; k < s->n; k++) {
-        const eg_ynode *list = s->items[k];
-        if (list->kind != EG_Y_SEQ || list->n == 0) {
-            rc = fail(&c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
-            eg_spec_free(&spec);
-            return rc;
-        }
-        char first[64];
-        snprintf(first, sizeof first, "%s", s->keys[k]);
-        char *dot = strchr(first, '.');
-        if (dot)
-            *dot = 0;
-        int ok = 0;
-        for (int i = 0; top[i]; i++)
-            ok |= !strcmp(first, top[i]);
-        if (!ok) {
-            rc = fail_key(&c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
-            eg_spec_free(&spec);
-            return rc;
-        }
-        sw->keys[k] = strdup(s->keys[k]);
-        sw->nvals[k] = list->n;
-        sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
-        if (!sw->keys[k] || !sw->vals[k]) {
-            eg_spec_free(&spec);
-            return eg_err_set(err, EG_ERUN, "out of memory");
-        }
-        for (int v = 0; v < list->n; v++)
-            sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
-        if (sw->npoints > 1000000L / list->n) {
-            rc = fail(&c, s, "sweep has more than a million points; split it");
-            eg_spec_free(&spec);
-            return rc;
-        }
-        sw->npoints *= list->n;
-    }
+    for (int k = 0; !rc && k < sw->nkeys; k++)
+        rc = sweep_key(&c, s, k, sw);
     eg_spec_free(&spec);
-    return 0;
+    return rc;
 }
 
 void eg_sweep_free(eg_sweep *sw)
