@@ -95,14 +95,14 @@ static run bench_one(const eg_model *m, int batch, int threads, int profile)
     openblas_set_num_threads(threads);
     volatile float sink = 0;
     for (int i = 0; i < 3; i++)
-        sink += eg_model_loss_grad(m, w, p, x, y, batch, g);
+        sink += eg_model_loss_grad(m, w, p, NULL, x, y, batch, g);
     run res;
     memset(&res, 0, sizeof res);
     for (int rep = 0; rep < g_reps; rep++) {
         long it = 0;
         double t0 = eg_now(), t;
         do {
-            sink += eg_model_loss_grad(m, w, p, x, y, batch, g);
+            sink += eg_model_loss_grad(m, w, p, NULL, x, y, batch, g);
             it++;
         } while ((t = eg_now() - t0) < g_time);
         double sps = (double)it * batch / t;
@@ -117,7 +117,7 @@ static run bench_one(const eg_model *m, int batch, int threads, int profile)
             long it = 0;
             double t0 = eg_now(), t;
             do {
-                sink += eg_model_loss_grad(m, wp, p, x, y, batch, g);
+                sink += eg_model_loss_grad(m, wp, p, NULL, x, y, batch, g);
                 it++;
             } while ((t = eg_now() - t0) < g_time);
             if (it / t > best) {

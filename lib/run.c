@@ -353,7 +353,7 @@ static void compute_grads(runctx *r, long k, double lr)
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, &r->aug_rng[li], r->xb[tid], r->yb[tid]);
         const float *x = eg_algo_node_x(&r->algo, li);
         float *g = eg_algo_grad(&r->algo, li, tid);
-        float loss = eg_model_loss_grad(r->model, r->work[tid], x, r->xb[tid], r->yb[tid], B, g);
+        float loss = eg_model_loss_grad(r->model, r->work[tid], x, NULL, r->xb[tid], r->yb[tid], B, g);
         /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
          * this node's gradient is still in cache */
         eg_algo_node_update(&r->algo, li, tid, lr);
@@ -381,7 +381,7 @@ static int eval_model_split(runctx *r, const float *p, double *loss, double *acc
             cnt = EVAL_BATCH;
         double ls = 0;
         long cor = 0;
-        eg_model_eval(r->model, r->work[tid], p, r->data.x_test + (size_t)start * r->data.dim,
+        eg_model_eval(r->model, r->work[tid], p, NULL, r->data.x_test + (size_t)start * r->data.dim,
                       r->data.y_test + start, cnt, &ls, &cor);
         r->batch_vals[2 * b] = ls;
         r->batch_vals[2 * b + 1] = (double)cor;
@@ -463,7 +463,7 @@ static int metrics_row(runctx *r, int evaluate, rowvals *v, eg_err *err)
             const int ntest = r->n_sub;
             for (int start = 0; start < ntest; start += EVAL_BATCH) {
                 int cnt = ntest - start < EVAL_BATCH ? ntest - start : EVAL_BATCH;
-                eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim,
+                eg_model_eval(r->model, r->work[tid], r->algo.x + (size_t)li * dim, NULL,
                               r->sub_x + (size_t)start * r->data.dim, r->sub_y + start, cnt, &ls,
                               &cor);
             }

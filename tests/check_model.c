@@ -230,7 +230,7 @@ static gcheck grad_vs_reference(const eg_model_spec *s, eg_shape in, int classes
         p[i] += noise[i];
     float *x = rand_floats((size_t)B * dim, &r, -1.0, 1.0);
     int32_t *y = rand_labels(B, classes, &r);
-    float loss = eg_model_loss_grad(m, w, p, x, y, B, g);
+    float loss = eg_model_loss_grad(m, w, p, NULL, x, y, B, g);
     if (flip_sign) {
         size_t imax = 0;
         for (size_t i = 1; i < np; i++)
@@ -284,9 +284,9 @@ static double self_fd(const eg_model *m, eg_work *w, float *p, size_t j, float e
     double lp = 0, lm = 0;
     long c = 0;
     p[j] = vp;
-    eg_model_eval(m, w, p, x, y, B, &lp, &c);
+    eg_model_eval(m, w, p, NULL, x, y, B, &lp, &c);
     p[j] = vm;
-    eg_model_eval(m, w, p, x, y, B, &lm, &c);
+    eg_model_eval(m, w, p, NULL, x, y, B, &lm, &c);
     p[j] = v;
     return (lp - lm) / B / ((double)vp - (double)vm);
 }
@@ -308,7 +308,7 @@ static gcheck grad_vs_self(const eg_model_spec *s, eg_shape in, int classes, int
     eg_model_init_params(m, p, &r);
     float *x = rand_floats((size_t)B * dim, &r, -1.0, 1.0);
     int32_t *y = rand_labels(B, classes, &r);
-    eg_model_loss_grad(m, w, p, x, y, B, g);
+    eg_model_loss_grad(m, w, p, NULL, x, y, B, g);
     float gmax = 0;
     for (size_t i = 0; i < np; i++)
         gmax = fmaxf(gmax, fabsf(g[i]));
@@ -446,7 +446,7 @@ static void check_init_loss(const eg_model_spec *s, eg_shape in, int classes)
     eg_model_init_params(m, p, &r);
     float *x = rand_floats((size_t)B * dim, &r, 0.0, 1.0); /* like pixel intensities */
     int32_t *y = rand_labels(B, classes, &r);
-    float loss = eg_model_loss_grad(m, w, p, x, y, B, g);
+    float loss = eg_model_loss_grad(m, w, p, NULL, x, y, B, g);
     double want = log((double)classes);
     ck_assert_msg(fabs(loss - want) < 0.35 * want, "%s: init loss %.4f, log(classes) %.4f",
                   eg_model_describe(m), loss, want);
@@ -527,10 +527,10 @@ START_TEST(test_eval_matches_loss_grad)
     eg_model_init_params(m, p, &r);
     float *x = rand_floats((size_t)B * dim, &r, -1, 1);
     int32_t *y = rand_labels(B, 5, &r);
-    float loss = eg_model_loss_grad(m, w, p, x, y, B, g);
+    float loss = eg_model_loss_grad(m, w, p, NULL, x, y, B, g);
     double ls = 0;
     long correct = 0;
-    eg_model_eval(m, w, p, x, y, B, &ls, &correct);
+    eg_model_eval(m, w, p, NULL, x, y, B, &ls, &correct);
     ck_assert_msg(fabs(ls / B - loss) <= 1e-6 * fabs(loss), "eval %.9g vs loss_grad %.9g",
                   ls / B, loss);
     ck_assert(correct >= 0 && correct <= B);
@@ -538,7 +538,7 @@ START_TEST(test_eval_matches_loss_grad)
     eg_work *w5 = mk_work(m, 5);
     double ls2 = 1.0;
     long c2 = 2;
-    eg_model_eval(m, w5, p, x, y, B, &ls2, &c2);
+    eg_model_eval(m, w5, p, NULL, x, y, B, &ls2, &c2);
     ck_assert_msg(fabs(ls2 - 1.0 - ls) <= 1e-6 * ls, "sliced eval %.9g vs %.9g", ls2 - 1.0, ls);
     ck_assert_int_eq(c2 - 2, correct);
     /* accuracy counts argmax hits: compare with a manual count from the reference */
@@ -563,7 +563,7 @@ START_TEST(test_eval_accuracy)
     eg_work *w = mk_work(m, 4);
     double ls = 0;
     long c = 0;
-    eg_model_eval(m, w, p, x, y, 4, &ls, &c);
+    eg_model_eval(m, w, p, NULL, x, y, 4, &ls, &c);
     ck_assert_int_eq(c, 3);
     double want = 0;
     for (int n = 0; n < 4; n++) {
@@ -594,14 +594,14 @@ START_TEST(test_determinism_and_overwrite)
         g1[i] = NAN;
         g2[i] = 1e30f;
     }
-    float l1 = eg_model_loss_grad(m, w1, p, x, y, B, g1);
-    float l2 = eg_model_loss_grad(m, w2, p, x, y, B, g2);
+    float l1 = eg_model_loss_grad(m, w1, p, NULL, x, y, B, g1);
+    float l2 = eg_model_loss_grad(m, w2, p, NULL, x, y, B, g2);
     ck_assert(memcmp(&l1, &l2, sizeof l1) == 0);
     ck_assert_msg(memcmp(g1, g2, np * sizeof *g1) == 0, "gradients differ between works");
     for (size_t i = 0; i < np; i++)
         ck_assert(isfinite(g1[i]));
     /* again on the same work (stale buffers must not leak in) */
-    float l3 = eg_model_loss_grad(m, w1, p, x, y, B, g2);
+    float l3 = eg_model_loss_grad(m, w1, p, NULL, x, y, B, g2);
     ck_assert(memcmp(&l1, &l3, sizeof l1) == 0);
     ck_assert(memcmp(g1, g2, np * sizeof *g1) == 0);
     free(p);
@@ -633,7 +633,7 @@ static void *run_job(void *arg)
     if (eg_work_init(&w, j->m, j->B, &err))
         return NULL;
     for (int rep = 0; rep < 3; rep++)
-        j->loss = eg_model_loss_grad(j->m, w, j->p, j->x, j->y, j->B, j->g);
+        j->loss = eg_model_loss_grad(j->m, w, j->p, NULL, j->x, j->y, j->B, j->g);
     eg_work_free(w);
     return NULL;
 }
@@ -659,7 +659,7 @@ START_TEST(test_threads)
         float *x = rand_floats((size_t)B * dim, &r, 0, 1);
         int32_t *y = rand_labels(B, 10, &r);
         openblas_set_num_threads(1);
-        float l1 = eg_model_loss_grad(m, w, p, x, y, B, g1);
+        float l1 = eg_model_loss_grad(m, w, p, NULL, x, y, B, g1);
         ck_assert_int_eq(openblas_get_num_threads(), 1);
         job ja = {m, p, x, y, B, g2, 0}, jb = {m, p, x, y, B, g3, 0};
         pthread_t ta, tb;
@@ -672,7 +672,7 @@ START_TEST(test_threads)
                       "%s: concurrent calls differ from the serial one", eg_model_describe(m));
         openblas_set_num_threads(2);
         int nt = openblas_get_num_threads();
-        eg_model_loss_grad(m, w, p, x, y, B, g2);
+        eg_model_loss_grad(m, w, p, NULL, x, y, B, g2);
         ck_assert_int_eq(openblas_get_num_threads(), nt);
         double md = 0;
         for (size_t i = 0; i < np; i++)
@@ -702,10 +702,10 @@ START_TEST(test_bad_batch)
     eg_work *w = mk_work(m, 2);
     float p[8] = {0}, g[8], x[9] = {0};
     int32_t y[3] = {0, 1, 0}, ybad[2] = {0, 2};
-    ck_assert(isnan(eg_model_loss_grad(m, w, p, x, y, 3, g)));
-    ck_assert(isnan(eg_model_loss_grad(m, w, p, x, y, 0, g)));
-    ck_assert(isnan(eg_model_loss_grad(m, w, p, x, ybad, 2, g)));
-    float l = eg_model_loss_grad(m, w, p, x, y, 2, g);
+    ck_assert(isnan(eg_model_loss_grad(m, w, p, NULL, x, y, 3, g)));
+    ck_assert(isnan(eg_model_loss_grad(m, w, p, NULL, x, y, 0, g)));
+    ck_assert(isnan(eg_model_loss_grad(m, w, p, NULL, x, ybad, 2, g)));
+    float l = eg_model_loss_grad(m, w, p, NULL, x, y, 2, g);
     ck_assert(fabsf(l - logf(2.0f)) < 1e-6f);
     eg_err err = {0};
     eg_work *w2 = NULL;
@@ -866,15 +866,15 @@ static void train_sanity(const eg_model_spec *s)
     double l0 = 0, l1 = 0;
     long c0 = 0, c1 = 0;
     eg_work *we = mk_work(m, 128);
-    eg_model_eval(m, we, p, x, y, N, &l0, &c0);
+    eg_model_eval(m, we, p, NULL, x, y, N, &l0, &c0);
     for (int t = 0; t < steps; t++) {
         int s0 = (int)eg_rng_below(&r, (uint64_t)(N / B)) * B;
-        float loss = eg_model_loss_grad(m, w, p, x + (size_t)s0 * 64, y + s0, B, g);
+        float loss = eg_model_loss_grad(m, w, p, NULL, x + (size_t)s0 * 64, y + s0, B, g);
         ck_assert(isfinite(loss));
         for (size_t i = 0; i < np; i++)
             p[i] -= 0.05f * g[i];
     }
-    eg_model_eval(m, we, p, x, y, N, &l1, &c1);
+    eg_model_eval(m, we, p, NULL, x, y, N, &l1, &c1);
     fprintf(stderr, "train %-44s loss %.3f -> %.3f, acc %.2f -> %.2f\n", eg_model_describe(m),
             l0 / N, l1 / N, (double)c0 / N, (double)c1 / N);
     ck_assert_msg(l1 < 0.25 * l0, "loss %.4f -> %.4f", l0 / N, l1 / N);
@@ -916,7 +916,7 @@ START_TEST(test_profile_counters)
     float *x = rand_floats((size_t)8 * 1200, &r, 0, 1);
     int32_t *y = rand_labels(8, 5, &r);
     eg_work_profile(w, 1);
-    eg_model_loss_grad(m, w, p, x, y, 8, g);
+    eg_model_loss_grad(m, w, p, NULL, x, y, 8, g);
     double total = 0, sec, fl;
     for (int i = 0; i < EG_PROF_N; i++) {
         ck_assert_ptr_nonnull(eg_work_profile_get(w, i, &sec, &fl));
