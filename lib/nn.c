@@ -11,7 +11,7 @@
 
 #define NN_EPS 1e-5f     /* batch / group norm epsilon, as PyTorch */
 #define NN_MOMENTUM 0.1f /* running statistics, as PyTorch */
-#define NN_MAX_ARGS 10
+#define NN_MAX_ARGS 12
 
 enum { BIND_PARAMS, BIND_GRAD, BIND_STATS, BIND_X, BIND_N };
 enum { PH_CONV = EG_PROF_CONV_GEMM, PH_REORDER = EG_PROF_IM2COL, PH_POOL = EG_PROF_POOL,
@@ -551,6 +551,7 @@ static int bn_build(bctx *b, const bn_io *io, int with_bwd, nn_step **fstep, eg_
     arg(s, DNNL_ARG_DIFF_SRC, io->dsrc);
     if (io->scale) {
         arg(s, DNNL_ARG_SCALE, io->scale);
+        arg(s, DNNL_ARG_SHIFT, io->shift);
         arg(s, DNNL_ARG_DIFF_SCALE, io->dscale);
         arg(s, DNNL_ARG_DIFF_SHIFT, io->dshift);
     }
