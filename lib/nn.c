@@ -762,28 +762,64 @@ out:
     return rc;
 }
 
-/* dst_view += src_view as one binary primitive (in place on dst's buffer) */
+/* pd for dst_view += src_view: a binary add when both views are the same dense layout (its
+ * jit kernel), else a reorder with a sum post-op (strided views: the shortcut's subsampling
+ * and channel subset) */
+static int add_pd(bctx *b, const dnnl_memory_desc_t *dmd, const dnnl_memory_desc_t *smd,
+                  dnnl_primitive_desc_t *pd, int *binary, eg_err *err)
+{
+    const nn_tensor *T = &b->n->t[b->op->out];
+    dnnl_memory_desc_t dense = md_tensor(b->n, b->op->out, b->B, act_dt(b->n));
+    *binary = T->c == b->n->t[b->op->aux].c && b->op->stride == 1 &&
+              dnnl_memory_desc_equal(dmd, &dense) && dnnl_memory_desc_equal(smd, &dense);
+    if (*binary) {
+        dnnl_binary_desc_t d;
+        DN(dnnl_binary_desc_init(&d, dnnl_binary_add, dmd, smd, dmd));
+        return pd_make(pd, &d, b->w, NULL, err);
+    }
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_clone(&attr, b->w->attr);
+    if (st == dnnl_success)
+        st = dnnl_post_ops_create(&po);
+    if (st == dnnl_success)
+        st = dnnl_post_ops_append_sum(po, 1.0f);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(pd, smd, b->n->eng, dmd, b->n->eng, attr);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    DN(st);
+    return EG_OK;
+}
+
+/* dst_view += src_view, in place on dst's buffer */
 static int add_views(bctx *b, dnnl_memory_t dbuf, const dnnl_memory_desc_t *dmd,
                      dnnl_memory_t sbuf, const dnnl_memory_desc_t *smd, int bwd, eg_err *err)
 {
     dnnl_memory_t dm, sm;
-    int rc;
-    if ((rc = mem_new(b->p, b->n, dmd, mem_ptr(dbuf), -1, 0, &dm, err)) ||
-        (rc = mem_new(b->p, b->n, smd, mem_ptr(sbuf), -1, 0, &sm, err)))
-        return rc;
-    dnnl_binary_desc_t d;
-    DN(dnnl_binary_desc_init(&d, dnnl_binary_add, dmd, smd, dmd));
     dnnl_primitive_desc_t pd;
-    if ((rc = pd_make(&pd, &d, b->w, NULL, err)))
+    int rc, binary;
+    if ((rc = mem_new(b->p, b->n, dmd, mem_ptr(dbuf), -1, 0, &dm, err)) ||
+        (rc = mem_new(b->p, b->n, smd, mem_ptr(sbuf), -1, 0, &sm, err)) ||
+        (rc = add_pd(b, dmd, smd, &pd, &binary, err)))
         return rc;
     nn_step *s;
     rc = step_new(b->p, b->n, pd, bwd, PH_ELEM, 0, &s, err);
     dnnl_primitive_desc_destroy(pd);
     if (rc)
         return rc;
-    arg(s, DNNL_ARG_SRC_0, dm);
-    arg(s, DNNL_ARG_SRC_1, sm);
-    arg(s, DNNL_ARG_DST, dm);
+    if (binary) {
+        arg(s, DNNL_ARG_SRC_0, dm);
+        arg(s, DNNL_ARG_SRC_1, sm);
+        arg(s, DNNL_ARG_DST, dm);
+    } else {
+        arg(s, DNNL_ARG_FROM, sm);
+        arg(s, DNNL_ARG_TO, dm);
+    }
     if (s->scratch)
         arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
     return EG_OK;
