@@ -286,21 +286,15 @@ static dnnl_memory_desc_t md_tensor(const nn_net *n, int t, int B, dnnl_data_typ
 /* a C-vector of floats */
 static dnnl_memory_desc_t md_vec(int c) { return md_tag(1, c, 0, 0, 0, dnnl_f32, dnnl_x); }
 
-/* the view x[:, :c, ::s, ::s] (oh x ow pixels) of tensor t's buffer */
-static dnnl_memory_desc_t md_view(const nn_net *n, int t, int B, int c, int s, int oh, int ow)
+/* the view x[:, :c] of tensor t's buffer (its first c channels) */
+static dnnl_memory_desc_t md_view(const nn_net *n, int t, int B, int c)
 {
     const nn_tensor *T = &n->t[t];
     dnnl_memory_desc_t md;
-    dnnl_dims_t d = {B, c, oh, ow}, st;
     dnnl_dim_t hw = (dnnl_dim_t)T->h * T->w, chw = hw * T->c;
-    if (n->nchw) {
-        dnnl_dims_t a = {chw, hw, (dnnl_dim_t)s * T->w, s};
-        memcpy(st, a, sizeof a);
-    } else {
-        dnnl_dims_t a = {chw, 1, (dnnl_dim_t)s * T->w * T->c, (dnnl_dim_t)s * T->c};
-        memcpy(st, a, sizeof a);
-    }
-    dnnl_memory_desc_init_by_strides(&md, 4, d, act_dt(n), st);
+    dnnl_dims_t d = {B, c, T->h, T->w}, nchw = {chw, hw, T->w, 1},
+                nhwc = {chw, 1, (dnnl_dim_t)T->w * T->c, T->c};
+    dnnl_memory_desc_init_by_strides(&md, 4, d, act_dt(n), n->nchw ? nchw : nhwc);
     return md;
 }
 
@@ -762,17 +756,12 @@ out:
     return rc;
 }
 
-/* pd for dst_view += src_view: a binary add when both views are the same dense layout (its
- * jit kernel), else a reorder with a sum post-op (strided views: the shortcut's subsampling
- * and channel subset) */
+/* pd for dst += src: a binary add when both are the same dense layout (its jit kernel),
+ * else a reorder with a sum post-op (dst a channel subset) */
 static int add_pd(bctx *b, const dnnl_memory_desc_t *dmd, const dnnl_memory_desc_t *smd,
-                  dnnl_primitive_desc_t *pd, int *binary, eg_err *err)
+                  int binary, dnnl_primitive_desc_t *pd, eg_err *err)
 {
-    const nn_tensor *T = &b->n->t[b->op->out];
-    dnnl_memory_desc_t dense = md_tensor(b->n, b->op->out, b->B, act_dt(b->n));
-    *binary = T->c == b->n->t[b->op->aux].c && b->op->stride == 1 &&
-              dnnl_memory_desc_equal(dmd, &dense) && dnnl_memory_desc_equal(smd, &dense);
-    if (*binary) {
+    if (binary) {
         dnnl_binary_desc_t d;
         DN(dnnl_binary_desc_init(&d, dnnl_binary_add, dmd, smd, dmd));
         return pd_make(pd, &d, b->w, NULL, err);
@@ -796,16 +785,16 @@ static int add_pd(bctx *b, const dnnl_memory_desc_t *dmd, const dnnl_memory_desc
     return EG_OK;
 }
 
-/* dst_view += src_view, in place on dst's buffer */
+/* dst (a view with md dmd of dbuf's buffer) += src (view smd of sbuf's), in place */
 static int add_views(bctx *b, dnnl_memory_t dbuf, const dnnl_memory_desc_t *dmd,
                      dnnl_memory_t sbuf, const dnnl_memory_desc_t *smd, int bwd, eg_err *err)
 {
     dnnl_memory_t dm, sm;
     dnnl_primitive_desc_t pd;
-    int rc, binary;
+    int binary = dnnl_memory_desc_equal(dmd, smd), rc;
     if ((rc = mem_new(b->p, b->n, dmd, mem_ptr(dbuf), -1, 0, &dm, err)) ||
         (rc = mem_new(b->p, b->n, smd, mem_ptr(sbuf), -1, 0, &sm, err)) ||
-        (rc = add_pd(b, dmd, smd, &pd, &binary, err)))
+        (rc = add_pd(b, dmd, smd, binary, &pd, err)))
         return rc;
     nn_step *s;
     rc = step_new(b->p, b->n, pd, bwd, PH_ELEM, 0, &s, err);
@@ -825,18 +814,93 @@ static int add_views(bctx *b, dnnl_memory_t dbuf, const dnnl_memory_desc_t *dmd,
     return EG_OK;
 }
 
+/* forward pd of the shortcut's subsampling x[:, :, ::s, ::s] (pooling, 1x1 kernel, stride s)
+ * from tensor aux into a dense tensor of md sub */
+static int subsample_pd(bctx *b, dnnl_prop_kind_t prop, const dnnl_memory_desc_t *sub,
+                        dnnl_primitive_desc_t *pd, eg_err *err)
+{
+    dnnl_memory_desc_t src = md_tensor(b->n, b->op->aux, b->B, act_dt(b->n));
+    dnnl_dims_t st = {b->op->stride, b->op->stride}, k = {1, 1}, pad = {0, 0};
+    dnnl_pooling_desc_t d;
+    DN(dnnl_pooling_forward_desc_init(&d, prop, dnnl_pooling_avg_exclude_padding, &src, sub, st,
+                                      k, pad, pad));
+    return pd_make(pd, &d, b->w, NULL, err);
+}
+
+/* a step running pd on (a0: m0, a1: m1) */
+static int step2(bctx *b, const_dnnl_primitive_desc_t pd, int bwd, int a0, dnnl_memory_t m0,
+                 int a1, dnnl_memory_t m1, eg_err *err)
+{
+    nn_step *s;
+    int rc = step_new(b->p, b->n, pd, bwd, PH_ELEM, 0, &s, err);
+    if (rc)
+        return rc;
+    arg(s, a0, m0);
+    arg(s, a1, m1);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    return EG_OK;
+}
+
+/* Stride-2 shortcut. Forward: sub = x[:, :, ::2, ::2] (pooling), out[:, :C] += sub (reorder
+ * with sum). Backward: dsub = dout[:, :C] (reorder), dxs = pooling backward of dsub (zero off
+ * the sampled pixels), dx += dxs (binary). */
+static int build_add_strided(bctx *b, const dnnl_memory_desc_t *vo, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *to = &b->n->t[op->out], *ta = &b->n->t[op->aux];
+    dnnl_data_type_t dt = act_dt(b->n);
+    dnnl_memory_desc_t sub = md_tag(4, b->B, ta->c, to->h, to->w, dt,
+                                    b->n->nchw ? dnnl_nchw : dnnl_nhwc),
+                       full = md_tensor(b->n, op->aux, b->B, dt);
+    dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
+    dnnl_memory_t tmp, vm, dxs;
+    int rc;
+    if ((rc = mem_new(b->p, b->n, &sub, DNNL_MEMORY_ALLOCATE, -1, 0, &tmp, err)))
+        return rc;
+    if (op->kind == NN_ADD) {
+        if (!(rc = subsample_pd(b, b->fprop, &sub, &fpd, err)) &&
+            !(rc = step2(b, fpd, 0, DNNL_ARG_SRC, b->p->act[op->aux], DNNL_ARG_DST, tmp, err)))
+            rc = add_views(b, b->p->act[op->out], vo, tmp, &sub, 0, err);
+        goto out;
+    }
+    if ((rc = mem_new(b->p, b->n, vo, mem_ptr(b->p->dif[op->out]), -1, 0, &vm, err)) ||
+        (rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &dxs, err)) ||
+        (rc = reorder_new(b->p, b->w, vm, tmp, 1, NULL, err)) ||
+        (rc = subsample_pd(b, dnnl_forward_training, &sub, &fpd, err)))
+        goto out;
+    dnnl_pooling_desc_t d;
+    dnnl_dims_t st = {op->stride, op->stride}, k = {1, 1}, pad = {0, 0};
+    if (dnnl_pooling_backward_desc_init(&d, dnnl_pooling_avg_exclude_padding, &full, &sub, st, k,
+                                        pad, pad)) {
+        rc = eg_err_set(err, EG_ERUN, "model: oneDNN shortcut pooling backward descriptor");
+        goto out;
+    }
+    if (!(rc = pd_make(&bpd, &d, b->w, fpd, err)) &&
+        !(rc = step2(b, bpd, 1, DNNL_ARG_DIFF_DST, tmp, DNNL_ARG_DIFF_SRC, dxs, err)))
+        rc = add_views(b, b->p->dif[op->aux], &full, dxs, &full, 1, err);
+out:
+    if (bpd)
+        dnnl_primitive_desc_destroy(bpd);
+    if (fpd)
+        dnnl_primitive_desc_destroy(fpd);
+    return rc;
+}
+
 /* residual add (forward) and its shortcut gradient (NN_ADD_GRAD, backward); the main
  * branch's gradient passes through in place */
 static int build_add(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
-    const nn_tensor *to = &b->n->t[op->out], *ta = &b->n->t[op->aux];
-    dnnl_memory_desc_t vo = md_view(b->n, op->out, b->B, ta->c, 1, to->h, to->w),
-                       va = md_view(b->n, op->aux, b->B, ta->c, op->stride, to->h, to->w);
+    const nn_tensor *ta = &b->n->t[op->aux];
+    dnnl_memory_desc_t vo = md_view(b->n, op->out, b->B, ta->c),
+                       va = md_tensor(b->n, op->aux, b->B, act_dt(b->n));
+    if (op->kind == NN_ADD_GRAD && !b->train)
+        return EG_OK;
+    if (op->stride != 1)
+        return build_add_strided(b, &vo, err);
     if (op->kind == NN_ADD)
         return add_views(b, b->p->act[op->out], &vo, b->p->act[op->aux], &va, 0, err);
-    if (!b->train)
-        return EG_OK;
     return add_views(b, b->p->dif[op->aux], &va, b->p->dif[op->out], &vo, 1, err);
 }
 
