@@ -58,7 +58,7 @@ struct eg_model {
 
 static int tensor(eg_model *m, int c, int h, int w, int flat)
 {
-    int t = nn_net_tensor(&m->net, c, h, w, flat);
+    int t = nn_net_tensor(&m->net, c, h, w, flat, 0);
     if (t < 0)
         m->oom = 1;
     return t < 0 ? 0 : t;
@@ -89,9 +89,17 @@ static int add_conv(eg_model *m, int in, int k, int stride, int oc, int bias)
 
 static int add_dense(eg_model *m, int in, int out, int relu)
 {
-    const nn_tensor T = m->net.t[in];
+    nn_tensor T = m->net.t[in];
+    if (!T.flat && !m->net.nchw && T.h * T.w > 1) { /* NCHW copy: weights used as stored */
+        nn_op r = {.kind = NN_REORDER, .in = in};
+        r.out = nn_net_tensor(&m->net, T.c, T.h, T.w, 0, 1);
+        if (r.out < 0)
+            m->oom = 1;
+        in = add_op(m, &r);
+    }
     size_t fan = (size_t)T.c * T.h * T.w;
     nn_op op = {.kind = NN_DENSE, .in = in, .gain_relu = relu};
+    T = m->net.t[in];
     op.out = tensor(m, 1, 1, out, 1);
     op.nw = (size_t)out * fan;
     op.nb = (size_t)out;
@@ -208,12 +216,15 @@ static int build_cnn(eg_model *m, const eg_model_spec *s, eg_err *err)
                               in.c, in.h, in.w, s->n_channels, i + 1, h, w);
         if ((size_t)s->kernel * s->kernel * c > MAX_DIM || (size_t)s->channels[i] * h * w > MAX_DIM)
             return eg_err_set(err, EG_EINPUT, "model: conv block %d is too large", i + 1);
+        /* pool before ReLU: the same values and gradients (max and ReLU commute, the window's
+         * first maximum is picked either way), ReLU on a quarter of the values */
         t = add_conv(m, t, s->kernel, 1, s->channels[i], m->norm == EG_NORM_NONE);
-        t = add_norm_relu(m, t, 1);
+        t = add_norm_relu(m, t, 0);
         c = s->channels[i];
         h /= 2;
         w /= 2;
         t = add_simple(m, NN_MAXPOOL, t, tensor(m, c, h, w, 0));
+        t = add_simple(m, NN_RELU, t, t);
     }
     if (s->n_hidden && s->hidden[0] > 0)
         t = add_dense(m, t, s->hidden[0], 1);

@@ -58,7 +58,7 @@ struct nn_plan {
 
 /* ---- the net ----------------------------------------------------------------------- */
 
-int nn_net_tensor(nn_net *n, int c, int h, int w, int flat)
+int nn_net_tensor(nn_net *n, int c, int h, int w, int flat, int nchw)
 {
     if (n->nt == n->capt) {
         int cap = n->capt ? 2 * n->capt : 16;
@@ -68,7 +68,7 @@ int nn_net_tensor(nn_net *n, int c, int h, int w, int flat)
         n->t = t;
         n->capt = cap;
     }
-    n->t[n->nt] = (nn_tensor){c, h, w, flat};
+    n->t[n->nt] = (nn_tensor){c, h, w, flat, nchw};
     return n->nt++;
 }
 
@@ -280,7 +280,7 @@ static dnnl_memory_desc_t md_tensor(const nn_net *n, int t, int B, dnnl_data_typ
     const nn_tensor *T = &n->t[t];
     if (T->flat)
         return md_tag(2, B, (dnnl_dim_t)T->c * T->h * T->w, 0, 0, dt, dnnl_nc);
-    return md_tag(4, B, T->c, T->h, T->w, dt, n->nchw ? dnnl_nchw : dnnl_nhwc);
+    return md_tag(4, B, T->c, T->h, T->w, dt, n->nchw || T->nchw ? dnnl_nchw : dnnl_nhwc);
 }
 
 /* a C-vector of floats */
@@ -307,6 +307,7 @@ typedef struct bctx {
     const nn_op *op;
     int B, train;
     dnnl_prop_kind_t fprop;
+    dnnl_format_tag_t wtag; /* weights format asked of conv / dense primitives */
 } bctx;
 
 /* weights of a conv / dense op as stored in the flat vector */
@@ -330,7 +331,7 @@ static dnnl_status_t wop_desc(const bctx *b, int which, void *d, const dnnl_memo
     dnnl_memory_desc_t src = md_tensor(b->n, op->in, b->B, dt);
     dnnl_memory_desc_t dst = md_tensor(b->n, op->out, b->B, which == 0 && logits ? dnnl_f32 : dt);
     dnnl_memory_desc_t wany, bias = md_vec((int)op->nb), wu = md_wuser(b);
-    dnnl_memory_desc_init_by_tag(&wany, wu.ndims, wu.dims, dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wany, wu.ndims, wu.dims, dt, b->wtag);
     const dnnl_memory_desc_t *pb = op->nb ? &bias : NULL;
     if (op->kind == NN_DENSE) {
         if (which == 0)
@@ -384,6 +385,25 @@ static int pd_from(bctx *b, int which, const dnnl_memory_desc_t *dw,
     return pd_make(pd, &d, b->w, hint, err);
 }
 
+/* The weights format of a conv / dense op: dense first tries the flat vector's own layout
+ * ([out][in], or [out][c][h][w] when the input is NCHW), which needs no reorder of the
+ * (large) dense weights and gradient; convolutions (and dense layers whose primitive rejects
+ * that) let oneDNN choose, and their weights are reordered on every call. */
+static void wtag_choose(bctx *b)
+{
+    b->wtag = dnnl_format_tag_any;
+    if (b->op->kind != NN_DENSE)
+        return;
+    dnnl_memory_desc_t wu = md_wuser(b);
+    dnnl_primitive_desc_t pd;
+    eg_err e = {0};
+    b->wtag = wu.ndims == 2 ? dnnl_oi : dnnl_oihw;
+    if (pd_from(b, 0, NULL, NULL, &pd, &e))
+        b->wtag = dnnl_format_tag_any;
+    else
+        dnnl_primitive_desc_destroy(pd);
+}
+
 /* backward weights: f32 weight gradients where oneDNN allows, else in the compute type and
  * reordered */
 static int wop_backward_weights(bctx *b, const_dnnl_primitive_desc_t fpd, eg_err *err)
@@ -391,8 +411,12 @@ static int wop_backward_weights(bctx *b, const_dnnl_primitive_desc_t fpd, eg_err
     const nn_op *op = b->op;
     dnnl_memory_desc_t wu = md_wuser(b), dw;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_f32, b->wtag);
     int rc = pd_from(b, 2, &dw, fpd, &pd, err);
+    if (rc && b->wtag != dnnl_format_tag_any) {
+        dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_f32, dnnl_format_tag_any);
+        rc = pd_from(b, 2, &dw, fpd, &pd, err);
+    }
     if (rc && b->n->prec == EG_PREC_BF16) {
         dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_bf16, dnnl_format_tag_any);
         rc = pd_from(b, 2, &dw, fpd, &pd, err);
@@ -461,6 +485,7 @@ static int build_wop(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
     dnnl_primitive_desc_t fpd = NULL;
+    wtag_choose(b);
     int rc = pd_from(b, 0, NULL, NULL, &fpd, err);
     if (rc)
         return rc;
@@ -904,11 +929,22 @@ static int build_add(bctx *b, eg_err *err)
     return add_views(b, b->p->dif[op->aux], &va, b->p->dif[op->out], &vo, 1, err);
 }
 
+/* layout change (same shape): reorder forward, and the gradient back */
+static int build_reorder(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    int rc = reorder_new(b->p, b->w, b->p->act[op->in], b->p->act[op->out], 0, NULL, err);
+    if (rc || !b->train || op->in == 0)
+        return rc;
+    return reorder_new(b->p, b->w, b->p->dif[op->out], b->p->dif[op->in], 1, NULL, err);
+}
+
 typedef int (*build_fn)(bctx *b, eg_err *err);
 static const build_fn builders[NN_NKINDS] = {
     [NN_CONV] = build_wop,       [NN_DENSE] = build_wop,      [NN_BN] = build_bn,
     [NN_GN] = build_gn,          [NN_RELU] = build_relu,      [NN_MAXPOOL] = build_pool,
     [NN_AVGPOOL] = build_pool,   [NN_ADD] = build_add,        [NN_ADD_GRAD] = build_add,
+    [NN_REORDER] = build_reorder,
 };
 
 /* ---- plans --------------------------------------------------------------------------- */
@@ -979,7 +1015,7 @@ static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
         return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
     int rc = plan_tensors(w, p, err);
     bctx b = {w, p, n, NULL, p->batch, p->train,
-              p->train ? dnnl_forward_training : dnnl_forward_inference};
+              p->train ? dnnl_forward_training : dnnl_forward_inference, dnnl_format_tag_any};
     for (int i = 0; i < n->nop && !rc; i++) {
         b.op = &n->op[i];
         p->bw_start[i] = p->nbw;

@@ -36,12 +36,14 @@ typedef enum {
     NN_AVGPOOL,  /* global average pooling to C x 1 x 1 */
     NN_ADD,      /* in place: out[:, :C] += aux[:, :, ::s, ::s] (C = aux's channels) */
     NN_ADD_GRAD, /* backward only, placed before the block: d aux[:, :, ::s, ::s] += d out[:, :C] */
+    NN_REORDER,  /* layout change: out (NCHW) = in; lets a dense layer use [out][c][h][w] as is */
     NN_NKINDS
 } nn_kind;
 
 typedef struct nn_tensor {
     int c, h, w; /* per sample */
     int flat;    /* 2-D (batch x c*h*w): the input of an mlp, dense outputs */
+    int nchw;    /* NCHW whatever the net's layout */
 } nn_tensor;
 
 typedef struct nn_op {
@@ -68,7 +70,7 @@ typedef struct nn_net {
 } nn_net;
 
 /* Appends a tensor (returns its id) or an op (returns its index); -1 when out of memory. */
-int nn_net_tensor(nn_net *n, int c, int h, int w, int flat);
+int nn_net_tensor(nn_net *n, int c, int h, int w, int flat, int nchw);
 int nn_net_op(nn_net *n, const nn_op *op);
 /* Creates the engine. EG_ERUN with a message when oneDNN has no CPU engine. */
 int nn_net_finish(nn_net *n, eg_err *err);
