@@ -41,7 +41,7 @@
 /* largest per-sample width / dimension accepted */
 #define MAX_DIM (1 << 24)
 /* evaluation runs in slices of at most this many samples (memory of an evaluation plan) */
-#define EVAL_SLICE 128
+#define EVAL_SLICE 64
 
 struct eg_model {
     eg_shape in;
@@ -90,7 +90,7 @@ static int add_conv(eg_model *m, int in, int k, int stride, int oc, int bias)
 static int add_dense(eg_model *m, int in, int out, int relu)
 {
     nn_tensor T = m->net.t[in];
-    if (!T.flat && !m->net.nchw && T.h * T.w > 1) { /* NCHW copy: weights used as stored */
+    if (!T.flat && !T.nchw && T.h * T.w > 1) { /* NCHW copy: weights used as stored */
         nn_op r = {.kind = NN_REORDER, .in = in};
         r.out = nn_net_tensor(&m->net, T.c, T.h, T.w, 0, 1);
         if (r.out < 0)
@@ -342,7 +342,6 @@ static int build(eg_model *m, const eg_model_spec *s, const char *name, eg_err *
     if (m->norm == EG_NORM_GROUP && s->groups < 1)
         return eg_err_set(err, EG_EINPUT, "model: group norm needs groups >= 1 (got %d)",
                           s->groups);
-    m->net.nchw = m->norm == EG_NORM_GROUP;
     m->net.prec = s->precision == EG_PREC_BF16 ? EG_PREC_BF16 : EG_PREC_F32;
     if (!strcmp(name, "logreg") || !strcmp(name, "mlp"))
         return build_mlp(m, s, !strcmp(name, "logreg"), err);

@@ -280,7 +280,7 @@ static dnnl_memory_desc_t md_tensor(const nn_net *n, int t, int B, dnnl_data_typ
     const nn_tensor *T = &n->t[t];
     if (T->flat)
         return md_tag(2, B, (dnnl_dim_t)T->c * T->h * T->w, 0, 0, dt, dnnl_nc);
-    return md_tag(4, B, T->c, T->h, T->w, dt, n->nchw || T->nchw ? dnnl_nchw : dnnl_nhwc);
+    return md_tag(4, B, T->c, T->h, T->w, dt, T->nchw ? dnnl_nchw : dnnl_nhwc);
 }
 
 /* a C-vector of floats */
@@ -294,7 +294,7 @@ static dnnl_memory_desc_t md_view(const nn_net *n, int t, int B, int c)
     dnnl_dim_t hw = (dnnl_dim_t)T->h * T->w, chw = hw * T->c;
     dnnl_dims_t d = {B, c, T->h, T->w}, nchw = {chw, hw, T->w, 1},
                 nhwc = {chw, 1, (dnnl_dim_t)T->w * T->c, T->c};
-    dnnl_memory_desc_init_by_strides(&md, 4, d, act_dt(n), n->nchw ? nchw : nhwc);
+    dnnl_memory_desc_init_by_strides(&md, 4, d, act_dt(n), T->nchw ? nchw : nhwc);
     return md;
 }
 
@@ -642,31 +642,57 @@ static int build_bn(bctx *b, eg_err *err)
     return EG_OK;
 }
 
-/* group norm (NCHW activations): a batch norm without affine on the tensor viewed as
- * [1, B*G, (C/G)*H, W] (one channel per sample and group) into xhat, then the per-channel
- * affine as a batch norm with mean 0, variance 1, epsilon 0 on xhat */
+/* memory for tensor t's activations (dif: gradients) in NCHW: the tensor's own when it is
+ * NCHW, else a plan buffer (the caller adds the reorders) */
+static int nchw_copy(bctx *b, int t, int dif, const dnnl_memory_desc_t *md, dnnl_memory_t *out,
+                     eg_err *err)
+{
+    if (b->n->t[t].nchw) {
+        *out = dif ? b->p->dif[t] : b->p->act[t];
+        return EG_OK;
+    }
+    return mem_new(b->p, b->n, md, DNNL_MEMORY_ALLOCATE, -1, 0, out, err);
+}
+
+/* Moves backward step `from` to just after `to` (from < to), shifting those between. */
+static void bw_move(nn_plan *p, int from, int to)
+{
+    nn_step t = p->bw[from];
+    memmove(&p->bw[from], &p->bw[from + 1], (size_t)(to - from) * sizeof t);
+    p->bw[to] = t;
+}
+
+/* Group norm: a batch norm without affine on an NCHW copy viewed as [1, B*G, (C/G)*H, W]
+ * (one channel per sample and group: its statistics are over that contiguous (C/G, H, W)
+ * block) into xhat, then the per-channel affine as a batch norm with mean 0, variance 1,
+ * epsilon 0 on xhat in the tensor's layout. Backward: the affine's, then the normalisation's. */
 static int build_gn(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
     const nn_tensor *T = &b->n->t[op->in];
     dnnl_data_type_t dt = act_dt(b->n);
-    int G = op->groups, BG = b->B * G;
+    int G = op->groups, BG = b->B * G, plain = T->nchw;
     dnnl_memory_desc_t full = md_tensor(b->n, op->in, b->B, dt),
+                       nchw = md_tag(4, b->B, T->c, T->h, T->w, dt, dnnl_nchw),
                        view = md_tag(4, 1, BG, (dnnl_dim_t)(T->c / G) * T->h, T->w, dt, dnnl_nchw),
                        vg = md_vec(BG), vc = md_vec(T->c);
     bn_io g = {.eps = NN_EPS, .fprop = dnnl_forward_training, .bprop = dnnl_backward_data};
     bn_io a = {.eps = 0.0f, .fprop = b->fprop, .bprop = dnnl_backward,
                .flags = dnnl_use_global_stats, .dst = b->p->act[op->out]};
-    dnnl_memory_t xhat, dxhat = NULL;
+    dnnl_memory_t x4, xh4, xhat, dxh4 = NULL, dx4 = NULL, dxhat = NULL;
     int rc;
-    if ((rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &xhat, err)) ||
-        (rc = mem_new(b->p, b->n, &view, mem_ptr(b->p->act[op->in]), -1, 0, &g.src, err)) ||
-        (rc = mem_new(b->p, b->n, &view, mem_ptr(xhat), -1, 0, &g.dst, err)) ||
+    if ((rc = nchw_copy(b, op->in, 0, &nchw, &x4, err)) ||
+        (rc = mem_new(b->p, b->n, &nchw, DNNL_MEMORY_ALLOCATE, -1, 0, &xh4, err)) ||
+        (rc = mem_new(b->p, b->n, &view, mem_ptr(x4), -1, 0, &g.src, err)) ||
+        (rc = mem_new(b->p, b->n, &view, mem_ptr(xh4), -1, 0, &g.dst, err)) ||
         (rc = mem_new(b->p, b->n, &vg, DNNL_MEMORY_ALLOCATE, -1, 0, &g.mean, err)) ||
         (rc = mem_new(b->p, b->n, &vg, DNNL_MEMORY_ALLOCATE, -1, 0, &g.var, err)) ||
         (rc = mem_new(b->p, b->n, &vc, DNNL_MEMORY_ALLOCATE, -1, 0, &a.mean, err)) ||
         (rc = mem_new(b->p, b->n, &vc, DNNL_MEMORY_ALLOCATE, -1, 0, &a.var, err)) ||
         (rc = norm_affine(b, &a, err)))
+        return rc;
+    xhat = xh4;
+    if (!plain && (rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &xhat, err)))
         return rc;
     float *ones = mem_ptr(a.var);
     for (int c = 0; c < T->c; c++)
@@ -674,22 +700,32 @@ static int build_gn(bctx *b, eg_err *err)
     a.src = xhat;
     if (b->train) {
         if ((rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &dxhat, err)) ||
-            (rc = mem_new(b->p, b->n, &view, mem_ptr(dxhat), -1, 0, &g.ddst, err)) ||
-            (rc = mem_new(b->p, b->n, &view, mem_ptr(b->p->dif[op->in]), -1, 0, &g.dsrc, err)))
+            (rc = nchw_copy(b, op->in, 1, &nchw, &dx4, err)))
+            return rc;
+        dxh4 = dxhat;
+        if (!plain && (rc = mem_new(b->p, b->n, &nchw, DNNL_MEMORY_ALLOCATE, -1, 0, &dxh4, err)))
+            return rc;
+        if ((rc = mem_new(b->p, b->n, &view, mem_ptr(dxh4), -1, 0, &g.ddst, err)) ||
+            (rc = mem_new(b->p, b->n, &view, mem_ptr(dx4), -1, 0, &g.dsrc, err)))
             return rc;
         a.ddst = b->p->dif[op->out];
         a.dsrc = dxhat;
     }
-    /* backward steps run in order within an op: the affine's first */
     nn_step *fs;
     int bw0 = b->p->nbw;
-    if ((rc = bn_build(b, &g, b->train, &fs, err)) || (rc = bn_build(b, &a, b->train, &fs, err)))
+    if ((!plain && (rc = reorder_new(b->p, b->w, b->p->act[op->in], x4, 0, NULL, err))) ||
+        (rc = bn_build(b, &g, b->train, &fs, err)) ||
+        (!plain && (rc = reorder_new(b->p, b->w, xh4, xhat, 0, NULL, err))) ||
+        (rc = bn_build(b, &a, b->train, &fs, err)))
         return rc;
-    if (b->train) { /* swap the two backward steps: affine, then normalisation */
-        nn_step t = b->p->bw[bw0];
-        b->p->bw[bw0] = b->p->bw[bw0 + 1];
-        b->p->bw[bw0 + 1] = t;
-    }
+    if (!b->train)
+        return EG_OK;
+    /* backward so far: [normalisation, affine]; wanted: affine, (dxhat -> NCHW),
+     * normalisation, (dx -> the tensor's layout) */
+    if (!plain && ((rc = reorder_new(b->p, b->w, dxhat, dxh4, 1, NULL, err)) ||
+                   (rc = reorder_new(b->p, b->w, dx4, b->p->dif[op->in], 1, NULL, err))))
+        return rc;
+    bw_move(b->p, bw0, plain ? bw0 + 1 : bw0 + 2);
     return EG_OK;
 }
 
@@ -876,7 +912,7 @@ static int build_add_strided(bctx *b, const dnnl_memory_desc_t *vo, eg_err *err)
     const nn_tensor *to = &b->n->t[op->out], *ta = &b->n->t[op->aux];
     dnnl_data_type_t dt = act_dt(b->n);
     dnnl_memory_desc_t sub = md_tag(4, b->B, ta->c, to->h, to->w, dt,
-                                    b->n->nchw ? dnnl_nchw : dnnl_nhwc),
+                                    ta->nchw ? dnnl_nchw : dnnl_nhwc),
                        full = md_tensor(b->n, op->aux, b->B, dt);
     dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
     dnnl_memory_t tmp, vm, dxs;

@@ -9,9 +9,8 @@
  * statistics stay the caller's flat float vectors: each plan binds views into them by offset
  * on every call.
  *
- * Activations are NHWC (NCHW in a model with group norm, whose statistics are over one
- * contiguous (C/G, H, W) block per sample), f32 or bf16 (train.precision); the logits are
- * f32 in both. Weights are reordered from the flat f32 vector (dense [out][in], conv
+ * Activations are NHWC (a tensor may ask for NCHW), f32 or bf16 (train.precision); the
+ * logits are f32 in both. Weights are reordered from the flat f32 vector (dense [out][in], conv
  * [oc][ic][k][k]) into the primitive's format on every call, weight gradients back.
  *
  * Threads: every primitive is created and executed with the calling thread's OpenMP
@@ -64,7 +63,6 @@ typedef struct nn_net {
     int nt, capt;
     nn_op *op;
     int nop, capop;
-    int nchw;           /* activation layout: 1 NCHW, 0 NHWC */
     eg_precision prec;
     dnnl_engine_t eng;  /* CPU engine, shared read-only by every work */
 } nn_net;
