@@ -398,10 +398,15 @@ static void wtag_choose(bctx *b)
     dnnl_primitive_desc_t pd;
     eg_err e = {0};
     b->wtag = wu.ndims == 2 ? dnnl_oi : dnnl_oihw;
-    if (pd_from(b, 0, NULL, NULL, &pd, &e))
+    if (pd_from(b, 0, NULL, NULL, &pd, &e)) {
         b->wtag = dnnl_format_tag_any;
-    else
-        dnnl_primitive_desc_destroy(pd);
+        return;
+    }
+    const char *impl = "ref";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (strstr(impl, "ref")) /* only the reference kernel takes it: let oneDNN choose */
+        b->wtag = dnnl_format_tag_any;
+    dnnl_primitive_desc_destroy(pd);
 }
 
 /* backward weights: f32 weight gradients where oneDNN allows, else in the compute type and
