@@ -85,15 +85,16 @@ void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const flo
 
 /* ---- optional phase timing (for benchmarks; off by default) ----
  * When enabled on a work, eg_model_loss_grad and eg_model_eval add the wall seconds of each
- * phase, and the GEMM flops it performed, to counters in the work. Costs two clock reads per
- * phase per layer while on, one branch while off. */
+ * phase, and the convolution / dense flops it performed, to counters in the work. Costs two
+ * clock reads per oneDNN primitive while on, one branch while off. (The enum names are
+ * historical; eg_work_profile_get returns the current names.) */
 enum {
-    EG_PROF_CONV_GEMM,  /* conv sgemm: forward, weight gradient, input (col) gradient */
-    EG_PROF_IM2COL,     /* im2col and col2im */
-    EG_PROF_POOL,       /* fused bias + ReLU + 2x2 max-pool, and its backward */
-    EG_PROF_DENSE_GEMM, /* dense sgemm, forward and backward */
-    EG_PROF_ELEMWISE,   /* dense bias/ReLU (+ backward), layout changes, weight permutes */
-    EG_PROF_LOSS,       /* softmax cross-entropy */
+    EG_PROF_CONV_GEMM,  /* "conv": convolution primitives, forward and backward */
+    EG_PROF_IM2COL,     /* "reorder": weight, input and layout reorders */
+    EG_PROF_POOL,       /* "pool": max / average pooling, forward and backward */
+    EG_PROF_DENSE_GEMM, /* "dense": inner-product primitives, forward and backward */
+    EG_PROF_ELEMWISE,   /* "norm/relu/add": batch / group norm, ReLU, residual adds */
+    EG_PROF_LOSS,       /* "softmax-xent": the loss loop */
     EG_PROF_N
 };
 /* Turns timing on (on != 0) or off, and resets the counters. */
