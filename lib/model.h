@@ -63,9 +63,11 @@ void eg_model_init_stats(const eg_model *m, float *stats);
  * length) pairs in increasing offset order and returns how many there are in all. */
 int eg_model_nodecay(const eg_model *m, size_t *off, size_t *len, int max);
 
-/* Scratch for batches of up to max_batch samples. */
+/* Scratch for batches of up to max_batch samples: a oneDNN stream, scratchpad and the
+ * primitives and buffers of each batch size used (built on its first call). Checks that oneDNN
+ * can build every layer (EG_ERUN with its message otherwise). One thread at a time per work. */
 int eg_work_init(eg_work **out, const eg_model *m, int max_batch, eg_err *err);
-void eg_work_free(eg_work *w); /* safe on NULL */
+void eg_work_free(eg_work *w); /* safe on NULL; free a model's works before the model */
 
 /* Forward + backward on a batch in training mode. x: batch x (c*h*w) row-major, y: labels
  * in [0, classes). Writes (overwrites, not accumulates) grad = d(mean softmax
