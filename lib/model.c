@@ -130,6 +130,8 @@ static int add_norm_relu(eg_model *m, int in, int relu)
         if (op.kind == NN_BN) {
             op.s_off = m->nstats;
             m->nstats += 2 * (size_t)T.c;
+            op.relu = relu; /* fused */
+            relu = 0;
         }
         add_op(m, &op);
     }

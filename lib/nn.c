@@ -543,11 +543,18 @@ static int bn_build(bctx *b, const bn_io *io, int with_bwd, nn_step **fstep, eg_
     if (rc)
         return rc;
     nn_step *s;
+    dnnl_memory_t ws = NULL; /* fused ReLU in training: its mask */
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0);
+    if (wmd && dnnl_memory_desc_get_size(wmd) &&
+        (rc = mem_new(b->p, b->n, wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err)))
+        goto out;
     if ((rc = step_new(b->p, b->n, fpd, 0, PH_ELEM, 0, &s, err)))
         goto out;
     *fstep = s;
     arg(s, DNNL_ARG_SRC, io->src);
     arg(s, DNNL_ARG_DST, io->dst);
+    if (ws)
+        arg(s, DNNL_ARG_WORKSPACE, ws);
     arg(s, DNNL_ARG_MEAN, io->mean);
     arg(s, DNNL_ARG_VARIANCE, io->var);
     if (io->scale) {
@@ -573,6 +580,8 @@ static int bn_build(bctx *b, const bn_io *io, int with_bwd, nn_step **fstep, eg_
     arg(s, DNNL_ARG_VARIANCE, io->var);
     arg(s, DNNL_ARG_DIFF_DST, io->ddst);
     arg(s, DNNL_ARG_DIFF_SRC, io->dsrc);
+    if (ws)
+        arg(s, DNNL_ARG_WORKSPACE, ws);
     if (io->scale) {
         arg(s, DNNL_ARG_SCALE, io->scale);
         arg(s, DNNL_ARG_SHIFT, io->shift);
@@ -606,7 +615,8 @@ static int norm_affine(bctx *b, bn_io *io, eg_err *err)
 }
 
 /* batch norm: batch statistics (training, then the running-statistics update step) or the
- * running statistics (evaluation) */
+ * running statistics (evaluation); with op->relu the ReLU after it is fused (oneDNN keeps
+ * its mask in a workspace for the backward) */
 static int build_bn(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
@@ -617,6 +627,8 @@ static int build_bn(bctx *b, eg_err *err)
     int rc = norm_affine(b, &io, err);
     if (rc)
         return rc;
+    if (op->relu)
+        io.flags |= dnnl_fuse_norm_relu;
     if (b->train) {
         if ((rc = mem_new(b->p, b->n, &v, DNNL_MEMORY_ALLOCATE, -1, 0, &io.mean, err)) ||
             (rc = mem_new(b->p, b->n, &v, DNNL_MEMORY_ALLOCATE, -1, 0, &io.var, err)))

@@ -28,7 +28,7 @@
 typedef enum {
     NN_CONV,     /* k x k convolution, stride, padding; bias unless a norm follows */
     NN_DENSE,    /* inner product (flattens a C,H,W input in C,H,W order); bias */
-    NN_BN,       /* batch norm, per-channel scale (at w_off) and shift (at b_off) */
+    NN_BN,       /* batch norm, per-channel scale (at w_off) and shift (at b_off), + ReLU if relu */
     NN_GN,       /* group norm over (C/G, H, W), per-channel scale and shift */
     NN_RELU,     /* in place (in == out) */
     NN_MAXPOOL,  /* 2x2, stride 2, floor */
@@ -51,6 +51,7 @@ typedef struct nn_op {
     int k, stride, pad;  /* conv: kernel, stride, padding (both sides); add: stride */
     int groups;          /* group norm */
     int bias;            /* conv: has a bias */
+    int relu;            /* batch norm: a ReLU fused after it (in place on out) */
     int gain_relu;       /* conv/dense: initialised for a ReLU after it (gain sqrt 2) */
     size_t w_off, nw;    /* weights (norm: scale) in the parameter vector */
     size_t b_off, nb;    /* bias (norm: shift) */
