@@ -610,7 +610,6 @@ float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, flo
             loss = NAN;
     }
     nn_leave(w);
-    if (getenv("EG_DEBUG") && err.msg[0]) fprintf(stderr, "DEBUG %s\n", err.msg);
     if (isnan(loss))
         memset(grad, 0, m->nparams * sizeof(float));
     return (float)loss;
