@@ -1285,22 +1285,24 @@ static void train_sanity(const eg_model_spec *s)
     eg_rng r;
     eg_rng_seed(&r, 21, 0, 0);
     float *x = malloc((size_t)N * 64 * sizeof *x), *p = malloc(np * sizeof *p),
-          *g = malloc(np * sizeof *g);
+          *g = malloc(np * sizeof *g), *st = malloc((eg_model_nstats(m) + 1) * sizeof *st);
     int32_t *y = malloc((size_t)N * sizeof *y);
     make_blobs(N, x, y, &r);
     eg_model_init_params(m, p, &r);
+    eg_model_init_stats(m, st);
     double l0 = 0, l1 = 0;
     long c0 = 0, c1 = 0;
     eg_work *we = mk_work(m, 128);
-    eg_model_eval(m, we, p, NULL, x, y, N, &l0, &c0);
+    eg_model_eval(m, we, p, st, x, y, N, &l0, &c0);
     for (int t = 0; t < steps; t++) {
         int s0 = (int)eg_rng_below(&r, (uint64_t)(N / B)) * B;
-        float loss = eg_model_loss_grad(m, w, p, NULL, x + (size_t)s0 * 64, y + s0, B, g);
+        float loss = eg_model_loss_grad(m, w, p, st, x + (size_t)s0 * 64, y + s0, B, g);
         ck_assert(isfinite(loss));
         for (size_t i = 0; i < np; i++)
             p[i] -= 0.05f * g[i];
     }
-    eg_model_eval(m, we, p, NULL, x, y, N, &l1, &c1);
+    /* evaluation mode: batch norm with the running statistics training left */
+    eg_model_eval(m, we, p, st, x, y, N, &l1, &c1);
     fprintf(stderr, "train %-44s loss %.3f -> %.3f, acc %.2f -> %.2f\n", eg_model_describe(m),
             l0 / N, l1 / N, (double)c0 / N, (double)c1 / N);
     ck_assert_msg(l1 < 0.25 * l0, "loss %.4f -> %.4f", l0 / N, l1 / N);
@@ -1308,11 +1310,20 @@ static void train_sanity(const eg_model_spec *s)
     free(x);
     free(p);
     free(g);
+    free(st);
     free(y);
     eg_work_free(w);
     eg_work_free(we);
     eg_model_free(m);
 }
+
+START_TEST(test_train_resnet)
+{
+    static const eg_norm_kind norms[] = {EG_NORM_BATCH, EG_NORM_GROUP};
+    eg_model_spec s = mk_resnet(8, 4, norms[_i % 2], 2, _i < 2 ? EG_PREC_F32 : EG_PREC_BF16);
+    train_sanity(&s);
+}
+END_TEST
 
 START_TEST(test_train_mlp)
 {
@@ -1401,6 +1412,7 @@ static Suite *model_suite(void)
     tcase_set_timeout(tt, 300);
     tcase_add_test(tt, test_train_mlp);
     tcase_add_test(tt, test_train_cnn);
+    tcase_add_loop_test(tt, test_train_resnet, 0, 4);
     suite_add_tcase(s, tt);
     return s;
 }
