@@ -40,8 +40,9 @@
 
 /* largest per-sample width / dimension accepted */
 #define MAX_DIM (1 << 24)
-/* evaluation runs in slices of at most this many samples (memory of an evaluation plan) */
-#define EVAL_SLICE 64
+/* evaluation runs in slices of at most this many samples (an evaluation plan shares its
+ * activation buffers between layers, so its memory is a few layers' worth per sample) */
+#define EVAL_SLICE 256
 
 struct eg_model {
     eg_shape in;

@@ -1004,6 +1004,61 @@ static const build_fn builders[NN_NKINDS] = {
 
 /* activation (and gradient) memories of every tensor; the input tensor is the caller's x
  * when the layouts agree, else filled by a reorder step */
+/* Evaluation plans keep no activations for a backward pass: tensors whose lifetimes (first
+ * write to last read, in op order) do not overlap share buffers (best fit among the free
+ * ones). Fills handle[t] for every tensor but the input and the logits. */
+static int eval_buffers(const nn_net *n, nn_plan *p, void **handle, eg_err *err)
+{
+    const int logits = n->op[n->nop - 1].out;
+    int *lastuse = calloc((size_t)n->nt, sizeof *lastuse), nfree = 0;
+    void **fb = calloc((size_t)n->nt, sizeof *fb);
+    size_t *fsz = calloc((size_t)n->nt, sizeof *fsz);
+    int rc = lastuse && fb && fsz ? EG_OK : eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    for (int i = 0; i < n->nop && !rc; i++) {
+        const nn_op *op = &n->op[i];
+        if (op->kind != NN_ADD_GRAD) { /* backward only */
+            lastuse[op->in] = lastuse[op->out] = i;
+            lastuse[op->aux] = op->kind == NN_ADD ? i : lastuse[op->aux];
+        }
+    }
+    for (int i = 0; i < n->nop && !rc; i++) {
+        const nn_op *op = &n->op[i];
+        int t = op->out;
+        if (op->kind == NN_ADD_GRAD || t == 0 || t == logits || handle[t])
+            continue;
+        dnnl_memory_desc_t md = md_tensor(n, t, p->batch, act_dt(n));
+        size_t need = dnnl_memory_desc_get_size(&md);
+        int best = -1;
+        for (int f = 0; f < nfree; f++)
+            if (fsz[f] >= need && (best < 0 || fsz[f] < fsz[best]))
+                best = f;
+        if (best >= 0) {
+            handle[t] = fb[best];
+            fb[best] = fb[--nfree];
+            fsz[best] = fsz[nfree];
+        } else if (!(handle[t] = plan_alloc(p, need))) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory (model buffers)");
+            break;
+        }
+        /* free the buffers whose last reader is this op (the output's own too if unread) */
+        const int used[3] = {op->in, op->aux, t};
+        for (int u = 0; u < 3; u++) {
+            int v = used[u];
+            if (v != 0 && v != logits && handle[v] && lastuse[v] == i &&
+                (u == 0 || v != used[0]) && (u < 2 || v != used[1])) {
+                dnnl_memory_desc_t vmd = md_tensor(n, v, p->batch, act_dt(n));
+                fb[nfree] = handle[v];
+                fsz[nfree++] = dnnl_memory_desc_get_size(&vmd);
+                lastuse[v] = -1; /* released once */
+            }
+        }
+    }
+    free(lastuse);
+    free(fb);
+    free(fsz);
+    return rc;
+}
+
 static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
 {
     const nn_net *n = w->net;
@@ -1014,20 +1069,31 @@ static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
     dnnl_memory_desc_t xmd = T0->flat ? md_tag(2, B, T0->w, 0, 0, dnnl_f32, dnnl_nc)
                                       : md_tag(4, B, T0->c, T0->h, T0->w, dnnl_f32, dnnl_nchw);
     int x_direct = 0;
+    void **handle = calloc((size_t)n->nt, sizeof *handle);
+    if (!handle)
+        return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    if (!p->train && (rc = eval_buffers(n, p, handle, err))) {
+        free(handle);
+        return rc;
+    }
     for (int t = 0; t < n->nt; t++) {
         dnnl_memory_desc_t md = md_tensor(n, t, B, t == last ? dnnl_f32 : dt);
         if (t == 0 && (x_direct = dnnl_memory_desc_equal(&md, &xmd)))
             rc = mem_new(p, n, &md, NULL, BIND_X, 0, &p->act[0], err);
         else
-            rc = mem_new(p, n, &md, DNNL_MEMORY_ALLOCATE, -1, 0, &p->act[t], err);
+            rc = mem_new(p, n, &md, handle[t] ? handle[t] : DNNL_MEMORY_ALLOCATE, -1, 0,
+                         &p->act[t], err);
         if (rc)
-            return rc;
+            break;
         if (p->train && t > 0) {
             md = md_tensor(n, t, B, dt);
             if ((rc = mem_new(p, n, &md, DNNL_MEMORY_ALLOCATE, -1, 0, &p->dif[t], err)))
-                return rc;
+                break;
         }
     }
+    free(handle);
+    if (rc)
+        return rc;
     if (!x_direct) {
         dnnl_memory_t xm;
         if ((rc = mem_new(p, n, &xmd, NULL, BIND_X, 0, &xm, err)) ||
