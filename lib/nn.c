@@ -194,14 +194,18 @@ static int pd_make(dnnl_primitive_desc_t *pd, const void *desc, const eg_work *w
     return EG_OK;
 }
 
-/* Appends a step (to the backward list when bwd) running the primitive of pd. */
-static int step_new(nn_plan *p, const nn_net *n, const_dnnl_primitive_desc_t pd, int bwd,
+/* step lists: forward, backward, and the one step run before the backward (the f32 loss
+ * gradient converted to bf16) */
+enum { LIST_FW, LIST_BW, LIST_PRE };
+
+/* Appends a step to `list` running the primitive of pd. */
+static int step_new(nn_plan *p, const nn_net *n, const_dnnl_primitive_desc_t pd, int list,
                     int phase, double flops, nn_step **out, eg_err *err)
 {
-    int *cnt = bwd ? &p->nbw : &p->nfw;
-    if (*cnt == p->cap_steps || p->nprim == p->cap_obj)
+    int *cnt = list == LIST_BW ? &p->nbw : &p->nfw;
+    if ((list != LIST_PRE && *cnt == p->cap_steps) || p->nprim == p->cap_obj)
         return eg_err_set(err, EG_ERUN, "model: plan too large");
-    nn_step *s = (bwd ? p->bw : p->fw) + (*cnt)++;
+    nn_step *s = list == LIST_PRE ? &p->pre_bw : (list == LIST_BW ? p->bw : p->fw) + (*cnt)++;
     memset(s, 0, sizeof *s);
     DN(dnnl_primitive_create(&s->p, pd));
     p->prim[p->nprim++] = s->p;
@@ -226,9 +230,9 @@ static void arg(nn_step *s, int a, dnnl_memory_t m)
     s->arg[s->narg++].memory = m;
 }
 
-/* Appends a reorder step src -> dst (both memory objects of the plan). */
+/* Appends a reorder step src -> dst (both memory objects of the plan) to `list`. */
 static int reorder_new(nn_plan *p, const eg_work *w, dnnl_memory_t src, dnnl_memory_t dst,
-                       int bwd, nn_step *out_pre, eg_err *err)
+                       int list, eg_err *err)
 {
     const dnnl_memory_desc_t *smd, *dmd;
     dnnl_memory_get_memory_desc(src, &smd);
@@ -236,25 +240,14 @@ static int reorder_new(nn_plan *p, const eg_work *w, dnnl_memory_t src, dnnl_mem
     dnnl_primitive_desc_t pd;
     DN(dnnl_reorder_primitive_desc_create(&pd, smd, w->net->eng, dmd, w->net->eng, w->attr));
     nn_step *s;
-    int rc;
-    if (out_pre) { /* a stand-alone step (the plan's pre-backward conversion) */
-        memset(out_pre, 0, sizeof *out_pre);
-        rc = dnnl_primitive_create(&out_pre->p, pd) == dnnl_success ? EG_OK : EG_ERUN;
-        if (!rc) {
-            p->prim[p->nprim++] = out_pre->p;
-            out_pre->phase = PH_REORDER;
-            s = out_pre;
-        } else {
-            eg_err_set(err, rc, "model: oneDNN reorder");
-        }
-    } else {
-        rc = step_new(p, w->net, pd, bwd, PH_REORDER, 0, &s, err);
-    }
+    int rc = step_new(p, w->net, pd, list, PH_REORDER, 0, &s, err);
     dnnl_primitive_desc_destroy(pd);
     if (rc)
         return rc;
     arg(s, DNNL_ARG_FROM, src);
     arg(s, DNNL_ARG_TO, dst);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
     return EG_OK;
 }
 
@@ -371,7 +364,7 @@ static int weights_for(bctx *b, const dnnl_memory_desc_t *want, dnnl_memory_t us
         }
     }
     int rc = mem_new(b->p, b->n, want, DNNL_MEMORY_ALLOCATE, -1, 0, out, err);
-    return rc ? rc : reorder_new(b->p, b->w, user, *out, bwd, NULL, err);
+    return rc ? rc : reorder_new(b->p, b->w, user, *out, bwd, err);
 }
 
 static int pd_from(bctx *b, int which, const dnnl_memory_desc_t *dw,
@@ -444,7 +437,7 @@ static int wop_backward_weights(bctx *b, const_dnnl_primitive_desc_t fpd, eg_err
         if ((rc = mem_new(b->p, b->n, &bmd, NULL, BIND_GRAD, op->b_off, &gb, err)))
             goto out;
     }
-    if ((rc = step_new(b->p, b->n, pd, 1, ph, fl, &s, err)))
+    if ((rc = step_new(b->p, b->n, pd, LIST_BW, ph, fl, &s, err)))
         goto out;
     arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
     arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
@@ -454,7 +447,7 @@ static int wop_backward_weights(bctx *b, const_dnnl_primitive_desc_t fpd, eg_err
     if (s->scratch)
         arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
     if (gm != gu)
-        rc = reorder_new(b->p, b->w, gm, gu, 1, NULL, err);
+        rc = reorder_new(b->p, b->w, gm, gu, LIST_BW, err);
 out:
     dnnl_primitive_desc_destroy(pd);
     return rc;
@@ -472,7 +465,7 @@ static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memo
     nn_step *s;
     if (!(rc = weights_for(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), wu, wf,
                            1, &wd, err)) &&
-        !(rc = step_new(b->p, b->n, pd, 1, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
+        !(rc = step_new(b->p, b->n, pd, LIST_BW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
                         2.0 * b->B * op->macs, &s, err))) {
         arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
         arg(s, DNNL_ARG_WEIGHTS, wd);
@@ -506,7 +499,7 @@ static int build_wop(bctx *b, eg_err *err)
         if ((rc = mem_new(b->p, b->n, &bmd, NULL, BIND_PARAMS, op->b_off, &bm, err)))
             goto out;
     }
-    if ((rc = step_new(b->p, b->n, fpd, 0, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
                        2.0 * b->B * op->macs, &s, err)))
         goto out;
     arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
@@ -548,7 +541,7 @@ static int bn_build(bctx *b, const bn_io *io, int with_bwd, nn_step **fstep, eg_
     if (wmd && dnnl_memory_desc_get_size(wmd) &&
         (rc = mem_new(b->p, b->n, wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err)))
         goto out;
-    if ((rc = step_new(b->p, b->n, fpd, 0, PH_ELEM, 0, &s, err)))
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, PH_ELEM, 0, &s, err)))
         goto out;
     *fstep = s;
     arg(s, DNNL_ARG_SRC, io->src);
@@ -573,7 +566,7 @@ static int bn_build(bctx *b, const bn_io *io, int with_bwd, nn_step **fstep, eg_
         goto out;
     }
     if ((rc = pd_make(&bpd, &d, b->w, fpd, err)) ||
-        (rc = step_new(b->p, b->n, bpd, 1, PH_ELEM, 0, &s, err)))
+        (rc = step_new(b->p, b->n, bpd, LIST_BW, PH_ELEM, 0, &s, err)))
         goto out;
     arg(s, DNNL_ARG_SRC, io->src);
     arg(s, DNNL_ARG_MEAN, io->mean);
@@ -730,17 +723,17 @@ static int build_gn(bctx *b, eg_err *err)
     }
     nn_step *fs;
     int bw0 = b->p->nbw;
-    if ((!plain && (rc = reorder_new(b->p, b->w, b->p->act[op->in], x4, 0, NULL, err))) ||
+    if ((!plain && (rc = reorder_new(b->p, b->w, b->p->act[op->in], x4, LIST_FW, err))) ||
         (rc = bn_build(b, &g, b->train, &fs, err)) ||
-        (!plain && (rc = reorder_new(b->p, b->w, xh4, xhat, 0, NULL, err))) ||
+        (!plain && (rc = reorder_new(b->p, b->w, xh4, xhat, LIST_FW, err))) ||
         (rc = bn_build(b, &a, b->train, &fs, err)))
         return rc;
     if (!b->train)
         return EG_OK;
     /* backward so far: [normalisation, affine]; wanted: affine, (dxhat -> NCHW),
      * normalisation, (dx -> the tensor's layout) */
-    if (!plain && ((rc = reorder_new(b->p, b->w, dxhat, dxh4, 1, NULL, err)) ||
-                   (rc = reorder_new(b->p, b->w, dx4, b->p->dif[op->in], 1, NULL, err))))
+    if (!plain && ((rc = reorder_new(b->p, b->w, dxhat, dxh4, LIST_BW, err)) ||
+                   (rc = reorder_new(b->p, b->w, dx4, b->p->dif[op->in], LIST_BW, err))))
         return rc;
     bw_move(b->p, bw0, plain ? bw0 + 1 : bw0 + 2);
     return EG_OK;
@@ -758,7 +751,7 @@ static int build_relu(bctx *b, eg_err *err)
     if (rc)
         return rc;
     nn_step *s;
-    if ((rc = step_new(b->p, b->n, fpd, 0, PH_ELEM, 0, &s, err)))
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, PH_ELEM, 0, &s, err)))
         goto out;
     arg(s, DNNL_ARG_SRC, b->p->act[op->out]);
     arg(s, DNNL_ARG_DST, b->p->act[op->out]);
@@ -769,7 +762,7 @@ static int build_relu(bctx *b, eg_err *err)
         goto out;
     }
     if ((rc = pd_make(&bpd, &d, b->w, fpd, err)) ||
-        (rc = step_new(b->p, b->n, bpd, 1, PH_ELEM, 0, &s, err)))
+        (rc = step_new(b->p, b->n, bpd, LIST_BW, PH_ELEM, 0, &s, err)))
         goto out;
     arg(s, DNNL_ARG_DST, b->p->act[op->out]);
     arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
@@ -804,7 +797,7 @@ static int build_pool(bctx *b, eg_err *err)
     if (wmd && dnnl_memory_desc_get_size(wmd) &&
         (rc = mem_new(b->p, b->n, wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err)))
         goto out;
-    if ((rc = step_new(b->p, b->n, fpd, 0, PH_POOL, 0, &s, err)))
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, PH_POOL, 0, &s, err)))
         goto out;
     arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
     arg(s, DNNL_ARG_DST, b->p->act[op->out]);
@@ -819,7 +812,7 @@ static int build_pool(bctx *b, eg_err *err)
         goto out;
     }
     if ((rc = pd_make(&bpd, &d, b->w, fpd, err)) ||
-        (rc = step_new(b->p, b->n, bpd, 1, PH_POOL, 0, &s, err)))
+        (rc = step_new(b->p, b->n, bpd, LIST_BW, PH_POOL, 0, &s, err)))
         goto out;
     arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
     arg(s, DNNL_ARG_DIFF_SRC, b->p->dif[op->in]);
@@ -944,7 +937,7 @@ static int build_add_strided(bctx *b, const dnnl_memory_desc_t *vo, eg_err *err)
     }
     if ((rc = mem_new(b->p, b->n, vo, mem_ptr(b->p->dif[op->out]), -1, 0, &vm, err)) ||
         (rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &dxs, err)) ||
-        (rc = reorder_new(b->p, b->w, vm, tmp, 1, NULL, err)) ||
+        (rc = reorder_new(b->p, b->w, vm, tmp, LIST_BW, err)) ||
         (rc = subsample_pd(b, dnnl_forward_training, &sub, &fpd, err)))
         goto out;
     dnnl_pooling_desc_t d;
@@ -986,10 +979,10 @@ static int build_add(bctx *b, eg_err *err)
 static int build_reorder(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
-    int rc = reorder_new(b->p, b->w, b->p->act[op->in], b->p->act[op->out], 0, NULL, err);
+    int rc = reorder_new(b->p, b->w, b->p->act[op->in], b->p->act[op->out], LIST_FW, err);
     if (rc || !b->train || op->in == 0)
         return rc;
-    return reorder_new(b->p, b->w, b->p->dif[op->out], b->p->dif[op->in], 1, NULL, err);
+    return reorder_new(b->p, b->w, b->p->dif[op->out], b->p->dif[op->in], LIST_BW, err);
 }
 
 typedef int (*build_fn)(bctx *b, eg_err *err);
@@ -1097,7 +1090,7 @@ static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
     if (!x_direct) {
         dnnl_memory_t xm;
         if ((rc = mem_new(p, n, &xmd, NULL, BIND_X, 0, &xm, err)) ||
-            (rc = reorder_new(p, w, xm, p->act[0], 0, NULL, err)))
+            (rc = reorder_new(p, w, xm, p->act[0], LIST_FW, err)))
             return rc;
     }
     p->logits = mem_ptr(p->act[last]);
@@ -1112,7 +1105,7 @@ static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
     if ((rc = mem_new(p, n, &lmd, DNNL_MEMORY_ALLOCATE, -1, 0, &lm, err)))
         return rc;
     p->dlogits = mem_ptr(lm);
-    return reorder_new(p, w, lm, p->dif[last], 1, &p->pre_bw, err);
+    return reorder_new(p, w, lm, p->dif[last], LIST_PRE, err);
 }
 
 static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
