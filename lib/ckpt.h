@@ -29,6 +29,7 @@ typedef struct eg_ckpt_state {
     long *iter;
     double *bytes_sent, *train_time;
     long *rows_since;
+    double *bytes_inter;            /* may be NULL (then stored as 0, not restored) */
 } eg_ckpt_state;
 
 /* whether dir holds a complete checkpoint */

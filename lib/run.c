@@ -72,6 +72,7 @@ typedef struct runctx {
     /* progress */
     long iter;
     double bytes_sent, train_time;
+    double bytes_inter; /* EXTENSION (issue 16, h-cli): bytes between machines */
     long rows_since_iters; /* iterations since the last metrics row */
     double last_acc;
     double last_loss;
@@ -172,6 +173,7 @@ static int prepare(runctx *r, const eg_run_opts *o, eg_err *err)
     if (r->total_iters < 1)
         r->total_iters = 1;
     eg_sched_init(&r->sched, &s->lr, s->nodes, r->iters_per_epoch, r->total_iters);
+    eg_topo_set_iters_per_epoch(r->topo, r->iters_per_epoch); /* EXTENSION (issue 16): schedule phases by epoch */
     return EG_OK;
 }
 
@@ -527,7 +529,7 @@ static eg_schema_row schema_row(const runctx *r, const rowvals *v, double lr)
         .iter = (double)r->iter, .epoch = (double)r->iter / r->iters_per_epoch,
         .time_s = r->train_time, .lr = lr, .train_loss = v->train_loss,
         .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
-        .bytes_sent = r->bytes_sent, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
+        .bytes_sent = r->bytes_sent, .bytes_inter = r->bytes_inter, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
     return row;
 }
 
@@ -565,7 +567,7 @@ static eg_ckpt_state ckpt_state(runctx *r, uint64_t hash)
         .algo = r->algo, .sample_rng = r->sample_rng, .aug_rng = r->aug_rng, .perm = r->perm,
         .perm_off = r->perm_off, .cursor = r->cursor, .loss_acc = r->loss_acc, .iter = &r->iter,
         .bytes_sent = &r->bytes_sent, .train_time = &r->train_time,
-        .rows_since = &r->rows_since_iters};
+        .rows_since = &r->rows_since_iters, .bytes_inter = &r->bytes_inter};
     return cs;
 }
 
@@ -754,8 +756,10 @@ int eg_run(const eg_run_opts *o, eg_err *err)
         if (needs_grad)
             compute_grads(r, k, lr);
         const eg_wmat *W = eg_topo_weights(r->topo, k);
+        double sent0 = r->bytes_sent; /* EXTENSION (issue 16): bytes_inter */
         if ((rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->bytes_sent, err)))
             break;
+        r->bytes_inter += eg_comm_inter_bytes(W, r->bytes_sent - sent0);
         r->iter++;
         r->rows_since_iters++;
         r->train_time += eg_now() - t0;
