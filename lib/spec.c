@@ -420,6 +420,12 @@ static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, in
         return fail(c, nm, "%s cannot be a schedule (schedules do not nest)", key);
     if (where == G_OUTER && !gi->nestable)
         return fail(c, nm, "%s cannot be %s (an outer graph has no sub-graphs)", key, gi->name);
+    if (where != G_TOP && nodes > 0 && gi->pow2 && !eg_is_pow2(nodes))
+        return fail(c, nm, "%s %s needs a power-of-two node count (it joins %d %s)", key,
+                    gi->name, nodes, where == G_OUTER ? "machines" : "nodes");
+    if (where != G_TOP && nodes > 1 && kind == EG_GRAPH_RANDOM_MATCH && nodes % 2)
+        return fail(c, nm, "%s random_match needs an even node count (it joins %d %s)", key,
+                    nodes, where == G_OUTER ? "machines" : "nodes");
     memset(lv, 0, sizeof *lv);
     lv->g.kind = (eg_graph_kind)kind;
     lv->g.p = 0.2;

@@ -1222,8 +1222,7 @@ static int hier_init(eg_topo **out, int local, const eg_graph_leaf *outer, int n
         t->nsub = 1;
         eg_err oerr = {0};
         if ((rc = leaf_init(&t->sub[0], outer, n / L, seed, &oerr)))
-            eg_err_set(err, rc, "hierarchical: outer graph on %d machines: %s", n / L,
-                       oerr.msg);
+            eg_err_set(err, rc, "outer graph on %d machines: %s", n / L, oerr.msg);
     }
     if (!rc) {
         long nnz = (long)L * L * eg_topo_max_nnz(t->sub[0]);
