@@ -45,6 +45,8 @@ static int fits(const char *name, int n)
     return strcmp(name, "file") != 0 && strcmp(name, "schedule") != 0; /* need parameters */
 }
 
+static int in_peers(const eg_wmat *W, int *doubly);
+
 static double *dense(eg_topo *t, long k)
 {
     int n = eg_topo_nodes(t);
@@ -147,6 +149,12 @@ START_TEST(test_every_graph_row_stochastic_sorted)
                         deg = d;
                 }
             }
+            if (eg_graph_kinds[g].doubly) /* the kinds table's fact holds */
+                for (long k = 0; k < kmax; k++) {
+                    int doubly;
+                    in_peers(eg_topo_weights(t, k), &doubly);
+                    ck_assert_msg(doubly, "%s n=%d W(%ld) is not column-stochastic", name, n, k);
+                }
             if (!strcmp(name, "random_peers")) /* a bound: all may send to one node */
                 ck_assert_int_le(deg, eg_topo_max_degree(t));
             else
