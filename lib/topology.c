@@ -34,8 +34,9 @@
 #define EG_ER_MAX_FLIPS 1000000000.0
 #define EG_FILE_TOL 1e-9
 #define EG_RP_INDEX0 (1ULL << 40)
-/* base: the most row entries (nodes x (peers + 1)) its builder holds */
-#define EG_BASE_MAX_ENTRIES (1L << 27)
+/* base, hierarchical, random_peers: the most weights one W(k) (or base's builder) may hold
+ * (~1.5 GB of CSR) */
+#define EG_MAX_ENTRIES (1L << 27)
 
 struct eg_topo {
     int kind;
@@ -762,9 +763,9 @@ static int build_base(eg_topo *t, eg_err *err)
 {
     int n = t->n;
     int b = (t->peers < n - 1 ? t->peers : n - 1) + 1;
-    if ((long)n * b > EG_BASE_MAX_ENTRIES)
+    if ((long)n * b > EG_MAX_ENTRIES)
         return eg_err_set(err, EG_EINPUT, "base with %d nodes and peers %d is too large (nodes "
-                          "x (peers + 1) at most %ld)", n, b - 1, EG_BASE_MAX_ENTRIES);
+                          "x (peers + 1) at most %ld)", n, b - 1, EG_MAX_ENTRIES);
     base_plan bp;
     base_plan_make(&bp, n, b);
     t->period = t->nmat = bp.len;
@@ -837,8 +838,9 @@ static int build_random_peers(eg_topo *t, eg_err *err)
     if (s > n - 1)
         return eg_err_set(err, EG_EINPUT,
                           "random_peers needs peers <= nodes - 1 (got peers %d, nodes %d)", s, n);
-    if ((long)n * (s + 1) > INT_MAX / 2)
-        return eg_err_set(err, EG_EINPUT, "random_peers too large: %d nodes x %d peers", n, s);
+    if ((long)n * (s + 1) > EG_MAX_ENTRIES)
+        return eg_err_set(err, EG_EINPUT, "random_peers too large: %d nodes x (%d peers + 1) "
+                          "weights (at most %ld)", n, s, EG_MAX_ENTRIES);
     int rc = wmat_alloc(&t->mats[0], n, (long)n * (s + 1), err);
     if (rc)
         return rc;
@@ -1224,10 +1226,13 @@ static int hier_init(eg_topo **out, int local, const eg_graph_leaf *outer, int n
         if ((rc = leaf_init(&t->sub[0], outer, n / L, seed, &oerr)))
             eg_err_set(err, rc, "outer graph on %d machines: %s", n / L, oerr.msg);
     }
-    if (!rc) {
-        long nnz = (long)L * L * eg_topo_max_nnz(t->sub[0]);
+    long nnz = rc ? 0 : (long)L * L * eg_topo_max_nnz(t->sub[0]);
+    if (!rc && nnz > EG_MAX_ENTRIES)
+        rc = eg_err_set(err, EG_EINPUT, "hierarchical with %d nodes per machine has %ld "
+                        "weights per iteration (at most %ld): use fewer nodes per machine",
+                        L, nnz, EG_MAX_ENTRIES);
+    if (!rc)
         rc = wmat_alloc(&t->mats[0], n, nnz, err);
-    }
     if (rc) {
         eg_topo_free(t);
         return rc;
