@@ -5,8 +5,10 @@
 #   2. consensus.md, consensus_n16.png, consensus_n64.png
 #                         consensus distance vs iteration under pure averaging for ring,
 #                         torus, exp, onepeer_exp (exact averaging in log2(n) steps)
-#      topology_base.md   the same at n = 6, 12, 24 for onepeer_exp vs base (Takezawa et
-#                         al. 2023: exact averaging after one period at any n; ~10 s)
+#      topology_base.md, topology_base_n25.png, topology_base_n100.png
+#                         the same at n = 6, 12, 24 for onepeer_exp vs base (Takezawa et
+#                         al. 2023: exact averaging after one period at any n), and figures
+#                         at n = 25, 100 with ring, exp, random_peers too (~20 s)
 #   3. accuracy_iid.md, accuracy_dirichlet.md, fashion_acc_n16.png
 #                         final test accuracy, graph x nodes (4, 16, 64), DmSGD vs all-reduce,
 #                         Fashion-MNIST CNN, IID and dirichlet(0.1) (the training claim)
@@ -35,7 +37,7 @@ for n in 16 64; do
     --title "pure averaging, n = $n: consensus distance" -o "$res/consensus_n$n.png"
 done
 
-bash experiments/topology/base.sh "$runs/topology_base" > "$res/topology_base.md"
+RESULTS=$res bash experiments/topology/base.sh "$runs/topology_base" > "$res/topology_base.md"
 
 step "3. Fashion-MNIST CNN: DmSGD over ring / exp / onepeer_exp, n = 4, 16, 64, IID and dirichlet(0.1)"
 "$exe" sweep experiments/paper/fashion.yaml --out "$runs/paper-fashion" --quiet

@@ -3,6 +3,7 @@
 # onepeer_exp, base (1 peer) and base (2 peers) at n = 6, 12, 24 (experiments/topology/
 # base.yaml), with each graph's period from `expgraph graph`. Prints a markdown table.
 #   experiments/topology/base.sh [RUNDIR] > results/topology_base.md     (~10 s)
+# and the figures results/topology_base_n25.png, _n100.png (RESULTS: their directory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 exe=${EXPGRAPH:-$here/build/expgraph}
@@ -27,3 +28,18 @@ for i in "${!graphs[@]}"; do
     printf '\n'
   done
 done
+
+# figures (FIG=0 skips them): consensus vs iteration at n = 25 and 100 for ring, exp,
+# onepeer_exp, base (1 peer) and random_peers (1 peer), 30 iterations
+if [ "${FIG:-1}" = 1 ]; then
+  res=${RESULTS:-$here/results}
+  for n in 25 100; do
+    for g in ring exp onepeer_exp base random_peers; do
+      "$exe" run "$here/experiments/topology/base.yaml" --set graph="$g" --set nodes="$n" \
+        --set train.iterations=30 --out "$out/fig-n$n/$g" --quiet --force >/dev/null
+    done
+    "$exe" plot "$out/fig-n$n" --y consensus --log-y \
+      --title "pure averaging, n = $n: consensus distance (base, random_peers: 1 peer)" \
+      -o "$res/topology_base_n$n.png"
+  done
+fi
