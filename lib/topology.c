@@ -891,10 +891,10 @@ static void schedule_ends(eg_topo *t)
         const eg_graph_phase *ph = &t->phases[p];
         if (p == t->nsub - 1)
             t->end[p] = LONG_MAX;
-        else if (ph->until_epoch)
-            t->end[p] = (long)ceil(ph->until * t->ipe - 1e-9);
-        else
-            t->end[p] = (long)ph->until;
+        else {
+            double e = ph->until_epoch ? ceil(ph->until * t->ipe - 1e-9) : ph->until;
+            t->end[p] = e < 9e18 ? (long)e : LONG_MAX;
+        }
     }
 }
 
