@@ -423,6 +423,9 @@ static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, in
     if (where != G_TOP && nodes > 0 && gi->pow2 && !eg_is_pow2(nodes))
         return fail(c, nm, "%s %s needs a power-of-two node count (it joins %d %s)", key,
                     gi->name, nodes, where == G_OUTER ? "machines" : "nodes");
+    if (where != G_TOP && nodes > 16384 && gi->dense)
+        return fail(c, nm, "%s %s with %d %s: dense graphs are limited to 16384", key, gi->name,
+                    nodes, where == G_OUTER ? "machines" : "nodes");
     if (where != G_TOP && nodes > 1 && kind == EG_GRAPH_RANDOM_MATCH && nodes % 2)
         return fail(c, nm, "%s random_match needs an even node count (it joins %d %s)", key,
                     nodes, where == G_OUTER ? "machines" : "nodes");
