@@ -13,6 +13,11 @@
 # Afterwards data/cache/{mnist,fashion_mnist,digits} are symlinks to the directories that
 # hold the files, which is where `data: {name: mnist}` etc. look by default (the build's
 # EG_DATA_DIR). Set EXPGRAPH_DATA=/other/dir to use another cache (<dir>/<name>/...).
+#
+# Not fetched here: cifar10 and cifar100 (the paper's data) are not packaged for Debian and
+# this script downloads nothing else. Get the binary versions (cifar-10-binary.tar.gz,
+# cifar-100-binary.tar.gz) from https://www.cs.toronto.edu/~kriz/cifar.html, unpack them and
+# set data.path, or link the unpacked folder to data/cache/cifar10 (cifar100): data/README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

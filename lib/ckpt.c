@@ -144,11 +144,10 @@ static int fill_ckpt(FILE *f, void *ud)
 {
     const eg_ckpt_state *st = ud;
     wbuf w = {f, crc32(0L, Z_NULL, 0), 0};
-    ckhdr h = {.version = CKPT_VERSION, .spec_hash = st->spec_hash, .iter = *st->iter,
+    ckhdr h = {.version = CKPT_VERSION, .spec_hash = st->spec_hash, .iter = st->ctr->iter,
                .nodes = st->nodes, .lo = st->lo, .hi = st->lo + st->nlocal, .dim = st->dim,
-               .bytes_sent = *st->bytes_sent, .train_time = *st->train_time,
-               .rows_since = *st->rows_since,
-               .bytes_inter = st->bytes_inter ? *st->bytes_inter : 0.0};
+               .bytes_sent = st->ctr->bytes_sent, .train_time = st->ctr->train_time,
+               .rows_since = *st->rows_since, .bytes_inter = st->ctr->bytes_inter};
     put(&w, MAGIC, sizeof MAGIC);
 #define CKHDR_PUT(f) put(&w, &h.f, sizeof h.f);
     CKHDR_FIELDS(CKHDR_PUT)
@@ -158,13 +157,14 @@ static int fill_ckpt(FILE *f, void *ud)
     size_t lens[8];
     int nv = eg_algo_state(st->algo, vecs, names, lens, 8);
     for (int li = 0; li < st->nlocal; li++) {
-        ckrec rec = {st->lo + li, nv, st->perm_off[li + 1] - st->perm_off[li], st->cursor[li]};
+        eg_sampler_node sn = eg_sampler_node_state(st->sampler, li);
+        ckrec rec = {st->lo + li, nv, sn.len, *sn.cursor};
         put(&w, rec, sizeof rec);
         for (int v = 0; v < nv; v++)
             put(&w, vecs[v] + (size_t)li * lens[v], lens[v] * sizeof(float));
-        put(&w, &st->sample_rng[li], sizeof(eg_rng));
-        put(&w, &st->aug_rng[li], sizeof(eg_rng));
-        put(&w, st->perm + st->perm_off[li], sizeof(int32_t) * (size_t)rec[2]);
+        put(&w, sn.sample_rng, sizeof(eg_rng));
+        put(&w, sn.aug_rng, sizeof(eg_rng));
+        put(&w, sn.order, sizeof(int32_t) * (size_t)rec[2]);
         put(&w, &st->loss_acc[li], sizeof(double));
     }
     uint32_t crc = (uint32_t)w.crc;
@@ -193,7 +193,7 @@ int eg_ckpt_save(const char *dir, eg_comm *c, const eg_ckpt_state *st, eg_err *e
     if (mkdir(ck, 0777) && errno != EEXIST)
         rc = eg_err_set(err, EG_ERUN, "cannot create %s: %s", ck, strerror(errno));
     if (!rc) {
-        snprintf(path, sizeof path, "%s/%ld.%d.bin", ck, *st->iter, rank);
+        snprintf(path, sizeof path, "%s/%ld.%d.bin", ck, st->ctr->iter, rank);
         rc = eg_write_atomic(path, "checkpoint ", 1, fill_ckpt, (void *)st, err);
     }
     /* publish only when every rank has its file */
@@ -201,7 +201,7 @@ int eg_ckpt_save(const char *dir, eg_comm *c, const eg_ckpt_state *st, eg_err *e
     if (rc)
         return rc;
     if (rank == 0)
-        rc = write_latest(ck, *st->iter, eg_comm_size(c), err);
+        rc = write_latest(ck, st->ctr->iter, eg_comm_size(c), err);
     rc = eg_comm_world_agree(rc, err);
     if (!rc)
         prune(ck, rank);
@@ -283,11 +283,10 @@ static int check_file(const char *path, const char *dir, const unsigned char *bu
     if (h.iter != iter)
         return eg_err_set(err, EG_EINPUT, "checkpoint %s is for iteration %lld, LATEST says %ld",
                           path, (long long)h.iter, iter);
-    *st->bytes_sent = h.bytes_sent;
-    if (st->bytes_inter)
-        *st->bytes_inter = h.bytes_inter;
-    *st->train_time = h.train_time;
-    *st->iter = iter;
+    st->ctr->bytes_sent = h.bytes_sent;
+    st->ctr->bytes_inter = h.bytes_inter;
+    st->ctr->train_time = h.train_time;
+    st->ctr->iter = iter;
     *st->rows_since = h.rows_since;
     *pos = p;
     return EG_OK;
@@ -316,21 +315,22 @@ static int read_node(const char *path, const unsigned char *buf, size_t len, siz
         *pos += need;
         if (rec[0] != node)
             continue;
-        int shard = st->perm_off[li + 1] - st->perm_off[li];
+        eg_sampler_node sn = eg_sampler_node_state(st->sampler, li);
+        int shard = sn.len;
         for (int v = 0; v < nv; v++) {
             memcpy(vecs[v] + (size_t)li * lens[v], buf + p, lens[v] * sizeof(float));
             p += lens[v] * sizeof(float);
         }
-        memcpy(&st->sample_rng[li], buf + p, sizeof(eg_rng));
+        memcpy(sn.sample_rng, buf + p, sizeof(eg_rng));
         p += sizeof(eg_rng);
-        memcpy(&st->aug_rng[li], buf + p, sizeof(eg_rng));
+        memcpy(sn.aug_rng, buf + p, sizeof(eg_rng));
         p += sizeof(eg_rng);
         if (rec[2] != shard)
             return eg_err_set(err, EG_EINPUT, "checkpoint %s: node %d's shard size differs", path, node);
-        memcpy(st->perm + st->perm_off[li], buf + p, sizeof(int32_t) * (size_t)shard);
+        memcpy(sn.order, buf + p, sizeof(int32_t) * (size_t)shard);
         p += sizeof(int32_t) * (size_t)shard;
         memcpy(&st->loss_acc[li], buf + p, sizeof(double));
-        st->cursor[li] = rec[3];
+        *sn.cursor = rec[3];
         return EG_OK;
     }
 }
@@ -381,7 +381,7 @@ int eg_ckpt_load(const char *dir, eg_comm *c, eg_ckpt_state *st, eg_err *err)
         eg_algo_set_steps(st->algo, iter);
         /* nodes with no local entries still need the counters */
         if (st->nlocal == 0)
-            *st->iter = iter;
+            st->ctr->iter = iter;
     }
     return rc;
 }

@@ -16,20 +16,25 @@
 #include "algo.h"
 #include "comm.h"
 #include "common.h"
+#include "sampler.h"
 
+/* The run-wide counters a checkpoint carries (the same on every rank). */
+typedef struct eg_ckpt_counters {
+    long iter;
+    double bytes_sent, train_time;
+    double bytes_inter; /* bytes between machines (format 2) */
+} eg_ckpt_counters;
+
+/* What a checkpoint saves and restores, through each module's own state. */
 typedef struct eg_ckpt_state {
     uint64_t spec_hash;
     int nodes, lo, nlocal;
     size_t dim;
-    eg_algo *algo;
-    eg_rng *sample_rng, *aug_rng;   /* nlocal each */
-    int32_t *perm, *perm_off, *cursor;
-    double *loss_acc;
-    /* run-wide counters (the same on every rank) */
-    long *iter;
-    double *bytes_sent, *train_time;
-    long *rows_since;
-    double *bytes_inter;            /* may be NULL (then stored as 0, not restored) */
+    eg_algo *algo;        /* the nodes' vectors (eg_algo_state) */
+    eg_sampler *sampler;  /* streams, shard order and cursor per node */
+    double *loss_acc;     /* nlocal loss sums since the last row (eg_measure_losses) */
+    long *rows_since;     /* iterations since the last row (eg_measure_rows_since) */
+    eg_ckpt_counters *ctr;
 } eg_ckpt_state;
 
 /* whether dir holds a complete checkpoint */

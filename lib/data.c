@@ -1,14 +1,16 @@
 /* data.c - eg_data_load (dispatch, normalisation, description), dataset lookup,
  * partitions over nodes and minibatch assembly with augmentation.
  *
- * The format readers live in data_idx.c (mnist, fashion_mnist, idx), data_png.c
- * (png_folder), data_csv.c (csv, digits) and data_synth.c (synthetic). They hand back raw
- * feature values; this file normalises them:
+ * The format readers live in data_idx.c (mnist, fashion_mnist, idx), data_cifar.c
+ * (cifar10, cifar100), data_image.c (image_folder: PNG and JPEG), data_csv.c (csv, digits)
+ * and data_synth.c (synthetic). They hand back raw feature values; this file normalises
+ * them:
  *  - images (c > 1 or h > 1): per channel, x = (v - mean_c) / std_c;
  *  - flat data (shape 1x1xdim): per feature, x = (v - mean_j) / std_j;
  * mean and std (population) computed in double on the training set only and applied to
  * both splits. A (near-)constant channel or feature (std < 1e-8) is only centred (std := 1),
- * so that a column constant in train cannot blow up in test.
+ * so that a column constant in train cannot blow up in test. For images, the value a raw 0
+ * (black) pixel takes in each channel is kept in d->black: the crop augmentation pads with it.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -204,6 +206,18 @@ static void normalise(eg_dataset *d, eg_err *err, int *rc)
         var[g] = sd < 1e-8 ? 1.0 : 1.0 / sd; /* now the inverse std */
     }
     free(shift);
+    if (!flat) {
+        /* a raw 0 pixel, normalised by the same expression as the data below */
+        d->black = eg_malloc(groups * sizeof *d->black, err);
+        if (!d->black) {
+            free(mean);
+            free(var);
+            *rc = EG_ERUN;
+            return;
+        }
+        for (size_t g = 0; g < groups; g++)
+            d->black[g] = (float)((0.0f - mean[g]) * var[g]);
+    }
     float *sets[2] = {d->x_train, d->x_test};
     size_t counts[2] = {n, (size_t)d->n_test};
     for (int s = 0; s < 2; s++) {
@@ -223,43 +237,65 @@ static void normalise(eg_dataset *d, eg_err *err, int *rc)
 /* ------------------------------------------------------------------------------------ */
 /* loading                                                                                */
 
+/* The named datasets: how each is found and read. */
+typedef enum {
+    SRC_IDX, SRC_DIGITS, SRC_CIFAR10, SRC_CIFAR100, SRC_IMAGES, SRC_CSV, SRC_SYNTH
+} src_kind;
+typedef struct data_kind {
+    const char *name;
+    src_kind src;
+    int locatable;     /* 1: without data.path, eg_data_locate finds it */
+    const char *needs; /* without data.path and not locatable: what the path must be */
+} data_kind;
+
+static const data_kind data_kinds[] = {
+    {"mnist", SRC_IDX, 1, NULL},
+    {"fashion_mnist", SRC_IDX, 1, NULL},
+    {"digits", SRC_DIGITS, 1, NULL},
+    {"cifar10", SRC_CIFAR10, 0,
+     "directory of the binary version: data_batch_1.bin .. data_batch_5.bin, test_batch.bin"},
+    {"cifar100", SRC_CIFAR100, 0, "directory of the binary version: train.bin, test.bin"},
+    {"synthetic", SRC_SYNTH, 0, NULL},
+    {"idx", SRC_IDX, 0, "directory"},
+    {"image_folder", SRC_IMAGES, 0, "directory"},
+    {"png_folder", SRC_IMAGES, 0, "directory"}, /* the old name of image_folder */
+    {"csv", SRC_CSV, 0, "directory with train.csv and test.csv, or one .csv file"},
+};
+
 int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
 {
     memset(d, 0, sizeof *d);
     char dir[EG_PATH_MAX];
     const char *name = s->name;
     const char *where = s->path;
-    int rc;
-    if (strcmp(name, "mnist") == 0 || strcmp(name, "fashion_mnist") == 0 ||
-        strcmp(name, "digits") == 0) {
-        if (!s->path[0]) {
-            if (eg_data_locate(name, dir, sizeof dir) != 0)
-                return not_found(name, err);
-            where = dir;
-        }
-        rc = strcmp(name, "digits") == 0 ? eg_data_load_digits(d, where, err)
-                                         : eg_data_load_idx(d, where, err);
-    } else if (strcmp(name, "idx") == 0 || strcmp(name, "png_folder") == 0 ||
-               strcmp(name, "csv") == 0) {
-        if (!s->path[0])
-            return eg_err_set(err, EG_EINPUT, "data.path is required for data.name %s (a %s)", name,
-                              strcmp(name, "csv") == 0 ? "directory with train.csv and "
-                                                         "test.csv, or one .csv file"
-                                                       : "directory");
-        if (strcmp(name, "idx") == 0)
-            rc = eg_data_load_idx(d, where, err);
-        else if (strcmp(name, "png_folder") == 0)
-            rc = eg_data_load_png_folder(d, where, err);
-        else
-            rc = eg_data_load_csv(d, where, err);
-    } else if (strcmp(name, "synthetic") == 0) {
-        rc = eg_data_load_synthetic(d, s, nodes, seed, err);
-        where = NULL;
-    } else {
+    const data_kind *k = NULL;
+    for (size_t i = 0; i < sizeof data_kinds / sizeof data_kinds[0]; i++)
+        if (strcmp(name, data_kinds[i].name) == 0)
+            k = &data_kinds[i];
+    if (!k)
         return eg_err_set(err, EG_EINPUT,
-                          "unknown data.name '%s' (known: mnist, fashion_mnist, digits, "
-                          "synthetic, idx, png_folder, csv)",
+                          "unknown data.name '%s' (known: mnist, fashion_mnist, digits, cifar10, "
+                          "cifar100, synthetic, idx, image_folder, csv)",
                           name);
+    if (k->src == SRC_SYNTH) {
+        where = NULL;
+    } else if (!s->path[0]) {
+        if (!k->locatable)
+            return eg_err_set(err, EG_EINPUT, "data.path is required for data.name %s (a %s)",
+                              name, k->needs);
+        if (eg_data_locate(name, dir, sizeof dir) != 0)
+            return not_found(name, err);
+        where = dir;
+    }
+    int rc;
+    switch (k->src) {
+    case SRC_IDX: rc = eg_data_load_idx(d, where, err); break;
+    case SRC_DIGITS: rc = eg_data_load_digits(d, where, err); break;
+    case SRC_CIFAR10: rc = eg_data_load_cifar(d, where, 10, err); break;
+    case SRC_CIFAR100: rc = eg_data_load_cifar(d, where, 100, err); break;
+    case SRC_IMAGES: rc = eg_data_load_image_folder(d, where, s->image_size, err); break;
+    case SRC_CSV: rc = eg_data_load_csv(d, where, err); break;
+    default: rc = eg_data_load_synthetic(d, s, nodes, seed, err); break;
     }
     if (rc != EG_OK) {
         eg_data_free(d);
@@ -300,6 +336,8 @@ void eg_data_free(eg_dataset *d)
     free(d->y_train);
     free(d->x_test);
     free(d->y_test);
+    free(d->black);
+    d->black = NULL;
     d->x_train = d->x_test = NULL;
     d->y_train = d->y_test = NULL;
     d->n_train = d->n_test = 0;
@@ -596,6 +634,9 @@ double eg_partition_skew(const eg_partition *p)
 /* ------------------------------------------------------------------------------------ */
 /* minibatches                                                                            */
 
+/* crop padding on every side: torchvision's RandomCrop(size, padding=4) */
+#define CROP_PAD 4
+
 void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
                         eg_rng *rng, float *x, int32_t *y)
 {
@@ -603,8 +644,6 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
     const size_t dim = (size_t)d->dim;
     /* augmentation only for images of at least 8x8 */
     int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
-    /* crop padding: 4 pixels for images of 32x32 and more, 2 below (MNIST's 28x28) */
-    const int pad = (H >= 32 && W >= 32) ? 4 : 2;
     for (int b = 0; b < batch; b++) {
         const float *src = d->x_train + (size_t)idx[b] * dim;
         float *dst = x + (size_t)b * dim;
@@ -613,27 +652,31 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
             memcpy(dst, src, dim * sizeof *dst);
             continue;
         }
-        int dy = 0, dx = 0, flip = 0;
+        int dy = 0, dx = 0, flip = 0; /* source = output position + (dy, dx) */
         if (aug & EG_AUG_CROP) {
-            dy = (int)eg_rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
-            dx = (int)eg_rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+            dy = (int)eg_rng_below(rng, 2 * CROP_PAD + 1) - CROP_PAD;
+            dx = (int)eg_rng_below(rng, 2 * CROP_PAD + 1) - CROP_PAD;
         }
         if (aug & EG_AUG_FLIP)
             flip = (int)(eg_rng_next(rng) >> 63);
-        /* out[c][i][j] = in[c][clamp(i + dy)][clamp(j' + dx)], j' = flipped j:
-         * the padding replicates the edge pixels */
+        /* out[c][i][j] = in[c][i + dy][j' + dx] with j' = W-1-j when flipped, else j;
+         * a source outside the image is the padding: black[c] */
         for (int c = 0; c < C; c++) {
             const float *sc = src + (size_t)c * (size_t)H * (size_t)W;
             float *dc = dst + (size_t)c * (size_t)H * (size_t)W;
+            const float pad = d->black ? d->black[c] : 0.0f;
             for (int i = 0; i < H; i++) {
                 int si = i + dy;
-                si = si < 0 ? 0 : si >= H ? H - 1 : si;
-                const float *srow = sc + (size_t)si * (size_t)W;
                 float *drow = dc + (size_t)i * (size_t)W;
+                if (si < 0 || si >= H) {
+                    for (int j = 0; j < W; j++)
+                        drow[j] = pad;
+                    continue;
+                }
+                const float *srow = sc + (size_t)si * (size_t)W;
                 for (int j = 0; j < W; j++) {
                     int sj = (flip ? W - 1 - j : j) + dx;
-                    sj = sj < 0 ? 0 : sj >= W ? W - 1 : sj;
-                    drow[j] = srow[sj];
+                    drow[j] = sj < 0 || sj >= W ? pad : srow[sj];
                 }
             }
         }

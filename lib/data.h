@@ -35,6 +35,9 @@ typedef struct eg_dataset {
     int32_t *y_train;
     float *x_test;           /* n_test x dim, same normalisation */
     int32_t *y_test;
+    float *black;            /* images: shape.c values, what a raw 0 (black) pixel of each channel
+                                becomes after the normalisation: the crop augmentation's padding.
+                                NULL (flat data, or a dataset built by hand): pad with 0 */
     int node_blocks;         /* synthetic with heterogeneity: sample s belongs to node
                                 s / (n_train / nodes); the partition must keep that */
     char desc[256];          /* e.g. "mnist (60000 train, 10000 test, 1x28x28, 10 classes) from DIR" */
@@ -72,7 +75,13 @@ void eg_partition_free(eg_partition *p);
 double eg_partition_skew(const eg_partition *p);
 
 /* Copies samples idx[0..batch) of the training set into x (batch x dim) and y, applying
- * the augmentations in `augment` (EG_AUG_*) with rng (images only; no-op for flat data). */
+ * the augmentations in `augment` (EG_AUG_*) with rng (images of at least 8x8 only; a no-op
+ * for flat data, and then rng is not drawn from). Per sample, in this order:
+ *  - EG_AUG_CROP: torchvision's RandomCrop(size, padding=4): the image padded with 4 black
+ *    pixels (d->black) on every side, then cropped back to H x W at offset (oy, ox), oy then
+ *    ox each drawn as eg_rng_below(rng, 9) (uniform in 0..8; 4, 4 is the original image);
+ *  - EG_AUG_FLIP: one eg_rng_next draw, its top bit set = mirror left-right (applied after
+ *    the crop, as RandomCrop followed by RandomHorizontalFlip). */
 void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
                         eg_rng *rng, float *x, int32_t *y);
 
@@ -82,7 +91,11 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
  * as written); eg_data_load then normalises them and writes desc. On error a loader returns
  * EG_EINPUT/EG_ERUN with err filled and leaves what it allocated in d for eg_data_free. */
 int eg_data_load_idx(eg_dataset *d, const char *dir, eg_err *err);       /* data_idx.c */
-int eg_data_load_png_folder(eg_dataset *d, const char *dir, eg_err *err); /* data_png.c */
+/* image_folder: PNG and JPEG; image_size > 0 resizes the shorter side and centre-crops */
+int eg_data_load_image_folder(eg_dataset *d, const char *dir, int image_size,
+                              eg_err *err);                              /* data_image.c */
+/* cifar10 (classes 10) and cifar100 (classes 100, fine labels), binary versions */
+int eg_data_load_cifar(eg_dataset *d, const char *dir, int classes, eg_err *err); /* data_cifar.c */
 int eg_data_load_csv(eg_dataset *d, const char *path, eg_err *err);      /* data_csv.c */
 int eg_data_load_digits(eg_dataset *d, const char *path, eg_err *err);   /* data_csv.c */
 int eg_data_load_synthetic(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed,

@@ -33,6 +33,6 @@ int eg_run(const eg_run_opts *o, eg_err *err);
 /* Set by the signal handler the CLI installs; eg_run stops at the next iteration. */
 extern volatile sig_atomic_t eg_run_stop_requested;
 /* 1 while the training loop runs (the CLI's signal handler stops at once otherwise) */
-extern volatile int eg_run_training;
+extern volatile sig_atomic_t eg_run_training;
 
 #endif

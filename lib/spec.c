@@ -110,6 +110,17 @@ static int rd_double(ctx *c, const eg_ynode *n, const char *key, double *out)
     return 0;
 }
 
+/* a number above a bound: > lo when strict, else >= lo */
+static int rd_double_min(ctx *c, const eg_ynode *n, const char *key, double lo, int strict,
+                         double *out)
+{
+    if (rd_double(c, n, key, out))
+        return EG_EINPUT;
+    if (strict ? !(*out > lo) : !(*out >= lo))
+        return fail(c, n, "%s must be %s %g, got %g", key, strict ? ">" : ">=", lo, *out);
+    return 0;
+}
+
 static int rd_bool(ctx *c, const eg_ynode *n, const char *key, int *out)
 {
     if (want_scalar(c, n, key, "true or false"))
@@ -506,12 +517,9 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
             if (!(s->algo.momentum >= 0 && s->algo.momentum < 1))
                 return fail(c, v, "algorithm.momentum must be in [0, 1), got %g", s->algo.momentum);
         }
-        if ((v = eg_ymap_get(map, "weight_decay", NULL))) {
-            if (rd_double(c, v, "algorithm.weight_decay", &s->algo.weight_decay))
-                return EG_EINPUT;
-            if (s->algo.weight_decay < 0)
-                return fail(c, v, "algorithm.weight_decay must be >= 0, got %g", s->algo.weight_decay);
-        }
+        if ((v = eg_ymap_get(map, "weight_decay", NULL)) &&
+            rd_double_min(c, v, "algorithm.weight_decay", 0, 0, &s->algo.weight_decay))
+            return EG_EINPUT;
         if ((v = eg_ymap_get(map, "nesterov", NULL)))
             if (rd_bool(c, v, "algorithm.nesterov", &s->algo.nesterov))
                 return EG_EINPUT;
@@ -788,12 +796,8 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_ynode *v, *ep = eg_ymap_get(n, "epochs", NULL), *it = eg_ymap_get(n, "iterations", NULL);
     if (ep && it)
         return fail(c, it, "give train.epochs or train.iterations, not both");
-    if (ep) {
-        if (rd_double(c, ep, "train.epochs", &t->epochs))
-            return EG_EINPUT;
-        if (!(t->epochs > 0))
-            return fail(c, ep, "train.epochs must be > 0, got %g", t->epochs);
-    }
+    if (ep && rd_double_min(c, ep, "train.epochs", 0, 1, &t->epochs))
+        return EG_EINPUT;
     if (it && rd_long(c, it, "train.iterations", 1, 1L << 40, &t->iterations))
         return EG_EINPUT;
     if ((v = eg_ymap_get(n, "log_every", NULL)) &&
@@ -815,25 +819,32 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     return 0;
 }
 
+/* lr.milestones: increasing positive epochs */
+static int rd_milestones(ctx *c, const eg_ynode *v, eg_lr_spec *l)
+{
+    if (v->kind != EG_Y_SEQ)
+        return fail(c, v, "lr.milestones must be a list of epochs such as [30, 60, 80]");
+    if (v->n > EG_MAX_MILESTONES)
+        return fail(c, v, "lr.milestones has %d entries; at most %d are supported", v->n,
+                    EG_MAX_MILESTONES);
+    for (int i = 0; i < v->n; i++) {
+        if (rd_double(c, v->items[i], "lr.milestones", &l->milestones[i]))
+            return EG_EINPUT;
+        if (!(l->milestones[i] > 0) || (i && l->milestones[i] <= l->milestones[i - 1]))
+            return fail(c, v->items[i], "lr.milestones must be positive and increasing");
+    }
+    l->n_milestones = v->n;
+    return 0;
+}
+
 static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
 {
     eg_lr_spec *l = &s->lr;
-    l->base = 0.1;
-    l->scale_linear = 0;
-    l->warmup_epochs = 0;
-    l->schedule = EG_SCHED_CONSTANT;
-    l->n_milestones = 0;
-    l->gamma = 0.1;
+    *l = (eg_lr_spec){.base = 0.1, .schedule = EG_SCHED_CONSTANT, .gamma = 0.1};
     if (!n)
         return 0;
-    if (n->kind == EG_Y_SCALAR) {
-        /* lr: 0.05 is shorthand for a constant rate */
-        if (rd_double(c, n, "lr", &l->base))
-            return EG_EINPUT;
-        if (!(l->base > 0))
-            return fail(c, n, "lr must be > 0, got %g", l->base);
-        return 0;
-    }
+    if (n->kind == EG_Y_SCALAR) /* lr: 0.05 is shorthand for a constant rate */
+        return rd_double_min(c, n, "lr", 0, 1, &l->base);
     if (n->kind != EG_Y_MAP)
         return fail(c, n, "lr must be a mapping (base:, schedule:, ...)");
     static const char *const keys[] = {"base", "scale", "warmup_epochs", "schedule", "milestones",
@@ -841,50 +852,20 @@ static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (only_keys(c, n, "lr", keys))
         return EG_EINPUT;
     const eg_ynode *v;
-    if ((v = eg_ymap_get(n, "base", NULL))) {
-        if (rd_double(c, v, "lr.base", &l->base))
-            return EG_EINPUT;
-        if (!(l->base > 0))
-            return fail(c, v, "lr.base must be > 0, got %g", l->base);
-    }
-    if ((v = eg_ymap_get(n, "scale", NULL))) {
-        char sc[16];
-        if (rd_choice(c, v, "lr.scale", scale_names, sc, sizeof sc))
-            return EG_EINPUT;
-        l->scale_linear = !strcmp(sc, "linear");
-    }
-    if ((v = eg_ymap_get(n, "warmup_epochs", NULL))) {
-        if (rd_double(c, v, "lr.warmup_epochs", &l->warmup_epochs))
-            return EG_EINPUT;
-        if (l->warmup_epochs < 0)
-            return fail(c, v, "lr.warmup_epochs must be >= 0, got %g", l->warmup_epochs);
-    }
+    char sc[16];
     int sk;
-    if ((v = eg_ymap_get(n, "schedule", NULL))) {
-        if (RD_KIND(c, v, "lr.schedule", eg_sched_kinds, &sk))
-            return EG_EINPUT;
+    if (((v = eg_ymap_get(n, "base", NULL)) && rd_double_min(c, v, "lr.base", 0, 1, &l->base)) ||
+        ((v = eg_ymap_get(n, "scale", NULL)) && rd_choice(c, v, "lr.scale", scale_names, sc, sizeof sc)) ||
+        ((v = eg_ymap_get(n, "warmup_epochs", NULL)) &&
+         rd_double_min(c, v, "lr.warmup_epochs", 0, 0, &l->warmup_epochs)) ||
+        ((v = eg_ymap_get(n, "schedule", NULL)) && RD_KIND(c, v, "lr.schedule", eg_sched_kinds, &sk)) ||
+        ((v = eg_ymap_get(n, "milestones", NULL)) && !eg_ynode_is_null(v) && rd_milestones(c, v, l)) ||
+        ((v = eg_ymap_get(n, "gamma", NULL)) && rd_double_min(c, v, "lr.gamma", 0, 1, &l->gamma)))
+        return EG_EINPUT;
+    if (eg_ymap_get(n, "scale", NULL))
+        l->scale_linear = !strcmp(sc, "linear");
+    if (eg_ymap_get(n, "schedule", NULL))
         l->schedule = (eg_sched_kind)sk;
-    }
-    if ((v = eg_ymap_get(n, "milestones", NULL)) && !eg_ynode_is_null(v)) {
-        if (v->kind != EG_Y_SEQ)
-            return fail(c, v, "lr.milestones must be a list of epochs such as [30, 60, 80]");
-        if (v->n > EG_MAX_MILESTONES)
-            return fail(c, v, "lr.milestones has %d entries; at most %d are supported", v->n,
-                        EG_MAX_MILESTONES);
-        for (int i = 0; i < v->n; i++) {
-            if (rd_double(c, v->items[i], "lr.milestones", &l->milestones[i]))
-                return EG_EINPUT;
-            if (!(l->milestones[i] > 0) || (i && l->milestones[i] <= l->milestones[i - 1]))
-                return fail(c, v->items[i], "lr.milestones must be positive and increasing");
-        }
-        l->n_milestones = v->n;
-    }
-    if ((v = eg_ymap_get(n, "gamma", NULL))) {
-        if (rd_double(c, v, "lr.gamma", &l->gamma))
-            return EG_EINPUT;
-        if (!(l->gamma > 0))
-            return fail(c, v, "lr.gamma must be > 0, got %g", l->gamma);
-    }
     if (l->schedule == EG_SCHED_STEP && l->n_milestones == 0)
         return fail(c, n, "lr.schedule step needs lr.milestones (epochs), e.g. [30, 60]");
     return 0;

@@ -27,12 +27,12 @@ static eg_topo *RING; /* for the simulated ranks' comms */
 /* one rank's part of a run: what a checkpoint saves for nodes [lo, lo + nlocal) */
 typedef struct fix {
     eg_algo *a;
+    eg_sampler *smp;
     int lo, nlocal;
-    eg_rng srng[NODES], arng[NODES];
-    int32_t perm[NODES * MAXSHARD], perm_off[NODES + 1], cursor[NODES];
+    int32_t part_off[NODES + 1], part_idx[NODES * MAXSHARD]; /* the partition's shards */
     double loss[NODES];
-    long iter, rows;
-    double bytes, time;
+    long rows;
+    eg_ckpt_counters ctr;
 } fix;
 
 static int shard_of(int node) { return 3 + node % 5; }
@@ -48,8 +48,19 @@ static void fix_init(fix *f, const eg_spec *s, int lo, int hi)
     ck_assert_int_eq(eg_algo_set_stats(f->a, NSTATS, 0, &e), 0);
     f->lo = lo;
     f->nlocal = hi - lo;
-    for (int li = 0; li < f->nlocal; li++)
-        f->perm_off[li + 1] = f->perm_off[li] + shard_of(lo + li);
+    for (int i = 0; i < NODES; i++)
+        f->part_off[i + 1] = f->part_off[i] + shard_of(i);
+    for (int q = 0; q < f->part_off[NODES]; q++)
+        f->part_idx[q] = q;
+    eg_partition p = {.nodes = NODES, .offset = f->part_off, .idx = f->part_idx};
+    ck_assert_int_eq(eg_sampler_init(&f->smp, &p, lo, f->nlocal, 1, &e), 0);
+}
+
+static void fix_free(fix *f)
+{
+    eg_algo_free(f->a);
+    eg_sampler_free(f->smp);
+    free(f);
 }
 
 /* every field as a function of (seed, node) */
@@ -66,26 +77,25 @@ static void fix_fill(fix *f, uint64_t seed)
         for (int v = 0; v < nv; v++)
             for (size_t t = 0; t < lens[v]; t++)
                 vecs[v][(size_t)li * lens[v] + t] = (float)eg_rng_normal(&r);
-        eg_rng_seed(&f->srng[li], seed, 78, (uint64_t)node);
-        eg_rng_seed(&f->arng[li], seed, 79, (uint64_t)node);
-        for (int q = f->perm_off[li]; q < f->perm_off[li + 1]; q++)
-            f->perm[q] = (int32_t)eg_rng_below(&r, 1000);
-        f->cursor[li] = node * 3 + (int)seed;
+        eg_sampler_node sn = eg_sampler_node_state(f->smp, li);
+        eg_rng_seed(sn.sample_rng, seed, 78, (uint64_t)node);
+        eg_rng_seed(sn.aug_rng, seed, 79, (uint64_t)node);
+        for (int q = 0; q < sn.len; q++)
+            sn.order[q] = (int32_t)eg_rng_below(&r, 1000);
+        *sn.cursor = node * 3 + (int)seed;
         f->loss[li] = node * 1.25 + (double)seed;
     }
-    f->iter = 40 + (long)seed;
+    f->ctr.iter = 40 + (long)seed;
     f->rows = 7;
-    f->bytes = 1.5e9;
-    f->time = 3.25;
+    f->ctr.bytes_sent = 1.5e9;
+    f->ctr.train_time = 3.25;
 }
 
 static eg_ckpt_state fix_state(fix *f, uint64_t hash)
 {
     return (eg_ckpt_state){.spec_hash = hash, .nodes = NODES, .lo = f->lo, .nlocal = f->nlocal,
-                           .dim = DIM, .algo = f->a, .sample_rng = f->srng, .aug_rng = f->arng,
-                           .perm = f->perm, .perm_off = f->perm_off, .cursor = f->cursor,
-                           .loss_acc = f->loss, .iter = &f->iter, .bytes_sent = &f->bytes,
-                           .train_time = &f->time, .rows_since = &f->rows};
+                           .dim = DIM, .algo = f->a, .sampler = f->smp,
+                           .loss_acc = f->loss, .rows_since = &f->rows, .ctr = &f->ctr};
 }
 
 /* got holds exactly what fix_fill(seed) gives for its nodes */
@@ -105,17 +115,21 @@ static void fix_check(fix *got, const eg_spec *s, uint64_t seed)
         ck_assert_msg(gl[v] == wl[v] && !memcmp(gv[v], wv[v], sizeof(float) * gl[v] * (size_t)got->nlocal),
                       "vector %s differs", names[v]);
     size_t nl = (size_t)got->nlocal;
-    ck_assert(!memcmp(got->srng, want->srng, sizeof(eg_rng) * nl));
-    ck_assert(!memcmp(got->arng, want->arng, sizeof(eg_rng) * nl));
-    ck_assert(!memcmp(got->perm, want->perm, sizeof(int32_t) * (size_t)want->perm_off[nl]));
-    ck_assert(!memcmp(got->cursor, want->cursor, sizeof(int32_t) * nl));
+    for (size_t li = 0; li < nl; li++) {
+        eg_sampler_node g = eg_sampler_node_state(got->smp, (int)li);
+        eg_sampler_node w = eg_sampler_node_state(want->smp, (int)li);
+        ck_assert(!memcmp(g.sample_rng, w.sample_rng, sizeof(eg_rng)));
+        ck_assert(!memcmp(g.aug_rng, w.aug_rng, sizeof(eg_rng)));
+        ck_assert(g.len == w.len && !memcmp(g.order, w.order, sizeof(int32_t) * (size_t)g.len));
+        ck_assert_int_eq(*g.cursor, *w.cursor);
+    }
     ck_assert(!memcmp(got->loss, want->loss, sizeof(double) * nl));
-    ck_assert_int_eq(got->iter, want->iter);
+    ck_assert_int_eq(got->ctr.iter, want->ctr.iter);
     ck_assert_int_eq(got->rows, want->rows);
-    ck_assert(got->bytes == want->bytes && got->time == want->time);
-    ck_assert_int_eq(eg_algo_steps(got->a), want->iter);
-    eg_algo_free(want->a);
-    free(want);
+    ck_assert(got->ctr.bytes_sent == want->ctr.bytes_sent &&
+              got->ctr.train_time == want->ctr.train_time);
+    ck_assert_int_eq(eg_algo_steps(got->a), want->ctr.iter);
+    fix_free(want);
 }
 
 /* saves fix_fill(seed) for all NODES from P simulated ranks into dir */
@@ -135,8 +149,7 @@ static void save_all(const char *dir, const eg_spec *s, int P, uint64_t seed)
         eg_ckpt_state st = fix_state(f, HASH);
         ck_assert_msg(eg_ckpt_save(dir, c, &st, &e) == 0, "%s", e.msg);
         eg_comm_free(c);
-        eg_algo_free(f->a);
-        free(f);
+        fix_free(f);
     }
 }
 
@@ -155,8 +168,7 @@ static int load_all(const char *dir, const eg_spec *s, int P, uint64_t hash, uin
         rc = eg_ckpt_load(dir, NULL, &st, e);
         if (!rc && check)
             fix_check(f, s, seed);
-        eg_algo_free(f->a);
-        free(f);
+        fix_free(f);
     }
     return rc;
 }

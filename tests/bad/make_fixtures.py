@@ -2,12 +2,16 @@
 """make_fixtures.py OUTDIR - writes the binary (and generated) broken data sets that the
 specs in tests/bad/ point at through the @TMP@ placeholder (tests/e2e/bad_inputs.sh calls
 this). Every broken fixture is a good one with exactly one thing wrong, so that the
-message must name that thing. Only the standard library (struct, zlib, gzip)."""
+message must name that thing. Only the standard library (struct, zlib, gzip) and the small
+JPEG encoder next to this file (tinyjpeg.py)."""
 import gzip
 import os
 import struct
 import sys
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tinyjpeg  # noqa: E402
 
 
 def write(path, data):
@@ -158,6 +162,76 @@ def make_png(out):
     write(os.path.join(d, "train", "a", "00.png"), bad)
 
 
+# ---- cifar --------------------------------------------------------------------------------
+
+def cifar_records(n, label_bytes, seed, labels=None):
+    out = b""
+    for r in range(n):
+        if label_bytes == 2:
+            out += bytes([(seed + r) % 20])
+        lab = labels[r] if labels else (seed * 3 + r) % (100 if label_bytes == 2 else 10)
+        out += bytes([lab])
+        out += bytes((k * 7 + seed * 13 + r) % 256 for k in range(3072))
+    return out
+
+
+def cifar10_set(d, per_file=4):
+    for i in range(1, 6):
+        write(os.path.join(d, "data_batch_%d.bin" % i), cifar_records(per_file, 1, i))
+    write(os.path.join(d, "test_batch.bin"), cifar_records(per_file, 1, 9))
+
+
+def make_cifar(out):
+    cifar10_set(os.path.join(out, "cifar_ok"))
+    # the test batch cut in the middle of its last record
+    d = os.path.join(out, "cifar_trunc")
+    cifar10_set(d)
+    good = cifar_records(4, 1, 9)
+    write(os.path.join(d, "test_batch.bin"), good[:len(good) - 1000])
+    # a batch file missing
+    d = os.path.join(out, "cifar_missing_batch")
+    cifar10_set(d)
+    os.remove(os.path.join(d, "data_batch_3.bin"))
+    # CIFAR-100 with a fine label of 100 in record 7 of train.bin
+    d = os.path.join(out, "cifar100_label")
+    labels = [5, 17, 99, 0, 42, 63, 100, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    write(os.path.join(d, "train.bin"), cifar_records(20, 2, 0, labels))
+    write(os.path.join(d, "test.bin"), cifar_records(4, 2, 1))
+
+
+# ---- jpeg ---------------------------------------------------------------------------------
+
+def jpeg_pattern(seed):
+    return lambda x, y, c: (seed * 31 + y * 8 + x * 3 + c * 40) % 256
+
+
+def jpeg_tree(d, ntr=6, nte=2, classes=("a", "b"), w=8, h=8):
+    for c in classes:
+        for i in range(ntr):
+            write(os.path.join(d, "train", c, "%02d.jpg" % i), tinyjpeg.encode(w, h, jpeg_pattern(i), 3))
+        for i in range(nte):
+            write(os.path.join(d, "test", c, "%02d.jpg" % i),
+                  tinyjpeg.encode(w, h, jpeg_pattern(100 + i), 3))
+
+
+def make_jpeg(out):
+    jpeg_tree(os.path.join(out, "jpeg_ok"))
+    # garbage after the start-of-image marker and a DQT marker
+    d = os.path.join(out, "jpeg_corrupt")
+    jpeg_tree(d)
+    write(os.path.join(d, "train", "b", "03.jpg"),
+          b"\xff\xd8\xff\xdb" + bytes((k * 37 + 11) % 256 for k in range(300)))
+    # cut in the middle of the entropy-coded data
+    d = os.path.join(out, "jpeg_truncated")
+    jpeg_tree(d)
+    good = tinyjpeg.encode(8, 8, jpeg_pattern(101), 3)
+    write(os.path.join(d, "test", "a", "01.jpg"), good[: len(good) - 60])
+    # one image of another size, no data.image_size
+    d = os.path.join(out, "jpeg_sizes")
+    jpeg_tree(d)
+    write(os.path.join(d, "train", "a", "02.jpg"), tinyjpeg.encode(9, 8, jpeg_pattern(2), 3))
+
+
 # ---- csv (gzipped ones; the plain-text ones ship in tests/bad/data) -----------------------
 
 def make_csv(out):
@@ -177,6 +251,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     make_idx(out)
     make_png(out)
+    make_cifar(out)
+    make_jpeg(out)
     make_csv(out)
 
 

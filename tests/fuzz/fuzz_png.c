@@ -1,4 +1,4 @@
-/* fuzz_png.c - libFuzzer harness for the png_folder loader (lib/data_png.c with libpng,
+/* fuzz_png.c - libFuzzer harness for the PNG side of image_folder (lib/data_image.c with libpng,
  * through eg_data_load so normalisation runs too).
  *
  * The tree DIR/{train,test}/{a,b}/NN.png holds valid 8x8 gray images (train: 2 per

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """make_seeds.py [CORPUS_DIR] - (re)writes the seed corpora of the fuzz harnesses:
-CORPUS_DIR/{spec,idx,csv,png,wmat}/ (default: tests/fuzz/corpus next to this file).
-The first byte of an idx/csv/png seed selects the file the harness replaces (see the
-harness's header comment); spec and wmat seeds are plain files. Standard library only."""
+CORPUS_DIR/{spec,idx,csv,png,jpeg,cifar,wmat}/ (default: tests/fuzz/corpus next to this file).
+The first byte of an idx/csv/png/jpeg/cifar seed selects the file the harness replaces (see
+the harness's header comment); spec and wmat seeds are plain files. Standard library only
+(JPEGs from tests/bad/tinyjpeg.py). corpus/jpeg/libjpeg-* are shipped files, not written
+here: libjpeg-made progressive, 4:2:0, restart-marker and arithmetic-coded images."""
 import gzip
 import os
 import struct
@@ -10,6 +12,8 @@ import sys
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "bad"))
+import tinyjpeg  # noqa: E402
 
 
 def put(d, name, data):
@@ -127,6 +131,7 @@ def spec_dict(path):
              "hypercube", "onepeer_hypercube", "full", "star", "erdos_renyi", "random_match",
              "file", "psgd", "dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "logreg", "mlp", "cnn",
              "mnist", "fashion_mnist", "digits", "synthetic", "idx", "png_folder", "csv",
+             "image_folder", "cifar10", "cifar100", "image_size",
              "iid", "dirichlet", "sorted", "crop", "flip", "constant", "step", "cosine",
              "none", "linear", "true", "false", "null", "~", ": ", "{", "}", "[", "]", ", ",
              "- ", "#set ", "---", "&a", "*a", "!!str", "'", '"', "1e3", "0.5", "-1",
@@ -241,6 +246,45 @@ def png_seeds(d):
         put(d, "%s-%d" % (name, i % 4), bytes([i % 4]) + data)
 
 
+# ---- jpeg -----------------------------------------------------------------------------------
+
+def jpeg_seeds(d):
+    def pat(seed):
+        return lambda x, y, c: (seed * 37 + y * 8 + x * 3 + c * 50) % 256
+
+    # b % 4: the file replaced; b & 4: the other images RGB; b & 8: image_size 5
+    put(d, "gray8-0", bytes([0]) + tinyjpeg.encode(8, 8, pat(0), 1))
+    put(d, "gray8-q8-1", bytes([1]) + tinyjpeg.encode(8, 8, pat(1), 1, q=8))
+    put(d, "rgb8-2", bytes([2 | 4]) + tinyjpeg.encode(8, 8, pat(2), 3))
+    put(d, "rgb8-test-3", bytes([3 | 4]) + tinyjpeg.encode(8, 8, pat(3), 3, q=4))
+    put(d, "resize-wide-0", bytes([0 | 4 | 8]) + tinyjpeg.encode(17, 9, pat(4), 3))
+    put(d, "resize-tall-1", bytes([1 | 8]) + tinyjpeg.encode(5, 19, pat(5), 1))
+    put(d, "resize-tiny-2", bytes([2 | 8]) + tinyjpeg.encode(1, 1, pat(6), 1))
+    put(d, "odd-size-3", bytes([3]) + tinyjpeg.encode(9, 8, pat(7), 1))
+
+
+# ---- cifar ----------------------------------------------------------------------------------
+
+def cifar_records(n, label_bytes, seed):
+    out = b""
+    for r in range(n):
+        if label_bytes == 2:
+            out += bytes([(seed + r) % 20])
+        out += bytes([(seed * 3 + r) % (100 if label_bytes == 2 else 10)])
+        out += bytes((k * 7 + seed * 13 + r) % 256 for k in range(3072))
+    return out
+
+
+def cifar_seeds(d):
+    # b & 7: the file replaced (mod 6 or 2); b & 8: CIFAR-100; b & 16: nested layout
+    put(d, "c10-batch1", bytes([0]) + cifar_records(2, 1, 0))
+    put(d, "c10-batch5-nested", bytes([4 | 16]) + cifar_records(1, 1, 4))
+    put(d, "c10-test", bytes([5]) + cifar_records(2, 1, 5))
+    put(d, "c100-train", bytes([8]) + cifar_records(2, 2, 0))
+    put(d, "c100-test-nested", bytes([8 | 1 | 16]) + cifar_records(1, 2, 1))
+    put(d, "c10-short", bytes([2]) + cifar_records(1, 1, 2)[:3000])
+
+
 # ---- wmat -----------------------------------------------------------------------------------
 
 def wmat_seeds(d):
@@ -268,6 +312,8 @@ def main():
     idx_seeds(os.path.join(root, "idx"))
     csv_seeds(os.path.join(root, "csv"))
     png_seeds(os.path.join(root, "png"))
+    jpeg_seeds(os.path.join(root, "jpeg"))
+    cifar_seeds(os.path.join(root, "cifar"))
     wmat_seeds(os.path.join(root, "wmat"))
     spec_dict(os.path.join(HERE, "spec.dict"))
 

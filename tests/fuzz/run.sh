@@ -2,7 +2,7 @@
 # run.sh [SECONDS] [TARGET...] - builds the libFuzzer harnesses in tests/fuzz/ with clang
 # (-g -O1 -fsanitize=fuzzer,address,undefined, lib/ sources compiled in directly) and runs
 # each for SECONDS (default 30) from its seed corpus tests/fuzz/corpus/<target>/.
-# Targets: spec idx csv png wmat (default: all).
+# Targets: spec idx csv png jpeg cifar wmat (default: all).
 #
 # Prints, per target, the executions done and any crash, leak, time-out or out-of-memory
 # found (the input is saved as tests/fuzz/crashes/<target>-<kind>-<hash>); exits 1 when
@@ -34,7 +34,7 @@ FZ=$SRC/tests/fuzz
 SECS=${1:-30}
 shift 2>/dev/null || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(spec idx csv png wmat)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(spec idx csv png jpeg cifar wmat)
 BUILD=${EG_FUZZ_BUILD:-/tmp/expgraph-fuzz}
 CRASHES=${EG_FUZZ_CRASHES:-$FZ/crashes}
 CC=${CC:-clang}
@@ -43,7 +43,7 @@ RSS=${EG_FUZZ_RSS_MB:-2048}
 
 case "$SECS" in
 '' | *[!0-9]*)
-    echo "usage: $0 [SECONDS] [TARGET...]   (targets: spec idx csv png wmat)" >&2
+    echo "usage: $0 [SECONDS] [TARGET...]   (targets: spec idx csv png jpeg cifar wmat)" >&2
     exit 2
     ;;
 esac
@@ -64,7 +64,7 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined "$BUILD/probe.c" -o "$BUILD/probe
 fi
 
 # ---- build ---------------------------------------------------------------------------------
-PKGS="yaml-0.1 libpng zlib openblas cairo"
+PKGS="yaml-0.1 libpng libjpeg zlib openblas cairo"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS) || exit 1
 PKG_LIBS=$(pkg-config --libs $PKGS) || exit 1
 MPI_CFLAGS=$(mpicc -showme:compile 2>/dev/null || true)
@@ -73,6 +73,10 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 CFLAGS="-g -O1 -std=c11 $SAN -D_POSIX_C_SOURCE=200809L -DEG_DATA_DIR=\"$BUILD/no-data\" \
 -I$SRC/lib $PKG_CFLAGS $MPI_CFLAGS -Wno-unused-command-line-argument"
 LIBS="$PKG_LIBS -llapacke $MPI_LIBS -lm -fopenmp"
+# oneDNN (the layer engine) when lib/ uses it: headers in the default path, -ldnnl
+if [ -n "$(ls /usr/lib/*/libdnnl.so /usr/lib/libdnnl.so /usr/local/lib/libdnnl.so 2>/dev/null | head -n 1)" ]; then
+    LIBS="$LIBS -ldnnl"
+fi
 
 echo "building the harnesses in $BUILD ..."
 objs=()
