@@ -38,6 +38,8 @@ for g in "${graphs[@]}"; do
       mpi "$np" run "$TMP/g.yaml" --set "graph=$g" --out "$TMP/$tag-np$np" --quiet
     fi
   done
+  check "$g: the resolved spec.yaml validates and keeps the graph" sh -c \
+    "'$EXPGRAPH' validate '$TMP/$tag-np1/spec.yaml' >/dev/null && grep -q '^graph: {name: ' '$TMP/$tag-np1/spec.yaml'"
   check "$g: np 2 = np 1" same_metrics "$TMP/$tag-np1/metrics.csv" "$TMP/$tag-np2/metrics.csv"
   check "$g: np 3 = np 1" same_metrics "$TMP/$tag-np1/metrics.csv" "$TMP/$tag-np3/metrics.csv"
   at=$(( (RANDOM % 70) + 41 )) # after the first checkpoint (iteration 40)
