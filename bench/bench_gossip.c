@@ -215,7 +215,8 @@ static void usage(FILE *f)
             "  --csv        print CSV instead of a table\n"
             "  --nodes N    nodes, all on this rank (default 16)\n"
             "  --dims L     floats per node vector (default 65536,262144,1048576,4194304)\n"
-            "  --graphs L   graphs (default full,ring,exp,onepeer_exp,torus)\n"
+            "  --graphs L   graphs (default full,ring,exp,onepeer_exp,torus; base has 1 peer,\n"
+            "               hierarchical 4 nodes per machine and onepeer_exp between them)\n"
             "  --time S     minimum seconds per timed repetition (default 0.3)\n"
             "  --reps N     repetitions, the best is kept (default 5)\n"
             "  --threads T  OpenMP threads (default: as expgraph run, cores / ranks on the host,\n"
@@ -324,6 +325,10 @@ int main(int argc, char **argv)
         memset(&gs, 0, sizeof gs);
         gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graphs[g]);
         gs.p = 0.2;
+        if (gs.kind == EG_GRAPH_HIERARCHICAL) { /* machines of 4 nodes, onepeer_exp between */
+            gs.local = 4;
+            gs.outer.kind = EG_GRAPH_ONEPEER_EXP;
+        }
         if (eg_topo_init(&topo[g], &gs, n, 1, &err) ||
             eg_comm_init(&comm[g], n, maxdim, 1, topo[g], &err)) {
             fprintf(stderr, "bench_gossip: %s: %s\n", graphs[g], err.msg);

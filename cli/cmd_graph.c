@@ -28,14 +28,23 @@ static void graph_usage(FILE *f)
             "\n"
             "Prints the facts of a graph's mixing matrices W(k) for each node count N:\n"
             "  period      1 for static graphs, ceil(log2 N) for onepeer_exp and\n"
-            "              onepeer_hypercube (random_match: 1, it is aperiodic)\n"
+            "              onepeer_hypercube, the sequence length for base (its product is\n"
+            "              exactly 11^T/N), the outer graph's for hierarchical\n"
+            "              (random_match, random_peers, schedule: 1, they are aperiodic;\n"
+            "              the facts are then those of W(0))\n"
             "  degree      the most peers any node receives from in one iteration\n"
             "  rho         max over k < period of ||W(k) - 11^T/N||_2;  gap = 1 - rho\n"
             "  rho_period  ||W(period-1)...W(0) - 11^T/N||_2 (= rho for static graphs)\n"
             "\n"
             "NAME          a graph name, or a YAML flow mapping such as\n"
-            "              '{name: erdos_renyi, p: 0.2}' (p default 0.2) or\n"
-            "              '{name: file, path: W.csv}'. Graphs:\n"
+            "              '{name: erdos_renyi, p: 0.2}' (p default 0.2),\n"
+            "              '{name: file, path: W.csv}', '{name: base, peers: 2}' (peers\n"
+            "              default 1), '{name: random_peers, peers: 2}',\n"
+            "              '{name: hierarchical, local: 4, outer: onepeer_exp}' or\n"
+            "              '{name: schedule, phases: [{graph: exp, until_iter: 100},\n"
+            "              {graph: onepeer_exp}]}' (until_epoch counts iterations here).\n"
+            "              random_peers is row- but not column-stochastic (a note on\n"
+            "              stderr says so). Graphs:\n"
             "             ");
     int col = 13;
     for (int i = 0; eg_graph_kinds[i].name; i++) {
@@ -57,7 +66,7 @@ static void graph_usage(FILE *f)
             "                   weights node i gives to each node j)\n"
             "--iters K     matrices per N for --format matrix (default: one period;\n"
             "              random_match: 1, a single realisation)\n"
-            "--seed S      seed of erdos_renyi and random_match (default 1)\n"
+            "--seed S      seed of erdos_renyi, random_match and random_peers (default 1)\n"
             "--help        this text\n"
             "\n"
             "table and csv need N <= %d (dense spectral computations).\n"
@@ -67,7 +76,9 @@ static void graph_usage(FILE *f)
             "examples:\n"
             "  expgraph graph exp --nodes 4,8,16,32,64 --format csv\n"
             "  expgraph graph onepeer_exp --nodes 8 --format matrix\n"
-            "  expgraph graph '{name: erdos_renyi, p: 0.3}' --nodes 32 --seed 3\n",
+            "  expgraph graph '{name: erdos_renyi, p: 0.3}' --nodes 32 --seed 3\n"
+            "  expgraph graph '{name: base, peers: 2}' --nodes 6,12,24,48,100\n"
+            "  expgraph graph '{name: hierarchical, local: 4, outer: onepeer_exp}' --nodes 32\n",
             EG_TOPO_STATS_MAX_NODES);
 }
 
@@ -290,7 +301,7 @@ static int build_all(const eg_graph_spec *g, const int *nodes, int count, uint64
 }
 
 static int print_all(eg_topo **topos, const eg_topo_stats *st, const int *nodes, int count,
-                     int format, long iters, uint64_t seed)
+                     int format, long iters, uint64_t seed, int schedule)
 {
     if (format == FMT_CSV) {
         printf("graph,nodes,period,degree,rho,gap,rho_period\n");
@@ -302,12 +313,19 @@ static int print_all(eg_topo **topos, const eg_topo_stats *st, const int *nodes,
     } else {
         for (int r = 0; r < count; r++) {
             int period = eg_topo_period(topos[r]);
-            int random = period == 0; /* random_match */
+            int random = period == 0 && !schedule; /* random_match, random_peers */
             long K = iters ? iters : (period > 0 ? period : 1);
             for (long k = 0; k < K; k++)
                 print_matrix(topos[r], k, seed, random);
         }
     }
+    for (int r = 0; format != FMT_MATRIX && r < count; r++)
+        if (!st[r].doubly) {
+            fprintf(stderr, "expgraph: note: %s: W(k) is row- but not column-stochastic at %d "
+                            "nodes (plain gossip converges to a weighted average, not the "
+                            "exact one)\n", eg_topo_name(topos[r]), nodes[r]);
+            break;
+        }
     if (fflush(stdout) || ferror(stdout)) {
         eg_cli_error("cannot write the output: %s", strerror(errno));
         return 1;
@@ -343,7 +361,8 @@ int eg_cmd_graph(int argc, char **argv)
     if (!code)
         code = build_all(&g, nodes, count, seed, format != FMT_MATRIX, topos, st);
     if (!code)
-        code = print_all(topos, st, nodes, count, format, iters, seed);
+        code = print_all(topos, st, nodes, count, format, iters, seed,
+                         g.kind == EG_GRAPH_SCHEDULE);
     if (topos)
         for (int r = 0; r < count; r++)
             eg_topo_free(topos[r]);

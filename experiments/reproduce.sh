@@ -9,6 +9,10 @@
 #                         consensus distance vs iteration under pure averaging for ring,
 #                         torus, exp, onepeer_exp (exact averaging in log2(n) steps;
 #                         deterministic given the models: one seed)
+#      topology_base.md, topology_base_n25.png, topology_base_n100.png
+#                         the same at n = 6, 12, 24 for onepeer_exp vs base (Takezawa et
+#                         al. 2023: exact averaging after one period at any n), and figures
+#                         at n = 25, 100 with ring, exp, random_peers too (~20 s)
 #   3. accuracy_iid.md, accuracy_dirichlet.md, fashion_acc_n16.png, fashion_acc_n16_dirichlet.png
 #                         final test accuracy, graph x nodes (4, 16, 64), DmSGD vs all-reduce,
 #                         Fashion-MNIST CNN, IID and dirichlet(0.1), 3 seeds; epochs and bytes
@@ -61,6 +65,8 @@ for n in 16 64; do
   "$exe" plot "$runs"/consensus/graph=*,nodes=$n --y consensus --log-y \
     --title "pure averaging, n = $n: consensus distance" -o "$res/consensus_n$n.png"
 done
+
+RESULTS=$res EXPGRAPH=$exe bash experiments/topology/base.sh "$runs/topology_base" > "$res/topology_base.md"
 
 step "3. Fashion-MNIST CNN: DmSGD over ring / exp / onepeer_exp, n = 4, 16, 64, IID and dirichlet(0.1), seeds 1-3"
 "$exe" sweep experiments/paper/fashion.yaml "${extra[@]}" --out "$runs/paper-fashion" --quiet

@@ -10,7 +10,7 @@
 #include <zlib.h>
 
 static const char MAGIC[8] = {'E', 'G', 'C', 'K', 'P', 'T', 0, 1};
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
 
 /* The header after MAGIC, in file order (fields are written one by one, native byte order,
  * no padding): the X-macro keeps the writer, the reader and the size in step. */
@@ -22,12 +22,14 @@ typedef struct ckhdr {
     uint64_t dim;
     double bytes_sent, train_time;
     int64_t rows_since;
+    double bytes_inter; /* version 2 */
 } ckhdr;
 #define CKHDR_FIELDS(X) \
-    X(version) X(spec_hash) X(iter) X(nodes) X(lo) X(hi) X(dim) X(bytes_sent) X(train_time) X(rows_since)
+    X(version) X(spec_hash) X(iter) X(nodes) X(lo) X(hi) X(dim) X(bytes_sent) X(train_time) X(rows_since) \
+    X(bytes_inter)
 #define CKHDR_SIZE(f) +sizeof(((ckhdr *)0)->f)
 #define HDR_BYTES (sizeof MAGIC CKHDR_FIELDS(CKHDR_SIZE))
-_Static_assert(HDR_BYTES == 72, "the version-1 header is 72 bytes");
+_Static_assert(HDR_BYTES == 80, "the version-2 header is 80 bytes");
 /* a node record starts with node id, vector count, shard size, cursor */
 typedef int32_t ckrec[4];
 
@@ -145,7 +147,7 @@ static int fill_ckpt(FILE *f, void *ud)
     ckhdr h = {.version = CKPT_VERSION, .spec_hash = st->spec_hash, .iter = st->ctr->iter,
                .nodes = st->nodes, .lo = st->lo, .hi = st->lo + st->nlocal, .dim = st->dim,
                .bytes_sent = st->ctr->bytes_sent, .train_time = st->ctr->train_time,
-               .rows_since = *st->rows_since};
+               .rows_since = *st->rows_since, .bytes_inter = st->ctr->bytes_inter};
     put(&w, MAGIC, sizeof MAGIC);
 #define CKHDR_PUT(f) put(&w, &h.f, sizeof h.f);
     CKHDR_FIELDS(CKHDR_PUT)
@@ -282,6 +284,7 @@ static int check_file(const char *path, const char *dir, const unsigned char *bu
         return eg_err_set(err, EG_EINPUT, "checkpoint %s is for iteration %lld, LATEST says %ld",
                           path, (long long)h.iter, iter);
     st->ctr->bytes_sent = h.bytes_sent;
+    st->ctr->bytes_inter = h.bytes_inter;
     st->ctr->train_time = h.train_time;
     st->ctr->iter = iter;
     *st->rows_since = h.rows_since;

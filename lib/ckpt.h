@@ -22,6 +22,7 @@
 typedef struct eg_ckpt_counters {
     long iter;
     double bytes_sent, train_time;
+    double bytes_inter; /* bytes between machines (format 2) */
 } eg_ckpt_counters;
 
 /* What a checkpoint saves and restores, through each module's own state. */

@@ -235,14 +235,29 @@ int eg_comm_lo(const eg_comm *c) { return c->lo; }
 int eg_comm_hi(const eg_comm *c) { return c->hi; }
 int eg_comm_host_ranks(const eg_comm *c) { return c->host_ranks; }
 
-double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
+/* vectors one gossip over W sends between distinct nodes (topology.h: eg_wmat) */
+static double gossip_sends(const eg_wmat *W)
 {
+    if (W->local > 0)
+        return (double)W->sends;
     long off = 0;
     for (int i = 0; i < W->n; i++)
         for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++)
             if (W->col[e] != i && W->val[e] != 0.0)
                 off++;
-    return (double)off * nv * (double)dim * sizeof(float);
+    return (double)off;
+}
+
+double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim)
+{
+    return gossip_sends(W) * nv * (double)dim * sizeof(float);
+}
+
+double eg_comm_inter_bytes(const eg_wmat *W, double bytes)
+{
+    if (W->local <= 0)
+        return bytes;
+    return W->sends > 0 ? bytes * (double)W->inter / (double)W->sends : 0.0;
 }
 
 /* One row of the combine on a block of len floats:

@@ -73,8 +73,13 @@ int eg_comm_gossip_sim(eg_comm *c, const eg_wmat *W, int nv, const float *const 
                        float *const *out, size_t dim, eg_err *err);
 
 /* Bytes one gossip over W moves between distinct nodes for nv vectors of dim floats
- * (every off-diagonal nonzero is one vector sent). */
+ * (every off-diagonal nonzero is one vector sent; a W with machines, W->local > 0, counts
+ * its two-stage traffic, W->sends vectors: topology.h). */
 double eg_comm_gossip_bytes(const eg_wmat *W, int nv, size_t dim);
+/* Of `bytes` sent by gossips over W, those between different machines: all of them when W
+ * defines no machines, bytes * W->inter / W->sends otherwise (exact when bytes is a sum of
+ * eg_comm_gossip_bytes over W). */
+double eg_comm_inter_bytes(const eg_wmat *W, double bytes);
 
 /* acc[0..dim) = sum over all nodes i (ascending) of block[(i-lo)*dim ..], in double, on
  * every rank: a chain through the ranks in node order, so the result is bitwise the same

@@ -4,22 +4,27 @@
 #include <stdio.h>
 #include <string.h>
 
-/* name, time_varying, pow2, dense, takes_p, takes_path */
+/* name, time_varying, pow2, dense, takes_p, takes_path, takes_peers, machines, phases,
+ * nestable, doubly (hierarchical: time-varying as its outer graph) */
 const eg_graph_info eg_graph_kinds[] = {
-    [EG_GRAPH_RING] = {"ring", 0, 0, 0, 0, 0},
-    [EG_GRAPH_TORUS] = {"torus", 0, 0, 0, 0, 0},
-    [EG_GRAPH_GRID] = {"grid", 0, 0, 0, 0, 0},
-    [EG_GRAPH_EXP] = {"exp", 0, 0, 0, 0, 0},
-    [EG_GRAPH_SYM_EXP] = {"sym_exp", 0, 0, 0, 0, 0},
-    [EG_GRAPH_ONEPEER_EXP] = {"onepeer_exp", 1, 0, 0, 0, 0},
-    [EG_GRAPH_HYPERCUBE] = {"hypercube", 0, 1, 0, 0, 0},
-    [EG_GRAPH_ONEPEER_HYPERCUBE] = {"onepeer_hypercube", 1, 1, 0, 0, 0},
-    [EG_GRAPH_FULL] = {"full", 0, 0, 1, 0, 0},
-    [EG_GRAPH_STAR] = {"star", 0, 0, 0, 0, 0},
-    [EG_GRAPH_ERDOS_RENYI] = {"erdos_renyi", 0, 0, 1, 1, 0},
-    [EG_GRAPH_RANDOM_MATCH] = {"random_match", 1, 0, 0, 0, 0},
-    [EG_GRAPH_FILE] = {"file", 0, 0, 1, 0, 1},
-    {NULL, 0, 0, 0, 0, 0},
+    [EG_GRAPH_RING] = {"ring", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_TORUS] = {"torus", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_GRID] = {"grid", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_EXP] = {"exp", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_SYM_EXP] = {"sym_exp", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_ONEPEER_EXP] = {"onepeer_exp", 1, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_HYPERCUBE] = {"hypercube", 0, 1, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_ONEPEER_HYPERCUBE] = {"onepeer_hypercube", 1, 1, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_FULL] = {"full", 0, 0, 1, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_STAR] = {"star", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_ERDOS_RENYI] = {"erdos_renyi", 0, 0, 1, 1, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_RANDOM_MATCH] = {"random_match", 1, 0, 0, 0, 0, 0, 0, 0, 1, 1},
+    [EG_GRAPH_FILE] = {"file", 0, 0, 1, 0, 1, 0, 0, 0, 1, 0},
+    [EG_GRAPH_BASE] = {"base", 1, 0, 0, 0, 0, 1, 0, 0, 1, 1},
+    [EG_GRAPH_HIERARCHICAL] = {"hierarchical", 0, 0, 0, 0, 0, 0, 1, 0, 0, 1},
+    [EG_GRAPH_SCHEDULE] = {"schedule", 1, 0, 0, 0, 0, 0, 0, 1, 0, 0},
+    [EG_GRAPH_RANDOM_PEERS] = {"random_peers", 1, 0, 0, 0, 0, 1, 0, 0, 1, 0},
+    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 /* name, momentum, vectors */

@@ -25,6 +25,10 @@ typedef enum {
     EG_GRAPH_ERDOS_RENYI,
     EG_GRAPH_RANDOM_MATCH,
     EG_GRAPH_FILE,
+    EG_GRAPH_BASE,          /* Base-(k+1) (Takezawa et al., NeurIPS 2023) */
+    EG_GRAPH_HIERARCHICAL,  /* machines of `local` nodes, an outer graph between them */
+    EG_GRAPH_SCHEDULE,      /* phases of graphs */
+    EG_GRAPH_RANDOM_PEERS,  /* s fresh random out-peers per node and iteration */
 } eg_graph_kind;
 
 typedef struct eg_graph_info {
@@ -34,6 +38,12 @@ typedef struct eg_graph_info {
     int dense;        /* built from a dense n x n matrix: node count limited (spec.c) */
     int takes_p;      /* graph.p applies */
     int takes_path;   /* graph.path applies (and is required) */
+    int takes_peers;  /* graph.peers applies (default 1) */
+    int machines;     /* graph.local and graph.outer apply (required): it defines machines */
+    int phases;       /* graph.phases applies (required) */
+    int nestable;     /* may be a hierarchical graph's outer graph (a schedule's phase may be
+                       * any graph but a schedule) */
+    int doubly;       /* every W(k) is column-stochastic too (file: when its columns are) */
 } eg_graph_info;
 extern const eg_graph_info eg_graph_kinds[];
 

@@ -137,6 +137,7 @@ static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
     if (r->total_iters < 1)
         r->total_iters = 1;
     eg_sched_init(&r->sched, &s->lr, s->nodes, r->iters_per_epoch, r->total_iters);
+    eg_topo_set_iters_per_epoch(r->topo, r->iters_per_epoch); /* EXTENSION (issue 16): schedule phases by epoch */
     return EG_OK;
 }
 
@@ -448,7 +449,7 @@ static eg_schema_row schema_row(const runctx *r, const eg_measure_vals *v, doubl
         .iter = (double)r->ctr.iter, .epoch = (double)r->ctr.iter / r->iters_per_epoch,
         .time_s = r->ctr.train_time, .lr = lr, .train_loss = v->train_loss,
         .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
-        .bytes_sent = r->ctr.bytes_sent, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
+        .bytes_sent = r->ctr.bytes_sent, .bytes_inter = r->ctr.bytes_inter, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
     return row;
 }
 
@@ -505,8 +506,10 @@ static int step(runctx *r, double lr, eg_err *err)
     double t0 = eg_now();
     if (eg_algo_needs_grad(r->algo))
         compute_grads(r, k, lr);
-    int rc = eg_algo_exchange(r->algo, r->comm, eg_topo_weights(r->topo, k), lr,
-                              &r->ctr.bytes_sent, err);
+    const eg_wmat *W = eg_topo_weights(r->topo, k);
+    double sent0 = r->ctr.bytes_sent; /* EXTENSION (issue 16, h-cli): bytes_inter */
+    int rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->ctr.bytes_sent, err);
+    r->ctr.bytes_inter += eg_comm_inter_bytes(W, r->ctr.bytes_sent - sent0);
     r->ctr.iter++;
     eg_measure_end_iter(r->metrics);
     r->ctr.train_time += eg_now() - t0;

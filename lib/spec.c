@@ -279,49 +279,216 @@ static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "ci
 static const char *const part_names[] = {"iid", "dirichlet", "sorted", NULL};
 static const char *const scale_names[] = {"none", "linear", NULL};
 
-static int graph_section(ctx *c, const eg_ynode *n, eg_spec *s)
+/* ---- graphs: a name or a mapping; hierarchical takes an outer graph, schedule phases ---- */
+
+enum { G_TOP, G_PHASE, G_OUTER }; /* where a graph value sits */
+
+/* p, path, peers of a graph mapping at key (nodes: the graph's node count, 0: unknown) */
+static int graph_params(ctx *c, const eg_ynode *map, const char *key, const eg_graph_info *gi,
+                        int nodes, eg_graph_leaf *g)
+{
+    char k2[160];
+    const eg_ynode *v;
+    if ((v = eg_ymap_get(map, "p", NULL))) {
+        snprintf(k2, sizeof k2, "%s.p", key);
+        if (!gi->takes_p)
+            return fail(c, v, "%s only applies to erdos_renyi, not %s", k2, gi->name);
+        if (rd_double(c, v, k2, &g->p))
+            return EG_EINPUT;
+        if (!(g->p > 0 && g->p <= 1))
+            return fail(c, v, "%s must be in (0, 1], got %g", k2, g->p);
+    }
+    if ((v = eg_ymap_get(map, "peers", NULL))) {
+        snprintf(k2, sizeof k2, "%s.peers", key);
+        if (!gi->takes_peers)
+            return fail(c, v, "%s only applies to base and random_peers, not %s", k2, gi->name);
+        if (rd_int(c, v, k2, 1, 1 << 20, &g->peers))
+            return EG_EINPUT;
+        if (g->kind == EG_GRAPH_RANDOM_PEERS && nodes > 1 && g->peers > nodes - 1)
+            return fail(c, v, "%s must be at most %d (the other nodes%s), got %d", k2, nodes - 1,
+                        strcmp(key, "graph.outer") ? "" : ": the outer graph joins machines",
+                        g->peers);
+    }
+    if ((v = eg_ymap_get(map, "path", NULL))) {
+        snprintf(k2, sizeof k2, "%s.path", key);
+        if (!gi->takes_path)
+            return fail(c, v, "%s only applies to graph 'file', not %s", k2, gi->name);
+        char tmp[EG_PATH_MAX];
+        if (rd_str(c, v, k2, tmp, sizeof tmp))
+            return EG_EINPUT;
+        resolve_path(c, v, tmp, g->path, sizeof g->path);
+        struct stat gst;
+        if (stat(g->path, &gst) != 0)
+            return fail(c, v, "%s '%s' does not exist", k2, g->path);
+        if (!S_ISREG(gst.st_mode))
+            return fail(c, v, "%s '%s' is not a regular file%s", k2, g->path,
+                        S_ISDIR(gst.st_mode) ? " (it is a directory)" : "");
+    }
+    return 0;
+}
+
+static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, int nodes,
+                       eg_graph_phase *lv, eg_graph_spec *top);
+
+/* graph.phases: [{graph: G, until_epoch: E | until_iter: N}, ..., {graph: G}] into top */
+static int graph_phases(ctx *c, const eg_ynode *v, int nodes, eg_graph_spec *top)
+{
+    if (v->kind != EG_Y_SEQ || v->n < 1)
+        return fail(c, v, "graph.phases must be a non-empty list of {graph: G, until_epoch: E} "
+                          "mappings (the last without until_epoch)");
+    if (v->n > EG_GRAPH_MAX_PHASES)
+        return fail(c, v, "graph.phases has %d entries; at most %d are supported", v->n,
+                    EG_GRAPH_MAX_PHASES);
+    static const char *const keys[] = {"graph", "until_epoch", "until_iter", NULL};
+    for (int i = 0; i < v->n; i++) {
+        const eg_ynode *it = v->items[i];
+        eg_graph_phase *ph = &top->phases[i];
+        char k[64], k2[96];
+        snprintf(k, sizeof k, "graph.phases[%d]", i);
+        if (it->kind != EG_Y_MAP)
+            return fail(c, it, "%s must be a mapping {graph: G, until_epoch: E}", k);
+        if (only_keys(c, it, k, keys))
+            return EG_EINPUT;
+        const eg_ynode *gv = eg_ymap_get(it, "graph", NULL);
+        if (!gv)
+            return fail(c, it, "%s needs a graph: key", k);
+        snprintf(k2, sizeof k2, "%s.graph", k);
+        if (graph_value(c, gv, k2, G_PHASE, nodes, ph, NULL))
+            return EG_EINPUT;
+        const eg_ynode *ue = eg_ymap_get(it, "until_epoch", NULL);
+        const eg_ynode *ui = eg_ymap_get(it, "until_iter", NULL);
+        const eg_ynode *u = ue ? ue : ui;
+        snprintf(k2, sizeof k2, "%s.%s", k, ue ? "until_epoch" : "until_iter");
+        if (ue && ui)
+            return fail(c, ui, "%s: give until_epoch or until_iter, not both", k);
+        if (i == v->n - 1 && u)
+            return fail(c, u, "%s: the last phase has no end (it runs until training ends); "
+                              "remove it", k2);
+        if (i < v->n - 1 && !u)
+            return fail(c, it, "%s needs until_epoch or until_iter (only the last phase has "
+                               "none)", k);
+        if (!u)
+            continue;
+        long it_end = 0;
+        ph->until_epoch = ue != NULL;
+        if (ue ? rd_double(c, ue, k2, &ph->until) : rd_long(c, ui, k2, 1, 1L << 62, &it_end))
+            return EG_EINPUT;
+        if (ui)
+            ph->until = (double)it_end;
+        if (!(ph->until > 0))
+            return fail(c, u, "%s must be > 0, got %g", k2, ph->until);
+        if (i > 0 && ph->until_epoch == top->phases[i - 1].until_epoch &&
+            ph->until <= top->phases[i - 1].until)
+            return fail(c, u, "%s must be greater than the previous phase's (%.17g)", k2,
+                        top->phases[i - 1].until);
+    }
+    top->nphases = v->n;
+    return 0;
+}
+
+/* local and outer of a hierarchical graph at key */
+static int graph_machines(ctx *c, const eg_ynode *n, const eg_ynode *map, const char *key,
+                          int nodes, eg_graph_phase *lv)
+{
+    char k2[160];
+    const eg_ynode *lo = map ? eg_ymap_get(map, "local", NULL) : NULL;
+    const eg_ynode *ou = map ? eg_ymap_get(map, "outer", NULL) : NULL;
+    if (!lo || !ou)
+        return fail(c, n, "%s hierarchical needs %s, e.g. {name: hierarchical, local: 4, outer: "
+                          "onepeer_exp}", key, !lo ? "local (nodes per machine)" : "outer (the "
+                          "graph between machines)");
+    snprintf(k2, sizeof k2, "%s.local", key);
+    if (rd_int(c, lo, k2, 1, 1 << 20, &lv->local))
+        return EG_EINPUT;
+    if (nodes > 0 && nodes % lv->local)
+        return fail(c, lo, "%s must divide nodes (%d nodes, local %d: machines of %d nodes each "
+                           "need nodes = machines x %d)", k2, nodes, lv->local, lv->local,
+                    lv->local);
+    snprintf(k2, sizeof k2, "%s.outer", key);
+    eg_graph_phase *tmp = calloc(1, sizeof *tmp);
+    if (!tmp)
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    int rc = graph_value(c, ou, k2, G_OUTER, nodes > 0 ? nodes / lv->local : 0, tmp, NULL);
+    if (!rc)
+        lv->outer = tmp->g;
+    free(tmp);
+    return rc;
+}
+
+/* A graph value at key (where: G_TOP any graph, G_PHASE any but a schedule, G_OUTER one
+ * without sub-graphs) into lv; a schedule's phases into top. nodes: 0 when unknown. */
+static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, int nodes,
+                       eg_graph_phase *lv, eg_graph_spec *top)
 {
     const eg_ynode *map, *nm;
-    if (name_or_map(c, n, "graph", &map, &nm))
+    if (name_or_map(c, n, key, &map, &nm))
         return EG_EINPUT;
     int kind;
-    if (RD_KIND(c, nm, "graph", eg_graph_kinds, &kind))
+    if (rd_kind(c, nm, key, eg_graph_kinds, sizeof eg_graph_kinds[0], &kind))
         return EG_EINPUT;
-    s->graph.kind = (eg_graph_kind)kind;
     const eg_graph_info *gi = &eg_graph_kinds[kind];
-    s->graph.p = 0.2;
-    s->graph.path[0] = 0;
+    if (where == G_PHASE && gi->phases)
+        return fail(c, nm, "%s cannot be a schedule (schedules do not nest)", key);
+    if (where == G_OUTER && !gi->nestable)
+        return fail(c, nm, "%s cannot be %s (an outer graph has no sub-graphs)", key, gi->name);
+    if (where != G_TOP && nodes > 0 && gi->pow2 && !eg_is_pow2(nodes))
+        return fail(c, nm, "%s %s needs a power-of-two node count (it joins %d %s)", key,
+                    gi->name, nodes, where == G_OUTER ? "machines" : "nodes");
+    if (where != G_TOP && nodes > 16384 && gi->dense)
+        return fail(c, nm, "%s %s with %d %s: dense graphs are limited to 16384", key, gi->name,
+                    nodes, where == G_OUTER ? "machines" : "nodes");
+    if (where != G_TOP && nodes > 1 && kind == EG_GRAPH_RANDOM_MATCH && nodes % 2)
+        return fail(c, nm, "%s random_match needs an even node count (it joins %d %s)", key,
+                    nodes, where == G_OUTER ? "machines" : "nodes");
+    memset(lv, 0, sizeof *lv);
+    lv->g.kind = (eg_graph_kind)kind;
+    lv->g.p = 0.2;
+    lv->g.peers = 1;
     if (map) {
-        static const char *const keys[] = {"name", "p", "path", NULL};
-        if (only_keys(c, map, "graph", keys))
+        static const char *const keys[] = {"name", "p", "path", "peers", "local", "outer",
+                                           "phases", NULL};
+        if (only_keys(c, map, key, keys) || graph_params(c, map, key, gi, nodes, &lv->g))
             return EG_EINPUT;
         const eg_ynode *v;
-        if ((v = eg_ymap_get(map, "p", NULL))) {
-            if (!gi->takes_p)
-                return fail(c, v, "graph.p only applies to erdos_renyi, not %s", gi->name);
-            if (rd_double(c, v, "graph.p", &s->graph.p))
-                return EG_EINPUT;
-            if (!(s->graph.p > 0 && s->graph.p <= 1))
-                return fail(c, v, "graph.p must be in (0, 1], got %g", s->graph.p);
-        }
-        if ((v = eg_ymap_get(map, "path", NULL))) {
-            if (!gi->takes_path)
-                return fail(c, v, "graph.path only applies to graph 'file', not %s", gi->name);
-            char tmp[EG_PATH_MAX];
-            if (rd_str(c, v, "graph.path", tmp, sizeof tmp))
-                return EG_EINPUT;
-            resolve_path(c, v, tmp, s->graph.path, sizeof s->graph.path);
-            struct stat gst;
-            if (stat(s->graph.path, &gst) != 0)
-                return fail(c, v, "graph.path '%s' does not exist", s->graph.path);
-            if (!S_ISREG(gst.st_mode))
-                return fail(c, v, "graph.path '%s' is not a regular file%s", s->graph.path,
-                            S_ISDIR(gst.st_mode) ? " (it is a directory)" : "");
-        }
+        if (!gi->machines && ((v = eg_ymap_get(map, "local", NULL)) ||
+                              (v = eg_ymap_get(map, "outer", NULL))))
+            return fail(c, v, "%s.%s only applies to hierarchical, not %s", key,
+                        eg_ymap_get(map, "local", NULL) ? "local" : "outer", gi->name);
+        if ((v = eg_ymap_get(map, "phases", NULL)) && !gi->phases)
+            return fail(c, v, "%s.phases only applies to schedule, not %s", key, gi->name);
     }
-    if (gi->takes_path && !s->graph.path[0])
+    if (gi->takes_path && !lv->g.path[0])
         return fail(c, n, "graph 'file' needs a path: {name: file, path: W.csv}");
+    if (gi->machines && graph_machines(c, n, map, key, nodes, lv))
+        return EG_EINPUT;
+    if (gi->phases) {
+        const eg_ynode *ph = map ? eg_ymap_get(map, "phases", NULL) : NULL;
+        if (!ph)
+            return fail(c, n, "%s schedule needs phases, e.g. {name: schedule, phases: [{graph: "
+                              "exp, until_epoch: 30}, {graph: onepeer_exp}]}", key);
+        if (graph_phases(c, ph, nodes, top))
+            return EG_EINPUT;
+    }
     return 0;
+}
+
+static int graph_section(ctx *c, const eg_ynode *n, int nodes, eg_spec *s)
+{
+    eg_graph_phase *lv = calloc(1, sizeof *lv);
+    if (!lv)
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    memset(&s->graph, 0, sizeof s->graph);
+    int rc = graph_value(c, n, "graph", G_TOP, nodes, lv, &s->graph);
+    if (!rc) {
+        s->graph.kind = lv->g.kind;
+        s->graph.p = lv->g.p;
+        s->graph.peers = lv->g.peers;
+        memcpy(s->graph.path, lv->g.path, sizeof s->graph.path);
+        s->graph.local = lv->local;
+        s->graph.outer = lv->outer;
+    }
+    free(lv);
+    return rc;
 }
 
 static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
@@ -744,7 +911,7 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
     v = eg_ymap_get(root, "nodes", NULL);
     if (rd_int(c, v, "nodes", 1, 1 << 20, &s->nodes))
         return EG_EINPUT;
-    if (graph_section(c, eg_ymap_get(root, "graph", NULL), s) ||
+    if (graph_section(c, eg_ymap_get(root, "graph", NULL), s->nodes, s) ||
         algo_section(c, eg_ymap_get(root, "algorithm", NULL), s) ||
         model_section(c, eg_ymap_get(root, "model", NULL), s) ||
         data_section(c, eg_ymap_get(root, "data", NULL), s) ||
@@ -992,6 +1159,65 @@ static const char *q(const char *s, char *tmp, size_t len)
     return tmp;
 }
 
+/* a graph without sub-graphs: its name, or a flow mapping with its parameters */
+static void leaf_yaml(char **b, size_t *len, size_t *cap, const eg_graph_leaf *g)
+{
+    const eg_graph_info *gi = &eg_graph_kinds[g->kind];
+    char t1[EG_PATH_MAX * 2 + 8];
+    if (gi->takes_p)
+        ap(b, len, cap, "{name: %s, p: %.17g}", gi->name, g->p);
+    else if (gi->takes_path)
+        ap(b, len, cap, "{name: %s, path: %s}", gi->name, q(g->path, t1, sizeof t1));
+    else if (gi->takes_peers)
+        ap(b, len, cap, "{name: %s, peers: %d}", gi->name, g->peers > 0 ? g->peers : 1);
+    else
+        ap(b, len, cap, "%s", gi->name);
+}
+
+/* a leaf or a hierarchical graph */
+static void level_yaml(char **b, size_t *len, size_t *cap, const eg_graph_leaf *g, int local,
+                       const eg_graph_leaf *outer)
+{
+    if (!eg_graph_kinds[g->kind].machines) {
+        leaf_yaml(b, len, cap, g);
+        return;
+    }
+    ap(b, len, cap, "{name: %s, local: %d, outer: ", eg_graph_kinds[g->kind].name, local);
+    leaf_yaml(b, len, cap, outer);
+    ap(b, len, cap, "}");
+}
+
+/* the graph line's value (flow style; the existing graphs print as they always did) */
+static void graph_yaml(char **b, size_t *len, size_t *cap, const eg_graph_spec *g)
+{
+    if (eg_graph_kinds[g->kind].phases) {
+        ap(b, len, cap, "{name: %s, phases: [", eg_graph_kinds[g->kind].name);
+        for (int i = 0; i < g->nphases; i++) {
+            const eg_graph_phase *ph = &g->phases[i];
+            ap(b, len, cap, "%s{graph: ", i ? ", " : "");
+            level_yaml(b, len, cap, &ph->g, ph->local, &ph->outer);
+            if (i < g->nphases - 1)
+                ap(b, len, cap, ", %s: %.17g", ph->until_epoch ? "until_epoch" : "until_iter",
+                   ph->until);
+            ap(b, len, cap, "}");
+        }
+        ap(b, len, cap, "]}");
+        return;
+    }
+    eg_graph_leaf *top = malloc(sizeof *top);
+    if (!top) {
+        free(*b);
+        *b = NULL;
+        return;
+    }
+    top->kind = g->kind;
+    top->p = g->p;
+    top->peers = g->peers;
+    memcpy(top->path, g->path, sizeof top->path);
+    level_yaml(b, len, cap, top, g->local, &g->outer);
+    free(top);
+}
+
 char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
 {
     size_t cap = 4096, len = 0;
@@ -1006,13 +1232,9 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     ap(&b, &len, &cap, "name: %s\n", q(s->name, t1, sizeof t1));
     ap(&b, &len, &cap, "seed: %llu\n", (unsigned long long)s->seed);
     ap(&b, &len, &cap, "nodes: %d\n", s->nodes);
-    const eg_graph_info *gi = &eg_graph_kinds[s->graph.kind];
-    if (gi->takes_p)
-        ap(&b, &len, &cap, "graph: {name: %s, p: %.17g}\n", gi->name, s->graph.p);
-    else if (gi->takes_path)
-        ap(&b, &len, &cap, "graph: {name: %s, path: %s}\n", gi->name, q(s->graph.path, t1, sizeof t1));
-    else
-        ap(&b, &len, &cap, "graph: %s\n", gi->name);
+    ap(&b, &len, &cap, "graph: ");
+    graph_yaml(&b, &len, &cap, &s->graph);
+    ap(&b, &len, &cap, "\n");
     ap(&b, &len, &cap, "algorithm:\n  name: %s\n  momentum: %.17g\n  weight_decay: %.17g\n  nesterov: %s\n",
        eg_algo_kinds[s->algo.kind].name, s->algo.momentum, s->algo.weight_decay,
        s->algo.nesterov ? "true" : "false");
@@ -1107,7 +1329,7 @@ int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
     eg_spec s;
     memset(&s, 0, sizeof s);
     ctx c = {"graph", err, 1};
-    int rc = graph_section(&c, v, &s);
+    int rc = graph_section(&c, v, 0, &s);
     eg_ynode_free(v);
     if (rc)
         return rc;

@@ -4,7 +4,11 @@
  *  - static graphs: one matrix, returned for every k;
  *  - onepeer_exp / onepeer_hypercube: the tau matrices of one period;
  *  - random_match: one preallocated buffer refilled per k from a generator seeded by
- *    (seed, EG_STREAM_GRAPH, 1000003 + k), so any k can be asked for in any order.
+ *    (seed, EG_STREAM_GRAPH, 1000003 + k), so any k can be asked for in any order;
+ *    random_peers likewise from (seed, EG_STREAM_GRAPH, 2^40 + k);
+ *  - base: the matrices of its sequence (see "base graphs" below);
+ *  - hierarchical: the outer graph (sub[0], on n/L nodes) and one buffer refilled per k;
+ *  - schedule: one eg_topo per phase (sub[p]); W(k) is phase p's W(k - its first iteration).
  * Undirected/in-neighbour structure is first collected as an edge list, turned into a
  * sorted, de-duplicated adjacency (self removed), and then weighted by one of two rules:
  * uniform over self and the distinct neighbours, or Metropolis-Hastings.
@@ -29,6 +33,10 @@
 /* stop redrawing erdos_renyi after this many coin flips in total (~ a few seconds) */
 #define EG_ER_MAX_FLIPS 1000000000.0
 #define EG_FILE_TOL 1e-9
+#define EG_RP_INDEX0 (1ULL << 40)
+/* base, hierarchical, random_peers: the most weights one W(k) (or base's builder) may hold
+ * (~1.5 GB of CSR) */
+#define EG_MAX_ENTRIES (1L << 27)
 
 struct eg_topo {
     int kind;
@@ -42,7 +50,16 @@ struct eg_topo {
     int max_degree;
     int max_nnz;
     int32_t *perm;   /* random_match: scratch permutation, n entries */
-    long cur_k;      /* random_match: the k held in mats[0] (-1: none yet) */
+    long cur_k;      /* random_match, random_peers, hierarchical: the k in mats[0] (-1: none) */
+    int peers;       /* base, random_peers */
+    int *scratch;    /* random_peers: targets (n * peers), in-degrees and cursors (2n) */
+    long *mark, stamp; /* random_peers: sampling marks */
+    int local;       /* hierarchical: nodes per machine */
+    int nsub;        /* hierarchical: 1 (the outer graph); schedule: the phases */
+    eg_topo **sub;
+    eg_graph_phase *phases; /* schedule: the phases as specified */
+    long *end;       /* schedule: the first iteration after each phase */
+    double ipe;      /* schedule: iterations per epoch */
 };
 
 /* ---------------------------------------------------------------- CSR storage */
@@ -472,6 +489,428 @@ static void fill_random_match(eg_topo *t, long k)
     t->cur_k = k;
 }
 
+/* ---------------------------------------------------------------- base graphs
+ *
+ * The Base-(k+1) graph of Takezawa, Sato, Bao, Niwa and Yamada (NeurIPS 2023), b = k + 1,
+ * built round by round. Pieces:
+ *  - hhc(m): for m whose prime factors are all <= b: write m = f_0 f_1 ... (factors taken
+ *    greedily from b down to 2, then used smallest first); round r averages each clique of
+ *    the f_r nodes that differ only in mixed-radix digit r. After all rounds: exact.
+ *  - sbg(N) (the "simple" Base graph): N = sum_l a_l b^p_l (base-b digits, p_0 > p_1 > ...),
+ *    groups V_l of a_l b^p_l consecutive nodes. Rounds 0..H-1 (H = len hhc(|V_0|)): each V_l
+ *    runs hhc(|V_l|) (cyclically), so it holds its own average. Step s = 0, 1, ...: every
+ *    node of V_l, l > s, pairs with one node of each of the a_s subgroups (b^p_s nodes) of
+ *    V_s, weights n_s/(N_s a_s) (N_s = |V_s| + |V_s+1| + ...); V_s's unpaired nodes average
+ *    in cliques of b; from the step after, V_s's subgroups run hhc(b^p_s), after which V_s
+ *    holds the exact average. Length H + 1 + p_0.
+ *  - base(n): n = n_pow n_rest with n_pow the largest b-smooth divisor: sbg(n_rest) on each
+ *    of the n_pow runs of n_rest consecutive nodes, then hhc(n_pow) across them (nodes
+ *    r, r + n_rest, ...), when that is not longer than sbg(n).
+ * Each round is at most b entries per row (self included); rows are collected in `rows`. */
+
+#define EG_BASE_MAX_DIGITS 64
+
+typedef struct rows {
+    int n, b;
+    int *cnt;    /* n */
+    int *col;    /* n * b */
+    double *val; /* n * b */
+} rows;
+
+static void rows_set(rows *r, long i, long j, double w)
+{
+    int *c = r->col + i * r->b;
+    double *v = r->val + i * r->b;
+    for (int q = 0; q < r->cnt[i]; q++)
+        if (c[q] == j) {
+            v[q] = w;
+            return;
+        }
+    c[r->cnt[i]] = (int)j;
+    v[r->cnt[i]++] = w;
+}
+
+/* factors of m (each in 2..b), smallest-first use order; -1 when m has a prime factor > b */
+static int hhc_factors(long m, int b, int *f)
+{
+    int nf = 0;
+    for (int q = b; q >= 2 && m > 1; q--)
+        while (m % q == 0) {
+            f[nf++] = q;
+            m /= q;
+        }
+    if (m != 1)
+        return -1;
+    for (int a = 0, z = nf - 1; a < z; a++, z--) {
+        int t = f[a];
+        f[a] = f[z];
+        f[z] = t;
+    }
+    return nf;
+}
+
+static int hhc_len(long m, int b)
+{
+    int f[EG_BASE_MAX_DIGITS];
+    return m == 1 ? 1 : hhc_factors(m, b, f);
+}
+
+/* round r (taken modulo the length) of hhc(m) on the nodes off + step x, x < m */
+static void hhc_round(rows *R, long m, long off, long step, int r)
+{
+    int f[EG_BASE_MAX_DIGITS];
+    int nf = m == 1 ? 0 : hhc_factors(m, R->b, f);
+    if (nf <= 0)
+        return;
+    r %= nf;
+    long stride = 1;
+    for (int q = 0; q < r; q++)
+        stride *= f[q];
+    int fr = f[r];
+    for (long x = 0; x < m; x++) {
+        if ((x / stride) % fr != 0)
+            continue;
+        for (int u = 0; u < fr; u++)
+            for (int v = 0; v < fr; v++)
+                rows_set(R, off + step * (x + u * stride), off + step * (x + v * stride),
+                         1.0 / fr);
+    }
+}
+
+typedef struct sbg {
+    long N;
+    int b, L, smooth, head, len; /* head: rounds before the first pairing step */
+    long start[EG_BASE_MAX_DIGITS], size[EG_BASE_MAX_DIGITS], sub[EG_BASE_MAX_DIGITS];
+    int a[EG_BASE_MAX_DIGITS], p[EG_BASE_MAX_DIGITS];
+} sbg;
+
+static void sbg_plan(sbg *s, long N, int b)
+{
+    memset(s, 0, sizeof *s);
+    s->N = N;
+    s->b = b;
+    s->smooth = N == 1 || hhc_len(N, b) > 0;
+    if (s->smooth) {
+        s->len = hhc_len(N, b);
+        return;
+    }
+    long pw = 1;
+    int p = 0;
+    while (pw <= N / b) {
+        pw *= b;
+        p++;
+    }
+    long rest = N, at = 0;
+    for (; pw >= 1; pw /= b, p--)
+        if (rest >= pw) {
+            int l = s->L++;
+            s->a[l] = (int)(rest / pw);
+            s->p[l] = p;
+            s->sub[l] = pw;
+            s->size[l] = s->a[l] * pw;
+            s->start[l] = at;
+            at += s->size[l];
+            rest -= s->size[l];
+        }
+    s->head = hhc_len(s->size[0], b);
+    s->len = s->head + 1 + s->p[0];
+}
+
+/* step st: the nodes of V_l, l > st, pair with one node of each subgroup of V_st; V_st's
+ * unpaired nodes average in cliques of at most b. top: b scratch entries. */
+static void sbg_pair(rows *R, const sbg *s, long off, int st, long *top, int *buf)
+{
+    long Ns = 0;
+    for (int l = st; l < s->L; l++)
+        Ns += s->size[l];
+    double share = (double)s->size[st] / (double)Ns, w = share / s->a[st];
+    for (int g = 0; g < s->a[st]; g++)
+        top[g] = s->sub[st] - 1;
+    for (int l = s->L - 1; l > st; l--)
+        for (long i = off + s->start[l]; i < off + s->start[l] + s->size[l]; i++) {
+            for (int g = 0; g < s->a[st]; g++) {
+                long j = off + s->start[st] + g * s->sub[st] + top[g]--;
+                rows_set(R, i, j, w);
+                rows_set(R, j, i, w);
+                rows_set(R, j, j, 1.0 - w);
+            }
+            rows_set(R, i, i, 1.0 - share);
+        }
+    int nb = 0;
+    long left = 0;
+    for (int g = 0; g < s->a[st]; g++)
+        left += top[g] + 1;
+    for (int g = 0; g < s->a[st]; g++)
+        for (long x = 0; x <= top[g]; x++) {
+            buf[nb++] = (int)(off + s->start[st] + g * s->sub[st] + x);
+            if (nb == R->b || nb == left) {
+                for (int u = 0; u < nb && nb > 1; u++)
+                    for (int v = 0; v < nb; v++)
+                        rows_set(R, buf[u], buf[v], 1.0 / nb);
+                left -= nb;
+                nb = 0;
+            }
+        }
+}
+
+/* round m of sbg(N) on the nodes off .. off + N - 1 */
+static void sbg_round(rows *R, const sbg *s, long off, int m, long *top, int *buf)
+{
+    if (s->smooth) {
+        hhc_round(R, s->N, off, 1, m);
+        return;
+    }
+    if (m < s->head) {
+        for (int l = 0; l < s->L; l++)
+            hhc_round(R, s->size[l], off + s->start[l], 1, m % hhc_len(s->size[l], s->b));
+        return;
+    }
+    int st = m - s->head;
+    if (st <= s->L - 2)
+        sbg_pair(R, s, off, st, top, buf);
+    for (int l = 0; l < s->L; l++) {
+        int last = l == s->L - 1;
+        if (!(l < st || (last && st >= l)))
+            continue;
+        int r = last ? st - l : st - l - 1;
+        if (s->size[l] < s->b)
+            hhc_round(R, s->size[l], off + s->start[l], 1, r);
+        else
+            for (int g = 0; g < s->a[l]; g++)
+                hhc_round(R, s->sub[l], off + s->start[l] + g * s->sub[l], 1, r);
+    }
+}
+
+typedef struct base_plan {
+    int b;
+    long npow, nrest; /* npow > 1: the product form */
+    sbg whole, part;
+    int len;
+} base_plan;
+
+static void base_plan_make(base_plan *bp, long n, int b)
+{
+    bp->b = b;
+    long npow = 1, m = n;
+    for (int q = 2; q <= b; q++)
+        while (m % q == 0) {
+            m /= q;
+            npow *= q;
+        }
+    sbg_plan(&bp->whole, n, b);
+    bp->len = bp->whole.len;
+    bp->npow = 1;
+    bp->nrest = n;
+    if (npow > 1 && npow < n) {
+        sbg_plan(&bp->part, n / npow, b);
+        int len = bp->part.len + hhc_len(npow, b);
+        if (len <= bp->len) {
+            bp->npow = npow;
+            bp->nrest = n / npow;
+            bp->len = len;
+        }
+    }
+}
+
+/* round m of the base graph into R (rows cleared first, self 1 where a row has nothing) */
+static void base_round(rows *R, const base_plan *bp, int m, long *top, int *buf)
+{
+    memset(R->cnt, 0, (size_t)R->n * sizeof *R->cnt);
+    if (bp->npow == 1)
+        sbg_round(R, &bp->whole, 0, m, top, buf);
+    else if (m < bp->part.len)
+        for (long c = 0; c < bp->npow; c++)
+            sbg_round(R, &bp->part, c * bp->nrest, m, top, buf);
+    else
+        for (long c = 0; c < bp->nrest; c++)
+            hhc_round(R, bp->npow, c, bp->nrest, m - bp->part.len);
+    for (int i = 0; i < R->n; i++)
+        if (R->cnt[i] == 0)
+            rows_set(R, i, i, 1.0);
+}
+
+/* CSR from rows: each row sorted by column (insertion sort: at most b entries) */
+static int wmat_from_rows(eg_wmat *w, const rows *R, eg_err *err)
+{
+    long nnz = 0;
+    for (int i = 0; i < R->n; i++)
+        nnz += R->cnt[i];
+    int rc = wmat_alloc(w, R->n, nnz, err);
+    if (rc)
+        return rc;
+    int pos = 0;
+    for (int i = 0; i < R->n; i++) {
+        w->rowptr[i] = pos;
+        const int *c = R->col + (size_t)i * R->b;
+        const double *v = R->val + (size_t)i * R->b;
+        for (int q = 0; q < R->cnt[i]; q++) {
+            int at = pos + q;
+            while (at > pos && w->col[at - 1] > c[q]) {
+                w->col[at] = w->col[at - 1];
+                w->val[at] = w->val[at - 1];
+                at--;
+            }
+            w->col[at] = c[q];
+            w->val[at] = v[q];
+        }
+        pos += R->cnt[i];
+    }
+    w->rowptr[R->n] = pos;
+    return EG_OK;
+}
+
+static int build_base(eg_topo *t, eg_err *err)
+{
+    int n = t->n;
+    int b = (t->peers < n - 1 ? t->peers : n - 1) + 1;
+    if ((long)n * b > EG_MAX_ENTRIES)
+        return eg_err_set(err, EG_EINPUT, "base with %d nodes and peers %d is too large (nodes "
+                          "x (peers + 1) at most %ld)", n, b - 1, EG_MAX_ENTRIES);
+    base_plan bp;
+    base_plan_make(&bp, n, b);
+    t->period = t->nmat = bp.len;
+    t->mats = eg_calloc((size_t)t->nmat, sizeof *t->mats, err);
+    rows R = {n, b, eg_malloc((size_t)n * sizeof(int), err),
+              eg_malloc((size_t)n * b * sizeof(int), err),
+              eg_malloc((size_t)n * b * sizeof(double), err)};
+    long *top = eg_malloc((size_t)b * sizeof *top, err);
+    int *buf = eg_malloc((size_t)b * sizeof *buf, err);
+    int rc = t->mats && R.cnt && R.col && R.val && top && buf ? EG_OK : EG_ERUN;
+    for (int m = 0; m < t->nmat && !rc; m++) {
+        base_round(&R, &bp, m, top, buf);
+        rc = wmat_from_rows(&t->mats[m], &R, err);
+    }
+    free(R.cnt);
+    free(R.col);
+    free(R.val);
+    free(top);
+    free(buf);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- random peers */
+
+/* random_peers: each node i (ascending) draws s distinct others (Floyd's sampling over the
+ * n - 1 others, generator seeded by (seed, EG_STREAM_GRAPH, EG_RP_INDEX0 + k)); row j holds
+ * self and the nodes that sent to it, ascending, each 1/(1 + in-degree of j). */
+static void fill_random_peers(eg_topo *t, long k)
+{
+    int n = t->n, s = t->peers;
+    eg_rng r;
+    eg_rng_seed(&r, t->seed, EG_STREAM_GRAPH, EG_RP_INDEX0 + (uint64_t)k);
+    int *tgt = t->scratch, *cnt = t->scratch + (size_t)n * s, *cur = cnt + n;
+    memset(cnt, 0, (size_t)n * sizeof *cnt);
+    for (int i = 0; i < n; i++) {
+        t->stamp++;
+        for (int j = n - 1 - s, q = 0; j < n - 1; j++, q++) {
+            int v = (int)eg_rng_below(&r, (uint64_t)j + 1);
+            if (t->mark[v] == t->stamp)
+                v = j;
+            t->mark[v] = t->stamp;
+            v = v < i ? v : v + 1;
+            tgt[(size_t)i * s + q] = v;
+            cnt[v]++;
+        }
+    }
+    eg_wmat *m = &t->mats[0];
+    int pos = 0;
+    for (int j = 0; j < n; j++) {
+        m->rowptr[j] = pos;
+        cur[j] = pos;
+        pos += cnt[j] + 1;
+    }
+    m->rowptr[n] = pos;
+    for (int i = 0; i < n; i++) { /* senders ascending, self in its place */
+        m->col[cur[i]] = i;
+        m->val[cur[i]++] = 1.0 / (1 + cnt[i]);
+        for (int q = 0; q < s; q++) {
+            int j = tgt[(size_t)i * s + q];
+            m->col[cur[j]] = i;
+            m->val[cur[j]++] = 1.0 / (1 + cnt[j]);
+        }
+    }
+    t->cur_k = k;
+}
+
+static int build_random_peers(eg_topo *t, eg_err *err)
+{
+    int n = t->n, s = t->peers;
+    if (s > n - 1)
+        return eg_err_set(err, EG_EINPUT,
+                          "random_peers needs peers <= nodes - 1 (got peers %d, nodes %d)", s, n);
+    if ((long)n * (s + 1) > EG_MAX_ENTRIES)
+        return eg_err_set(err, EG_EINPUT, "random_peers too large: %d nodes x (%d peers + 1) "
+                          "weights (at most %ld)", n, s, EG_MAX_ENTRIES);
+    int rc = wmat_alloc(&t->mats[0], n, (long)n * (s + 1), err);
+    if (rc)
+        return rc;
+    t->scratch = eg_malloc(((size_t)n * s + 2 * (size_t)n) * sizeof *t->scratch, err);
+    t->mark = eg_calloc((size_t)n, sizeof *t->mark, err);
+    if (!t->scratch || !t->mark)
+        return EG_ERUN;
+    fill_random_peers(t, 0);
+    return EG_OK;
+}
+
+/* ---------------------------------------------------------------- hierarchical */
+
+/* W(k) = W_out(k) (x) 11^T/L into t->mats[0]; its traffic as topology.h describes */
+static void fill_hierarchical(eg_topo *t, long k)
+{
+    const eg_wmat *o = eg_topo_weights(t->sub[0], k);
+    int L = t->local;
+    eg_wmat *m = &t->mats[0];
+    int pos = 0;
+    long off = 0;
+    for (int mi = 0; mi < o->n; mi++)
+        for (int q = o->rowptr[mi]; q < o->rowptr[mi + 1]; q++)
+            off += o->col[q] != mi && o->val[q] != 0.0;
+    for (int i = 0; i < t->n; i++) {
+        int mi = i / L;
+        m->rowptr[i] = pos;
+        for (int q = o->rowptr[mi]; q < o->rowptr[mi + 1]; q++)
+            for (int l = 0; l < L; l++) {
+                m->col[pos] = o->col[q] * L + l;
+                m->val[pos++] = o->val[q] / L;
+            }
+    }
+    m->rowptr[t->n] = pos;
+    m->nnz = pos;
+    m->local = L;
+    m->inter = (long)L * off;
+    m->sends = (long)t->n * (L - 1) + m->inter;
+    t->cur_k = k;
+}
+
+/* ---------------------------------------------------------------- schedules */
+
+/* first iteration after phase p (LONG_MAX for the last) */
+static void schedule_ends(eg_topo *t)
+{
+    for (int p = 0; p < t->nsub; p++) {
+        const eg_graph_phase *ph = &t->phases[p];
+        if (p == t->nsub - 1)
+            t->end[p] = LONG_MAX;
+        else {
+            double e = ph->until_epoch ? ceil(ph->until * t->ipe - 1e-9) : ph->until;
+            t->end[p] = e < 9e18 ? (long)e : LONG_MAX;
+        }
+    }
+}
+
+/* the phase iteration k falls in, and in *start the iteration it began */
+static int schedule_phase(const eg_topo *t, long k, long *start)
+{
+    int p = 0;
+    while (p < t->nsub - 1 && k >= t->end[p])
+        p++;
+    *start = 0; /* the latest end before it (ends may repeat or fall when units mix) */
+    for (int q = 0; q < p; q++)
+        if (t->end[q] > *start)
+            *start = t->end[q];
+    return p;
+}
+
 /* ---------------------------------------------------------------- file graphs */
 
 static int is_blank_or_comment(const char *s)
@@ -635,10 +1074,17 @@ void eg_topo_free(eg_topo *t)
             wmat_free(&t->mats[k]);
     free(t->mats);
     free(t->perm);
+    free(t->scratch);
+    free(t->mark);
+    for (int q = 0; q < t->nsub && t->sub; q++)
+        eg_topo_free(t->sub[q]);
+    free(t->sub);
+    free(t->phases);
+    free(t->end);
     free(t);
 }
 
-/* Degree and nnz maxima over the stored matrices. */
+/* Degree and nnz maxima over the stored matrices (random graphs: their bounds). */
 static void scan_maxima(eg_topo *t)
 {
     t->max_degree = 0;
@@ -655,30 +1101,15 @@ static void scan_maxima(eg_topo *t)
                 t->max_degree = d;
         }
     }
+    if (t->kind == EG_GRAPH_RANDOM_PEERS && t->n > 1)
+        t->max_degree = t->n - 1; /* every node may send to the same one */
 }
 
-/* See topology.h. On error *out is NULL and err says why (EG_EINPUT for a bad name,
- * parameter or node count, EG_ERUN for out of memory). */
-int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg_err *err)
+static eg_topo *topo_new(int kind, int n, uint64_t seed, eg_err *err)
 {
-    *out = NULL;
-    int kind = (int)g->kind;
-    if (kind < 0 || kind > EG_GRAPH_FILE)
-        return eg_err_set(err, EG_EINPUT, "unknown graph kind %d", kind);
-    if (n < 1)
-        return eg_err_set(err, EG_EINPUT, "nodes must be >= 1 (got %d)", n);
-    if (kind == EG_GRAPH_ERDOS_RENYI && !(g->p > 0.0 && g->p <= 1.0))
-        return eg_err_set(err, EG_EINPUT, "erdos_renyi needs p in (0, 1] (got %g)", g->p);
-    if (eg_graph_kinds[kind].pow2 && !eg_is_pow2(n))
-        return eg_err_set(err, EG_EINPUT, "%s needs nodes to be a power of two (got %d)",
-                          eg_graph_kinds[kind].name, n);
-    if (kind == EG_GRAPH_RANDOM_MATCH && n > 1 && n % 2)
-        return eg_err_set(err, EG_EINPUT,
-                          "random_match needs an even number of nodes (got %d)", n);
-
     eg_topo *t = eg_calloc(1, sizeof *t, err);
     if (!t)
-        return EG_ERUN;
+        return NULL;
     t->kind = kind;
     snprintf(t->name, sizeof t->name, "%s", eg_graph_kinds[kind].name);
     t->n = n;
@@ -687,19 +1118,57 @@ int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg
     t->cur_k = -1;
     t->period = 1;
     t->nmat = 1;
+    t->ipe = 1.0;
+    return t;
+}
+
+/* the families' own checks of n and their parameters */
+static int leaf_check(const eg_graph_leaf *g, int n, eg_err *err)
+{
+    int kind = (int)g->kind;
+    if (kind < 0 || kind > EG_GRAPH_RANDOM_PEERS)
+        return eg_err_set(err, EG_EINPUT, "unknown graph kind %d", kind);
+    if (kind == EG_GRAPH_HIERARCHICAL || kind == EG_GRAPH_SCHEDULE)
+        return eg_err_set(err, EG_EINPUT, "graph %s cannot be nested here",
+                          eg_graph_kinds[kind].name);
+    if (kind == EG_GRAPH_ERDOS_RENYI && !(g->p > 0.0 && g->p <= 1.0))
+        return eg_err_set(err, EG_EINPUT, "erdos_renyi needs p in (0, 1] (got %g)", g->p);
+    if (eg_graph_kinds[kind].pow2 && !eg_is_pow2(n))
+        return eg_err_set(err, EG_EINPUT, "%s needs nodes to be a power of two (got %d)",
+                          eg_graph_kinds[kind].name, n);
+    if (kind == EG_GRAPH_RANDOM_MATCH && n > 1 && n % 2)
+        return eg_err_set(err, EG_EINPUT,
+                          "random_match needs an even number of nodes (got %d)", n);
+    if (g->peers < 0)
+        return eg_err_set(err, EG_EINPUT, "peers must be >= 1 (got %d)", g->peers);
+    return EG_OK;
+}
+
+/* a graph without sub-graphs */
+static int leaf_init(eg_topo **out, const eg_graph_leaf *g, int n, uint64_t seed, eg_err *err)
+{
+    *out = NULL;
+    int rc = leaf_check(g, n, err);
+    if (rc)
+        return rc;
+    int kind = (int)g->kind;
+    eg_topo *t = topo_new(kind, n, seed, err);
+    if (!t)
+        return EG_ERUN;
+    t->peers = g->peers > 0 ? g->peers : 1;
     if ((kind == EG_GRAPH_ONEPEER_EXP || kind == EG_GRAPH_ONEPEER_HYPERCUBE) && n > 1) {
         t->period = t->tau;
         t->nmat = t->tau;
     }
-    if (kind == EG_GRAPH_RANDOM_MATCH)
+    if ((kind == EG_GRAPH_RANDOM_MATCH || kind == EG_GRAPH_RANDOM_PEERS) && n > 1)
         t->period = 0;
-    t->mats = eg_calloc((size_t)t->nmat, sizeof *t->mats, err);
-    if (!t->mats) {
-        eg_topo_free(t);
-        return EG_ERUN;
+    if (kind != EG_GRAPH_BASE || n == 1) {
+        t->mats = eg_calloc((size_t)t->nmat, sizeof *t->mats, err);
+        if (!t->mats) {
+            eg_topo_free(t);
+            return EG_ERUN;
+        }
     }
-
-    int rc;
     if (kind == EG_GRAPH_FILE)
         rc = build_file(t, g->path, err); /* checked even for n = 1 */
     else if (n == 1)
@@ -708,6 +1177,10 @@ int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg
         rc = build_onepeer(t, err);
     else if (kind == EG_GRAPH_ERDOS_RENYI)
         rc = build_erdos_renyi(t, g->p, err);
+    else if (kind == EG_GRAPH_BASE)
+        rc = build_base(t, err);
+    else if (kind == EG_GRAPH_RANDOM_PEERS)
+        rc = build_random_peers(t, err);
     else if (kind == EG_GRAPH_RANDOM_MATCH) {
         rc = wmat_alloc(&t->mats[0], n, 2L * n, err);
         if (!rc) {
@@ -727,20 +1200,163 @@ int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg
     return EG_OK;
 }
 
+/* hierarchical: n / local machines, the outer graph between them */
+static int hier_init(eg_topo **out, int local, const eg_graph_leaf *outer, int n,
+                     uint64_t seed, eg_err *err)
+{
+    *out = NULL;
+    int L = local > 0 ? local : 1;
+    if (n % L)
+        return eg_err_set(err, EG_EINPUT,
+                          "hierarchical needs local (nodes per machine) to divide nodes (got "
+                          "local %d, nodes %d)", L, n);
+    if (!eg_graph_kinds[outer->kind].nestable)
+        return eg_err_set(err, EG_EINPUT, "hierarchical: the outer graph cannot be %s",
+                          eg_graph_kinds[outer->kind].name);
+    eg_topo *t = topo_new(EG_GRAPH_HIERARCHICAL, n, seed, err);
+    if (!t)
+        return EG_ERUN;
+    t->local = L;
+    t->sub = eg_calloc(1, sizeof *t->sub, err);
+    t->mats = eg_calloc(1, sizeof *t->mats, err);
+    int rc = t->sub && t->mats ? EG_OK : EG_ERUN;
+    if (!rc) {
+        t->nsub = 1;
+        eg_err oerr = {0};
+        if ((rc = leaf_init(&t->sub[0], outer, n / L, seed, &oerr)))
+            eg_err_set(err, rc, "outer graph on %d machines: %s", n / L, oerr.msg);
+    }
+    long nnz = rc ? 0 : (long)L * L * eg_topo_max_nnz(t->sub[0]);
+    if (!rc && nnz > EG_MAX_ENTRIES)
+        rc = eg_err_set(err, EG_EINPUT, "hierarchical with %d nodes per machine has %ld "
+                        "weights per iteration (at most %ld): use fewer nodes per machine",
+                        L, nnz, EG_MAX_ENTRIES);
+    if (!rc)
+        rc = wmat_alloc(&t->mats[0], n, nnz, err);
+    if (rc) {
+        eg_topo_free(t);
+        return rc;
+    }
+    t->period = eg_topo_period(t->sub[0]);
+    fill_hierarchical(t, 0);
+    t->max_degree = L * (eg_topo_max_degree(t->sub[0]) + 1) - 1;
+    t->max_nnz = (int)((long)L * L * eg_topo_max_nnz(t->sub[0])); /* wmat_alloc checked it */
+    *out = t;
+    return EG_OK;
+}
+
+/* a leaf or a hierarchical graph */
+static int level_init(eg_topo **out, const eg_graph_leaf *g, int local,
+                      const eg_graph_leaf *outer, int n, uint64_t seed, eg_err *err)
+{
+    if (g->kind == EG_GRAPH_HIERARCHICAL)
+        return hier_init(out, local, outer, n, seed, err);
+    return leaf_init(out, g, n, seed, err);
+}
+
+static int schedule_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed,
+                         eg_err *err)
+{
+    *out = NULL;
+    if (g->nphases < 1 || g->nphases > EG_GRAPH_MAX_PHASES)
+        return eg_err_set(err, EG_EINPUT, "schedule needs 1 to %d phases (got %d)",
+                          EG_GRAPH_MAX_PHASES, g->nphases);
+    eg_topo *t = topo_new(EG_GRAPH_SCHEDULE, n, seed, err);
+    if (!t)
+        return EG_ERUN;
+    t->period = 0;
+    t->nmat = 0;
+    t->sub = eg_calloc((size_t)g->nphases, sizeof *t->sub, err);
+    t->phases = eg_malloc((size_t)g->nphases * sizeof *t->phases, err);
+    t->end = eg_malloc((size_t)g->nphases * sizeof *t->end, err);
+    int rc = t->sub && t->phases && t->end ? EG_OK : EG_ERUN;
+    for (int p = 0; p < g->nphases && !rc; p++) {
+        const eg_graph_phase *ph = &g->phases[p];
+        t->phases[p] = *ph;
+        t->nsub = p + 1;
+        eg_err perr = {0};
+        if (ph->g.kind == EG_GRAPH_SCHEDULE)
+            rc = eg_err_set(&perr, EG_EINPUT, "a phase cannot be a schedule");
+        else
+            rc = level_init(&t->sub[p], &ph->g, ph->local, &ph->outer, n, seed, &perr);
+        if (rc)
+            eg_err_set(err, rc, "schedule phase %d: %s", p, perr.msg);
+        else {
+            if (eg_topo_max_degree(t->sub[p]) > t->max_degree)
+                t->max_degree = eg_topo_max_degree(t->sub[p]);
+            if (eg_topo_max_nnz(t->sub[p]) > t->max_nnz)
+                t->max_nnz = eg_topo_max_nnz(t->sub[p]);
+        }
+    }
+    if (rc) {
+        eg_topo_free(t);
+        return rc;
+    }
+    schedule_ends(t);
+    *out = t;
+    return EG_OK;
+}
+
+/* See topology.h. On error *out is NULL and err says why (EG_EINPUT for a bad name,
+ * parameter or node count, EG_ERUN for out of memory). */
+int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg_err *err)
+{
+    *out = NULL;
+    if (n < 1)
+        return eg_err_set(err, EG_EINPUT, "nodes must be >= 1 (got %d)", n);
+    if ((int)g->kind < 0 || (int)g->kind > EG_GRAPH_RANDOM_PEERS)
+        return eg_err_set(err, EG_EINPUT, "unknown graph kind %d", (int)g->kind);
+    if (g->kind == EG_GRAPH_SCHEDULE)
+        return schedule_init(out, g, n, seed, err);
+    eg_graph_leaf *leaf = eg_malloc(sizeof *leaf, err);
+    if (!leaf)
+        return EG_ERUN;
+    leaf->kind = g->kind;
+    leaf->p = g->p;
+    leaf->peers = g->peers;
+    memcpy(leaf->path, g->path, sizeof leaf->path);
+    int rc = level_init(out, leaf, g->local, &g->outer, n, seed, err);
+    free(leaf);
+    return rc;
+}
+
 int eg_topo_nodes(const eg_topo *t) { return t->n; }
 const char *eg_topo_name(const eg_topo *t) { return t->name; }
 int eg_topo_period(const eg_topo *t) { return t->period; }
 int eg_topo_max_degree(const eg_topo *t) { return t->max_degree; }
 int eg_topo_max_nnz(const eg_topo *t) { return t->max_nnz; }
 
+void eg_topo_set_iters_per_epoch(eg_topo *t, double iters_per_epoch)
+{
+    if (t->kind != EG_GRAPH_SCHEDULE || !(iters_per_epoch > 0))
+        return;
+    t->ipe = iters_per_epoch;
+    schedule_ends(t);
+}
+
 /* See topology.h. k < 0 is treated as 0. Never allocates. */
 const eg_wmat *eg_topo_weights(eg_topo *t, long k)
 {
     if (k < 0)
         k = 0;
-    if (t->kind == EG_GRAPH_RANDOM_MATCH && t->n > 1) {
-        if (k != t->cur_k)
-            fill_random_match(t, k);
+    if (t->kind == EG_GRAPH_SCHEDULE) {
+        long start;
+        int p = schedule_phase(t, k, &start);
+        return eg_topo_weights(t->sub[p], k - start);
+    }
+    if (t->kind == EG_GRAPH_HIERARCHICAL) {
+        long key = t->period > 0 ? k % t->period : k;
+        if (key != t->cur_k)
+            fill_hierarchical(t, key);
+        return &t->mats[0];
+    }
+    if ((t->kind == EG_GRAPH_RANDOM_MATCH || t->kind == EG_GRAPH_RANDOM_PEERS) && t->n > 1) {
+        if (k != t->cur_k) {
+            if (t->kind == EG_GRAPH_RANDOM_MATCH)
+                fill_random_match(t, k);
+            else
+                fill_random_peers(t, k);
+        }
         return &t->mats[0];
     }
     return &t->mats[t->nmat > 1 ? k % t->nmat : 0];
@@ -802,6 +1418,24 @@ double eg_spectral_norm_minus_J(const double *A, int n)
     return norm;
 }
 
+/* the most off-diagonal nonzeros in a row of A into *degree (max with its value), and
+ * *doubly cleared when a column does not sum to 1 within 1e-12 */
+static void dense_facts(const double *A, int n, int *degree, int *doubly)
+{
+    for (int i = 0; i < n; i++) {
+        int d = 0;
+        double cs = 0.0;
+        for (int j = 0; j < n; j++) {
+            d += j != i && A[(size_t)i * n + j] != 0.0;
+            cs += A[(size_t)j * n + i];
+        }
+        if (d > *degree)
+            *degree = d;
+        if (!(fabs(cs - 1.0) <= 1e-12))
+            *doubly = 0;
+    }
+}
+
 /* See topology.h. */
 int eg_topo_stats_compute(eg_topo *t, eg_topo_stats *st, eg_err *err)
 {
@@ -822,10 +1456,11 @@ int eg_topo_stats_compute(eg_topo *t, eg_topo_stats *st, eg_err *err)
         free(tmp);
         return EG_ERUN;
     }
-    int rc = EG_OK;
+    int rc = EG_OK, degree = 0, doubly = 1;
     double rho = 0.0;
     for (int k = 0; k < P && !rc; k++) {
         eg_topo_dense(t, k, A);
+        dense_facts(A, n, &degree, &doubly);
         double r = eg_spectral_norm_minus_J(A, n);
         if (r < 0) {
             rc = eg_err_set(err, EG_ERUN, "LAPACK failed on W(%d) of %s with %d nodes", k,
@@ -858,7 +1493,8 @@ int eg_topo_stats_compute(eg_topo *t, eg_topo_stats *st, eg_err *err)
     if (rc)
         return rc;
     st->period = P;
-    st->degree = t->max_degree;
+    st->degree = degree;
+    st->doubly = doubly;
     st->rho = rho;
     st->gap = 1.0 - rho;
     st->rho_period = rho_period;

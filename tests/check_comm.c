@@ -18,7 +18,11 @@
 
 static const char *GRAPHS[] = {"ring",      "exp",          "onepeer_exp",
                                "full",      "star",         "torus",
-                               "hypercube", "random_match", "{name: erdos_renyi, p: 0.3}"};
+                               "hypercube", "random_match", "{name: erdos_renyi, p: 0.3}",
+                               "{name: base, peers: 2}", "{name: random_peers, peers: 2}",
+                               "{name: hierarchical, local: 2, outer: onepeer_exp}",
+                               "{name: schedule, phases: [{graph: exp, until_iter: 2}, "
+                               "{graph: base}]}"};
 #define NGRAPHS (int)(sizeof GRAPHS / sizeof GRAPHS[0])
 static const int NODES[] = {5, 8, 13};
 

@@ -1,4 +1,5 @@
 /* check_topology.c - graph families, weights and spectral facts (SPEC.md section 3). */
+#include "comm.h"
 #include "testutil.h"
 #include "topology.h"
 
@@ -41,8 +42,10 @@ static int fits(const char *name, int n)
         return (n & (n - 1)) == 0;
     if (!strcmp(name, "random_match"))
         return n == 1 || n % 2 == 0;
-    return strcmp(name, "file") != 0;
+    return strcmp(name, "file") != 0 && strcmp(name, "schedule") != 0; /* need parameters */
 }
+
+static int in_peers(const eg_wmat *W, int *doubly);
 
 static double *dense(eg_topo *t, long k)
 {
@@ -146,7 +149,16 @@ START_TEST(test_every_graph_row_stochastic_sorted)
                         deg = d;
                 }
             }
-            ck_assert_int_eq(deg, eg_topo_max_degree(t));
+            if (eg_graph_kinds[g].doubly) /* the kinds table's fact holds */
+                for (long k = 0; k < kmax; k++) {
+                    int doubly;
+                    in_peers(eg_topo_weights(t, k), &doubly);
+                    ck_assert_msg(doubly, "%s n=%d W(%ld) is not column-stochastic", name, n, k);
+                }
+            if (!strcmp(name, "random_peers")) /* a bound: all may send to one node */
+                ck_assert_int_le(deg, eg_topo_max_degree(t));
+            else
+                ck_assert_int_eq(deg, eg_topo_max_degree(t));
             if (n == 1) {
                 const eg_wmat *m = eg_topo_weights(t, 0);
                 ck_assert_int_eq(m->nnz, 1);
@@ -698,6 +710,312 @@ START_TEST(test_spectral_norm)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ issue 16 graphs */
+
+static eg_topo *mk_spec(const eg_graph_spec *g, int n, uint64_t seed)
+{
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    int rc = eg_topo_init(&t, g, n, seed, &err);
+    ck_assert_msg(rc == EG_OK, "%s n=%d: %s", eg_graph_kinds[g->kind].name, n, err.msg);
+    return t;
+}
+
+static eg_topo *mk_base(int n, int k)
+{
+    eg_graph_spec g = spec_of("base");
+    g.peers = k;
+    return mk_spec(&g, n, 1);
+}
+
+/* X <- W X for a sparse W and a dense n x n X (tmp: n x n scratch) */
+static void apply_sparse(const eg_wmat *W, double *X, double *tmp, int n)
+{
+    memset(tmp, 0, (size_t)n * n * sizeof *tmp);
+    for (int i = 0; i < n; i++)
+        for (int q = W->rowptr[i]; q < W->rowptr[i + 1]; q++)
+            for (int c = 0; c < n; c++)
+                tmp[(size_t)i * n + c] += W->val[q] * X[(size_t)W->col[q] * n + c];
+    memcpy(X, tmp, (size_t)n * n * sizeof *X);
+}
+
+/* max |W(s+len-1)...W(s) - J| with sparse products (fine for n in the thousands) */
+static double sparse_product_dev(eg_topo *t, long s, int len)
+{
+    int n = eg_topo_nodes(t);
+    double *X = calloc((size_t)n * n, sizeof *X), *tmp = malloc((size_t)n * n * sizeof *tmp);
+    ck_assert(X && tmp);
+    for (int i = 0; i < n; i++)
+        X[(size_t)i * n + i] = 1.0;
+    for (int k = 0; k < len; k++)
+        apply_sparse(eg_topo_weights(t, s + k), X, tmp, n);
+    double dev = 0;
+    for (size_t q = 0; q < (size_t)n * n; q++)
+        dev = fmax(dev, fabs(X[q] - 1.0 / n));
+    free(X);
+    free(tmp);
+    return dev;
+}
+
+/* most in-peers (self excluded) of any row, and whether every column sums to 1 */
+static int in_peers(const eg_wmat *W, int *doubly)
+{
+    int deg = 0, n = W->n;
+    double *cs = calloc((size_t)n, sizeof *cs);
+    for (int i = 0; i < n; i++) {
+        int d = 0;
+        for (int q = W->rowptr[i]; q < W->rowptr[i + 1]; q++) {
+            d += W->col[q] != i;
+            cs[W->col[q]] += W->val[q];
+        }
+        deg = d > deg ? d : deg;
+    }
+    *doubly = 1;
+    for (int j = 0; j < n; j++)
+        if (fabs(cs[j] - 1.0) > 1e-12)
+            *doubly = 0;
+    free(cs);
+    return deg;
+}
+
+START_TEST(test_base_exact_every_n)
+{
+    static const int big[] = {100, 125, 243, 256, 1000};
+    for (int k = 1; k <= 4; k++)
+        for (int a = 0; a < 39 + 5; a++) {
+            int n = a < 39 ? a + 2 : big[a - 39];
+            if (n == 1000 && k > 3)
+                continue;
+            eg_topo *t = mk_base(n, k);
+            int per = eg_topo_period(t);
+            ck_assert_int_ge(per, 1);
+            for (int r = 0; r < per; r++) {
+                int doubly;
+                int d = in_peers(eg_topo_weights(t, r), &doubly);
+                ck_assert_msg(d <= k, "base k=%d n=%d W(%d) has %d in-peers", k, n, r, d);
+                ck_assert_msg(doubly, "base k=%d n=%d W(%d) not doubly stochastic", k, n, r);
+            }
+            double dev = sparse_product_dev(t, 0, per);
+            ck_assert_msg(dev < 1e-12, "base k=%d n=%d: product deviates %g from J", k, n, dev);
+            eg_topo_free(t);
+        }
+}
+END_TEST
+
+START_TEST(test_base_periods_as_paper)
+{
+    /* k = 1: the construction's lengths (issue 16); k + 1 >= n: one round of averaging */
+    static const int n1[] = {2, 6, 12, 25, 100, 4, 3};
+    static const int p1[] = {1, 4, 5, 9, 11, 2, 3};
+    for (int q = 0; q < 7; q++) {
+        eg_topo *t = mk_base(n1[q], 1);
+        ck_assert_msg(eg_topo_period(t) == p1[q], "base k=1 n=%d: period %d, want %d", n1[q],
+                      eg_topo_period(t), p1[q]);
+        eg_topo_free(t);
+    }
+    eg_topo *t = mk_base(5, 4);
+    ck_assert_int_eq(eg_topo_period(t), 1);
+    eg_topo_free(t);
+    t = mk_base(1, 1);
+    ck_assert_int_eq(eg_topo_period(t), 1);
+    eg_topo_free(t);
+    /* rho_period as `expgraph graph base --nodes 6,12,24,48,100` prints it */
+    static const int ns[] = {6, 12, 24, 48, 100};
+    for (int q = 0; q < 5; q++) {
+        t = mk_base(ns[q], 1);
+        eg_topo_stats st = stats_of(t);
+        ck_assert_msg(st.rho_period < 1e-14, "n=%d rho_period %g", ns[q], st.rho_period);
+        ck_assert_int_eq(st.degree, 1);
+        ck_assert(st.doubly);
+        eg_topo_free(t);
+    }
+    /* the check can fail: one period short of the end is not exact */
+    t = mk_base(25, 1);
+    ck_assert(sparse_product_dev(t, 0, eg_topo_period(t) - 1) > 1e-3);
+    eg_topo_free(t);
+}
+END_TEST
+
+static eg_graph_spec hier_spec(int local, const char *outer)
+{
+    eg_graph_spec g = spec_of("hierarchical");
+    g.local = local;
+    g.outer.kind = spec_of(outer).kind;
+    g.outer.p = 0.2;
+    return g;
+}
+
+START_TEST(test_hierarchical_product)
+{
+    static const int Ls[] = {1, 2, 3, 4};
+    for (int a = 0; a < 4; a++) {
+        int L = Ls[a], M = 8, n = M * L;
+        eg_graph_spec g = hier_spec(L, "onepeer_exp");
+        eg_topo *t = mk_spec(&g, n, 1), *o = mk("onepeer_exp", M, 1);
+        ck_assert_int_eq(eg_topo_period(t), 3);
+        ck_assert_int_eq(eg_topo_max_degree(t), 2 * L - 1);
+        for (long k = 0; k < 5; k++) {
+            double *W = dense(t, k), *Wo = dense(o, k);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    ck_assert_msg(W[i * n + j] == Wo[(i / L) * M + j / L] / L,
+                                  "L=%d k=%ld W[%d][%d]", L, k, i, j);
+            free(W);
+            free(Wo);
+            /* traffic: L - 1 inside each machine, one vector per peer machine */
+            const eg_wmat *w = eg_topo_weights(t, k);
+            ck_assert_int_eq(w->local, L);
+            ck_assert_int_eq(w->inter, (long)n);
+            ck_assert_int_eq(w->sends, (long)n * (L - 1) + n);
+            double b = eg_comm_gossip_bytes(w, 2, 10);
+            ck_assert(b == (double)(n * (L - 1) + n) * 2 * 10 * sizeof(float));
+            ck_assert(eg_comm_inter_bytes(w, b) == (double)n * 2 * 10 * sizeof(float));
+        }
+        /* n / L machines, a power of two: exact after log2(n / L) iterations, not before */
+        ck_assert(sparse_product_dev(t, 0, 3) < 1e-15);
+        ck_assert(sparse_product_dev(t, 0, 2) > 1e-3);
+        eg_topo_free(t);
+        eg_topo_free(o);
+    }
+    /* graphs without machines: every byte is "between machines" */
+    eg_topo *r = mk("ring", 6, 1);
+    const eg_wmat *w = eg_topo_weights(r, 0);
+    ck_assert_int_eq(w->local, 0);
+    ck_assert(eg_comm_gossip_bytes(w, 1, 3) == 12.0 * 3 * sizeof(float));
+    ck_assert(eg_comm_inter_bytes(w, 12345.0) == 12345.0);
+    eg_topo_free(r);
+    /* one machine: all traffic inside it */
+    eg_graph_spec g = hier_spec(4, "base");
+    eg_topo *t = mk_spec(&g, 4, 1);
+    w = eg_topo_weights(t, 0);
+    ck_assert(eg_comm_inter_bytes(w, eg_comm_gossip_bytes(w, 1, 5)) == 0.0);
+    ck_assert_int_eq(w->sends, 12);
+    eg_topo_free(t);
+}
+END_TEST
+
+START_TEST(test_hierarchical_rejects)
+{
+    eg_graph_spec g = hier_spec(3, "ring");
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &g, 8, 1, &err), EG_EINPUT);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(err.msg, "local 3, nodes 8"), "%s", err.msg);
+    g = hier_spec(2, "hypercube"); /* 3 machines: not a power of two */
+    ck_assert_int_eq(eg_topo_init(&t, &g, 6, 1, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "outer graph on 3 machines"), "%s", err.msg);
+    g = hier_spec(2, "ring");
+    g.outer.kind = EG_GRAPH_HIERARCHICAL;
+    ck_assert_int_eq(eg_topo_init(&t, &g, 8, 1, &err), EG_EINPUT);
+}
+END_TEST
+
+static eg_graph_spec sched_spec(void)
+{
+    eg_graph_spec g = spec_of("schedule");
+    g.nphases = 3;
+    g.phases[0].g.kind = EG_GRAPH_EXP;
+    g.phases[0].until = 7; /* iterations 0..6 */
+    g.phases[1].g.kind = EG_GRAPH_RING;
+    g.phases[1].until = 2.5; /* epochs: with 4 per epoch, iterations 7..9 */
+    g.phases[1].until_epoch = 1;
+    g.phases[2].g.kind = EG_GRAPH_ONEPEER_EXP;
+    return g;
+}
+
+START_TEST(test_schedule_switches)
+{
+    eg_graph_spec g = sched_spec();
+    eg_topo *t = mk_spec(&g, 8, 1);
+    eg_topo *ex = mk("exp", 8, 1), *ri = mk("ring", 8, 1), *op = mk("onepeer_exp", 8, 1);
+    eg_topo_set_iters_per_epoch(t, 4.0);
+    ck_assert_int_eq(eg_topo_period(t), 0);
+    ck_assert_int_eq(eg_topo_max_degree(t), 3);
+    for (long k = 0; k < 20; k++) {
+        const eg_wmat *w = eg_topo_weights(t, k);
+        const eg_wmat *want = k < 7 ? eg_topo_weights(ex, k)
+                              : k < 10 ? eg_topo_weights(ri, k - 7)
+                                       : eg_topo_weights(op, k - 10); /* phase's own W(0) first */
+        ck_assert_msg(same_wmat(w, want), "schedule k=%ld", k);
+    }
+    /* any order: W(k) is a function of k (what resuming inside a phase relies on) */
+    ck_assert(same_wmat(eg_topo_weights(t, 11), eg_topo_weights(op, 1)));
+    ck_assert(same_wmat(eg_topo_weights(t, 3), eg_topo_weights(ex, 0)));
+    /* until_epoch before the iterations per epoch are known: one iteration per epoch */
+    eg_topo *u = mk_spec(&g, 8, 1);
+    ck_assert(same_wmat(eg_topo_weights(u, 7), eg_topo_weights(op, 0)));
+    eg_topo_free(u);
+    eg_topo_free(t);
+    eg_topo_free(ex);
+    eg_topo_free(ri);
+    eg_topo_free(op);
+    /* a schedule cannot nest, and needs phases */
+    g.phases[1].g.kind = EG_GRAPH_SCHEDULE;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &g, 8, 1, &err), EG_EINPUT);
+    g.nphases = 0;
+    ck_assert_int_eq(eg_topo_init(&t, &g, 8, 1, &err), EG_EINPUT);
+}
+END_TEST
+
+START_TEST(test_random_peers)
+{
+    static const int ss[] = {1, 2, 5};
+    for (int a = 0; a < 3; a++) {
+        int s = ss[a], n = 12;
+        eg_graph_spec g = spec_of("random_peers");
+        g.peers = s;
+        eg_topo *t = mk_spec(&g, n, 5), *u = mk_spec(&g, n, 5), *v = mk_spec(&g, n, 6);
+        int not_doubly = 0, differs = 0;
+        for (long k = 0; k < 30; k++) {
+            const eg_wmat *w = eg_topo_weights(t, k);
+            int *out = calloc((size_t)n, sizeof *out);
+            for (int i = 0; i < n; i++) {
+                int d = w->rowptr[i + 1] - w->rowptr[i] - 1;
+                double sum = 0;
+                for (int q = w->rowptr[i]; q < w->rowptr[i + 1]; q++) {
+                    ck_assert(w->val[q] == 1.0 / (1 + d));
+                    sum += w->val[q];
+                    if (w->col[q] != i)
+                        out[w->col[q]]++;
+                }
+                ck_assert(fabs(sum - 1.0) < 1e-12);
+            }
+            for (int j = 0; j < n; j++) /* each node sent to exactly s distinct others */
+                ck_assert_int_eq(out[j], s);
+            free(out);
+            int doubly;
+            in_peers(w, &doubly);
+            not_doubly += !doubly;
+            double *a1 = dense(t, k), *a2 = dense(v, k);
+            differs += memcmp(a1, a2, (size_t)n * n * sizeof *a1) != 0;
+            free(a1);
+            free(a2);
+        }
+        ck_assert_msg(not_doubly > 0, "s=%d: never saw a W that is not column-stochastic", s);
+        ck_assert_int_gt(differs, 25); /* another seed, other peers */
+        /* same W(k) whatever order k is asked in */
+        for (long k = 29; k >= 0; k -= 3) {
+            double *a1 = dense(u, k), *a2 = dense(t, k);
+            ck_assert(!memcmp(a1, a2, (size_t)n * n * sizeof *a1));
+            free(a1);
+            free(a2);
+        }
+        eg_topo_free(t);
+        eg_topo_free(u);
+        eg_topo_free(v);
+    }
+    eg_graph_spec g = spec_of("random_peers");
+    g.peers = 4;
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &g, 4, 1, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "peers <= nodes - 1"), "%s", err.msg);
+}
+END_TEST
+
 static Suite *topology_suite(void)
 {
     Suite *s = suite_create("topology");
@@ -719,6 +1037,12 @@ static Suite *topology_suite(void)
     tcase_add_test(tc, test_rejections);
     tcase_add_test(tc, test_file_graph);
     tcase_add_test(tc, test_spectral_norm);
+    tcase_add_test(tc, test_base_exact_every_n);
+    tcase_add_test(tc, test_base_periods_as_paper);
+    tcase_add_test(tc, test_hierarchical_product);
+    tcase_add_test(tc, test_hierarchical_rejects);
+    tcase_add_test(tc, test_schedule_switches);
+    tcase_add_test(tc, test_random_peers);
     suite_add_tcase(s, tc);
     return s;
 }

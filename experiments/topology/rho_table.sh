@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 EXPGRAPH=${EXPGRAPH:-$ROOT/build/expgraph}
 NODES=${NODES:-4,8,16,32,64,128,256,512,1024}
 # node counts that are not powers of two, for the contrast in the last table
-OTHER=${OTHER:-6,12,24,48,100,1000}
+OTHER=${OTHER:-6,12,24,25,48,100,1000}
 SEED=${SEED:-1}
 ER_P=${ER_P:-0.2}
 
@@ -48,6 +48,11 @@ for g in "${STATIC[@]}" "${VARYING[@]}"; do
 done
 for g in exp onepeer_exp; do
     "$EXPGRAPH" graph "$g" --nodes "$OTHER" --format csv >"$TMP/$g.other.csv"
+done
+# the Base-(k+1) graph (Takezawa et al., NeurIPS 2023): exact after one period for any n
+for k in 1 2; do
+    "$EXPGRAPH" graph "{name: base, peers: $k}" --nodes "$OTHER" --format csv \
+        >"$TMP/base$k.other.csv"
 done
 
 # header TITLE N,N,...
@@ -110,7 +115,9 @@ echo
 echo "## n not a power of two"
 echo
 echo "exp keeps rho = 1 - 2/(1+tau) for even n; onepeer_exp no longer averages exactly"
-echo "after tau iterations (rho_period > 0). hypercube graphs need a power of two."
+echo "after tau iterations (rho_period > 0). hypercube graphs need a power of two. The"
+echo "Base-(k+1) graph (base, at most k peers per iteration) averages exactly after its"
+echo "period at every n (rho_period at rounding level, shown as 0 below 1e-12)."
 echo
 header "" "$OTHER"
 # shellcheck disable=SC2016
@@ -118,3 +125,7 @@ row "$TMP/exp.other.csv" "exp: rho (degree)" 'num($5) " (" $4 ")"'
 closed "$OTHER"
 # shellcheck disable=SC2016
 row "$TMP/onepeer_exp.other.csv" "onepeer_exp: rho_period (tau)" 'num($7) " (tau=" $3 ")"'
+for k in 1 2; do
+    # shellcheck disable=SC2016
+    row "$TMP/base$k.other.csv" "base, peers $k: rho_period (period)" 'num($7) " (" $3 ")"'
+done
