@@ -242,6 +242,8 @@ static int setup_model_state(runctx *r, eg_err *err)
     const eg_spec *s = &r->spec;
     size_t ns = eg_model_nstats(r->model);
     int rc = eg_algo_set_stats(r->algo, ns, s->norm_stats_gossip, err);
+    if (!rc)
+        rc = eg_algo_set_network(r->algo, &s->network, s->seed, r->lo, err);
     if (rc)
         return rc;
     for (int li = 0; li < r->nlocal; li++)
@@ -448,7 +450,8 @@ static eg_schema_row schema_row(const runctx *r, const eg_measure_vals *v, doubl
         .iter = (double)r->ctr.iter, .epoch = (double)r->ctr.iter / r->iters_per_epoch,
         .time_s = r->ctr.train_time, .lr = lr, .train_loss = v->train_loss,
         .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
-        .bytes_sent = r->ctr.bytes_sent, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
+        .bytes_sent = r->ctr.bytes_sent, .node_acc_mean = v->node_acc,
+        .msgs_lost = eg_algo_msgs_lost(r->algo), .evaluated = v->evaluated};
     return row;
 }
 
@@ -505,8 +508,8 @@ static int step(runctx *r, double lr, eg_err *err)
     double t0 = eg_now();
     if (eg_algo_needs_grad(r->algo))
         compute_grads(r, k, lr);
-    int rc = eg_algo_exchange(r->algo, r->comm, eg_topo_weights(r->topo, k), lr,
-                              &r->ctr.bytes_sent, err);
+    const eg_wmat *W = eg_topo_weights(r->topo, eg_algo_round(r->algo, k));
+    int rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->ctr.bytes_sent, err);
     r->ctr.iter++;
     eg_measure_end_iter(r->metrics);
     r->ctr.train_time += eg_now() - t0;
