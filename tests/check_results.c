@@ -563,11 +563,12 @@ START_TEST(schema_columns)
     ck_assert_ptr_null(eg_metrics_column("nosuch"));
     /* summary.csv: spec keys, the final metrics (not time_s, lr), the run's figures */
     int n = eg_summary_ncols();
-    ck_assert_int_eq(n, 49);
+    ck_assert_int_eq(n, 54);
     ck_assert_str_eq(eg_summary_column(0)->name, "name");
-    ck_assert_str_eq(eg_summary_column(34)->name, "iter");
-    ck_assert_str_eq(eg_summary_column(41)->name, "node_acc_mean");
-    ck_assert_str_eq(eg_summary_column(42)->name, "msgs_lost");
+    ck_assert_str_eq(eg_summary_column(39)->name, "iter");
+    ck_assert_str_eq(eg_summary_column(46)->name, "node_acc_mean");
+    ck_assert_str_eq(eg_summary_column(47)->name, "msgs_lost");
+    ck_assert_str_eq(eg_summary_column(38)->name, "network.offline");
     ck_assert_str_eq(eg_summary_column(n - 1)->name, "threads");
     ck_assert_ptr_null(eg_summary_column(n));
     for (int i = 0; i < n; i++)
