@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 17: what an imperfect network and communication-saving gossip do to training
-# (experiments/networks/fashion.yaml: Fashion-MNIST MLP, 16 nodes, 3 epochs, one seed).
+# (experiments/networks/fashion.yaml: Fashion-MNIST MLP, 16 nodes, 3 epochs, seeds 1-3;
+# tables: mean ± sample std over the seeds, figures: mean curves with a ± std band).
 #   1. lost messages: dmsgd and gt on ring, dmsgd and sgp on onepeer_exp, network.drop 0,
 #      0.01, 0.1: final test accuracy and consensus distance (rows: algorithm, cols: drop)
 #   2. compressed gossip: choco with top_k 1%, qsgd (16 levels), sign (consensus_step
@@ -23,17 +24,19 @@ for s in "${sets[@]}"; do [ -n "$s" ] && extra+=(--set "$s"); done
 spec=experiments/networks/fashion.yaml
 # a point that diverges (sgp at drop 0.1 does) is a result, not a failure of the script
 sw() { "$exe" sweep "$spec" "${extra[@]}" "$@" --quiet >/dev/null || true; }
-sw --set graph=ring --set 'sweep={algorithm.name: [dmsgd, gt], network.drop: [0, 0.01, 0.1]}' --out "$runs/networks-ring"
-sw --set graph=onepeer_exp --set 'sweep={algorithm.name: [dmsgd, sgp], network.drop: [0, 0.01, 0.1]}' --out "$runs/networks-onepeer"
+sw --set graph=ring --set 'sweep={algorithm.name: [dmsgd, gt], network.drop: [0, 0.01, 0.1], seed: [1, 2, 3]}' --out "$runs/networks-ring"
+sw --set graph=onepeer_exp --set 'sweep={algorithm.name: [dmsgd, sgp], network.drop: [0, 0.01, 0.1], seed: [1, 2, 3]}' --out "$runs/networks-onepeer"
 one() { # one DIR SET...: one run unless finished
   local d=$1; shift
   [ -e "$d/summary.csv" ] || "$exe" run "$spec" "${extra[@]}" "$@" --out "$d" --quiet --force
 }
 ch=$runs/networks-choco
-one "$ch/compress=none" --set graph=onepeer_exp
-for c in "top_k|{name: top_k, ratio: 0.01}" "qsgd|{name: qsgd, levels: 16}" "sign|sign"; do
-  one "$ch/compress=${c%%|*}" --set graph=onepeer_exp \
-    --set "algorithm={name: choco, momentum: 0.9, weight_decay: 1.0e-4, compress: ${c#*|}, consensus_step: 0.05}"
+for seed in 1 2 3; do
+  one "$ch/compress=none,seed=$seed" --set graph=onepeer_exp --set seed=$seed
+  for c in "top_k|{name: top_k, ratio: 0.01}" "qsgd|{name: qsgd, levels: 16}" "sign|sign"; do
+    one "$ch/compress=${c%%|*},seed=$seed" --set graph=onepeer_exp --set seed=$seed \
+      --set "algorithm={name: choco, momentum: 0.9, weight_decay: 1.0e-4, compress: ${c#*|}, consensus_step: 0.05}"
+  done
 done
 for g in ring onepeer; do
   for m in test_acc consensus; do
