@@ -21,7 +21,8 @@
 #   7. networks.md, networks_drop.png, networks_choco.png: experiments/networks/run.sh:
 #                         lost messages (dmsgd, gt, sgp at drop 0 / 0.01 / 0.1) and
 #                         compressed gossip (choco top_k / qsgd / sign vs dmsgd), Fashion
-#                         MLP, 16 nodes, one seed: 15 runs, ~6 min on the loaded machine
+#                         MLP, 16 nodes, seeds 1-3: 45 runs, ~14 min on the shared machine
+#                         (~3 min for one seed)
 # Estimate, from the training speed of bench/README.md (CNN ~17,600 samples/s, MLP
 # ~100,000; evaluation forward passes at ~3x that): step 3 is 24 runs x 3 seeds, each 180k
 # training samples (~10 s) plus 250k-410k evaluated samples (~5-8 s) plus loading: ~17 s,
