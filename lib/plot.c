@@ -800,25 +800,22 @@ static void legend_draw(const fig *f, const legend *L, const eg_series *s, int W
     cairo_restore(cr);
 }
 
-/* writes the surface to path through path.tmp and a rename */
+/* cairo's PNG stream into the temporary file eg_write_atomic opened */
+static cairo_status_t png_chunk(void *f, const unsigned char *data, unsigned int len)
+{
+    return fwrite(data, 1, len, f) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+static int png_fill(FILE *f, void *surf)
+{
+    return cairo_surface_write_to_png_stream(surf, png_chunk, f) == CAIRO_STATUS_SUCCESS
+               ? 0 : (errno ? errno : EIO);
+}
+
+/* writes the surface to path through a temporary file and a rename */
 static int write_png(cairo_surface_t *surf, const char *path, eg_err *err)
 {
-    size_t l = strlen(path) + 8;
-    char *tmp = malloc(l);
-    if (!tmp)
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    snprintf(tmp, l, "%s.tmp", path);
-    int rc = EG_OK;
-    cairo_status_t st = cairo_surface_write_to_png(surf, tmp);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
-        rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, cairo_status_to_string(st));
-    } else if (rename(tmp, path)) {
-        rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return rc;
+    return eg_write_atomic(path, "", 0, png_fill, surf, err);
 }
 
 /* a cairo context on surf with the text rendering options of every figure */

@@ -40,7 +40,7 @@ static int in_list(const char *const *list, const char *s, size_t len)
 
 static int file_exists(const char *dir, const char *name)
 {
-    char p[PATH_MAX + 64];
+    char p[EG_PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -123,21 +123,6 @@ static char *trim(char *s)
     return s;
 }
 
-/* strtod with endptr and errno: the whole string must be a number (nan/inf allowed). */
-static int parse_num(const char *s, double *out)
-{
-    if (!*s)
-        return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end)
-        return -1;
-    if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* A normalised copy of a key's value: trimmed; a finite number written with a fraction
  * or exponent becomes %.9g ("0.90000000000000002" -> "0.9", "5.000000" -> "5"). */
@@ -147,7 +132,7 @@ static char *norm_value(const char *raw)
     snprintf(tmp, sizeof tmp, "%s", raw);
     char *s = trim(tmp);
     double v;
-    if (strpbrk(s, "0123456789") && strpbrk(s, ".eE") && !parse_num(s, &v) && isfinite(v)) {
+    if (strpbrk(s, "0123456789") && strpbrk(s, ".eE") && !eg_parse_double(s, &v) && isfinite(v)) {
         char b[64];
         snprintf(b, sizeof b, "%.9g", v);
         return xstrdup(b);
@@ -239,7 +224,7 @@ static int metrics_add_row(eg_metrics *m, char **f, int n, int ln, long *rcap, e
         has[i] = *cell != 0;
         if (!*cell)
             row[i] = NAN;
-        else if (parse_num(cell, &row[i]))
+        else if (eg_parse_double(cell, &row[i]))
             return eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
                               m->path, ln, m->cols[i], cell);
     }
@@ -553,7 +538,7 @@ void eg_rundir_free(eg_rundir *r)
 int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err)
 {
     memset(r, 0, sizeof *r);
-    char d[PATH_MAX];
+    char d[EG_PATH_MAX];
     snprintf(d, sizeof d, "%s", dir);
     size_t l = strlen(d);
     while (l > 1 && d[l - 1] == '/')
@@ -563,7 +548,7 @@ int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err)
     r->name = xstrdup(slash && slash[1] ? slash + 1 : d);
     if (!r->dir || !r->name)
         return eg_err_set(err, EG_ERUN, "out of memory");
-    char p[PATH_MAX + 32];
+    char p[EG_PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/metrics.csv", d);
     int rc = eg_metrics_read(&r->metrics, p, err);
     if (rc)
@@ -613,7 +598,7 @@ static int expand_rec(const char *dir, int depth, char ***dirs, int *n, eg_err *
     while ((e = readdir(dh))) {
         if (e->d_name[0] == '.')
             continue;
-        char sub[PATH_MAX];
+        char sub[EG_PATH_MAX];
         int w = snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
         if (w < 0 || (size_t)w >= sizeof sub)
             continue;
@@ -635,7 +620,7 @@ static int expand_rec(const char *dir, int depth, char ***dirs, int *n, eg_err *
 
 int eg_results_expand(const char *path, char ***dirs, int *n, eg_err *err)
 {
-    char d[PATH_MAX];
+    char d[EG_PATH_MAX];
     snprintf(d, sizeof d, "%s", path);
     size_t l = strlen(d);
     while (l > 1 && d[l - 1] == '/')
@@ -899,7 +884,7 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
         for (int i = 0; i < n && numeric; i++) {
             const char *v = eg_rundir_get(&rs->runs[i], keys[k]);
             double x;
-            if (v && (parse_num(v, &x) || isnan(x)))
+            if (v && (eg_parse_double(v, &x) || isnan(x)))
                 numeric = 0;
         }
         for (int i = 0; i < n; i++) {
@@ -910,7 +895,7 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
                 continue;
             }
             if (numeric) {
-                parse_num(v, &s->v);
+                eg_parse_double(v, &s->v);
                 continue;
             }
             int first = i;
@@ -959,7 +944,7 @@ static int parse_reach(const char *spec, const char *expr, eg_metric *mt, eg_err
     c[l] = 0;
     snprintf(mt->col, sizeof mt->col, "%s", trim(c));
     snprintf(v, sizeof v, "%s", op + 2);
-    if (!mt->col[0] || parse_num(trim(v), &mt->thr) || !isfinite(mt->thr))
+    if (!mt->col[0] || eg_parse_double(trim(v), &mt->thr) || !isfinite(mt->thr))
         return eg_err_set(err, EG_EINPUT,
                           "'%s': expected reach:COL>=V or reach:COL<=V with a column name and "
                           "a finite number V",

@@ -833,12 +833,14 @@ static void file_stem(const char *path, char *out, size_t len)
         *dot = 0;
 }
 
-static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
-{
-    static const char *const keys[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
+/* the spec's top-level keys (convert checks them, sweeps may vary any of them but sweep) */
+static const char *const TOP_KEYS[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
                                        "data", "train", "lr", "network", "output", "sweep",
                                        NULL};
-    if (only_keys(c, root, NULL, keys))
+
+static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
+{
+    if (only_keys(c, root, NULL, TOP_KEYS))
         return EG_EINPUT;
     const eg_ynode *v;
     file_stem(c->file, s->name, sizeof s->name);
@@ -904,23 +906,15 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 /* ---- overrides ---- */
 
 /* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
-static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+/* parses a --set value as YAML and marks every node of it as coming from --set (line 0) */
+static eg_ynode *set_value(ctx *c, const char *val, const char *label)
 {
-    const char *eq = strchr(set, '=');
-    if (!eq || eq == set)
-        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
-    size_t klen = (size_t)(eq - set);
-    char key[256];
-    if (klen >= sizeof key)
-        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
-    memcpy(key, set, klen);
-    key[klen] = 0;
-    const char *val = eq + 1;
     eg_err perr = {0};
     eg_ynode *v = eg_yaml_parse(val, strlen(val), label, 0, &perr);
-    if (!v)
-        return eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
-    /* mark every node of the value as coming from --set (line 0) */
+    if (!v) {
+        eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
+        return NULL;
+    }
     eg_ynode *stack[256];
     int sp = 0;
     stack[sp++] = v;
@@ -932,54 +926,85 @@ static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
         for (int i = 0; i < x->n && sp < 256; i++)
             stack[sp++] = x->items[i];
     }
-    eg_ynode *cur = root;
+    return v;
+}
+
+/* the mapping under key `part` of cur, made when missing (a scalar such as `graph: ring`
+ * becomes {name: ring} so that --set graph.p=... can add to it); NULL with err set */
+static eg_ynode *set_parent(ctx *c, eg_ynode *cur, const char *part, const char *label)
+{
+    eg_ynode *child = eg_ymap_get(cur, part, NULL);
+    if (!child || eg_ynode_is_null(child)) {
+        child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
+        if (!child || eg_ymap_set(cur, part, child, 0, 0))
+            goto oom;
+        return child;
+    }
+    if (child->kind == EG_Y_SCALAR) {
+        eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
+        eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
+        if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
+            eg_ynode_free(m);
+            eg_ynode_free(nm);
+            goto oom;
+        }
+        eg_ymap_set(cur, part, m, 0, 0);
+        return m;
+    }
+    if (child->kind == EG_Y_MAP)
+        return child;
+    eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
+    return NULL;
+oom:
+    eg_err_set(c->err, EG_ERUN, "out of memory");
+    return NULL;
+}
+
+/* puts v under key `part` of cur; train.epochs and train.iterations exclude each other:
+ * setting one on the command line replaces the other from the file */
+static int set_leaf(ctx *c, eg_ynode *root, eg_ynode *cur, const char *part, eg_ynode *v)
+{
+    if (eg_ymap_set(cur, part, v, 0, 0))
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    if (cur != eg_ymap_get(root, "train", NULL))
+        return 0;
+    const char *other = !strcmp(part, "epochs") ? "iterations"
+                        : !strcmp(part, "iterations") ? "epochs" : NULL;
+    eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
+    if (o && o->line > 0)
+        eg_ymap_del(cur, other);
+    return 0;
+}
+
+/* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
+static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+{
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
+    size_t klen = (size_t)(eq - set);
+    char key[256];
+    if (klen >= sizeof key)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
+    memcpy(key, set, klen);
+    key[klen] = 0;
+    eg_ynode *v = set_value(c, eq + 1, label), *cur = root;
+    if (!v)
+        return EG_EINPUT;
     char *save = NULL, *part = strtok_r(key, ".", &save);
     while (part) {
         char *next = strtok_r(NULL, ".", &save);
-        if (!*part) {
+        int rc = EG_OK;
+        if (!*part)
+            rc = eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+        else if (!next)
+            return set_leaf(c, root, cur, part, v) ? (eg_ynode_free(v), EG_ERUN) : 0;
+        else if (!(cur = set_parent(c, cur, part, label)))
+            rc = c->err->code ? c->err->code : EG_EINPUT;
+        if (rc) {
             eg_ynode_free(v);
-            return eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+            return rc;
         }
-        if (!next) {
-            if (eg_ymap_set(cur, part, v, 0, 0)) {
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-            /* train.epochs and train.iterations exclude each other: setting one on the
-             * command line replaces the other from the file */
-            if (cur == eg_ymap_get(root, "train", NULL)) {
-                const char *other = !strcmp(part, "epochs") ? "iterations"
-                                    : !strcmp(part, "iterations") ? "epochs" : NULL;
-                eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
-                if (o && o->line > 0)
-                    eg_ymap_del(cur, other);
-            }
-            return 0;
-        }
-        eg_ynode *child = eg_ymap_get(cur, part, NULL);
-        if (!child || eg_ynode_is_null(child)) {
-            child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
-            if (!child || eg_ymap_set(cur, part, child, 0, 0)) {
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-        } else if (child->kind == EG_Y_SCALAR) {
-            /* graph: ring + --set graph.p=... -> {name: ring, p: ...} */
-            eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
-            eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
-            if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
-                eg_ynode_free(m);
-                eg_ynode_free(nm);
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-            eg_ymap_set(cur, part, m, 0, 0);
-            child = m;
-        } else if (child->kind != EG_Y_MAP) {
-            eg_ynode_free(v);
-            return eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
-        }
-        cur = child;
         part = next;
     }
     eg_ynode_free(v);
@@ -1231,76 +1256,60 @@ int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
 
 /* ---- sweeps ---- */
 
+/* sweep key k: a list of values under a spec key; its values as flow YAML into sw */
+static int sweep_key(ctx *c, const eg_ynode *s, int k, eg_sweep *sw)
+{
+    const eg_ynode *list = s->items[k];
+    if (list->kind != EG_Y_SEQ || list->n == 0)
+        return fail(c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
+    char first[64];
+    snprintf(first, sizeof first, "%s", s->keys[k]);
+    char *dot = strchr(first, '.');
+    if (dot)
+        *dot = 0;
+    int ok = 0;
+    for (int i = 0; TOP_KEYS[i]; i++)
+        ok |= strcmp(first, TOP_KEYS[i]) == 0 && strcmp(first, "sweep") != 0;
+    if (!ok)
+        return fail_key(c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
+    sw->keys[k] = strdup(s->keys[k]);
+    sw->nvals[k] = list->n;
+    sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
+    if (!sw->keys[k] || !sw->vals[k])
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    for (int v = 0; v < list->n; v++)
+        sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
+    if (sw->npoints > 1000000L / list->n)
+        return fail(c, s, "sweep has more than a million points; split it");
+    sw->npoints *= list->n;
+    return 0;
+}
+
 int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, eg_err *err)
 {
     memset(sw, 0, sizeof *sw);
     eg_spec spec;
     int rc = load_tree(&spec, file, sets, nsets, err);
-    if (rc) {
-        eg_spec_free(&spec);
-        return rc;
-    }
     ctx c = {spec.file, err, 0};
-    const eg_ynode *s = eg_ymap_get(spec.tree, "sweep", NULL);
-    if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0) {
+    const eg_ynode *s = rc ? NULL : eg_ymap_get(spec.tree, "sweep", NULL);
+    if (rc)
+        ;
+    else if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0)
         rc = fail(&c, s, "no sweep: block (add e.g. sweep: {graph: [ring, exp], nodes: [8, 16]})");
-        eg_spec_free(&spec);
-        return rc;
-    }
-    if (s->n > 64) {
+    else if (s->n > 64)
         rc = fail(&c, s, "sweep has %d keys; at most 64 are supported", s->n);
-        eg_spec_free(&spec);
-        return rc;
+    else if (!(sw->keys = calloc((size_t)s->n, sizeof *sw->keys)) ||
+             !(sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals)) ||
+             !(sw->vals = calloc((size_t)s->n, sizeof *sw->vals)))
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    if (!rc) {
+        sw->nkeys = s->n;
+        sw->npoints = 1;
     }
-    sw->nkeys = s->n;
-    sw->keys = calloc((size_t)s->n, sizeof *sw->keys);
-    sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals);
-    sw->vals = calloc((size_t)s->n, sizeof *sw->vals);
-    if (!sw->keys || !sw->nvals || !sw->vals) {
-        eg_spec_free(&spec);
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    }
-    sw->npoints = 1;
-    static const char *const top[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
-                                      "data", "train", "lr", "network", "output", NULL};
-    for (int k = 0; k < s->n; k++) {
-        const eg_ynode *list = s->items[k];
-        if (list->kind != EG_Y_SEQ || list->n == 0) {
-            rc = fail(&c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
-            eg_spec_free(&spec);
-            return rc;
-        }
-        char first[64];
-        snprintf(first, sizeof first, "%s", s->keys[k]);
-        char *dot = strchr(first, '.');
-        if (dot)
-            *dot = 0;
-        int ok = 0;
-        for (int i = 0; top[i]; i++)
-            ok |= !strcmp(first, top[i]);
-        if (!ok) {
-            rc = fail_key(&c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
-            eg_spec_free(&spec);
-            return rc;
-        }
-        sw->keys[k] = strdup(s->keys[k]);
-        sw->nvals[k] = list->n;
-        sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
-        if (!sw->keys[k] || !sw->vals[k]) {
-            eg_spec_free(&spec);
-            return eg_err_set(err, EG_ERUN, "out of memory");
-        }
-        for (int v = 0; v < list->n; v++)
-            sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
-        if (sw->npoints > 1000000L / list->n) {
-            rc = fail(&c, s, "sweep has more than a million points; split it");
-            eg_spec_free(&spec);
-            return rc;
-        }
-        sw->npoints *= list->n;
-    }
+    for (int k = 0; !rc && k < sw->nkeys; k++)
+        rc = sweep_key(&c, s, k, sw);
     eg_spec_free(&spec);
-    return 0;
+    return rc;
 }
 
 void eg_sweep_free(eg_sweep *sw)
