@@ -22,6 +22,11 @@
 #   5. algorithms.md      experiments/algorithms/run.sh: every algorithm on MNIST (3 seeds)
 #                         and on a heterogeneous synthetic problem (full batch: one seed)
 #   6. (the ResNet-20 table: see the marked block below)
+#   7. networks.md, networks_drop.png, networks_choco.png: experiments/networks/run.sh:
+#                         lost messages (dmsgd, gt, sgp at drop 0 / 0.01 / 0.1) and
+#                         compressed gossip (choco top_k / qsgd / sign vs dmsgd), Fashion
+#                         MLP, 16 nodes, seeds 1-3: 45 runs, ~14 min on the shared machine
+#                         (~3 min for one seed)
 # Estimate, from the training speed of bench/README.md (CNN ~17,600 samples/s, MLP
 # ~100,000; evaluation forward passes at ~3x that): step 3 is 24 runs x 3 seeds, each 180k
 # training samples (~10 s) plus 250k-410k evaluated samples (~5-8 s) plus loading: ~17 s,
@@ -131,6 +136,9 @@ bash experiments/algorithms/run.sh > "$res/algorithms.md"
 #   "$exe" table "$runs/resnet20" --rows graph --metric test_acc > "$res/resnet20.md"
 #   "$exe" plot "$runs/resnet20" --y test_acc --x epoch -o "$res/resnet20_acc.png"
 # =======================================================================================
+
+step "7. networks: lost messages and compressed gossip (Fashion-MNIST MLP, 16 nodes)"
+bash experiments/networks/run.sh "$res" > "$res/networks.md"
 
 step "done: results in $res"
 ls -1 "$res"

@@ -1,6 +1,12 @@
-/* algo.c - psgd, dsgd, dmsgd, qg_dmsgd, gt, ed (SPEC.md section 4). */
+/* algo.c - psgd, dsgd, dmsgd, qg_dmsgd, gt, ed, sgp, choco (SPEC.md section 4), with local
+ * steps, periodic global averaging and an imperfect network (network.h). */
 #include "algo.h"
 
+#include "compress.h"
+#include "network.h"
+
+#include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,20 +41,72 @@ struct eg_algo {
     size_t *nd_off, *nd_len; /* weight decay skips these parameter ranges (sorted) */
     int n_nodecay;
     long steps;    /* steps taken (gt, ed need to know the first) */
+    int max_nnz;   /* the largest W(k) */
+    /* communication (eg_algo_set_network) */
+    int H;         /* local_steps: an exchange every H iterations */
+    long T;        /* global_every: an exact average every T iterations (0: never) */
+    int lo;        /* first local node's id */
+    uint64_t seed;
+    eg_network_spec netspec;
+    eg_network *net; /* NULL: a perfect network */
+    double msgs_lost;  /* cumulative, over all nodes (the same on every rank) */
+    float *lostv;  /* nlocal x 2: msgs_lost as (high, low) 24-bit halves, for checkpoints */
+    double *gacc;  /* global averages: dim doubles */
+    /* sgp */
+    float *w, *wnew;   /* push-sum weights (nlocal) */
+    int *outdeg;   /* nodes: out-degree in W(k) (self excluded) */
+    eg_wmat rw;    /* the receive-averaging matrix (see exchange_sgp) */
+    /* choco */
+    float *xhat;   /* the public copy x_hat of each local node */
+    eg_compressor cq;
+    double gamma_c; /* consensus_step */
+    float *cbuf;   /* per thread: 3 x dim scratch (difference, q, top_k's magnitudes) */
+    int ncbuf;
 };
 
 int eg_algo_gossip_vectors(eg_algo_kind k) { return eg_algo_kinds[k].vectors; }
 
+/* sgp: weights (start at 1), out-degrees, the receive-averaging matrix */
+static int sgp_alloc(eg_algo *a, int nodes, int max_nnz, eg_err *err)
+{
+    size_t nl = (size_t)(a->nlocal ? a->nlocal : 1);
+    a->w = eg_alloc_floats(nl, err);
+    a->wnew = eg_alloc_floats(nl, err);
+    a->outdeg = malloc(sizeof(int) * (size_t)nodes);
+    a->rw.rowptr = malloc(sizeof(int) * (size_t)(nodes + 1));
+    a->rw.col = malloc(sizeof(int) * (size_t)(max_nnz > 0 ? max_nnz : 1));
+    a->rw.val = malloc(sizeof(double) * (size_t)(max_nnz > 0 ? max_nnz : 1));
+    if (!a->w || !a->wnew || !a->outdeg || !a->rw.rowptr || !a->rw.col || !a->rw.val)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int li = 0; li < a->nlocal; li++)
+        a->w[li] = 1.0f;
+    return EG_OK;
+}
+
+/* choco: x_hat (starts at 0, as in the paper), the compressor, per-thread scratch */
+static int choco_alloc(eg_algo *a, const eg_algo_spec *s, eg_err *err)
+{
+    a->xhat = eg_alloc_floats((size_t)a->nlocal * a->dim + 1, err);
+    eg_compress_setup(&a->cq, s->compress, s->ratio, s->levels, a->dim);
+    a->gamma_c = s->consensus_step > 0 ? s->consensus_step : 1.0;
+    a->ncbuf = omp_get_max_threads();
+    a->cbuf = eg_alloc_floats((size_t)a->ncbuf * 3 * a->dim + 1, err);
+    return a->xhat && a->cbuf ? EG_OK : EG_ERUN;
+}
+
 static int algo_alloc(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
                       int max_nnz, int grad_slots, eg_err *err)
 {
-    if ((int)s->kind < 0 || s->kind > EG_ALGO_GOSSIP)
+    if ((int)s->kind < 0 || s->kind >= EG_ALGO_COUNT)
         return eg_err_set(err, EG_EINPUT, "unknown algorithm kind %d", (int)s->kind);
     a->kind = s->kind;
     a->beta = s->momentum;
     a->wd = s->weight_decay;
     a->nesterov = s->nesterov;
+    a->H = s->local_steps > 1 ? s->local_steps : 1;
+    a->T = s->global_every > 0 ? s->global_every : 0;
     a->nodes = nodes;
+    a->max_nnz = max_nnz;
     a->nlocal = nlocal;
     a->dim = dim;
     a->shared = a->kind == EG_ALGO_PSGD;
@@ -69,6 +127,8 @@ static int algo_alloc(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, 
             return EG_ERUN;
         /* fall through */
     case EG_ALGO_DMSGD:
+    case EG_ALGO_SGP:
+    case EG_ALGO_CHOCO:
         a->m = eg_alloc_floats(blk, err);
         if (!a->m)
             return EG_ERUN;
@@ -97,6 +157,12 @@ static int algo_alloc(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, 
     default:
         break;
     }
+    if (a->T > 0 && !(a->gacc = malloc(sizeof(double) * (dim ? dim : 1))))
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    if (a->kind == EG_ALGO_SGP)
+        return sgp_alloc(a, nodes, max_nnz, err);
+    if (a->kind == EG_ALGO_CHOCO)
+        return choco_alloc(a, s, err);
     return EG_OK;
 }
 
@@ -106,6 +172,11 @@ int eg_algo_set_stats(eg_algo *a, size_t nstats, int gossip, eg_err *err)
     a->stats_gossip = gossip && a->kind != EG_ALGO_PSGD;
     if (!nstats)
         return EG_OK;
+    if (a->gacc && nstats > a->dim) { /* global averages of the statistics */
+        free(a->gacc);
+        if (!(a->gacc = malloc(sizeof(double) * nstats)))
+            return eg_err_set(err, EG_ERUN, "out of memory");
+    }
     size_t blk = (size_t)a->nlocal * nstats;
     if (!(a->stats = eg_alloc_floats(blk ? blk : 1, err)))
         return EG_ERUN;
@@ -155,7 +226,30 @@ int eg_algo_shared(const eg_algo *a) { return a->shared; }
 int eg_algo_needs_grad(const eg_algo *a) { return a->kind != EG_ALGO_GOSSIP; }
 float *eg_algo_stats(eg_algo *a) { return a->stats; }
 size_t eg_algo_nstats(const eg_algo *a) { return a->nstats; }
-void eg_algo_set_steps(eg_algo *a, long steps) { a->steps = steps; }
+long eg_algo_round(const eg_algo *a, long k) { return k / a->H; }
+double eg_algo_msgs_lost(const eg_algo *a) { return a->msgs_lost; }
+
+/* a resumed run: the steps, and msgs_lost from the checkpointed halves (every node's
+ * record holds the run-wide count) */
+void eg_algo_set_steps(eg_algo *a, long steps)
+{
+    a->steps = steps;
+    if (a->lostv && a->nlocal > 0)
+        a->msgs_lost = (double)a->lostv[0] * 16777216.0 + (double)a->lostv[1];
+}
+
+int eg_algo_set_network(eg_algo *a, const eg_network_spec *ns, uint64_t seed, int lo,
+                        eg_err *err)
+{
+    a->seed = seed;
+    a->lo = lo;
+    a->netspec = *ns;
+    if (!eg_network_faulty(ns) || a->kind == EG_ALGO_PSGD)
+        return EG_OK;
+    if (!(a->lostv = eg_alloc_floats((size_t)a->nlocal * 2 + 1, err)))
+        return EG_ERUN;
+    return eg_network_init(&a->net, ns, seed, a->nodes, a->max_nnz, err);
+}
 long eg_algo_steps(const eg_algo *a) { return a->steps; }
 
 float *eg_algo_node_x(eg_algo *a, int li)
@@ -200,6 +294,17 @@ void eg_algo_free(eg_algo *a)
     free(a->statsnew);
     free(a->nd_off);
     free(a->nd_len);
+    eg_network_free(a->net);
+    free(a->lostv);
+    free(a->gacc);
+    free(a->w);
+    free(a->wnew);
+    free(a->outdeg);
+    free(a->rw.rowptr);
+    free(a->rw.col);
+    free(a->rw.val);
+    free(a->xhat);
+    free(a->cbuf);
     free(a);
 }
 
@@ -219,6 +324,16 @@ int eg_algo_state(eg_algo *a, float **vecs, const char **names, size_t *lens, in
     ADD(a->gprev, "gprev", a->dim);
     ADD(a->psi, "psi", a->dim);
     ADD(a->stats, "stats", a->nstats);
+    ADD(a->w, "w", 1);
+    ADD(a->xhat, "xhat", a->dim);
+    if (a->lostv) {
+        float hi = (float)floor(a->msgs_lost / 16777216.0);
+        for (int li = 0; li < a->nlocal; li++) {
+            a->lostv[2 * li] = hi;
+            a->lostv[2 * li + 1] = (float)(a->msgs_lost - (double)hi * 16777216.0);
+        }
+    }
+    ADD(a->lostv, "msgs_lost", 2);
 #undef ADD
     return n;
 }
@@ -236,6 +351,10 @@ static void make_wbar(eg_algo *a, const eg_wmat *W)
     eg_wmat *B = &a->wbar;
     int e2 = 0;
     B->n = W->n;
+    /* the same off-diagonal pattern, so the same traffic (machines included) */
+    B->local = W->local;
+    B->sends = W->sends;
+    B->inter = W->inter;
     for (int i = 0; i < W->n; i++) {
         B->rowptr[i] = e2;
         int self_done = 0;
@@ -282,7 +401,7 @@ static void decay_outside(const eg_algo *a, float *restrict g, const float *rest
 typedef struct node_args {
     float *x, *g, *m, *y, *gprev, *psi, *z;
     size_t d;
-    float lr, beta, wd;
+    float lr, beta, wd, w; /* w: sgp's push-sum weight */
     int first, nesterov;
 } node_args;
 
@@ -367,21 +486,55 @@ EG_CLONES static void update_ed(const node_args *n)
     }
 }
 
-/* the per-node kernel of each method (gossip: none, it uses no gradient) */
+/* sgp: m <- beta m + g (g at z = x here); the numerator w z - lr m (Nesterov: with
+ * g + beta m) is pushed */
+EG_CLONES static void update_sgp(const node_args *n)
+{
+    float *restrict x = n->x, *restrict m = n->m;
+    const float *restrict g = n->g;
+    const float lr = n->lr, beta = n->beta, wd = n->wd, w = n->w;
+    for (size_t t = 0; t < n->d; t++) {
+        float gt = g[t] + wd * x[t];
+        float mt = beta * m[t] + gt;
+        m[t] = mt;
+        x[t] = w * x[t] - lr * (n->nesterov ? gt + beta * mt : mt);
+    }
+}
+
+/* the per-node kernel of each method (gossip: none, it uses no gradient; choco's local
+ * step is dmsgd's, its compressed gossip follows in the exchange) */
 static void (*const node_kernels[])(const node_args *) = {
     [EG_ALGO_PSGD] = update_psgd, [EG_ALGO_DSGD] = update_dsgd, [EG_ALGO_DMSGD] = update_dmsgd,
     [EG_ALGO_QG_DMSGD] = update_qg_dmsgd, [EG_ALGO_GT] = update_gt, [EG_ALGO_ED] = update_ed,
-    [EG_ALGO_GOSSIP] = NULL,
+    [EG_ALGO_GOSSIP] = NULL, [EG_ALGO_SGP] = update_sgp, [EG_ALGO_CHOCO] = update_dmsgd,
 };
+
+/* what iteration `steps` does after the node updates */
+enum { MIX_LOCAL, MIX_GOSSIP, MIX_GLOBAL };
+static int iter_mode(const eg_algo *a)
+{
+    long k1 = a->steps + 1;
+    if (a->T > 0 && k1 % a->T == 0)
+        return MIX_GLOBAL;
+    return k1 % a->H == 0 ? MIX_GOSSIP : MIX_LOCAL;
+}
+
+/* whether local node li is absent in this iteration (global averages are reliable) */
+static int absent(const eg_algo *a, int li)
+{
+    return a->net && iter_mode(a) != MIX_GLOBAL &&
+           eg_network_offline(&a->netspec, a->seed, a->steps, a->lo + li);
+}
 
 void eg_algo_node_update(eg_algo *a, int li, int slot, double lr)
 {
-    if (!node_kernels[a->kind])
+    if (!node_kernels[a->kind] || absent(a, li))
         return;
     const size_t off = (size_t)li * a->dim;
     node_args n = {.x = eg_algo_node_x(a, li), .g = eg_algo_grad(a, li, slot), .d = a->dim,
                    .lr = (float)lr, .beta = (float)a->beta, .wd = (float)a->wd,
-                   .first = a->steps == 0, .nesterov = a->nesterov};
+                   .first = a->steps == 0, .nesterov = a->nesterov,
+                   .w = a->w ? a->w[li] : 1.0f};
     float *const state[] = {a->m, a->y, a->gprev, a->psi, a->z};
     float **slot_of[] = {&n.m, &n.y, &n.gprev, &n.psi, &n.z};
     for (size_t v = 0; v < sizeof state / sizeof state[0]; v++)
@@ -393,102 +546,391 @@ void eg_algo_node_update(eg_algo *a, int li, int slot, double lr)
     node_kernels[a->kind](&n);
 }
 
-int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *bytes,
+/* ---- the exchange ---- */
+
+/* how this iteration mixes: its mode, the matrix (W(k), or W'(k) on a faulty network),
+ * and the messages sent between distinct nodes */
+typedef struct mixer {
+    int mode;
+    const eg_wmat *W0, *W; /* W(k) as the graph gives it; what arrives */
+    double sent;
+} mixer;
+
+static double offdiag(const eg_wmat *W)
+{
+    long off = 0;
+    for (int i = 0; i < W->n; i++)
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++)
+            off += W->col[e] != i && W->val[e] != 0.0;
+    return (double)off;
+}
+
+static void make_mixer(eg_algo *a, const eg_wmat *W, mixer *mx)
+{
+    *mx = (mixer){.mode = iter_mode(a), .W0 = W, .W = W};
+    if (mx->mode != MIX_GOSSIP)
+        return;
+    if (!a->net) {
+        mx->sent = offdiag(W);
+        return;
+    }
+    eg_network_count cnt;
+    mx->W = eg_network_apply(a->net, W, a->steps, &cnt);
+    mx->sent = (double)cnt.sent;
+    a->msgs_lost += (double)cnt.lost;
+}
+
+/* bytes sent for nv vectors of dim floats per message (global: a ring all-reduce, in
+ * which each node sends 2 (n-1)/n of the vector) */
+static double mix_bytes(const eg_algo *a, const mixer *mx, int nv, size_t dim)
+{
+    if (mx->mode == MIX_GLOBAL)
+        return nv * 2.0 * (a->nodes - 1) * (double)dim * sizeof(float);
+    return mx->sent * nv * (double)dim * sizeof(float);
+}
+
+/* out[v] = the mixed in[v] for each local node: W'(k) (gossip), the exact average over all
+ * nodes (global: summed in node order in double, the same for every P), or a copy (local) */
+static int mix(eg_algo *a, eg_comm *c, const mixer *mx, int nv, const float *const *in,
+               float *const *out, size_t dim, eg_err *err)
+{
+    if (mx->mode == MIX_GOSSIP)
+        return eg_comm_gossip_multi(c, mx->W, nv, in, out, dim, err);
+    for (int v = 0; v < nv; v++) {
+        if (mx->mode == MIX_LOCAL) {
+            memcpy(out[v], in[v], (size_t)a->nlocal * dim * sizeof(float));
+            continue;
+        }
+        int rc = eg_comm_sum_nodes(c, in[v], dim, a->gacc, err);
+        if (rc)
+            return rc;
+        for (int li = 0; li < a->nlocal; li++)
+            for (size_t t = 0; t < dim; t++)
+                out[v][(size_t)li * dim + t] = (float)(a->gacc[t] / a->nodes);
+    }
+    return EG_OK;
+}
+
+static int mix1(eg_algo *a, eg_comm *c, const mixer *mx, const float *in, float *out,
+                size_t dim, eg_err *err)
+{
+    return mix(a, c, mx, 1, &in, &out, dim, err);
+}
+
+/* psgd: g = (1/n) sum_i g_i (local nodes in order, per element, so the sum does not depend
+ * on threads; then an all-reduce over ranks); m <- beta m + g; x <- x - lr m on the one
+ * shared model (node 0's copy; eg_algo_sync copies it to the others) */
+static int exchange_psgd(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                         eg_err *err)
+{
+    (void)mx;
+    const size_t dim = a->dim;
+    const float beta = (float)a->beta;
+    float *restrict gs = a->gsum;
+    const float *g = a->g;
+    const int nl = a->nlocal;
+#pragma omp parallel for schedule(static) if (dim >= 16384)
+    for (size_t b = 0; b < dim; b += 4096) {
+        size_t len = dim - b < 4096 ? dim - b : 4096;
+        float *restrict o = gs + b;
+        if (nl == 0) {
+            memset(o, 0, len * sizeof(float));
+            continue;
+        }
+        memcpy(o, g + b, len * sizeof(float));
+        for (int i = 1; i < nl; i++) {
+            const float *restrict gi = g + (size_t)i * dim + b;
+            for (size_t t = 0; t < len; t++)
+                o[t] += gi[t];
+        }
+    }
+    int rc = eg_comm_allreduce_floats(c, gs, dim, err);
+    if (rc)
+        return rc;
+    if (a->nlocal > 0) {
+        const float inv = 1.0f / (float)a->nodes;
+        float *restrict x = a->x, *restrict m = a->m;
+        const int nest = a->nesterov;
+#pragma omp parallel for schedule(static) if (dim >= 16384)
+        for (size_t t = 0; t < dim; t++) {
+            float gt = gs[t] * inv;
+            float mt = beta * m[t] + gt;
+            m[t] = mt;
+            x[t] -= lr * (nest ? gt + beta * mt : mt);
+        }
+    }
+    /* ring all-reduce: each node sends 2 (n-1)/n of the vector */
+    *bytes += 2.0 * (a->nodes - 1) * (double)a->dim * sizeof(float);
+    return EG_OK;
+}
+
+/* dsgd, dmsgd, gossip: x holds the vectors to send (updated in place by the node update) */
+static int exchange_plain(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                          eg_err *err)
+{
+    (void)lr;
+    if (mx->mode == MIX_LOCAL)
+        return EG_OK;
+    int rc = mix1(a, c, mx, a->x, a->xnew, a->dim, err);
+    if (rc)
+        return rc;
+    swap(&a->x, &a->xnew);
+    *bytes += mix_bytes(a, mx, 1, a->dim);
+    return EG_OK;
+}
+
+/* qg_dmsgd's momentum on floats [from, from + len): d = (x - x+) / lr; m <- beta m +
+ * (1 - beta) d */
+static void qg_momentum(eg_algo *a, size_t from, size_t len, float lr)
+{
+    float *restrict x = a->x + from, *restrict xn = a->xnew + from, *restrict m = a->m + from;
+    const float inv = 1.0f / lr, beta = (float)a->beta;
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < len; t++) {
+        float d = (x[t] - xn[t]) * inv;
+        m[t] = beta * m[t] + (1.0f - beta) * d;
+    }
+}
+
+/* qg_dmsgd: x+ = W z, then the momentum from x - x+ (absent nodes keep x and m) */
+static int exchange_qg(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                       eg_err *err)
+{
+    const size_t dim = a->dim;
+    int rc = mix1(a, c, mx, a->z, a->xnew, dim, err);
+    if (rc)
+        return rc;
+    if (!a->net) {
+        qg_momentum(a, 0, (size_t)a->nlocal * dim, lr);
+    } else {
+        for (int li = 0; li < a->nlocal; li++) {
+            if (absent(a, li))
+                memcpy(a->xnew + (size_t)li * dim, a->x + (size_t)li * dim, dim * sizeof(float));
+            else
+                qg_momentum(a, (size_t)li * dim, dim, lr);
+        }
+    }
+    swap(&a->x, &a->xnew);
+    *bytes += mix_bytes(a, mx, 1, dim);
+    return EG_OK;
+}
+
+/* gt: x <- W (x - lr y) (in x now) and y <- W y in one exchange */
+static int exchange_gt(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                       eg_err *err)
+{
+    (void)lr;
+    if (mx->mode == MIX_LOCAL)
+        return EG_OK;
+    const float *in[2] = {a->x, a->y};
+    float *out[2] = {a->xnew, a->ynew};
+    int rc = mix(a, c, mx, 2, in, out, a->dim, err);
+    if (rc)
+        return rc;
+    swap(&a->x, &a->xnew);
+    swap(&a->y, &a->ynew);
+    *bytes += mix_bytes(a, mx, 2, a->dim);
+    return EG_OK;
+}
+
+/* ed: x <- Wbar phi with Wbar = (I + W) / 2 (global: (I + J) / 2) */
+static int exchange_ed(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                       eg_err *err)
+{
+    (void)lr;
+    if (mx->mode == MIX_LOCAL)
+        return EG_OK;
+    int rc;
+    if (mx->mode == MIX_GOSSIP) {
+        make_wbar(a, mx->W);
+        rc = eg_comm_gossip(c, &a->wbar, a->x, a->xnew, a->dim, err);
+    } else {
+        rc = mix1(a, c, mx, a->x, a->xnew, a->dim, err);
+        const size_t blk = (size_t)a->nlocal * a->dim;
+        for (size_t t = 0; !rc && t < blk; t++)
+            a->xnew[t] = 0.5f * (a->x[t] + a->xnew[t]);
+    }
+    if (rc)
+        return rc;
+    swap(&a->x, &a->xnew);
+    *bytes += mix_bytes(a, mx, 1, a->dim);
+    return EG_OK;
+}
+
+/* sgp's gossip, in the row form the exchange computes: every present node j splits its
+ * mass evenly over itself and its out-neighbours in W(k) (the i != j with W_ij != 0), so it
+ * pushes u_j = (x_j, w_j) / (1 + outdeg_j); node i receives from the cnt_i of them whose
+ * messages arrive and sums u_i + sum_j u_j = (1 + cnt_i) x (the row average of rw, whose
+ * row i is uniform over i and those cnt_i). A lost message's mass is lost. */
+static void sgp_prepare(eg_algo *a, const mixer *mx)
+{
+    const eg_wmat *W0 = mx->W0, *W = mx->W;
+    memset(a->outdeg, 0, sizeof(int) * (size_t)a->nodes);
+    for (int i = 0; i < W0->n; i++)
+        for (int e = W0->rowptr[i]; e < W0->rowptr[i + 1]; e++)
+            if (W0->col[e] != i && W0->val[e] != 0.0)
+                a->outdeg[W0->col[e]]++;
+    for (int li = 0; li < a->nlocal; li++) {
+        if (absent(a, li))
+            continue;
+        const float inv = 1.0f / (float)(1 + a->outdeg[a->lo + li]);
+        float *x = a->x + (size_t)li * a->dim;
+        for (size_t t = 0; t < a->dim; t++)
+            x[t] *= inv;
+        a->w[li] *= inv;
+    }
+    eg_wmat *R = &a->rw;
+    *R = (eg_wmat){.n = W->n, .nnz = W->nnz, .rowptr = R->rowptr, .col = R->col, .val = R->val};
+    memcpy(R->rowptr, W->rowptr, sizeof(int) * (size_t)(W->n + 1));
+    for (int i = 0; i < W->n; i++) {
+        int cnt = 0;
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++)
+            cnt += W->col[e] != i && W->val[e] != 0.0;
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+            R->col[e] = W->col[e];
+            R->val[e] = W->col[e] == i || W->val[e] != 0.0 ? 1.0 / (1 + cnt) : 0.0;
+        }
+    }
+}
+
+/* node i's received count in rw (after sgp_prepare) */
+static int sgp_received(const eg_algo *a, int i)
+{
+    int cnt = 0;
+    for (int e = a->rw.rowptr[i]; e < a->rw.rowptr[i + 1]; e++)
+        cnt += a->rw.col[e] != i && a->rw.val[e] != 0.0;
+    return cnt;
+}
+
+/* sgp: push-sum of (x, w); z = x / w is kept in x (what gradients and evaluation read).
+ * Absent nodes keep z and w. Local steps: z = (w z - lr m) / w. */
+static int exchange_sgp(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                        eg_err *err)
+{
+    (void)lr;
+    const size_t d = a->dim;
+    int rc = EG_OK;
+    if (mx->mode == MIX_GOSSIP) {
+        sgp_prepare(a, mx);
+        rc = eg_comm_gossip(c, &a->rw, a->x, a->xnew, d, err);
+        if (!rc)
+            rc = eg_comm_gossip(c, &a->rw, a->w, a->wnew, 1, err);
+    } else if (mx->mode == MIX_GLOBAL) {
+        rc = mix1(a, c, mx, a->x, a->xnew, d, err);
+        if (!rc)
+            rc = mix1(a, c, mx, a->w, a->wnew, 1, err);
+    }
+    if (rc)
+        return rc;
+    for (int li = 0; li < a->nlocal; li++) {
+        float *x = (mx->mode == MIX_LOCAL ? a->x : a->xnew) + (size_t)li * d;
+        if (mx->mode == MIX_LOCAL) {
+            if (!absent(a, li))
+                for (size_t t = 0; t < d; t++)
+                    x[t] /= a->w[li];
+            continue;
+        }
+        if (mx->mode == MIX_GOSSIP && absent(a, li))
+            continue; /* its row is e_i: z and w came through unchanged */
+        const float f = mx->mode == MIX_GOSSIP ? (float)(1 + sgp_received(a, a->lo + li)) : 1.0f;
+        const float wn = a->wnew[li] * f;
+        a->wnew[li] = wn;
+        for (size_t t = 0; t < d; t++)
+            x[t] = x[t] * f / wn;
+    }
+    if (mx->mode == MIX_LOCAL)
+        return EG_OK;
+    swap(&a->x, &a->xnew);
+    swap(&a->w, &a->wnew);
+    *bytes += mix_bytes(a, mx, 1, d) + mix_bytes(a, mx, 1, 1);
+    return EG_OK;
+}
+
+/* choco, node li (present): q = Q(x - x_hat) (x holds x - lr m now); x_hat += q */
+static void choco_compress(eg_algo *a, int li, float *buf)
+{
+    const size_t d = a->dim;
+    float *x = a->x + (size_t)li * d, *xh = a->xhat + (size_t)li * d;
+    if (eg_compress_identity(&a->cq)) {
+        memcpy(xh, x, d * sizeof(float)); /* x_hat + (x - x_hat), exactly */
+        return;
+    }
+    float *diff = buf, *q = buf + d, *scratch = buf + 2 * d;
+    for (size_t t = 0; t < d; t++)
+        diff[t] = x[t] - xh[t];
+    eg_rng r;
+    eg_rng_seed(&r, a->seed, EG_STREAM_COMPRESS,
+                (uint64_t)a->steps * (uint64_t)a->nodes + (uint64_t)(a->lo + li));
+    eg_compress_apply(&a->cq, diff, q, scratch, &r);
+    for (size_t t = 0; t < d; t++)
+        xh[t] += q[t];
+}
+
+/* choco: compressed gossip; x <- x + gamma (sum_j w_ij x_hat_j - x_hat_i). Only q travels
+ * (bytes: the compressed size); every receiver adds it to its copy of x_hat_j, which is
+ * what the gossip of x_hat computes here. Absent nodes send nothing and keep x, x_hat. */
+static int exchange_choco(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
+                          eg_err *err)
+{
+    (void)lr;
+    const size_t d = a->dim;
+    if (mx->mode == MIX_LOCAL)
+        return EG_OK;
+    if (mx->mode == MIX_GLOBAL) {
+        int rc = mix1(a, c, mx, a->x, a->xnew, d, err);
+        if (rc)
+            return rc;
+        swap(&a->x, &a->xnew);
+        *bytes += mix_bytes(a, mx, 1, d);
+        return EG_OK;
+    }
+#pragma omp parallel for schedule(static) num_threads(a->ncbuf)
+    for (int li = 0; li < a->nlocal; li++)
+        if (!absent(a, li))
+            choco_compress(a, li, a->cbuf + (size_t)omp_get_thread_num() * 3 * d);
+    int rc = mix1(a, c, mx, a->xhat, a->xnew, d, err);
+    if (rc)
+        return rc;
+    const float g = (float)a->gamma_c;
+    const int exact = g == 1.0f && eg_compress_identity(&a->cq);
+    for (int li = 0; li < a->nlocal; li++) {
+        if (absent(a, li))
+            continue;
+        float *x = a->x + (size_t)li * d;
+        const float *s = a->xnew + (size_t)li * d, *xh = a->xhat + (size_t)li * d;
+        if (exact) /* x_hat = x: x + (s - x) is s (dsgd's combine, bit for bit) */
+            memcpy(x, s, d * sizeof(float));
+        else
+            for (size_t t = 0; t < d; t++)
+                x[t] += g * (s[t] - xh[t]);
+    }
+    *bytes += mx->sent * eg_compress_bytes(&a->cq);
+    return EG_OK;
+}
+
+/* the exchange of each method, after the node updates */
+typedef int (*exchange_fn)(eg_algo *, eg_comm *, const mixer *, float, double *, eg_err *);
+static const exchange_fn exchange_kernels[] = {
+    [EG_ALGO_PSGD] = exchange_psgd, [EG_ALGO_DSGD] = exchange_plain,
+    [EG_ALGO_DMSGD] = exchange_plain, [EG_ALGO_QG_DMSGD] = exchange_qg,
+    [EG_ALGO_GT] = exchange_gt, [EG_ALGO_ED] = exchange_ed, [EG_ALGO_GOSSIP] = exchange_plain,
+    [EG_ALGO_SGP] = exchange_sgp, [EG_ALGO_CHOCO] = exchange_choco,
+};
+
+int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *bytes,
                      eg_err *err)
 {
-    const size_t blk = (size_t)a->nlocal * a->dim, dim = a->dim;
-    const float lr = (float)lr_d, beta = (float)a->beta;
-    int rc = EG_OK;
-    switch (a->kind) {
-    case EG_ALGO_PSGD: {
-        /* g = (1/n) sum_i g_i: local nodes in order (per element, so the sum does not
-         * depend on threads), then an all-reduce over ranks */
-        float *restrict gs = a->gsum;
-        const float *g = a->g;
-        const int nl = a->nlocal;
-#pragma omp parallel for schedule(static) if (dim >= 16384)
-        for (size_t b = 0; b < dim; b += 4096) {
-            size_t len = dim - b < 4096 ? dim - b : 4096;
-            float *restrict o = gs + b;
-            if (nl == 0) {
-                memset(o, 0, len * sizeof(float));
-                continue;
-            }
-            memcpy(o, g + b, len * sizeof(float));
-            for (int i = 1; i < nl; i++) {
-                const float *restrict gi = g + (size_t)i * dim + b;
-                for (size_t t = 0; t < len; t++)
-                    o[t] += gi[t];
-            }
-        }
-        if ((rc = eg_comm_allreduce_floats(c, gs, dim, err)))
-            return rc;
-        /* the one shared model (node 0's copy; eg_algo_sync copies it to the others) */
-        if (a->nlocal > 0) {
-            const float inv = 1.0f / (float)a->nodes;
-            float *restrict x = a->x, *restrict m = a->m;
-            const int nest = a->nesterov;
-#pragma omp parallel for schedule(static) if (dim >= 16384)
-            for (size_t t = 0; t < dim; t++) {
-                float gt = gs[t] * inv;
-                float mt = beta * m[t] + gt;
-                m[t] = mt;
-                x[t] -= lr * (nest ? gt + beta * mt : mt);
-            }
-        }
-        /* ring all-reduce: each node sends 2 (n-1)/n of the vector */
-        *bytes += 2.0 * (a->nodes - 1) * (double)a->dim * sizeof(float);
-        break;
-    }
-    case EG_ALGO_DSGD:
-    case EG_ALGO_DMSGD:
-    case EG_ALGO_GOSSIP:
-        /* x holds the vectors to send (updated in place by eg_algo_node_update) */
-        if ((rc = eg_comm_gossip(c, W, a->x, a->xnew, a->dim, err)))
-            return rc;
-        swap(&a->x, &a->xnew);
-        *bytes += eg_comm_gossip_bytes(W, 1, a->dim);
-        break;
-    case EG_ALGO_QG_DMSGD: {
-        /* x+ = W z; d = (x - x+) / lr; m <- beta m + (1 - beta) d */
-        if ((rc = eg_comm_gossip(c, W, a->z, a->xnew, a->dim, err)))
-            return rc;
-        float *restrict x = a->x, *restrict xn = a->xnew, *restrict m = a->m;
-        const float inv = 1.0f / lr;
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < blk; t++) {
-            float d = (x[t] - xn[t]) * inv;
-            m[t] = beta * m[t] + (1.0f - beta) * d;
-        }
-        swap(&a->x, &a->xnew);
-        *bytes += eg_comm_gossip_bytes(W, 1, a->dim);
-        break;
-    }
-    case EG_ALGO_GT: {
-        /* x <- W (x - lr y) (in x now) and y <- W y in one exchange */
-        const float *in[2] = {a->x, a->y};
-        float *out[2] = {a->xnew, a->ynew};
-        if ((rc = eg_comm_gossip_multi(c, W, 2, in, out, a->dim, err)))
-            return rc;
-        swap(&a->x, &a->xnew);
-        swap(&a->y, &a->ynew);
-        *bytes += eg_comm_gossip_bytes(W, 2, a->dim);
-        break;
-    }
-    case EG_ALGO_ED:
-        make_wbar(a, W);
-        if ((rc = eg_comm_gossip(c, &a->wbar, a->x, a->xnew, a->dim, err)))
-            return rc;
-        swap(&a->x, &a->xnew);
-        *bytes += eg_comm_gossip_bytes(&a->wbar, 1, a->dim);
-        break;
-    }
-    if (a->stats_gossip && a->nstats > 0) {
-        /* running statistics: mixed with the same W(k) as the parameters */
-        if ((rc = eg_comm_gossip(c, W, a->stats, a->statsnew, a->nstats, err)))
+    mixer mx;
+    make_mixer(a, W, &mx);
+    int rc = exchange_kernels[a->kind](a, c, &mx, (float)lr, bytes, err);
+    if (rc)
+        return rc;
+    if (a->stats_gossip && a->nstats > 0 && mx.mode != MIX_LOCAL) {
+        /* running statistics: mixed like the parameters */
+        if ((rc = mix1(a, c, &mx, a->stats, a->statsnew, a->nstats, err)))
             return rc;
         swap(&a->stats, &a->statsnew);
-        *bytes += eg_comm_gossip_bytes(W, 1, a->nstats);
+        *bytes += mix_bytes(a, &mx, 1, a->nstats);
     }
     a->steps++;
     return EG_OK;

@@ -1,9 +1,16 @@
 /* algo.h - the decentralized algorithms of SPEC.md section 4, one step function each over
- * a rank's block of nodes. Algorithms never call MPI: exchanges go through comm.h. */
+ * a rank's block of nodes. Algorithms never call MPI: exchanges go through comm.h.
+ *
+ * Every gossip algorithm takes algorithm.local_steps H (an exchange in iterations k with
+ * (k + 1) % H == 0, W = I in the others), algorithm.global_every T (in iterations with
+ * (k + 1) % T == 0 an exact average over all nodes replaces W(k): W = J), and a faulty
+ * network (eg_algo_set_network): lost messages give the effective W'(k) of network.h, and
+ * absent nodes skip their node update and keep their state. */
 #ifndef EG_ALGO_H
 #define EG_ALGO_H
 
 #include "comm.h"
+#include "network.h"
 #include "spec.h"
 
 
@@ -26,7 +33,19 @@ int eg_algo_needs_grad(const eg_algo *a);
 /* The running statistics of all local nodes, nlocal x nstats (NULL when there are none). */
 float *eg_algo_stats(eg_algo *a);
 size_t eg_algo_nstats(const eg_algo *a);
-/* Iterations taken (a resumed run sets it: gt and ed treat their first step apart). */
+/* The network and the ids the method's randomness needs: the run's seed and the first
+ * local node's id lo. A faulty network (drop or offline > 0; not for psgd) is simulated
+ * from then on (network.h); choco's random compressors draw from (seed, iteration, node).
+ * Call once after init. */
+int eg_algo_set_network(eg_algo *a, const eg_network_spec *ns, uint64_t seed, int lo,
+                        eg_err *err);
+/* The gossip round of iteration k: k / local_steps (the driver asks the graph for
+ * W(round), so that H local steps do not skip the graph's period). */
+long eg_algo_round(const eg_algo *a, long k);
+/* Messages lost so far (network.h), over all nodes; the same on every rank. */
+double eg_algo_msgs_lost(const eg_algo *a);
+/* Iterations taken (a resumed run sets it: gt and ed treat their first step apart; it
+ * also restores msgs_lost from the loaded state). */
 void eg_algo_set_steps(eg_algo *a, long steps);
 long eg_algo_steps(const eg_algo *a);
 /* Running statistics: nstats floats per node, kept (and checkpointed) with the state;
@@ -37,7 +56,8 @@ float *eg_algo_node_stats(eg_algo *a, int li); /* node li's nstats floats; NULL 
 /* Parameter ranges weight decay does not touch (algorithm.weight_decay_norm: false):
  * n (offset, length) pairs in increasing order (copied). Call once after init. */
 int eg_algo_set_nodecay(eg_algo *a, const size_t *off, const size_t *len, int n, eg_err *err);
-/* Where node li's parameters are read during training (psgd: the shared copy). */
+/* Where node li's parameters are read during training (psgd: the shared copy; sgp: the
+ * de-biased z = x / w, which is also what eg_algo_x holds outside an iteration). */
 float *eg_algo_node_x(eg_algo *a, int li);
 /* Where node li's gradient goes when thread slot `slot` computes it. */
 float *eg_algo_grad(eg_algo *a, int li, int slot);

@@ -77,6 +77,9 @@ enum {
     EG_STREAM_GRAPH = 4,     /* random graphs (erdos_renyi, random_match) */
     EG_STREAM_SYNTH = 5,     /* synthetic dataset generation */
     EG_STREAM_AUGMENT = 6,   /* data augmentation, per node */
+    EG_STREAM_DROP = 7,      /* network.drop: per (iteration, sender, receiver) */
+    EG_STREAM_OFFLINE = 8,   /* network.offline: per (iteration, node) */
+    EG_STREAM_COMPRESS = 9,  /* choco's random compressors: per (iteration, node) */
 };
 
 /* 64-bit FNV-1a over bytes, chained from h (start with EG_FNV_INIT) */

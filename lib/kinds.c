@@ -36,6 +36,18 @@ const eg_algo_info eg_algo_kinds[] = {
     [EG_ALGO_GT] = {"gt", 0, 2},
     [EG_ALGO_ED] = {"ed", 0, 1},
     [EG_ALGO_GOSSIP] = {"gossip", 0, 1},
+    [EG_ALGO_SGP] = {"sgp", 1, 1},
+    [EG_ALGO_CHOCO] = {"choco", 1, 1},
+    {NULL, 0, 0},
+};
+
+/* name, takes_ratio, takes_levels */
+const eg_compress_info eg_compress_kinds[] = {
+    [EG_COMPRESS_TOP_K] = {"top_k", 1, 0},
+    [EG_COMPRESS_RAND_K] = {"rand_k", 1, 0},
+    [EG_COMPRESS_QSGD] = {"qsgd", 0, 1},
+    [EG_COMPRESS_SIGN] = {"sign", 0, 0},
+    [EG_COMPRESS_BF16] = {"bf16", 0, 0},
     {NULL, 0, 0},
 };
 

@@ -56,6 +56,9 @@ typedef enum {
     EG_ALGO_GT,
     EG_ALGO_ED,
     EG_ALGO_GOSSIP, /* extension: pure averaging x <- W x, no gradients ("learning rate 0") */
+    EG_ALGO_SGP,    /* stochastic gradient push (push-sum, column-stochastic weights) */
+    EG_ALGO_CHOCO,  /* CHOCO-SGD: compressed gossip of x - xhat */
+    EG_ALGO_COUNT
 } eg_algo_kind;
 
 typedef struct eg_algo_info {
@@ -64,6 +67,23 @@ typedef struct eg_algo_info {
     int vectors;      /* vectors each node sends per gossip (0: all-reduce, no graph) */
 } eg_algo_info;
 extern const eg_algo_info eg_algo_kinds[];
+
+/* choco's compressors (algorithm.compress) */
+typedef enum {
+    EG_COMPRESS_TOP_K,  /* the ratio * dim largest magnitudes (values and int32 indices) */
+    EG_COMPRESS_RAND_K, /* ratio * dim entries drawn per (seed, iteration, node) */
+    EG_COMPRESS_QSGD,   /* stochastic quantisation to `levels` levels, one float norm */
+    EG_COMPRESS_SIGN,   /* ||v||_1 / dim * sign(v): one bit per entry, one float */
+    EG_COMPRESS_BF16,   /* rounded to bfloat16: two bytes per entry */
+    EG_COMPRESS_NONE    /* not given (an error for choco) */
+} eg_compress_kind;
+
+typedef struct eg_compress_info {
+    const char *name;
+    int takes_ratio;  /* compress.ratio applies (and defaults to 0.01) */
+    int takes_levels; /* compress.levels applies (and defaults to 16) */
+} eg_compress_info;
+extern const eg_compress_info eg_compress_kinds[];
 
 /* learning-rate schedules */
 typedef enum { EG_SCHED_CONSTANT, EG_SCHED_STEP, EG_SCHED_COSINE } eg_sched_kind;

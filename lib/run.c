@@ -243,6 +243,8 @@ static int setup_model_state(runctx *r, eg_err *err)
     const eg_spec *s = &r->spec;
     size_t ns = eg_model_nstats(r->model);
     int rc = eg_algo_set_stats(r->algo, ns, s->norm_stats_gossip, err);
+    if (!rc)
+        rc = eg_algo_set_network(r->algo, &s->network, s->seed, r->lo, err);
     if (rc)
         return rc;
     for (int li = 0; li < r->nlocal; li++)
@@ -449,7 +451,9 @@ static eg_schema_row schema_row(const runctx *r, const eg_measure_vals *v, doubl
         .iter = (double)r->ctr.iter, .epoch = (double)r->ctr.iter / r->iters_per_epoch,
         .time_s = r->ctr.train_time, .lr = lr, .train_loss = v->train_loss,
         .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
-        .bytes_sent = r->ctr.bytes_sent, .bytes_inter = r->ctr.bytes_inter, .node_acc_mean = v->node_acc, .evaluated = v->evaluated};
+        .bytes_sent = r->ctr.bytes_sent, .bytes_inter = r->ctr.bytes_inter,
+        .node_acc_mean = v->node_acc, .msgs_lost = eg_algo_msgs_lost(r->algo),
+        .evaluated = v->evaluated};
     return row;
 }
 
@@ -506,8 +510,8 @@ static int step(runctx *r, double lr, eg_err *err)
     double t0 = eg_now();
     if (eg_algo_needs_grad(r->algo))
         compute_grads(r, k, lr);
-    const eg_wmat *W = eg_topo_weights(r->topo, k);
-    double sent0 = r->ctr.bytes_sent; /* EXTENSION (issue 16, h-cli): bytes_inter */
+    const eg_wmat *W = eg_topo_weights(r->topo, eg_algo_round(r->algo, k));
+    double sent0 = r->ctr.bytes_sent;
     int rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->ctr.bytes_sent, err);
     r->ctr.bytes_inter += eg_comm_inter_bytes(W, r->ctr.bytes_sent - sent0);
     r->ctr.iter++;

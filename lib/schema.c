@@ -169,6 +169,10 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("nodes", EG_COL_INT, s->nodes)                                                           \
     X("graph", EG_COL_TEXT, eg_graph_kinds[s->graph.kind].name)                                \
     X("graph.p", EG_COL_G9, s->graph.p)                                                        \
+    X("graph.peers", EG_COL_INT, when_int(eg_graph_kinds[s->graph.kind].takes_peers, s->graph.peers)) \
+    X("graph.local", EG_COL_INT, when_int(eg_graph_kinds[s->graph.kind].machines, s->graph.local)) \
+    X("graph.outer", EG_COL_TEXT,                                                              \
+      eg_graph_kinds[s->graph.kind].machines ? eg_graph_kinds[s->graph.outer.kind].name : "")  \
     X("algorithm", EG_COL_TEXT, eg_algo_kinds[s->algo.kind].name)                              \
     X("algorithm.momentum", EG_COL_G9, s->algo.momentum)                                       \
     X("algorithm.weight_decay", EG_COL_G9, s->algo.weight_decay)                               \
@@ -199,7 +203,13 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("lr.schedule", EG_COL_TEXT, eg_sched_kinds[s->lr.schedule].name)                         \
     X("lr.milestones", EG_COL_TEXT,                                                            \
       reals_text(tmp, sizeof tmp, s->lr.milestones, s->lr.n_milestones))                       \
-    X("lr.gamma", EG_COL_G9, s->lr.gamma)
+    X("lr.gamma", EG_COL_G9, s->lr.gamma)                                                      \
+    X("algorithm.local_steps", EG_COL_INT, s->algo.local_steps)                                \
+    X("algorithm.global_every", EG_COL_INT, s->algo.global_every)                              \
+    X("algorithm.compress", EG_COL_TEXT,                                                       \
+      s->algo.kind == EG_ALGO_CHOCO ? eg_compress_kinds[s->algo.compress].name : "")           \
+    X("network.drop", EG_COL_G9, s->network.drop)                                              \
+    X("network.offline", EG_COL_G9, s->network.offline)
 
 /* X(header, format, value): the run's figures, after the final metrics; the value is an
  * expression over `const eg_summary_src *src`. */

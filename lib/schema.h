@@ -64,7 +64,9 @@ enum {
     X(node_acc_mean, EG_COL_G9, EG_COL_EVAL | EG_COL_SUMMARY, "mean node test accuracy",       \
       "mean over nodes of each node's own model's test accuracy")                             \
     X(bytes_inter, EG_COL_F0, EG_COL_SUMMARY, "bytes between machines",                        \
-      "cumulative bytes between different machines (= bytes_sent without machines)")
+      "cumulative bytes between different machines (= bytes_sent without machines)")         \
+    X(msgs_lost, EG_COL_F0, EG_COL_SUMMARY, "messages lost",                                   \
+      "cumulative messages lost by the network (network.drop, network.offline)")
 
 /* The values of one metrics.csv row: a double per column (integers exactly). */
 typedef struct eg_schema_row {

@@ -491,6 +491,94 @@ static int graph_section(ctx *c, const eg_ynode *n, int nodes, eg_spec *s)
     return rc;
 }
 
+/* a number in an interval: [lo or (lo, and hi] or hi) as the flags say */
+static int rd_interval(ctx *c, const eg_ynode *n, const char *key, double lo, int lo_open,
+                       double hi, int hi_open, double *out)
+{
+    if (rd_double(c, n, key, out))
+        return EG_EINPUT;
+    double v = *out;
+    if ((lo_open ? !(v > lo) : !(v >= lo)) || (hi_open ? !(v < hi) : !(v <= hi)))
+        return fail(c, n, "%s must be in %c%g, %g%c, got %g", key, lo_open ? '(' : '[', lo, hi,
+                    hi_open ? ')' : ']', v);
+    return 0;
+}
+
+/* algorithm.compress: a name or {name, ratio | levels} (choco only) */
+static int compress_keys(ctx *c, const eg_ynode *n, eg_algo_spec *a)
+{
+    const eg_ynode *map, *nm, *v;
+    if (a->kind != EG_ALGO_CHOCO)
+        return fail(c, n, "algorithm.compress only applies to choco, not %s",
+                    eg_algo_kinds[a->kind].name);
+    if (name_or_map(c, n, "algorithm.compress", &map, &nm))
+        return EG_EINPUT;
+    int kind;
+    if (RD_KIND(c, nm, "algorithm.compress", eg_compress_kinds, &kind))
+        return EG_EINPUT;
+    a->compress = (eg_compress_kind)kind;
+    const eg_compress_info *ci = &eg_compress_kinds[kind];
+    if (!map)
+        return 0;
+    static const char *const keys[] = {"name", "ratio", "levels", NULL};
+    if (only_keys(c, map, "algorithm.compress", keys))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(map, "ratio", NULL)) &&
+        (!ci->takes_ratio ? fail(c, v, "algorithm.compress.ratio only applies to top_k and rand_k, not %s", ci->name)
+                          : rd_interval(c, v, "algorithm.compress.ratio", 0, 1, 1, 0, &a->ratio)))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(map, "levels", NULL)) &&
+        (!ci->takes_levels ? fail(c, v, "algorithm.compress.levels only applies to qsgd, not %s", ci->name)
+                           : rd_int(c, v, "algorithm.compress.levels", 1, 1 << 20, &a->levels)))
+        return EG_EINPUT;
+    return 0;
+}
+
+/* the communication keys: local_steps, global_every (gossip algorithms), compress and
+ * consensus_step (choco) */
+static int algo_comm_keys(ctx *c, const eg_ynode *map, eg_algo_spec *a)
+{
+    const eg_ynode *v;
+    const char *name = eg_algo_kinds[a->kind].name;
+    int gossip = eg_algo_kinds[a->kind].vectors > 0;
+    if ((v = eg_ymap_get(map, "local_steps", NULL)) &&
+        rd_int(c, v, "algorithm.local_steps", 1, 1 << 30, &a->local_steps))
+        return EG_EINPUT;
+    if (v && !gossip && a->local_steps != 1)
+        return fail(c, v, "algorithm.local_steps only applies to gossip algorithms, not %s (it "
+                          "averages every iteration)", name);
+    if ((v = eg_ymap_get(map, "global_every", NULL)) &&
+        rd_long(c, v, "algorithm.global_every", 0, 1L << 40, &a->global_every))
+        return EG_EINPUT;
+    if (v && !gossip && a->global_every != 0)
+        return fail(c, v, "algorithm.global_every only applies to gossip algorithms, not %s "
+                          "(it averages every iteration)", name);
+    if ((v = eg_ymap_get(map, "compress", NULL)) && compress_keys(c, v, a))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(map, "consensus_step", NULL))) {
+        if (a->kind != EG_ALGO_CHOCO)
+            return fail(c, v, "algorithm.consensus_step only applies to choco, not %s", name);
+        if (rd_interval(c, v, "algorithm.consensus_step", 0, 1, 1, 0, &a->consensus_step))
+            return EG_EINPUT;
+    }
+    return 0;
+}
+
+static void algo_defaults(eg_algo_spec *a, int kind)
+{
+    a->kind = (eg_algo_kind)kind;
+    a->momentum = eg_algo_kinds[kind].momentum ? 0.9 : 0.0;
+    a->weight_decay = 0.0;
+    a->nesterov = 0;
+    a->weight_decay_norm = 1;
+    a->local_steps = 1;
+    a->global_every = 0;
+    a->compress = EG_COMPRESS_NONE;
+    a->ratio = 0.01;
+    a->levels = 16;
+    a->consensus_step = 0.5;
+}
+
 static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
 {
     const eg_ynode *map, *nm;
@@ -499,15 +587,12 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
     int kind;
     if (RD_KIND(c, nm, "algorithm", eg_algo_kinds, &kind))
         return EG_EINPUT;
-    s->algo.kind = (eg_algo_kind)kind;
+    algo_defaults(&s->algo, kind);
     int has_mom = eg_algo_kinds[kind].momentum;
-    s->algo.momentum = has_mom ? 0.9 : 0.0;
-    s->algo.weight_decay = 0.0;
-    s->algo.nesterov = 0;
-    s->algo.weight_decay_norm = 1;
     if (map) {
         static const char *const keys[] = {"name", "momentum", "weight_decay", "nesterov",
-                                           "weight_decay_norm", NULL};
+                                           "weight_decay_norm", "local_steps", "global_every",
+                                           "compress", "consensus_step", NULL};
         if (only_keys(c, map, "algorithm", keys))
             return EG_EINPUT;
         const eg_ynode *v;
@@ -526,6 +611,14 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
         if ((v = eg_ymap_get(map, "weight_decay_norm", NULL)))
             if (rd_bool(c, v, "algorithm.weight_decay_norm", &s->algo.weight_decay_norm))
                 return EG_EINPUT;
+        if (algo_comm_keys(c, map, &s->algo))
+            return EG_EINPUT;
+    }
+    if (kind == EG_ALGO_CHOCO && s->algo.compress == EG_COMPRESS_NONE) {
+        char known[256];
+        EG_KIND_LIST(eg_compress_kinds, known, sizeof known);
+        return fail(c, map ? map : n, "algorithm choco needs algorithm.compress (one of: %s), "
+                    "e.g. {name: choco, compress: {name: top_k, ratio: 0.01}}", known);
     }
     if (!has_mom) {
         /* dsgd, gt and ed have no momentum buffer: the keys are accepted (sweeps over
@@ -533,6 +626,32 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
         s->algo.momentum = 0;
         s->algo.nesterov = 0;
     }
+    return 0;
+}
+
+/* network: {drop, offline}; absent: a perfect network */
+static int network_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    s->network.drop = 0;
+    s->network.offline = 0;
+    if (!n || eg_ynode_is_null(n))
+        return 0;
+    if (n->kind != EG_Y_MAP)
+        return fail(c, n, "network must be a mapping (drop: P, offline: Q)");
+    static const char *const keys[] = {"drop", "offline", NULL};
+    if (only_keys(c, n, "network", keys))
+        return EG_EINPUT;
+    const eg_ynode *v;
+    if ((v = eg_ymap_get(n, "drop", NULL)) &&
+        rd_interval(c, v, "network.drop", 0, 0, 1, 1, &s->network.drop))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "offline", NULL)) &&
+        rd_interval(c, v, "network.offline", 0, 0, 1, 1, &s->network.offline))
+        return EG_EINPUT;
+    if (eg_network_faulty(&s->network) && eg_algo_kinds[s->algo.kind].vectors == 0)
+        return fail(c, n, "network faults apply to gossip; %s averages by all-reduce every "
+                    "iteration (drop the network: section or use a gossip algorithm)",
+                    eg_algo_kinds[s->algo.kind].name);
     return 0;
 }
 
@@ -883,7 +1002,8 @@ static void file_stem(const char *path, char *out, size_t len)
 
 /* the spec's top-level keys (convert checks them, sweeps may vary any of them but sweep) */
 static const char *const TOP_KEYS[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
-                                       "data", "train", "lr", "output", "sweep", NULL};
+                                       "data", "train", "lr", "network", "output", "sweep",
+                                       NULL};
 
 static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 {
@@ -916,7 +1036,8 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
         model_section(c, eg_ymap_get(root, "model", NULL), s) ||
         data_section(c, eg_ymap_get(root, "data", NULL), s) ||
         train_section(c, eg_ymap_get(root, "train", NULL), s) ||
-        lr_section(c, eg_ymap_get(root, "lr", NULL), s))
+        lr_section(c, eg_ymap_get(root, "lr", NULL), s) ||
+        network_section(c, eg_ymap_get(root, "network", NULL), s))
         return EG_EINPUT;
     snprintf(s->out_dir, sizeof s->out_dir, "runs/%s", s->name);
     if ((v = eg_ymap_get(root, "output", NULL)) && !eg_ynode_is_null(v)) {
@@ -1218,6 +1339,21 @@ static void graph_yaml(char **b, size_t *len, size_t *cap, const eg_graph_spec *
     free(top);
 }
 
+/* algorithm.local_steps, global_every; choco's compress and consensus_step */
+static void algo_comm_yaml(char **b, size_t *len, size_t *cap, const eg_algo_spec *a)
+{
+    ap(b, len, cap, "  local_steps: %d\n  global_every: %ld\n", a->local_steps, a->global_every);
+    if (a->kind != EG_ALGO_CHOCO)
+        return;
+    const eg_compress_info *ci = &eg_compress_kinds[a->compress];
+    ap(b, len, cap, "  compress: {name: %s", ci->name);
+    if (ci->takes_ratio)
+        ap(b, len, cap, ", ratio: %.17g", a->ratio);
+    if (ci->takes_levels)
+        ap(b, len, cap, ", levels: %d", a->levels);
+    ap(b, len, cap, "}\n  consensus_step: %.17g\n", a->consensus_step);
+}
+
 char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
 {
     size_t cap = 4096, len = 0;
@@ -1239,6 +1375,7 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
        eg_algo_kinds[s->algo.kind].name, s->algo.momentum, s->algo.weight_decay,
        s->algo.nesterov ? "true" : "false");
     ap(&b, &len, &cap, "  weight_decay_norm: %s\n", s->algo.weight_decay_norm ? "true" : "false");
+    algo_comm_yaml(&b, &len, &cap, &s->algo);
     const eg_model_spec *m = &s->model;
     ap(&b, &len, &cap, "model:\n  name: %s\n  init: %s\n", m->name,
        s->init_independent ? "independent" : "same");
@@ -1295,6 +1432,8 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     for (int i = 0; i < s->lr.n_milestones; i++)
         ap(&b, &len, &cap, "%s%.17g", i ? ", " : "", s->lr.milestones[i]);
     ap(&b, &len, &cap, "]\n  gamma: %.17g\n", s->lr.gamma);
+    ap(&b, &len, &cap, "network:\n  drop: %.17g\n  offline: %.17g\n", s->network.drop,
+       s->network.offline);
     ap(&b, &len, &cap, "output:\n  dir: %s\n", q(s->out_dir, t1, sizeof t1));
     if (!b)
         eg_err_set(err, EG_ERUN, "out of memory");

@@ -7,16 +7,23 @@
 #include "common.h"
 #include "data.h"
 #include "model.h"
+#include "network.h"
 #include "topology.h"
 
 #define EG_MAX_MILESTONES 16
 
 typedef struct eg_algo_spec {
-    eg_algo_kind kind;   /* kinds.h: psgd | dsgd | dmsgd | qg_dmsgd | gt | ed | gossip */
+    eg_algo_kind kind;   /* kinds.h: psgd | dsgd | dmsgd | qg_dmsgd | gt | ed | gossip | sgp | choco */
     double momentum;     /* [0, 1), default 0.9 (0 for dsgd, gt, ed) */
     double weight_decay; /* >= 0, default 0 */
     int nesterov;        /* default false */
     int weight_decay_norm; /* default true; false: no decay on normalisation and bias params */
+    int local_steps;     /* gossip algorithms: local updates between two exchanges, >= 1 (1) */
+    long global_every;   /* an exact all-reduce average every T iterations, >= 0 (0: never) */
+    eg_compress_kind compress; /* choco: the compressor (EG_COMPRESS_NONE for the others) */
+    double ratio;        /* top_k, rand_k: fraction of entries sent, (0, 1] (0.01) */
+    int levels;          /* qsgd: quantisation levels, >= 1 (16) */
+    double consensus_step; /* choco's gamma, (0, 1] (0.5) */
 } eg_algo_spec;
 
 typedef struct eg_train_spec {
@@ -52,6 +59,7 @@ typedef struct eg_spec {
     eg_data_spec data;
     eg_train_spec train;
     eg_lr_spec lr;
+    eg_network_spec network; /* network: drop, offline (default 0: a perfect network) */
     char out_dir[EG_PATH_MAX]; /* output.dir, default runs/<name> */
     struct eg_ynode *tree;  /* the YAML tree after --set (owned; positions for messages) */
     eg_topo *topo;          /* the graph, built while validating (owned until taken) */

@@ -4,6 +4,8 @@
  * Full-batch gradients, constant step. Single rank (multi-rank runs: tests/e2e). */
 #include "algo.h"
 #include "comm.h"
+#include "compress.h"
+#include "network.h"
 #include "schedule.h"
 #include "testutil.h"
 #include "topology.h"
@@ -447,6 +449,389 @@ START_TEST(test_gossip_combine)
 }
 END_TEST
 
+
+/* ---- issue 17: networks, local steps, global averages, sgp, choco ---- */
+
+/* K steps of the algorithm `as` on the test problem over `graph` (NULL topology: the
+ * matrix Wfix in every iteration) on network ns (NULL: perfect); the final x (N x D) into
+ * xout when not NULL, bytes into *bytes_out when not NULL; returns max_i ||x_i - x*|| */
+static double run_spec(const eg_algo_spec *as, const char *graph, const eg_network_spec *ns,
+                       double lr, long K, float *xout, double *bytes_out)
+{
+    eg_graph_spec gs = {.p = 0.3};
+    gs.kind = (eg_graph_kind)EG_KIND_FIND(eg_graph_kinds, graph);
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_msg(eg_topo_init(&t, &gs, N, 1, &e) == 0, "%s", e.msg);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
+    eg_algo *a = NULL;
+    ck_assert_msg(eg_algo_init(&a, as, N, N, D, eg_topo_max_nnz(t), 0, &e) == 0, "%s", e.msg);
+    if (ns)
+        ck_assert_int_eq(eg_algo_set_network(a, ns, 3, 0, &e), 0);
+    memset(eg_algo_x(a), 0, sizeof(float) * N * D);
+    double bytes = 0;
+    for (long k = 0; k < K; k++) {
+        grads(a);
+        const eg_wmat *W = eg_topo_weights(t, eg_algo_round(a, k));
+        ck_assert_msg(eg_algo_step(a, c, W, lr, &bytes, &e) == 0, "%s", e.msg);
+    }
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double d = 0;
+        for (int q = 0; q < D; q++) {
+            double v = eg_algo_x(a)[i * D + q] - XSTAR[q];
+            d += v * v;
+        }
+        worst = sqrt(d) > worst ? sqrt(d) : worst;
+    }
+    if (xout)
+        memcpy(xout, eg_algo_x(a), sizeof(float) * N * D);
+    if (bytes_out)
+        *bytes_out = bytes;
+    eg_algo_free(a);
+    eg_comm_free(c);
+    eg_topo_free(t);
+    return worst;
+}
+
+static eg_algo_spec spec_of(const char *algo, double beta)
+{
+    eg_algo_spec as = {.momentum = beta, .local_steps = 1, .compress = EG_COMPRESS_NONE,
+                       .ratio = 1, .levels = 16, .consensus_step = 1};
+    as.kind = (eg_algo_kind)EG_KIND_FIND(eg_algo_kinds, algo);
+    return as;
+}
+
+/* drop 0 and offline 0 (and H = 1, T = 0 spelled out) are the perfect network, bit for bit */
+START_TEST(test_perfect_network_bitwise)
+{
+    static const char *algos[] = {"dsgd", "dmsgd", "qg_dmsgd", "gt", "ed"};
+    eg_network_spec zero = {0, 0};
+    for (int q = 0; q < 5; q++) {
+        float x0[N * D], x1[N * D];
+        eg_algo_spec as = spec_of(algos[q], 0.5);
+        run_spec(&as, "onepeer_exp", NULL, 0.05, 50, x0, NULL);
+        run_spec(&as, "onepeer_exp", &zero, 0.05, 50, x1, NULL);
+        ck_assert_msg(!memcmp(x0, x1, sizeof x0), "%s: drop 0 changed the numbers", algos[q]);
+    }
+}
+END_TEST
+
+/* W'(k): row-stochastic, the lost entries zeroed with their weight on the diagonal, an
+ * absent node's row e_i and column empty; the loss and absence rates are p and q; the same
+ * draws for every call (they depend on (seed, k, sender, receiver) only) */
+START_TEST(test_network_faults)
+{
+    eg_graph_spec gs = {.kind = EG_GRAPH_EXP};
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
+    eg_network_spec ns = {.drop = 0.1, .offline = 0.2};
+    eg_network *net = NULL, *net2 = NULL;
+    ck_assert_int_eq(eg_network_init(&net, &ns, 9, N, eg_topo_max_nnz(t), &e), 0);
+    ck_assert_int_eq(eg_network_init(&net2, &ns, 9, N, eg_topo_max_nnz(t), &e), 0);
+    long msgs = 0, lost = 0, absent = 0, dropped = 0, present_pairs = 0;
+    for (long k = 0; k < 2000; k++) {
+        const eg_wmat *W = eg_topo_weights(t, k);
+        eg_network_count cnt;
+        const eg_wmat *Wp = eg_network_apply(net, W, k, &cnt);
+        for (int i = 0; i < N; i++) {
+            double sum = 0;
+            absent += eg_network_absent(net, i);
+            for (int ee = Wp->rowptr[i]; ee < Wp->rowptr[i + 1]; ee++) {
+                int j = Wp->col[ee];
+                sum += Wp->val[ee];
+                if (j == i)
+                    continue;
+                msgs++;
+                int gone = eg_network_absent(net, i) || eg_network_absent(net, j);
+                if (gone)
+                    ck_assert(Wp->val[ee] == 0.0);
+                else {
+                    present_pairs++;
+                    dropped += Wp->val[ee] == 0.0;
+                    ck_assert(Wp->val[ee] == W->val[ee] || Wp->val[ee] == 0.0);
+                }
+            }
+            ck_assert_msg(fabs(sum - 1) < 1e-12, "row %d of W'(%ld) sums to %g", i, k, sum);
+        }
+        lost += cnt.lost;
+        /* the same faults from a second instance and from the pure functions */
+        eg_network_count cnt2;
+        const eg_wmat *Wq = eg_network_apply(net2, W, k, &cnt2);
+        ck_assert(cnt2.lost == cnt.lost && cnt2.sent == cnt.sent);
+        ck_assert(!memcmp(Wp->val, Wq->val, sizeof(double) * (size_t)Wp->nnz));
+        for (int i = 0; i < N; i++)
+            ck_assert_int_eq(eg_network_absent(net, i), eg_network_offline(&ns, 9, k, i));
+    }
+    double pa = (double)absent / (2000.0 * N), pd = (double)dropped / (double)present_pairs;
+    ck_assert_msg(fabs(pa - 0.2) < 0.01, "absence rate %g (q = 0.2)", pa);
+    ck_assert_msg(fabs(pd - 0.1) < 0.01, "drop rate %g (p = 0.1)", pd);
+    ck_assert_msg(lost > 0 && lost < msgs, "lost %ld of %ld", lost, msgs);
+    eg_network_free(net);
+    eg_network_free(net2);
+    eg_topo_free(t);
+}
+END_TEST
+
+/* local_steps H: bitwise the run that mixes with W = I in the other iterations and with
+ * W(k / H) in iterations (k + 1) % H == 0; bytes_sent divided by H */
+START_TEST(test_local_steps)
+{
+    const int H = 3;
+    const long K = 30;
+    eg_graph_spec gs = {.kind = EG_GRAPH_ONEPEER_EXP};
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
+    int rp[N + 1], col[N];
+    double val[N];
+    for (int i = 0; i < N; i++) {
+        rp[i] = i;
+        col[i] = i;
+        val[i] = 1.0;
+    }
+    rp[N] = N;
+    eg_wmat I = {.n = N, .nnz = N, .rowptr = rp, .col = col, .val = val};
+    static const char *algos[] = {"dmsgd", "gt", "qg_dmsgd", "sgp"};
+    for (int q = 0; q < 4; q++) {
+        eg_algo_spec as = spec_of(algos[q], 0.5), a1 = as;
+        as.local_steps = H;
+        eg_algo *a = NULL, *b = NULL;
+        ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
+        ck_assert_int_eq(eg_algo_init(&b, &a1, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
+        memset(eg_algo_x(a), 0, sizeof(float) * N * D);
+        memset(eg_algo_x(b), 0, sizeof(float) * N * D);
+        double ba = 0, bb = 0, b1 = 0;
+        for (long k = 0; k < K; k++) {
+            grads(a);
+            grads(b);
+            ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, eg_algo_round(a, k)), 0.05, &ba, &e), 0);
+            const eg_wmat *W = (k + 1) % H ? &I : eg_topo_weights(t, k / H);
+            ck_assert_int_eq(eg_algo_step(b, c, W, 0.05, &bb, &e), 0);
+            b1 += eg_comm_gossip_bytes(eg_topo_weights(t, k), eg_algo_gossip_vectors(as.kind), D);
+        }
+        if (as.kind != EG_ALGO_SGP) /* sgp rescales by its weights, even for W = I */
+            ck_assert_msg(!memcmp(eg_algo_x(a), eg_algo_x(b), sizeof(float) * N * D),
+                          "%s: H = %d differs from W = I in between", algos[q], H);
+        ck_assert_msg(fabs(ba * H - b1) < 1e-6 * b1 + (as.kind == EG_ALGO_SGP ? 4.0 * N * K : 0),
+                      "%s: bytes %g x %d != %g", algos[q], ba, H, b1);
+        ck_assert(eg_algo_x(a)[0] != 0.0f);
+        eg_algo_free(a);
+        eg_algo_free(b);
+    }
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+END_TEST
+
+/* global_every T: after iterations T, 2T, ... every node holds the same vector (the exact
+ * mean), and a ring all-reduce's bytes are counted */
+START_TEST(test_global_every)
+{
+    static const char *algos[] = {"dsgd", "dmsgd", "gt", "sgp", "choco"};
+    for (int q = 0; q < 5; q++) {
+        eg_algo_spec as = spec_of(algos[q], 0.5);
+        as.global_every = 7;
+        as.compress = EG_COMPRESS_BF16;
+        float x[N * D];
+        double bytes;
+        run_spec(&as, "ring", NULL, 0.05, 14, x, &bytes);
+        for (int i = 1; i < N; i++)
+            ck_assert_msg(!memcmp(x, x + i * D, sizeof(float) * D), "%s: node %d differs after a global average",
+                          algos[q], i);
+        eg_algo_spec a0 = as;
+        a0.global_every = 0;
+        double b0;
+        run_spec(&a0, "ring", NULL, 0.05, 14, NULL, &b0);
+        ck_assert_msg(bytes != b0, "%s: global averages cost nothing?", algos[q]);
+    }
+}
+END_TEST
+
+/* sgp on a doubly stochastic static graph (ring: out-degree = in-degree, so its column
+ * weights are W's) is dsgd with momentum, to float rounding; on a time-varying graph and on an
+ * irregular one (erdos_renyi: column- but not row-stochastic push weights) it converges like
+ * dsgd: a bias that shrinks with the step */
+START_TEST(test_sgp_fixed_point)
+{
+    eg_algo_spec sg = spec_of("sgp", 0), ds = spec_of("dsgd", 0);
+    float xs[N * D], xd[N * D];
+    double d_sgp = run_spec(&sg, "ring", NULL, 0.1, 3000, xs, NULL);
+    double d_dsgd = run_spec(&ds, "ring", NULL, 0.1, 3000, xd, NULL);
+    for (int t = 0; t < N * D; t++)
+        ck_assert_msg(fabsf(xs[t] - xd[t]) < 1e-5f, "ring [%d]: sgp %g dsgd %g", t, xs[t], xd[t]);
+    ck_assert_msg(fabs(d_sgp - d_dsgd) < 1e-5, "ring: %g vs %g", d_sgp, d_dsgd);
+    static const char *graphs[] = {"onepeer_exp", "exp", "erdos_renyi"};
+    for (int g = 0; g < 3; g++) {
+        double b1 = run_spec(&sg, graphs[g], NULL, 0.1, 4000, NULL, NULL);
+        double b2 = run_spec(&sg, graphs[g], NULL, 0.025, 16000, NULL, NULL);
+        double d1 = run_spec(&ds, graphs[g], NULL, 0.1, 4000, NULL, NULL);
+        fprintf(stderr, "sgp on %s: %g -> %g (dsgd %g)\n", graphs[g], b1, b2, d1);
+        ck_assert_msg(b2 < 0.5 * b1, "sgp on %s: distance %g -> %g", graphs[g], b1, b2);
+        ck_assert_msg(b1 < 2 * d1, "sgp on %s: distance %g, dsgd's %g", graphs[g], b1, d1);
+    }
+}
+END_TEST
+
+/* pure averaging over a row- but not column-stochastic W (node 0 also hears 5 and 9):
+ * plain gossip converges to a weighted average, push-sum (sgp, no gradients) to the mean */
+START_TEST(test_push_sum_exact_mean)
+{
+    int rp[N + 1], col[2 * N + 2];
+    double val[2 * N + 2];
+    int e = 0;
+    for (int i = 0; i < N; i++) {
+        rp[i] = e;
+        int nb[4] = {i, (i + N - 1) % N, -1, -1}, k = 2;
+        if (i == 0) {
+            nb[2] = 5;
+            nb[3] = 9;
+            k = 4;
+        }
+        /* ascending columns */
+        for (int u = 0; u < k; u++)
+            for (int v = u + 1; v < k; v++)
+                if (nb[v] < nb[u]) {
+                    int tmp = nb[u];
+                    nb[u] = nb[v];
+                    nb[v] = tmp;
+                }
+        for (int u = 0; u < k; u++) {
+            col[e] = nb[u];
+            val[e++] = 1.0 / k;
+        }
+    }
+    rp[N] = e;
+    eg_wmat W = {.n = N, .nnz = e, .rowptr = rp, .col = col, .val = val};
+    eg_graph_spec gs = {.kind = EG_GRAPH_EXP}; /* only sizes the buffers (degree 4) */
+    eg_topo *t = NULL;
+    eg_err er = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &er), 0);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &er), 0);
+    double mean[D] = {0};
+    for (int i = 0; i < N; i++)
+        for (int q = 0; q < D; q++)
+            mean[q] += C[i][q] / N;
+    double worst[2] = {0, 0};
+    for (int push = 0; push < 2; push++) {
+        eg_algo_spec as = spec_of(push ? "sgp" : "gossip", 0);
+        eg_algo *a = NULL;
+        ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &er), 0);
+        for (int i = 0; i < N; i++)
+            for (int q = 0; q < D; q++)
+                eg_algo_x(a)[i * D + q] = (float)C[i][q];
+        double bytes = 0;
+        for (long k = 0; k < 400; k++) {
+            if (push)
+                memset(eg_algo_grad(a, 0, 0), 0, sizeof(float) * N * D);
+            ck_assert_int_eq(eg_algo_step(a, c, &W, 0.0, &bytes, &er), 0);
+        }
+        for (int i = 0; i < N; i++)
+            for (int q = 0; q < D; q++)
+                worst[push] = fmax(worst[push], fabs(eg_algo_x(a)[i * D + q] - mean[q]));
+        eg_algo_free(a);
+    }
+    ck_assert_msg(worst[1] < 1e-5, "push-sum: %g from the mean", worst[1]);
+    ck_assert_msg(worst[0] > 1e-2, "plain gossip reached the mean (%g)? W is not column-stochastic", worst[0]);
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+END_TEST
+
+/* choco: the identity compressor (top_k keeping everything) with consensus_step 1 is dsgd
+ * bit for bit; bf16 converges as dsgd does; top_k 50% converges with a smaller step */
+START_TEST(test_choco)
+{
+    eg_algo_spec ch = spec_of("choco", 0), ds = spec_of("dsgd", 0);
+    ch.compress = EG_COMPRESS_TOP_K;
+    ch.ratio = 1;
+    float xc[N * D], xd[N * D];
+    run_spec(&ch, "onepeer_exp", NULL, 0.05, 200, xc, NULL);
+    run_spec(&ds, "onepeer_exp", NULL, 0.05, 200, xd, NULL);
+    ck_assert_msg(!memcmp(xc, xd, sizeof xc), "choco(identity, gamma 1) is not dsgd");
+    double d_ds = run_spec(&ds, "ring", NULL, 0.05, 3000, NULL, NULL);
+    ch.compress = EG_COMPRESS_BF16;
+    double d_bf = run_spec(&ch, "ring", NULL, 0.05, 3000, NULL, NULL);
+    ck_assert_msg(fabs(d_bf - d_ds) < 0.01 * d_ds + 1e-3, "bf16 %g vs dsgd %g", d_bf, d_ds);
+    ch.compress = EG_COMPRESS_TOP_K;
+    ch.ratio = 0.5;
+    ch.consensus_step = 0.3;
+    double d_tk = run_spec(&ch, "ring", NULL, 0.05, 6000, NULL, NULL);
+    ch.compress = EG_COMPRESS_SIGN;
+    double d_sg = run_spec(&ch, "ring", NULL, 0.05, 6000, NULL, NULL);
+    ch.compress = EG_COMPRESS_QSGD;
+    ch.levels = 16;
+    double d_q = run_spec(&ch, "ring", NULL, 0.05, 6000, NULL, NULL);
+    ck_assert_msg(d_tk < 3 * d_ds, "top_k 50%%: %g (dsgd %g)", d_tk, d_ds);
+    ck_assert_msg(d_sg < 5 * d_ds, "sign: %g (dsgd %g)", d_sg, d_ds);
+    ck_assert_msg(d_q < 5 * d_ds, "qsgd: %g (dsgd %g)", d_q, d_ds);
+}
+END_TEST
+
+/* the compressors: top_k keeps the k largest magnitudes, rand_k k entries, sign one scale,
+ * bf16 rounds; their wire sizes */
+START_TEST(test_compressors)
+{
+    enum { DIM = 1000 };
+    static float v[DIM], out[DIM], scratch[DIM], mags[DIM];
+    eg_rng r;
+    eg_rng_seed(&r, 1, 2, 3);
+    for (int t = 0; t < DIM; t++)
+        v[t] = (float)eg_rng_normal(&r);
+    eg_compressor q;
+    eg_compress_setup(&q, EG_COMPRESS_TOP_K, 0.05, 0, DIM);
+    ck_assert_uint_eq(q.k, 50);
+    eg_compress_apply(&q, v, out, scratch, &r);
+    for (int t = 0; t < DIM; t++)
+        mags[t] = fabsf(v[t]);
+    /* the 50th largest magnitude by counting */
+    int kept = 0;
+    float minkept = INFINITY, maxdropped = 0;
+    for (int t = 0; t < DIM; t++) {
+        if (out[t] != 0) {
+            kept++;
+            ck_assert(out[t] == v[t]);
+            minkept = fminf(minkept, mags[t]);
+        } else {
+            maxdropped = fmaxf(maxdropped, mags[t]);
+        }
+    }
+    ck_assert_int_eq(kept, 50);
+    ck_assert(minkept >= maxdropped);
+    ck_assert(eg_compress_bytes(&q) == 50 * 8.0);
+    eg_compress_setup(&q, EG_COMPRESS_RAND_K, 0.1, 0, DIM);
+    eg_compress_apply(&q, v, out, scratch, &r);
+    kept = 0;
+    for (int t = 0; t < DIM; t++)
+        kept += out[t] != 0 && (ck_assert(out[t] == v[t]), 1);
+    ck_assert_int_eq(kept, 100);
+    eg_compress_setup(&q, EG_COMPRESS_SIGN, 0, 0, DIM);
+    eg_compress_apply(&q, v, out, scratch, &r);
+    for (int t = 0; t < DIM; t++)
+        ck_assert(fabsf(out[t]) == fabsf(out[0]) && (out[t] < 0) == (v[t] < 0));
+    ck_assert(eg_compress_bytes(&q) == 4 + 125);
+    eg_compress_setup(&q, EG_COMPRESS_BF16, 0, 0, DIM);
+    eg_compress_apply(&q, v, out, scratch, &r);
+    for (int t = 0; t < DIM; t++)
+        ck_assert(fabsf(out[t] - v[t]) <= fabsf(v[t]) * (1.0f / 256));
+    ck_assert(eg_compress_bytes(&q) == 2000);
+    /* qsgd is unbiased up to its 1 / tau rescaling */
+    eg_compress_setup(&q, EG_COMPRESS_QSGD, 0, 16, DIM);
+    double tau = 1 + fmin(DIM / 256.0, sqrt((double)DIM) / 16), acc = 0;
+    for (int rep = 0; rep < 2000; rep++) {
+        eg_compress_apply(&q, v, out, scratch, &r);
+        acc += out[7];
+    }
+    ck_assert_msg(fabs(acc / 2000 * tau - v[7]) < 0.05, "qsgd mean %g vs %g", acc / 2000 * tau, v[7]);
+    ck_assert(eg_compress_bytes(&q) == 4 + ceil(DIM * 6 / 8.0));
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     eg_comm_world_init(&argc, &argv);
@@ -464,6 +849,14 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_gossip_combine);
     tcase_add_test(tc, test_nodecay_ranges);
     tcase_add_test(tc, test_stats_gossip);
+    tcase_add_test(tc, test_perfect_network_bitwise);
+    tcase_add_test(tc, test_network_faults);
+    tcase_add_test(tc, test_local_steps);
+    tcase_add_test(tc, test_global_every);
+    tcase_add_test(tc, test_sgp_fixed_point);
+    tcase_add_test(tc, test_push_sum_exact_mean);
+    tcase_add_test(tc, test_choco);
+    tcase_add_test(tc, test_compressors);
     suite_add_tcase(s, tc);
     int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();

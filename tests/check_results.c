@@ -557,16 +557,19 @@ START_TEST(schema_columns)
     eg_metrics_columns_text(EG_COL_REQUIRED, ",", t, sizeof t);
     ck_assert_str_eq(t, HDR); /* SPEC.md section 5 */
     eg_metrics_columns_text(0, ",", t, sizeof t);
-    ck_assert_str_eq(t, HDR ",node_acc_mean");
+    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost");
     ck_assert_ptr_nonnull(eg_metrics_column("consensus"));
     ck_assert_str_eq(eg_metrics_column("test_acc")->title, "test accuracy");
     ck_assert_ptr_null(eg_metrics_column("nosuch"));
     /* summary.csv: spec keys, the final metrics (not time_s, lr), the run's figures */
     int n = eg_summary_ncols();
-    ck_assert_int_eq(n, 48);
+    ck_assert_int_eq(n, 58);
     ck_assert_str_eq(eg_summary_column(0)->name, "name");
-    ck_assert_str_eq(eg_summary_column(34)->name, "iter");
-    ck_assert_str_eq(eg_summary_column(41)->name, "node_acc_mean");
+    ck_assert_str_eq(eg_summary_column(42)->name, "iter");
+    ck_assert_str_eq(eg_summary_column(49)->name, "node_acc_mean");
+    ck_assert_str_eq(eg_summary_column(50)->name, "bytes_inter");
+    ck_assert_str_eq(eg_summary_column(51)->name, "msgs_lost");
+    ck_assert_str_eq(eg_summary_column(41)->name, "network.offline");
     ck_assert_str_eq(eg_summary_column(n - 1)->name, "threads");
     ck_assert_ptr_null(eg_summary_column(n));
     for (int i = 0; i < n; i++)

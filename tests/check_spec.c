@@ -236,6 +236,53 @@ START_TEST(test_graph_text)
 }
 END_TEST
 
+
+/* issue 17: network, sgp, choco and the communication keys: values, defaults, round trip */
+START_TEST(test_network_and_choco)
+{
+    const char *p = write_spec("net.yaml", BASE);
+    char *sets[] = {"algorithm={name: choco, compress: {name: qsgd, levels: 8}, local_steps: 2, global_every: 10}",
+                    "network={drop: 0.05, offline: 0.1}"};
+    eg_spec s, t;
+    eg_err e = {0};
+    ck_assert_msg(eg_spec_load(&s, p, sets, 2, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(s.algo.kind, EG_ALGO_CHOCO);
+    ck_assert_int_eq(s.algo.compress, EG_COMPRESS_QSGD);
+    ck_assert_int_eq(s.algo.levels, 8);
+    ck_assert_double_eq_tol(s.algo.consensus_step, 0.5, 1e-15); /* default */
+    ck_assert_double_eq_tol(s.algo.momentum, 0.9, 1e-15);       /* default on */
+    ck_assert_int_eq(s.algo.local_steps, 2);
+    ck_assert_int_eq(s.algo.global_every, 10);
+    ck_assert_double_eq_tol(s.network.drop, 0.05, 1e-15);
+    ck_assert_double_eq_tol(s.network.offline, 0.1, 1e-15);
+    char *y = eg_spec_to_yaml(&s, &e);
+    const char *q = write_spec("net2.yaml", y);
+    ck_assert_msg(eg_spec_load(&t, q, NULL, 0, &e) == 0, "%s", e.msg);
+    char *y2 = eg_spec_to_yaml(&t, &e);
+    ck_assert_str_eq(y, y2);
+    free(y);
+    free(y2);
+    eg_spec_free(&s);
+    eg_spec_free(&t);
+    /* absent network and keys: a perfect network, H = 1, T = 0 */
+    p = write_spec("net.yaml", BASE); /* write_spec's path buffer is shared */
+    ck_assert_int_eq(eg_spec_load(&s, p, NULL, 0, &e), 0);
+    ck_assert(s.network.drop == 0 && s.network.offline == 0);
+    ck_assert_int_eq(s.algo.local_steps, 1);
+    ck_assert_int_eq(s.algo.global_every, 0);
+    eg_spec_free(&s);
+    char *sets2[] = {"algorithm=sgp", "algorithm.global_every=5"};
+    ck_assert_msg(eg_spec_load(&s, p, sets2, 2, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(s.algo.kind, EG_ALGO_SGP);
+    ck_assert_int_eq(s.algo.global_every, 5);
+    eg_spec_free(&s);
+    expect_bad("seed: 1\nnodes: 4\ngraph: ring\nalgorithm: {name: choco, compress: {name: top_k, ratio: 2}}\n"
+               "model: logreg\ndata: {name: synthetic}\n", ":4:", "algorithm.compress.ratio must be in (0, 1]");
+    expect_bad("seed: 1\nnodes: 4\ngraph: ring\nalgorithm: dmsgd\nnetwork: {offline: 1}\n"
+               "model: logreg\ndata: {name: synthetic}\n", ":5:", "network.offline must be in [0, 1)");
+}
+END_TEST
+
 int main(void)
 {
     const char *t = eg_test_tmpdir();
@@ -252,6 +299,7 @@ int main(void)
     tcase_add_test(tc, test_set_errors);
     tcase_add_test(tc, test_sweep);
     tcase_add_test(tc, test_graph_text);
+    tcase_add_test(tc, test_network_and_choco);
     suite_add_tcase(s, tc);
     return eg_test_run(s);
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End-to-end (issue 17): an imperfect network (network.drop, network.offline), sgp, choco,
+# local_steps and global_every give the same metrics.csv (time_s aside) for P = 1, 2, 3
+# ranks and after a kill + resume; a perfect network spelled out (drop 0, offline 0) is
+# today's run bit for bit; H local steps divide bytes_sent by H; msgs_lost counts.
+. "$(dirname "$0")/lib.sh"
+
+cat > "$TMP/n.yaml" <<'YAML'
+name: n
+seed: 7
+nodes: 6
+graph: onepeer_exp
+algorithm: {name: dmsgd, momentum: 0.9}
+model: {name: mlp, hidden: [12]}
+data: {name: synthetic, dim: 12, classes: 3, samples: 96, batch_size: 4, heterogeneity: 0.5}
+train: {iterations: 90, log_every: 10, eval_every: 30, checkpoint_every: 20}
+lr: {base: 0.05, schedule: cosine}
+YAML
+
+# each case: a tag and its --set overrides (separated by ;)
+cases=(
+  "drop|network={drop: 0.2}"
+  "offline|network={offline: 0.25}"
+  "both-gt|algorithm.name=gt;network={drop: 0.1, offline: 0.1}"
+  "qg|algorithm.name=qg_dmsgd;network={drop: 0.1, offline: 0.1}"
+  "ed|algorithm.name=ed;network={drop: 0.1, offline: 0.1};algorithm.local_steps=2"
+  "sgp|algorithm.name=sgp"
+  "sgp-drop|algorithm.name=sgp;network={drop: 0.1, offline: 0.1};algorithm.global_every=20"
+  "sgp-exp|algorithm.name=sgp;graph=exp;algorithm.local_steps=3"
+  "choco-topk|algorithm={name: choco, compress: {name: top_k, ratio: 0.1}};network={drop: 0.1}"
+  "choco-randk|algorithm={name: choco, compress: {name: rand_k, ratio: 0.2}, consensus_step: 0.1}"
+  "choco-qsgd|algorithm={name: choco, compress: {name: qsgd, levels: 4}, global_every: 25}"
+  "choco-sign|algorithm={name: choco, compress: sign};network={offline: 0.2}"
+  "local|algorithm.local_steps=3;algorithm.global_every=30;network={drop: 0.05}"
+)
+sets_of() { local IFS=';'; for s in $1; do printf '%s\0' --set "$s"; done; }
+
+for c in "${cases[@]}"; do
+  tag=${c%%|*}
+  mapfile -d '' S < <(sets_of "${c#*|}")
+  "$EXPGRAPH" run "$TMP/n.yaml" "${S[@]}" --out "$TMP/$tag-1" --quiet
+  check "$tag: runs on 1 rank" test -s "$TMP/$tag-1/summary.csv"
+  for np in 2 3; do
+    mpi "$np" run "$TMP/n.yaml" "${S[@]}" --out "$TMP/$tag-$np" --quiet
+    check "$tag: P=$np gives P=1's metrics.csv" same_metrics "$TMP/$tag-1/metrics.csv" "$TMP/$tag-$np/metrics.csv"
+  done
+  at=$(( (RANDOM % 60) + 21 ))
+  (EXPGRAPH_KILL_AT=$at exec "$EXPGRAPH" run "$TMP/n.yaml" "${S[@]}" --out "$TMP/$tag-k" --quiet 2>/dev/null)
+  check "$tag: killed at $at (no summary)" test ! -e "$TMP/$tag-k/summary.csv"
+  mpi 2 run "$TMP/n.yaml" "${S[@]}" --out "$TMP/$tag-k" --quiet --resume
+  check "$tag: killed at $at, resumed on 2 ranks: same metrics.csv" same_metrics "$TMP/$tag-1/metrics.csv" "$TMP/$tag-k/metrics.csv"
+  check "$tag: no NaN" sh -c "! grep -qi nan '$TMP/$tag-1/metrics.csv'"
+done
+
+col() { # col FILE NAME: the last row's value of column NAME
+  awk -F, -v n="$2" 'NR==1{for(i=1;i<=NF;i++)if($i==n)c=i;next}{v=$c}END{print v}' "$1"
+}
+check "drop 0.2: msgs_lost > 0" test "$(col "$TMP/drop-1/metrics.csv" msgs_lost)" -gt 0
+check "offline 0.25: msgs_lost > 0" test "$(col "$TMP/offline-1/metrics.csv" msgs_lost)" -gt 0
+check "sgp, perfect network: msgs_lost = 0" test "$(col "$TMP/sgp-1/metrics.csv" msgs_lost)" -eq 0
+
+# a perfect network spelled out is the default run, bit for bit
+"$EXPGRAPH" run "$TMP/n.yaml" --out "$TMP/plain" --quiet
+"$EXPGRAPH" run "$TMP/n.yaml" --set 'network={drop: 0, offline: 0}' --set algorithm.local_steps=1 \
+  --set algorithm.global_every=0 --out "$TMP/zero" --quiet
+check "drop 0, offline 0, H 1, T 0: the default run's metrics.csv" same_metrics "$TMP/plain/metrics.csv" "$TMP/zero/metrics.csv"
+
+# H local steps divide bytes_sent by H (90 iterations: 30 exchanges)
+"$EXPGRAPH" run "$TMP/n.yaml" --set algorithm.local_steps=3 --out "$TMP/h3" --quiet
+b1=$(col "$TMP/plain/metrics.csv" bytes_sent) b3=$(col "$TMP/h3/metrics.csv" bytes_sent)
+check "local_steps 3: bytes_sent $b3 = $b1 / 3" test "$(( b1 / 3 ))" -eq "$b3"
+
+# choco sends compressed bytes: top_k 10% sends a fifth of dmsgd's (values + indices)
+b=$(col "$TMP/choco-topk-1/metrics.csv" bytes_sent)
+check "choco top_k 10%: bytes_sent $b < dmsgd's $b1 / 4" test "$b" -lt "$(( b1 / 4 ))"
+
+# validation: the new keys name themselves
+bad_key() { # bad_key TEXT SET...
+  local t=$1; shift
+  "$EXPGRAPH" validate "$TMP/n.yaml" "$@" 2>"$TMP/err"; local rc=$?
+  [ $rc -eq 2 ] && grep -q "$t" "$TMP/err" || { cat "$TMP/err" >&2; return 1; }
+}
+check "network.drop 1 refused" bad_key "network.drop must be in" --set network.drop=1
+check "psgd with drops refused" bad_key "network faults apply to gossip" --set algorithm=psgd --set network.drop=0.1
+check "choco without compress refused" bad_key "choco needs algorithm.compress" --set algorithm=choco
+check "compress on dmsgd refused" bad_key "only applies to choco" --set algorithm.compress=sign
+finish
