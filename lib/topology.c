@@ -308,82 +308,126 @@ static void grid_shape(int n, int *r, int *c)
     *c = n / best;
 }
 
+/* The static structured graphs: one edge generator each (edges i <- j pushed into e; *both:
+ * make each edge symmetric; *rule: how the weights are set), in a table by kind. */
+typedef struct edge_gen {
+    int n, tau;
+    edges *e;
+    int both, rule;
+} edge_gen;
+
+static int gen_ring(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK, n = g->n;
+    for (int i = 0; i < n && !rc; i++) {
+        rc = edges_push(g->e, i, (int)mod_n(i - 1L, n), err);
+        if (!rc)
+            rc = edges_push(g->e, i, (int)mod_n(i + 1L, n), err);
+    }
+    return rc;
+}
+
+static int gen_torus(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK, r, c;
+    grid_shape(g->n, &r, &c);
+    for (int i = 0; i < g->n && !rc; i++) {
+        int y = i / c, x = i % c;
+        int nb[4] = {(int)mod_n(y - 1L, r) * c + x, (int)mod_n(y + 1L, r) * c + x,
+                     y * c + (int)mod_n(x - 1L, c), y * c + (int)mod_n(x + 1L, c)};
+        for (int q = 0; q < 4 && !rc; q++)
+            rc = edges_push(g->e, i, nb[q], err);
+    }
+    return rc;
+}
+
+static int gen_grid(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK, r, c;
+    grid_shape(g->n, &r, &c);
+    g->rule = RULE_MH;
+    for (int i = 0; i < g->n && !rc; i++) {
+        int y = i / c, x = i % c;
+        if (y > 0)
+            rc = edges_push(g->e, i, i - c, err);
+        if (!rc && y + 1 < r)
+            rc = edges_push(g->e, i, i + c, err);
+        if (!rc && x > 0)
+            rc = edges_push(g->e, i, i - 1, err);
+        if (!rc && x + 1 < c)
+            rc = edges_push(g->e, i, i + 1, err);
+    }
+    return rc;
+}
+
+static int gen_exp(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK;
+    for (int i = 0; i < g->n && !rc; i++)
+        for (int s = 0; s < g->tau && !rc; s++)
+            rc = edges_push(g->e, i, (int)mod_n(i - (1L << s), g->n), err);
+    return rc;
+}
+
+static int gen_sym_exp(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK;
+    for (int i = 0; i < g->n && !rc; i++)
+        for (int s = 0; s < g->tau && !rc; s++) {
+            rc = edges_push(g->e, i, (int)mod_n(i - (1L << s), g->n), err);
+            if (!rc)
+                rc = edges_push(g->e, i, (int)mod_n(i + (1L << s), g->n), err);
+        }
+    return rc;
+}
+
+static int gen_hypercube(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK;
+    for (int i = 0; i < g->n && !rc; i++)
+        for (int s = 0; s < g->tau && !rc; s++)
+            rc = edges_push(g->e, i, i ^ (1 << s), err);
+    return rc;
+}
+
+static int gen_full(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK, n = g->n;
+    if ((long)n * n > INT_MAX)
+        return eg_err_set(err, EG_EINPUT, "full graph too large: %d nodes (at most 46340)", n);
+    for (int i = 0; i < n && !rc; i++)
+        for (int j = 0; j < n && !rc; j++)
+            if (j != i)
+                rc = edges_push(g->e, i, j, err);
+    return rc;
+}
+
+static int gen_star(edge_gen *g, eg_err *err)
+{
+    int rc = EG_OK;
+    g->both = 1;
+    g->rule = RULE_MH;
+    for (int j = 1; j < g->n && !rc; j++)
+        rc = edges_push(g->e, 0, j, err);
+    return rc;
+}
+
+static int (*const edge_gens[])(edge_gen *, eg_err *) = {
+    [EG_GRAPH_RING] = gen_ring,   [EG_GRAPH_TORUS] = gen_torus,         [EG_GRAPH_GRID] = gen_grid,
+    [EG_GRAPH_EXP] = gen_exp,     [EG_GRAPH_SYM_EXP] = gen_sym_exp,     [EG_GRAPH_HYPERCUBE] = gen_hypercube,
+    [EG_GRAPH_FULL] = gen_full,   [EG_GRAPH_STAR] = gen_star,
+};
+
 static int build_structured(eg_topo *t, eg_err *err)
 {
-    int n = t->n, tau = t->tau, rc = EG_OK;
     edges e = {0};
-    int both = 0, rule = RULE_UNIFORM;
-    int r = 1, c = n;
-    switch (t->kind) {
-    case EG_GRAPH_RING:
-        for (int i = 0; i < n && !rc; i++) {
-            rc = edges_push(&e, i, (int)mod_n(i - 1L, n), err);
-            if (!rc)
-                rc = edges_push(&e, i, (int)mod_n(i + 1L, n), err);
-        }
-        break;
-    case EG_GRAPH_TORUS:
-        grid_shape(n, &r, &c);
-        for (int i = 0; i < n && !rc; i++) {
-            int y = i / c, x = i % c;
-            int nb[4] = {(int)mod_n(y - 1L, r) * c + x, (int)mod_n(y + 1L, r) * c + x,
-                         y * c + (int)mod_n(x - 1L, c), y * c + (int)mod_n(x + 1L, c)};
-            for (int q = 0; q < 4 && !rc; q++)
-                rc = edges_push(&e, i, nb[q], err);
-        }
-        break;
-    case EG_GRAPH_GRID:
-        grid_shape(n, &r, &c);
-        rule = RULE_MH;
-        for (int i = 0; i < n && !rc; i++) {
-            int y = i / c, x = i % c;
-            if (y > 0)
-                rc = edges_push(&e, i, i - c, err);
-            if (!rc && y + 1 < r)
-                rc = edges_push(&e, i, i + c, err);
-            if (!rc && x > 0)
-                rc = edges_push(&e, i, i - 1, err);
-            if (!rc && x + 1 < c)
-                rc = edges_push(&e, i, i + 1, err);
-        }
-        break;
-    case EG_GRAPH_EXP:
-        for (int i = 0; i < n && !rc; i++)
-            for (int s = 0; s < tau && !rc; s++)
-                rc = edges_push(&e, i, (int)mod_n(i - (1L << s), n), err);
-        break;
-    case EG_GRAPH_SYM_EXP:
-        for (int i = 0; i < n && !rc; i++)
-            for (int s = 0; s < tau && !rc; s++) {
-                rc = edges_push(&e, i, (int)mod_n(i - (1L << s), n), err);
-                if (!rc)
-                    rc = edges_push(&e, i, (int)mod_n(i + (1L << s), n), err);
-            }
-        break;
-    case EG_GRAPH_HYPERCUBE:
-        for (int i = 0; i < n && !rc; i++)
-            for (int s = 0; s < tau && !rc; s++)
-                rc = edges_push(&e, i, i ^ (1 << s), err);
-        break;
-    case EG_GRAPH_FULL:
-        if ((long)n * n > INT_MAX)
-            return eg_err_set(err, EG_EINPUT, "full graph too large: %d nodes (at most 46340)", n);
-        for (int i = 0; i < n && !rc; i++)
-            for (int j = 0; j < n && !rc; j++)
-                if (j != i)
-                    rc = edges_push(&e, i, j, err);
-        break;
-    case EG_GRAPH_STAR:
-        both = 1;
-        rule = RULE_MH;
-        for (int j = 1; j < n && !rc; j++)
-            rc = edges_push(&e, 0, j, err);
-        break;
-    default:
+    edge_gen g = {t->n, t->tau, &e, 0, RULE_UNIFORM};
+    size_t ng = sizeof edge_gens / sizeof edge_gens[0];
+    if ((size_t)t->kind >= ng || !edge_gens[t->kind])
         return eg_err_set(err, EG_ERUN, "internal: build_structured on graph %s", t->name);
-    }
+    int rc = edge_gens[t->kind](&g, err);
     if (!rc)
-        rc = wmat_from_edges(&t->mats[0], n, &e, both, rule, err);
+        rc = wmat_from_edges(&t->mats[0], t->n, &e, g.both, g.rule, err);
     edges_free(&e);
     return rc;
 }
