@@ -1030,6 +1030,67 @@ static int parse_row(const char *path, long line, int r, int n, char *s, double 
     return EG_OK;
 }
 
+/* the data rows (not blank, not comments) of the weight file: their count */
+static int file_rows(FILE *f, const char *path, int n, eg_err *err)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    long rows = 0;
+    while (getline(&buf, &cap, f) != -1)
+        if (!is_blank_or_comment(buf))
+            rows++;
+    free(buf);
+    if (ferror(f))
+        return eg_err_set(err, EG_EINPUT, "cannot read graph file %s", path);
+    if (rows != n)
+        return eg_err_set(err, EG_EINPUT, "%s: has %ld rows, nodes is %d", path, rows, n);
+    return EG_OK;
+}
+
+/* parses and checks the n data rows into the dense W (n x n, row-major) */
+static int file_parse(FILE *f, const char *path, int n, double *W, eg_err *err)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    long line = 0;
+    int r = 0, rc = EG_OK;
+    rewind(f);
+    while (!rc && r < n && getline(&buf, &cap, f) != -1) {
+        line++;
+        if (is_blank_or_comment(buf))
+            continue;
+        chomp(buf);
+        rc = parse_row(path, line, r, n, buf, W + (size_t)r * n, err);
+        r++;
+    }
+    free(buf);
+    if (!rc && r != n)
+        rc = eg_err_set(err, EG_EINPUT, "%s: changed while being read", path);
+    return rc;
+}
+
+/* the sparse W of a dense one: the nonzeros and the diagonal, by row */
+static int wmat_from_dense(eg_wmat *m, int n, const double *W, eg_err *err)
+{
+    long nnz = 0;
+    for (size_t q = 0; q < (size_t)n * n; q++)
+        nnz += W[q] != 0.0 || q / n == q % n;
+    int rc = wmat_alloc(m, n, nnz, err), pos = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        m->rowptr[i] = pos;
+        for (int j = 0; j < n; j++) {
+            double v = W[(size_t)i * n + j];
+            if (v != 0.0 || i == j) {
+                m->col[pos] = j;
+                m->val[pos++] = v;
+            }
+        }
+    }
+    if (!rc)
+        m->rowptr[n] = pos;
+    return rc;
+}
+
 static int build_file(eg_topo *t, const char *path, eg_err *err)
 {
     int n = t->n;
@@ -1042,67 +1103,15 @@ static int build_file(eg_topo *t, const char *path, eg_err *err)
     if (!f)
         return eg_err_set(err, EG_EINPUT, "cannot open graph file %s: %s", path,
                           strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0;
-    long rows = 0;
-    int rc = EG_OK;
-    /* pass 1: count the data rows */
-    while (getline(&buf, &cap, f) != -1)
-        if (!is_blank_or_comment(buf))
-            rows++;
-    if (ferror(f))
-        rc = eg_err_set(err, EG_EINPUT, "cannot read graph file %s", path);
-    else if (rows != n)
-        rc = eg_err_set(err, EG_EINPUT, "%s: has %ld rows, nodes is %d", path, rows, n);
     double *W = NULL;
-    if (!rc) {
-        W = eg_malloc((size_t)n * (size_t)n * sizeof *W, err);
-        if (!W)
-            rc = EG_ERUN;
-    }
-    /* pass 2: parse and check each row */
-    if (!rc) {
-        rewind(f);
-        long line = 0;
-        int r = 0;
-        while (!rc && getline(&buf, &cap, f) != -1) {
-            line++;
-            if (is_blank_or_comment(buf))
-                continue;
-            chomp(buf);
-            if (r >= n)
-                break;
-            rc = parse_row(path, line, r, n, buf, W + (size_t)r * n, err);
-            r++;
-        }
-        if (!rc && r != n)
-            rc = eg_err_set(err, EG_EINPUT, "%s: changed while being read", path);
-    }
-    free(buf);
+    int rc = file_rows(f, path, n, err);
+    if (!rc && !(W = eg_malloc((size_t)n * (size_t)n * sizeof *W, err)))
+        rc = EG_ERUN;
+    if (!rc)
+        rc = file_parse(f, path, n, W, err);
     fclose(f);
-    if (!rc) {
-        long nnz = 0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                if (W[(size_t)i * n + j] != 0.0 || i == j)
-                    nnz++;
-        eg_wmat *m = &t->mats[0];
-        rc = wmat_alloc(m, n, nnz, err);
-        if (!rc) {
-            int pos = 0;
-            for (int i = 0; i < n; i++) {
-                m->rowptr[i] = pos;
-                for (int j = 0; j < n; j++) {
-                    double v = W[(size_t)i * n + j];
-                    if (v != 0.0 || i == j) {
-                        m->col[pos] = j;
-                        m->val[pos++] = v;
-                    }
-                }
-            }
-            m->rowptr[n] = pos;
-        }
-    }
+    if (!rc)
+        rc = wmat_from_dense(&t->mats[0], n, W, err);
     free(W);
     return rc;
 }
