@@ -1191,22 +1191,40 @@ static void stats_update(const nn_step *s, float *stats)
     }
 }
 
-static int run_steps(eg_work *w, const nn_step *s, int n, float *stats, eg_err *err)
+/* Runs steps s[0 .. n) in a parallel region of its own with one thread. oneDNN (OpenMP
+ * runtime) runs a primitive with one thread inline on the calling thread, without a team of
+ * its own; some kernels then still synchronise with a bare `#pragma omp barrier` (ncsp_bnorm
+ * computing statistics, which group norm always does; the cache-blocked path of the other
+ * batch norms). Such a barrier binds to the innermost enclosing team: called inside the
+ * caller's parallel region it would wait for the caller's other threads, which are running
+ * other batches or nodes (a deadlock, or threads held in lockstep). The team of one makes it
+ * a no-op. The thread count is set again inside, where nthreads-var may take the next value
+ * of an OMP_NUM_THREADS list. */
+static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, eg_err *err)
 {
-    for (int i = 0; i < n; i++, s++) {
-        double t0 = w->prof_on ? eg_now() : 0.0;
-        if (!s->p) {
-            stats_update(s, stats);
-        } else {
-            if (s->scratch)
-                dnnl_memory_set_data_handle(s->scratch, w->scratch);
-            DN(dnnl_primitive_execute(s->p, w->stream, s->narg, s->arg));
-        }
-        if (w->prof_on) {
-            w->prof_sec[s->phase] += eg_now() - t0;
-            w->prof_flop[s->phase] += s->flops;
+    dnnl_status_t st = dnnl_success;
+#pragma omp parallel num_threads(1) shared(st)
+    {
+        omp_set_num_threads(1);
+        for (int i = 0; i < n && st == dnnl_success; i++) {
+            const nn_step *s = &steps[i];
+            double t0 = w->prof_on ? eg_now() : 0.0;
+            if (!s->p) {
+                stats_update(s, stats);
+            } else {
+                if (s->scratch)
+                    dnnl_memory_set_data_handle(s->scratch, w->scratch);
+                st = dnnl_primitive_execute(s->p, w->stream, s->narg, s->arg);
+            }
+            if (w->prof_on) {
+                w->prof_sec[s->phase] += eg_now() - t0;
+                w->prof_flop[s->phase] += s->flops;
+            }
         }
     }
+    if (st != dnnl_success)
+        return eg_err_set(err, EG_ERUN, "model: oneDNN primitive execution: %s",
+                          dnnl_status2str(st));
     return EG_OK;
 }
 

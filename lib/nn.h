@@ -16,6 +16,9 @@
  * Threads: every primitive is created and executed with the calling thread's OpenMP
  * thread count set to 1 (nn_enter / nn_leave), whatever the caller, so results are bitwise the
  * same on any thread; a work (its stream, scratchpad, plans) belongs to one thread at a time.
+ * Primitives execute inside a parallel region of one thread of their own: the bare
+ * `omp barrier` of some oneDNN kernels (ncsp_bnorm, used by group norm) then binds to that
+ * team instead of the caller's, so callers may run any mix of calls from an OpenMP region.
  */
 #ifndef EG_NN_H
 #define EG_NN_H

@@ -9,6 +9,7 @@
  * double by eg_model_eval) on a random subset of coordinates. A negative control shows the
  * checker fails on a gradient with one flipped sign.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "common.h"
 #include "model.h"
 #include "testutil.h"
@@ -16,8 +17,10 @@
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -1230,6 +1233,148 @@ START_TEST(test_thread_work_invariance)
 }
 END_TEST
 
+/* ---- calls from inside an OpenMP region ------------------------------------------------ */
+
+/* Some oneDNN kernels (ncsp_bnorm computing statistics, the blocked path of the other batch
+ * norms) synchronise with a bare `#pragma omp barrier`. Run inline on a caller's OpenMP
+ * thread, such a barrier binds to the caller's team, so two threads making different sequences
+ * of model calls deadlock. A hang must fail the test, not block CI: a watchdog ends the
+ * process. */
+#define REGION_WATCHDOG_SEC 120
+
+static void region_watchdog(int sig)
+{
+    static const char msg[] = "check_model: watchdog: model calls inside an OpenMP region hang\n";
+    (void)sig;
+    ssize_t rc = write(2, msg, sizeof msg - 1);
+    (void)rc;
+    _exit(3);
+}
+
+typedef struct region_res {
+    float loss;
+    double eval_loss;
+    long correct;
+    float *grad, *stats;
+} region_res;
+
+/* one training call (from the statistics st0) and one evaluation (statistics st_eval) */
+static void region_call(const eg_model *m, eg_work *w, const float *p, const float *st0,
+                        const float *st_eval, const float *x, const int32_t *y, int B,
+                        region_res *r)
+{
+    size_t ns = eg_model_nstats(m);
+    memcpy(r->stats, st0, ns * sizeof *st0);
+    r->loss = eg_model_loss_grad(m, w, p, ns ? r->stats : NULL, x, y, B, r->grad);
+    r->eval_loss = 0.0;
+    r->correct = 0;
+    eg_model_eval(m, w, p, ns ? st_eval : NULL, x, y, B, &r->eval_loss, &r->correct);
+}
+
+/* Training and evaluation at batch sizes 1, 8, 96 and 250 of a resnet and a cnn with batch
+ * and group norm (3- and 1-channel inputs), called from both threads of a 2-thread parallel
+ * region at once, each with its own work and a different sequence of calls (thread 0 makes
+ * each call twice, thread 1 once, in the reverse order): no hang, and bitwise the results of
+ * the same calls made outside the region. */
+START_TEST(test_calls_in_omp_region)
+{
+    static const int Bs[] = {1, 8, 96, 250};
+    enum { NB = 4, BMAX = 250 };
+    int ch[] = {4, 6}, h[] = {5};
+    eg_model_spec s;
+    eg_shape in;
+    if (_i < 2) {
+        s = mk_resnet(8, 4, _i == 0 ? EG_NORM_BATCH : EG_NORM_GROUP, 2, EG_PREC_F32);
+        in = (eg_shape){3, 12, 12};
+    } else {
+        s = mk_spec("cnn", h, 1, ch, 2, 3);
+        s.norm = _i == 2 ? EG_NORM_BATCH : EG_NORM_GROUP;
+        s.groups = 2;
+        in = (eg_shape){1, 12, 12};
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = region_watchdog;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+    alarm(REGION_WATCHDOG_SEC);
+
+    eg_model *m = mk_model(&s, in, 5);
+    size_t np = eg_model_nparams(m), ns = eg_model_nstats(m),
+           dim = (size_t)in.c * in.h * in.w;
+    eg_rng r;
+    eg_rng_seed(&r, 23, 1, (uint64_t)_i);
+    float *p = malloc(np * sizeof *p), *st0 = malloc((ns + 1) * sizeof *st0);
+    eg_model_init_params(m, p, &r);
+    eg_model_init_stats(m, st0);
+    float *st_eval = rand_floats(ns + 1, &r, 0.5, 1.5); /* means and variances, all > 0 */
+    float *x = rand_floats((size_t)BMAX * dim, &r, -1, 1);
+    int32_t *y = rand_labels(BMAX, 5, &r);
+    region_res res[3][NB]; /* outside the region, thread 0, thread 1 */
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < NB; b++) {
+            res[k][b].grad = malloc(np * sizeof(float));
+            res[k][b].stats = malloc((ns + 1) * sizeof(float));
+            ck_assert(res[k][b].grad && res[k][b].stats);
+        }
+    omp_set_num_threads(2);
+    eg_work *w = mk_work(m, BMAX);
+    for (int b = 0; b < NB; b++)
+        region_call(m, w, p, st0, st_eval, x, y, Bs[b], &res[0][b]);
+    eg_work_free(w);
+    int ok[2] = {0, 0};
+#pragma omp parallel num_threads(2)
+    {
+        int t = omp_get_thread_num();
+        eg_work *tw = NULL;
+        eg_err err = {0};
+        if (eg_work_init(&tw, m, BMAX, &err) == EG_OK) {
+            for (int i = 0; i < NB; i++) {
+                int b = t == 0 ? i : NB - 1 - i;
+                for (int rep = 0; rep < (t == 0 ? 2 : 1); rep++)
+                    region_call(m, tw, p, st0, st_eval, x, y, Bs[b], &res[1 + t][b]);
+            }
+            ok[t] = 1;
+        }
+        eg_work_free(tw);
+    }
+    ck_assert_int_eq(omp_get_max_threads(), 2);
+    ck_assert(ok[0] && ok[1]);
+    for (int b = 0; b < NB; b++) {
+        const region_res *o = &res[0][b];
+        ck_assert_msg(isfinite(o->loss) && isfinite(o->eval_loss), "%s B=%d: loss %g / %g",
+                      eg_model_describe(m), Bs[b], o->loss, o->eval_loss);
+        for (int k = 1; k < 3; k++) {
+            const region_res *q = &res[k][b];
+            ck_assert_msg(memcmp(&o->loss, &q->loss, sizeof o->loss) == 0 &&
+                              memcmp(&o->eval_loss, &q->eval_loss, sizeof o->eval_loss) == 0 &&
+                              o->correct == q->correct,
+                          "%s B=%d thread %d: loss %.9g / %.17g / %ld vs %.9g / %.17g / %ld",
+                          eg_model_describe(m), Bs[b], k - 1, q->loss, q->eval_loss, q->correct,
+                          o->loss, o->eval_loss, o->correct);
+            ck_assert_msg(memcmp(o->grad, q->grad, np * sizeof(float)) == 0,
+                          "%s B=%d thread %d: gradient differs", eg_model_describe(m), Bs[b],
+                          k - 1);
+            ck_assert_msg(memcmp(o->stats, q->stats, ns * sizeof(float)) == 0,
+                          "%s B=%d thread %d: statistics differ", eg_model_describe(m), Bs[b],
+                          k - 1);
+        }
+    }
+    alarm(0);
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < NB; b++) {
+            free(res[k][b].grad);
+            free(res[k][b].stats);
+        }
+    free(p);
+    free(st0);
+    free(st_eval);
+    free(x);
+    free(y);
+    eg_model_free(m);
+}
+END_TEST
+
 START_TEST(test_bad_resnet)
 {
     eg_shape cf = {3, 32, 32};
@@ -1406,6 +1551,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_resnet_counts);
     tcase_add_test(tc, test_nodecay);
     tcase_add_loop_test(tc, test_thread_work_invariance, 0, 2);
+    tcase_add_loop_test(tc, test_calls_in_omp_region, 0, 4);
     tcase_add_test(tc, test_bad_resnet);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("training");
