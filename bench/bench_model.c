@@ -214,7 +214,7 @@ static int make_models(bench_model *bm, const char *only)
         if (!only || !strcmp(only, "mlp")) {
             memset(&b, 0, sizeof b);
             b.label = "mlp";
-            snprintf(b.spec.name, sizeof b.spec.name, "mlp");
+            b.spec.kind = EG_MODEL_MLP;
             b.spec.hidden[0] = 256;
             b.spec.n_hidden = 1;
             b.in = (eg_shape){1, 28, 28};
@@ -224,7 +224,7 @@ static int make_models(bench_model *bm, const char *only)
         if (!only || !strcmp(only, "cnn")) {
             memset(&b, 0, sizeof b);
             b.label = "cnn";
-            snprintf(b.spec.name, sizeof b.spec.name, "cnn");
+            b.spec.kind = EG_MODEL_CNN;
             b.spec.channels[0] = 16;
             b.spec.channels[1] = 32;
             b.spec.n_channels = 2;
@@ -238,7 +238,7 @@ static int make_models(bench_model *bm, const char *only)
         for (int s = 0; s < 2 && (!only || !strcmp(only, "resnet")); s++) {
             memset(&b, 0, sizeof b);
             b.label = "resnet";
-            snprintf(b.spec.name, sizeof b.spec.name, "resnet");
+            b.spec.kind = EG_MODEL_RESNET;
             b.spec.depth = 20;
             b.spec.width = 16;
             b.spec.norm = EG_NORM_BATCH;

@@ -51,6 +51,22 @@ const eg_compress_info eg_compress_kinds[] = {
     {NULL, 0, 0},
 };
 
+static const char *const logreg_keys[] = {"name", "init", NULL};
+static const char *const mlp_keys[] = {"name", "hidden", "init", NULL};
+static const char *const cnn_keys[] = {"name", "hidden", "channels", "kernel", "norm", "groups",
+                                       "norm_stats", "init", NULL};
+static const char *const resnet_keys[] = {"name", "depth", "width", "norm", "groups", "norm_stats",
+                                          "init", NULL};
+
+/* name, conv, keys */
+const eg_model_info eg_model_kinds[] = {
+    [EG_MODEL_LOGREG] = {"logreg", 0, logreg_keys},
+    [EG_MODEL_MLP] = {"mlp", 0, mlp_keys},
+    [EG_MODEL_CNN] = {"cnn", 1, cnn_keys},
+    [EG_MODEL_RESNET] = {"resnet", 1, resnet_keys},
+    {NULL, 0, NULL},
+};
+
 const eg_name_info eg_sched_kinds[] = {
     [EG_SCHED_CONSTANT] = {"constant"},
     [EG_SCHED_STEP] = {"step"},

@@ -85,6 +85,16 @@ typedef struct eg_compress_info {
 } eg_compress_info;
 extern const eg_compress_info eg_compress_kinds[];
 
+/* models (SPEC.md section 2, model:) */
+typedef enum { EG_MODEL_LOGREG, EG_MODEL_MLP, EG_MODEL_CNN, EG_MODEL_RESNET } eg_model_kind;
+
+typedef struct eg_model_info {
+    const char *name;
+    int conv;                /* image models: takes model.norm (and groups, norm_stats) */
+    const char *const *keys; /* the keys its model: mapping takes, NULL-terminated */
+} eg_model_info;
+extern const eg_model_info eg_model_kinds[];
+
 /* learning-rate schedules */
 typedef enum { EG_SCHED_CONSTANT, EG_SCHED_STEP, EG_SCHED_COSINE } eg_sched_kind;
 

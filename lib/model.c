@@ -286,7 +286,7 @@ static const char *norm_name(eg_norm_kind k)
     return k == EG_NORM_BATCH ? "batch-norm" : k == EG_NORM_GROUP ? "group-norm" : "";
 }
 
-static void describe(eg_model *m, const eg_model_spec *s, const char *name)
+static void describe(eg_model *m, const eg_model_spec *s)
 {
     char *d = m->desc;
     size_t cap = sizeof m->desc, n = 0;
@@ -301,10 +301,10 @@ static void describe(eg_model *m, const eg_model_spec *s, const char *name)
     else if (m->norm == EG_NORM_BATCH)
         snprintf(norm, sizeof norm, " %s", norm_name(m->norm));
     eg_shape in = m->in;
-    if (!strcmp(name, "resnet")) {
+    if (s->kind == EG_MODEL_RESNET) {
         DESC("resnet-%d w%d%s %dx%dx%d -> %d", s->depth, s->width, norm, in.c, in.h, in.w,
              m->classes);
-    } else if (!strcmp(name, "cnn")) {
+    } else if (s->kind == EG_MODEL_CNN) {
         DESC("cnn %dx%dx%d ", in.c, in.h, in.w);
         for (int i = 0; i < s->n_channels; i++)
             DESC("%sc%d", i ? "-" : "", s->channels[i]);
@@ -313,7 +313,7 @@ static void describe(eg_model *m, const eg_model_spec *s, const char *name)
             DESC(" h%d", s->hidden[0]);
         DESC("%s -> %d", norm, m->classes);
     } else {
-        DESC("%s %d", name, in.c * in.h * in.w);
+        DESC("%s %d", eg_model_kinds[s->kind].name, in.c * in.h * in.w);
         for (int i = 0; i < m->net.nop; i++)
             if (m->net.op[i].kind == NN_DENSE)
                 DESC("-%d", m->net.t[m->net.op[i].out].w);
@@ -325,7 +325,7 @@ static void describe(eg_model *m, const eg_model_spec *s, const char *name)
 }
 
 /* Validates the spec and fills the op list (shapes and offsets only). */
-static int build(eg_model *m, const eg_model_spec *s, const char *name, eg_err *err)
+static int build(eg_model *m, const eg_model_spec *s, eg_err *err)
 {
     eg_shape in = m->in;
     if (in.c < 1 || in.h < 1 || in.w < 1)
@@ -337,7 +337,9 @@ static int build(eg_model *m, const eg_model_spec *s, const char *name, eg_err *
     if ((size_t)in.c * in.h * in.w > MAX_DIM)
         return eg_err_set(err, EG_EINPUT, "model: input %dx%dx%d has more than %d features",
                           in.c, in.h, in.w, MAX_DIM);
-    int conv = !strcmp(name, "cnn") || !strcmp(name, "resnet");
+    if ((int)s->kind < 0 || s->kind > EG_MODEL_RESNET)
+        return eg_err_set(err, EG_EINPUT, "model: unknown model kind %d", (int)s->kind);
+    int conv = eg_model_kinds[s->kind].conv;
     if (conv && (s->norm < EG_NORM_NONE || s->norm > EG_NORM_GROUP))
         return eg_err_set(err, EG_EINPUT, "model: unknown norm kind %d", (int)s->norm);
     m->norm = conv ? s->norm : EG_NORM_NONE;
@@ -346,14 +348,16 @@ static int build(eg_model *m, const eg_model_spec *s, const char *name, eg_err *
         return eg_err_set(err, EG_EINPUT, "model: group norm needs groups >= 1 (got %d)",
                           s->groups);
     m->net.prec = s->precision == EG_PREC_BF16 ? EG_PREC_BF16 : EG_PREC_F32;
-    if (!strcmp(name, "logreg") || !strcmp(name, "mlp"))
-        return build_mlp(m, s, !strcmp(name, "logreg"), err);
-    if (!strcmp(name, "cnn"))
+    switch (s->kind) {
+    case EG_MODEL_LOGREG:
+    case EG_MODEL_MLP:
+        return build_mlp(m, s, s->kind == EG_MODEL_LOGREG, err);
+    case EG_MODEL_CNN:
         return build_cnn(m, s, err);
-    if (!strcmp(name, "resnet"))
+    case EG_MODEL_RESNET:
         return build_resnet(m, s, err);
-    return eg_err_set(err, EG_EINPUT, "unknown model '%s' (known: logreg, mlp, cnn, resnet)",
-                      name);
+    }
+    return EG_EINPUT;
 }
 
 /* Validates s against the input shape and builds the op list. *out is NULL on error:
@@ -369,10 +373,7 @@ int eg_model_init(eg_model **out, const eg_model_spec *s, eg_shape in, int class
         return EG_ERUN;
     m->in = in;
     m->classes = classes;
-    char name[sizeof s->name + 1]; /* s->name need not be terminated */
-    memcpy(name, s->name, sizeof s->name);
-    name[sizeof s->name] = 0;
-    int rc = build(m, s, name, err);
+    int rc = build(m, s, err);
     if (!rc && m->oom)
         rc = eg_err_set(err, EG_ERUN, "out of memory (model)");
     if (!rc && m->nparams > (size_t)INT_MAX)
@@ -384,7 +385,7 @@ int eg_model_init(eg_model **out, const eg_model_spec *s, eg_shape in, int class
         eg_model_free(m);
         return rc;
     }
-    describe(m, s, name);
+    describe(m, s);
     *out = m;
     return EG_OK;
 }

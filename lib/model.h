@@ -16,7 +16,7 @@
 
 
 typedef struct eg_model_spec {
-    char name[16];               /* logreg | mlp | cnn | resnet */
+    eg_model_kind kind;          /* kinds.h: logreg | mlp | cnn | resnet */
     int hidden[EG_MAX_LAYERS];   /* mlp: widths of the hidden layers; cnn: hidden[0] = width of the
                                     dense layer after the convolutions (0 = none) */
     int n_hidden;

@@ -178,7 +178,7 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("algorithm.weight_decay", EG_COL_G9, s->algo.weight_decay)                               \
     X("algorithm.nesterov", EG_COL_TEXT, s->algo.nesterov ? "true" : "false")                  \
     X("algorithm.weight_decay_norm", EG_COL_TEXT, s->algo.weight_decay_norm ? "true" : "false") \
-    X("model", EG_COL_TEXT, s->model.name)                                                     \
+    X("model", EG_COL_TEXT, eg_model_kinds[s->model.kind].name)                                \
     X("model.hidden", EG_COL_TEXT, ints_text(tmp, sizeof tmp, s->model.hidden, s->model.n_hidden)) \
     X("model.channels", EG_COL_TEXT,                                                           \
       ints_text(tmp, sizeof tmp, s->model.channels, s->model.n_channels))                      \

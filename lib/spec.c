@@ -270,7 +270,6 @@ static int rd_int_list(ctx *c, const eg_ynode *n, const char *key, long lo, int 
 
 /* ---- sections ---- */
 
-static const char *const model_names[] = {"logreg", "mlp", "cnn", "resnet", NULL};
 static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100",
                                          "synthetic", "idx", "image_folder", "png_folder", "csv",
                                          NULL};
@@ -709,79 +708,40 @@ static int resnet_keys(ctx *c, const eg_ynode *map, eg_model_spec *m)
     return 0;
 }
 
-static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
+/* the defaults of each model kind */
+static void model_defaults(eg_model_spec *m, eg_model_kind kind)
 {
-    const eg_ynode *map, *nm;
-    if (name_or_map(c, n, "model", &map, &nm))
-        return EG_EINPUT;
-    eg_model_spec *m = &s->model;
-    if (rd_choice(c, nm, "model", model_names, m->name, sizeof m->name))
-        return EG_EINPUT;
-    s->init_independent = 0;
-    s->norm_stats_gossip = 0;
-    m->n_hidden = 0;
-    m->n_channels = 0;
-    m->kernel = 0;
-    m->depth = 0;
-    m->width = 0;
+    eg_precision prec = m->precision;
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->precision = prec;
     m->norm = EG_NORM_NONE;
-    m->groups = 0;
-    if (!strcmp(m->name, "mlp")) {
+    if (kind == EG_MODEL_MLP) {
         m->hidden[0] = 256;
         m->n_hidden = 1;
-    } else if (!strcmp(m->name, "cnn")) {
+    } else if (kind == EG_MODEL_CNN) {
         m->channels[0] = 32;
         m->channels[1] = 64;
         m->n_channels = 2;
         m->kernel = 3;
         m->hidden[0] = 128;
         m->n_hidden = 1;
-    } else if (!strcmp(m->name, "resnet")) {
+    } else if (kind == EG_MODEL_RESNET) {
         m->depth = 20;
         m->width = 16;
         m->norm = EG_NORM_BATCH;
     }
-    if (!map)
-        return model_norm_defaults(m);
-    if (!strcmp(m->name, "logreg")) {
-        static const char *const keys[] = {"name", "init", NULL};
-        if (only_keys(c, map, "model", keys))
-            return EG_EINPUT;
-    } else if (!strcmp(m->name, "mlp")) {
-        static const char *const keys[] = {"name", "hidden", "init", NULL};
-        if (only_keys(c, map, "model", keys))
-            return EG_EINPUT;
-    } else if (!strcmp(m->name, "cnn")) {
-        static const char *const keys[] = {"name", "hidden", "channels", "kernel", "norm", "groups",
-                                           "norm_stats", "init", NULL};
-        if (only_keys(c, map, "model", keys))
-            return EG_EINPUT;
-    } else {
-        static const char *const keys[] = {"name", "depth", "width", "norm", "groups",
-                                           "norm_stats", "init", NULL};
-        if (only_keys(c, map, "model", keys))
-            return EG_EINPUT;
-    }
+}
+
+/* model.hidden, model.channels, model.kernel (mlp and cnn) */
+static int layer_keys(ctx *c, const eg_ynode *map, eg_model_spec *m)
+{
     const eg_ynode *v;
-    if ((v = eg_ymap_get(map, "init", NULL))) {
-        static const char *const inits[] = {"same", "independent", NULL};
-        char tmp[16];
-        if (rd_choice(c, v, "model.init", inits, tmp, sizeof tmp))
-            return EG_EINPUT;
-        s->init_independent = !strcmp(tmp, "independent");
-    }
-    if (!strcmp(m->name, "logreg"))
-        return 0;
-    if (model_norm_keys(c, map, s))
+    int cnn = m->kind == EG_MODEL_CNN;
+    if ((v = eg_ymap_get(map, "hidden", NULL)) &&
+        rd_int_list(c, v, "model.hidden", cnn ? 0 : 1, m->hidden, cnn ? 1 : EG_MAX_LAYERS,
+                    &m->n_hidden))
         return EG_EINPUT;
-    if (!strcmp(m->name, "resnet"))
-        return resnet_keys(c, map, m);
-    if ((v = eg_ymap_get(map, "hidden", NULL))) {
-        int max = !strcmp(m->name, "cnn") ? 1 : EG_MAX_LAYERS;
-        if (rd_int_list(c, v, "model.hidden", !strcmp(m->name, "cnn") ? 0 : 1, m->hidden, max,
-                        &m->n_hidden))
-            return EG_EINPUT;
-    }
     if ((v = eg_ymap_get(map, "channels", NULL))) {
         if (rd_int_list(c, v, "model.channels", 1, m->channels, EG_MAX_LAYERS, &m->n_channels))
             return EG_EINPUT;
@@ -795,6 +755,35 @@ static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
             return fail(c, v, "model.kernel must be odd ('same' padding), got %d", m->kernel);
     }
     return 0;
+}
+
+static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    const eg_ynode *map, *nm, *v;
+    int kind;
+    if (name_or_map(c, n, "model", &map, &nm) || RD_KIND(c, nm, "model", eg_model_kinds, &kind))
+        return EG_EINPUT;
+    eg_model_spec *m = &s->model;
+    const eg_model_info *mi = &eg_model_kinds[kind];
+    model_defaults(m, (eg_model_kind)kind);
+    s->init_independent = 0;
+    s->norm_stats_gossip = 0;
+    if (!map)
+        return model_norm_defaults(m);
+    if (only_keys(c, map, "model", mi->keys))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(map, "init", NULL))) {
+        static const char *const inits[] = {"same", "independent", NULL};
+        char tmp[16];
+        if (rd_choice(c, v, "model.init", inits, tmp, sizeof tmp))
+            return EG_EINPUT;
+        s->init_independent = !strcmp(tmp, "independent");
+    }
+    if (mi->conv && model_norm_keys(c, map, s))
+        return EG_EINPUT;
+    if (kind == EG_MODEL_RESNET)
+        return resnet_keys(c, map, m);
+    return layer_keys(c, map, m);
 }
 
 static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
@@ -1354,6 +1343,42 @@ static void algo_comm_yaml(char **b, size_t *len, size_t *cap, const eg_algo_spe
     ap(b, len, cap, "}\n  consensus_step: %.17g\n", a->consensus_step);
 }
 
+/* "[a, b, c]" of n ints */
+static void ints_yaml(char **b, size_t *len, size_t *cap, const int *v, int n)
+{
+    ap(b, len, cap, "[");
+    for (int i = 0; i < n; i++)
+        ap(b, len, cap, "%s%d", i ? ", " : "", v[i]);
+    ap(b, len, cap, "]");
+}
+
+/* the model: block, with the keys its kind takes */
+static void model_yaml(char **b, size_t *len, size_t *cap, const eg_spec *s)
+{
+    const eg_model_spec *m = &s->model;
+    ap(b, len, cap, "model:\n  name: %s\n  init: %s\n", eg_model_kinds[m->kind].name,
+       s->init_independent ? "independent" : "same");
+    if (m->kind == EG_MODEL_RESNET)
+        ap(b, len, cap, "  depth: %d\n  width: %d\n", m->depth, m->width);
+    if (m->kind == EG_MODEL_MLP || m->kind == EG_MODEL_CNN) {
+        ap(b, len, cap, "  hidden: ");
+        ints_yaml(b, len, cap, m->hidden, m->n_hidden);
+        ap(b, len, cap, "\n");
+    }
+    if (m->kind == EG_MODEL_CNN) {
+        ap(b, len, cap, "  channels: ");
+        ints_yaml(b, len, cap, m->channels, m->n_channels);
+        ap(b, len, cap, "\n  kernel: %d\n", m->kernel);
+    }
+    if (!eg_model_kinds[m->kind].conv)
+        return;
+    ap(b, len, cap, "  norm: %s\n", norm_names[m->norm]);
+    if (m->norm == EG_NORM_GROUP)
+        ap(b, len, cap, "  groups: %d\n", m->groups);
+    if (m->norm == EG_NORM_BATCH)
+        ap(b, len, cap, "  norm_stats: %s\n", s->norm_stats_gossip ? "gossip" : "local");
+}
+
 char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
 {
     size_t cap = 4096, len = 0;
@@ -1376,30 +1401,7 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
        s->algo.nesterov ? "true" : "false");
     ap(&b, &len, &cap, "  weight_decay_norm: %s\n", s->algo.weight_decay_norm ? "true" : "false");
     algo_comm_yaml(&b, &len, &cap, &s->algo);
-    const eg_model_spec *m = &s->model;
-    ap(&b, &len, &cap, "model:\n  name: %s\n  init: %s\n", m->name,
-       s->init_independent ? "independent" : "same");
-    if (!strcmp(m->name, "resnet"))
-        ap(&b, &len, &cap, "  depth: %d\n  width: %d\n", m->depth, m->width);
-    else if (strcmp(m->name, "logreg")) {
-        ap(&b, &len, &cap, "  hidden: [");
-        for (int i = 0; i < m->n_hidden; i++)
-            ap(&b, &len, &cap, "%s%d", i ? ", " : "", m->hidden[i]);
-        ap(&b, &len, &cap, "]\n");
-    }
-    if (!strcmp(m->name, "cnn")) {
-        ap(&b, &len, &cap, "  channels: [");
-        for (int i = 0; i < m->n_channels; i++)
-            ap(&b, &len, &cap, "%s%d", i ? ", " : "", m->channels[i]);
-        ap(&b, &len, &cap, "]\n  kernel: %d\n", m->kernel);
-    }
-    if (!strcmp(m->name, "cnn") || !strcmp(m->name, "resnet")) {
-        ap(&b, &len, &cap, "  norm: %s\n", norm_names[m->norm]);
-        if (m->norm == EG_NORM_GROUP)
-            ap(&b, &len, &cap, "  groups: %d\n", m->groups);
-        if (m->norm == EG_NORM_BATCH)
-            ap(&b, &len, &cap, "  norm_stats: %s\n", s->norm_stats_gossip ? "gossip" : "local");
-    }
+    model_yaml(&b, &len, &cap, s);
     const eg_data_spec *d = &s->data;
     ap(&b, &len, &cap, "data:\n  name: %s\n", d->name);
     if (d->path[0])

@@ -29,7 +29,7 @@ static eg_model_spec mk_spec(const char *name, const int *hidden, int nh, const 
 {
     eg_model_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "%s", name);
+    s.kind = (eg_model_kind)EG_KIND_FIND(eg_model_kinds, name);
     for (int i = 0; i < nh; i++)
         s.hidden[i] = hidden[i];
     s.n_hidden = nh;
@@ -291,7 +291,7 @@ static double ref_loss_mode(const ref_net *net, const double *params, double *st
         t.v[i] = x[i];
     const double *p = params;
     double *stp = st;
-    if (!strcmp(s->name, "cnn")) {
+    if (s->kind == EG_MODEL_CNN) {
         for (int blk = 0; blk < s->n_channels; blk++) {
             rt_move(&t, ref_conv(&t, &p, s->channels[blk], s->kernel, 1,
                                  s->norm == EG_NORM_NONE));
@@ -301,10 +301,10 @@ static double ref_loss_mode(const ref_net *net, const double *params, double *st
         }
         if (s->n_hidden > 0 && s->hidden[0] > 0)
             rt_move(&t, ref_dense(&t, &p, s->hidden[0], 1));
-    } else if (!strcmp(s->name, "mlp")) {
+    } else if (s->kind == EG_MODEL_MLP) {
         for (int i = 0; i < s->n_hidden; i++)
             rt_move(&t, ref_dense(&t, &p, s->hidden[i], 1));
-    } else if (!strcmp(s->name, "resnet")) {
+    } else if (s->kind == EG_MODEL_RESNET) {
         ref_resnet(s, &t, &p, train, &stp);
     }
     rt_move(&t, ref_dense(&t, &p, net->classes, 0));
@@ -505,7 +505,7 @@ static void expect_grad_ok(const eg_model_spec *s, eg_shape in, int classes, int
                   r.checked);
     /* the self-FD runs eg_model_eval, which normalises with running statistics; a resnet
      * without norm has losses too large for float differences with step 1e-2 */
-    if (s->norm == EG_NORM_BATCH || !strcmp(s->name, "resnet"))
+    if (s->norm == EG_NORM_BATCH || s->kind == EG_MODEL_RESNET)
         return;
     int skipped;
     gcheck f = grad_vs_self(s, in, classes, B, 11, 60, &skipped);
