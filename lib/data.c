@@ -92,33 +92,28 @@ static int has_marker(const char *dir, const char *const *markers)
 
 /* The candidate directories for a named dataset, in search order; returns how many.
  * Each cand[i] has room for EG_PATH_MAX bytes. */
-static int locate_candidates(const char *name, char cand[][EG_PATH_MAX], int max)
+static int locate_candidates(eg_data_kind kind, char cand[][EG_PATH_MAX], int max)
 {
     int n = 0;
+    const eg_data_info *k = &eg_data_kinds[kind];
     const char *env = getenv("EXPGRAPH_DATA");
     if (env && *env && n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", env, name);
+        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", env, k->name);
     if (n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", EG_DATA_DIR, name);
-    if (strcmp(name, "fashion_mnist") == 0 && n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s", "/usr/share/datasets/fashion-mnist");
-    if (strcmp(name, "digits") == 0 && n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s",
-                 "/usr/lib/python3/dist-packages/sklearn/datasets/data");
+        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", EG_DATA_DIR, k->name);
+    if (k->fallback && n < max)
+        snprintf(cand[n++], EG_PATH_MAX, "%s", k->fallback);
     return n;
 }
 
-int eg_data_locate(const char *name, char *dir, size_t dirlen)
+int eg_data_locate(eg_data_kind kind, char *dir, size_t dirlen)
 {
-    const char *const *markers;
-    if (strcmp(name, "mnist") == 0 || strcmp(name, "fashion_mnist") == 0)
-        markers = idx_markers;
-    else if (strcmp(name, "digits") == 0)
-        markers = digits_markers;
-    else
+    if ((unsigned)kind > EG_DATA_CSV || !eg_data_kinds[kind].named)
         return -1;
+    const char *const *markers =
+        eg_data_kinds[kind].format == EG_DFMT_DIGITS ? digits_markers : idx_markers;
     char cand[4][EG_PATH_MAX];
-    int n = locate_candidates(name, cand, 4);
+    int n = locate_candidates(kind, cand, 4);
     for (int i = 0; i < n; i++) {
         if (is_dir(cand[i]) && has_marker(cand[i], markers)) {
             if (strlen(cand[i]) >= dirlen)
@@ -130,10 +125,10 @@ int eg_data_locate(const char *name, char *dir, size_t dirlen)
     return -1;
 }
 
-static int not_found(const char *name, eg_err *err)
+static int not_found(eg_data_kind kind, eg_err *err)
 {
     char cand[4][EG_PATH_MAX];
-    int n = locate_candidates(name, cand, 4);
+    int n = locate_candidates(kind, cand, 4);
     char list[3 * 1024] = "";
     size_t used = 0;
     const char *env = getenv("EXPGRAPH_DATA");
@@ -143,8 +138,8 @@ static int not_found(const char *name, eg_err *err)
         used += (size_t)snprintf(list + used, sizeof list - used, "%.1000s%s", cand[i],
                                  i + 1 < n ? ", " : "");
     return eg_err_set(err, EG_EINPUT,
-                      "%s not found (looked in %s); run data/get_data.sh or set data.path", name,
-                      list);
+                      "%s not found (looked in %s); run data/get_data.sh or set data.path",
+                      eg_data_kinds[kind].name, list);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -237,64 +232,32 @@ static void normalise(eg_dataset *d, eg_err *err, int *rc)
 /* ------------------------------------------------------------------------------------ */
 /* loading                                                                                */
 
-/* The named datasets: how each is found and read. */
-typedef enum {
-    SRC_IDX, SRC_DIGITS, SRC_CIFAR10, SRC_CIFAR100, SRC_IMAGES, SRC_CSV, SRC_SYNTH
-} src_kind;
-typedef struct data_kind {
-    const char *name;
-    src_kind src;
-    int locatable;     /* 1: without data.path, eg_data_locate finds it */
-    const char *needs; /* without data.path and not locatable: what the path must be */
-} data_kind;
-
-static const data_kind data_kinds[] = {
-    {"mnist", SRC_IDX, 1, NULL},
-    {"fashion_mnist", SRC_IDX, 1, NULL},
-    {"digits", SRC_DIGITS, 1, NULL},
-    {"cifar10", SRC_CIFAR10, 0,
-     "directory of the binary version: data_batch_1.bin .. data_batch_5.bin, test_batch.bin"},
-    {"cifar100", SRC_CIFAR100, 0, "directory of the binary version: train.bin, test.bin"},
-    {"synthetic", SRC_SYNTH, 0, NULL},
-    {"idx", SRC_IDX, 0, "directory"},
-    {"image_folder", SRC_IMAGES, 0, "directory"},
-    {"png_folder", SRC_IMAGES, 0, "directory"}, /* the old name of image_folder */
-    {"csv", SRC_CSV, 0, "directory with train.csv and test.csv, or one .csv file"},
-};
-
 int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
 {
     memset(d, 0, sizeof *d);
     char dir[EG_PATH_MAX];
-    const char *name = s->name;
+    if ((unsigned)s->kind > EG_DATA_CSV)
+        return eg_err_set(err, EG_EINPUT, "unknown data kind %d", (int)s->kind);
+    const eg_data_info *k = &eg_data_kinds[s->kind];
+    const char *name = k->name;
     const char *where = s->path;
-    const data_kind *k = NULL;
-    for (size_t i = 0; i < sizeof data_kinds / sizeof data_kinds[0]; i++)
-        if (strcmp(name, data_kinds[i].name) == 0)
-            k = &data_kinds[i];
-    if (!k)
-        return eg_err_set(err, EG_EINPUT,
-                          "unknown data.name '%s' (known: mnist, fashion_mnist, digits, cifar10, "
-                          "cifar100, synthetic, idx, image_folder, csv)",
-                          name);
-    if (k->src == SRC_SYNTH) {
+    if (k->format == EG_DFMT_SYNTH) {
         where = NULL;
     } else if (!s->path[0]) {
-        if (!k->locatable)
+        if (!k->named)
             return eg_err_set(err, EG_EINPUT, "data.path is required for data.name %s (a %s)",
-                              name, k->needs);
-        if (eg_data_locate(name, dir, sizeof dir) != 0)
-            return not_found(name, err);
+                              name, k->path_is);
+        if (eg_data_locate(s->kind, dir, sizeof dir) != 0)
+            return not_found(s->kind, err);
         where = dir;
     }
     int rc;
-    switch (k->src) {
-    case SRC_IDX: rc = eg_data_load_idx(d, where, err); break;
-    case SRC_DIGITS: rc = eg_data_load_digits(d, where, err); break;
-    case SRC_CIFAR10: rc = eg_data_load_cifar(d, where, 10, err); break;
-    case SRC_CIFAR100: rc = eg_data_load_cifar(d, where, 100, err); break;
-    case SRC_IMAGES: rc = eg_data_load_image_folder(d, where, s->image_size, err); break;
-    case SRC_CSV: rc = eg_data_load_csv(d, where, err); break;
+    switch (k->format) {
+    case EG_DFMT_IDX: rc = eg_data_load_idx(d, where, err); break;
+    case EG_DFMT_DIGITS: rc = eg_data_load_digits(d, where, err); break;
+    case EG_DFMT_CIFAR: rc = eg_data_load_cifar(d, where, k->classes, err); break;
+    case EG_DFMT_IMAGES: rc = eg_data_load_image_folder(d, where, s->image_size, err); break;
+    case EG_DFMT_CSV: rc = eg_data_load_csv(d, where, err); break;
     default: rc = eg_data_load_synthetic(d, s, nodes, seed, err); break;
     }
     if (rc != EG_OK) {
@@ -471,18 +434,18 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
     if (nodes < 1)
         return eg_err_set(err, EG_EINPUT, "nodes must be at least 1 (got %d)", nodes);
     int bs = s->batch_size > 0 ? s->batch_size : 1;
-    const char *kind = s->partition[0] ? s->partition : "iid";
+    eg_partition_kind kind = s->partition;
+    const char *kname = (unsigned)kind <= EG_PART_SORTED ? eg_partition_kinds[kind].name : "?";
     int32_t n = d->n_train;
-    int dirichlet = strcmp(kind, "dirichlet") == 0;
-    if (strcmp(kind, "iid") != 0 && !dirichlet && strcmp(kind, "sorted") != 0)
-        return eg_err_set(err, EG_EINPUT,
-                          "unknown data.partition '%s' (known: iid, dirichlet, sorted)", kind);
-    if (d->node_blocks && strcmp(kind, "iid") != 0)
+    int dirichlet = kind == EG_PART_DIRICHLET;
+    if ((unsigned)kind > EG_PART_SORTED)
+        return eg_err_set(err, EG_EINPUT, "unknown data.partition kind %d", (int)kind);
+    if (d->node_blocks && kind != EG_PART_IID)
         return eg_err_set(err, EG_EINPUT,
                           "data.partition %s cannot be used with synthetic data of "
                           "heterogeneity > 0 (each node already owns its own block of samples); "
                           "use partition: iid",
-                          kind);
+                          kname);
     if (dirichlet && !(s->alpha > 0))
         return eg_err_set(err, EG_EINPUT, "data.alpha must be > 0 for dirichlet (got %g)",
                           s->alpha);
@@ -514,7 +477,7 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
             for (int32_t k = 0; k < n; k++)
                 owner[k] = k / share;
         }
-    } else if (strcmp(kind, "iid") == 0) {
+    } else if (kind == EG_PART_IID) {
         int32_t *perm = eg_malloc((size_t)n * sizeof *perm, err);
         if (!perm) {
             rc = EG_ERUN;
@@ -526,7 +489,7 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
                 owner[perm[k]] = k / share;
             free(perm);
         }
-    } else if (strcmp(kind, "sorted") == 0) {
+    } else if (kind == EG_PART_SORTED) {
         int32_t *class_start = eg_malloc(((size_t)d->classes + 1) * sizeof *class_start, err);
         int32_t *order = class_start ? by_label(d, class_start, err) : NULL;
         if (!order) {

@@ -3,19 +3,20 @@
 #define EG_DATA_H
 
 #include "common.h"
+#include "kinds.h"
 #include "model.h" /* eg_shape */
 #include "topology.h" /* EG_PATH_MAX */
 
 enum { EG_AUG_CROP = 1, EG_AUG_FLIP = 2 };
 
 typedef struct eg_data_spec {
-    char name[32];           /* mnist | fashion_mnist | digits | cifar10 | cifar100 | synthetic
-                                | idx | image_folder (png_folder: alias, stored as image_folder) | csv */
+    eg_data_kind kind;       /* the dataset (kinds.h: eg_data_kinds) */
     char path[EG_PATH_MAX];  /* idx/image_folder/csv/cifar*: a directory or file; mnist etc.:
                                 optional dir */
     int image_size;          /* image_folder: resize the shorter side to this and centre-crop
                                 to image_size x image_size (0 = keep the files' size) */
-    char partition[16];      /* iid | dirichlet | sorted */
+    eg_data_cache cache;     /* image_folder: memory (decode once) | stream (decode per batch) */
+    eg_partition_kind partition;
     double alpha;            /* dirichlet concentration (> 0) */
     int batch_size;          /* per node */
     int augment;             /* EG_AUG_* bits */
@@ -53,7 +54,7 @@ void eg_data_free(eg_dataset *d); /* safe on a zeroed or half-built dataset */
 /* Where a named dataset (mnist, fashion_mnist, digits) is looked for when path is null:
  * $EXPGRAPH_DATA, then the build's data/cache, then /usr/share/datasets. Writes the
  * directory found into dir and returns 0, or -1 if none has it. */
-int eg_data_locate(const char *name, char *dir, size_t dirlen);
+int eg_data_locate(eg_data_kind kind, char *dir, size_t dirlen);
 
 typedef struct eg_partition {
     int nodes;

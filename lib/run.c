@@ -111,7 +111,8 @@ static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
         return eg_err_set(err, EG_EINPUT,
                           "%s: data.batch_size %d x nodes %d needs %ld training samples; %s has %d "
                           "(lower data.batch_size or nodes)",
-                          where, s->data.batch_size, s->nodes, need, s->data.name, r->data.n_train);
+                          where, s->data.batch_size, s->nodes, need, eg_data_kinds[s->data.kind].name,
+                          r->data.n_train);
     }
     if ((rc = eg_partition_make(&r->part, &r->data, &s->data, s->nodes, s->seed, err))) {
         char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
@@ -379,7 +380,7 @@ static void announce(const runctx *r, const eg_run_opts *o)
         info(o, rank, "note: psgd trains one shared model, so model.init: independent is ignored "
                       "(every node starts from node 0's draw)");
     info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
-         r->data.desc, s->data.partition, eg_partition_skew(&r->part));
+         r->data.desc, eg_partition_kinds[s->data.partition].name, eg_partition_skew(&r->part));
     info(o, rank, "%ld iterations (%.0f per epoch, batch %d per node) -> %s%s", r->total_iters,
          r->iters_per_epoch, s->data.batch_size, r->out, r->start_iter ? " (resumed)" : "");
 }

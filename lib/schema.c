@@ -185,8 +185,8 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("model.norm", EG_COL_TEXT, eg_norm_names[s->model.norm])                                 \
     X("model.groups", EG_COL_INT, when_int(s->model.groups > 0, s->model.groups))              \
     X("model.norm_stats", EG_COL_TEXT, s->norm_stats_gossip ? "gossip" : "local")              \
-    X("data", EG_COL_TEXT, s->data.name)                                                       \
-    X("data.partition", EG_COL_TEXT, s->data.partition)                                        \
+    X("data", EG_COL_TEXT, eg_data_kinds[s->data.kind].name)                                   \
+    X("data.partition", EG_COL_TEXT, eg_partition_kinds[s->data.partition].name)               \
     X("data.alpha", EG_COL_G9, s->data.alpha)                                                  \
     X("data.batch_size", EG_COL_INT, s->data.batch_size)                                       \
     X("data.heterogeneity", EG_COL_G9, s->data.heterogeneity)                                  \
