@@ -54,6 +54,16 @@ float *eg_data_alloc_floats(size_t n, eg_err *err)
     return p;
 }
 
+uint8_t *eg_data_alloc_bytes(size_t n, eg_err *err)
+{
+    /* as many floats as hold n bytes: the same alignment and huge-page advice */
+    return (uint8_t *)eg_data_alloc_floats((n + sizeof(float) - 1) / sizeof(float), err);
+}
+
+static long long samples_read_total; /* eg_data_samples_read */
+
+long long eg_data_samples_read(void) { return samples_read_total; }
+
 /* ------------------------------------------------------------------------------------ */
 /* locating the named datasets                                                          */
 
@@ -143,96 +153,186 @@ static int not_found(eg_data_kind kind, eg_err *err)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* normalisation                                                                          */
+/* normalisation statistics, one sample at a time                                          */
 
-static void normalise(eg_dataset *d, eg_err *err, int *rc)
+static size_t block_of(const eg_dataset *d)
 {
-    int flat = d->shape.c == 1 && d->shape.h == 1;
-    size_t groups = flat ? (size_t)d->dim : (size_t)d->shape.c;
-    size_t block = flat ? 1 : (size_t)d->shape.h * (size_t)d->shape.w;
-    size_t dim = (size_t)d->dim;
-    double *mean = eg_calloc(groups, sizeof *mean, err);
-    double *var = eg_calloc(groups, sizeof *var, err);
-    if (!mean || !var) {
-        free(mean);
-        free(var);
-        *rc = EG_ERUN;
-        return;
-    }
-    size_t n = (size_t)d->n_train;
-    /* one pass in double over values shifted by the group's first training value K:
-     * var = E[(v-K)^2] - E[v-K]^2 loses little as long as K is a typical value (pixels,
-     * standardised features); four partial sums per row for speed */
-    double *shift = eg_calloc(groups, sizeof *shift, err);
-    if (!shift) {
-        free(mean);
-        free(var);
-        *rc = EG_ERUN;
-        return;
-    }
-    for (size_t g = 0; g < groups; g++)
-        shift[g] = d->x_train[g * block];
-    for (size_t i = 0; i < n; i++) {
-        const float *row = d->x_train + i * dim;
-        for (size_t g = 0; g < groups; g++) {
-            const float *v = row + g * block;
-            double K = shift[g], s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
-            size_t k = 0;
-            for (; k + 4 <= block; k += 4)
-                for (int u = 0; u < 4; u++) {
-                    double t = (double)v[k + (size_t)u] - K;
-                    s[u] += t;
-                    q[u] += t * t;
-                }
-            for (; k < block; k++) {
-                double t = (double)v[k] - K;
-                s[0] += t;
-                q[0] += t * t;
+    return d->shape.c == 1 && d->shape.h == 1 ? 1 : (size_t)d->shape.h * (size_t)d->shape.w;
+}
+
+/* Sample s's part of the statistics: per group, the sum and the sum of squares of its values
+ * shifted by the group's first training value K (one pass in double: var = E[(v-K)^2] -
+ * E[v-K]^2 loses little as long as K is a typical value; four partial sums per group for
+ * speed). Exactly one of u8 and f is non-NULL. */
+static void sample_stats(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f)
+{
+    size_t block = block_of(d);
+    double *out = d->sstat + (size_t)s * d->groups * 2;
+    for (size_t g = 0; g < d->groups; g++) {
+        double K = d->shift[g], sm[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+        size_t o = g * block, k = 0;
+        for (; k + 4 <= block; k += 4)
+            for (int u = 0; u < 4; u++) {
+                size_t at = o + k + (size_t)u;
+                double t = (u8 ? (double)u8[at] : (double)f[at]) - K;
+                sm[u] += t;
+                q[u] += t * t;
             }
-            mean[g] += (s[0] + s[1]) + (s[2] + s[3]);
-            var[g] += (q[0] + q[1]) + (q[2] + q[3]);
+        for (; k < block; k++) {
+            double t = (u8 ? (double)u8[o + k] : (double)f[o + k]) - K;
+            sm[0] += t;
+            q[0] += t * t;
         }
+        out[2 * g] = (sm[0] + sm[1]) + (sm[2] + sm[3]);
+        out[2 * g + 1] = (q[0] + q[1]) + (q[2] + q[3]);
     }
-    double cnt = (double)n * (double)block;
-    for (size_t g = 0; g < groups; g++) {
-        double m = mean[g] / cnt, v = var[g] / cnt - m * m;
+}
+
+/* One training sample from a reader, as d->want[s] asks: the statistics' shift (sample 0),
+ * its statistics, and a copy into the rows this rank holds. */
+static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_err *err)
+{
+    if (s < 0 || s >= d->n_train || !d->want || !d->want[s])
+        return eg_err_set(err, EG_ERUN, "internal: sample %d delivered but not wanted", (int)s);
+    uint8_t w = d->want[s];
+    size_t block = block_of(d), dim = (size_t)d->dim;
+    if (w & EG_WANT_SHIFT)
+        for (size_t g = 0; g < d->groups; g++)
+            d->shift[g] = u8 ? (double)u8[g * block] : (double)f[g * block];
+    if (w & EG_WANT_STATS)
+        sample_stats(d, s, u8, f);
+    if (w & EG_WANT_KEEP) {
+        size_t r = (size_t)d->row[s];
+        if (u8)
+            memcpy(d->u8_train + r * dim, u8, dim);
+        else
+            memmove(d->x_train + r * dim, f, dim * sizeof *f); /* in place: r <= s */
+    }
+    if (d->src) {
+        samples_read_total++;
+        d->samples_read++;
+    }
+    return EG_OK;
+}
+
+int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err)
+{
+    return take(d, s, px, NULL, err);
+}
+
+int eg_data_take_f(eg_dataset *d, int32_t s, const float *x, eg_err *err)
+{
+    return take(d, s, NULL, x, err);
+}
+
+size_t eg_data_n_sstat(const eg_dataset *d)
+{
+    return d->sstat ? (size_t)d->n_train * d->groups * 2 : 0;
+}
+
+/* mean and inverse std per group from the summed statistics, in sample order */
+static int stats_of(const eg_dataset *d, double *mean, double *inv)
+{
+    size_t G = d->groups;
+    for (size_t g = 0; g < G; g++)
+        mean[g] = inv[g] = 0;
+    for (size_t i = 0; i < (size_t)d->n_train; i++)
+        for (size_t g = 0; g < G; g++) {
+            mean[g] += d->sstat[(i * G + g) * 2];
+            inv[g] += d->sstat[(i * G + g) * 2 + 1];
+        }
+    double cnt = (double)d->n_train * (double)block_of(d);
+    for (size_t g = 0; g < G; g++) {
+        double m = mean[g] / cnt, v = inv[g] / cnt - m * m;
         double sd = sqrt(v > 0 ? v : 0);
-        mean[g] = m + shift[g];
-        var[g] = sd < 1e-8 ? 1.0 : 1.0 / sd; /* now the inverse std */
+        mean[g] = m + d->shift[g];
+        inv[g] = sd < 1e-8 ? 1.0 : 1.0 / sd;
     }
-    free(shift);
-    if (!flat) {
-        /* a raw 0 pixel, normalised by the same expression as the data below */
-        d->black = eg_malloc(groups * sizeof *d->black, err);
-        if (!d->black) {
+    return EG_OK;
+}
+
+/* x = (v - mean) * inv, in double, rounded to float: the one expression every value takes */
+static float norm_value(double v, double mean, double inv) { return (float)((v - mean) * inv); }
+
+int eg_data_normalise(eg_dataset *d, eg_err *err)
+{
+    size_t G = d->groups, block = block_of(d), dim = (size_t)d->dim;
+    double *mean = eg_calloc(G * 2, sizeof *mean, err);
+    if (!mean)
+        return EG_ERUN;
+    double *inv = mean + G;
+    stats_of(d, mean, inv);
+    free(d->sstat);
+    d->sstat = NULL;
+    int flat = d->shape.c == 1 && d->shape.h == 1;
+    if (!flat && !(d->black = eg_malloc(G * sizeof *d->black, err))) {
+        free(mean);
+        return EG_ERUN;
+    }
+    for (size_t g = 0; !flat && g < G; g++)
+        d->black[g] = norm_value(0.0, mean[g], inv[g]); /* a raw 0 pixel */
+    if (d->is_u8) {
+        d->lut = eg_malloc(G * 256 * sizeof *d->lut, err);
+        d->x_test = d->lut ? eg_data_alloc_floats((size_t)d->n_test * dim, err) : NULL;
+        if (!d->x_test) {
             free(mean);
-            free(var);
-            *rc = EG_ERUN;
-            return;
+            return EG_ERUN;
         }
-        for (size_t g = 0; g < groups; g++)
-            d->black[g] = (float)((0.0f - mean[g]) * var[g]);
-    }
-    float *sets[2] = {d->x_train, d->x_test};
-    size_t counts[2] = {n, (size_t)d->n_test};
-    for (int s = 0; s < 2; s++) {
-        for (size_t i = 0; i < counts[s]; i++) {
-            float *row = sets[s] + i * dim;
-            for (size_t g = 0; g < groups; g++) {
-                double m = mean[g], inv = var[g];
-                for (size_t k = 0; k < block; k++)
-                    row[g * block + k] = (float)((row[g * block + k] - m) * inv);
+        for (size_t g = 0; g < G; g++)
+            for (int v = 0; v < 256; v++)
+                d->lut[g * 256 + (size_t)v] = norm_value((double)v, mean[g], inv[g]);
+        for (size_t i = 0; i < (size_t)d->n_test * dim; i++)
+            d->x_test[i] = d->lut[(i % dim) / block * 256 + d->u8_test[i]];
+        free(d->u8_test);
+        d->u8_test = NULL;
+    } else {
+        float *sets[2] = {d->x_train, d->x_test};
+        size_t counts[2] = {(size_t)d->n_held, (size_t)d->n_test};
+        for (int s = 0; s < 2; s++)
+            for (size_t i = 0; i < counts[s]; i++) {
+                float *row = sets[s] + i * dim;
+                for (size_t k = 0; k < dim; k++)
+                    row[k] = norm_value(row[k], mean[k / block], inv[k / block]);
             }
-        }
     }
     free(mean);
-    free(var);
+    return EG_OK;
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* loading                                                                                */
 
-int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
+static int open_format(eg_dataset *d, const eg_data_spec *s, const char *where, int nodes,
+                       uint64_t seed, eg_err *err)
+{
+    const eg_data_info *k = &eg_data_kinds[s->kind];
+    switch (k->format) {
+    case EG_DFMT_IDX: return eg_data_open_idx(d, where, err);
+    case EG_DFMT_DIGITS: return eg_data_load_digits(d, where, err);
+    case EG_DFMT_CIFAR: return eg_data_open_cifar(d, where, k->classes, err);
+    case EG_DFMT_IMAGES: return eg_data_open_image_folder(d, where, s->image_size, err);
+    case EG_DFMT_CSV: return eg_data_load_csv(d, where, err);
+    default: return eg_data_load_synthetic(d, s, nodes, seed, err);
+    }
+}
+
+static void describe(eg_dataset *d, const char *name, const char *where)
+{
+    if (where) {
+        /* a very long directory keeps its tail: "(...ache/mnist)" */
+        size_t wl = strlen(where);
+        const char *tail = wl > 120 ? where + wl - 117 : where;
+        snprintf(d->desc, sizeof d->desc,
+                 "%.31s: %d train / %d test, %dx%dx%d, %d classes (%s%.120s)", name, d->n_train,
+                 d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes,
+                 tail == where ? "" : "...", tail);
+    } else if (!d->desc[0]) {
+        snprintf(d->desc, sizeof d->desc, "%s: %d train / %d test, %dx%dx%d, %d classes", name,
+                 d->n_train, d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes);
+    }
+}
+
+int eg_data_open(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
 {
     memset(d, 0, sizeof *d);
     char dir[EG_PATH_MAX];
@@ -251,59 +351,133 @@ int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed,
             return not_found(s->kind, err);
         where = dir;
     }
-    int rc;
-    switch (k->format) {
-    case EG_DFMT_IDX: rc = eg_data_load_idx(d, where, err); break;
-    case EG_DFMT_DIGITS: rc = eg_data_load_digits(d, where, err); break;
-    case EG_DFMT_CIFAR: rc = eg_data_load_cifar(d, where, k->classes, err); break;
-    case EG_DFMT_IMAGES: rc = eg_data_load_image_folder(d, where, s->image_size, err); break;
-    case EG_DFMT_CSV: rc = eg_data_load_csv(d, where, err); break;
-    default: rc = eg_data_load_synthetic(d, s, nodes, seed, err); break;
+    int rc = open_format(d, s, where, nodes, seed, err);
+    if (rc == EG_OK && (d->n_train < 1 || d->n_test < 1))
+        rc = eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
+                        d->n_train < 1 ? "training" : "test");
+    if (rc == EG_OK) {
+        int flat = d->shape.c == 1 && d->shape.h == 1;
+        d->groups = flat ? (size_t)d->dim : (size_t)d->shape.c;
+        d->shift = eg_calloc(d->groups, sizeof *d->shift, err);
+        d->sstat = d->shift ? eg_calloc((size_t)d->n_train * d->groups * 2, sizeof *d->sstat, err)
+                            : NULL;
+        if (!d->sstat)
+            rc = EG_ERUN;
+    }
+    if (rc == EG_OK && !d->src) { /* read whole */
+        samples_read_total += d->n_train;
+        d->samples_read = d->n_train;
     }
     if (rc != EG_OK) {
         eg_data_free(d);
         return rc;
     }
-    if (d->n_train < 1 || d->n_test < 1) {
-        eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
-                   d->n_train < 1 ? "training" : "test");
-        eg_data_free(d);
-        return EG_EINPUT;
-    }
-    rc = EG_OK;
-    normalise(d, err, &rc);
-    if (rc != EG_OK) {
-        eg_data_free(d);
-        return rc;
-    }
-    if (where) {
-        /* a very long directory keeps its tail: "(...ache/mnist)" */
-        size_t wl = strlen(where);
-        const char *tail = wl > 120 ? where + wl - 117 : where;
-        snprintf(d->desc, sizeof d->desc,
-                 "%.31s: %d train / %d test, %dx%dx%d, %d classes (%s%.120s)", name, d->n_train,
-                 d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes,
-                 tail == where ? "" : "...", tail);
-    } else if (!d->desc[0]) {
-        snprintf(d->desc, sizeof d->desc, "%s: %d train / %d test, %dx%dx%d, %d classes", name,
-                 d->n_train, d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes);
-    }
+    describe(d, name, where);
     return EG_OK;
+}
+
+/* want[s] for this rank: its nodes' samples kept and summed, the samples no node owns summed
+ * by the rank with stats_rest, sample 0 read by every rank for the shift (p NULL: every sample
+ * kept and summed) */
+static uint8_t *want_of(const eg_dataset *d, const eg_partition *p, int lo, int hi,
+                        int stats_rest, eg_err *err)
+{
+    uint8_t *want = eg_calloc((size_t)d->n_train, 1, err);
+    if (!want)
+        return NULL;
+    uint8_t *owned = p ? eg_calloc((size_t)d->n_train, 1, err) : NULL;
+    if (p && !owned) {
+        free(want);
+        return NULL;
+    }
+    for (int i = 0; p && i < p->nodes; i++)
+        for (int32_t k = p->offset[i]; k < p->offset[i + 1]; k++) {
+            owned[p->idx[k]] = 1;
+            if (i >= lo && i < hi)
+                want[p->idx[k]] = EG_WANT_KEEP | EG_WANT_STATS;
+        }
+    for (int32_t s = 0; s < d->n_train; s++)
+        if (!p)
+            want[s] = EG_WANT_KEEP | EG_WANT_STATS;
+        else if (!owned[s] && stats_rest)
+            want[s] |= EG_WANT_STATS;
+    want[0] |= EG_WANT_SHIFT;
+    free(owned);
+    return want;
+}
+
+int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats_rest,
+                 eg_err *err)
+{
+    uint8_t *want = want_of(d, p, lo, hi, stats_rest, err);
+    d->row = want ? eg_malloc((size_t)d->n_train * sizeof *d->row, err) : NULL;
+    if (!d->row) {
+        free(want);
+        return EG_ERUN;
+    }
+    d->n_held = 0;
+    for (int32_t s = 0; s < d->n_train; s++)
+        d->row[s] = want[s] & EG_WANT_KEEP ? d->n_held++ : -1;
+    size_t bytes = (size_t)d->n_held * (size_t)d->dim;
+    int rc = EG_OK;
+    if (d->is_u8 && !(d->u8_train = eg_data_alloc_bytes(bytes, err)))
+        rc = EG_ERUN;
+    if (!d->is_u8 && d->src && !(d->x_train = eg_data_alloc_floats(bytes, err)))
+        rc = EG_ERUN;
+    d->want = want;
+    if (rc == EG_OK && d->src) {
+        rc = d->src->read(d, d->src, err);
+    } else {
+        for (int32_t s = 0; rc == EG_OK && s < d->n_train; s++)
+            if (want[s])
+                rc = take(d, s, NULL, d->x_train + (size_t)s * (size_t)d->dim, err);
+    }
+    d->want = NULL;
+    free(want);
+    return rc;
+}
+
+size_t eg_data_bytes(const eg_dataset *d)
+{
+    size_t dim = (size_t)d->dim, held = (size_t)d->n_held;
+    size_t b = held * dim * (d->u8_train ? 1 : sizeof(float));
+    b += (size_t)d->n_test * dim * sizeof(float);
+    b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
+    if (d->lut)
+        b += d->groups * 256 * sizeof(float);
+    return b;
+}
+
+int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
+{
+    int rc = eg_data_open(d, s, nodes, seed, err);
+    if (rc == EG_OK)
+        rc = eg_data_read(d, NULL, 0, 1, 1, err);
+    if (rc == EG_OK)
+        rc = eg_data_normalise(d, err);
+    if (rc != EG_OK)
+        eg_data_free(d);
+    return rc;
 }
 
 void eg_data_free(eg_dataset *d)
 {
     if (!d)
         return;
+    if (d->src)
+        d->src->free(d->src);
     free(d->x_train);
+    free(d->u8_train);
+    free(d->row);
     free(d->y_train);
     free(d->x_test);
+    free(d->u8_test);
     free(d->y_test);
+    free(d->lut);
     free(d->black);
-    d->black = NULL;
-    d->x_train = d->x_test = NULL;
-    d->y_train = d->y_test = NULL;
-    d->n_train = d->n_test = 0;
+    free(d->shift);
+    free(d->sstat);
+    memset(d, 0, sizeof *d); /* nothing dangling: a freed dataset reads as empty */
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -604,15 +778,21 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
                         eg_rng *rng, float *x, int32_t *y)
 {
     const int C = d->shape.c, H = d->shape.h, W = d->shape.w;
-    const size_t dim = (size_t)d->dim;
+    const size_t dim = (size_t)d->dim, hw = (size_t)H * (size_t)W;
+    const size_t block = C == 1 && H == 1 ? 1 : hw;
     /* augmentation only for images of at least 8x8 */
     int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
     for (int b = 0; b < batch; b++) {
-        const float *src = d->x_train + (size_t)idx[b] * dim;
+        size_t r = d->row ? (size_t)d->row[idx[b]] : (size_t)idx[b];
+        const uint8_t *src8 = d->u8_train ? d->u8_train + r * dim : NULL;
+        const float *src = src8 ? NULL : d->x_train + r * dim;
         float *dst = x + (size_t)b * dim;
         y[b] = d->y_train[idx[b]];
         if (!aug) {
-            memcpy(dst, src, dim * sizeof *dst);
+            if (src)
+                memcpy(dst, src, dim * sizeof *dst);
+            for (size_t k = 0; src8 && k < dim; k++)
+                dst[k] = d->lut[k / block * 256 + src8[k]];
             continue;
         }
         int dy = 0, dx = 0, flip = 0; /* source = output position + (dy, dx) */
@@ -623,10 +803,10 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
         if (aug & EG_AUG_FLIP)
             flip = (int)(eg_rng_next(rng) >> 63);
         /* out[c][i][j] = in[c][i + dy][j' + dx] with j' = W-1-j when flipped, else j;
-         * a source outside the image is the padding: black[c] */
+         * a source outside the image is the padding: black[c]; bytes through lut */
         for (int c = 0; c < C; c++) {
-            const float *sc = src + (size_t)c * (size_t)H * (size_t)W;
-            float *dc = dst + (size_t)c * (size_t)H * (size_t)W;
+            const float *lut = src8 ? d->lut + (size_t)c * 256 : NULL;
+            float *dc = dst + (size_t)c * hw;
             const float pad = d->black ? d->black[c] : 0.0f;
             for (int i = 0; i < H; i++) {
                 int si = i + dy;
@@ -636,10 +816,12 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
                         drow[j] = pad;
                     continue;
                 }
-                const float *srow = sc + (size_t)si * (size_t)W;
+                size_t so = (size_t)c * hw + (size_t)si * (size_t)W;
                 for (int j = 0; j < W; j++) {
                     int sj = (flip ? W - 1 - j : j) + dx;
-                    drow[j] = sj < 0 || sj >= W ? pad : srow[sj];
+                    drow[j] = sj < 0 || sj >= W ? pad
+                              : lut          ? lut[src8[so + (size_t)sj]]
+                                             : src[so + (size_t)sj];
                 }
             }
         }

@@ -59,6 +59,8 @@ typedef struct runctx {
     long start_iter;       /* where this invocation started (resumed runs: > 0) */
     eg_measure_vals last;  /* the last row */
     double last_acc;
+    size_t data_bytes_max; /* the training and test data the fullest rank holds */
+    long data_held_max;    /* training samples the fullest rank holds */
     int has_ckpt;          /* the output directory holds a checkpoint */
     char out[EG_PATH_MAX];
 } runctx;
@@ -89,21 +91,24 @@ static void ctx_free(runctx *r)
 
 /* ---- preparation: everything `validate` checks ---- */
 
-static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
+/* a failed data step's message, prefixed with where the spec says it */
+static int data_err(const eg_spec *s, const char *key, const char *pre, int rc, eg_err *err)
 {
-    int rc = eg_spec_load(&r->spec, o->spec_file, o->sets, o->nsets, err);
-    if (rc)
-        return rc;
+    char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
+    eg_spec_where(s, key, where, sizeof where);
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return eg_err_set(err, rc, "%s: %s%s", where, pre, msg);
+}
+
+/* The data as this rank needs it (not collective): the labels and the test set, the partition
+ * (from the labels and the seed, the same on every rank), then only the training samples of
+ * this rank's nodes (plus, on rank 0, those no node owns, for the statistics only). */
+static int load_data(runctx *r, eg_err *err)
+{
     eg_spec *s = &r->spec;
-    r->nodes = s->nodes;
-    r->topo = eg_spec_take_topo(s); /* built once, while validating */
-    if ((rc = eg_data_load(&r->data, &s->data, s->nodes, s->seed, err))) {
-        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
-        eg_spec_where(s, "data", where, sizeof where);
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        eg_err_set(err, rc, "%s: data: %s", where, msg);
-        return rc;
-    }
+    int rc = eg_data_open(&r->data, &s->data, s->nodes, s->seed, err);
+    if (rc)
+        return data_err(s, "data", "data: ", rc, err);
     long need = (long)s->nodes * s->data.batch_size;
     if (r->data.n_train < need) {
         char where[EG_PATH_MAX + 64];
@@ -111,16 +116,38 @@ static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
         return eg_err_set(err, EG_EINPUT,
                           "%s: data.batch_size %d x nodes %d needs %ld training samples; %s has %d "
                           "(lower data.batch_size or nodes)",
-                          where, s->data.batch_size, s->nodes, need, eg_data_kinds[s->data.kind].name,
-                          r->data.n_train);
+                          where, s->data.batch_size, s->nodes, need,
+                          eg_data_kinds[s->data.kind].name, r->data.n_train);
     }
-    if ((rc = eg_partition_make(&r->part, &r->data, &s->data, s->nodes, s->seed, err))) {
-        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
-        eg_spec_where(s, "data.partition", where, sizeof where);
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        eg_err_set(err, rc, "%s: %s", where, msg);
+    if ((rc = eg_partition_make(&r->part, &r->data, &s->data, s->nodes, s->seed, err)))
+        return data_err(s, "data.partition", "", rc, err);
+    int lo, hi, rank = eg_comm_world_rank();
+    eg_comm_range(s->nodes, eg_comm_world_size(), rank, &lo, &hi);
+    if ((rc = eg_data_read(&r->data, &r->part, lo, hi, rank == 0, err)))
+        return data_err(s, "data", "data: ", rc, err);
+    return EG_OK;
+}
+
+static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
+{
+    int rc = eg_spec_load(&r->spec, o->spec_file, o->sets, o->nsets, err);
+    if (rc)
+        return eg_comm_world_agree(rc, err);
+    eg_spec *s = &r->spec;
+    r->nodes = s->nodes;
+    r->topo = eg_spec_take_topo(s); /* built once, while validating */
+    /* every rank reaches the agreement: the statistics' sum below is collective */
+    rc = eg_comm_world_agree(load_data(r, err), err);
+    if (!rc)
+        rc = eg_comm_world_sum_doubles(r->data.sstat, eg_data_n_sstat(&r->data), err);
+    if (!rc)
+        rc = eg_data_normalise(&r->data, err);
+    if (!rc) {
+        r->data_bytes_max = (size_t)eg_comm_world_max((double)eg_data_bytes(&r->data));
+        r->data_held_max = (long)eg_comm_world_max((double)r->data.n_held);
+    }
+    if (rc)
         return rc;
-    }
     if ((rc = eg_model_init(&r->model, &s->model, r->data.shape, r->data.classes, err))) {
         char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
         eg_spec_where(s, "model", where, sizeof where);
@@ -381,6 +408,11 @@ static void announce(const runctx *r, const eg_run_opts *o)
                       "(every node starts from node 0's draw)");
     info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
          r->data.desc, eg_partition_kinds[s->data.partition].name, eg_partition_skew(&r->part));
+    info(o, rank, "data held: rank 0 %d of %d training samples, %.1f MB with the test set%s; "
+         "the fullest rank %ld samples, %.1f MB", r->data.n_held, r->data.n_train,
+         (double)eg_data_bytes(&r->data) / 1e6,
+         s->data.cache == EG_CACHE_STREAM ? " (streamed: files decoded per batch)" : "",
+         r->data_held_max, (double)r->data_bytes_max / 1e6);
     info(o, rank, "%ld iterations (%.0f per epoch, batch %d per node) -> %s%s", r->total_iters,
          r->iters_per_epoch, s->data.batch_size, r->out, r->start_iter ? " (resumed)" : "");
 }

@@ -155,6 +155,31 @@ static eg_data_spec spec_of(const char *name, const char *path)
     return s;
 }
 
+/* the samples as the loaders deliver them (every one read, not normalised) */
+static int load_raw(eg_dataset *d, const char *name, const char *path, int image_size, eg_err *err)
+{
+    eg_data_spec s = spec_of(name, path);
+    s.image_size = image_size;
+    memset(err, 0, sizeof *err);
+    int rc = eg_data_open(d, &s, 1, 1, err);
+    return rc ? rc : eg_data_read(d, NULL, 0, 1, 1, err);
+}
+
+/* training value i (sample i / dim, position i % dim) as a float: the raw byte before
+ * eg_data_normalise, the float the model sees after it */
+static float train_at(const eg_dataset *d, size_t i)
+{
+    if (!d->u8_train)
+        return d->x_train[i];
+    size_t k = i % (size_t)d->dim, block = (size_t)d->shape.h * (size_t)d->shape.w;
+    return d->lut ? d->lut[k / block * 256 + d->u8_train[i]] : (float)d->u8_train[i];
+}
+
+static float test_at(const eg_dataset *d, size_t i)
+{
+    return d->x_test ? d->x_test[i] : (float)d->u8_test[i];
+}
+
 /* per-channel mean/std of the normalised training set: ~0 and ~1 */
 static void check_normalised(const eg_dataset *d)
 {
@@ -163,7 +188,7 @@ static void check_normalised(const eg_dataset *d)
         double s = 0, s2 = 0, n = 0;
         for (int i = 0; i < d->n_train; i++)
             for (size_t p = 0; p < hw; p++) {
-                double v = d->x_train[(size_t)i * (size_t)d->dim + (size_t)c * hw + p];
+                double v = train_at(d, (size_t)i * (size_t)d->dim + (size_t)c * hw + p);
                 s += v;
                 s2 += v * v;
                 n++;
@@ -230,13 +255,14 @@ START_TEST(test_idx_raw_and_gz)
             s2 += (double)idx_pixel(0, i, p) * idx_pixel(0, i, p);
         }
     double mean = s / n, sd = sqrt(s2 / n - mean * mean);
-    ck_assert_float_eq_tol(a.x_train[3 * a.dim + 7], (idx_pixel(0, 3, 7) - mean) / sd, 1e-5);
+    ck_assert_float_eq_tol(train_at(&a, 3 * a.dim + 7), (idx_pixel(0, 3, 7) - mean) / sd, 1e-5);
     ck_assert_float_eq_tol(a.x_test[2 * a.dim + 11], (idx_pixel(1, 2, 11) - mean) / sd, 1e-5);
     ck_assert_ptr_nonnull(strstr(a.desc, "40 train / 10 test, 1x5x5, 3 classes"));
 
     ck_assert_msg(load(&b, "idx", gzd, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(b.n_train, IDX_NTR);
-    ck_assert_mem_eq(a.x_train, b.x_train, sizeof(float) * IDX_NTR * IDX_H * IDX_W);
+    ck_assert_mem_eq(a.u8_train, b.u8_train, IDX_NTR * IDX_H * IDX_W); /* bytes, */
+    ck_assert_mem_eq(a.lut, b.lut, 256 * sizeof(float));                /* same floats */
     ck_assert_mem_eq(a.x_test, b.x_test, sizeof(float) * IDX_NTE * IDX_H * IDX_W);
     ck_assert_mem_eq(a.y_test, b.y_test, sizeof(int32_t) * IDX_NTE);
     eg_data_free(&a);
@@ -468,11 +494,10 @@ START_TEST(test_png_gray_rgb)
         check_normalised(&d);
         /* channels first: in each channel, the normalised value grows with x inside a row
          * (the pixel pattern is 5x + ..., mod 256, first sample "ant/img00" = seed 109) */
-        const float *s0 = d.x_train;
         int seed = 100 + 9; /* files sorted: img00 was written as i = 9 */
         for (int c = 0; c < d.shape.c; c++) {
             int a = (seed * 17 + 0 * 5 + c * 60) % 256, b = (seed * 17 + 1 * 5 + c * 60) % 256;
-            float fa = s0[c * 36 + 0], fb = s0[c * 36 + 1];
+            float fa = train_at(&d, (size_t)c * 36 + 0), fb = train_at(&d, (size_t)c * 36 + 1);
             ck_assert_msg((a < b) == (fa < fb), "%s channel %d: order of pixels lost", v[t].name,
                           c);
         }
@@ -599,7 +624,7 @@ START_TEST(test_cifar10)
     eg_err err;
     memset(&d, 0, sizeof d);
     /* raw: records in file order, the 3072 bytes as C x H x W (R plane, G, B; row-major) */
-    ck_assert_msg(eg_data_load_cifar(&d, dir, 10, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load_raw(&d, "cifar10", dir, 0, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(d.n_train, 15);
     ck_assert_int_eq(d.n_test, 4);
     ck_assert_int_eq(d.classes, 10);
@@ -614,13 +639,13 @@ START_TEST(test_cifar10)
             for (int c = 0; c < 3; c++)
                 for (int y = 0; y < 32; y++)
                     for (int x = 0; x < 32; x++)
-                        ck_assert_float_eq(d.x_train[(size_t)s * 3072 + (c * 32 + y) * 32 + x],
+                        ck_assert_float_eq(train_at(&d, (size_t)s * 3072 + (c * 32 + y) * 32 + x),
                                            (float)cifar_px(f, r, c, y, x));
         }
     for (int r = 0; r < 4; r++) {
         ck_assert_int_eq(d.y_test[r], c10_label(5, r));
         /* green channel, row 7, column 30 */
-        ck_assert_float_eq(d.x_test[(size_t)r * 3072 + 1024 + 7 * 32 + 30],
+        ck_assert_float_eq(test_at(&d, (size_t)r * 3072 + 1024 + 7 * 32 + 30),
                            (float)cifar_px(5, r, 1, 7, 30));
     }
     eg_data_free(&d);
@@ -646,7 +671,7 @@ START_TEST(test_cifar10)
                 }
         double m = sum / n, sd = sqrt(sum2 / n - m * m);
         ck_assert_float_eq_tol(d.black[c], (float)(-m / sd), 1e-5);
-        ck_assert_float_eq_tol(d.x_train[c * 1024 + 33], (float)((cifar_px(0, 0, c, 1, 1) - m) / sd),
+        ck_assert_float_eq_tol(train_at(&d, c * 1024 + 33), (float)((cifar_px(0, 0, c, 1, 1) - m) / sd),
                                1e-5);
     }
     ck_assert_ptr_nonnull(strstr(d.desc, "cifar10: 15 train / 4 test, 3x32x32, 10 classes"));
@@ -674,7 +699,7 @@ START_TEST(test_cifar100)
     eg_dataset d;
     eg_err err;
     memset(&d, 0, sizeof d);
-    ck_assert_msg(eg_data_load_cifar(&d, tmp, 100, &err) == EG_OK, "%s", err.msg); /* parent */
+    ck_assert_msg(load_raw(&d, "cifar100", tmp, 0, &err) == EG_OK, "%s", err.msg); /* parent */
     ck_assert_int_eq(d.n_train, 12);
     ck_assert_int_eq(d.n_test, 5);
     ck_assert_int_eq(d.classes, 100);
@@ -683,8 +708,8 @@ START_TEST(test_cifar100)
     for (int r = 0; r < 5; r++)
         ck_assert_int_eq(d.y_test[r], fine[7 + r]);
     /* pixels after the two label bytes: blue, last row, last column */
-    ck_assert_float_eq(d.x_train[5 * 3072 + 2048 + 31 * 32 + 31], (float)cifar_px(0, 5, 2, 31, 31));
-    ck_assert_float_eq(d.x_test[2 * 3072], (float)cifar_px(1, 2, 0, 0, 0));
+    ck_assert_float_eq(train_at(&d, 5 * 3072 + 2048 + 31 * 32 + 31), (float)cifar_px(0, 5, 2, 31, 31));
+    ck_assert_float_eq(test_at(&d, 2 * 3072), (float)cifar_px(1, 2, 0, 0, 0));
     eg_data_free(&d);
     ck_assert_msg(load(&d, "cifar100", dir, &err) == EG_OK, "%s", err.msg);
     check_normalised(&d);
@@ -865,7 +890,7 @@ START_TEST(test_jpeg_folder)
         eg_dataset d;
         eg_err err;
         memset(&d, 0, sizeof d);
-        ck_assert_msg(eg_data_load_image_folder(&d, dir, 0, &err) == EG_OK, "%s", err.msg);
+        ck_assert_msg(load_raw(&d, "image_folder", dir, 0, &err) == EG_OK, "%s", err.msg);
         ck_assert_int_eq(d.n_train, 8);
         ck_assert_int_eq(d.n_test, 4);
         ck_assert_int_eq(d.classes, 2);
@@ -878,12 +903,13 @@ START_TEST(test_jpeg_folder)
             ck_assert_int_eq(d.y_train[i], 0);
             ck_assert_int_eq(d.y_train[4 + i], 1);
             int seed = 10 + i, png = mixed && i % 2;
-            const float *x = d.x_train + (size_t)(4 + i) * (size_t)d.dim;
+            size_t x = (size_t)(4 + i) * (size_t)d.dim;
             float worst = 0;
             for (int c = 0; c < comps; c++)
                 for (int y = 0; y < 12; y++)
                     for (int xx = 0; xx < 16; xx++) {
-                        float e = fabsf(x[(c * 12 + y) * 16 + xx] - (float)smooth_px(xx, y, c, seed));
+                        float e = fabsf(train_at(&d, x + (size_t)((c * 12 + y) * 16 + xx)) -
+                                        (float)smooth_px(xx, y, c, seed));
                         worst = e > worst ? e : worst;
                     }
             ck_assert_msg(worst <= (png ? 0.0f : 3.0f), "variant %d sample %d: off by %g", v, i,
@@ -935,15 +961,16 @@ START_TEST(test_image_size)
     snprintf(path, sizeof path, "%s/%s", dir, files[5]);
     write_png_fn(path, 9, 13, 3, flat_px, 9);
 
-    /* without image_size the sizes clash: the odd file is named */
+    /* without image_size the sizes clash: the odd file is named (the test set is read
+     * first: the training files only once the partition says which this rank needs) */
     char odd[1100];
-    snprintf(odd, sizeof odd, "%s/%s", dir, files[1]);
+    snprintf(odd, sizeof odd, "%s/%s", dir, files[4]);
     expect_einput("image_folder", dir, odd, "all images must have the same size");
 
     eg_dataset d;
     eg_err err;
     memset(&d, 0, sizeof d);
-    ck_assert_msg(eg_data_load_image_folder(&d, dir, 8, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load_raw(&d, "image_folder", dir, 8, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(d.shape.c, 3);
     ck_assert_int_eq(d.shape.h, 8);
     ck_assert_int_eq(d.shape.w, 8);
@@ -955,17 +982,17 @@ START_TEST(test_image_size)
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 8; y++)
             for (int i = 0; i < 8; i++)
-                ck_assert_float_eq_tol(d.x_train[(c * 8 + y) * 8 + i], 3.0f * (4 * i + 17.5f) + 10 * c,
+                ck_assert_float_eq_tol(train_at(&d, (c * 8 + y) * 8 + i), 3.0f * (4 * i + 17.5f) + 10 * c,
                                        1e-3);
     /* sample 1: 16x32 gray -> 8x16 (factor 2), rows 4..11 kept, row i centred on source
      * y = (i + 4.5) * 2 - 0.5 -> 4 * (2i + 8.5); the same in all three channels */
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < 8; i++)
             for (int x = 0; x < 8; x++)
-                ck_assert_float_eq_tol(d.x_train[3072 / 16 + (c * 8 + i) * 8 + x],
+                ck_assert_float_eq_tol(train_at(&d, 3072 / 16 + (c * 8 + i) * 8 + x),
                                        4.0f * (2 * i + 8.5f), 1e-3);
     /* constants stay constant, enlarged or shrunk */
-    const float *s2 = d.x_train + 2 * 192;
+    const float *s2 = d.x_train + 2 * 192; /* resized: floats */
     for (int c = 0; c < 3; c++)
         for (int p = 0; p < 64; p++) {
             ck_assert_float_eq_tol(s2[c * 64 + p], 77.0f + 20 * c, 1e-3);
@@ -985,11 +1012,11 @@ START_TEST(test_image_size)
     write_png_fn(path, 4, 4, 1, ramp_x, 0);
     snprintf(path, sizeof path, "%s/test/a/0.png", up);
     write_png_fn(path, 4, 4, 1, ramp_x, 0);
-    ck_assert_msg(eg_data_load_image_folder(&d, up, 8, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load_raw(&d, "image_folder", up, 8, &err) == EG_OK, "%s", err.msg);
     /* output column i samples x = i / 2 - 0.25 (clamped to 0 and 3) of the ramp 3x */
     float want[8] = {0, 0.75f, 2.25f, 3.75f, 5.25f, 6.75f, 8.25f, 9};
     for (int i = 0; i < 8; i++)
-        ck_assert_float_eq_tol(d.x_train[3 * 8 + i], want[i], 1e-4);
+        ck_assert_float_eq_tol(train_at(&d, 3 * 8 + i), want[i], 1e-4);
     eg_data_free(&d);
 
     /* an RGB image in a gray set cannot be made gray */

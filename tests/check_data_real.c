@@ -37,7 +37,8 @@ static void check_normalised(const eg_dataset *d)
         double s = 0, s2 = 0, n = 0;
         for (int i = 0; i < d->n_train; i++)
             for (size_t p = 0; p < hw; p++) {
-                double v = d->x_train[(size_t)i * (size_t)d->dim + (size_t)c * hw + p];
+                size_t at = (size_t)i * (size_t)d->dim + (size_t)c * hw + p;
+                double v = d->u8_train ? d->lut[c * 256 + d->u8_train[at]] : d->x_train[at];
                 s += v;
                 s2 += v * v;
                 n++;

@@ -203,9 +203,9 @@ static void fz_check_sizes(const eg_dataset *d, int max_classes)
  * never more samples handed out than there are (s->partition is overwritten) */
 static void fz_check_partitions(const eg_dataset *d, eg_data_spec *s)
 {
-    static const char *const parts[] = {"iid", "sorted", "dirichlet"};
+    static const eg_partition_kind parts[] = {EG_PART_IID, EG_PART_SORTED, EG_PART_DIRICHLET};
     for (int p = 0; p < 3; p++) {
-        snprintf(s->partition, sizeof s->partition, "%s", parts[p]);
+        s->partition = parts[p];
         eg_partition part;
         eg_err err;
         memset(&err, 0, sizeof err);
