@@ -1,6 +1,7 @@
 /* check_data.c - datasets (idx, cifar10/100, image_folder with PNG and JPEG, csv, digits,
  * synthetic), partitions and minibatch augmentation. Fixtures are written into a fresh
  * temporary directory; the real MNIST / Fashion-MNIST / digits sets are check_data_real.c's. */
+#include "comm.h" /* eg_comm_range: which nodes a rank holds */
 #include "data.h"
 #include "testutil.h"
 
@@ -1603,6 +1604,108 @@ START_TEST(test_fill_batch)
 }
 END_TEST
 
+/* ---- one rank's share: P = 1, 2, 3 ranks of 4 nodes, dirichlet ------------------------- */
+
+#define RANK_NODES 4
+
+/* Loads the set as each of P ranks would (open, partition, read its nodes' samples), sums
+ * the statistics as the ranks do, and checks against one process holding everything: the
+ * same partition, every held sample's minibatch floats and the test floats bit for bit, and
+ * no rank reading more training samples than its nodes own (+ sample 0 for the statistics'
+ * shift, + on rank 0 the samples no node owns; csv, read whole: every row). */
+static void check_ranks(const char *name, const char *dir, int image_size, int read_whole)
+{
+    eg_data_spec s = spec_of(name, dir);
+    s.image_size = image_size;
+    s.partition = EG_PART_DIRICHLET;
+    s.alpha = 1.0;
+    eg_dataset whole;
+    eg_partition pw;
+    eg_err err;
+    ck_assert_msg(eg_data_load(&whole, &s, RANK_NODES, 3, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(eg_partition_make(&pw, &whole, &s, RANK_NODES, 3, &err), EG_OK);
+    size_t dim = (size_t)whole.dim, nst = (size_t)whole.n_train * whole.groups * 2;
+    float *xa = malloc(dim * sizeof *xa), *xb = malloc(dim * sizeof *xb);
+    for (int P = 1; P <= 3; P++) {
+        eg_dataset d[3];
+        eg_partition p[3];
+        double *sum = calloc(nst, sizeof *sum);
+        for (int r = 0; r < P; r++) {
+            long long before = eg_data_samples_read();
+            ck_assert_msg(eg_data_open(&d[r], &s, RANK_NODES, 3, &err) == EG_OK, "%s", err.msg);
+            ck_assert_int_eq(eg_partition_make(&p[r], &d[r], &s, RANK_NODES, 3, &err), EG_OK);
+            ck_assert_mem_eq(p[r].offset, pw.offset, (RANK_NODES + 1) * sizeof(int32_t));
+            ck_assert_mem_eq(p[r].idx, pw.idx, (size_t)pw.offset[RANK_NODES] * sizeof(int32_t));
+            int lo, hi;
+            eg_comm_range(RANK_NODES, P, r, &lo, &hi);
+            ck_assert_msg(eg_data_read(&d[r], &p[r], lo, hi, r == 0, &err) == EG_OK, "%s", err.msg);
+            long long own = pw.offset[hi] - pw.offset[lo];
+            long long rest = r == 0 ? whole.n_train - pw.offset[RANK_NODES] : 0;
+            long long reads = eg_data_samples_read() - before;
+            ck_assert_int_eq(d[r].n_held, own);
+            if (read_whole) /* csv: parsed whole on every rank, only its rows kept */
+                own = rest = whole.n_train;
+            ck_assert_msg(reads <= own + 1 + rest, "%s P=%d rank %d read %lld samples, owns %lld",
+                          name, P, r, reads, own);
+            for (size_t i = 0; i < nst; i++)
+                sum[i] += d[r].sstat[i];
+        }
+        for (int r = 0; r < P; r++) {
+            memcpy(d[r].sstat, sum, nst * sizeof *sum);
+            ck_assert_int_eq(eg_data_normalise(&d[r], &err), EG_OK);
+            ck_assert_mem_eq(d[r].x_test, whole.x_test, (size_t)whole.n_test * dim * sizeof(float));
+            for (int32_t k = 0; k < whole.n_train; k++) {
+                if (d[r].row[k] < 0)
+                    continue;
+                int32_t y0, y1;
+                eg_rng ra, rb;
+                eg_rng_seed(&ra, 9, EG_STREAM_AUGMENT, (uint64_t)k);
+                rb = ra;
+                eg_data_fill_batch(&d[r], &k, 1, EG_AUG_CROP | EG_AUG_FLIP, &ra, xa, &y0);
+                eg_data_fill_batch(&whole, &k, 1, EG_AUG_CROP | EG_AUG_FLIP, &rb, xb, &y1);
+                ck_assert_int_eq(y0, y1);
+                ck_assert_msg(!memcmp(xa, xb, dim * sizeof *xa), "%s P=%d rank %d sample %d differs",
+                              name, P, r, (int)k);
+            }
+            eg_partition_free(&p[r]);
+            eg_data_free(&d[r]);
+        }
+        free(sum);
+    }
+    free(xa);
+    free(xb);
+    eg_partition_free(&pw);
+    eg_data_free(&whole);
+}
+
+START_TEST(test_rank_shares)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024];
+    cat(dir, sizeof dir, tmp, "raw");
+    make_idx_set(dir, 0);
+    check_ranks("idx", dir, 0, 0);
+    cat(dir, sizeof dir, tmp, "gz");
+    make_idx_set(dir, 1);
+    check_ranks("idx", dir, 0, 0);
+    cat(dir, sizeof dir, tmp, "c10");
+    make_cifar10(dir);
+    check_ranks("cifar10", dir, 0, 0);
+    cat(dir, sizeof dir, tmp, "jpeg");
+    make_jpeg_tree(dir, 3, 1, 16, 12);
+    check_ranks("image_folder", dir, 0, 0);
+    check_ranks("image_folder", dir, 8, 0); /* resized: floats */
+    char path[1100];
+    cat(path, sizeof path, tmp, "flat.csv");
+    write_text(path, "label,a,b,c\n"
+                     "0,1.5,2,7\n1,2.5,3,7\n2,3.5,1e1,7\n0,4,5,7\n1,5,6,7\n2,6,7.25,7\n"
+                     "0,7,8,7\n1,8,9,7\n2,9,10,7\n1,10,11,7\n0,3,3,3\n1,4,4,4\n");
+    check_ranks("csv", path, 0, 1); /* read whole, every rank; keeps only its rows */
+    rm_tree(tmp);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -1628,6 +1731,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_partition_dirichlet);
     tcase_add_test(tc, test_partition_errors);
     tcase_add_test(tc, test_fill_batch);
+    tcase_add_test(tc, test_rank_shares);
     suite_add_tcase(s, tc);
     return s;
 }
