@@ -201,7 +201,7 @@ static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_
             d->shift[g] = u8 ? (double)u8[g * block] : (double)f[g * block];
     if (w & EG_WANT_STATS)
         sample_stats(d, s, u8, f);
-    if (w & EG_WANT_KEEP) {
+    if ((w & EG_WANT_KEEP) && !d->cache_stream) {
         size_t r = (size_t)d->row[s];
         if (u8)
             memcpy(d->u8_train + r * dim, u8, dim);
@@ -254,48 +254,49 @@ static int stats_of(const eg_dataset *d, double *mean, double *inv)
 /* x = (v - mean) * inv, in double, rounded to float: the one expression every value takes */
 static float norm_value(double v, double mean, double inv) { return (float)((v - mean) * inv); }
 
+/* rows of raw floats (n x dim) normalised in place with the dataset's mean and inverse std */
+static void normalise_rows(const eg_dataset *d, float *rows, size_t n)
+{
+    size_t dim = (size_t)d->dim, block = block_of(d);
+    for (size_t i = 0; i < n; i++) {
+        float *row = rows + i * dim;
+        for (size_t k = 0; k < dim; k++)
+            row[k] = norm_value(row[k], d->mean[k / block], d->inv[k / block]);
+    }
+}
+
 int eg_data_normalise(eg_dataset *d, eg_err *err)
 {
     size_t G = d->groups, block = block_of(d), dim = (size_t)d->dim;
-    double *mean = eg_calloc(G * 2, sizeof *mean, err);
-    if (!mean)
+    d->mean = eg_calloc(G * 2, sizeof *d->mean, err);
+    if (!d->mean)
         return EG_ERUN;
-    double *inv = mean + G;
-    stats_of(d, mean, inv);
+    d->inv = d->mean + G;
+    stats_of(d, d->mean, d->inv);
     free(d->sstat);
     d->sstat = NULL;
     int flat = d->shape.c == 1 && d->shape.h == 1;
-    if (!flat && !(d->black = eg_malloc(G * sizeof *d->black, err))) {
-        free(mean);
+    if (!flat && !(d->black = eg_malloc(G * sizeof *d->black, err)))
         return EG_ERUN;
-    }
     for (size_t g = 0; !flat && g < G; g++)
-        d->black[g] = norm_value(0.0, mean[g], inv[g]); /* a raw 0 pixel */
-    if (d->is_u8) {
-        d->lut = eg_malloc(G * 256 * sizeof *d->lut, err);
-        d->x_test = d->lut ? eg_data_alloc_floats((size_t)d->n_test * dim, err) : NULL;
-        if (!d->x_test) {
-            free(mean);
-            return EG_ERUN;
-        }
-        for (size_t g = 0; g < G; g++)
-            for (int v = 0; v < 256; v++)
-                d->lut[g * 256 + (size_t)v] = norm_value((double)v, mean[g], inv[g]);
-        for (size_t i = 0; i < (size_t)d->n_test * dim; i++)
-            d->x_test[i] = d->lut[(i % dim) / block * 256 + d->u8_test[i]];
-        free(d->u8_test);
-        d->u8_test = NULL;
-    } else {
-        float *sets[2] = {d->x_train, d->x_test};
-        size_t counts[2] = {(size_t)d->n_held, (size_t)d->n_test};
-        for (int s = 0; s < 2; s++)
-            for (size_t i = 0; i < counts[s]; i++) {
-                float *row = sets[s] + i * dim;
-                for (size_t k = 0; k < dim; k++)
-                    row[k] = norm_value(row[k], mean[k / block], inv[k / block]);
-            }
+        d->black[g] = norm_value(0.0, d->mean[g], d->inv[g]); /* a raw 0 pixel */
+    if (!d->is_u8) {
+        if (d->x_train)
+            normalise_rows(d, d->x_train, (size_t)d->n_held);
+        normalise_rows(d, d->x_test, (size_t)d->n_test);
+        return EG_OK;
     }
-    free(mean);
+    d->lut = eg_malloc(G * 256 * sizeof *d->lut, err);
+    d->x_test = d->lut ? eg_data_alloc_floats((size_t)d->n_test * dim, err) : NULL;
+    if (!d->x_test)
+        return EG_ERUN;
+    for (size_t g = 0; g < G; g++)
+        for (int v = 0; v < 256; v++)
+            d->lut[g * 256 + (size_t)v] = norm_value((double)v, d->mean[g], d->inv[g]);
+    for (size_t i = 0; i < (size_t)d->n_test * dim; i++)
+        d->x_test[i] = d->lut[(i % dim) / block * 256 + d->u8_test[i]];
+    free(d->u8_test);
+    d->u8_test = NULL;
     return EG_OK;
 }
 
@@ -352,6 +353,8 @@ int eg_data_open(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed,
         where = dir;
     }
     int rc = open_format(d, s, where, nodes, seed, err);
+    d->batch_size = s->batch_size;
+    d->cache_stream = rc == EG_OK && s->cache == EG_CACHE_STREAM && d->src && d->src->sample;
     if (rc == EG_OK && (d->n_train < 1 || d->n_test < 1))
         rc = eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
                         d->n_train < 1 ? "training" : "test");
@@ -418,11 +421,12 @@ int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats
     d->n_held = 0;
     for (int32_t s = 0; s < d->n_train; s++)
         d->row[s] = want[s] & EG_WANT_KEEP ? d->n_held++ : -1;
-    size_t bytes = (size_t)d->n_held * (size_t)d->dim;
+    size_t bytes = d->cache_stream ? 0 : (size_t)d->n_held * (size_t)d->dim;
     int rc = EG_OK;
-    if (d->is_u8 && !(d->u8_train = eg_data_alloc_bytes(bytes, err)))
+    if (d->is_u8 && !d->cache_stream && !(d->u8_train = eg_data_alloc_bytes(bytes, err)))
         rc = EG_ERUN;
-    if (!d->is_u8 && d->src && !(d->x_train = eg_data_alloc_floats(bytes, err)))
+    if (!d->is_u8 && d->src && !d->cache_stream &&
+        !(d->x_train = eg_data_alloc_floats(bytes, err)))
         rc = EG_ERUN;
     d->want = want;
     if (rc == EG_OK && d->src) {
@@ -434,6 +438,11 @@ int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats
     }
     d->want = NULL;
     free(want);
+    /* streamed: the read above only summed the statistics; a cache of the next minibatches */
+    if (rc == EG_OK && d->cache_stream) {
+        long ahead = 2L * (EG_DATA_AHEAD + 1) * (hi > lo ? hi - lo : 1) * d->batch_size;
+        rc = eg_data_stream_start(d, ahead > (1 << 20) ? 1 << 20 : (int)ahead, err);
+    }
     return rc;
 }
 
@@ -445,7 +454,7 @@ size_t eg_data_bytes(const eg_dataset *d)
     b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
     if (d->lut)
         b += d->groups * 256 * sizeof(float);
-    return b;
+    return b + eg_data_stream_bytes(d->stream);
 }
 
 int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
@@ -464,6 +473,7 @@ void eg_data_free(eg_dataset *d)
 {
     if (!d)
         return;
+    eg_data_stream_free(d->stream); /* first: its thread decodes through src */
     if (d->src)
         d->src->free(d->src);
     free(d->x_train);
@@ -477,6 +487,7 @@ void eg_data_free(eg_dataset *d)
     free(d->black);
     free(d->shift);
     free(d->sstat);
+    free(d->mean); /* and inv, the same block */
     memset(d, 0, sizeof *d); /* nothing dangling: a freed dataset reads as empty */
 }
 
@@ -782,10 +793,24 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
     const size_t block = C == 1 && H == 1 ? 1 : hw;
     /* augmentation only for images of at least 8x8 */
     int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
+    /* streamed: each sample's raw values into tmp first (bytes, or floats when resized) */
+    void *tmp = d->stream ? malloc(dim * (d->is_u8 ? 1 : sizeof(float))) : NULL;
+    if (d->stream && !tmp) {
+        eg_data_stream_fail(d->stream, "out of memory for a streamed minibatch");
+        memset(x, 0, (size_t)batch * dim * sizeof *x);
+        return;
+    }
     for (int b = 0; b < batch; b++) {
         size_t r = d->row ? (size_t)d->row[idx[b]] : (size_t)idx[b];
         const uint8_t *src8 = d->u8_train ? d->u8_train + r * dim : NULL;
         const float *src = src8 ? NULL : d->x_train + r * dim;
+        if (tmp) {
+            eg_data_stream_get(d->stream, idx[b], tmp); /* a failure: eg_data_error */
+            if (!d->is_u8)
+                normalise_rows(d, tmp, 1);
+            src8 = d->is_u8 ? tmp : NULL;
+            src = d->is_u8 ? NULL : tmp;
+        }
         float *dst = x + (size_t)b * dim;
         y[b] = d->y_train[idx[b]];
         if (!aug) {
@@ -826,4 +851,5 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
             }
         }
     }
+    free(tmp);
 }

@@ -29,6 +29,7 @@ typedef struct eg_data_spec {
 } eg_data_spec;
 
 typedef struct eg_data_src eg_data_src;
+typedef struct eg_data_stream eg_data_stream;
 
 typedef struct eg_dataset {
     eg_shape shape;          /* per-sample shape; dim = c*h*w */
@@ -45,6 +46,8 @@ typedef struct eg_dataset {
     int32_t *y_train;        /* n_train: every sample's label, held or not */
     float *x_test;           /* n_test x dim, same normalisation (every rank holds the test set) */
     int32_t *y_test;
+    double *mean, *inv;      /* per group (channel, or feature of flat data): the training
+                                set's mean and inverse std (one block: free mean) */
     float *lut;              /* 8-bit images: shape.c x 256, the normalised value of each byte
                                 in each channel (the float a pixel becomes) */
     float *black;            /* images: shape.c values, what a raw 0 (black) pixel of each channel
@@ -63,6 +66,9 @@ typedef struct eg_dataset {
                                 squares per group (zero for the samples another rank sums) */
     size_t groups;           /* channels (images) or features (flat data) */
     long long samples_read;  /* training samples this rank read from disk or decoded */
+    int cache_stream;        /* data.cache: stream: training samples decoded per minibatch */
+    int batch_size;          /* per node (the stream's read-ahead) */
+    eg_data_stream *stream;  /* data.cache: stream, after eg_data_read (data_stream.c) */
 } eg_dataset;
 
 /* Loads the dataset the spec names, every sample, normalised: eg_data_open, eg_data_read of
@@ -92,8 +98,19 @@ int eg_data_read(eg_dataset *d, const struct eg_partition *p, int lo, int hi, in
                  eg_err *err);
 size_t eg_data_n_sstat(const eg_dataset *d);
 int eg_data_normalise(eg_dataset *d, eg_err *err);
-/* Bytes of training and test data this rank holds (samples, labels, lookup tables). */
+/* Bytes of training and test data this rank holds (samples, labels, lookup tables, the
+ * stream's cache). */
 size_t eg_data_bytes(const eg_dataset *d);
+
+/* data.cache: stream. The sampler tells what comes next: eg_data_prefetch(dataset, idx, n)
+ * queues those samples for the read-ahead thread (a hook: dataset is the eg_dataset *;
+ * no-op without a stream). EG_DATA_AHEAD minibatches per node are read ahead. */
+#define EG_DATA_AHEAD 2
+void eg_data_prefetch(void *dataset, const int32_t *idx, int n);
+/* EG_ERUN, with the file and training sample named, once a file failed to decode during the
+ * run (eg_data_fill_batch then gave zeros for it); EG_OK otherwise. Call after the
+ * minibatches of an iteration, before anything is written. Thread-safe. */
+int eg_data_error(const eg_dataset *d, eg_err *err);
 
 /* Where a named dataset (mnist, fashion_mnist, digits) is looked for when path is null:
  * $EXPGRAPH_DATA, then the build's data/cache, then /usr/share/datasets. Writes the
@@ -146,7 +163,19 @@ enum { EG_WANT_KEEP = 1, EG_WANT_STATS = 2, EG_WANT_SHIFT = 4 };
 struct eg_data_src {
     int (*read)(eg_dataset *d, eg_data_src *src, eg_err *err);
     void (*free)(eg_data_src *src);
+    /* streamable formats (image_folder): training sample s alone, raw, into u8 (bytes) or f
+     * (floats, when !is_u8); thread-safe. NULL: not streamable */
+    int (*sample)(eg_dataset *d, eg_data_src *src, int32_t s, uint8_t *u8, float *f,
+                  eg_err *err);
 };
+/* data_stream.c: the cache of decoded samples and its read-ahead thread (slots samples) */
+int eg_data_stream_start(eg_dataset *d, int slots, eg_err *err);
+void eg_data_stream_free(eg_data_stream *st);
+size_t eg_data_stream_bytes(const eg_data_stream *st);
+/* sample s's raw values into out (bytes or floats): from the cache, else decoded now;
+ * a failure is kept for eg_data_error and out zeroed */
+int eg_data_stream_get(eg_data_stream *st, int32_t s, void *out);
+void eg_data_stream_fail(eg_data_stream *st, const char *what); /* keeps the first failure */
 int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err);   /* data.c */
 int eg_data_take_f(eg_dataset *d, int32_t s, const float *x, eg_err *err);       /* data.c */
 int eg_data_open_idx(eg_dataset *d, const char *dir, eg_err *err); /* data_idx.c */

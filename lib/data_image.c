@@ -631,6 +631,13 @@ static int img_sample(const img_src *x, int32_t s, uint8_t *u8, float *f, eg_err
     return decode_sample(x->tr.files.v[s], &x->want, x->tr.files.v[0], u8, f, err);
 }
 
+static int img_stream_sample(eg_dataset *d, eg_data_src *base, int32_t s, uint8_t *u8, float *f,
+                             eg_err *err)
+{
+    (void)d;
+    return img_sample((const img_src *)base, s, u8, f, err);
+}
+
 static int img_read_train(eg_dataset *d, eg_data_src *base, eg_err *err)
 {
     img_src *x = (img_src *)base;
@@ -680,6 +687,7 @@ int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, eg
         return EG_ERUN;
     src->base.read = img_read_train;
     src->base.free = img_src_free;
+    src->base.sample = img_stream_sample;
     d->src = &src->base;
     img_split *tr = &src->tr;
     int rc = list_tree(dir, &classes, tr, &te, err);

@@ -338,6 +338,9 @@ static int setup_state(runctx *r, const eg_run_opts *o, eg_err *err)
         (rc = setup_model_state(r, err)) || (rc = setup_threads(r, err)) ||
         (rc = eg_sampler_init(&r->sampler, &r->part, r->lo, r->nlocal, s->seed, err)))
         return rc;
+    if (r->data.stream && (rc = eg_sampler_set_prefetch(r->sampler, eg_data_prefetch, &r->data,
+                                                        EG_DATA_AHEAD, s->data.batch_size, err)))
+        return rc; /* data.cache: stream reads the next minibatches ahead */
     eg_measure_env env = {&r->data, r->model, r->comm, r->work, s->nodes, r->nlocal, r->dim};
     if ((rc = eg_measure_init(&r->metrics, &env, err)))
         return rc;
@@ -536,8 +539,12 @@ static int step(runctx *r, double lr, eg_err *err)
 {
     long k = r->ctr.iter;
     double t0 = eg_now();
-    if (eg_algo_needs_grad(r->algo))
+    if (eg_algo_needs_grad(r->algo)) {
         compute_grads(r, k, lr);
+        int rc = eg_data_error(&r->data, err); /* a streamed file that failed: nothing written */
+        if (rc)
+            return rc;
+    }
     int rc = eg_algo_exchange(r->algo, r->comm, eg_topo_weights(r->topo, k), lr,
                               &r->ctr.bytes_sent, err);
     r->ctr.iter++;

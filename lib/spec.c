@@ -529,7 +529,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (map) {
         static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
                                            "augment", "heterogeneity", "dim", "classes",
-                                           "samples", "test_samples", "image_size", NULL};
+                                           "samples", "test_samples", "image_size", "cache",
+                                           NULL};
         if (only_keys(c, map, "data", keys))
             return EG_EINPUT;
         if ((v = eg_ymap_get(map, "path", NULL)) && !eg_ynode_is_null(v)) {
@@ -580,6 +581,15 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
                 return fail(c, v, "data.image_size only applies to image_folder, not %s", di->name);
             if (rd_int(c, v, "data.image_size", 1, 4096, &d->image_size))
                 return EG_EINPUT;
+        }
+        if ((v = eg_ymap_get(map, "cache", NULL)) && !eg_ynode_is_null(v)) {
+            if (RD_KIND(c, v, "data.cache", eg_cache_kinds, &kind))
+                return EG_EINPUT;
+            if (di->format != EG_DFMT_IMAGES && kind != EG_CACHE_MEMORY)
+                return fail(c, v, "data.cache: stream only applies to image_folder, not %s "
+                            "(the other formats are held in memory as bytes or floats)",
+                            di->name);
+            d->cache = (eg_data_cache)kind;
         }
         static const char *const synth_keys[] = {"dim", "classes", "samples", "test_samples", NULL};
         int *synth_vals[] = {&d->dim, &d->classes, &d->samples, &d->test_samples};
@@ -1043,6 +1053,8 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
         ap(&b, &len, &cap, "  path: null\n");
     if (eg_data_kinds[d->kind].format == EG_DFMT_IMAGES && d->image_size > 0)
         ap(&b, &len, &cap, "  image_size: %d\n", d->image_size);
+    if (d->cache != EG_CACHE_MEMORY) /* memory, the default, unwritten: older specs' text */
+        ap(&b, &len, &cap, "  cache: %s\n", eg_cache_kinds[d->cache].name);
     ap(&b, &len, &cap, "  partition: %s\n  alpha: %.17g\n  batch_size: %d\n",
        eg_partition_kinds[d->partition].name, d->alpha,
        d->batch_size);
