@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <omp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -203,6 +204,53 @@ static int same_inputs(runctx *r, eg_err *err)
     return rc;
 }
 
+/* MemAvailable of /proc/meminfo in bytes ($EXPGRAPH_MEMAVAILABLE_KB instead, for tests), or
+ * 0 when unknown */
+static double mem_available(void)
+{
+    const char *env = getenv("EXPGRAPH_MEMAVAILABLE_KB");
+    if (env && *env)
+        return atof(env) * 1024.0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024.0;
+}
+
+/* An estimate of what this rank needs (its data as loaded; per local node the parameters
+ * and the method's vectors: x, its update, the gradient, momentum, and send/receive buffers
+ * per gossip vector; per thread a minibatch and as much again for activations: a lower
+ * bound for deep models) against its share of the host's available memory; rank 0 warns
+ * for the rank that is shortest. Collective. */
+static void check_memory(const runctx *r, const eg_run_opts *o)
+{
+    const eg_spec *s = &r->spec;
+    const eg_algo_info *ai = &eg_algo_kinds[s->algo.kind];
+    double vecs = 3 + ai->momentum + 2.0 * ai->vectors;
+    double per_batch = (double)s->data.batch_size * r->data.dim * sizeof(float);
+    double need = (double)eg_data_bytes(&r->data) +
+                  (double)r->nlocal * (double)r->dim * sizeof(float) * vecs +
+                  (double)r->nthreads * 2.0 * per_batch;
+    double avail = mem_available() / eg_comm_host_ranks(r->comm);
+    double worst = eg_comm_world_max(avail > 0 ? need / avail : 0);
+    double need_max = eg_comm_world_max(need);
+    if (r->rank == 0 && worst > 1 && o->warn) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "this run needs about %.0f MB per rank (data %.0f MB on the fullest rank, node "
+                 "state and buffers), more than the %.0f MB of available memory a rank has "
+                 "here (MemAvailable / ranks on the host); use more ranks or hosts, or "
+                 "data.cache: stream for an image folder",
+                 need_max / 1e6, (double)r->data_bytes_max / 1e6, need_max / worst / 1e6);
+        o->warn(o->ud, line);
+    }
+}
+
 static int check_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
 {
     int rc = eg_comm_world_agree(load_inputs(r, o, err), err);
@@ -210,6 +258,8 @@ static int check_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
         rc = eg_comm_world_agree(setup_comm(r, err), err);
     if (!rc)
         rc = eg_comm_world_agree(same_inputs(r, err), err);
+    if (!rc)
+        check_memory(r, o);
     return rc;
 }
 
@@ -597,7 +647,8 @@ static int write_summary(runctx *r, double wall, eg_err *err)
         .spec = s, .final = schema_row(r, &r->last, 0), .label_skew = eg_partition_skew(&r->part),
         .train_time_s = r->ctr.train_time, .wall_s = wall,
         .samples_per_s = r->ctr.train_time > 0 ? samples / r->ctr.train_time : 0.0,
-        .ranks = eg_comm_size(r->comm), .threads = r->nthreads};
+        .ranks = eg_comm_size(r->comm), .threads = r->nthreads,
+        .data_samples_max = r->data_held_max, .data_bytes_max = (double)r->data_bytes_max};
     char *text = eg_schema_summary_text(&src, err), path[EG_PATH_MAX + 32];
     if (!text)
         return EG_ERUN;

@@ -209,7 +209,9 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("wall_s", EG_COL_F3, src->wall_s)                                                        \
     X("samples_per_s", EG_COL_F1, src->samples_per_s)                                          \
     X("ranks", EG_COL_INT, src->ranks)                                                         \
-    X("threads", EG_COL_INT, src->threads)
+    X("threads", EG_COL_INT, src->threads)                                                     \
+    X("data_samples_max", EG_COL_INT, src->data_samples_max)                                   \
+    X("data_bytes_max", EG_COL_F0, src->data_bytes_max)
 
 static const eg_column SUMMARY_SPEC[] = {
 #define SPEC_COLUMN_(hdr, fmt, expr) {hdr, fmt, EG_COL_SPEC, NULL, NULL},
