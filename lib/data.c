@@ -816,8 +816,11 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
         if (!aug) {
             if (src)
                 memcpy(dst, src, dim * sizeof *dst);
-            for (size_t k = 0; src8 && k < dim; k++)
-                dst[k] = d->lut[k / block * 256 + src8[k]];
+            for (size_t g = 0; src8 && g < dim / block; g++) {
+                const float *lut = d->lut + g * 256;
+                for (size_t k = g * block; k < (g + 1) * block; k++)
+                    dst[k] = lut[src8[k]];
+            }
             continue;
         }
         int dy = 0, dx = 0, flip = 0; /* source = output position + (dy, dx) */
