@@ -448,8 +448,8 @@ int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats
 
 size_t eg_data_bytes(const eg_dataset *d)
 {
-    size_t dim = (size_t)d->dim, held = (size_t)d->n_held;
-    size_t b = held * dim * (d->u8_train ? 1 : sizeof(float));
+    size_t dim = (size_t)d->dim, held = d->cache_stream ? 0 : (size_t)d->n_held;
+    size_t b = held * dim * (d->is_u8 ? 1 : sizeof(float)); /* streamed: only the cache */
     b += (size_t)d->n_test * dim * sizeof(float);
     b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
     if (d->lut)
