@@ -785,12 +785,42 @@ double eg_partition_skew(const eg_partition *p)
 /* crop padding on every side: torchvision's RandomCrop(size, padding=4) */
 #define CROP_PAD 4
 
+/* One sample, cropped at offset (dy, dx) and maybe mirrored: out[c][i][j] = in[c][i + dy][j' + dx]
+ * with j' = W-1-j when flipped, else j; a source outside the image is the padding black[c].
+ * The sample is src8 (bytes, through lut) or src (floats). */
+static void aug_sample(const eg_dataset *d, const uint8_t *src8, const float *src, int dy, int dx,
+                       int flip, float *dst)
+{
+    const int C = d->shape.c, H = d->shape.h, W = d->shape.w;
+    const size_t hw = (size_t)H * (size_t)W;
+    for (int c = 0; c < C; c++) {
+        const float *lut = src8 ? d->lut + (size_t)c * 256 : NULL;
+        float *dc = dst + (size_t)c * hw;
+        const float pad = d->black ? d->black[c] : 0.0f;
+        for (int i = 0; i < H; i++) {
+            int si = i + dy;
+            float *drow = dc + (size_t)i * (size_t)W;
+            if (si < 0 || si >= H) {
+                for (int j = 0; j < W; j++)
+                    drow[j] = pad;
+                continue;
+            }
+            size_t so = (size_t)c * hw + (size_t)si * (size_t)W;
+            for (int j = 0; j < W; j++) {
+                int sj = (flip ? W - 1 - j : j) + dx;
+                drow[j] = sj < 0 || sj >= W ? pad
+                          : lut          ? lut[src8[so + (size_t)sj]]
+                                         : src[so + (size_t)sj];
+            }
+        }
+    }
+}
+
 void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
                         eg_rng *rng, float *x, int32_t *y)
 {
-    const int C = d->shape.c, H = d->shape.h, W = d->shape.w;
-    const size_t dim = (size_t)d->dim, hw = (size_t)H * (size_t)W;
-    const size_t block = C == 1 && H == 1 ? 1 : hw;
+    const int H = d->shape.h, W = d->shape.w;
+    const size_t dim = (size_t)d->dim, block = block_of(d);
     /* augmentation only for images of at least 8x8 */
     int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
     /* streamed: each sample's raw values into tmp first (bytes, or floats when resized) */
@@ -830,29 +860,7 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
         }
         if (aug & EG_AUG_FLIP)
             flip = (int)(eg_rng_next(rng) >> 63);
-        /* out[c][i][j] = in[c][i + dy][j' + dx] with j' = W-1-j when flipped, else j;
-         * a source outside the image is the padding: black[c]; bytes through lut */
-        for (int c = 0; c < C; c++) {
-            const float *lut = src8 ? d->lut + (size_t)c * 256 : NULL;
-            float *dc = dst + (size_t)c * hw;
-            const float pad = d->black ? d->black[c] : 0.0f;
-            for (int i = 0; i < H; i++) {
-                int si = i + dy;
-                float *drow = dc + (size_t)i * (size_t)W;
-                if (si < 0 || si >= H) {
-                    for (int j = 0; j < W; j++)
-                        drow[j] = pad;
-                    continue;
-                }
-                size_t so = (size_t)c * hw + (size_t)si * (size_t)W;
-                for (int j = 0; j < W; j++) {
-                    int sj = (flip ? W - 1 - j : j) + dx;
-                    drow[j] = sj < 0 || sj >= W ? pad
-                              : lut          ? lut[src8[so + (size_t)sj]]
-                                             : src[so + (size_t)sj];
-                }
-            }
-        }
+        aug_sample(d, src8, src, dy, dx, flip, dst);
     }
     free(tmp);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end (issue 19): data that outgrows one machine.
 #  - an image folder (JPEG + PNG) trained with data.cache: memory and stream, on 1 and 2
-#    ranks, dirichlet partition, crop + flip: metrics.csv identical in all four runs;
+#    ranks, dirichlet partition, crop + flip: metrics.csv identical in all four runs, and in
+#    a streamed run killed and resumed (the read-ahead restarts from the checkpoint);
 #  - summary.csv records the data the fullest rank holds; validate warns (stderr, exit 0)
 #    when the estimated memory exceeds what a rank has;
 #  - a training file corrupted while a streamed run goes on: exit 1 naming the file and the
@@ -65,6 +66,10 @@ check "stream, 2 ranks" mpi 2 run "$TMP/stream.yaml" --out "$TMP/s2" --quiet
 check "stream = memory (1 rank)" same_metrics "$TMP/m1/metrics.csv" "$TMP/s1/metrics.csv"
 check "2 ranks = 1 rank (memory)" same_metrics "$TMP/m1/metrics.csv" "$TMP/m2/metrics.csv"
 check "stream = memory (2 ranks)" same_metrics "$TMP/m1/metrics.csv" "$TMP/s2/metrics.csv"
+EXPGRAPH_KILL_AT=33 "$EXPGRAPH" run "$TMP/stream.yaml" --out "$TMP/sk" --quiet 2>/dev/null
+check "stream: killed at iteration 33 (non-zero exit)" test $? -ne 0
+check "stream: --resume exits 0" "$EXPGRAPH" run "$TMP/stream.yaml" --out "$TMP/sk" --quiet --resume
+check "stream: resumed = memory" same_metrics "$TMP/m1/metrics.csv" "$TMP/sk/metrics.csv"
 check "spec.yaml records the cache" grep -q "cache: stream" "$TMP/s1/spec.yaml"
 check "memory (the default) is not written" bash -c "! grep -q cache: '$TMP/m1/spec.yaml'"
 col=$(head -1 "$TMP/m2/summary.csv" | tr , '\n' | grep -n '^data_bytes_max$' | cut -d: -f1)
