@@ -160,14 +160,13 @@ static size_t block_of(const eg_dataset *d)
     return d->shape.c == 1 && d->shape.h == 1 ? 1 : (size_t)d->shape.h * (size_t)d->shape.w;
 }
 
-/* Sample s's part of the statistics: per group, the sum and the sum of squares of its values
+/* One sample's part of the statistics into out (groups x 2): per group, the sum and the sum of squares of its values
  * shifted by the group's first training value K (one pass in double: var = E[(v-K)^2] -
  * E[v-K]^2 loses little as long as K is a typical value; four partial sums per group for
  * speed). Exactly one of u8 and f is non-NULL. */
-static void sample_stats(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f)
+static void sample_stats(const eg_dataset *d, const uint8_t *u8, const float *f, double *out)
 {
     size_t block = block_of(d);
-    double *out = d->sstat + (size_t)s * d->groups * 2;
     for (size_t g = 0; g < d->groups; g++) {
         double K = d->shift[g], sm[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
         size_t o = g * block, k = 0;
@@ -199,8 +198,12 @@ static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_
     if (w & EG_WANT_SHIFT)
         for (size_t g = 0; g < d->groups; g++)
             d->shift[g] = u8 ? (double)u8[g * block] : (double)f[g * block];
-    if (w & EG_WANT_STATS)
-        sample_stats(d, s, u8, f);
+    if (w & EG_WANT_STATS) {
+        double *one = d->sstat ? d->sstat + (size_t)s * d->groups * 2 : d->gtmp;
+        sample_stats(d, u8, f, one);
+        for (size_t j = 0; !d->sstat && j < d->groups * 2; j++)
+            d->gsum[j] += one[j];
+    }
     if ((w & EG_WANT_KEEP) && !d->cache_stream) {
         size_t r = (size_t)d->row[s];
         if (u8)
@@ -225,18 +228,24 @@ int eg_data_take_f(eg_dataset *d, int32_t s, const float *x, eg_err *err)
     return take(d, s, NULL, x, err);
 }
 
-size_t eg_data_n_sstat(const eg_dataset *d)
+size_t eg_data_shared_stats(eg_dataset *d, double **buf)
 {
-    return d->sstat ? (size_t)d->n_train * d->groups * 2 : 0;
+    *buf = d->sstat ? d->sstat : d->gsum;
+    if (!d->src) /* read whole: every rank summed every sample */
+        return 0;
+    return d->sstat ? (size_t)d->n_train * d->groups * 2 : d->groups * 2;
 }
 
-/* mean and inverse std per group from the summed statistics, in sample order */
-static int stats_of(const eg_dataset *d, double *mean, double *inv)
+/* mean and inverse std per group from the summed statistics (per-sample ones in sample
+ * order) */
+static void stats_of(const eg_dataset *d, double *mean, double *inv)
 {
     size_t G = d->groups;
-    for (size_t g = 0; g < G; g++)
-        mean[g] = inv[g] = 0;
-    for (size_t i = 0; i < (size_t)d->n_train; i++)
+    for (size_t g = 0; g < G; g++) {
+        mean[g] = d->gsum[2 * g];
+        inv[g] = d->gsum[2 * g + 1];
+    }
+    for (size_t i = 0; d->sstat && i < (size_t)d->n_train; i++)
         for (size_t g = 0; g < G; g++) {
             mean[g] += d->sstat[(i * G + g) * 2];
             inv[g] += d->sstat[(i * G + g) * 2 + 1];
@@ -248,7 +257,6 @@ static int stats_of(const eg_dataset *d, double *mean, double *inv)
         mean[g] = m + d->shift[g];
         inv[g] = sd < 1e-8 ? 1.0 : 1.0 / sd;
     }
-    return EG_OK;
 }
 
 /* x = (v - mean) * inv, in double, rounded to float: the one expression every value takes */
@@ -361,10 +369,16 @@ int eg_data_open(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed,
     if (rc == EG_OK) {
         int flat = d->shape.c == 1 && d->shape.h == 1;
         d->groups = flat ? (size_t)d->dim : (size_t)d->shape.c;
-        d->shift = eg_calloc(d->groups, sizeof *d->shift, err);
-        d->sstat = d->shift ? eg_calloc((size_t)d->n_train * d->groups * 2, sizeof *d->sstat, err)
-                            : NULL;
-        if (!d->sstat)
+        /* shift, gsum, gtmp: one block */
+        d->shift = eg_calloc(d->groups * 5, sizeof *d->shift, err);
+        d->gsum = d->shift ? d->shift + d->groups : NULL;
+        d->gtmp = d->shift ? d->gsum + 2 * d->groups : NULL;
+        /* read per rank, and not all integer sums below 2^53: per-sample sums */
+        double sq = (double)d->n_train * (double)block_of(d) * 255.0 * 255.0;
+        int per_sample = d->src && (!d->is_u8 || sq >= 9007199254740992.0);
+        if (per_sample && d->shift)
+            d->sstat = eg_calloc((size_t)d->n_train * d->groups * 2, sizeof *d->sstat, err);
+        if (!d->shift || (per_sample && !d->sstat))
             rc = EG_ERUN;
     }
     if (rc == EG_OK && !d->src) { /* read whole */
@@ -402,6 +416,8 @@ static uint8_t *want_of(const eg_dataset *d, const eg_partition *p, int lo, int 
     for (int32_t s = 0; s < d->n_train; s++)
         if (!p)
             want[s] = EG_WANT_KEEP | EG_WANT_STATS;
+        else if (!d->src) /* read whole: every rank sums every sample, in order */
+            want[s] |= EG_WANT_STATS;
         else if (!owned[s] && stats_rest)
             want[s] |= EG_WANT_STATS;
     want[0] |= EG_WANT_SHIFT;
@@ -691,6 +707,11 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
         int32_t *count = eg_malloc((size_t)nodes * sizeof *count, err);
         if (!count)
             rc = EG_ERUN;
+        else if ((long)n < (long)nodes * bs) /* no draw can do it: do not try 1000 times */
+            rc = eg_err_set(err, EG_EINPUT,
+                            "dirichlet: %d training samples cannot give each of %d nodes "
+                            "batch_size %d samples",
+                            (int)n, nodes, bs);
         for (int attempt = 0; rc == EG_OK && attempt < DIRICHLET_TRIES; attempt++) {
             for (int32_t k = 0; k < n; k++)
                 owner[k] = -1;

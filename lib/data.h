@@ -62,8 +62,11 @@ typedef struct eg_dataset {
     eg_data_src *src;        /* the loader's handle between open and read (files, offsets) */
     const uint8_t *want;     /* during eg_data_read: EG_WANT_* bits per training sample */
     double *shift;           /* groups: the first training sample's first value of each group */
-    double *sstat;           /* n_train x groups x 2: each sample's shifted sum and sum of
-                                squares per group (zero for the samples another rank sums) */
+    double *gsum;            /* groups x 2: the shifted sums and sums of squares so far */
+    double *gtmp;            /* groups x 2: one sample's */
+    double *sstat;           /* fractional values read per rank (resized image_folder) only:
+                                n_train x groups x 2, each sample's sums (zero for the samples
+                                another rank sums), added in sample order at the end */
     size_t groups;           /* channels (images) or features (flat data) */
     long long samples_read;  /* training samples this rank read from disk or decoded */
     int cache_stream;        /* data.cache: stream: training samples decoded per minibatch */
@@ -88,15 +91,21 @@ void eg_data_free(eg_dataset *d); /* safe on a zeroed or half-built dataset */
  *     decoding only those image files), and computes each read sample's contribution to the
  *     normalisation statistics. The rank with stats_rest also reads, for the statistics
  *     only, the samples no node owns; every rank reads sample 0 (the statistics' shift).
- *  3. the ranks sum d->sstat (n_sstat doubles; each entry is non-zero on one rank at most,
- *     so the sum is exact in any order), then eg_data_normalise: the mean and std of the
- *     WHOLE training set, accumulated sample by sample in sample order exactly as a single
- *     process does, so the floats do not depend on the rank count. */
+ *  3. the ranks add up what eg_data_shared_stats points to, then eg_data_normalise: the
+ *     mean and std of the WHOLE training set, the same floats as one process computes,
+ *     whatever the rank count. Bytes: each rank's per-channel sums of (v - K) and (v - K)^2
+ *     (K: sample 0's first value, read by every rank) are integers, exact in double (below
+ *     2^53: up to 1.3e11 values per channel), so their sum is the same in any order and
+ *     equals one process's. Fractional values (resized images): each sample's sums, non-zero
+ *     on one rank only, added in sample order. Formats read whole (csv, digits, synthetic):
+ *     every rank sums every sample itself, nothing to share. */
 int eg_data_open(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err);
 struct eg_partition;
 int eg_data_read(eg_dataset *d, const struct eg_partition *p, int lo, int hi, int stats_rest,
                  eg_err *err);
-size_t eg_data_n_sstat(const eg_dataset *d);
+/* what the ranks must add up element-wise (in place) before eg_data_normalise: *buf and the
+ * count (0: nothing; the same on every rank) */
+size_t eg_data_shared_stats(eg_dataset *d, double **buf);
 int eg_data_normalise(eg_dataset *d, eg_err *err);
 /* Bytes of training and test data this rank holds (samples, labels, lookup tables, the
  * stream's cache). */

@@ -139,8 +139,10 @@ static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
     r->topo = eg_spec_take_topo(s); /* built once, while validating */
     /* every rank reaches the agreement: the statistics' sum below is collective */
     rc = eg_comm_world_agree(load_data(r, err), err);
+    double *stats;
+    size_t nstats = rc ? 0 : eg_data_shared_stats(&r->data, &stats);
     if (!rc)
-        rc = eg_comm_world_sum_doubles(r->data.sstat, eg_data_n_sstat(&r->data), err);
+        rc = eg_comm_world_sum_doubles(stats, nstats, err);
     if (!rc)
         rc = eg_data_normalise(&r->data, err);
     if (!rc) {
