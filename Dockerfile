@@ -11,7 +11,7 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-cert
     rm -rf /var/lib/apt/lists/*
 WORKDIR /expgraph
 COPY . .
-RUN bash scripts/setup.sh && ln -s /expgraph/build/expgraph /usr/local/bin/expgraph && \
-    rm -rf /var/lib/apt/lists/*
+# --install: cmake --install into /usr/local (binary, man page, bash completion)
+RUN bash scripts/setup.sh --install && rm -rf /var/lib/apt/lists/*
 ENTRYPOINT ["expgraph"]
 CMD ["--help"]

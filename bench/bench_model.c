@@ -1,156 +1,331 @@
-/* bench_model.c - forward+backward throughput of the models against the sgemm peak.
+/* bench_model.c - training throughput of the models against the oneDNN convolution peak.
  *
  * Measures, in one run (ratios are what to compare on a noisy machine):
- *   - OpenBLAS sgemm GFLOP/s on a large square (N^3, default N = 1024) at 1 and 2 threads;
- *   - eg_model_loss_grad samples/s for mlp 784-256-10 and two cnns on 1x28x28 at batch 32
- *     and 128, with 1 OpenBLAS thread (as in training: one thread per node group) and 2;
- *     GFLOP/s from eg_model_flops_per_sample and the fraction of the 1-thread sgemm peak;
- *   - a per-phase breakdown (conv gemm, im2col, pool, dense gemm, ...) at 1 thread.
- * Each figure is the best of --reps timed repetitions of at least --time seconds (the
- * machine is shared and noisy: best-of estimates what the code can do); the sgemm peak is
- * measured before and after the models, the 1-thread one also briefly before each model
- * figure, and the best figure kept.
+ *   - the peak: a large 3x3 convolution forward (batch 128, 14x14, 32 -> 64 channels, formats
+ *     chosen by oneDNN) in f32 and in bf16, on 1 thread and on 2 threads (two independent
+ *     convolutions in an OpenMP region, each single-threaded: the runner's layout);
+ *   - eg_model_loss_grad samples/s at batch 32 for mlp 784-256-10, the Fashion CNN
+ *     (experiments/fashion/cnn_onepeer.yaml: c16-c32 k3 h128) and resnet-20 (batch norm) on
+ *     1x28x28 and 3x32x32, each in f32 and bf16, on 1 thread and on 2 threads (2 nodes, each
+ *     with its own work, parameters and batch, in an OpenMP region, as the runner does);
+ *     GFLOP/s = samples/s x eg_model_flops_per_sample (convolutions and dense layers: 2 MACs
+ *     forward, 2 for the weight gradient, 2 for the input gradient but not of the first
+ *     layer) and the fraction of the peak of the same precision on the same threads;
+ *   - a per-phase breakdown (eg_work_profile) at 1 thread.
+ * Each figure is the best of --reps timed repetitions of at least --time seconds (the machine
+ * is shared and noisy: best-of estimates what the code can do).
  *
- * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--size N]
+ * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet]
  */
 #include "common.h"
 #include "model.h"
 
-#include <cblas.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct bench_model {
-    const char *label;
-    eg_model_spec spec;
-} bench_model;
-
 static double g_time = 0.5;
 static int g_reps = 5;
 
-/* best sgemm GFLOP/s of `reps` repetitions of at least `secs` seconds each */
-static double sgemm_gflops(int n, int threads, int reps, double secs)
+/* ---- the convolution peak ------------------------------------------------------------ */
+
+#define CK(call)                                                                            \
+    do {                                                                                    \
+        if ((call) != dnnl_success) {                                                       \
+            fprintf(stderr, "bench_model: oneDNN call failed: %s\n", #call);                \
+            exit(1);                                                                        \
+        }                                                                                   \
+    } while (0)
+
+/* GFLOP/s of one thread running the peak convolution for g_time seconds, `reps` times */
+static double conv_peak_thread(dnnl_engine_t eng, dnnl_data_type_t dt, int reps)
 {
-    eg_err err = {0};
-    size_t nn = (size_t)n * n;
-    float *a = eg_alloc_floats(nn, &err), *b = eg_alloc_floats(nn, &err),
-          *c = eg_alloc_floats(nn, &err);
-    if (!a || !b || !c) {
-        fprintf(stderr, "bench_model: %s\n", err.msg);
-        exit(1);
+    omp_set_num_threads(1);
+    dnnl_memory_desc_t src, wei, dst;
+    dnnl_dims_t s = {128, 32, 14, 14}, w = {64, 32, 3, 3}, d = {128, 64, 14, 14};
+    dnnl_dims_t st = {1, 1}, pad = {1, 1};
+    CK(dnnl_memory_desc_init_by_tag(&src, 4, s, dt, dnnl_format_tag_any));
+    CK(dnnl_memory_desc_init_by_tag(&wei, 4, w, dt, dnnl_format_tag_any));
+    CK(dnnl_memory_desc_init_by_tag(&dst, 4, d, dt, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    CK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
+                                          &src, &wei, NULL, &dst, st, pad, pad));
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p;
+    dnnl_stream_t stream;
+    CK(dnnl_primitive_desc_create(&pd, &cd, NULL, eng, NULL));
+    CK(dnnl_primitive_create(&p, pd));
+    CK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
+    dnnl_memory_t m[3];
+    const int qs[3] = {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md};
+    for (int i = 0; i < 3; i++) {
+        const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, qs[i], 0);
+        CK(dnnl_memory_create(&m[i], md, eng, DNNL_MEMORY_ALLOCATE));
+        void *h;
+        CK(dnnl_memory_get_data_handle(m[i], &h));
+        memset(h, 0, dnnl_memory_desc_get_size(md));
     }
-    eg_rng r;
-    eg_rng_seed(&r, 1, 0, 0);
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = (float)eg_rng_uniform(&r) - 0.5f;
-        b[i] = (float)eg_rng_uniform(&r) - 0.5f;
-    }
-    openblas_set_num_threads(threads);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-    double best = 0;
-    for (int rep = 0; rep < reps; rep++) {
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+    CK(dnnl_primitive_execute(p, stream, 3, args));
+    double best = 0, flops = 2.0 * 128 * 64 * 14 * 14 * 32 * 9;
+    for (int r = 0; r < reps; r++) {
         long it = 0;
         double t0 = eg_now(), t;
         do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
-                        0.0f, c, n);
+            CK(dnnl_primitive_execute(p, stream, 3, args));
             it++;
-        } while ((t = eg_now() - t0) < secs);
-        double gf = 2.0 * n * (double)n * n * it / t / 1e9;
-        if (gf > best)
-            best = gf;
+        } while ((t = eg_now() - t0) < g_time);
+        if (flops * it / t / 1e9 > best)
+            best = flops * it / t / 1e9;
     }
-    free(a);
-    free(b);
-    free(c);
+    for (int i = 0; i < 3; i++)
+        dnnl_memory_destroy(m[i]);
+    dnnl_stream_destroy(stream);
+    dnnl_primitive_destroy(p);
+    dnnl_primitive_desc_destroy(pd);
     return best;
 }
 
+/* total GFLOP/s of `threads` independent single-threaded convolutions */
+static double conv_peak(dnnl_data_type_t dt, int threads)
+{
+    dnnl_engine_t eng;
+    CK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    double total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    total += conv_peak_thread(eng, dt, g_reps);
+    dnnl_engine_destroy(eng);
+    return total;
+}
+
+/* ---- models ---------------------------------------------------------------------------- */
+
+typedef struct bench_model {
+    const char *label;
+    eg_model_spec spec;
+    eg_shape in;
+} bench_model;
+
 typedef struct run {
-    double sps;                  /* samples per second, best repetition */
-    double sec[EG_PROF_N], flop[EG_PROF_N], total; /* profile of the best profiled repetition */
+    double sps;                                    /* samples/s, best repetition */
+    double sec[EG_PROF_N], flop[EG_PROF_N], total; /* profile (1 thread) */
 } run;
 
-static run bench_one(const eg_model *m, int batch, int threads, int profile)
+/* one node: its own work, parameters, statistics and batch */
+typedef struct node {
+    eg_work *w;
+    float *p, *g, *st, *x;
+    int32_t *y;
+} node;
+
+static void node_init(node *n, const eg_model *m, eg_shape in, int B, int seed)
 {
     eg_err err = {0};
-    eg_work *w = NULL;
-    size_t np = eg_model_nparams(m);
-    int dim = 784;
-    float *p = eg_alloc_floats(np, &err), *g = eg_alloc_floats(np, &err),
-          *x = eg_alloc_floats((size_t)batch * dim, &err);
-    int32_t *y = malloc((size_t)batch * sizeof *y);
-    if (!p || !g || !x || !y || eg_work_init(&w, m, batch, &err)) {
-        fprintf(stderr, "bench_model: %s\n", err.msg);
+    size_t np = eg_model_nparams(m), dim = (size_t)in.c * in.h * in.w;
+    n->p = eg_alloc_floats(np, &err);
+    n->g = eg_alloc_floats(np, &err);
+    n->st = eg_alloc_floats(eg_model_nstats(m) + 1, &err);
+    n->x = eg_alloc_floats((size_t)B * dim, &err);
+    n->y = malloc((size_t)B * sizeof *n->y);
+    if (!n->p || !n->g || !n->st || !n->x || !n->y || eg_work_init(&n->w, m, B, &err)) {
+        fprintf(stderr, "bench_model: %s\n", err.msg[0] ? err.msg : "out of memory");
         exit(1);
     }
     eg_rng r;
-    eg_rng_seed(&r, 2, EG_STREAM_INIT, 0);
-    eg_model_init_params(m, p, &r);
-    for (size_t i = 0; i < (size_t)batch * dim; i++)
-        x[i] = (float)eg_rng_uniform(&r);
-    for (int i = 0; i < batch; i++)
-        y[i] = (int32_t)eg_rng_below(&r, 10);
-    openblas_set_num_threads(threads);
-    volatile float sink = 0;
-    for (int i = 0; i < 3; i++)
-        sink += eg_model_loss_grad(m, w, p, NULL, x, y, batch, g);
+    eg_rng_seed(&r, 2, EG_STREAM_INIT, (uint64_t)seed);
+    eg_model_init_params(m, n->p, &r);
+    eg_model_init_stats(m, n->st);
+    for (size_t i = 0; i < (size_t)B * dim; i++)
+        n->x[i] = (float)eg_rng_uniform(&r);
+    for (int i = 0; i < B; i++)
+        n->y[i] = (int32_t)eg_rng_below(&r, 10);
+}
+
+static void node_free(node *n)
+{
+    eg_work_free(n->w);
+    free(n->p);
+    free(n->g);
+    free(n->st);
+    free(n->x);
+    free(n->y);
+}
+
+/* samples/s of `threads` nodes training in parallel, best of g_reps; with profile (1 thread
+ * only) also the phase breakdown of one more repetition */
+static run bench_one(const eg_model *m, eg_shape in, int B, int threads, int profile)
+{
     run res;
     memset(&res, 0, sizeof res);
-    for (int rep = 0; rep < g_reps; rep++) {
-        long it = 0;
-        double t0 = eg_now(), t;
-        do {
-            sink += eg_model_loss_grad(m, w, p, NULL, x, y, batch, g);
-            it++;
-        } while ((t = eg_now() - t0) < g_time);
-        double sps = (double)it * batch / t;
-        if (sps > res.sps)
-            res.sps = sps;
-    }
-    if (profile) { /* the fastest of g_reps profiled repetitions */
-        eg_work *wp = w;
-        double best = 0;
-        for (int rep = 0; rep < g_reps; rep++) {
-            eg_work_profile(wp, 1);
+    node nodes[2];
+    for (int t = 0; t < threads; t++)
+        node_init(&nodes[t], m, in, B, t);
+    const int nt = threads;
+    for (int rep = 0; rep <= g_reps; rep++) {
+        double total = 0;
+        int prof = profile && rep == g_reps;
+#pragma omp parallel num_threads(nt) reduction(+ : total)
+        {
+            node *n = &nodes[omp_get_thread_num()];
+            volatile float sink = 0;
+            sink += eg_model_loss_grad(m, n->w, n->p, n->st, n->x, n->y, B, n->g);
+            eg_work_profile(n->w, prof);
+#pragma omp barrier
             long it = 0;
             double t0 = eg_now(), t;
             do {
-                sink += eg_model_loss_grad(m, wp, p, NULL, x, y, batch, g);
+                sink += eg_model_loss_grad(m, n->w, n->p, n->st, n->x, n->y, B, n->g);
                 it++;
             } while ((t = eg_now() - t0) < g_time);
-            if (it / t > best) {
-                best = it / t;
+            total += (double)it * B / t;
+            if (prof)
                 res.total = t;
-                for (int i = 0; i < EG_PROF_N; i++)
-                    eg_work_profile_get(wp, i, &res.sec[i], &res.flop[i]);
-            }
+            (void)sink;
         }
-        eg_work_profile(wp, 0);
+        if (prof)
+            for (int i = 0; i < EG_PROF_N; i++)
+                eg_work_profile_get(nodes[0].w, i, &res.sec[i], &res.flop[i]);
+        else if (total > res.sps)
+            res.sps = total;
     }
-    (void)sink;
-    eg_work_free(w);
-    free(p);
-    free(g);
-    free(x);
-    free(y);
+    for (int t = 0; t < threads; t++)
+        node_free(&nodes[t]);
     return res;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_model [--csv] [--time SECONDS] [--reps N] [--size N]\n"
-               "  --csv         print CSV (section,model,batch,threads,phase,...) instead of tables\n"
+    fprintf(f, "usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet]\n"
+               "  --csv         print CSV (section,model,batch,threads,phase,time_share,\n"
+               "                samples_per_s,gflops,peak_gflops,peak_frac) instead of tables\n"
                "  --time S      minimum seconds per timed repetition (default 0.5)\n"
                "  --reps N      timed repetitions per figure, the best is kept (default 5)\n"
-               "  --size N      sgemm peak measured on N x N x N (default 1024)\n");
+               "  --only KIND   just the models of one kind (the peak is always measured)\n");
+}
+
+/* the benchmarked models: each in f32 and bf16 */
+static int make_models(bench_model *bm, const char *only)
+{
+    int n = 0;
+    for (int prec = 0; prec < 2; prec++) {
+        bench_model b;
+        if (!only || !strcmp(only, "mlp")) {
+            memset(&b, 0, sizeof b);
+            b.label = "mlp";
+            snprintf(b.spec.name, sizeof b.spec.name, "mlp");
+            b.spec.hidden[0] = 256;
+            b.spec.n_hidden = 1;
+            b.in = (eg_shape){1, 28, 28};
+            b.spec.precision = prec;
+            bm[n++] = b;
+        }
+        if (!only || !strcmp(only, "cnn")) {
+            memset(&b, 0, sizeof b);
+            b.label = "cnn";
+            snprintf(b.spec.name, sizeof b.spec.name, "cnn");
+            b.spec.channels[0] = 16;
+            b.spec.channels[1] = 32;
+            b.spec.n_channels = 2;
+            b.spec.kernel = 3;
+            b.spec.hidden[0] = 128;
+            b.spec.n_hidden = 1;
+            b.in = (eg_shape){1, 28, 28};
+            b.spec.precision = prec;
+            bm[n++] = b;
+        }
+        for (int s = 0; s < 2 && (!only || !strcmp(only, "resnet")); s++) {
+            memset(&b, 0, sizeof b);
+            b.label = "resnet";
+            snprintf(b.spec.name, sizeof b.spec.name, "resnet");
+            b.spec.depth = 20;
+            b.spec.width = 16;
+            b.spec.norm = EG_NORM_BATCH;
+            b.spec.groups = 2;
+            b.in = s ? (eg_shape){3, 32, 32} : (eg_shape){1, 28, 28};
+            b.spec.precision = prec;
+            bm[n++] = b;
+        }
+    }
+    return n;
+}
+
+enum { MAXM = 8, B = 32 };
+
+static void print_table(bench_model *bm, eg_model **mods, int nm, run r[][2], double peak[2][2])
+{
+    printf("oneDNN peak: 3x3 conv forward, batch 128, 14x14, 32 -> 64 (GFLOP/s)\n");
+    printf("  f32: %.1f on 1 thread, %.1f on 2 threads;  bf16: %.1f on 1 thread, %.1f on 2\n\n",
+           peak[0][0], peak[0][1], peak[1][0], peak[1][1]);
+    printf("%-58s %10s %8s %6s %10s %8s %6s\n", "model (fwd+bwd, batch 32 per node)", "samples/s",
+           "GFLOP/s", "%peak", "samples/s", "GFLOP/s", "%peak");
+    printf("%-58s %26s %26s\n", "", "------------- 1 thread", "- 2 threads (2 nodes)");
+    for (int k = 0; k < nm; k++) {
+        double fps = eg_model_flops_per_sample(mods[k]);
+        int pr = bm[k].spec.precision == EG_PREC_BF16;
+        double g1 = r[k][0].sps * fps / 1e9, g2 = r[k][1].sps * fps / 1e9;
+        printf("%-58s %10.0f %8.1f %5.1f%% %10.0f %8.1f %5.1f%%\n", eg_model_describe(mods[k]),
+               r[k][0].sps, g1, 100 * g1 / peak[pr][0], r[k][1].sps, g2, 100 * g2 / peak[pr][1]);
+    }
+    printf("\nper-phase share of wall time, 1 thread (conv/dense: also GFLOP/s)\n%-44s", "model");
+    for (int i = 0; i < EG_PROF_N; i++)
+        printf(" %15s", eg_work_profile_get(NULL, i, NULL, NULL));
+    printf("\n");
+    for (int k = 0; k < nm; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s", eg_model_describe(mods[k]));
+        char *paren = strstr(name, " (");
+        if (paren)
+            *paren = 0;
+        printf("%-44s", name);
+        const run *q = &r[k][0];
+        for (int i = 0; i < EG_PROF_N; i++) {
+            char cell[40];
+            double share = q->total > 0 ? 100 * q->sec[i] / q->total : 0;
+            if (q->flop[i] > 0)
+                snprintf(cell, sizeof cell, "%4.1f%% %6.1f", share, q->flop[i] / q->sec[i] / 1e9);
+            else
+                snprintf(cell, sizeof cell, "%4.1f%%", share);
+            printf(" %15s", cell);
+        }
+        printf("\n");
+    }
+    printf("\nflops per sample = convolutions and dense layers: 2*MACs forward + 2*MACs weight "
+           "gradient + 2*MACs input gradient (none for the first layer)\n");
+}
+
+static void print_csv(bench_model *bm, eg_model **mods, int nm, run r[][2], double peak[2][2])
+{
+    printf("section,model,batch,threads,phase,time_share,samples_per_s,gflops,peak_gflops,"
+           "peak_frac\n");
+    for (int pr = 0; pr < 2; pr++)
+        for (int t = 0; t < 2; t++)
+            printf("peak,conv3x3 b128 14x14 32-64 %s,128,%d,,,,%.2f,%.2f,1\n", pr ? "bf16" : "f32",
+                   t + 1, peak[pr][t], peak[pr][t]);
+    for (int k = 0; k < nm; k++) {
+        double fps = eg_model_flops_per_sample(mods[k]);
+        int pr = bm[k].spec.precision == EG_PREC_BF16;
+        const char *d = eg_model_describe(mods[k]);
+        for (int t = 0; t < 2; t++) {
+            double gf = r[k][t].sps * fps / 1e9;
+            printf("model,\"%s\",%d,%d,,,%.1f,%.2f,%.2f,%.4f\n", d, B, t + 1, r[k][t].sps, gf,
+                   peak[pr][t], gf / peak[pr][t]);
+        }
+        const run *q = &r[k][0];
+        for (int i = 0; i < EG_PROF_N; i++) {
+            double gf = q->sec[i] > 0 ? q->flop[i] / q->sec[i] / 1e9 : 0;
+            printf("phase,\"%s\",%d,1,%s,%.4f,,%.2f,%.2f,%.4f\n", d, B,
+                   eg_work_profile_get(NULL, i, NULL, NULL),
+                   q->total > 0 ? q->sec[i] / q->total : 0, gf, peak[pr][0], gf / peak[pr][0]);
+        }
+    }
 }
 
 int main(int argc, char **argv)
 {
     int csv = 0;
-    long size = 1024;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--csv"))
             csv = 1;
@@ -166,9 +341,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             g_reps = (int)v;
-        } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-            if (eg_parse_long(argv[++i], &size) || size < 16 || size > 8192) {
-                fprintf(stderr, "bench_model: --size wants an integer in [16, 8192]\n");
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
+            if (strcmp(only, "mlp") && strcmp(only, "cnn") && strcmp(only, "resnet")) {
+                fprintf(stderr, "bench_model: --only wants mlp, cnn or resnet\n");
                 return 2;
             }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -179,128 +355,34 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-
-    bench_model models[3];
-    memset(models, 0, sizeof models);
-    models[0].label = "mlp";
-    snprintf(models[0].spec.name, sizeof models[0].spec.name, "mlp");
-    models[0].spec.hidden[0] = 256;
-    models[0].spec.n_hidden = 1;
-    for (int k = 1; k < 3; k++) {
-        models[k].label = "cnn";
-        snprintf(models[k].spec.name, sizeof models[k].spec.name, "cnn");
-        models[k].spec.kernel = 3;
-        models[k].spec.n_channels = 2;
-        models[k].spec.n_hidden = 1;
-    }
-    models[1].spec.channels[0] = 32;
-    models[1].spec.channels[1] = 64;
-    models[1].spec.hidden[0] = 128;
-    models[2].spec.channels[0] = 16;
-    models[2].spec.channels[1] = 32;
-    models[2].spec.hidden[0] = 64;
-    enum { NM = 3, NB = 2 };
-    const int batches[NB] = {32, 128};
-
-    /* Measure everything first, then print. The machine is shared: the 1-thread peak is
-     * re-measured (briefly) before every model figure and the best value kept, so that a
-     * busy moment during one peak measurement does not inflate every ratio. */
-    double peak1 = sgemm_gflops((int)size, 1, g_reps, g_time);
-    double peak2 = sgemm_gflops((int)size, 2, g_reps, g_time);
-    run r1[NM][NB], r2[NM][NB];
-    eg_model *mods[NM];
-    for (int k = 0; k < NM; k++) {
+    bench_model bm[MAXM];
+    int nm = make_models(bm, only);
+    eg_model *mods[MAXM];
+    run r[MAXM][2];
+    /* the peaks before and after the models, the best kept (a busy moment hits one) */
+    double peak[2][2];
+    for (int pr = 0; pr < 2; pr++)
+        for (int t = 0; t < 2; t++)
+            peak[pr][t] = conv_peak(pr ? dnnl_bf16 : dnnl_f32, t + 1);
+    for (int k = 0; k < nm; k++) {
         eg_err err = {0};
-        if (eg_model_init(&mods[k], &models[k].spec, (eg_shape){1, 28, 28}, 10, &err)) {
+        if (eg_model_init(&mods[k], &bm[k].spec, bm[k].in, 10, &err)) {
             fprintf(stderr, "bench_model: %s\n", err.msg);
             return 1;
         }
-        for (int b = 0; b < NB; b++) {
-            double pk = sgemm_gflops((int)size, 1, 2, g_time / 2);
-            peak1 = pk > peak1 ? pk : peak1;
-            r1[k][b] = bench_one(mods[k], batches[b], 1, 1);
-            r2[k][b] = bench_one(mods[k], batches[b], 2, 0);
-        }
+        r[k][0] = bench_one(mods[k], bm[k].in, B, 1, 1);
+        r[k][1] = bench_one(mods[k], bm[k].in, B, 2, 0);
     }
-    double p1b = sgemm_gflops((int)size, 1, g_reps, g_time);
-    double p2b = sgemm_gflops((int)size, 2, g_reps, g_time);
-    peak1 = p1b > peak1 ? p1b : peak1;
-    peak2 = p2b > peak2 ? p2b : peak2;
-    openblas_set_num_threads(1);
-
-    if (csv) {
-        printf("section,model,batch,threads,phase,time_share,samples_per_s,gflops,peak_gflops_1t,"
-               "peak_frac\n");
-        printf("sgemm,%ldx%ldx%ld,,1,,,,%.2f,%.2f,%.4f\n", size, size, size, peak1, peak1, 1.0);
-        printf("sgemm,%ldx%ldx%ld,,2,,,,%.2f,%.2f,%.4f\n", size, size, size, peak2, peak1,
-               peak2 / peak1);
-        for (int k = 0; k < NM; k++) {
-            double fps = eg_model_flops_per_sample(mods[k]);
-            const char *d = eg_model_describe(mods[k]);
-            for (int b = 0; b < NB; b++) {
-                double gf1 = r1[k][b].sps * fps / 1e9, gf2 = r2[k][b].sps * fps / 1e9;
-                printf("model,\"%s\",%d,1,,,%.1f,%.2f,%.2f,%.4f\n", d, batches[b], r1[k][b].sps,
-                       gf1, peak1, gf1 / peak1);
-                printf("model,\"%s\",%d,2,,,%.1f,%.2f,%.2f,%.4f\n", d, batches[b], r2[k][b].sps,
-                       gf2, peak1, gf2 / peak1);
-                const run *r = &r1[k][b];
-                for (int i = 0; i < EG_PROF_N; i++) {
-                    double gf = r->sec[i] > 0 ? r->flop[i] / r->sec[i] / 1e9 : 0;
-                    printf("phase,\"%s\",%d,1,%s,%.4f,,%.2f,%.2f,%.4f\n", d, batches[b],
-                           eg_work_profile_get(NULL, i, NULL, NULL), r->sec[i] / r->total, gf,
-                           peak1, gf / peak1);
-                }
-            }
+    for (int pr = 0; pr < 2; pr++)
+        for (int t = 0; t < 2; t++) {
+            double p = conv_peak(pr ? dnnl_bf16 : dnnl_f32, t + 1);
+            peak[pr][t] = p > peak[pr][t] ? p : peak[pr][t];
         }
-    } else {
-        printf("OpenBLAS %s (core %s)\n", openblas_get_config(), openblas_get_corename());
-        printf("sgemm %ldx%ldx%ld: %.1f GFLOP/s on 1 thread, %.1f on 2 (x%.2f)\n\n", size, size,
-               size, peak1, peak2, peak2 / peak1);
-        printf("%-50s %5s %10s %8s %6s %10s %8s\n", "model (fwd+bwd, eg_model_loss_grad)",
-               "batch", "samples/s", "GFLOP/s", "%peak", "samples/s", "GFLOP/s");
-        printf("%-50s %5s %26s %19s\n", "", "", "------ 1 OpenBLAS thread", "------ 2 threads");
-        for (int k = 0; k < NM; k++) {
-            double fps = eg_model_flops_per_sample(mods[k]);
-            for (int b = 0; b < NB; b++) {
-                double gf1 = r1[k][b].sps * fps / 1e9, gf2 = r2[k][b].sps * fps / 1e9;
-                printf("%-50s %5d %10.0f %8.1f %5.1f%% %10.0f %8.1f\n",
-                       eg_model_describe(mods[k]), batches[b], r1[k][b].sps, gf1,
-                       100 * gf1 / peak1, r2[k][b].sps, gf2);
-            }
-        }
-        printf("\nper-phase breakdown, 1 thread: share of wall time, and for GEMM phases "
-               "GFLOP/s and %% of the 1-thread sgemm peak\n");
-        printf("%-34s %5s", "model", "batch");
-        for (int i = 0; i < EG_PROF_N; i++)
-            printf(" %17s", eg_work_profile_get(NULL, i, NULL, NULL));
-        printf("\n");
-        for (int k = 0; k < NM; k++) {
-            char name[64];
-            snprintf(name, sizeof name, "%s", eg_model_describe(mods[k]));
-            char *paren = strstr(name, " (");
-            if (paren)
-                *paren = 0;
-            for (int b = 0; b < NB; b++) {
-                const run *r = &r1[k][b];
-                printf("%-34s %5d", name, batches[b]);
-                for (int i = 0; i < EG_PROF_N; i++) {
-                    char cell[48];
-                    double share = 100 * r->sec[i] / r->total;
-                    if (r->flop[i] > 0)
-                        snprintf(cell, sizeof cell, "%4.1f%% %5.1f %3.0f%%", share,
-                                 r->flop[i] / r->sec[i] / 1e9,
-                                 100 * r->flop[i] / r->sec[i] / 1e9 / peak1);
-                    else
-                        snprintf(cell, sizeof cell, "%4.1f%%", share);
-                    printf(" %17s", cell);
-                }
-                printf("\n");
-            }
-        }
-        printf("\nflops per sample = 2*MACs forward + 2*MACs weight grad + 2*MACs input grad "
-               "(none for the first layer)\n");
-    }
-    for (int k = 0; k < NM; k++)
+    if (csv)
+        print_csv(bm, mods, nm, r, peak);
+    else
+        print_table(bm, mods, nm, r, peak);
+    for (int k = 0; k < nm; k++)
         eg_model_free(mods[k]);
     return 0;
 }

@@ -2,10 +2,13 @@
 # bench/run.sh - expgraph's benchmark suite (issue 8) in one command.
 #
 #   bash bench/run.sh [--quick] [--csv FILE] [--build DIR] [--no-build] [--no-torch] [--perf]
-#                     [--nice N] [--rounds R] [--only LIST]
+#                     [--nice N] [--rounds R] [--only LIST] [--baseline REV]
 #
 # Prints, and writes as CSV (default bench/results.csv; long format, one figure per row):
-#   0. the model benchmark (bench_model): forward+backward samples/s against the sgemm peak;
+#   0. the model benchmark (bench_model): training samples/s and GFLOP/s of mlp, the Fashion
+#      CNN and resnet-20 (f32, bf16; 1 and 2 threads) beside the oneDNN convolution peak; with
+#      --baseline REV also the quick-start MLP and Fashion CNN training runs of the binary built
+#      from git revision REV (e.g. 6005f89~1, before oneDNN), alternating with this one;
 #   1. training throughput (samples/s, all nodes together, evaluation excluded) of the
 #      quick-start MLP and the Fashion-MNIST CNN, n = 16: psgd, and dmsgd over full, exp,
 #      onepeer_exp, ring; on 1 rank x 2 threads (the default on this 2-core machine),
@@ -27,10 +30,12 @@
 # R x the gossip repetitions) and keep each figure's best: steadier on a busy machine.
 # --only LIST: just these sections, comma-separated: 0 (model kernels), 1 (throughput and the
 # n = 16 peak memory), 2 (gossip), 3 (scaling in n), 5 (PyTorch), perf (where the time goes).
+# --baseline REV: section 0 also times the binary of git revision REV (built in a temporary
+# directory) on the same training runs, alternating with this build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 quick=0; csv="$here/bench/results.csv"; build="$here/build"; do_build=1; torch=1; perf=0; nice_n=""; rounds=1
-only=""
+only=""; baseline=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -42,7 +47,8 @@ while [ $# -gt 0 ]; do
     --nice) nice_n=$2; shift ;;
     --rounds) rounds=$2; shift ;;
     --only) only=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --baseline) baseline=$2; shift ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -60,6 +66,7 @@ if [ -n "$nice_n" ] && [ -z "${EG_BENCH_NICED:-}" ]; then
   export EG_BENCH_NICED=1
   exec nice -n "$nice_n" bash "$0" "$@" --csv "$csv" --build "$build" $( [ "$do_build" = 0 ] && echo --no-build ) \
     $( [ "$quick" = 1 ] && echo --quick ) $( [ "$torch" = 0 ] && echo --no-torch ) $( [ "$perf" = 1 ] && echo --perf ) \
+    $( [ -n "$only" ] && echo --only "$only" ) $( [ -n "$baseline" ] && echo --baseline "$baseline" ) \
     --rounds "$rounds"
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -88,7 +95,7 @@ cd "$here"
 
 # ---- sizes of the run --------------------------------------------------------------------
 if [ "$quick" = 1 ]; then
-  model_args=(--time 0.1 --reps 1 --size 512)
+  model_args=(--time 0.1 --reps 1)
   gossip_args=(--dims 262144,1048576 --time 0.1); gossip_reps=2
   mlp_iters=60; mlp_win=10; cnn_iters=12; cnn_win=3
   graphs=(psgd onepeer_exp ring)
@@ -166,15 +173,46 @@ run_eg() {
 if want 0; then
 # ---- 0. model benchmark ------------------------------------------------------------------
 echo
-echo "== 0. model benchmark (bench_model: eg_model_loss_grad, best-of; % of the 1-thread sgemm peak)"
+echo "== 0. model benchmark (bench_model: eg_model_loss_grad at batch 32, best-of; % of the oneDNN conv peak"
+echo "   of the same precision on the same threads; 2 threads = 2 nodes in parallel, each single-threaded)"
 "$build/bench/bench_model" --csv "${model_args[@]}" > "$work/model.csv"
-awk -F, 'NR>1 && $1=="sgemm"{printf "sgemm %s: %.1f GFLOP/s on %s thread(s)\n", $2, $8, $4}' "$work/model.csv"
-printf "%-50s %5s %7s %10s %8s %6s\n" "model (fwd+bwd)" batch threads samples/s GFLOP/s %peak
-# bench_model --csv: section,model,batch,threads,phase,time_share,samples_per_s,gflops,peak_gflops_1t,peak_frac
-awk -F, 'NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); printf "%-50s %5s %7s %10.0f %8.1f %5.1f%%\n", m, $3, $4, $7, $8, 100*$10}' "$work/model.csv"
-awk -F, 'NR>1 && $1=="sgemm"{print "model,sgemm "$2",,,,,"$4",,,gflops,"$8}
-  NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); print "model,"m",,,,,"$4",,"$3",samples_per_s,"$7; print "model,"m",,,,,"$4",,"$3",peak_frac,"$10}
+# bench_model --csv: section,model,batch,threads,phase,time_share,samples_per_s,gflops,peak_gflops,peak_frac
+awk -F, 'NR>1 && $1=="peak"{printf "peak %s: %.1f GFLOP/s on %s thread(s)\n", $2, $8, $4}' "$work/model.csv"
+printf "%-60s %7s %10s %8s %6s\n" "model (fwd+bwd, batch 32 per node)" threads samples/s GFLOP/s %peak
+awk -F, 'NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); printf "%-60s %7s %10.0f %8.1f %5.1f%%\n", m, $4, $7, $8, 100*$10}' "$work/model.csv"
+awk -F, 'NR>1 && $1=="peak"{print "model,"$2",,,,,"$4",,,gflops,"$8}
+  NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); print "model,"m",,,,,"$4",,"$3",samples_per_s,"$7; print "model,"m",,,,,"$4",,"$3",gflops,"$8; print "model,"m",,,,,"$4",,"$3",peak_frac,"$10}
   NR>1 && $1=="phase"{m=$2; gsub(/"/,"",m); print "model,"m",,,,,"$4",,"$3",share "$5","$6}' "$work/model.csv" >> "$csv"
+if [ -n "$baseline" ]; then
+  # the same training runs with the binary of another revision, alternating (ratios in one run)
+  echo
+  echo "   against $baseline (built in a temporary directory): training samples/s, best window, 1 rank x 2 threads,"
+  echo "   alternating old and new binaries over $rounds+1 round(s)"
+  bdir="$work/baseline"; mkdir -p "$bdir/src"
+  if git -C "$here" archive "$baseline" | tar -x -C "$bdir/src" &&
+     cmake -S "$bdir/src" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+     cmake --build "$bdir/build" -j"$(nproc)" --target expgraph >/dev/null; then
+    printf "%-5s %12s %12s %8s\n" model "$baseline" "this" ratio
+    for model in mlp cnn; do
+      if [ "$model" = mlp ]; then spec=experiments/quickstart.yaml; it=$mlp_iters; win=$mlp_win
+      else spec=experiments/fashion/cnn_onepeer.yaml; it=$cnn_iters; win=$cnn_win; fi
+      bo=0; bn=0
+      for round in $(seq 0 "$rounds"); do
+        for which in old new; do
+          if [ "$which" = old ]; then EGB="$bdir/build/expgraph"; else EGB="$build/expgraph"; fi
+          read -r best _ < <(EG="$EGB" run_eg "$work/bl-$model-$which" 1 2 "$it" "$win" "$spec")
+          if [ "$which" = old ]; then bo=$(awk -v a="$bo" -v b="$best" 'BEGIN{print (b>a)?b:a}')
+          else bn=$(awk -v a="$bn" -v b="$best" 'BEGIN{print (b>a)?b:a}'); fi
+        done
+      done
+      printf "%-5s %12.0f %12.0f %7.2fx\n" "$model" "$bo" "$bn" "$(awk -v a="$bo" -v b="$bn" 'BEGIN{print (a>0)?b/a:0}')"
+      row baseline "$model" onepeer_exp dmsgd 16 1 2 "$it" "" "samples_per_s_best_window $baseline" "$bo"
+      row baseline "$model" onepeer_exp dmsgd 16 1 2 "$it" "" samples_per_s_best_window "$bn"
+    done
+  else
+    echo "   skipped: could not build $baseline"
+  fi
+fi
 
 fi
 
@@ -326,17 +364,24 @@ elif ! "$PY" -c 'import torch' 2>/dev/null; then
   echo "   skipped: PyTorch is not installed for $PY (Debian: apt-get install -y python3-torch, ~1 GB; then rerun)"
 else
   printf "%-5s %-12s %17s %17s %8s\n" model graph "torch" "expgraph 1r x 2t" "ratio"
-  for model in mlp cnn; do
+  # the ResNet-20 row needs its spec (experiments/fashion/resnet20_onepeer.yaml); torch runs it
+  # with grouped (NHWC) and with per-node convolutions and is compared with the faster
+  torch_models=(mlp cnn); [ -f experiments/fashion/resnet20_onepeer.yaml ] && torch_models+=(resnet)
+  for model in "${torch_models[@]}"; do
     ti=$torch_iters_mlp; tw=$mlp_win; it=$mlp_iters; win=$mlp_win; spec=experiments/quickstart.yaml
     [ "$model" = cnn ] && { ti=$torch_iters_cnn; tw=$torch_win_cnn; it=$cnn_iters; win=$cnn_win; spec=experiments/fashion/cnn_onepeer.yaml; }
+    [ "$model" = resnet ] && { ti=$torch_iters_cnn; tw=$torch_win_cnn; it=$cnn_iters; win=$cnn_win; spec=experiments/fashion/resnet20_onepeer.yaml; }
+    convs=(grouped_cl); [ "$model" = resnet ] && convs=(grouped_cl loop)
     for g in "${torch_graphs[@]}"; do
       # torch, then expgraph right after it (R times: best of each); the ratio compares runs
       # taken seconds apart
       tbest=0; tmean=0; esps=0; emean=0
       for round in $(seq 1 "$rounds"); do
-        line=$("$PY" bench/torch_ref.py --model "$model" --graph "$g" --iters "$ti" --window "$tw" --warmup 3 --threads 2 --csv) || line=""
-        tb=$(echo "$line" | cut -d, -f10); tm=$(echo "$line" | cut -d, -f7)
-        awk -v a="${tb:-0}" -v b="$tbest" 'BEGIN{exit !(a > b)}' && { tbest=$tb; tmean=$tm; }
+        for conv in "${convs[@]}"; do
+          line=$("$PY" bench/torch_ref.py --model "$model" --graph "$g" --iters "$ti" --window "$tw" --warmup 3 --threads 2 --conv "$conv" --csv) || line=""
+          tb=$(echo "$line" | cut -d, -f10); tm=$(echo "$line" | cut -d, -f7)
+          awk -v a="${tb:-0}" -v b="$tbest" 'BEGIN{exit !(a > b)}' && { tbest=$tb; tmean=$tm; }
+        done
         read -r eb em _ _ _ < <(run_eg "$work/tr-$model-$g" 1 2 "$it" "$win" "$spec" $(graph_sets "$g"))
         awk -v a="$eb" -v b="$esps" 'BEGIN{exit !(a > b)}' && { esps=$eb; emean=$em; }
       done
@@ -350,7 +395,8 @@ else
     done
   done
   echo "   samples/s, best window (whole-run mean in brackets); expgraph rerun right after each torch run (1 rank x 2 threads);"
-  echo "   torch: torch.set_num_threads(2), stacked per-node parameters, bmm / grouped NHWC convolutions; psgd in torch ="
+  echo "   torch: torch.set_num_threads(2), stacked per-node parameters, bmm / grouped NHWC convolutions (resnet: the faster"
+  echo "   of grouped and per-node convolutions, batch norm per node); psgd in torch ="
   echo "   one model on the 16 x 32 batch. ratio = expgraph / torch (best windows). Target: ratio >= 3."
 fi
 

@@ -7,7 +7,11 @@ Fashion-MNIST CNN spec), simulated efficiently in one process:
   * n nodes (default 16), each with its own model, batch 32 per node, drawn from its own
     iid shard without replacement (reshuffled when it runs out);
   * model mlp 784-256-10 (ReLU) or cnn conv3x3-16 + ReLU + maxpool2, conv3x3-32 + ReLU +
-    maxpool2, dense 128 + ReLU, dense 10 ('same' padding), softmax cross-entropy;
+    maxpool2, dense 128 + ReLU, dense 10 ('same' padding), softmax cross-entropy; or resnet:
+    the CIFAR ResNet-20 (He et al. 2016, sec. 4.2, option-A shortcuts) with batch norm per node
+    (each node normalises with its own minibatch statistics and keeps its own running
+    statistics, as expgraph's `norm_stats: local`), on Fashion-MNIST 1x28x28 or, with
+    --image 3x32x32, on random CIFAR-sized inputs (throughput only: no CIFAR on this machine);
   * DmSGD (the paper's Algorithm 1):  m_i <- beta m_i + (g_i + wd x_i);
                                       x_i <- sum_j w_ij (x_j - lr m_j)
     over onepeer_exp (i <- i - 2^(k mod tau), 1/2 each), exp (i <- i - 2^t, t < tau,
@@ -19,8 +23,9 @@ Efficiency: every node's parameters live in ONE stacked flat tensor x[n, P] (lik
 flat vector per node); layer weights are views of it, so autograd returns the n gradients as
 one g[n, P] and the update and the mixing are a few whole-tensor operations without
 allocation. The MLP runs as batched matmuls (torch.baddbmm / bmm over the node axis); the CNN
-as grouped convolutions (groups = n, nodes stacked on the channel axis) and bmm for the dense
-layers. Data: the idx files (gzip or raw) read with numpy, normalised per channel with the
+and the ResNet as grouped convolutions (groups = n, nodes stacked on the channel axis: batch
+norm over the n*C channels is then exactly per-node batch norm) and bmm for the dense layers,
+or (--conv loop) as one convolution per node. Data: the idx files (gzip or raw) read with numpy, normalised per channel with the
 training set's mean and std as expgraph does; minibatches gathered with one index_select.
 
 Prints samples/s (all nodes together) over --iters timed iterations after --warmup ones, and
@@ -105,6 +110,8 @@ class Stacked:
                 fan_in = int(np.prod(shape[1:])) if len(shape) > 2 else shape[0]  # every node
                 bound = math.sqrt(6.0 / fan_in)
                 v.copy_(((torch.rand(size, generator=gen) * 2 - 1) * bound).view(shape))
+            elif name.startswith("g"):  # batch-norm scales 1 (shifts 0)
+                v.fill_(1.0)
             self.params.append(v.requires_grad_(True))
             off += n * size
 
@@ -163,6 +170,86 @@ def cnn_forward(p, xb):  # xb [n, B, 784]
     return torch.baddbmm(b4.unsqueeze(1), h, w4)
 
 
+# ---- ResNet-20 with per-node batch norm ------------------------------------------------------
+
+IMAGE = (1, 28, 28)  # set by --image
+RESNET = {"depth": 20, "width": 16}
+BN_BUFFERS = []  # per batch-norm layer: (running_mean [m*C], running_var [m*C]), m models
+
+
+def resnet_shapes(classes=10):
+    depth, width = RESNET["depth"], RESNET["width"]
+    k, c, i = (depth - 2) // 6, width, 1
+    shapes = [("wc0", (width, IMAGE[0], 3, 3)), ("g0", (width,)), ("s0", (width,))]
+    for stage in range(3):
+        co = width << stage
+        for _ in range(k):
+            for cin in (c, co):
+                shapes += [("wc%d" % i, (co, cin, 3, 3)), ("g%d" % i, (co,)), ("s%d" % i, (co,))]
+                i += 1
+            c = co
+    return shapes + [("w_fc", (4 * width, classes)), ("b_fc", (classes,))]
+
+
+def resnet_buffers(m):
+    """fresh running statistics (mean 0, var 1) of every batch-norm layer for m models"""
+    BN_BUFFERS.clear()
+    for name, shape in resnet_shapes():
+        if name.startswith("g"):
+            BN_BUFFERS.append((torch.zeros(m * shape[0]), torch.ones(m * shape[0])))
+
+
+def resnet_body(h, p, bufs, n, groups):
+    """h [B, n*C, H, W] (groups = n: the nodes on the channel axis; n = 1: one node);
+    returns the pooled features [B, n*4w]"""
+    depth, width = RESNET["depth"], RESNET["width"]
+    it, bn = iter(p), iter(bufs)
+
+    def conv_bn(h, stride, relu):
+        w, g, s = next(it), next(it), next(it)
+        rm, rv = next(bn)
+        h = F.conv2d(h, w.reshape(-1, *w.shape[-3:]), None, stride=stride, padding=1,
+                     groups=groups)
+        h = F.batch_norm(h, rm, rv, g.reshape(-1), s.reshape(-1), True, 0.1, 1e-5)
+        return torch.relu(h) if relu else h
+
+    h = conv_bn(h, 1, True)
+    c = width
+    B = h.shape[0]
+    for stage in range(3):
+        co = width << stage
+        for b in range((depth - 2) // 6):
+            stride = 2 if stage > 0 and b == 0 else 1
+            out = conv_bn(conv_bn(h, stride, True), 1, False)
+            sc = h
+            if stride != 1 or co != c:  # option A: subsample, zero-pad the channels per node
+                sc = h[:, :, ::stride, ::stride]
+                sc = sc.reshape(B, n, c, *sc.shape[2:])
+                sc = F.pad(sc, (0, 0, 0, 0, 0, co - c)).reshape(B, n * co, *sc.shape[3:])
+            h = torch.relu(out + sc)
+            c = co
+    return h.mean((2, 3))
+
+
+def resnet_forward(p, xb):  # xb [n, B, C*H*W]
+    n, B = xb.shape[0], xb.shape[1]
+    w_fc, b_fc = p[-2], p[-1]
+    if CONV_MODE == "loop":  # one network per node, batch B each
+        feats = []
+        for i in range(n):
+            h = xb[i].view(B, *IMAGE)
+            pi = [q[i] for q in p[:-2]]
+            bufs = [(rm.view(n, -1)[i], rv.view(n, -1)[i]) for rm, rv in BN_BUFFERS]
+            feats.append(resnet_body(h, pi, bufs, 1, 1))
+        h = torch.stack(feats)  # [n, B, 4w]
+    else:
+        h = xb.view(n, B, *IMAGE).transpose(0, 1).reshape(B, n * IMAGE[0], *IMAGE[1:])
+        if CONV_MODE == "grouped_cl":
+            h = h.contiguous(memory_format=torch.channels_last)
+        h = resnet_body(h, p[:-2], BN_BUFFERS, n, n).view(B, n, -1).transpose(0, 1)
+    return torch.baddbmm(b_fc.unsqueeze(1), h, w_fc)
+
+
 def make_mixer(graph, n):
     """returns mix(z, k, out): out <- W(k) z over the node axis, without allocation"""
     tau = max(1, math.ceil(math.log2(n)))
@@ -203,7 +290,10 @@ def make_mixer(graph, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    ap.add_argument("--model", choices=["mlp", "cnn", "resnet"], default="mlp")
+    ap.add_argument("--image", choices=["1x28x28", "3x32x32"], default="1x28x28",
+                    help="resnet: Fashion-MNIST (default) or random CIFAR-sized inputs")
+    ap.add_argument("--depth", type=int, default=20, help="resnet depth (6k+2)")
     ap.add_argument("--graph", choices=["onepeer_exp", "exp", "ring", "full", "psgd"],
                     default="onepeer_exp")
     ap.add_argument("--nodes", type=int, default=16)
@@ -222,8 +312,8 @@ def main():
                          "data/cache/fashion_mnist for cnn)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--conv", choices=["grouped_cl", "grouped", "loop"], default="grouped_cl",
-                    help="cnn: grouped convolution over the nodes in NHWC (default) or NCHW "
-                         "layout, or a loop of per-node convolutions")
+                    help="cnn, resnet: grouped convolution over the nodes in NHWC (default) or "
+                         "NCHW layout, or a loop of per-node convolutions")
     ap.add_argument("--no-malloc-tuning", action="store_true",
                     help="leave glibc malloc at its defaults (see tune_malloc)")
     ap.add_argument("--csv", action="store_true", help="one CSV line instead of text")
@@ -239,12 +329,25 @@ def main():
     data = a.data or os.path.join(here, "..", "data", "cache",
                                   "mnist" if a.model == "mlp" else "fashion_mnist")
     wd = a.wd if a.wd is not None else (1e-4 if a.model == "mlp" else 5e-4)
-    xtr, ytr, _xte = load(data)
+    global IMAGE
+    RESNET["depth"] = a.depth
+    if a.model == "resnet" and a.image == "3x32x32":
+        IMAGE = (3, 32, 32)  # random inputs and labels of CIFAR's shape: throughput only
+        g = torch.Generator().manual_seed(a.seed)
+        xtr = torch.randn(a.nodes * a.batch * 16, 3 * 32 * 32, generator=g)
+        ytr = torch.randint(0, 10, (len(xtr),), generator=g)
+    else:
+        xtr, ytr, _xte = load(data)
+    dim = int(np.prod(IMAGE))
 
     psgd = a.graph == "psgd"
     n, B = a.nodes, a.batch
     m_models = 1 if psgd else n  # psgd: one model (every node holds the same copy)
-    shapes, fwd = (mlp_shapes(), mlp_forward) if a.model == "mlp" else (cnn_shapes(), cnn_forward)
+    shapes, fwd = {"mlp": (mlp_shapes, mlp_forward), "cnn": (cnn_shapes, cnn_forward),
+                   "resnet": (resnet_shapes, resnet_forward)}[a.model]
+    shapes = shapes()
+    if a.model == "resnet":
+        resnet_buffers(m_models)
     st = Stacked(m_models, shapes, a.seed)
     x, params = st.flat, st.params
     mom, mom_v = st.like()
@@ -271,7 +374,7 @@ def main():
 
     def step(k):
         xb, yb = next_batch()
-        xb = xb.view(m_models, -1, 784)
+        xb = xb.view(m_models, -1, dim)
         logits = fwd(params, xb)
         # sum over nodes of each node's mean loss: the gradient of node i's block is g_i
         loss = F.cross_entropy(logits.reshape(-1, 10), yb, reduction="sum") * (m_models / (n * B))

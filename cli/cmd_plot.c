@@ -1,8 +1,8 @@
 /* cmd_plot.c - `expgraph plot`: curves of a metrics column from run directories as a PNG
  * (SPEC.md section 1).
  *
- *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--title T] [--width W]
- *                 [--height H] -o FILE.png
+ *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--agg KEY|none] [--band sd|minmax]
+ *                 [--title T] [--width W] [--height H] -o FILE.png
  *
  * Every run is read (and every error found) before the figure is written.
  */
@@ -35,20 +35,32 @@ const char *__lsan_default_options(void)
 static void plot_usage(FILE *f)
 {
     fprintf(f,
-            "usage: expgraph plot RUNDIR... --y COL [--x iter|epoch|time_s] [--log-y]\n"
-            "                     [--title T] [--width W] [--height H] -o FILE.png\n"
+            "usage: expgraph plot RUNDIR... --y COL [--x iter|epoch|time_s|bytes_sent] [--log-y]\n"
+            "                     [--agg KEY|none] [--band sd|minmax] [--title T] [--width W]\n"
+            "                     [--height H] -o FILE.png\n"
             "\n"
             "Draws one line per run of a metrics.csv column against another into a PNG, with\n"
             "axes, ticks, axis titles and a legend naming each run by the spec keys that\n"
             "differ between the runs (e.g. 'graph=ring, nodes=16'; by directory name when\n"
-            "none differ).\n"
+            "none differ). Runs that differ only in their seed (--agg) are drawn as one mean\n"
+            "line with a shaded band, one colour per group.\n"
             "\n"
             "RUNDIR        a run directory (one holding metrics.csv) or a sweep's root (its\n"
             "              run directories are found up to 3 levels down)\n"
             "--y COL       the metrics.csv column to plot (required), e.g. test_acc,\n"
             "              train_loss, consensus\n"
-            "--x COL       the x axis: iter (default), epoch or time_s (any metrics.csv column\n"
-            "              works, e.g. bytes_sent)\n"
+            "--x COL       the x axis: iter (default), epoch, time_s or bytes_sent (any\n"
+            "              metrics.csv column works)\n"
+            "--agg KEY     one curve per group of runs that differ only in KEY: the mean of y\n"
+            "              (and of x) over the group's runs on the rows they share (the iter\n"
+            "              values at which every run has both cells), legend 'LABEL (n=K)'.\n"
+            "              Default: seed, when the runs' seeds differ and some group then has\n"
+            "              several runs; none: a line per run.\n"
+            "              Two runs with the same keys, KEY included (a repeated run), are an\n"
+            "              error naming both, as in `expgraph table`\n"
+            "--band B      the shaded band of an aggregated curve: sd (default), the mean\n"
+            "              \xC2\xB1 one sample standard deviation (none for a group of one run);\n"
+            "              minmax, the smallest to the largest value\n"
             "--log-y       logarithmic y axis (decade ticks); values <= 0 are left out\n"
             "--title T     a title above the plot (default: none)\n"
             "--width W     figure width in pixels (default %d)\n"
@@ -65,6 +77,7 @@ static void plot_usage(FILE *f)
             "examples:\n"
             "  expgraph plot runs/sweep --y test_acc --x epoch -o acc.png\n"
             "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n"
+            "  expgraph plot runs/seeds --y test_acc --x bytes_sent --band minmax -o acc.png\n"
             "\n"
             "metrics.csv columns:\n",
             EG_PLOT_DEFAULT_WIDTH, EG_PLOT_DEFAULT_HEIGHT);
@@ -74,20 +87,16 @@ static void plot_usage(FILE *f)
 typedef struct pargs {
     char **paths;
     int npaths;
-    const char *y, *x, *title, *out;
+    const char *y, *x, *title, *out, *agg, *band;
     long width, height;
-    int log_y, help;
+    int log_y, help, minmax;
 } pargs;
 
 
-/* --width / --height's value (NULL: missing); 0, or 2 with the message printed */
+/* --width / --height's value; 0, or 2 with the message printed */
 static int parse_size(const char *opt, const char *v, long *out)
 {
     long n;
-    if (!v) {
-        eg_cli_error("%s needs a number of pixels", opt);
-        return 2;
-    }
     if (eg_parse_long(v, &n) || n < EG_PLOT_MIN_SIZE || n > EG_PLOT_MAX_SIZE) {
         eg_cli_error("%s needs a whole number of pixels in %d..%d (got '%s')", opt,
                      EG_PLOT_MIN_SIZE, EG_PLOT_MAX_SIZE, v);
@@ -97,12 +106,28 @@ static int parse_size(const char *opt, const char *v, long *out)
     return 0;
 }
 
-static int check_required(const pargs *a);
+static int check_required(pargs *a);
+
+enum { P_HELP = 1, P_LOGY, P_Y, P_X, P_AGG, P_BAND, P_OUT, P_TITLE, P_WIDTH, P_HEIGHT };
+static const eg_cli_opt PLOT_OPTS[] = {
+    {"--help", "-h", 0, P_HELP}, {"--log-y", NULL, 0, P_LOGY},    {"--y", NULL, 1, P_Y},
+    {"--x", NULL, 1, P_X},       {"--agg", NULL, 1, P_AGG},       {"--band", NULL, 1, P_BAND},
+    {"--out", "-o", 1, P_OUT},   {"--title", NULL, 1, P_TITLE},   {"--width", NULL, 1, P_WIDTH},
+    {"--height", NULL, 1, P_HEIGHT}, {NULL, NULL, 0, 0}};
+
+/* what each text option needs, for the message when it is empty */
+static const char *const PLOT_NEEDS[] = {
+    [P_Y] = "--y needs a metrics column, e.g. test_acc",
+    [P_X] = "--x needs iter, epoch, time_s or bytes_sent",
+    [P_AGG] = "--agg needs a spec key (e.g. seed) or none",
+    [P_BAND] = "--band needs sd or minmax",
+    [P_OUT] = "-o needs a file name, e.g. -o figure.png"};
 
 static int parse_args(int argc, char **argv, pargs *a)
 {
     memset(a, 0, sizeof *a);
     a->x = "iter";
+    a->band = "sd";
     a->width = EG_PLOT_DEFAULT_WIDTH;
     a->height = EG_PLOT_DEFAULT_HEIGHT;
     a->paths = calloc((size_t)argc + 1, sizeof(char *));
@@ -110,57 +135,44 @@ static int parse_args(int argc, char **argv, pargs *a)
         eg_cli_error("out of memory");
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v;
-        int missing = 0;
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            a->help = 1;
-        } else if (!strcmp(s, "--log-y")) {
-            a->log_y = 1;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--y", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--y needs a metrics column, e.g. test_acc");
+    const char **dst[] = {[P_Y] = &a->y,       [P_X] = &a->x,     [P_AGG] = &a->agg,
+                          [P_BAND] = &a->band, [P_OUT] = &a->out, [P_TITLE] = &a->title};
+    const char *v;
+    int i = 0, id;
+    while ((id = eg_cli_next(argc, argv, &i, PLOT_OPTS, &v)) != EG_CLI_END) {
+        if (id == EG_CLI_ARG) {
+            a->paths[a->npaths++] = (char *)v;
+        } else if (id == EG_CLI_UNKNOWN) {
+            eg_cli_error("unknown option '%s' (see expgraph plot --help)", v);
+            return 2;
+        } else if (id == EG_CLI_MISSING) {
+            eg_cli_error("%s needs a value (see expgraph plot --help)", v);
+            return 2;
+        } else if (id == P_HELP || id == P_LOGY) {
+            *(id == P_HELP ? &a->help : &a->log_y) = 1;
+        } else if (id == P_WIDTH || id == P_HEIGHT) {
+            if (parse_size(id == P_WIDTH ? "--width" : "--height", v,
+                           id == P_WIDTH ? &a->width : &a->height))
                 return 2;
-            }
-            a->y = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--x", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--x needs iter, epoch or time_s");
-                return 2;
-            }
-            a->x = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--title", &missing)) || missing) {
-            if (missing) {
-                eg_cli_error("--title needs a text");
-                return 2;
-            }
-            a->title = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--width", &missing)) || missing) {
-            if (parse_size("--width", missing ? NULL : v, &a->width))
-                return 2;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--height", &missing)) || missing) {
-            if (parse_size("--height", missing ? NULL : v, &a->height))
-                return 2;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "-o", &missing)) || missing ||
-                   (v = eg_cli_opt_val(argc, argv, &i, "--out", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("-o needs a file name, e.g. -o figure.png");
-                return 2;
-            }
-            a->out = v;
-        } else if (s[0] == '-' && s[1]) {
-            eg_cli_error("unknown option '%s' (see expgraph plot --help)", s);
+        } else if (!*v && id != P_TITLE) {
+            eg_cli_error("%s", PLOT_NEEDS[id]);
             return 2;
         } else {
-            a->paths[a->npaths++] = (char *)s;
+            *dst[id] = v;
         }
     }
     return a->help ? 0 : check_required(a);
 }
 
-/* the arguments plot cannot do without: run directories, --y and -o */
-static int check_required(const pargs *a)
+/* the arguments plot cannot do without: run directories, --y and -o; and --band's value */
+static int check_required(pargs *a)
 {
+    if (strcmp(a->band, "sd") && strcmp(a->band, "std") && strcmp(a->band, "minmax")) {
+        eg_cli_error("--band needs sd (mean \xC2\xB1 one standard deviation) or minmax, not '%s'",
+                     a->band);
+        return 2;
+    }
+    a->minmax = !strcmp(a->band, "minmax");
     if (a->npaths == 0) {
         eg_cli_error("plot: give one or more run directories or a sweep's root (see --help)");
         return 2;
@@ -203,12 +215,18 @@ typedef struct curves {
     char **labs;
     double *buf;
     long points;
+    eg_curve *mean;  /* --agg: the mean curve of each group (n of them) */
+    double *band;    /* --agg: lo and hi of each point, 2 x total */
 } curves;
 
 static void curves_free(curves *cv)
 {
     for (int k = 0; cv->labs && k < cv->n; k++)
         free(cv->labs[k]);
+    for (int k = 0; cv->mean && k < cv->n; k++)
+        eg_curve_free(&cv->mean[k]);
+    free(cv->mean);
+    free(cv->band);
     free(cv->labs);
     free(cv->ser);
     free(cv->buf);
@@ -297,6 +315,94 @@ static int build_curves(const eg_runset *rs, const pargs *a, curves *cv)
     return rc;
 }
 
+/* ---- --agg: one mean curve with a band per group of runs ---------------------------- */
+
+/* group g's curve as series k: the mean line, its band (mean -/+ sd, or min-max) into
+ * band, and its label "LABEL (n=K)"; returns the drawable points, -1 when out of memory */
+static long group_series(const eg_pivot *p, const eg_runset *rs, const pargs *a, int g,
+                         curves *cv, double *band)
+{
+    int *idx = calloc((size_t)rs->n, sizeof(int)), nidx = 0;
+    eg_err err = {0};
+    if (!idx)
+        return -1;
+    for (int i = 0; i < rs->n; i++)
+        if (p->cell[i] == g)
+            idx[nidx++] = i;
+    eg_curve *c = &cv->mean[g];
+    int rc = eg_curve_mean(c, rs, idx, nidx, a->x, a->y, &err);
+    free(idx);
+    size_t l = strlen(p->rows[g]) + 32;
+    if (rc || !(cv->labs[g] = malloc(l)))
+        return -1;
+    snprintf(cv->labs[g], l, "%s (n=%d)", p->rows[g], nidx);
+    eg_series *s = &cv->ser[g];
+    *s = (eg_series){cv->labs[g], c->x, c->mean, c->n, band, band + c->n};
+    long points = 0;
+    for (long j = 0; j < c->n; j++) {
+        double d = a->minmax ? 0 : c->sd[j];
+        band[j] = a->minmax ? c->lo[j] : c->mean[j] - d;
+        band[c->n + j] = a->minmax ? c->hi[j] : c->mean[j] + d;
+        points += !a->log_y || c->mean[j] > 0;
+    }
+    return points;
+}
+
+/* Groups the runs that differ only in aggkey (the rows of a pivot, which also reports
+ * runs that differ in another key) and builds each group's mean curve. Returns 0 or the
+ * exit code (message printed). */
+static int build_mean_curves(const eg_runset *rs, const pargs *a, const char *aggkey,
+                             curves *cv)
+{
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt;
+    int rc = eg_metric_parse(a->y, NULL, &mt, &err);
+    if (!rc)
+        rc = eg_pivot_build(&p, rs, NULL, NULL, aggkey, &mt, &err);
+    if (rc) {
+        eg_cli_error("%s", err.msg);
+        eg_pivot_free(&p);
+        return rc == EG_EINPUT ? 2 : 1;
+    }
+    long total = 0;
+    for (int i = 0; i < rs->n; i++)
+        total += rs->runs[i].metrics.nrows;
+    cv->n = p.nrows;
+    cv->ser = calloc((size_t)p.nrows + 1, sizeof(eg_series));
+    cv->labs = calloc((size_t)p.nrows + 1, sizeof(char *));
+    cv->mean = calloc((size_t)p.nrows + 1, sizeof(eg_curve));
+    cv->band = malloc((size_t)(total ? total : 1) * 2 * sizeof(double));
+    rc = !cv->ser || !cv->labs || !cv->mean || !cv->band;
+    for (int g = 0, off = 0; g < p.nrows && !rc; g++) {
+        long pts = group_series(&p, rs, a, g, cv, cv->band + off);
+        rc = pts < 0;
+        cv->points += pts > 0 ? pts : 0;
+        off += 2 * (int)cv->mean[g].n;
+    }
+    eg_pivot_free(&p);
+    if (rc)
+        eg_cli_error("out of memory");
+    return rc;
+}
+
+/* the aggregation key: --agg's (resolved; "" for none), else seed when the seeds differ */
+static int plot_aggkey(const eg_runset *rs, const pargs *a, char *out, size_t len)
+{
+    eg_err err = {0};
+    out[0] = 0;
+    if (a->agg && !strcmp(a->agg, "none"))
+        return 0;
+    if (a->agg && eg_runset_resolve_key(rs, a->agg, out, len, &err)) {
+        eg_cli_error("--agg: %s", err.msg);
+        return 2;
+    }
+    const char *d = a->agg ? NULL : eg_pivot_default_agg(rs, NULL, NULL);
+    if (d)
+        snprintf(out, len, "%s", d);
+    return 0;
+}
+
 int eg_cmd_plot(int argc, char **argv)
 {
     pargs a;
@@ -310,12 +416,16 @@ int eg_cmd_plot(int argc, char **argv)
     eg_err err = {0};
     eg_runset rs;
     curves cv = {0};
+    char aggkey[256] = "";
     int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
     if (rc) {
         eg_cli_error("%s", err.msg);
         code = rc == EG_EINPUT ? 2 : 1;
     } else if (!(code = check_column(&rs, a.y, "--y")) &&
-               !(code = check_column(&rs, a.x, "--x")) && !(code = build_curves(&rs, &a, &cv)) &&
+               !(code = check_column(&rs, a.x, "--x")) &&
+               !(code = plot_aggkey(&rs, &a, aggkey, sizeof aggkey)) &&
+               !(code = aggkey[0] ? build_mean_curves(&rs, &a, aggkey, &cv)
+                                  : build_curves(&rs, &a, &cv)) &&
                cv.points == 0) {
         eg_cli_error("nothing to draw: no row has both %s and %s%s in any of the %d run(s)",
                      a.x, a.y, a.log_y ? " > 0 (--log-y)" : "", rs.n);
@@ -330,7 +440,7 @@ int eg_cmd_plot(int argc, char **argv)
         o.title = a.title;
         o.xlabel = axis_title(a.x);
         o.ylabel = axis_title(a.y);
-        if ((rc = eg_plot_png(a.out, cv.ser, rs.n, &o, &err))) {
+        if ((rc = eg_plot_png(a.out, cv.ser, cv.n, &o, &err))) {
             eg_cli_error("%s", err.msg);
             code = rc == EG_EINPUT ? 2 : 1;
         }

@@ -227,26 +227,39 @@ static int do_run(const runargs *a, const char *out, int validate, int quiet, in
     return rc;
 }
 
+static void run_help(void)
+{
+    fputs(RUN_HELP, stdout);
+    fputs("metrics.csv columns:\n", stdout);
+    eg_metrics_columns_help(stdout);
+}
+
+static void validate_help(void) { fputs(VALIDATE_HELP, stdout); }
+
+/* The command line, then MPI: returns -1 to go on, or the exit code when the command ends
+ * here (a bad command line, --help, MPI failing to start); a->sets is freed then. */
+static int start(int *argc, char ***argv, runargs *a, const eg_cli_opt *opts, void (*help)(void))
+{
+    int pc = parse_args(*argc, *argv, a, opts);
+    if (!pc && !a->help && eg_comm_world_init(argc, argv)) {
+        eg_cli_error("cannot initialise MPI");
+        pc = 1;
+    }
+    if (!pc && !a->help)
+        return -1;
+    if (!pc)
+        help();
+    free(a->sets);
+    return pc;
+}
+
 int eg_cmd_run(int argc, char **argv)
 {
     runargs a;
-    int pc = parse_args(argc, argv, &a, RUN_OPTS);
-    if (pc || a.help) {
-        if (a.help) {
-            fputs(RUN_HELP, stdout);
-            fputs("metrics.csv columns:\n", stdout);
-            eg_metrics_columns_help(stdout);
-        }
-        free(a.sets);
-        return pc;
-    }
-    if (eg_comm_world_init(&argc, &argv)) {
-        eg_cli_error("cannot initialise MPI");
-        free(a.sets);
-        return 1;
-    }
+    int code = start(&argc, &argv, &a, RUN_OPTS, run_help);
+    if (code >= 0)
+        return code;
     install_signals();
-    int code;
     int rc = do_run(&a, a.out, 0, a.quiet, &code);
     free(a.sets);
     if (rc == EG_ERUN && eg_comm_world_size() > 1)
@@ -258,19 +271,9 @@ int eg_cmd_run(int argc, char **argv)
 int eg_cmd_validate(int argc, char **argv)
 {
     runargs a;
-    int pc = parse_args(argc, argv, &a, VALIDATE_OPTS);
-    if (pc || a.help) {
-        if (a.help)
-            fputs(VALIDATE_HELP, stdout);
-        free(a.sets);
-        return pc;
-    }
-    if (eg_comm_world_init(&argc, &argv)) {
-        eg_cli_error("cannot initialise MPI");
-        free(a.sets);
-        return 1;
-    }
-    int code;
+    int code = start(&argc, &argv, &a, VALIDATE_OPTS, validate_help);
+    if (code >= 0)
+        return code;
     a.force = 1; /* an existing run directory is not a spec problem */
     int rc = do_run(&a, NULL, 1, 1, &code);
     if (rc == EG_OK && eg_comm_world_rank() == 0)

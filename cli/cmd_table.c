@@ -1,7 +1,7 @@
 /* cmd_table.c - `expgraph table`: a results table from run directories (SPEC.md section 1).
  *
- *   expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric [final:|max:|min:]COL]
- *                            [--format md|csv|latex]
+ *   expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]
+ *                            [--agg KEY|none] [--format md|csv|latex]
  *
  * Every run is read (and every error found) before anything is printed.
  */
@@ -21,24 +21,36 @@ enum { FMT_MD, FMT_CSV, FMT_LATEX };
 static void table_usage(FILE *f)
 {
     fprintf(f,
-            "usage: expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric COL]\n"
-            "                      [--format md|csv|latex]\n"
+            "usage: expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]\n"
+            "                      [--agg KEY|none] [--format md|csv|latex]\n"
             "\n"
-            "Prints one number per run from its metrics.csv, laid out by spec keys (e.g.\n"
-            "graph x nodes, as in the paper's tables).\n"
+            "Prints one number per table cell from the runs' metrics.csv, laid out by spec keys\n"
+            "(e.g. graph x nodes, as in the paper's tables); runs that differ only in their\n"
+            "seed are collapsed into mean \xC2\xB1 standard deviation.\n"
             "\n"
             "RUNDIR        a run directory (one holding metrics.csv) or a sweep's root (its\n"
             "              run directories are found up to 3 levels down)\n"
-            "--metric M    the metrics.csv column and how rows are reduced (default test_acc):\n"
+            "--metric M    the metrics.csv column and how a run's rows become one number\n"
+            "              (default test_acc):\n"
             "                COL or final:COL  the last row where COL is non-empty\n"
             "                max:COL, min:COL  the largest / smallest value over all rows\n"
+            "                reach:COL>=V      the --at value of the first row where COL >= V\n"
+            "                reach:COL<=V      ... where COL <= V (losses, consensus); '-' when\n"
+            "                                  no row does (e.g. reach:test_acc>=0.88)\n"
+            "--at COL      what reach reports: iter (default), epoch, time_s or bytes_sent\n"
             "--rows KEY    spec key of the rows, as a dotted path (graph, nodes, lr.base,\n"
             "              algorithm.momentum; a unique last part such as momentum works too).\n"
-            "              Default: the keys that differ between the runs (apart from --cols);\n"
-            "              one such key gives rows named by its values, several give rows\n"
-            "              named 'key=value, key2=value2'; none gives one row per directory\n"
+            "              Default: the keys that differ between the runs (apart from --cols\n"
+            "              and --agg); one such key gives rows named by its values, several give\n"
+            "              rows named 'key=value, key2=value2'; none gives one row per\n"
+            "              directory (one row, 'all', when aggregating)\n"
             "--cols KEY    spec key of the columns (default: none, a single column named after\n"
             "              the metric)\n"
+            "--agg KEY     collapse the runs of a cell that differ only in KEY into the mean,\n"
+            "              the sample standard deviation (n - 1) and the count n of their\n"
+            "              values. Default: seed, when the runs' seeds differ, seed is not\n"
+            "              --rows or --cols, and some cell then holds several runs; none: no\n"
+            "              aggregation (one run per cell)\n"
             "--format F    md (default): a Markdown table; csv: full precision (%%.9g), empty\n"
             "              missing cells; latex: a booktabs tabular (\\usepackage{booktabs})\n"
             "--help        this text\n"
@@ -46,18 +58,23 @@ static void table_usage(FILE *f)
             "Keys are read from each run's summary.csv; an unfinished run's from its spec.yaml,\n"
             "else from a directory name of the form key=value,key2=value2. Row and column\n"
             "values are sorted numerically when all are numbers (nodes 4, 16, 64), else kept\n"
-            "in order of first appearance. A run without a value for the metric shows as '-'\n"
-            "(md), an empty cell (csv) or '--' (latex). md and latex print 4 decimals (%%.4f)\n"
-            "when every value lies in [0.01, 1] or is 0 (accuracies), else 4 significant\n"
-            "digits (%%.4g).\n"
-            "Two runs that fall into the same cell are an error naming both: add --rows/--cols\n"
-            "for the key that tells them apart, or give fewer directories.\n"
-            "Exit status: 0 ok; 2 bad command line, no run directories, an unknown metric\n"
-            "column or key, a corrupt metrics.csv (FILE:LINE), or a cell clash; 1 an I/O error.\n"
+            "in order of first appearance. A cell without a value shows as '-' (md), an empty\n"
+            "cell (csv) or '--' (latex). md and latex print 4 decimals (%%.4f) when every value\n"
+            "(every mean) lies in [0.01, 1] or is 0 (accuracies), else 4 significant digits.\n"
+            "Aggregated cells: md '0.8913 \xC2\xB1 0.0021', latex '$0.8913 \\pm 0.0021$', csv three\n"
+            "columns per table column ('H mean', 'H std', 'H n'); a single value has std '-'\n"
+            "(empty in csv) and n = 1; when only k of a cell's m runs have a value (a reach\n"
+            "never reached) the mean is over those k and md/latex add '(k/m)'.\n"
+            "Two runs that fall into the same cell and differ in a key other than --agg's are\n"
+            "an error naming both: add --rows/--cols for that key, or give fewer directories.\n"
+            "Exit status: 0 ok; 2 bad command line (an unknown --agg key, a bad reach\n"
+            "expression), no run directories, an unknown metric column or key, a corrupt\n"
+            "metrics.csv (FILE:LINE), or a cell clash; 1 an I/O error.\n"
             "\n"
             "examples:\n"
             "  expgraph table runs/sweep --rows graph --cols nodes\n"
             "  expgraph table runs/sweep --rows graph --cols nodes --metric max:test_acc --format latex\n"
+            "  expgraph table runs/sweep --rows graph --cols nodes --metric 'reach:test_acc>=0.88' --at epoch\n"
             "  expgraph table runs/a runs/b --metric consensus --format csv\n"
             "\n"
             "metrics.csv columns:\n");
@@ -67,13 +84,13 @@ static void table_usage(FILE *f)
 typedef struct targs {
     char **paths;
     int npaths;
-    const char *rows, *cols, *metric;
+    const char *rows, *cols, *metric, *agg, *at;
     int format;
     int help;
 } targs;
 
 
-/* --format's value (NULL: missing) as FMT_*, or -1 (message printed) */
+/* --format's value as FMT_*, or -1 (message printed) */
 static int parse_format(const char *v)
 {
     static const struct {
@@ -81,16 +98,27 @@ static int parse_format(const char *v)
         int fmt;
     } names[] = {{"md", FMT_MD}, {"markdown", FMT_MD}, {"csv", FMT_CSV},
                  {"latex", FMT_LATEX}, {"tex", FMT_LATEX}};
-    if (!v) {
-        eg_cli_error("--format needs md, csv or latex");
-        return -1;
-    }
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if (!strcmp(v, names[k].name))
             return names[k].fmt;
     eg_cli_error("unknown --format '%s'; use md, csv or latex", v);
     return -1;
 }
+
+enum { T_HELP = 1, T_ROWS, T_COLS, T_METRIC, T_AGG, T_AT, T_FORMAT };
+static const eg_cli_opt TABLE_OPTS[] = {
+    {"--help", "-h", 0, T_HELP},     {"--rows", NULL, 1, T_ROWS}, {"--cols", NULL, 1, T_COLS},
+    {"--metric", NULL, 1, T_METRIC}, {"--agg", NULL, 1, T_AGG},   {"--at", NULL, 1, T_AT},
+    {"--format", NULL, 1, T_FORMAT}, {NULL, NULL, 0, 0}};
+
+/* what each value option needs, for the message when it is missing or empty */
+static const char *const TABLE_NEEDS[] = {
+    [T_ROWS] = "--rows needs a spec key (see --help)",
+    [T_COLS] = "--cols needs a spec key (see --help)",
+    [T_METRIC] = "--metric needs a column, e.g. test_acc, max:test_acc or reach:test_acc>=0.9",
+    [T_AGG] = "--agg needs a spec key (e.g. seed) or none",
+    [T_AT] = "--at needs a metrics column: iter, epoch, time_s or bytes_sent",
+    [T_FORMAT] = "--format needs md, csv or latex"};
 
 static int parse_args(int argc, char **argv, targs *a)
 {
@@ -101,37 +129,29 @@ static int parse_args(int argc, char **argv, targs *a)
         eg_cli_error("out of memory");
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v;
-        int missing = 0;
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            a->help = 1;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--rows", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--rows needs a spec key (see --help)");
-                return 2;
-            }
-            a->rows = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--cols", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--cols needs a spec key (see --help)");
-                return 2;
-            }
-            a->cols = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--metric", &missing)) || missing) {
-            if (missing || !*v) {
-                eg_cli_error("--metric needs a column, e.g. test_acc or max:test_acc");
-                return 2;
-            }
-            a->metric = v;
-        } else if ((v = eg_cli_opt_val(argc, argv, &i, "--format", &missing)) || missing) {
-            if ((a->format = parse_format(missing ? NULL : v)) < 0)
-                return 2;
-        } else if (s[0] == '-' && s[1]) {
-            eg_cli_error("unknown option '%s' (see expgraph table --help)", s);
+    const char **dst[] = {[T_ROWS] = &a->rows, [T_COLS] = &a->cols, [T_METRIC] = &a->metric,
+                          [T_AGG] = &a->agg,   [T_AT] = &a->at};
+    const char *v;
+    int i = 0, id;
+    while ((id = eg_cli_next(argc, argv, &i, TABLE_OPTS, &v)) != EG_CLI_END) {
+        if (id == EG_CLI_ARG) {
+            a->paths[a->npaths++] = (char *)v;
+        } else if (id == EG_CLI_UNKNOWN) {
+            eg_cli_error("unknown option '%s' (see expgraph table --help)", v);
             return 2;
+        } else if (id == T_HELP) {
+            a->help = 1;
+        } else if (id == EG_CLI_MISSING) {
+            eg_cli_error("%s needs a value (see expgraph table --help)", v);
+            return 2;
+        } else if (!*v) {
+            eg_cli_error("%s", TABLE_NEEDS[id]);
+            return 2;
+        } else if (id == T_FORMAT) {
+            if ((a->format = parse_format(v)) < 0)
+                return 2;
         } else {
-            a->paths[a->npaths++] = (char *)s;
+            *dst[id] = v;
         }
     }
     if (a->help)
@@ -154,6 +174,8 @@ static void put_latex(FILE *f, const char *s)
             fputc(*s, f);
             break;
         case '~': fputs("\\textasciitilde{}", f); break;
+        case '<': fputs("\\textless{}", f); break;
+        case '>': fputs("\\textgreater{}", f); break;
         case '^': fputs("\\textasciicircum{}", f); break;
         case '\\': fputs("\\textbackslash{}", f); break;
         case '\n': case '\r': fputc(' ', f); break; /* a blank line would end the row */
@@ -192,14 +214,15 @@ static int u8len(const char *s)
 /* ---- the renderers ---------------------------------------------------------------- */
 
 /* How numbers look: csv full precision (%.9g); md and latex 4 decimals when every value
- * lies in [0.01, 1] or is 0 (accuracies), else 4 significant digits. */
+ * (every mean, when aggregating) lies in [0.01, 1] or is 0 (accuracies), else 4
+ * significant digits. A standard deviation is written like its mean. */
 typedef struct numfmt {
-    int fixed4, full;
+    int fixed4, full, format;
 } numfmt;
 
 static numfmt number_format(const eg_pivot *p, int format)
 {
-    numfmt nf = {1, format == FMT_CSV};
+    numfmt nf = {1, format == FMT_CSV, format};
     for (int i = 0; i < p->nrows * p->ncols; i++)
         if (p->has[i] && !(p->val[i] == 0 || (p->val[i] >= 0.01 && p->val[i] <= 1)))
             nf.fixed4 = 0;
@@ -216,12 +239,30 @@ static void fmt_num(double v, numfmt nf, char *out, size_t len)
         snprintf(out, len, "%.4g", v);
 }
 
-/* the text of cell (r, c) in buf, or NULL when the cell has no value */
+/* The text of cell (r, c) in buf, or NULL when the cell has no value. Aggregated cells
+ * read "mean ± std" (md) or "$mean \pm std$" (latex), std '-' for a single value, and
+ * " (k/m)" when only k of the cell's m runs have a value; csv cells hold the mean. */
 static const char *cell_text(const eg_pivot *p, int r, int c, numfmt nf, char *buf, size_t len)
 {
-    if (!p->has[r * p->ncols + c])
+    int i = r * p->ncols + c;
+    if (!p->has[i])
         return NULL;
-    fmt_num(p->val[r * p->ncols + c], nf, buf, len);
+    char mean[64], sd[64] = "-", part[32] = "";
+    fmt_num(p->val[i], nf, mean, sizeof mean);
+    if (!p->aggkey || nf.format == FMT_CSV) {
+        snprintf(buf, len, "%s", mean);
+        return buf;
+    }
+    if (p->n[i] > 1)
+        fmt_num(p->sd[i], nf, sd, sizeof sd);
+    if (p->n[i] < p->nruns[i])
+        snprintf(part, sizeof part, " (%d/%d)", p->n[i], p->nruns[i]);
+    if (nf.format == FMT_LATEX && p->n[i] > 1)
+        snprintf(buf, len, "$%s \\pm %s$%s", mean, sd, part);
+    else if (nf.format == FMT_LATEX)
+        snprintf(buf, len, "$%s \\pm$ --%s", mean, part);
+    else
+        snprintf(buf, len, "%s \xC2\xB1 %s%s", mean, sd, part);
     return buf;
 }
 
@@ -240,23 +281,37 @@ static const char *col_heading(const eg_pivot *p, int c, char *buf, size_t len)
     return buf;
 }
 
+/* csv: a column per table column, or three (mean, std, n) when aggregating */
 static int render_csv(FILE *out, const eg_pivot *p)
 {
+    static const char *const part[3] = {"mean", "std", "n"};
     numfmt nf = number_format(p, FMT_CSV);
-    char h[600], num[64];
+    int per = p->aggkey ? 3 : 1;
+    char h[700], num[64];
     eg_csv_put(out, corner(p));
-    for (int c = 0; c < p->ncols; c++) {
-        fputc(',', out);
-        eg_csv_put(out, col_heading(p, c, h, sizeof h));
-    }
+    for (int c = 0; c < p->ncols; c++)
+        for (int k = 0; k < per; k++) {
+            fputc(',', out);
+            char one[600];
+            snprintf(h, sizeof h, "%s%s%s", col_heading(p, c, one, sizeof one),
+                     per > 1 ? " " : "", per > 1 ? part[k] : "");
+            eg_csv_put(out, h);
+        }
     fputc('\n', out);
     for (int r = 0; r < p->nrows; r++) {
         eg_csv_put(out, p->rows[r]);
         for (int c = 0; c < p->ncols; c++) {
+            int i = r * p->ncols + c;
             const char *t = cell_text(p, r, c, nf, num, sizeof num);
-            fputc(',', out);
-            if (t)
-                fputs(t, out);
+            fprintf(out, ",%s", t ? t : "");
+            if (per > 1 && p->n[i] > 1)
+                fprintf(out, ",%.9g", p->sd[i]);
+            else if (per > 1)
+                fputc(',', out);
+            if (per > 1 && p->nruns[i] > 0)
+                fprintf(out, ",%d", p->n[i]);
+            else if (per > 1)
+                fputc(',', out);
         }
         fputc('\n', out);
     }
@@ -266,10 +321,11 @@ static int render_csv(FILE *out, const eg_pivot *p)
 static int render_latex(FILE *out, const eg_pivot *p)
 {
     numfmt nf = number_format(p, FMT_LATEX);
-    char num[64];
-    fprintf(out, "%% expgraph table: %s %s; rows %s%s%s\n",
-            p->agg == EG_AGG_FINAL ? "final" : p->agg == EG_AGG_MAX ? "max" : "min", p->metric,
-            corner(p), p->colkey ? ", columns " : "", p->colkey ? p->colkey : "");
+    char num[128];
+    fprintf(out, "%% expgraph table: %s; rows %s%s%s%s%s%s\n", p->metric.label, corner(p),
+            p->colkey ? ", columns " : "", p->colkey ? p->colkey : "",
+            p->aggkey ? "; mean \\pm sample std over " : "", p->aggkey ? p->aggkey : "",
+            p->aggkey ? " (n - 1)" : "");
     fprintf(out, "\\begin{tabular}{l");
     for (int c = 0; c < p->ncols; c++)
         fputc('r', out);
@@ -290,7 +346,7 @@ static int render_latex(FILE *out, const eg_pivot *p)
         for (int c = 0; c < p->ncols; c++) {
             const char *t = cell_text(p, r, c, nf, num, sizeof num);
             fputs(" & ", out);
-            put_latex(out, t ? t : "--");
+            fputs(t ? t : "--", out); /* numbers and math: no escaping */
         }
         fprintf(out, " \\\\\n");
     }
@@ -370,34 +426,87 @@ static int render_md(FILE *out, const eg_pivot *p)
 
 /* ---- the command -------------------------------------------------------------------- */
 
-/* Checks the metric column and resolves --rows / --cols into rowkey / colkey ("" when not
- * given). Returns 0 or the exit code, having printed the message. */
-static int resolve_args(const targs *a, const eg_runset *rs, const char *col, char *rowkey,
-                        char *colkey, size_t len)
+/* the message for a metrics column no run has */
+static int no_column(const eg_runset *rs, const char *opt, const char *col)
+{
+    char list[1024];
+    const eg_metrics *m = &rs->runs[0].metrics;
+    eg_metrics_col_list(m, list, sizeof list);
+    eg_cli_error("%s: no metrics column '%s' in %s; columns: %s", opt, col, m->path, list);
+    return 2;
+}
+
+/* the key of --rows, --cols or --agg (opt) resolved into out; 0 or 2 (message printed) */
+static int resolve_key(const eg_runset *rs, const char *opt, const char *key, char *out,
+                       size_t len)
 {
     eg_err err = {0};
-    if (!eg_runset_has_col(rs, col)) {
-        char list[1024];
-        const eg_metrics *m = &rs->runs[0].metrics;
-        eg_metrics_col_list(m, list, sizeof list);
-        eg_cli_error("no metrics column '%s' in %s; columns: %s (prefix max: or min: to "
-                     "reduce over rows)",
-                     col, m->path, list);
+    if (!eg_runset_resolve_key(rs, key, out, len, &err))
+        return 0;
+    eg_cli_error("%s: %s", opt, err.msg);
+    return 2;
+}
+
+/* Checks the metric's columns and resolves --rows / --cols / --agg into the keys ("" when
+ * not given or none; the aggregation key defaults to seed, eg_pivot_default_agg).
+ * Returns 0 or the exit code, having printed the message. */
+static int resolve_args(const targs *a, const eg_runset *rs, const eg_metric *mt,
+                        char keys[3][256])
+{
+    int reach = mt->agg == EG_AGG_REACH_GE || mt->agg == EG_AGG_REACH_LE;
+    if (!eg_runset_has_col(rs, mt->col))
+        return no_column(rs, "--metric", mt->col);
+    if (reach && !eg_runset_has_col(rs, mt->at))
+        return no_column(rs, "--at", mt->at);
+    if ((a->rows && resolve_key(rs, "--rows", a->rows, keys[0], 256)) ||
+        (a->cols && resolve_key(rs, "--cols", a->cols, keys[1], 256)) ||
+        (a->agg && strcmp(a->agg, "none") && resolve_key(rs, "--agg", a->agg, keys[2], 256)))
+        return 2;
+    if (a->rows && a->cols && !strcmp(keys[0], keys[1])) {
+        eg_cli_error("--rows and --cols both name '%s'; pick two different keys", keys[0]);
         return 2;
     }
-    if (a->rows && eg_runset_resolve_key(rs, a->rows, rowkey, len, &err)) {
-        eg_cli_error("--rows: %s", err.msg);
-        return 2;
-    }
-    if (a->cols && eg_runset_resolve_key(rs, a->cols, colkey, len, &err)) {
-        eg_cli_error("--cols: %s", err.msg);
-        return 2;
-    }
-    if (a->rows && a->cols && !strcmp(rowkey, colkey)) {
-        eg_cli_error("--rows and --cols both name '%s'; pick two different keys", rowkey);
-        return 2;
+    for (int k = 0; k < 2 && keys[2][0]; k++)
+        if (!strcmp(keys[k], keys[2])) {
+            eg_cli_error("--agg and --%s both name '%s'; runs cannot be both %s and averaged "
+                         "over it",
+                         k ? "cols" : "rows", keys[2], k ? "columns" : "rows");
+            return 2;
+        }
+    if (!a->agg) {
+        const char *d = eg_pivot_default_agg(rs, a->rows ? keys[0] : NULL,
+                                             a->cols ? keys[1] : NULL);
+        snprintf(keys[2], 256, "%s", d ? d : "");
     }
     return 0;
+}
+
+/* loads the runs and builds the table; 0 or the exit code (message printed) */
+static int build_table(const targs *a, eg_runset *rs, eg_pivot *p)
+{
+    eg_err err = {0};
+    eg_metric mt;
+    char keys[3][256] = {"", "", ""};
+    int code, rc;
+    if (a->at && strncmp(a->metric, "reach:", 6)) {
+        eg_cli_error("--at applies to --metric reach:COL>=V only (got --metric %s)", a->metric);
+        return 2;
+    }
+    if (eg_metric_parse(a->metric, a->at, &mt, &err)) {
+        eg_cli_error("--metric: %s", err.msg);
+        return 2;
+    }
+    if ((rc = eg_runset_load(rs, a->paths, a->npaths, &err))) {
+        eg_cli_error("%s", err.msg);
+        return rc == EG_EINPUT ? 2 : 1;
+    }
+    if ((code = resolve_args(a, rs, &mt, keys)))
+        return code;
+    rc = eg_pivot_build(p, rs, a->rows ? keys[0] : NULL, a->cols ? keys[1] : NULL,
+                        keys[2][0] ? keys[2] : NULL, &mt, &err);
+    if (rc)
+        eg_cli_error("%s", err.msg);
+    return rc == EG_OK ? 0 : rc == EG_EINPUT ? 2 : 1;
 }
 
 int eg_cmd_table(int argc, char **argv)
@@ -410,21 +519,9 @@ int eg_cmd_table(int argc, char **argv)
         free(a.paths);
         return code;
     }
-    eg_err err = {0};
-    eg_runset rs;
+    eg_runset rs = {0};
     eg_pivot p = {0};
-    eg_agg agg;
-    const char *col = eg_metric_parse(a.metric, &agg);
-    char rowkey[256] = "", colkey[256] = "";
-    int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
-    if (rc)
-        code = rc == EG_EINPUT ? 2 : 1;
-    else if (!(code = resolve_args(&a, &rs, col, rowkey, colkey, sizeof rowkey)) &&
-             (rc = eg_pivot_build(&p, &rs, a.rows ? rowkey : NULL, a.cols ? colkey : NULL, col,
-                                  agg, &err)))
-        code = rc == EG_EINPUT ? 2 : 1;
-    if (rc)
-        eg_cli_error("%s", err.msg);
+    code = build_table(&a, &rs, &p);
     if (!code) {
         static int (*const render[])(FILE *, const eg_pivot *) = {
             [FMT_MD] = render_md, [FMT_CSV] = render_csv, [FMT_LATEX] = render_latex};

@@ -4,12 +4,36 @@
 #ifndef EG_COMMANDS_H
 #define EG_COMMANDS_H
 
+#include <stdio.h>
+
 int eg_cmd_run(int argc, char **argv);
 int eg_cmd_validate(int argc, char **argv);
 int eg_cmd_sweep(int argc, char **argv);
 int eg_cmd_graph(int argc, char **argv);
 int eg_cmd_table(int argc, char **argv);
 int eg_cmd_plot(int argc, char **argv);
+
+/* `expgraph help [COMMAND|spec]` (help.c) */
+int eg_cmd_help(int argc, char **argv);
+
+/* the subcommand table (main.c), in the order of `expgraph --help` */
+typedef struct eg_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help; /* one line */
+} eg_command;
+extern const eg_command eg_commands[];
+extern const int eg_ncommands;
+
+/* `expgraph --help`'s text */
+void eg_cli_usage(FILE *f);
+
+/* The man page (roff) and the bash completion script, generated from every subcommand's
+ * --help text (each subcommand is run with --help, its stdout captured), the usage text,
+ * the spec keys text and the graph/algorithm tables (help.c). Return 0, or 1 when a help
+ * text could not be captured. */
+int eg_cli_man(FILE *f);
+int eg_cli_completion(FILE *f);
 
 /* prints "expgraph: <msg>\n" to stderr */
 void eg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,25 +1,54 @@
 #!/usr/bin/env bash
-# Reproduces the paper's claims at laptop scale (about 20-30 minutes on 2 cores) and writes
-# tables and figures into results/:
+# Reproduces the paper's claims at laptop scale and writes tables and figures into
+# results/. Every accuracy table runs three seeds (sweep: seed: [1, 2, 3]) and shows
+# mean ± sample standard deviation over them (expgraph table aggregates seeds by default);
+# the figures show the mean curve with a ± one-std band. Budget: under 45 minutes on the
+# project's 2-core machine (estimate below; the measured time goes into the README).
 #   1. rho_table.md       rho and degree of every graph, n = 4 .. 1024 (spectral claim)
 #   2. consensus.md, consensus_n16.png, consensus_n64.png
 #                         consensus distance vs iteration under pure averaging for ring,
-#                         torus, exp, onepeer_exp (exact averaging in log2(n) steps)
-#   3. accuracy_iid.md, accuracy_dirichlet.md, fashion_acc_n16.png
+#                         torus, exp, onepeer_exp (exact averaging in log2(n) steps;
+#                         deterministic given the models: one seed)
+#   3. accuracy_iid.md, accuracy_dirichlet.md, fashion_acc_n16.png, fashion_acc_n16_dirichlet.png
 #                         final test accuracy, graph x nodes (4, 16, 64), DmSGD vs all-reduce,
-#                         Fashion-MNIST CNN, IID and dirichlet(0.1) (the training claim)
+#                         Fashion-MNIST CNN, IID and dirichlet(0.1), 3 seeds; epochs and bytes
+#                         to reach 85% (the training claim and its speed side)
 #   4. traffic.md         bytes sent per node per iteration and training seconds per epoch
-#                         for each graph (the cost side of the claim)
+#                         for each graph (seed 1; the cost side of the claim)
+#   5. algorithms.md      experiments/algorithms/run.sh: every algorithm on MNIST (3 seeds)
+#                         and on a heterogeneous synthetic problem (full batch: one seed)
+#   6. (the ResNet-20 table: see the marked block below)
+# Estimate, from the training speed of bench/README.md (CNN ~17,600 samples/s, MLP
+# ~100,000; evaluation forward passes at ~3x that): step 3 is 24 runs x 3 seeds, each 180k
+# training samples (~10 s) plus 250k-410k evaluated samples (~5-8 s) plus loading: ~17 s,
+# so ~20 min; step 5 is 18 + 8 MLP runs x 3 seeds at ~4 s: ~5.5 min; steps 1, 2 and the
+# synthetic runs ~1 min. Total ~27 min, leaving ~18 min for step 6. Measure before
+# relying on it: with the interim model kernels of 2026-11-30 (quick start 11,700 samples/s,
+# Fashion CNN 1,500, load ~4) step 3 alone would take ~3 hours.
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
-# Usage: experiments/reproduce.sh [RESULTS_DIR]   (env EXPGRAPH: the binary; RUNS: run root)
+#
+# Usage: experiments/reproduce.sh [RESULTS_DIR]
+# Environment: EXPGRAPH  the binary (default build/expgraph, else `expgraph` on PATH)
+#              RUNS      the run root (default runs/)
+#              EG_REPRO_SET  extra --set overrides for every training sweep, ';'-separated:
+#                        a quick check of the whole pipeline in a minute or two:
+#   RUNS=/tmp/r EG_REPRO_SET='train.iterations=20;sweep.nodes=[4, 16]' experiments/reproduce.sh /tmp/res
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-exe=${EXPGRAPH:-$here/build/expgraph}
+if [ -z "${EXPGRAPH:-}" ]; then
+  if [ -x "$here/build/expgraph" ]; then EXPGRAPH=$here/build/expgraph; else EXPGRAPH=$(command -v expgraph); fi
+fi
+exe=$EXPGRAPH
 res=${1:-$here/results}
 runs=${RUNS:-$here/runs}
 mkdir -p "$res"
+res=$(cd "$res" && pwd)
 cd "$here"
-export EXPGRAPH=$exe
+export EXPGRAPH=$exe RUNS=$runs EG_REPRO_SET=${EG_REPRO_SET:-}
+# the EG_REPRO_SET overrides as --set arguments
+extra=()
+IFS=';' read -r -a sets <<< "$EG_REPRO_SET"
+for s in "${sets[@]}"; do [ -n "$s" ] && extra+=(--set "$s"); done
 t0=$(date +%s)
 step() { echo "[$(( $(date +%s) - t0 ))s] $*" >&2; }
 
@@ -33,19 +62,28 @@ for n in 16 64; do
     --title "pure averaging, n = $n: consensus distance" -o "$res/consensus_n$n.png"
 done
 
-step "3. Fashion-MNIST CNN: DmSGD over ring / exp / onepeer_exp, n = 4, 16, 64, IID and dirichlet(0.1)"
-"$exe" sweep experiments/paper/fashion.yaml --out "$runs/paper-fashion" --quiet
+step "3. Fashion-MNIST CNN: DmSGD over ring / exp / onepeer_exp, n = 4, 16, 64, IID and dirichlet(0.1), seeds 1-3"
+"$exe" sweep experiments/paper/fashion.yaml "${extra[@]}" --out "$runs/paper-fashion" --quiet
 step "3. ... and all-reduce (psgd)"
 "$exe" sweep experiments/paper/fashion.yaml --set algorithm.name=psgd --set 'sweep.graph=[full]' \
-  --out "$runs/paper-fashion-psgd" --quiet
+  "${extra[@]}" --out "$runs/paper-fashion-psgd" --quiet
 for part in iid dirichlet; do
+  both=("$runs"/paper-fashion/data.partition=$part,* "$runs"/paper-fashion-psgd/data.partition=$part,*)
   {
     echo "Final test accuracy of the averaged model, Fashion-MNIST, CNN c16-c32-h128, 3 epochs,"
     echo "batch 32 per node, partition $part (alpha 0.1). Rows: graph (DmSGD; 'full' is psgd, the"
-    echo "all-reduce baseline); columns: nodes."
+    echo "all-reduce baseline); columns: nodes. Mean ± sample standard deviation over seeds 1, 2, 3."
     echo
-    "$exe" table "$runs"/paper-fashion/data.partition=$part,* "$runs"/paper-fashion-psgd/data.partition=$part,* \
-      --rows graph --cols nodes --metric test_acc
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc
+    echo
+    echo "Epochs until the averaged model first reaches 85% test accuracy (evaluated every 60"
+    echo "iterations; '(k/3)': only k seeds got there, the mean is over those; '-': none did):"
+    echo
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric 'reach:test_acc>=0.85' --at epoch
+    echo
+    echo "Bytes sent (all nodes) until then:"
+    echo
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric 'reach:test_acc>=0.85' --at bytes_sent
     echo
     echo "Final consensus distance (1/n) sum_i ||x_i - x_bar||^2:"
     echo
@@ -53,29 +91,40 @@ for part in iid dirichlet; do
     echo
     echo "Mean accuracy of the nodes' own models (node_acc_mean):"
     echo
-    "$exe" table "$runs"/paper-fashion/data.partition=$part,* "$runs"/paper-fashion-psgd/data.partition=$part,* \
-      --rows graph --cols nodes --metric node_acc_mean
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric node_acc_mean
   } > "$res/accuracy_$part.md"
 done
-"$exe" plot "$runs"/paper-fashion/data.partition=iid,*nodes=16 "$runs"/paper-fashion-psgd/data.partition=iid,*nodes=16 \
-  --y test_acc --x epoch --title "Fashion-MNIST CNN, n = 16, IID" -o "$res/fashion_acc_n16.png"
-"$exe" plot "$runs"/paper-fashion/data.partition=dirichlet,*nodes=16 "$runs"/paper-fashion-psgd/data.partition=dirichlet,*nodes=16 \
-  --y test_acc --x epoch --title "Fashion-MNIST CNN, n = 16, dirichlet(0.1)" -o "$res/fashion_acc_n16_dirichlet.png"
+"$exe" plot "$runs"/paper-fashion/data.partition=iid,*nodes=16,* "$runs"/paper-fashion-psgd/data.partition=iid,*nodes=16,* \
+  --y test_acc --x epoch --title "Fashion-MNIST CNN, n = 16, IID (mean ± std, 3 seeds)" -o "$res/fashion_acc_n16.png"
+"$exe" plot "$runs"/paper-fashion/data.partition=dirichlet,*nodes=16,* "$runs"/paper-fashion-psgd/data.partition=dirichlet,*nodes=16,* \
+  --y test_acc --x epoch --title "Fashion-MNIST CNN, n = 16, dirichlet(0.1) (mean ± std, 3 seeds)" -o "$res/fashion_acc_n16_dirichlet.png"
 
 step "4. traffic and time per graph"
 {
-  echo "Per graph, IID runs: model bytes each node sends per iteration (bytes_sent / nodes /"
-  echo "iterations) and training seconds per epoch, from each run's summary.csv. All-reduce"
-  echo "(psgd) is counted as a ring all-reduce, 2(n-1)/n model sizes per node per iteration."
+  echo "Per graph, IID runs of seed 1: model bytes each node sends per iteration (bytes_sent /"
+  echo "nodes / iterations) and training seconds per epoch, from each run's summary.csv."
+  echo "All-reduce (psgd) is counted as a ring all-reduce, 2(n-1)/n model sizes per node per iteration."
   echo
   echo "| algorithm | graph | nodes | bytes/node/iter | MB/node/epoch | s/epoch | test_acc |"
   echo "|---|---|---:|---:|---:|---:|---:|"
-  for f in "$runs"/paper-fashion/data.partition=iid,*/summary.csv "$runs"/paper-fashion-psgd/data.partition=iid,*/summary.csv; do
+  for f in "$runs"/paper-fashion/data.partition=iid,*,seed=1/summary.csv "$runs"/paper-fashion-psgd/data.partition=iid,*,seed=1/summary.csv; do
     awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
       {n=$c["nodes"]; it=$c["iter"]; ep=$c["epoch"]; b=$c["bytes_sent"];
        printf "| %s | %s | %d | %.0f | %.1f | %.2f | %.4f |\n", $c["algorithm"], $c["graph"], n,
          b/n/it, b/n/ep/1e6, $c["train_time_s"]/ep, $c["test_acc"]}' "$f"
   done | sort -t'|' -k4,4n -k2,2 -k3,3
 } > "$res/traffic.md"
+
+step "5. algorithms: MNIST MLP (3 seeds) and the synthetic heterogeneous problem"
+bash experiments/algorithms/run.sh > "$res/algorithms.md"
+
+# ==== 6. ResNet-20 table (to be added by the lead) ====================================
+# Budget: what is left of 45 minutes after steps 1-5 (~20 min). Same pattern as step 3:
+#   "$exe" sweep experiments/fashion/resnet20_onepeer.yaml --set 'sweep={seed: [1, 2, 3], graph: [...]}' \
+#     "${extra[@]}" --out "$runs/resnet20" --quiet
+#   "$exe" table "$runs/resnet20" --rows graph --metric test_acc > "$res/resnet20.md"
+#   "$exe" plot "$runs/resnet20" --y test_acc --x epoch -o "$res/resnet20_acc.png"
+# =======================================================================================
+
 step "done: results in $res"
 ls -1 "$res"

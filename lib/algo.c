@@ -277,80 +277,120 @@ static void decay_outside(const eg_algo *a, float *restrict g, const float *rest
     }
 }
 
-EG_CLONES void eg_algo_node_update(eg_algo *a, int li, int slot, double lr_d)
+/* One node's vectors and this iteration's scalars, for the per-method kernels below (each
+ * reads and writes only that node's slices). */
+typedef struct node_args {
+    float *x, *g, *m, *y, *gprev, *psi, *z;
+    size_t d;
+    float lr, beta, wd;
+    int first, nesterov;
+} node_args;
+
+/* psgd: the gradient with weight decay (the update itself follows the all-reduce) */
+EG_CLONES static void update_psgd(const node_args *n)
 {
-    const size_t d = a->dim, off = (size_t)li * d;
-    const float lr = (float)lr_d, beta = (float)a->beta;
-    float wd = (float)a->wd;
-    if (a->kind == EG_ALGO_GOSSIP)
-        return;
-    float *restrict x = eg_algo_node_x(a, li), *restrict g = eg_algo_grad(a, li, slot);
-    if (a->n_nodecay > 0 && wd != 0.0f) {
-        decay_outside(a, g, x, wd);
-        wd = 0.0f;
-    }
-    const int first = a->steps == 0;
-    switch (a->kind) {
-    case EG_ALGO_PSGD:
-        if (wd != 0.0f)
-            for (size_t t = 0; t < d; t++)
-                g[t] += wd * x[t];
-        break;
-    case EG_ALGO_DSGD:
-        for (size_t t = 0; t < d; t++)
-            x[t] = x[t] - lr * (g[t] + wd * x[t]);
-        break;
-    case EG_ALGO_DMSGD: {
-        float *restrict m = a->m + off;
-        if (a->nesterov) {
-            for (size_t t = 0; t < d; t++) {
-                float gt = g[t] + wd * x[t];
-                float mt = beta * m[t] + gt;
-                m[t] = mt;
-                x[t] = x[t] - lr * (gt + beta * mt);
-            }
-        } else {
-            for (size_t t = 0; t < d; t++) {
-                float mt = beta * m[t] + (g[t] + wd * x[t]);
-                m[t] = mt;
-                x[t] = x[t] - lr * mt;
-            }
-        }
-        break;
-    }
-    case EG_ALGO_QG_DMSGD: {
-        const float *restrict m = a->m + off;
-        float *restrict z = a->z + off;
-        for (size_t t = 0; t < d; t++)
-            z[t] = x[t] - lr * ((g[t] + wd * x[t]) + beta * m[t]);
-        break;
-    }
-    case EG_ALGO_GT: {
-        /* y_k = g_k at k = 0, else (W y_{k-1}) + g_k - g_{k-1} */
-        float *restrict y = a->y + off, *restrict gp = a->gprev + off;
-        for (size_t t = 0; t < d; t++) {
+    float *restrict g = n->g;
+    const float *restrict x = n->x;
+    if (n->wd != 0.0f)
+        for (size_t t = 0; t < n->d; t++)
+            g[t] += n->wd * x[t];
+}
+
+/* dsgd: x - lr (g + wd x), to be sent */
+EG_CLONES static void update_dsgd(const node_args *n)
+{
+    float *restrict x = n->x;
+    const float *restrict g = n->g;
+    const float lr = n->lr, wd = n->wd;
+    for (size_t t = 0; t < n->d; t++)
+        x[t] = x[t] - lr * (g[t] + wd * x[t]);
+}
+
+/* dmsgd: m <- beta m + g; x - lr m (Nesterov: x - lr (g + beta m)), to be sent */
+EG_CLONES static void update_dmsgd(const node_args *n)
+{
+    float *restrict x = n->x, *restrict m = n->m;
+    const float *restrict g = n->g;
+    const float lr = n->lr, beta = n->beta, wd = n->wd;
+    if (n->nesterov) {
+        for (size_t t = 0; t < n->d; t++) {
             float gt = g[t] + wd * x[t];
-            float yt = first ? gt : y[t] + gt - gp[t];
-            gp[t] = gt;
-            y[t] = yt;
-            x[t] = x[t] - lr * yt;
+            float mt = beta * m[t] + gt;
+            m[t] = mt;
+            x[t] = x[t] - lr * (gt + beta * mt);
         }
-        break;
-    }
-    case EG_ALGO_ED: {
-        /* psi = x - lr g; phi = psi + x - psi_prev (phi = psi at the start) */
-        float *restrict psi = a->psi + off;
-        for (size_t t = 0; t < d; t++) {
-            float xt = x[t];
-            float p = xt - lr * (g[t] + wd * xt);
-            x[t] = first ? p : p + xt - psi[t];
-            psi[t] = p;
+    } else {
+        for (size_t t = 0; t < n->d; t++) {
+            float mt = beta * m[t] + (g[t] + wd * x[t]);
+            m[t] = mt;
+            x[t] = x[t] - lr * mt;
         }
-        break;
     }
-    case EG_ALGO_GOSSIP:
-        break;
+}
+
+/* qg_dmsgd: z = x - lr (g + beta m) is sent; x stays (the momentum needs it after) */
+EG_CLONES static void update_qg_dmsgd(const node_args *n)
+{
+    const float *restrict x = n->x, *restrict g = n->g, *restrict m = n->m;
+    float *restrict z = n->z;
+    const float lr = n->lr, beta = n->beta, wd = n->wd;
+    for (size_t t = 0; t < n->d; t++)
+        z[t] = x[t] - lr * ((g[t] + wd * x[t]) + beta * m[t]);
+}
+
+/* gt: y_k = g_k at k = 0, else (W y_{k-1}) + g_k - g_{k-1}; x - lr y is sent */
+EG_CLONES static void update_gt(const node_args *n)
+{
+    float *restrict x = n->x, *restrict y = n->y, *restrict gp = n->gprev;
+    const float *restrict g = n->g;
+    const float lr = n->lr, wd = n->wd;
+    for (size_t t = 0; t < n->d; t++) {
+        float gt = g[t] + wd * x[t];
+        float yt = n->first ? gt : y[t] + gt - gp[t];
+        gp[t] = gt;
+        y[t] = yt;
+        x[t] = x[t] - lr * yt;
     }
+}
+
+/* ed: psi = x - lr g; phi = psi + x - psi_prev (phi = psi at the start) is sent */
+EG_CLONES static void update_ed(const node_args *n)
+{
+    float *restrict x = n->x, *restrict psi = n->psi;
+    const float *restrict g = n->g;
+    const float lr = n->lr, wd = n->wd;
+    for (size_t t = 0; t < n->d; t++) {
+        float xt = x[t];
+        float p = xt - lr * (g[t] + wd * xt);
+        x[t] = n->first ? p : p + xt - psi[t];
+        psi[t] = p;
+    }
+}
+
+/* the per-node kernel of each method (gossip: none, it uses no gradient) */
+static void (*const node_kernels[])(const node_args *) = {
+    [EG_ALGO_PSGD] = update_psgd, [EG_ALGO_DSGD] = update_dsgd, [EG_ALGO_DMSGD] = update_dmsgd,
+    [EG_ALGO_QG_DMSGD] = update_qg_dmsgd, [EG_ALGO_GT] = update_gt, [EG_ALGO_ED] = update_ed,
+    [EG_ALGO_GOSSIP] = NULL,
+};
+
+void eg_algo_node_update(eg_algo *a, int li, int slot, double lr)
+{
+    if (!node_kernels[a->kind])
+        return;
+    const size_t off = (size_t)li * a->dim;
+    node_args n = {.x = eg_algo_node_x(a, li), .g = eg_algo_grad(a, li, slot), .d = a->dim,
+                   .lr = (float)lr, .beta = (float)a->beta, .wd = (float)a->wd,
+                   .first = a->steps == 0, .nesterov = a->nesterov};
+    float *const state[] = {a->m, a->y, a->gprev, a->psi, a->z};
+    float **slot_of[] = {&n.m, &n.y, &n.gprev, &n.psi, &n.z};
+    for (size_t v = 0; v < sizeof state / sizeof state[0]; v++)
+        *slot_of[v] = state[v] ? state[v] + (a->shared ? 0 : off) : NULL;
+    if (a->n_nodecay > 0 && n.wd != 0.0f) {
+        decay_outside(a, n.g, n.x, n.wd);
+        n.wd = 0.0f;
+    }
+    node_kernels[a->kind](&n);
 }
 
 int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr_d, double *bytes,

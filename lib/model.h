@@ -62,9 +62,11 @@ void eg_model_init_stats(const eg_model *m, float *stats);
  * length) pairs in increasing offset order and returns how many there are in all. */
 int eg_model_nodecay(const eg_model *m, size_t *off, size_t *len, int max);
 
-/* Scratch for batches of up to max_batch samples. */
+/* Scratch for batches of up to max_batch samples: a oneDNN stream, scratchpad and the
+ * primitives and buffers of each batch size used (built on its first call). Checks that oneDNN
+ * can build every layer (EG_ERUN with its message otherwise). One thread at a time per work. */
 int eg_work_init(eg_work **out, const eg_model *m, int max_batch, eg_err *err);
-void eg_work_free(eg_work *w); /* safe on NULL */
+void eg_work_free(eg_work *w); /* safe on NULL; free a model's works before the model */
 
 /* Forward + backward on a batch in training mode. x: batch x (c*h*w) row-major, y: labels
  * in [0, classes). Writes (overwrites, not accumulates) grad = d(mean softmax
@@ -84,15 +86,16 @@ void eg_model_eval(const eg_model *m, eg_work *w, const float *params, const flo
 
 /* ---- optional phase timing (for benchmarks; off by default) ----
  * When enabled on a work, eg_model_loss_grad and eg_model_eval add the wall seconds of each
- * phase, and the GEMM flops it performed, to counters in the work. Costs two clock reads per
- * phase per layer while on, one branch while off. */
+ * phase, and the convolution / dense flops it performed, to counters in the work. Costs two
+ * clock reads per oneDNN primitive while on, one branch while off. (The enum names are
+ * historical; eg_work_profile_get returns the current names.) */
 enum {
-    EG_PROF_CONV_GEMM,  /* conv sgemm: forward, weight gradient, input (col) gradient */
-    EG_PROF_IM2COL,     /* im2col and col2im */
-    EG_PROF_POOL,       /* fused bias + ReLU + 2x2 max-pool, and its backward */
-    EG_PROF_DENSE_GEMM, /* dense sgemm, forward and backward */
-    EG_PROF_ELEMWISE,   /* dense bias/ReLU (+ backward), layout changes, weight permutes */
-    EG_PROF_LOSS,       /* softmax cross-entropy */
+    EG_PROF_CONV_GEMM,  /* "conv": convolution primitives, forward and backward */
+    EG_PROF_IM2COL,     /* "reorder": weight, input and layout reorders */
+    EG_PROF_POOL,       /* "pool": max / average pooling, forward and backward */
+    EG_PROF_DENSE_GEMM, /* "dense": inner-product primitives, forward and backward */
+    EG_PROF_ELEMWISE,   /* "norm/relu/add": batch / group norm, ReLU, residual adds */
+    EG_PROF_LOSS,       /* "softmax-xent": the loss loop */
     EG_PROF_N
 };
 /* Turns timing on (on != 0) or off, and resets the counters. */

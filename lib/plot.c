@@ -348,27 +348,39 @@ static void set_series_style(cairo_t *cr, int i, double s)
     }
 }
 
-/* how many (interpolated) data points fall inside rectangle r */
+/* how many (interpolated) points of the curve (x, y) fall inside rectangle r */
+static long covered_curve(const fig *f, const double *x, const double *y, long n, double rx,
+                          double ry, double rw, double rh)
+{
+    long c = 0;
+    double lx = NAN, ly = NAN;
+    for (long j = 0; j < n; j++) {
+        if (!drawable(f, x[j], y[j]))
+            continue;
+        double X = map_x(f, x[j]), Y = map_y(f, y[j]);
+        int steps = isnan(lx) ? 1 : 8;
+        for (int t = 1; t <= steps; t++) {
+            double u = (double)t / steps;
+            double px = isnan(lx) ? X : lx + (X - lx) * u, py = isnan(ly) ? Y : ly + (Y - ly) * u;
+            if (px >= rx && px <= rx + rw && py >= ry && py <= ry + rh)
+                c++;
+        }
+        lx = X;
+        ly = Y;
+    }
+    return c;
+}
+
+/* how many data points (lines, and the edges of bands) fall inside rectangle r */
 static long covered(const fig *f, const eg_series *s, int ns, double rx, double ry, double rw,
                     double rh)
 {
     long c = 0;
     for (int i = 0; i < ns; i++) {
-        double lx = NAN, ly = NAN;
-        for (long j = 0; j < s[i].n; j++) {
-            if (!drawable(f, s[i].x[j], s[i].y[j]))
-                continue;
-            double X = map_x(f, s[i].x[j]), Y = map_y(f, s[i].y[j]);
-            int steps = isnan(lx) ? 1 : 8;
-            for (int t = 1; t <= steps; t++) {
-                double u = (double)t / steps;
-                double px = isnan(lx) ? X : lx + (X - lx) * u, py = isnan(ly) ? Y : ly + (Y - ly) * u;
-                if (px >= rx && px <= rx + rw && py >= ry && py <= ry + rh)
-                    c++;
-            }
-            lx = X;
-            ly = Y;
-        }
+        c += covered_curve(f, s[i].x, s[i].y, s[i].n, rx, ry, rw, rh);
+        if (s[i].lo && s[i].hi)
+            c += covered_curve(f, s[i].x, s[i].lo, s[i].n, rx, ry, rw, rh) +
+                 covered_curve(f, s[i].x, s[i].hi, s[i].n, rx, ry, rw, rh);
     }
     return c;
 }
@@ -401,8 +413,11 @@ static void data_limits(fig *f, const eg_series *s, int ns)
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int i = 0; i < ns; i++)
         for (long j = 0; j < s[i].n; j++)
-            if (drawable(f, s[i].x[j], s[i].y[j])) {
-                double x = s[i].x[j], y = f->log_y ? log10(s[i].y[j]) : s[i].y[j];
+            for (int b = 0; b < 3; b++) { /* the point, then its band's ends */
+                const double *ys = b == 0 ? s[i].y : b == 1 ? s[i].lo : s[i].hi;
+                if (!ys || !drawable(f, s[i].x[j], ys[j]))
+                    continue;
+                double x = s[i].x[j], y = f->log_y ? log10(ys[j]) : ys[j];
                 xmin = fmin(xmin, x);
                 xmax = fmax(xmax, x);
                 ymin = fmin(ymin, y);
@@ -574,6 +589,51 @@ static void draw_grid(const fig *f, const ticks *xt, const ticks *yt)
     cairo_stroke(cr);
 }
 
+/* 1 when point j of s has a drawable band */
+static int band_at(const fig *f, const eg_series *s, long j)
+{
+    return drawable(f, s->x[j], s->lo[j]) && drawable(f, s->x[j], s->hi[j]);
+}
+
+/* 1 when s has a band somewhere */
+static int has_band(const fig *f, const eg_series *s)
+{
+    for (long j = 0; s->lo && s->hi && j < s->n; j++)
+        if (band_at(f, s, j))
+            return 1;
+    return 0;
+}
+
+/* the bands, translucent in each series' colour: one polygon per run of consecutive
+ * points with a band (hi left to right, then lo back) */
+static void draw_bands(const fig *f, const eg_series *s, int ns)
+{
+    cairo_t *cr = f->cr;
+    for (int i = 0; i < ns; i++) {
+        if (!s[i].lo || !s[i].hi)
+            continue;
+        const double *c = PALETTE[i % 10];
+        cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.22);
+        for (long a = 0; a < s[i].n;) {
+            if (!band_at(f, &s[i], a)) {
+                a++;
+                continue;
+            }
+            long b = a;
+            while (b + 1 < s[i].n && band_at(f, &s[i], b + 1))
+                b++;
+            cairo_move_to(cr, map_x(f, s[i].x[a]), map_y(f, s[i].hi[a]));
+            for (long j = a + 1; j <= b; j++)
+                cairo_line_to(cr, map_x(f, s[i].x[j]), map_y(f, s[i].hi[j]));
+            for (long j = b; j >= a; j--)
+                cairo_line_to(cr, map_x(f, s[i].x[j]), map_y(f, s[i].lo[j]));
+            cairo_close_path(cr);
+            cairo_fill(cr);
+            a = b + 1;
+        }
+    }
+}
+
 /* the curves, clipped to the plot area, with markers where the points are few enough to
  * tell apart (a single point always) */
 static void draw_curves(const fig *f, const eg_series *s, int ns)
@@ -582,6 +642,7 @@ static void draw_curves(const fig *f, const eg_series *s, int ns)
     cairo_save(cr);
     cairo_rectangle(cr, f->px0, f->py0, f->px1 - f->px0, f->py1 - f->py0);
     cairo_clip(cr);
+    draw_bands(f, s, ns);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
     for (int i = 0; i < ns; i++) {
@@ -707,7 +768,7 @@ static void legend_place(const fig *f, const layout *ly, const eg_series *s, int
 }
 
 /* the legend box at (L->x, L->y): a line sample and the text of each entry */
-static void legend_draw(const fig *f, const legend *L, int W, int H)
+static void legend_draw(const fig *f, const legend *L, const eg_series *s, int W, int H)
 {
     cairo_t *cr = f->cr;
     cairo_rectangle(cr, floor(L->x) + 0.5, floor(L->y) + 0.5, floor(L->w), floor(L->h));
@@ -722,6 +783,13 @@ static void legend_draw(const fig *f, const legend *L, int W, int H)
     cairo_clip(cr);
     for (int e = 0; e < L->n; e++) {
         double cyy = L->y + L->pad + f->s + L->row * e + f->fs_legend / 2;
+        if (has_band(f, &s[L->idx[e]])) { /* a band: a shaded box behind the sample */
+            const double *c = PALETTE[L->idx[e] % 10];
+            cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.22);
+            cairo_rectangle(cr, L->x + L->pad, cyy - f->fs_legend * 0.4, L->sample,
+                            f->fs_legend * 0.8);
+            cairo_fill(cr);
+        }
         set_series_style(cr, L->idx[e], f->s);
         cairo_move_to(cr, L->x + L->pad, cyy);
         cairo_line_to(cr, L->x + L->pad + L->sample, cyy);
@@ -732,25 +800,22 @@ static void legend_draw(const fig *f, const legend *L, int W, int H)
     cairo_restore(cr);
 }
 
-/* writes the surface to path through path.tmp and a rename */
+/* cairo's PNG stream into the temporary file eg_write_atomic opened */
+static cairo_status_t png_chunk(void *f, const unsigned char *data, unsigned int len)
+{
+    return fwrite(data, 1, len, f) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+static int png_fill(FILE *f, void *surf)
+{
+    return cairo_surface_write_to_png_stream(surf, png_chunk, f) == CAIRO_STATUS_SUCCESS
+               ? 0 : (errno ? errno : EIO);
+}
+
+/* writes the surface to path through a temporary file and a rename */
 static int write_png(cairo_surface_t *surf, const char *path, eg_err *err)
 {
-    size_t l = strlen(path) + 8;
-    char *tmp = malloc(l);
-    if (!tmp)
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    snprintf(tmp, l, "%s.tmp", path);
-    int rc = EG_OK;
-    cairo_status_t st = cairo_surface_write_to_png(surf, tmp);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
-        rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, cairo_status_to_string(st));
-    } else if (rename(tmp, path)) {
-        rc = eg_err_set(err, EG_ERUN, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return rc;
+    return eg_write_atomic(path, "", 0, png_fill, surf, err);
 }
 
 /* a cairo context on surf with the text rendering options of every figure */
@@ -786,7 +851,7 @@ static int draw_figure(fig *f, const eg_series *s, int ns, const eg_plot_opts *o
     draw_titles(f, &ly, o);
     if (L->n > 0) {
         legend_place(f, &ly, s, ns, L);
-        legend_draw(f, L, W, H);
+        legend_draw(f, L, s, W, H);
     }
     return EG_OK;
 }

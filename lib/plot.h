@@ -12,11 +12,14 @@
 #define EG_PLOT_MAX_SIZE 8000
 
 /* One curve. Points whose x or y is not finite are skipped (the line joins the points on
- * either side); on a log axis so are points with y <= 0. Not owned by the plot. */
+ * either side); on a log axis so are points with y <= 0. With lo and hi (both n long), a
+ * band between them is shaded under the line in the series' colour (translucent), over
+ * the runs of consecutive points where both are drawable. Not owned by the plot. */
 typedef struct eg_series {
     const char *label; /* legend text; NULL or "" leaves the series out of the legend */
     const double *x, *y;
     long n;
+    const double *lo, *hi; /* NULL: no band */
 } eg_series;
 
 typedef struct eg_plot_opts {

@@ -40,7 +40,7 @@ static int in_list(const char *const *list, const char *s, size_t len)
 
 static int file_exists(const char *dir, const char *name)
 {
-    char p[PATH_MAX + 64];
+    char p[EG_PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -123,21 +123,6 @@ static char *trim(char *s)
     return s;
 }
 
-/* strtod with endptr and errno: the whole string must be a number (nan/inf allowed). */
-static int parse_num(const char *s, double *out)
-{
-    if (!*s)
-        return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end)
-        return -1;
-    if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* A normalised copy of a key's value: trimmed; a finite number written with a fraction
  * or exponent becomes %.9g ("0.90000000000000002" -> "0.9", "5.000000" -> "5"). */
@@ -147,7 +132,7 @@ static char *norm_value(const char *raw)
     snprintf(tmp, sizeof tmp, "%s", raw);
     char *s = trim(tmp);
     double v;
-    if (strpbrk(s, "0123456789") && strpbrk(s, ".eE") && !parse_num(s, &v) && isfinite(v)) {
+    if (strpbrk(s, "0123456789") && strpbrk(s, ".eE") && !eg_parse_double(s, &v) && isfinite(v)) {
         char b[64];
         snprintf(b, sizeof b, "%.9g", v);
         return xstrdup(b);
@@ -239,7 +224,7 @@ static int metrics_add_row(eg_metrics *m, char **f, int n, int ln, long *rcap, e
         has[i] = *cell != 0;
         if (!*cell)
             row[i] = NAN;
-        else if (parse_num(cell, &row[i]))
+        else if (eg_parse_double(cell, &row[i]))
             return eg_err_set(err, EG_EINPUT, "%s:%d: column '%s': '%.60s' is not a number",
                               m->path, ln, m->cols[i], cell);
     }
@@ -292,7 +277,9 @@ int eg_metrics_agg(const eg_metrics *m, int col, eg_agg agg, double *out)
         if (!m->has[k])
             continue;
         double v = m->val[k];
-        if (agg == EG_AGG_FINAL) {
+        if (agg != EG_AGG_FINAL && agg != EG_AGG_MAX && agg != EG_AGG_MIN) {
+            return 0;
+        } else if (agg == EG_AGG_FINAL) {
             best = v;
             found = 1;
         } else if (!isnan(v)) {
@@ -304,6 +291,23 @@ int eg_metrics_agg(const eg_metrics *m, int col, eg_agg agg, double *out)
     if (found)
         *out = best;
     return found;
+}
+
+int eg_metrics_reach(const eg_metrics *m, int col, int ge, double thr, int at, double *out)
+{
+    if (!m || col < 0 || col >= m->ncols || at < 0 || at >= m->ncols)
+        return 0;
+    for (long r = 0; r < m->nrows; r++) {
+        size_t b = (size_t)r * (size_t)m->ncols;
+        double v = m->val[b + (size_t)col];
+        if (!m->has[b + (size_t)col] || !m->has[b + (size_t)at] || isnan(v))
+            continue;
+        if (ge ? v >= thr : v <= thr) {
+            *out = m->val[b + (size_t)at];
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- keys --------------------------------------------------------------------------- */
@@ -534,7 +538,7 @@ void eg_rundir_free(eg_rundir *r)
 int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err)
 {
     memset(r, 0, sizeof *r);
-    char d[PATH_MAX];
+    char d[EG_PATH_MAX];
     snprintf(d, sizeof d, "%s", dir);
     size_t l = strlen(d);
     while (l > 1 && d[l - 1] == '/')
@@ -544,7 +548,7 @@ int eg_rundir_load(eg_rundir *r, const char *dir, eg_err *err)
     r->name = xstrdup(slash && slash[1] ? slash + 1 : d);
     if (!r->dir || !r->name)
         return eg_err_set(err, EG_ERUN, "out of memory");
-    char p[PATH_MAX + 32];
+    char p[EG_PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/metrics.csv", d);
     int rc = eg_metrics_read(&r->metrics, p, err);
     if (rc)
@@ -594,7 +598,7 @@ static int expand_rec(const char *dir, int depth, char ***dirs, int *n, eg_err *
     while ((e = readdir(dh))) {
         if (e->d_name[0] == '.')
             continue;
-        char sub[PATH_MAX];
+        char sub[EG_PATH_MAX];
         int w = snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
         if (w < 0 || (size_t)w >= sizeof sub)
             continue;
@@ -616,7 +620,7 @@ static int expand_rec(const char *dir, int depth, char ***dirs, int *n, eg_err *
 
 int eg_results_expand(const char *path, char ***dirs, int *n, eg_err *err)
 {
-    char d[PATH_MAX];
+    char d[EG_PATH_MAX];
     snprintf(d, sizeof d, "%s", path);
     size_t l = strlen(d);
     while (l > 1 && d[l - 1] == '/')
@@ -880,7 +884,7 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
         for (int i = 0; i < n && numeric; i++) {
             const char *v = eg_rundir_get(&rs->runs[i], keys[k]);
             double x;
-            if (v && (parse_num(v, &x) || isnan(x)))
+            if (v && (eg_parse_double(v, &x) || isnan(x)))
                 numeric = 0;
         }
         for (int i = 0; i < n; i++) {
@@ -891,7 +895,7 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
                 continue;
             }
             if (numeric) {
-                parse_num(v, &s->v);
+                eg_parse_double(v, &s->v);
                 continue;
             }
             int first = i;
@@ -920,20 +924,76 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
 
 /* ---- metrics across runs ---------------------------------------------------------- */
 
-const char *eg_metric_parse(const char *spec, eg_agg *agg)
+/* the reach form "COL>=V" / "COL<=V" (expr after "reach:") into mt */
+static int parse_reach(const char *spec, const char *expr, eg_metric *mt, eg_err *err)
 {
-    *agg = EG_AGG_FINAL;
-    if (!strncmp(spec, "final:", 6))
-        return spec + 6;
-    if (!strncmp(spec, "max:", 4)) {
-        *agg = EG_AGG_MAX;
-        return spec + 4;
-    }
-    if (!strncmp(spec, "min:", 4)) {
-        *agg = EG_AGG_MIN;
-        return spec + 4;
-    }
-    return spec;
+    const char *op = strstr(expr, ">=");
+    const char *le = strstr(expr, "<=");
+    if (!op || (le && le < op))
+        op = le;
+    if (!op || op == expr)
+        return eg_err_set(err, EG_EINPUT,
+                          "'%s': expected reach:COL>=V or reach:COL<=V (e.g. "
+                          "reach:test_acc>=0.88, reach:train_loss<=0.5)",
+                          spec);
+    size_t l = (size_t)(op - expr);
+    if (l >= sizeof mt->col)
+        return eg_err_set(err, EG_EINPUT, "'%s': column name too long", spec);
+    char c[sizeof mt->col], v[64];
+    memcpy(c, expr, l);
+    c[l] = 0;
+    snprintf(mt->col, sizeof mt->col, "%s", trim(c));
+    snprintf(v, sizeof v, "%s", op + 2);
+    if (!mt->col[0] || eg_parse_double(trim(v), &mt->thr) || !isfinite(mt->thr))
+        return eg_err_set(err, EG_EINPUT,
+                          "'%s': expected reach:COL>=V or reach:COL<=V with a column name and "
+                          "a finite number V",
+                          spec);
+    mt->agg = op[0] == '>' ? EG_AGG_REACH_GE : EG_AGG_REACH_LE;
+    snprintf(mt->label, sizeof mt->label, "%s at %s%s%.9g", mt->at, mt->col,
+             mt->agg == EG_AGG_REACH_GE ? ">=" : "<=", mt->thr);
+    return EG_OK;
+}
+
+int eg_metric_parse(const char *spec, const char *at, eg_metric *mt, eg_err *err)
+{
+    static const struct {
+        const char *prefix;
+        eg_agg agg;
+    } forms[] = {{"final:", EG_AGG_FINAL}, {"max:", EG_AGG_MAX}, {"min:", EG_AGG_MIN}};
+    memset(mt, 0, sizeof *mt);
+    snprintf(mt->at, sizeof mt->at, "%s", at && *at ? at : "iter");
+    if (!strncmp(spec, "reach:", 6))
+        return parse_reach(spec, spec + 6, mt, err);
+    if (at && *at)
+        return eg_err_set(err, EG_EINPUT,
+                          "--at applies to reach:COL>=V metrics only (got --metric %s)", spec);
+    const char *col = spec;
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++)
+        if (!strncmp(spec, forms[k].prefix, strlen(forms[k].prefix))) {
+            mt->agg = forms[k].agg;
+            col = spec + strlen(forms[k].prefix);
+        }
+    if (!*col || strlen(col) >= sizeof mt->col)
+        return eg_err_set(err, EG_EINPUT, "'%s': expected a metrics column, e.g. test_acc or "
+                                          "max:test_acc",
+                          spec);
+    snprintf(mt->col, sizeof mt->col, "%s", col);
+    if (mt->agg == EG_AGG_FINAL)
+        snprintf(mt->label, sizeof mt->label, "%s", col);
+    else
+        snprintf(mt->label, sizeof mt->label, "%s(%s)", mt->agg == EG_AGG_MAX ? "max" : "min",
+                 col);
+    return EG_OK;
+}
+
+int eg_metric_value(const eg_metrics *m, const eg_metric *mt, double *out)
+{
+    int col = eg_metrics_col(m, mt->col);
+    if (mt->agg == EG_AGG_REACH_GE || mt->agg == EG_AGG_REACH_LE)
+        return eg_metrics_reach(m, col, mt->agg == EG_AGG_REACH_GE, mt->thr,
+                                eg_metrics_col(m, mt->at), out);
+    return eg_metrics_agg(m, col, mt->agg, out);
 }
 
 int eg_runset_has_col(const eg_runset *rs, const char *col)
@@ -958,20 +1018,24 @@ void eg_pivot_free(eg_pivot *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->nrowkeys; i++)
+    for (int i = 0; p->rowkeys && i < p->nrowkeys; i++)
         free(p->rowkeys[i]);
-    for (int i = 0; i < p->nrows; i++)
+    for (int i = 0; p->rows && i < p->nrows; i++)
         free(p->rows[i]);
-    for (int i = 0; i < p->ncols; i++)
+    for (int i = 0; p->cols && i < p->ncols; i++)
         free(p->cols[i]);
     free(p->rowkeys);
     free(p->colkey);
-    free(p->metric);
+    free(p->aggkey);
     free(p->rows);
     free(p->cols);
     free(p->run);
+    free(p->nruns);
+    free(p->n);
     free(p->has);
     free(p->val);
+    free(p->sd);
+    free(p->cell);
     memset(p, 0, sizeof *p);
 }
 
@@ -1001,7 +1065,13 @@ static char *key_label(const eg_rundir *r, const char *const *keys, int nkeys)
     return eg_rundir_label(r, keys, nkeys);
 }
 
-/* the keys of the rows: rowkey, else the keys that differ between runs apart from colkey */
+static int same_key(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+/* the keys of the rows: rowkey, else the keys that differ between runs apart from colkey
+ * and aggkey */
 static int pivot_rowkeys(eg_pivot *p, const eg_runset *rs, const char *rowkey)
 {
     int ndiff = 0;
@@ -1014,7 +1084,7 @@ static int pivot_rowkeys(eg_pivot *p, const eg_runset *rs, const char *rowkey)
     if (rowkey && !(p->rowkeys[p->nrowkeys++] = xstrdup(rowkey)))
         rc = -1;
     for (int i = 0; i < ndiff && !rc; i++)
-        if (!p->colkey || strcmp(diff[i], p->colkey))
+        if (!same_key(diff[i], p->colkey) && !same_key(diff[i], p->aggkey))
             if (!(p->rowkeys[p->nrowkeys++] = xstrdup(diff[i])))
                 rc = -1;
     free(diff);
@@ -1042,75 +1112,234 @@ static int pivot_axis(const eg_runset *rs, const char *const *keys, int nkeys,
     return rc;
 }
 
-/* the first key whose values differ between runs a and b, or NULL */
-static const char *tell_apart(const eg_rundir *a, const eg_rundir *b)
+/* the first key other than except whose values differ between runs a and b, or NULL */
+static const char *tell_apart(const eg_rundir *a, const eg_rundir *b, const char *except)
 {
     for (int i = 0; i < a->nkeys; i++) {
         const char *v = eg_rundir_get(b, a->keys[i]);
-        if (v && strcmp(v, a->vals[i]))
+        if (v && strcmp(v, a->vals[i]) && !same_key(a->keys[i], except))
             return a->keys[i];
     }
     return NULL;
 }
 
-/* places every run in its cell; two runs in one cell are an error naming both */
+/* Checks run r against run o already in its cell (labels rl, cl): with no aggregation
+ * key any two runs clash; with one, runs clash unless they differ in it and only in it. */
+static int cell_clash(const eg_pivot *p, const eg_rundir *o, const eg_rundir *r,
+                      const char *rl, const char *cl, eg_err *err)
+{
+    const char *k = tell_apart(o, r, p->aggkey);
+    if (!k && p->aggkey) {
+        const char *va = eg_rundir_get(o, p->aggkey), *vb = eg_rundir_get(r, p->aggkey);
+        if (va && vb && strcmp(va, vb))
+            return EG_OK;
+    }
+    if (k)
+        return eg_err_set(err, EG_EINPUT,
+                          "runs %s and %s both fall into the cell (%s, %s); they differ "
+                          "in '%s': use it as --rows or --cols, or pass fewer directories",
+                          o->dir, r->dir, rl, cl, k);
+    return eg_err_set(err, EG_EINPUT,
+                      "runs %s and %s both fall into the cell (%s, %s) and have the same "
+                      "spec keys (a repeated run?); pass only one of them",
+                      o->dir, r->dir, rl, cl);
+}
+
+/* mean and sample standard deviation (n - 1; NAN for n < 2) of v[0..n-1], two passes */
+static void mean_sd(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    *mean = n ? s / n : NAN;
+    for (int i = 0; i < n; i++)
+        q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : NAN;
+}
+
+/* each cell's mean, standard deviation and counts over its runs' values */
+static int pivot_stats(eg_pivot *p, const eg_runset *rs, eg_err *err)
+{
+    double *v = malloc((size_t)(rs->n ? rs->n : 1) * sizeof(double));
+    if (!v)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int c = 0; c < p->nrows * p->ncols; c++) {
+        int n = 0;
+        for (int i = 0; i < rs->n; i++)
+            if (p->cell[i] == c && eg_metric_value(&rs->runs[i].metrics, &p->metric, &v[n]))
+                n++;
+        p->n[c] = n;
+        p->has[c] = n > 0;
+        mean_sd(v, n, &p->val[c], &p->sd[c]);
+    }
+    free(v);
+    return EG_OK;
+}
+
+/* places every run in its cell (clashes are errors naming both runs), then the stats */
 static int pivot_cells(eg_pivot *p, const eg_runset *rs, const int *runrow, const int *runcol,
                        eg_err *err)
 {
-    size_t nc = (size_t)p->nrows * (size_t)p->ncols;
-    p->run = malloc((nc ? nc : 1) * sizeof(int));
-    p->has = calloc(nc ? nc : 1, 1);
-    p->val = calloc(nc ? nc : 1, sizeof(double));
-    if (!p->run || !p->has || !p->val)
+    size_t nc = (size_t)p->nrows * (size_t)p->ncols + 1;
+    p->run = malloc(nc * sizeof(int));
+    p->nruns = calloc(nc, sizeof(int));
+    p->n = calloc(nc, sizeof(int));
+    p->has = calloc(nc, 1);
+    p->val = calloc(nc, sizeof(double));
+    p->sd = calloc(nc, sizeof(double));
+    p->cell = calloc((size_t)rs->n + 1, sizeof(int));
+    if (!p->run || !p->nruns || !p->n || !p->has || !p->val || !p->sd || !p->cell)
         return eg_err_set(err, EG_ERUN, "out of memory");
     for (size_t i = 0; i < nc; i++)
         p->run[i] = -1;
     for (int i = 0; i < rs->n; i++) {
         int c = runrow[i] * p->ncols + runcol[i];
-        const eg_rundir *r = &rs->runs[i];
-        if (p->run[c] >= 0) {
-            const eg_rundir *o = &rs->runs[p->run[c]];
-            const char *k = tell_apart(o, r), *rl = p->rows[runrow[i]], *cl = p->cols[runcol[i]];
-            if (k)
-                return eg_err_set(err, EG_EINPUT,
-                                  "runs %s and %s both fall into the cell (%s, %s); they differ "
-                                  "in '%s': use it as --rows or --cols, or pass fewer directories",
-                                  o->dir, r->dir, rl, cl, k);
-            return eg_err_set(err, EG_EINPUT,
-                              "runs %s and %s both fall into the cell (%s, %s) and have the same "
-                              "spec keys (a repeated run?); pass only one of them",
-                              o->dir, r->dir, rl, cl);
-        }
-        p->run[c] = i;
-        p->has[c] = (unsigned char)eg_metrics_agg(
-            &r->metrics, eg_metrics_col(&r->metrics, p->metric), p->agg, &p->val[c]);
+        for (int j = 0; j < i; j++)
+            if (p->cell[j] == c && cell_clash(p, &rs->runs[j], &rs->runs[i], p->rows[runrow[i]],
+                                              p->cols[runcol[i]], err))
+                return EG_EINPUT;
+        p->cell[i] = c;
+        if (p->run[c] < 0)
+            p->run[c] = i;
+        p->nruns[c]++;
     }
-    return EG_OK;
+    return pivot_stats(p, rs, err);
+}
+
+const char *eg_pivot_default_agg(const eg_runset *rs, const char *rowkey, const char *colkey)
+{
+    const char *first = NULL;
+    int differ = 0;
+    if (same_key(rowkey, "seed") || same_key(colkey, "seed"))
+        return NULL;
+    for (int i = 0; i < rs->n && !differ; i++) {
+        const char *v = eg_rundir_get(&rs->runs[i], "seed");
+        differ = v && first && strcmp(v, first);
+        if (v && !first)
+            first = v;
+    }
+    if (!differ)
+        return NULL;
+    /* a trial layout: seed is the default only when it puts two runs into one cell (or
+     * the layout fails, so that the real one reports the clash with seed left out) */
+    eg_pivot p;
+    eg_metric mt = {.agg = EG_AGG_FINAL, .col = "iter", .label = "iter"};
+    int shared = eg_pivot_build(&p, rs, rowkey, colkey, "seed", &mt, NULL) != EG_OK;
+    for (int c = 0; !shared && c < p.nrows * p.ncols; c++)
+        shared = p.nruns[c] > 1;
+    eg_pivot_free(&p);
+    return shared ? "seed" : NULL;
 }
 
 int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,
-                   const char *col, eg_agg agg, eg_err *err)
+                   const char *aggkey, const eg_metric *mt, eg_err *err)
 {
     memset(p, 0, sizeof *p);
-    p->agg = agg;
-    char label[300];
-    if (agg == EG_AGG_FINAL)
-        snprintf(label, sizeof label, "%s", col);
-    else
-        snprintf(label, sizeof label, "%s(%s)", agg == EG_AGG_MAX ? "max" : "min", col);
+    p->metric = *mt;
+    if (aggkey && (same_key(aggkey, rowkey) || same_key(aggkey, colkey)))
+        return eg_err_set(err, EG_EINPUT, "'%s' cannot both label %s and be aggregated over",
+                          aggkey, same_key(aggkey, rowkey) ? "rows" : "columns");
     int *runrow = calloc((size_t)rs->n + 1, sizeof(int));
     int *runcol = calloc((size_t)rs->n + 1, sizeof(int));
     int rc = EG_OK;
-    if (!runrow || !runcol || !(p->metric = xstrdup(col)) ||
-        (colkey && !(p->colkey = xstrdup(colkey))) || pivot_rowkeys(p, rs, rowkey) ||
-        pivot_axis(rs, (const char *const *)p->rowkeys, p->nrowkeys, NULL, &p->rows,
-                   &p->nrows, runrow) ||
-        pivot_axis(rs, (const char *const *)&p->colkey, colkey ? 1 : 0, colkey ? NULL : label,
-                   &p->cols, &p->ncols, runcol))
+    if (!runrow || !runcol || (colkey && !(p->colkey = xstrdup(colkey))) ||
+        (aggkey && !(p->aggkey = xstrdup(aggkey))) || pivot_rowkeys(p, rs, rowkey) ||
+        pivot_axis(rs, (const char *const *)p->rowkeys, p->nrowkeys,
+                   p->nrowkeys == 0 && aggkey ? "all" : NULL, &p->rows, &p->nrows, runrow) ||
+        pivot_axis(rs, (const char *const *)&p->colkey, colkey ? 1 : 0,
+                   colkey ? NULL : mt->label, &p->cols, &p->ncols, runcol))
         rc = eg_err_set(err, EG_ERUN, "out of memory");
     if (!rc)
         rc = pivot_cells(p, rs, runrow, runcol, err);
     free(runrow);
     free(runcol);
     return rc;
+}
+
+/* ---- mean curves ------------------------------------------------------------------- */
+
+void eg_curve_free(eg_curve *c)
+{
+    if (!c)
+        return;
+    free(c->x);
+    memset(c, 0, sizeof *c);
+}
+
+/* the row of m whose iter is it and whose x and y cells are finite, or -1 (rows are in
+ * iter order, so the search starts at *from and moves it on) */
+static long shared_row(const eg_metrics *m, int xc, int yc, double it, long *from)
+{
+    int ic = eg_metrics_col(m, "iter");
+    for (long r = *from; ic >= 0 && r < m->nrows; r++) {
+        const double *row = m->val + (size_t)r * (size_t)m->ncols;
+        if (row[ic] > it)
+            break;
+        if (row[ic] == it && isfinite(row[xc]) && isfinite(row[yc])) {
+            *from = r;
+            return r;
+        }
+    }
+    return -1;
+}
+
+/* one point of the curve at iter it, from row rows[k] of each run: 1 when every run has
+ * the row (c->n advanced), 0 when one lacks it */
+static int curve_point(eg_curve *c, const eg_runset *rs, const int *idx, int nidx,
+                       const char *xcol, const char *ycol, double it, long *from, double *ys)
+{
+    double xs = 0;
+    for (int k = 0; k < nidx; k++) {
+        const eg_metrics *m = &rs->runs[idx[k]].metrics;
+        int xc = eg_metrics_col(m, xcol), yc = eg_metrics_col(m, ycol);
+        long r = shared_row(m, xc, yc, it, &from[k]);
+        if (r < 0)
+            return 0;
+        xs += m->val[(size_t)r * (size_t)m->ncols + (size_t)xc];
+        ys[k] = m->val[(size_t)r * (size_t)m->ncols + (size_t)yc];
+    }
+    long j = c->n++;
+    c->x[j] = xs / nidx;
+    mean_sd(ys, nidx, &c->mean[j], &c->sd[j]);
+    c->lo[j] = c->hi[j] = ys[0];
+    for (int k = 1; k < nidx; k++) {
+        c->lo[j] = fmin(c->lo[j], ys[k]);
+        c->hi[j] = fmax(c->hi[j], ys[k]);
+    }
+    return 1;
+}
+
+int eg_curve_mean(eg_curve *c, const eg_runset *rs, const int *idx, int nidx,
+                  const char *xcol, const char *ycol, eg_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (nidx <= 0)
+        return EG_OK;
+    for (int k = 0; k < nidx; k++) {
+        const eg_metrics *m = &rs->runs[idx[k]].metrics;
+        if (eg_metrics_col(m, xcol) < 0 || eg_metrics_col(m, ycol) < 0)
+            return EG_OK;
+    }
+    const eg_metrics *m0 = &rs->runs[idx[0]].metrics;
+    size_t cap = (size_t)m0->nrows + 1;
+    long *from = calloc((size_t)nidx, sizeof(long));
+    double *ys = calloc((size_t)nidx, sizeof(double));
+    c->x = malloc(5 * cap * sizeof(double));
+    if (!from || !ys || !c->x) {
+        free(from);
+        free(ys);
+        eg_curve_free(c);
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    c->mean = c->x + cap;
+    c->sd = c->x + 2 * cap;
+    c->lo = c->x + 3 * cap;
+    c->hi = c->x + 4 * cap;
+    int ic = eg_metrics_col(m0, "iter");
+    for (long r = 0; ic >= 0 && r < m0->nrows; r++)
+        curve_point(c, rs, idx, nidx, xcol, ycol, m0->val[(size_t)r * (size_t)m0->ncols + (size_t)ic],
+                    from, ys);
+    free(from);
+    free(ys);
+    return EG_OK;
 }

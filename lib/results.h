@@ -43,12 +43,21 @@ void eg_metrics_free(eg_metrics *m);
 /* Index of column name, or -1. */
 int eg_metrics_col(const eg_metrics *m, const char *name);
 
-typedef enum { EG_AGG_FINAL, EG_AGG_MAX, EG_AGG_MIN } eg_agg;
+/* How a run's rows become one number: the last value, the extreme, or "reach": the
+ * value of another column (iter, epoch, time_s, bytes_sent) at the first row where a
+ * condition on this column holds. */
+typedef enum { EG_AGG_FINAL, EG_AGG_MAX, EG_AGG_MIN, EG_AGG_REACH_GE, EG_AGG_REACH_LE } eg_agg;
 
 /* Aggregates column col over the rows where it is non-empty: FINAL = the last such row,
  * MAX / MIN = the extreme (NaN cells are ignored by MAX/MIN). Returns 1 and sets *out
- * when some row has a value, 0 when none does (or col is out of range). */
+ * when some row has a value, 0 when none does (or col is out of range, or agg is a
+ * reach: see eg_metrics_reach). */
 int eg_metrics_agg(const eg_metrics *m, int col, eg_agg agg, double *out);
+
+/* Reach: the value of column at in the first row where col is non-empty and
+ * col >= thr (ge = 1) or col <= thr (ge = 0), and at is non-empty. Returns 1 and sets
+ * *out, or 0 when no row qualifies (or a column is out of range). */
+int eg_metrics_reach(const eg_metrics *m, int col, int ge, double thr, int at, double *out);
 
 /* ---- runs ---------------------------------------------------------------------- */
 
@@ -130,39 +139,88 @@ void eg_runset_order(const eg_runset *rs, const char *const *keys, int nkeys, in
 
 /* ---- metrics across runs, and the pivot of `expgraph table` ------------------------ */
 
-/* Splits a metric "[final:|max:|min:]COL": sets *agg, returns COL (a pointer into spec). */
-const char *eg_metric_parse(const char *spec, eg_agg *agg);
+/* A table metric: which column, and how one run's rows become one number. */
+typedef struct eg_metric {
+    eg_agg agg;
+    char col[128];   /* the metrics.csv column */
+    double thr;      /* reach: the threshold V */
+    char at[64];     /* reach: the column reported (iter by default) */
+    char label[300]; /* "test_acc", "max(test_acc)", "iter at test_acc>=0.88" */
+} eg_metric;
+
+/* Parses "[final:|max:|min:]COL" or "reach:COL>=V" / "reach:COL<=V" (V a finite number);
+ * at names the column a reach reports (NULL or "": iter) and is refused with the other
+ * forms. Does not check that the columns exist (eg_runset_has_col). Errors (EG_EINPUT,
+ * message without a prefix): an empty column, a reach without >= or <=, a bad V, at
+ * given without reach. */
+int eg_metric_parse(const char *spec, const char *at, eg_metric *mt, eg_err *err);
+/* The metric's value for one run: 1 and *out, or 0 when the run has none (the column
+ * missing or empty, or a reach never reached). */
+int eg_metric_value(const eg_metrics *m, const eg_metric *mt, double *out);
 /* 1 when some run's metrics.csv has the column col. */
 int eg_runset_has_col(const eg_runset *rs, const char *col);
 /* The columns of m as "iter, epoch, ...", for messages (truncated to len). */
 void eg_metrics_col_list(const eg_metrics *m, char *out, size_t len);
 
-/* Runs laid out as a table: one cell per run, rows labelled by row keys, columns by a
- * column key, the cell holding the run's metric reduced over its rows. */
+/* Runs laid out as a table: rows labelled by row keys, columns by a column key, each
+ * cell holding the metric of its run, or, when an aggregation key is given, the mean,
+ * sample standard deviation and count over the runs that differ only in that key. */
 typedef struct eg_pivot {
     int nrowkeys;
-    char **rowkeys;      /* the keys labelling the rows (owned); none: one row per run */
+    char **rowkeys;      /* the keys labelling the rows (owned); none: one row per run
+                            (one row, "all", when aggregating) */
     char *colkey;        /* the key labelling the columns (owned); NULL: a single column */
-    char *metric;        /* the metrics.csv column (owned) */
-    eg_agg agg;
+    char *aggkey;        /* the key whose runs share a cell (owned); NULL: one run a cell */
+    eg_metric metric;
     int nrows, ncols;
     char **rows, **cols; /* labels (owned): a key's value ("(unset)", "(empty)" when the run
                             has none), "k=v, k2=v2" for several row keys, the directory
-                            name for none; the single column is "COL" or "max(COL)" */
-    int *run;            /* nrows x ncols, row-major: the run in the cell, -1 when none */
-    unsigned char *has;  /* nrows x ncols: 1 where the cell's run has a value */
-    double *val;         /* nrows x ncols: that value */
+                            name for none; the single column is the metric's label */
+    int *run;            /* nrows x ncols, row-major: the cell's first run, -1 when none */
+    int *nruns;          /* nrows x ncols: runs in the cell */
+    int *n;              /* nrows x ncols: runs in the cell that have a value */
+    unsigned char *has;  /* nrows x ncols: 1 where n > 0 */
+    double *val;         /* nrows x ncols: the mean of those values (the value when n = 1) */
+    double *sd;          /* nrows x ncols: their sample standard deviation (n - 1), NAN
+                            when n < 2 */
+    int *cell;           /* rs->n: the cell of each run (row * ncols + col) */
 } eg_pivot;
 
-/* Lays out the runs of rs. rowkey and colkey are canonical keys (eg_runset_resolve_key);
- * rowkey NULL: the keys that differ between the runs, apart from colkey (several give
- * "k=v, k2=v2" labels); colkey NULL: a single column named after the metric. Rows and
- * columns follow eg_runset_order of their keys. p is zeroed first; free with
- * eg_pivot_free even on error. Errors: two runs in one cell (EG_EINPUT naming both
- * directories and the first key that tells them apart); out of memory (EG_ERUN). */
+/* The default aggregation key of a table: "seed" when the runs' seeds differ, seed is
+ * neither rowkey nor colkey (either may be NULL), and aggregating over it puts two or more
+ * runs into some cell (or the layout clashes); else NULL (one run per cell, as without
+ * aggregation). */
+const char *eg_pivot_default_agg(const eg_runset *rs, const char *rowkey, const char *colkey);
+
+/* Lays out the runs of rs. rowkey, colkey and aggkey are canonical keys
+ * (eg_runset_resolve_key) or NULL. rowkey NULL: the keys that differ between the runs,
+ * apart from colkey and aggkey (several give "k=v, k2=v2" labels); colkey NULL: a single
+ * column named after the metric; aggkey NULL: one run per cell. Rows and columns follow
+ * eg_runset_order of their keys. p is zeroed first; free with eg_pivot_free even on
+ * error. Errors: two runs in one cell that differ in a key other than aggkey, or in no
+ * key at all (EG_EINPUT naming both directories and the first key that tells them apart);
+ * aggkey equal to rowkey or colkey (EG_EINPUT); out of memory (EG_ERUN). */
 int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const char *colkey,
-                   const char *col, eg_agg agg, eg_err *err);
+                   const char *aggkey, const eg_metric *mt, eg_err *err);
 /* Frees what p holds; safe on a zeroed or half-built p and on NULL. */
 void eg_pivot_free(eg_pivot *p);
+
+/* ---- mean curves over runs (`expgraph plot --agg`) ----------------------------------- */
+
+/* The mean of several runs' curves of ycol against xcol, on the rows they share: the
+ * iter values at which every run has a row with both cells non-empty (and finite). At
+ * each such iter: the mean x, the mean, sample standard deviation (NAN for one run),
+ * minimum and maximum of y. */
+typedef struct eg_curve {
+    long n;
+    double *x, *mean, *sd, *lo, *hi; /* n each (one allocation, owned by x) */
+} eg_curve;
+
+/* Builds c from the runs idx[0..nidx-1] of rs. c is zeroed first; free with
+ * eg_curve_free. A column missing from a run gives an empty curve (n = 0). Errors: out
+ * of memory (EG_ERUN). */
+int eg_curve_mean(eg_curve *c, const eg_runset *rs, const int *idx, int nidx,
+                  const char *xcol, const char *ycol, eg_err *err);
+void eg_curve_free(eg_curve *c);
 
 #endif

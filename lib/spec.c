@@ -110,6 +110,17 @@ static int rd_double(ctx *c, const eg_ynode *n, const char *key, double *out)
     return 0;
 }
 
+/* a number above a bound: > lo when strict, else >= lo */
+static int rd_double_min(ctx *c, const eg_ynode *n, const char *key, double lo, int strict,
+                         double *out)
+{
+    if (rd_double(c, n, key, out))
+        return EG_EINPUT;
+    if (strict ? !(*out > lo) : !(*out >= lo))
+        return fail(c, n, "%s must be %s %g, got %g", key, strict ? ">" : ">=", lo, *out);
+    return 0;
+}
+
 static int rd_bool(ctx *c, const eg_ynode *n, const char *key, int *out)
 {
     if (want_scalar(c, n, key, "true or false"))
@@ -335,12 +346,9 @@ static int algo_section(ctx *c, const eg_ynode *n, eg_spec *s)
             if (!(s->algo.momentum >= 0 && s->algo.momentum < 1))
                 return fail(c, v, "algorithm.momentum must be in [0, 1), got %g", s->algo.momentum);
         }
-        if ((v = eg_ymap_get(map, "weight_decay", NULL))) {
-            if (rd_double(c, v, "algorithm.weight_decay", &s->algo.weight_decay))
-                return EG_EINPUT;
-            if (s->algo.weight_decay < 0)
-                return fail(c, v, "algorithm.weight_decay must be >= 0, got %g", s->algo.weight_decay);
-        }
+        if ((v = eg_ymap_get(map, "weight_decay", NULL)) &&
+            rd_double_min(c, v, "algorithm.weight_decay", 0, 0, &s->algo.weight_decay))
+            return EG_EINPUT;
         if ((v = eg_ymap_get(map, "nesterov", NULL)))
             if (rd_bool(c, v, "algorithm.nesterov", &s->algo.nesterov))
                 return EG_EINPUT;
@@ -631,12 +639,8 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_ynode *v, *ep = eg_ymap_get(n, "epochs", NULL), *it = eg_ymap_get(n, "iterations", NULL);
     if (ep && it)
         return fail(c, it, "give train.epochs or train.iterations, not both");
-    if (ep) {
-        if (rd_double(c, ep, "train.epochs", &t->epochs))
-            return EG_EINPUT;
-        if (!(t->epochs > 0))
-            return fail(c, ep, "train.epochs must be > 0, got %g", t->epochs);
-    }
+    if (ep && rd_double_min(c, ep, "train.epochs", 0, 1, &t->epochs))
+        return EG_EINPUT;
     if (it && rd_long(c, it, "train.iterations", 1, 1L << 40, &t->iterations))
         return EG_EINPUT;
     if ((v = eg_ymap_get(n, "log_every", NULL)) &&
@@ -658,25 +662,32 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     return 0;
 }
 
+/* lr.milestones: increasing positive epochs */
+static int rd_milestones(ctx *c, const eg_ynode *v, eg_lr_spec *l)
+{
+    if (v->kind != EG_Y_SEQ)
+        return fail(c, v, "lr.milestones must be a list of epochs such as [30, 60, 80]");
+    if (v->n > EG_MAX_MILESTONES)
+        return fail(c, v, "lr.milestones has %d entries; at most %d are supported", v->n,
+                    EG_MAX_MILESTONES);
+    for (int i = 0; i < v->n; i++) {
+        if (rd_double(c, v->items[i], "lr.milestones", &l->milestones[i]))
+            return EG_EINPUT;
+        if (!(l->milestones[i] > 0) || (i && l->milestones[i] <= l->milestones[i - 1]))
+            return fail(c, v->items[i], "lr.milestones must be positive and increasing");
+    }
+    l->n_milestones = v->n;
+    return 0;
+}
+
 static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
 {
     eg_lr_spec *l = &s->lr;
-    l->base = 0.1;
-    l->scale_linear = 0;
-    l->warmup_epochs = 0;
-    l->schedule = EG_SCHED_CONSTANT;
-    l->n_milestones = 0;
-    l->gamma = 0.1;
+    *l = (eg_lr_spec){.base = 0.1, .schedule = EG_SCHED_CONSTANT, .gamma = 0.1};
     if (!n)
         return 0;
-    if (n->kind == EG_Y_SCALAR) {
-        /* lr: 0.05 is shorthand for a constant rate */
-        if (rd_double(c, n, "lr", &l->base))
-            return EG_EINPUT;
-        if (!(l->base > 0))
-            return fail(c, n, "lr must be > 0, got %g", l->base);
-        return 0;
-    }
+    if (n->kind == EG_Y_SCALAR) /* lr: 0.05 is shorthand for a constant rate */
+        return rd_double_min(c, n, "lr", 0, 1, &l->base);
     if (n->kind != EG_Y_MAP)
         return fail(c, n, "lr must be a mapping (base:, schedule:, ...)");
     static const char *const keys[] = {"base", "scale", "warmup_epochs", "schedule", "milestones",
@@ -684,50 +695,20 @@ static int lr_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (only_keys(c, n, "lr", keys))
         return EG_EINPUT;
     const eg_ynode *v;
-    if ((v = eg_ymap_get(n, "base", NULL))) {
-        if (rd_double(c, v, "lr.base", &l->base))
-            return EG_EINPUT;
-        if (!(l->base > 0))
-            return fail(c, v, "lr.base must be > 0, got %g", l->base);
-    }
-    if ((v = eg_ymap_get(n, "scale", NULL))) {
-        char sc[16];
-        if (rd_choice(c, v, "lr.scale", scale_names, sc, sizeof sc))
-            return EG_EINPUT;
-        l->scale_linear = !strcmp(sc, "linear");
-    }
-    if ((v = eg_ymap_get(n, "warmup_epochs", NULL))) {
-        if (rd_double(c, v, "lr.warmup_epochs", &l->warmup_epochs))
-            return EG_EINPUT;
-        if (l->warmup_epochs < 0)
-            return fail(c, v, "lr.warmup_epochs must be >= 0, got %g", l->warmup_epochs);
-    }
+    char sc[16];
     int sk;
-    if ((v = eg_ymap_get(n, "schedule", NULL))) {
-        if (RD_KIND(c, v, "lr.schedule", eg_sched_kinds, &sk))
-            return EG_EINPUT;
+    if (((v = eg_ymap_get(n, "base", NULL)) && rd_double_min(c, v, "lr.base", 0, 1, &l->base)) ||
+        ((v = eg_ymap_get(n, "scale", NULL)) && rd_choice(c, v, "lr.scale", scale_names, sc, sizeof sc)) ||
+        ((v = eg_ymap_get(n, "warmup_epochs", NULL)) &&
+         rd_double_min(c, v, "lr.warmup_epochs", 0, 0, &l->warmup_epochs)) ||
+        ((v = eg_ymap_get(n, "schedule", NULL)) && RD_KIND(c, v, "lr.schedule", eg_sched_kinds, &sk)) ||
+        ((v = eg_ymap_get(n, "milestones", NULL)) && !eg_ynode_is_null(v) && rd_milestones(c, v, l)) ||
+        ((v = eg_ymap_get(n, "gamma", NULL)) && rd_double_min(c, v, "lr.gamma", 0, 1, &l->gamma)))
+        return EG_EINPUT;
+    if (eg_ymap_get(n, "scale", NULL))
+        l->scale_linear = !strcmp(sc, "linear");
+    if (eg_ymap_get(n, "schedule", NULL))
         l->schedule = (eg_sched_kind)sk;
-    }
-    if ((v = eg_ymap_get(n, "milestones", NULL)) && !eg_ynode_is_null(v)) {
-        if (v->kind != EG_Y_SEQ)
-            return fail(c, v, "lr.milestones must be a list of epochs such as [30, 60, 80]");
-        if (v->n > EG_MAX_MILESTONES)
-            return fail(c, v, "lr.milestones has %d entries; at most %d are supported", v->n,
-                        EG_MAX_MILESTONES);
-        for (int i = 0; i < v->n; i++) {
-            if (rd_double(c, v->items[i], "lr.milestones", &l->milestones[i]))
-                return EG_EINPUT;
-            if (!(l->milestones[i] > 0) || (i && l->milestones[i] <= l->milestones[i - 1]))
-                return fail(c, v->items[i], "lr.milestones must be positive and increasing");
-        }
-        l->n_milestones = v->n;
-    }
-    if ((v = eg_ymap_get(n, "gamma", NULL))) {
-        if (rd_double(c, v, "lr.gamma", &l->gamma))
-            return EG_EINPUT;
-        if (!(l->gamma > 0))
-            return fail(c, v, "lr.gamma must be > 0, got %g", l->gamma);
-    }
     if (l->schedule == EG_SCHED_STEP && l->n_milestones == 0)
         return fail(c, n, "lr.schedule step needs lr.milestones (epochs), e.g. [30, 60]");
     return 0;
@@ -743,11 +724,13 @@ static void file_stem(const char *path, char *out, size_t len)
         *dot = 0;
 }
 
+/* the spec's top-level keys (convert checks them, sweeps may vary any of them but sweep) */
+static const char *const TOP_KEYS[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
+                                       "data", "train", "lr", "output", "sweep", NULL};
+
 static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 {
-    static const char *const keys[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
-                                       "data", "train", "lr", "output", "sweep", NULL};
-    if (only_keys(c, root, NULL, keys))
+    if (only_keys(c, root, NULL, TOP_KEYS))
         return EG_EINPUT;
     const eg_ynode *v;
     file_stem(c->file, s->name, sizeof s->name);
@@ -812,23 +795,15 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 /* ---- overrides ---- */
 
 /* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
-static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+/* parses a --set value as YAML and marks every node of it as coming from --set (line 0) */
+static eg_ynode *set_value(ctx *c, const char *val, const char *label)
 {
-    const char *eq = strchr(set, '=');
-    if (!eq || eq == set)
-        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
-    size_t klen = (size_t)(eq - set);
-    char key[256];
-    if (klen >= sizeof key)
-        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
-    memcpy(key, set, klen);
-    key[klen] = 0;
-    const char *val = eq + 1;
     eg_err perr = {0};
     eg_ynode *v = eg_yaml_parse(val, strlen(val), label, 0, &perr);
-    if (!v)
-        return eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
-    /* mark every node of the value as coming from --set (line 0) */
+    if (!v) {
+        eg_err_set(c->err, EG_EINPUT, "%s: value is not valid YAML: %s", label, perr.msg);
+        return NULL;
+    }
     eg_ynode *stack[256];
     int sp = 0;
     stack[sp++] = v;
@@ -840,54 +815,85 @@ static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
         for (int i = 0; i < x->n && sp < 256; i++)
             stack[sp++] = x->items[i];
     }
-    eg_ynode *cur = root;
+    return v;
+}
+
+/* the mapping under key `part` of cur, made when missing (a scalar such as `graph: ring`
+ * becomes {name: ring} so that --set graph.p=... can add to it); NULL with err set */
+static eg_ynode *set_parent(ctx *c, eg_ynode *cur, const char *part, const char *label)
+{
+    eg_ynode *child = eg_ymap_get(cur, part, NULL);
+    if (!child || eg_ynode_is_null(child)) {
+        child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
+        if (!child || eg_ymap_set(cur, part, child, 0, 0))
+            goto oom;
+        return child;
+    }
+    if (child->kind == EG_Y_SCALAR) {
+        eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
+        eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
+        if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
+            eg_ynode_free(m);
+            eg_ynode_free(nm);
+            goto oom;
+        }
+        eg_ymap_set(cur, part, m, 0, 0);
+        return m;
+    }
+    if (child->kind == EG_Y_MAP)
+        return child;
+    eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
+    return NULL;
+oom:
+    eg_err_set(c->err, EG_ERUN, "out of memory");
+    return NULL;
+}
+
+/* puts v under key `part` of cur; train.epochs and train.iterations exclude each other:
+ * setting one on the command line replaces the other from the file */
+static int set_leaf(ctx *c, eg_ynode *root, eg_ynode *cur, const char *part, eg_ynode *v)
+{
+    if (eg_ymap_set(cur, part, v, 0, 0))
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    if (cur != eg_ymap_get(root, "train", NULL))
+        return 0;
+    const char *other = !strcmp(part, "epochs") ? "iterations"
+                        : !strcmp(part, "iterations") ? "epochs" : NULL;
+    eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
+    if (o && o->line > 0)
+        eg_ymap_del(cur, other);
+    return 0;
+}
+
+/* Applies KEY=VALUE to the tree. label is stored in the nodes (not owned here). */
+static int apply_set(ctx *c, eg_ynode *root, const char *set, const char *label)
+{
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: expected KEY=VALUE (e.g. --set lr.base=0.05)", set);
+    size_t klen = (size_t)(eq - set);
+    char key[256];
+    if (klen >= sizeof key)
+        return eg_err_set(c->err, EG_EINPUT, "--set %s: key too long", set);
+    memcpy(key, set, klen);
+    key[klen] = 0;
+    eg_ynode *v = set_value(c, eq + 1, label), *cur = root;
+    if (!v)
+        return EG_EINPUT;
     char *save = NULL, *part = strtok_r(key, ".", &save);
     while (part) {
         char *next = strtok_r(NULL, ".", &save);
-        if (!*part) {
+        int rc = EG_OK;
+        if (!*part)
+            rc = eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+        else if (!next)
+            return set_leaf(c, root, cur, part, v) ? (eg_ynode_free(v), EG_ERUN) : 0;
+        else if (!(cur = set_parent(c, cur, part, label)))
+            rc = c->err->code ? c->err->code : EG_EINPUT;
+        if (rc) {
             eg_ynode_free(v);
-            return eg_err_set(c->err, EG_EINPUT, "%s: empty key part", label);
+            return rc;
         }
-        if (!next) {
-            if (eg_ymap_set(cur, part, v, 0, 0)) {
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-            /* train.epochs and train.iterations exclude each other: setting one on the
-             * command line replaces the other from the file */
-            if (cur == eg_ymap_get(root, "train", NULL)) {
-                const char *other = !strcmp(part, "epochs") ? "iterations"
-                                    : !strcmp(part, "iterations") ? "epochs" : NULL;
-                eg_ynode *o = other ? eg_ymap_get(cur, other, NULL) : NULL;
-                if (o && o->line > 0)
-                    eg_ymap_del(cur, other);
-            }
-            return 0;
-        }
-        eg_ynode *child = eg_ymap_get(cur, part, NULL);
-        if (!child || eg_ynode_is_null(child)) {
-            child = eg_ynode_new(EG_Y_MAP, NULL, label, 0, 0);
-            if (!child || eg_ymap_set(cur, part, child, 0, 0)) {
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-        } else if (child->kind == EG_Y_SCALAR) {
-            /* graph: ring + --set graph.p=... -> {name: ring, p: ...} */
-            eg_ynode *m = eg_ynode_new(EG_Y_MAP, NULL, child->src, child->line, child->col);
-            eg_ynode *nm = eg_ynode_new(EG_Y_SCALAR, child->str, child->src, child->line, child->col);
-            if (!m || !nm || eg_ymap_set(m, "name", nm, child->line, child->col)) {
-                eg_ynode_free(m);
-                eg_ynode_free(nm);
-                eg_ynode_free(v);
-                return eg_err_set(c->err, EG_ERUN, "out of memory");
-            }
-            eg_ymap_set(cur, part, m, 0, 0);
-            child = m;
-        } else if (child->kind != EG_Y_MAP) {
-            eg_ynode_free(v);
-            return eg_err_set(c->err, EG_EINPUT, "%s: '%s' is a list, it has no sub-keys", label, part);
-        }
-        cur = child;
         part = next;
     }
     eg_ynode_free(v);
@@ -1124,76 +1130,60 @@ int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
 
 /* ---- sweeps ---- */
 
+/* sweep key k: a list of values under a spec key; its values as flow YAML into sw */
+static int sweep_key(ctx *c, const eg_ynode *s, int k, eg_sweep *sw)
+{
+    const eg_ynode *list = s->items[k];
+    if (list->kind != EG_Y_SEQ || list->n == 0)
+        return fail(c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
+    char first[64];
+    snprintf(first, sizeof first, "%s", s->keys[k]);
+    char *dot = strchr(first, '.');
+    if (dot)
+        *dot = 0;
+    int ok = 0;
+    for (int i = 0; TOP_KEYS[i]; i++)
+        ok |= strcmp(first, TOP_KEYS[i]) == 0 && strcmp(first, "sweep") != 0;
+    if (!ok)
+        return fail_key(c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
+    sw->keys[k] = strdup(s->keys[k]);
+    sw->nvals[k] = list->n;
+    sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
+    if (!sw->keys[k] || !sw->vals[k])
+        return eg_err_set(c->err, EG_ERUN, "out of memory");
+    for (int v = 0; v < list->n; v++)
+        sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
+    if (sw->npoints > 1000000L / list->n)
+        return fail(c, s, "sweep has more than a million points; split it");
+    sw->npoints *= list->n;
+    return 0;
+}
+
 int eg_sweep_load(eg_sweep *sw, const char *file, char *const *sets, int nsets, eg_err *err)
 {
     memset(sw, 0, sizeof *sw);
     eg_spec spec;
     int rc = load_tree(&spec, file, sets, nsets, err);
-    if (rc) {
-        eg_spec_free(&spec);
-        return rc;
-    }
     ctx c = {spec.file, err, 0};
-    const eg_ynode *s = eg_ymap_get(spec.tree, "sweep", NULL);
-    if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0) {
+    const eg_ynode *s = rc ? NULL : eg_ymap_get(spec.tree, "sweep", NULL);
+    if (rc)
+        ;
+    else if (!s || eg_ynode_is_null(s) || s->kind != EG_Y_MAP || s->n == 0)
         rc = fail(&c, s, "no sweep: block (add e.g. sweep: {graph: [ring, exp], nodes: [8, 16]})");
-        eg_spec_free(&spec);
-        return rc;
-    }
-    if (s->n > 64) {
+    else if (s->n > 64)
         rc = fail(&c, s, "sweep has %d keys; at most 64 are supported", s->n);
-        eg_spec_free(&spec);
-        return rc;
+    else if (!(sw->keys = calloc((size_t)s->n, sizeof *sw->keys)) ||
+             !(sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals)) ||
+             !(sw->vals = calloc((size_t)s->n, sizeof *sw->vals)))
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    if (!rc) {
+        sw->nkeys = s->n;
+        sw->npoints = 1;
     }
-    sw->nkeys = s->n;
-    sw->keys = calloc((size_t)s->n, sizeof *sw->keys);
-    sw->nvals = calloc((size_t)s->n, sizeof *sw->nvals);
-    sw->vals = calloc((size_t)s->n, sizeof *sw->vals);
-    if (!sw->keys || !sw->nvals || !sw->vals) {
-        eg_spec_free(&spec);
-        return eg_err_set(err, EG_ERUN, "out of memory");
-    }
-    sw->npoints = 1;
-    static const char *const top[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
-                                      "data", "train", "lr", "output", NULL};
-    for (int k = 0; k < s->n; k++) {
-        const eg_ynode *list = s->items[k];
-        if (list->kind != EG_Y_SEQ || list->n == 0) {
-            rc = fail(&c, list, "sweep.%s must be a non-empty list of values", s->keys[k]);
-            eg_spec_free(&spec);
-            return rc;
-        }
-        char first[64];
-        snprintf(first, sizeof first, "%s", s->keys[k]);
-        char *dot = strchr(first, '.');
-        if (dot)
-            *dot = 0;
-        int ok = 0;
-        for (int i = 0; top[i]; i++)
-            ok |= !strcmp(first, top[i]);
-        if (!ok) {
-            rc = fail_key(&c, s, k, "sweep key '%s' is not a spec key", s->keys[k]);
-            eg_spec_free(&spec);
-            return rc;
-        }
-        sw->keys[k] = strdup(s->keys[k]);
-        sw->nvals[k] = list->n;
-        sw->vals[k] = calloc((size_t)list->n, sizeof(char *));
-        if (!sw->keys[k] || !sw->vals[k]) {
-            eg_spec_free(&spec);
-            return eg_err_set(err, EG_ERUN, "out of memory");
-        }
-        for (int v = 0; v < list->n; v++)
-            sw->vals[k][v] = eg_ynode_to_flow(list->items[v]);
-        if (sw->npoints > 1000000L / list->n) {
-            rc = fail(&c, s, "sweep has more than a million points; split it");
-            eg_spec_free(&spec);
-            return rc;
-        }
-        sw->npoints *= list->n;
-    }
+    for (int k = 0; !rc && k < sw->nkeys; k++)
+        rc = sweep_key(&c, s, k, sw);
     eg_spec_free(&spec);
-    return 0;
+    return rc;
 }
 
 void eg_sweep_free(eg_sweep *sw)

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian 12 machine (as root): Debian packages,
-# datasets, then a build. Usage: scripts/setup.sh [--no-build] [--no-data]
+# datasets, then a build.
+# Usage: scripts/setup.sh [--no-build] [--no-data] [--install[=PREFIX]]
+#   --install  also install the build (cmake --install): PREFIX/bin/expgraph, the man page
+#              and the bash completion; PREFIX defaults to /usr/local
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=1; data=1
+build=1; data=1; prefix=
 for a in "$@"; do
   case "$a" in
     --no-build) build=0 ;;
     --no-data) data=0 ;;
+    --install) prefix=/usr/local ;;
+    --install=?*) prefix=${a#--install=} ;;
     *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
+if [ -n "$prefix" ] && [ "$build" = 0 ]; then
+  echo "setup.sh: --install needs the build (drop --no-build)" >&2; exit 2
+fi
 pkgs=(build-essential cmake pkg-config libyaml-dev libopenmpi-dev openmpi-bin
       libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcairo2-dev check
       libdnnl-dev libjpeg62-turbo-dev
@@ -35,4 +43,9 @@ fi
 if [ "$build" = 1 ]; then
   cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$here/build" -j"$(nproc)" >/dev/null
+fi
+if [ -n "$prefix" ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || [ -w "$prefix" ] || SUDO=sudo
+  $SUDO cmake --install "$here/build" --prefix "$prefix" >/dev/null
+  echo "installed $prefix/bin/expgraph (man expgraph; bash completion in $prefix/share/bash-completion)"
 fi

@@ -673,6 +673,15 @@ static void make_acc_run(const char *root, const char *sub, double acc)
     write_file(f, text);
 }
 
+/* a parsed table metric ("test_acc", "max:test_acc", "reach:test_acc>=0.5", ...) */
+static eg_metric metric(const char *spec, const char *at)
+{
+    eg_metric mt;
+    eg_err err = {0};
+    ck_assert_msg(eg_metric_parse(spec, at, &mt, &err) == EG_OK, "%s: %s", spec, err.msg);
+    return mt;
+}
+
 static void load_root(eg_runset *rs, const char *root)
 {
     char rc[512];
@@ -693,7 +702,9 @@ START_TEST(pivot_rows_cols)
     load_root(&rs, root);
     eg_pivot p;
     eg_err err = {0};
-    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", "nodes", "test_acc", EG_AGG_FINAL, &err) ==
+    eg_metric mt_final = metric("test_acc", NULL), mt_max = metric("max:test_acc", NULL),
+              mt_min = metric("min:train_loss", NULL);
+    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", "nodes", NULL, &mt_final, &err) ==
                       EG_OK, "%s", err.msg);
     ck_assert_int_eq(p.nrows, 2);
     ck_assert_int_eq(p.ncols, 3);
@@ -719,7 +730,7 @@ START_TEST(pivot_rows_cols)
     eg_pivot_free(&p);
 
     /* default rows: the differing keys, one column named after the metric */
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, NULL, "test_acc", EG_AGG_MAX, &err), EG_OK);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, NULL, NULL, &mt_max, &err), EG_OK);
     ck_assert_int_eq(p.nrowkeys, 2);
     ck_assert_int_eq(p.nrows, 4);
     ck_assert_int_eq(p.ncols, 1);
@@ -729,7 +740,7 @@ START_TEST(pivot_rows_cols)
     ck_assert_double_eq(p.val[3], 0.75);
     eg_pivot_free(&p);
     /* the column key left out of the row keys */
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, "nodes", "train_loss", EG_AGG_MIN, &err),
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, "nodes", NULL, &mt_min, &err),
                      EG_OK);
     ck_assert_int_eq(p.nrowkeys, 1);
     ck_assert_str_eq(p.rowkeys[0], "graph");
@@ -749,7 +760,8 @@ START_TEST(pivot_clash)
     load_root(&rs, root);
     eg_pivot p;
     eg_err err = {0};
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "test_acc", EG_AGG_FINAL, &err),
+    eg_metric mt_final = metric("test_acc", NULL);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, NULL, &mt_final, &err),
                      EG_EINPUT);
     char want[2048];
     snprintf(want, sizeof want,
@@ -766,12 +778,284 @@ START_TEST(pivot_clash)
     make_acc_run(r2, "a/graph=ring,nodes=4", 0.5);
     make_acc_run(r2, "b/graph=ring,nodes=4", 0.5);
     load_root(&rs, r2);
-    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "nodes", "test_acc", EG_AGG_FINAL, &err),
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "nodes", NULL, &mt_final, &err),
                      EG_EINPUT);
     ck_assert_msg(strstr(err.msg, "both fall into the cell (ring, 4) and have the same spec "
                                   "keys (a repeated run?); pass only one of them") != NULL,
                   "%s", err.msg);
     eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+/* ---- seeds: mean, std, n; reach; mean curves --------------------------------------- */
+
+/* a run root/sub with keys from summary.csv (seed, graph, nodes) and metrics rows text */
+static void make_seed_run(const char *root, const char *sub, int seed, const char *graph,
+                          const char *rows)
+{
+    char d[1024], f[1100], text[2048];
+    snprintf(d, sizeof d, "%s/%s", root, sub);
+    mkdirs(d);
+    snprintf(f, sizeof f, "%s/metrics.csv", d);
+    snprintf(text, sizeof text, HDR "\n%s", rows);
+    write_file(f, text);
+    snprintf(f, sizeof f, "%s/summary.csv", d);
+    snprintf(text, sizeof text, "name,seed,nodes,graph,test_acc\nt,%d,4,%s,0\n", seed, graph);
+    write_file(f, text);
+}
+
+START_TEST(metric_parse_forms)
+{
+    eg_metric mt;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_metric_parse("test_acc", NULL, &mt, &err), EG_OK);
+    ck_assert_int_eq(mt.agg, EG_AGG_FINAL);
+    ck_assert_str_eq(mt.label, "test_acc");
+    ck_assert_int_eq(eg_metric_parse("min:train_loss", NULL, &mt, &err), EG_OK);
+    ck_assert_int_eq(mt.agg, EG_AGG_MIN);
+    ck_assert_str_eq(mt.col, "train_loss");
+    ck_assert_int_eq(eg_metric_parse("reach:test_acc>=0.88", NULL, &mt, &err), EG_OK);
+    ck_assert_int_eq(mt.agg, EG_AGG_REACH_GE);
+    ck_assert_str_eq(mt.col, "test_acc");
+    ck_assert_str_eq(mt.at, "iter");
+    ck_assert_double_eq(mt.thr, 0.88);
+    ck_assert_str_eq(mt.label, "iter at test_acc>=0.88");
+    ck_assert_int_eq(eg_metric_parse("reach: consensus <= 1e-3", "bytes_sent", &mt, &err), EG_OK);
+    ck_assert_int_eq(mt.agg, EG_AGG_REACH_LE);
+    ck_assert_str_eq(mt.col, "consensus");
+    ck_assert_str_eq(mt.at, "bytes_sent");
+    ck_assert_double_eq(mt.thr, 1e-3);
+    static const char *const bad[] = {"reach:test_acc>0.5", "reach:test_acc", "reach:>=0.5",
+                                      "reach:test_acc>=", "reach:test_acc>=x",
+                                      "reach:test_acc>=inf", "max:", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(eg_metric_parse(bad[i], NULL, &mt, &err) == EG_EINPUT, "%s", bad[i]);
+        ck_assert_msg(strstr(err.msg, bad[i]) != NULL, "%s: %s", bad[i], err.msg);
+    }
+    ck_assert_int_eq(eg_metric_parse("test_acc", "epoch", &mt, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "--at"));
+}
+END_TEST
+
+START_TEST(metrics_reach)
+{
+    const char *dir = tmpdir();
+    char *p = tmp_path(dir, "metrics.csv");
+    /* test_acc empty at rows 1 and 3; the condition first holds at row 4 (epoch 2) */
+    write_file(p, HDR "\n"
+                  "10,0.5,0.1,0.1,2.0,,,0.5,100\n"
+                  "20,1.0,0.2,0.1,1.0,0.8,0.70,0.25,200\n"
+                  "30,1.5,0.3,0.1,0.9,,,0.125,300\n"
+                  "40,2.0,0.4,0.1,0.8,0.7,0.85,0.0625,400\n"
+                  "50,2.5,0.5,0.1,0.7,0.6,0.90,0.03,500\n");
+    eg_metrics m;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_metrics_read(&m, p, &err), EG_OK);
+    double v = -1;
+    eg_metric mt = metric("reach:test_acc>=0.8", NULL);
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 1);
+    ck_assert_double_eq(v, 40); /* hit: the first qualifying row, empty cells skipped */
+    mt = metric("reach:test_acc>=0.8", "epoch");
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 1);
+    ck_assert_double_eq(v, 2.0); /* --at epoch */
+    mt = metric("reach:test_acc>=0.9", "bytes_sent");
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 1);
+    ck_assert_double_eq(v, 500); /* reached at the last row, >= is inclusive */
+    mt = metric("reach:test_acc>=0.95", NULL);
+    v = -1;
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 0); /* never */
+    ck_assert_double_eq(v, -1);
+    mt = metric("reach:train_loss<=2", "time_s");
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 1);
+    ck_assert_double_eq(v, 0.1); /* reached at the first row, <= form */
+    mt = metric("reach:consensus<=0.1", NULL);
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 1);
+    ck_assert_double_eq(v, 40);
+    mt = metric("reach:test_loss<=0.85", NULL);
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 1);
+    ck_assert_double_eq(v, 20); /* row 1's empty test_loss is not 0 */
+    mt = metric("reach:nosuch>=1", NULL);
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 0);
+    ck_assert_int_eq(eg_metrics_agg(&m, 6, EG_AGG_REACH_GE, &v), 0); /* not a reduction */
+    eg_metrics_free(&m);
+    /* a file with no rows never reaches */
+    write_file(p, HDR "\n");
+    ck_assert_int_eq(eg_metrics_read(&m, p, &err), EG_OK);
+    mt = metric("reach:test_acc>=0", NULL);
+    ck_assert_int_eq(eg_metric_value(&m, &mt, &v), 0);
+    eg_metrics_free(&m);
+    cleanup();
+}
+END_TEST
+
+/* the mean and sample std of v[0..n-1], computed here directly */
+static void direct_mean_sd(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++)
+        q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = sqrt(q / (n - 1));
+}
+
+START_TEST(pivot_agg_seeds)
+{
+    const char *root = tmpdir();
+    const double ring[3] = {0.81, 0.84, 0.86}, exp_[2] = {0.9, 0.7};
+    char rows[256];
+    for (int s = 0; s < 3; s++) {
+        char sub[64];
+        snprintf(rows, sizeof rows, "10,1,0.1,0.1,1.5,0.9,0.5,0.01,100\n20,2,0.2,0.1,1.2,0.9,%.17g,0.005,200\n", ring[s]);
+        snprintf(sub, sizeof sub, "seed=%d,graph=ring", s + 1);
+        make_seed_run(root, sub, s + 1, "ring", rows);
+        if (s < 2) {
+            snprintf(rows, sizeof rows, "10,1,0.1,0.1,1.5,0.9,%.17g,0.01,100\n", exp_[s]);
+            snprintf(sub, sizeof sub, "seed=%d,graph=exp", s + 1);
+            make_seed_run(root, sub, s + 1, "exp", rows);
+        }
+    }
+    make_seed_run(root, "seed=1,graph=full", 1, "full", "10,1,0.1,0.1,1.5,0.9,0.95,0.01,100\n");
+    eg_runset rs;
+    load_root(&rs, root);
+    ck_assert_str_eq(eg_pivot_default_agg(&rs, NULL, NULL), "seed");
+    ck_assert_ptr_null(eg_pivot_default_agg(&rs, "seed", NULL));
+    ck_assert_ptr_null(eg_pivot_default_agg(&rs, NULL, "seed"));
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    ck_assert_msg(eg_pivot_build(&p, &rs, NULL, NULL, "seed", &mt, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(p.nrowkeys, 1); /* seed is aggregated over, not a row key */
+    ck_assert_str_eq(p.rowkeys[0], "graph");
+    ck_assert_int_eq(p.nrows, 3);
+    ck_assert_int_eq(p.ncols, 1);
+    double mean, sd;
+    for (int r = 0; r < 3; r++) {
+        if (!strcmp(p.rows[r], "ring")) {
+            direct_mean_sd(ring, 3, &mean, &sd);
+            ck_assert_int_eq(p.n[r], 3);
+            ck_assert_double_eq_tol(p.val[r], mean, 1e-15);
+            ck_assert_double_eq_tol(p.sd[r], sd, 1e-15);
+        } else if (!strcmp(p.rows[r], "exp")) {
+            direct_mean_sd(exp_, 2, &mean, &sd);
+            ck_assert_int_eq(p.n[r], 2);
+            ck_assert_double_eq_tol(p.val[r], 0.8, 1e-15);
+            ck_assert_double_eq_tol(p.sd[r], sd, 1e-15);
+            ck_assert_double_eq_tol(p.sd[r], sqrt(0.02), 1e-15);
+        } else {
+            ck_assert_str_eq(p.rows[r], "full"); /* one run: the value, no std, n = 1 */
+            ck_assert_int_eq(p.n[r], 1);
+            ck_assert_int_eq(p.nruns[r], 1);
+            ck_assert_double_eq(p.val[r], 0.95);
+            ck_assert(isnan(p.sd[r]));
+        }
+        ck_assert_int_eq(p.has[r], 1);
+    }
+    eg_pivot_free(&p);
+
+    /* reach, aggregated: exp never reaches 0.84 in seed 2 -> n = 1 of 2 runs */
+    mt = metric("reach:test_acc>=0.84", NULL);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    for (int r = 0; r < 3; r++)
+        if (!strcmp(p.rows[r], "exp")) {
+            ck_assert_int_eq(p.nruns[r], 2);
+            ck_assert_int_eq(p.n[r], 1);
+            ck_assert_double_eq(p.val[r], 10);
+        } else if (!strcmp(p.rows[r], "ring")) {
+            ck_assert_int_eq(p.n[r], 2); /* 0.86 and 0.84 reach it at iter 20, 0.81 not */
+            ck_assert_double_eq(p.val[r], 20);
+            ck_assert_double_eq(p.sd[r], 0);
+        }
+    eg_pivot_free(&p);
+
+    /* every seed a row of its own without aggregation; the aggregated key cannot label */
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "seed", NULL, &mt, &err), EG_OK);
+    ck_assert_int_eq(p.ncols, 3);
+    eg_pivot_free(&p);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", "seed", "seed", &mt, &err), EG_EINPUT);
+    eg_pivot_free(&p);
+    /* all runs in one row ("all") when only the aggregated key is left */
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, NULL, "graph", "seed", &mt, &err), EG_OK);
+    ck_assert_int_eq(p.nrows, 1);
+    ck_assert_str_eq(p.rows[0], "all");
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+START_TEST(pivot_agg_clash)
+{
+    /* runs in one cell that differ in another key than seed still clash, as before */
+    const char *root = tmpdir();
+    make_seed_run(root, "a", 1, "ring", "10,1,0.1,0.1,1.5,0.9,0.5,0.01,100\n");
+    make_seed_run(root, "b", 2, "exp", "10,1,0.1,0.1,1.5,0.9,0.6,0.01,100\n");
+    eg_runset rs;
+    load_root(&rs, root);
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    /* seeds differ, but every graph has one run: no aggregation by default */
+    ck_assert_ptr_null(eg_pivot_default_agg(&rs, NULL, NULL));
+    ck_assert_ptr_null(eg_pivot_default_agg(&rs, "graph", NULL));
+    /* rows by nodes put both runs into one cell: seed, and the clash names graph */
+    ck_assert_str_eq(eg_pivot_default_agg(&rs, "nodes", NULL), "seed");
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "nodes", NULL, "seed", &mt, &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "both fall into the cell (4, test_acc); they differ in "
+                                  "'graph'") != NULL,
+                  "%s", err.msg);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    /* the same seed twice: a repeated run */
+    const char *r2 = tmpdir();
+    make_seed_run(r2, "a", 1, "ring", "10,1,0.1,0.1,1.5,0.9,0.5,0.01,100\n");
+    make_seed_run(r2, "b", 1, "ring", "10,1,0.1,0.1,1.5,0.9,0.6,0.01,100\n");
+    load_root(&rs, r2);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "a repeated run?"));
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+START_TEST(curve_mean_shared_rows)
+{
+    const char *root = tmpdir();
+    /* seed 1 lacks test_acc at iter 20; seed 2 stops at iter 30: shared rows are 10 and 30 */
+    make_seed_run(root, "s1", 1, "ring",
+                  "10,1,1,0.1,1.5,0.9,0.5,0.01,100\n20,2,2,0.1,1.2,,,0.005,200\n"
+                  "30,3,3,0.1,1.2,0.9,0.7,0.005,300\n40,4,4,0.1,1.2,0.9,0.8,0.005,400\n");
+    make_seed_run(root, "s2", 2, "ring",
+                  "10,1,3,0.1,1.5,0.9,0.6,0.01,100\n20,2,4,0.1,1.2,0.9,0.65,0.005,200\n"
+                  "30,3,5,0.1,1.2,0.9,0.9,0.005,300\n");
+    eg_runset rs;
+    load_root(&rs, root);
+    eg_curve c;
+    eg_err err = {0};
+    int idx[2] = {0, 1};
+    ck_assert_int_eq(eg_curve_mean(&c, &rs, idx, 2, "time_s", "test_acc", &err), EG_OK);
+    ck_assert_int_eq((int)c.n, 2);
+    ck_assert_double_eq(c.x[0], 2); /* time_s averaged over the runs */
+    ck_assert_double_eq(c.x[1], 4);
+    ck_assert_double_eq_tol(c.mean[0], 0.55, 1e-15);
+    ck_assert_double_eq_tol(c.sd[1], sqrt(0.02), 1e-15);
+    ck_assert_double_eq(c.lo[1], 0.7);
+    ck_assert_double_eq(c.hi[1], 0.9);
+    eg_curve_free(&c);
+    /* one run: its own rows, no spread */
+    ck_assert_int_eq(eg_curve_mean(&c, &rs, idx, 1, "iter", "test_acc", &err), EG_OK);
+    ck_assert_int_eq((int)c.n, 3);
+    ck_assert(isnan(c.sd[0]));
+    ck_assert_double_eq(c.lo[2], 0.8);
+    eg_curve_free(&c);
+    ck_assert_int_eq(eg_curve_mean(&c, &rs, idx, 2, "iter", "nosuch", &err), EG_OK);
+    ck_assert_int_eq((int)c.n, 0);
+    eg_curve_free(&c);
+    eg_curve_free(NULL);
     eg_runset_free(&rs);
     cleanup();
 }
@@ -855,7 +1139,8 @@ END_TEST
 /* ---- figures -------------------------------------------------------------------- */
 
 /* reads a PNG back: size, and the count of non-white pixels and of "blue-ish" ones */
-static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
+/* the pixels of a PNG as RGBA (malloc'ed), its size in *w x *h */
+static unsigned char *read_rgba(const char *path, int *w, int *h)
 {
     png_image img;
     memset(&img, 0, sizeof img);
@@ -868,17 +1153,70 @@ static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
     unsigned char *px = malloc(PNG_IMAGE_SIZE(img));
     ck_assert_ptr_nonnull(px);
     ck_assert(png_image_finish_read(&img, NULL, px, 0, NULL) != 0);
-    *ink = *blue = 0;
-    for (long i = 0; i < (long)img.width * img.height; i++) {
+    return px;
+}
+
+/* pixels within tol of colour (r, g, b) in each channel */
+static long count_near(const unsigned char *px, int w, int h, int r, int g, int b, int tol)
+{
+    long n = 0;
+    for (long i = 0; i < (long)w * h; i++) {
+        const unsigned char *p = px + 4 * i;
+        n += abs(p[0] - r) < tol && abs(p[1] - g) < tol && abs(p[2] - b) < tol;
+    }
+    return n;
+}
+
+static void png_stats(const char *path, int *w, int *h, long *ink, long *blue)
+{
+    unsigned char *px = read_rgba(path, w, h);
+    *ink = 0;
+    for (long i = 0; i < (long)*w * *h; i++) {
         unsigned char *p = px + 4 * i;
         if (p[0] < 240 || p[1] < 240 || p[2] < 240)
             (*ink)++;
-        /* tab10 blue is (31, 119, 180) */
-        if (abs(p[0] - 31) < 20 && abs(p[1] - 119) < 20 && abs(p[2] - 180) < 20)
-            (*blue)++;
     }
+    *blue = count_near(px, *w, *h, 31, 119, 180, 20); /* tab10 blue is (31, 119, 180) */
     free(px);
 }
+
+START_TEST(plot_band_png)
+{
+    const char *dir = tmpdir();
+    double x[20], y[20], lo[20], hi[20];
+    for (int i = 0; i < 20; i++) {
+        x[i] = i;
+        y[i] = 0.5 + 0.01 * i;
+        lo[i] = y[i] - 0.2;
+        hi[i] = y[i] + 0.2;
+    }
+    eg_series s = {"mean (n=3)", x, y, 20, lo, hi};
+    eg_plot_opts o;
+    eg_plot_opts_init(&o);
+    o.width = 700;
+    o.height = 450;
+    eg_err err = {0};
+    char *p = tmp_path(dir, "band.png");
+    ck_assert_msg(eg_plot_png(p, &s, 1, &o, &err) == EG_OK, "%s", err.msg);
+    int w, h;
+    unsigned char *px = read_rgba(p, &w, &h);
+    ck_assert_int_eq(w, 700);
+    ck_assert_int_eq(h, 450);
+    /* the band: tab10 blue at alpha 0.22 over white, about (206, 225, 238); it spans most
+     * of the plot's height (the limits include the band), so a large share of the image */
+    long band = count_near(px, w, h, 206, 225, 238, 6);
+    free(px);
+    ck_assert_msg(band > 700 * 450 / 5, "band pixels: %ld", band);
+    /* the same curve without a band has none of that colour */
+    s.lo = s.hi = NULL;
+    ck_assert_int_eq(eg_plot_png(p, &s, 1, &o, &err), EG_OK);
+    px = read_rgba(p, &w, &h);
+    long none = count_near(px, w, h, 206, 225, 238, 6);
+    free(px);
+    ck_assert_msg(none < 400, "band colour without a band: %ld", none);
+    cleanup();
+}
+END_TEST
 
 START_TEST(plot_png)
 {
@@ -890,8 +1228,9 @@ START_TEST(plot_png)
         y2[i] = i % 7 == 3 ? NAN : 0.5 * exp(-0.05 * i); /* empty cells are skipped */
     }
     y2[0] = 0; /* non-positive: left out on a log axis */
-    eg_series s[3] = {{"graph=ring, nodes=16", x, y1, 50}, {"graph=exp, nodes=16", x, y2, 50},
-                      {"empty", x, y1, 0}};
+    eg_series s[3] = {{"graph=ring, nodes=16", x, y1, 50, NULL, NULL},
+                      {"graph=exp, nodes=16", x, y2, 50, NULL, NULL},
+                      {"empty", x, y1, 0, NULL, NULL}};
     eg_plot_opts o;
     eg_plot_opts_init(&o);
     ck_assert_int_eq(o.width, 900);
@@ -931,7 +1270,7 @@ START_TEST(plot_png)
 
     /* a single point and a constant series still draw */
     double one_x = 5, one_y = 0.7;
-    eg_series s1 = {"only", &one_x, &one_y, 1};
+    eg_series s1 = {"only", &one_x, &one_y, 1, NULL, NULL};
     ck_assert_int_eq(eg_plot_png(p, &s1, 1, NULL, &err), EG_OK);
 
     /* errors */
@@ -960,8 +1299,14 @@ static Suite *suite(void)
     tcase_add_test(tc, schema_round_trip);
     tcase_add_test(tc, pivot_rows_cols);
     tcase_add_test(tc, pivot_clash);
+    tcase_add_test(tc, metric_parse_forms);
+    tcase_add_test(tc, metrics_reach);
+    tcase_add_test(tc, pivot_agg_seeds);
+    tcase_add_test(tc, pivot_agg_clash);
+    tcase_add_test(tc, curve_mean_shared_rows);
     tcase_add_test(tc, nice_ticks);
     tcase_add_test(tc, plot_png);
+    tcase_add_test(tc, plot_band_png);
     suite_add_tcase(s, tc);
     return s;
 }

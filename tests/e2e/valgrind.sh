@@ -17,6 +17,9 @@ model: {name: mlp, hidden: [8]}
 data: {name: synthetic, dim: 64, classes: 3, samples: 32, test_samples: 50, batch_size: 8}
 train: {iterations: 8, log_every: 4, checkpoint_every: 4}
 YAML
+# oneDNN picks its kernels by CPU features and valgrind hides AVX-512: pin AVX2 for every run
+# here (native and under valgrind) so that both use the same kernels and the same bits
+export ONEDNN_MAX_CPU_ISA=AVX2
 vg() {
   "$MPIEXEC" -np 2 --mca btl self,vader valgrind -q --error-exitcode=97 --track-origins=no \
     --suppressions="$supp" --suppressions="$src/tests/valgrind-mpi.supp" --leak-check=no \

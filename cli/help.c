@@ -1,0 +1,388 @@
+/* help.c - `expgraph help [COMMAND|spec]`, and the two texts generated from the help texts
+ * at build time: the man page (`expgraph --man`, roff) and the bash completion
+ * (`expgraph --completion bash`). Both read every subcommand's --help text by running the
+ * subcommand with --help, so the man page and the completion cannot drift from --help.
+ */
+#include "commands.h"
+
+#include "common.h"
+#include "kinds.h"
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The spec file's keys: `expgraph help spec`, and the man page's SPEC FILE section.
+ * Every key spec.c accepts belongs here: tests/e2e/install.sh checks the keys of spec.c's
+ * only_keys lists and of summary.csv against it. */
+static const char *const SPEC_HELP =
+    "A spec is a YAML mapping. Every key has a default except nodes, graph, algorithm,\n"
+    "model and data. Unknown keys, wrong types and out-of-range values are errors\n"
+    "reported as FILE:LINE:COL naming the key. --set KEY=VALUE overrides a key by its\n"
+    "dotted path (--set lr.base=0.05, --set 'graph={name: erdos_renyi, p: 0.2}').\n"
+    "\n"
+    "name: mnist-onepeer        # default: the file's stem\n"
+    "seed: 1                    # default 1; sweep it (sweep: {seed: [1, 2, 3]}) and\n"
+    "                           # `expgraph table` reports mean +- std over seeds\n"
+    "nodes: 16                  # required, >= 1: the decentralized agents\n"
+    "graph: onepeer_exp         # required: a name, or a mapping with name: and\n"
+    "  name: erdos_renyi        #   (graph names below)\n"
+    "  p: 0.2                   # erdos_renyi edge probability, (0, 1], default 0.2\n"
+    "  path: W.csv              # file: an n x n row-stochastic matrix (required)\n"
+    "algorithm:                 # required: a name or a mapping\n"
+    "  name: dmsgd              # algorithm names below\n"
+    "  momentum: 0.9            # [0, 1); default 0.9 where the algorithm has momentum\n"
+    "  weight_decay: 1.0e-4     # >= 0, default 0\n"
+    "  nesterov: false          # Nesterov look-ahead for the momentum methods\n"
+    "  weight_decay_norm: true  # false: no weight decay on normalisation and bias\n"
+    "model:                     # required: a name or a mapping\n"
+    "  name: mlp                # logreg | mlp | cnn | resnet\n"
+    "  hidden: [256]            # mlp: hidden widths (default [256]); cnn: the dense\n"
+    "                           #   layer (default [128])\n"
+    "  channels: [32, 64]       # cnn: conv3x3+ReLU+maxpool2 blocks (default [32, 64])\n"
+    "  kernel: 3                # cnn: odd kernel size (default 3)\n"
+    "  depth: 20                # resnet: 6k+2 (20, 32, 44, 56, 110), default 20\n"
+    "  width: 16                # resnet: channels of stage 1 (default 16)\n"
+    "  norm: batch              # cnn, resnet: batch | group | none (resnet default\n"
+    "                           #   batch, cnn none)\n"
+    "  groups: 2                # group norm groups (default 2)\n"
+    "  norm_stats: local        # batch-norm running statistics: local | gossip\n"
+    "  init: same               # same (one draw for every node) | independent\n"
+    "data:                      # required: a name or a mapping\n"
+    "  name: mnist              # mnist | fashion_mnist | digits | cifar10 | cifar100 |\n"
+    "                           #   synthetic | idx | image_folder (png_folder) | csv\n"
+    "  path: null               # where the format needs one (idx, image_folder, csv)\n"
+    "  image_size: null         # image_folder: shorter side resized, centre-cropped\n"
+    "  partition: iid           # iid | dirichlet | sorted\n"
+    "  alpha: 0.5               # dirichlet concentration, > 0\n"
+    "  batch_size: 32           # per node\n"
+    "  augment: []              # images: [crop, flip]\n"
+    "  heterogeneity: 0.0       # synthetic: how far apart the nodes' optima are\n"
+    "  dim: 32                  # synthetic: features (32), classes (4), samples per\n"
+    "  classes: 4               #   node (512), test_samples (2000)\n"
+    "  samples: 512\n"
+    "  test_samples: 2000\n"
+    "train:\n"
+    "  epochs: 1                # default 1; or iterations: N (not both)\n"
+    "  iterations: null\n"
+    "  log_every: 50            # iterations between metrics.csv rows\n"
+    "  eval_every: 0            # iterations between test evaluations (0: every row)\n"
+    "  checkpoint_every: 500    # iterations between checkpoints (0: only at the end)\n"
+    "  precision: f32           # f32 | bf16 (layer compute; f32 master weights)\n"
+    "lr:                        # or a number: lr: 0.05\n"
+    "  base: 0.1                # > 0\n"
+    "  scale: none              # none | linear (base * nodes)\n"
+    "  warmup_epochs: 0         # linear warm-up from 0 (fractional epochs allowed)\n"
+    "  schedule: constant       # constant | step | cosine\n"
+    "  milestones: []           # epochs, for step\n"
+    "  gamma: 0.1               # factor at each milestone\n"
+    "output:\n"
+    "  dir: runs/NAME           # default runs/<name>\n"
+    "sweep:                     # read by `expgraph sweep` only: dotted key -> values,\n"
+    "  seed: [1, 2, 3]          #   the cartesian product, one run directory per point\n"
+    "  graph: [ring, exp, onepeer_exp]\n";
+
+/* the names of a kind table joined by sep */
+static void kind_names(const void *table, size_t stride, const char *sep, char *out,
+                       size_t len)
+{
+    out[0] = 0;
+    for (const char *const *row = table; *row; row = (const char *const *)((const char *)row + stride))
+        snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? sep : "", *row);
+}
+#define KIND_NAMES(table, sep, out) kind_names((table), sizeof(table)[0], (sep), (out), sizeof(out))
+
+static void print_spec_help(FILE *f)
+{
+    char g[1024], a[512];
+    KIND_NAMES(eg_graph_kinds, ", ", g);
+    KIND_NAMES(eg_algo_kinds, ", ", a);
+    fprintf(f, "%s\ngraphs: %s\nalgorithms: %s\n", SPEC_HELP, g, a);
+}
+
+/* The text command c prints for --help (malloc'ed, NUL-terminated), captured by running
+ * it with stdout on a temporary file; NULL when that fails. */
+static char *command_help(const eg_command *c)
+{
+    char *argv[] = {(char *)c->name, "--help", NULL}, *buf = NULL;
+    FILE *t = tmpfile();
+    int saved = dup(1);
+    fflush(stdout);
+    if (t && saved >= 0 && dup2(fileno(t), 1) >= 0) {
+        c->fn(2, argv);
+        fflush(stdout);
+        dup2(saved, 1);
+        long n = ftell(t) >= 0 ? ftell(t) : 0;
+        if ((buf = calloc((size_t)n + 1, 1)) && (fseek(t, 0, SEEK_SET) ||
+                                                 fread(buf, 1, (size_t)n, t) != (size_t)n)) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    if (saved >= 0)
+        close(saved);
+    if (t)
+        fclose(t);
+    return buf;
+}
+
+/* ---- `expgraph help` -------------------------------------------------------------- */
+
+int eg_cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        eg_cli_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "spec")) {
+        print_spec_help(stdout);
+        return 0;
+    }
+    for (int i = 0; i < eg_ncommands; i++)
+        if (!strcmp(argv[1], eg_commands[i].name)) {
+            char *a[] = {argv[1], "--help", NULL};
+            return eg_commands[i].fn(2, a);
+        }
+    eg_cli_error("help: no command or topic '%s' (commands: see expgraph --help; topic: spec)",
+                 argv[1]);
+    return 2;
+}
+
+/* ---- the man page ------------------------------------------------------------------- */
+
+/* s as roff text lines: backslashes and hyphens escaped, a leading . or ' guarded, the
+ * +- sign spelled \(+-, tabs expanded by the no-fill block */
+static void roff_text(FILE *f, const char *s)
+{
+    int bol = 1;
+    for (; *s; s++) {
+        if (bol && (*s == '.' || *s == '\''))
+            fputs("\\&", f);
+        bol = *s == '\n';
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else if (!strncmp(s, "\xC2\xB1", 2)) {
+            fputs("\\(+-", f);
+            s++;
+        } else
+            fputc(*s, f);
+    }
+    if (!bol)
+        fputc('\n', f);
+}
+
+/* a verbatim block (no fill, no adjustment) */
+static void roff_block(FILE *f, const char *s)
+{
+    fputs(".nf\n", f);
+    roff_text(f, s);
+    fputs(".fi\n", f);
+}
+
+/* the text a printer writes (malloc'ed), or NULL */
+static char *printed(void (*print)(FILE *))
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return NULL;
+    print(m);
+    if (fclose(m)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* the synopsis of a help text: its "usage: " line and the indented lines after it */
+static void roff_synopsis(FILE *f, const char *h)
+{
+    const char *u = strstr(h, "usage: ");
+    if (!u)
+        return;
+    u += 7;
+    for (const char *e; *u; u = e + 1) {
+        for (int k = 0, cont = u[-1] == '\n'; cont && k < 7 && *u == ' '; k++)
+            u++; /* continuation lines were indented under "usage: " */
+        e = strchr(u, '\n');
+        char line[400];
+        snprintf(line, sizeof line, "%.*s\n", (int)(e ? e - u : (long)strlen(u)), u);
+        roff_text(f, line);
+        if (!e || e[1] != ' ')
+            break;
+    }
+}
+
+/* the fixed sections after the generated ones */
+static const char *const MAN_TAIL =
+    ".SH ENVIRONMENT\n.TP\n.B EXPGRAPH_THREADS\nthreads per rank (default: the host's cores "
+    "divided by the ranks on it)\n.TP\n.B EXPGRAPH_DATA\nthe dataset directory (default: the "
+    "build's data/cache)\n.SH EXIT STATUS\n0 success; 1 a failure while running; 2 a bad "
+    "command line, spec or input (nothing written); 130 interrupted after a checkpoint.\n"
+    ".SH SEE ALSO\n\\fBmpirun\\fR(1); the README of the expgraph repository.\n";
+
+int eg_cli_man(FILE *f)
+{
+    char *usage = printed(eg_cli_usage), *spec = printed(print_spec_help);
+    char **helps = calloc((size_t)eg_ncommands, sizeof(char *));
+    int rc = !usage || !spec || !helps;
+    for (int i = 0; !rc && i < eg_ncommands; i++)
+        rc = !(helps[i] = command_help(&eg_commands[i]));
+    if (!rc) {
+        fprintf(f, ".\\\" expgraph.1 - generated by `expgraph --man` from the --help texts; do "
+                   "not edit\n.TH EXPGRAPH 1 \"\" \"expgraph %s\" \"User Commands\"\n.SH NAME\n"
+                   "expgraph \\- decentralized deep-training experiments over exponential (and "
+                   "other) graphs\n.SH SYNOPSIS\n.nf\n",
+                EG_VERSION);
+        for (int i = 0; i < eg_ncommands; i++)
+            roff_synopsis(f, helps[i]);
+        fputs("expgraph help [COMMAND|spec]\nexpgraph \\-\\-help | \\-\\-version\n.fi\n"
+              ".SH DESCRIPTION\n", f);
+        roff_block(f, usage);
+        fputs(".SH COMMANDS\n", f);
+        for (int i = 0; i < eg_ncommands; i++) {
+            fprintf(f, ".SS expgraph %s\n", eg_commands[i].name);
+            roff_block(f, helps[i]);
+        }
+        fputs(".SH SPEC FILE\n", f);
+        roff_block(f, spec);
+        fputs(MAN_TAIL, f);
+    }
+    for (int i = 0; helps && i < eg_ncommands; i++)
+        free(helps[i]);
+    free(helps);
+    free(usage);
+    free(spec);
+    return rc;
+}
+
+/* ---- bash completion ------------------------------------------------------------------ */
+
+/* Appends to out the options named in help text h ("--name" tokens, "-o"), each once. */
+static void help_options(const char *h, char *out, size_t len)
+{
+    out[0] = 0;
+    for (const char *p = h; (p = strstr(p, "-")) != NULL;) {
+        int dbl = p[1] == '-';
+        const char *q = p + (dbl ? 2 : 1);
+        if ((p > h && p[-1] != ' ' && p[-1] != '[' && p[-1] != '\n') || !(*q >= 'a' && *q <= 'z')) {
+            p++;
+            continue;
+        }
+        while ((*q >= 'a' && *q <= 'z') || *q == '-' || (*q >= '0' && *q <= '9'))
+            q++;
+        char opt[64];
+        snprintf(opt, sizeof opt, "%.*s", (int)(q - p), p);
+        size_t l = strlen(opt);
+        const char *hit = strstr(out, opt);
+        int seen = hit && (hit == out || hit[-1] == ' ') && (hit[l] == ' ' || !hit[l]);
+        if ((dbl || l == 2) && !seen)
+            snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? " " : "", opt);
+        p = q;
+    }
+}
+
+/* Writes a bash case arm "CMD:OPT) words" for each "--opt a|b|c" in help text h. */
+static void help_choices(FILE *f, const char *cmd, const char *h)
+{
+    for (const char *p = h; (p = strstr(p, "--")) != NULL; p += 2) {
+        const char *q = p + 2;
+        while ((*q >= 'a' && *q <= 'z') || *q == '-')
+            q++;
+        if (*q != ' ' || !strchr(q + 1, '|'))
+            continue;
+        const char *v = q + 1, *e = v;
+        while ((*e >= 'a' && *e <= 'z') || *e == '_' || *e == '|' || (*e >= '0' && *e <= '9'))
+            e++;
+        if (e == v || !memchr(v, '|', (size_t)(e - v)) || (*e != ']' && *e != ' ' && *e != '\n'))
+            continue;
+        fprintf(f, "    %s:%.*s) words='", cmd, (int)(q - p), p);
+        for (const char *c = v; c < e; c++)
+            fputc(*c == '|' ? ' ' : *c, f);
+        fputs("' ;;\n", f);
+    }
+}
+
+/* the spec keys for --set: the scalar spec keys of summary.csv, each with '=' */
+static void set_keys(char *out, size_t len)
+{
+    out[0] = 0;
+    for (int i = 0; i < eg_summary_ncols(); i++) {
+        const eg_column *c = eg_summary_column(i);
+        if (c->flags & EG_COL_SPEC)
+            snprintf(out + strlen(out), len - strlen(out), "%s%s=", out[0] ? " " : "", c->name);
+    }
+}
+
+/* the completion function up to the per-command value lists: subcommands, --set keys and
+ * values, graph names, metrics columns */
+static void completion_head(FILE *f)
+{
+    char graphs[1024], algos[512], cols[1024], keys[4096], cmds[256] = "";
+    KIND_NAMES(eg_graph_kinds, " ", graphs);
+    KIND_NAMES(eg_algo_kinds, " ", algos);
+    eg_metrics_columns_text(0, " ", cols, sizeof cols);
+    set_keys(keys, sizeof keys);
+    for (int i = 0; i < eg_ncommands; i++)
+        snprintf(cmds + strlen(cmds), sizeof cmds - strlen(cmds), "%s ", eg_commands[i].name);
+    fprintf(f,
+            "# bash completion for expgraph - generated by `expgraph --completion bash` from\n"
+            "# the --help texts and the graph/algorithm tables; do not edit\n"
+            "_expgraph() {\n"
+            "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} words= opts=\n"
+            "  local cmd=${COMP_WORDS[1]} key=\n"
+            "  local graphs='%s' algos='%s'\n"
+            "  local cols='%s'\n"
+            "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+            "    COMPREPLY=($(compgen -W '%shelp --help --version' -- \"$cur\")); return\n"
+            "  fi\n"
+            "  # --set graph=<TAB>: bash splits at '=', so the key is a word or two back\n"
+            "  if [ \"$cur\" = = ]; then key=$prev; cur=; elif [ \"$prev\" = = ]; then key=${COMP_WORDS[COMP_CWORD-2]}; fi\n"
+            "  case $key in\n"
+            "    graph|graph.name) COMPREPLY=($(compgen -W \"$graphs\" -- \"$cur\")); return ;;\n"
+            "    algorithm|algorithm.name) COMPREPLY=($(compgen -W \"$algos\" -- \"$cur\")); return ;;\n"
+            "  esac\n"
+            "  case $cmd:$prev in\n"
+            "    graph:graph) words=$graphs ;;\n"
+            "    help:help) words='%sspec' ;;\n"
+            "    *:--y|*:--x|*:--at) words=$cols ;;\n"
+            "    *:--set) COMPREPLY=($(compgen -W '%s' -- \"$cur\")); compopt -o nospace 2>/dev/null; return ;;\n",
+            graphs, algos, cols, cmds, cmds, keys);
+}
+
+int eg_cli_completion(FILE *f)
+{
+    int rc = 0;
+    char **helps = calloc((size_t)eg_ncommands, sizeof(char *));
+    completion_head(f);
+    for (int i = 0; helps && i < eg_ncommands; i++)
+        if (!(helps[i] = command_help(&eg_commands[i])))
+            rc = 1;
+        else
+            help_choices(f, eg_commands[i].name, helps[i]);
+    fputs("  esac\n"
+          "  if [ -n \"$words\" ]; then COMPREPLY=($(compgen -W \"$words\" -- \"$cur\")); return; fi\n"
+          "  case $cmd in\n",
+          f);
+    for (int i = 0; helps && i < eg_ncommands; i++) {
+        char opts[1024];
+        help_options(helps[i] ? helps[i] : "", opts, sizeof opts);
+        if (!strstr(opts, "--help"))
+            snprintf(opts + strlen(opts), sizeof opts - strlen(opts), " --help");
+        fprintf(f, "    %s) opts='%s' ;;\n", eg_commands[i].name, opts);
+        free(helps[i]);
+    }
+    free(helps);
+    fputs("  esac\n"
+          "  if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\")); return; fi\n"
+          "  COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null\n"
+          "}\n"
+          "complete -F _expgraph expgraph\n",
+          f);
+    return rc || !helps;
+}

@@ -1,0 +1,1266 @@
+/* nn.c - oneDNN plans for the op lists of nn.h: one build function per op kind (the table
+ * `builders`), each appending the op's forward steps and, in training plans, its backward
+ * steps; a step is one primitive execution (or a running-statistics update). */
+#define _POSIX_C_SOURCE 200809L
+#include "nn.h"
+
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NN_EPS 1e-5f     /* batch / group norm epsilon, as PyTorch */
+#define NN_MOMENTUM 0.1f /* running statistics, as PyTorch */
+#define NN_MAX_ARGS 12
+
+enum { BIND_PARAMS, BIND_GRAD, BIND_STATS, BIND_X, BIND_N };
+enum { PH_CONV = EG_PROF_CONV_GEMM, PH_REORDER = EG_PROF_IM2COL, PH_POOL = EG_PROF_POOL,
+       PH_DENSE = EG_PROF_DENSE_GEMM, PH_ELEM = EG_PROF_ELEMWISE };
+
+typedef struct nn_step {
+    dnnl_primitive_t p; /* NULL: running-statistics update (the fields below) */
+    int narg;
+    dnnl_exec_arg_t arg[NN_MAX_ARGS];
+    dnnl_memory_t scratch; /* NULL when the primitive needs none */
+    int phase;
+    double flops;
+    const float *bmean, *bvar; /* batch statistics of a batch norm (plan buffers) */
+    size_t s_off;
+    int c;
+    float unbias; /* n / (n - 1), n = values per channel */
+} nn_step;
+
+typedef struct nn_bind {
+    dnnl_memory_t m;
+    int base;
+    size_t off; /* floats */
+} nn_bind;
+
+struct nn_plan {
+    int batch, train;
+    unsigned long used;
+    nn_step *fw, *bw;
+    int nfw, nbw, cap_steps;
+    int *bw_start; /* op i's backward steps: bw[bw_start[i] .. bw_start[i+1]) */
+    nn_step pre_bw; /* f32 loss gradient -> bf16 logits gradient (p == NULL: none) */
+    nn_bind *bind;
+    int nbind;
+    dnnl_memory_t *mem;
+    int nmem;
+    dnnl_primitive_t *prim;
+    int nprim;
+    void **buf;
+    int nbuf, cap_obj;
+    dnnl_memory_t *act, *dif; /* per tensor */
+    float *logits, *dlogits;
+    size_t scratch;
+};
+
+/* ---- the net ----------------------------------------------------------------------- */
+
+int nn_net_tensor(nn_net *n, int c, int h, int w, int flat, int nchw)
+{
+    if (n->nt == n->capt) {
+        int cap = n->capt ? 2 * n->capt : 16;
+        nn_tensor *t = realloc(n->t, (size_t)cap * sizeof *t);
+        if (!t)
+            return -1;
+        n->t = t;
+        n->capt = cap;
+    }
+    n->t[n->nt] = (nn_tensor){c, h, w, flat, nchw};
+    return n->nt++;
+}
+
+int nn_net_op(nn_net *n, const nn_op *op)
+{
+    if (n->nop == n->capop) {
+        int cap = n->capop ? 2 * n->capop : 16;
+        nn_op *o = realloc(n->op, (size_t)cap * sizeof *o);
+        if (!o)
+            return -1;
+        n->op = o;
+        n->capop = cap;
+    }
+    n->op[n->nop] = *op;
+    return n->nop++;
+}
+
+int nn_net_finish(nn_net *n, eg_err *err)
+{
+    dnnl_status_t st = dnnl_engine_create(&n->eng, dnnl_cpu, 0);
+    if (st != dnnl_success) {
+        n->eng = NULL;
+        return eg_err_set(err, EG_ERUN, "model: oneDNN has no CPU engine (%s)",
+                          dnnl_status2str(st));
+    }
+    return EG_OK;
+}
+
+void nn_net_free(nn_net *n)
+{
+    if (!n)
+        return;
+    if (n->eng)
+        dnnl_engine_destroy(n->eng);
+    free(n->t);
+    free(n->op);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---- threads ------------------------------------------------------------------------- */
+
+void nn_enter(eg_work *w)
+{
+    w->saved_threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+}
+
+void nn_leave(eg_work *w) { omp_set_num_threads(w->saved_threads); }
+
+/* ---- plan bookkeeping ---------------------------------------------------------------- */
+
+#define DN(call)                                                                            \
+    do {                                                                                    \
+        dnnl_status_t st_ = (call);                                                         \
+        if (st_ != dnnl_success)                                                            \
+            return eg_err_set(err, EG_ERUN, "model: oneDNN %s (nn.c:%d): %s", __func__,    \
+                              __LINE__, dnnl_status2str(st_));                              \
+    } while (0)
+
+static void plan_free(nn_plan *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->nprim; i++)
+        dnnl_primitive_destroy(p->prim[i]);
+    for (int i = 0; i < p->nmem; i++)
+        dnnl_memory_destroy(p->mem[i]);
+    for (int i = 0; i < p->nbuf; i++)
+        free(p->buf[i]);
+    free(p->fw);
+    free(p->bw);
+    free(p->bw_start);
+    free(p->bind);
+    free(p->mem);
+    free(p->prim);
+    free(p->buf);
+    free(p->act);
+    free(p->dif);
+    free(p);
+}
+
+/* a zeroed, 64-byte aligned buffer owned by the plan */
+static void *plan_alloc(nn_plan *p, size_t bytes)
+{
+    if (p->nbuf == p->cap_obj)
+        return NULL;
+    void *b = NULL;
+    if (posix_memalign(&b, 64, bytes ? bytes : 64))
+        return NULL;
+    memset(b, 0, bytes);
+    p->buf[p->nbuf++] = b;
+    return b;
+}
+
+/* A memory object owned by the plan: on `handle`, or on a fresh buffer when handle is
+ * DNNL_MEMORY_ALLOCATE, or bound on every call to base + off floats when base >= 0. */
+static int mem_new(nn_plan *p, const nn_net *n, const dnnl_memory_desc_t *md, void *handle,
+                   int base, size_t off, dnnl_memory_t *out, eg_err *err)
+{
+    if (p->nmem == p->cap_obj || p->nbind == p->cap_obj)
+        return eg_err_set(err, EG_ERUN, "model: plan too large");
+    if (handle == DNNL_MEMORY_ALLOCATE &&
+        !(handle = plan_alloc(p, dnnl_memory_desc_get_size(md))))
+        return eg_err_set(err, EG_ERUN, "out of memory (model buffers)");
+    DN(dnnl_memory_create(out, md, n->eng, base >= 0 ? DNNL_MEMORY_NONE : handle));
+    p->mem[p->nmem++] = *out;
+    if (base >= 0)
+        p->bind[p->nbind++] = (nn_bind){*out, base, off};
+    return EG_OK;
+}
+
+static void *mem_ptr(dnnl_memory_t m)
+{
+    void *h = NULL;
+    dnnl_memory_get_data_handle(m, &h);
+    return h;
+}
+
+static int pd_make(dnnl_primitive_desc_t *pd, const void *desc, const eg_work *w,
+                   const_dnnl_primitive_desc_t hint, eg_err *err)
+{
+    DN(dnnl_primitive_desc_create(pd, desc, w->attr, w->net->eng, hint));
+    return EG_OK;
+}
+
+/* step lists: forward, backward, and the one step run before the backward (the f32 loss
+ * gradient converted to bf16) */
+enum { LIST_FW, LIST_BW, LIST_PRE };
+
+/* Appends a step to `list` running the primitive of pd. */
+static int step_new(nn_plan *p, const nn_net *n, const_dnnl_primitive_desc_t pd, int list,
+                    int phase, double flops, nn_step **out, eg_err *err)
+{
+    int *cnt = list == LIST_BW ? &p->nbw : &p->nfw;
+    if ((list != LIST_PRE && *cnt == p->cap_steps) || p->nprim == p->cap_obj)
+        return eg_err_set(err, EG_ERUN, "model: plan too large");
+    nn_step *s = list == LIST_PRE ? &p->pre_bw : (list == LIST_BW ? p->bw : p->fw) + (*cnt)++;
+    memset(s, 0, sizeof *s);
+    DN(dnnl_primitive_create(&s->p, pd));
+    p->prim[p->nprim++] = s->p;
+    s->phase = phase;
+    s->flops = flops;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sz = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sz) {
+        int rc = mem_new(p, n, smd, DNNL_MEMORY_NONE, -1, 0, &s->scratch, err);
+        if (rc)
+            return rc;
+        if (sz > p->scratch)
+            p->scratch = sz;
+    }
+    *out = s;
+    return EG_OK;
+}
+
+static void arg(nn_step *s, int a, dnnl_memory_t m)
+{
+    s->arg[s->narg].arg = a;
+    s->arg[s->narg++].memory = m;
+}
+
+/* Appends a reorder step src -> dst (both memory objects of the plan) to `list`. */
+static int reorder_new(nn_plan *p, const eg_work *w, dnnl_memory_t src, dnnl_memory_t dst,
+                       int list, eg_err *err)
+{
+    const dnnl_memory_desc_t *smd, *dmd;
+    dnnl_memory_get_memory_desc(src, &smd);
+    dnnl_memory_get_memory_desc(dst, &dmd);
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_reorder_primitive_desc_create(&pd, smd, w->net->eng, dmd, w->net->eng, w->attr));
+    nn_step *s;
+    int rc = step_new(p, w->net, pd, list, PH_REORDER, 0, &s, err);
+    dnnl_primitive_desc_destroy(pd);
+    if (rc)
+        return rc;
+    arg(s, DNNL_ARG_FROM, src);
+    arg(s, DNNL_ARG_TO, dst);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    return EG_OK;
+}
+
+/* ---- memory descriptors -------------------------------------------------------------- */
+
+static dnnl_data_type_t act_dt(const nn_net *n)
+{
+    return n->prec == EG_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+static dnnl_memory_desc_t md_tag(int nd, dnnl_dim_t d0, dnnl_dim_t d1, dnnl_dim_t d2,
+                                 dnnl_dim_t d3, dnnl_data_type_t dt, dnnl_format_tag_t tag)
+{
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d = {d0, d1, d2, d3};
+    dnnl_memory_desc_init_by_tag(&md, nd, d, dt, tag);
+    return md;
+}
+
+/* tensor t of B samples in data type dt, in the activation layout */
+static dnnl_memory_desc_t md_tensor(const nn_net *n, int t, int B, dnnl_data_type_t dt)
+{
+    const nn_tensor *T = &n->t[t];
+    if (T->flat)
+        return md_tag(2, B, (dnnl_dim_t)T->c * T->h * T->w, 0, 0, dt, dnnl_nc);
+    return md_tag(4, B, T->c, T->h, T->w, dt, T->nchw ? dnnl_nchw : dnnl_nhwc);
+}
+
+/* a C-vector of floats */
+static dnnl_memory_desc_t md_vec(int c) { return md_tag(1, c, 0, 0, 0, dnnl_f32, dnnl_x); }
+
+/* the view x[:, :c] of tensor t's buffer (its first c channels) */
+static dnnl_memory_desc_t md_view(const nn_net *n, int t, int B, int c)
+{
+    const nn_tensor *T = &n->t[t];
+    dnnl_memory_desc_t md;
+    dnnl_dim_t hw = (dnnl_dim_t)T->h * T->w, chw = hw * T->c;
+    dnnl_dims_t d = {B, c, T->h, T->w}, nchw = {chw, hw, T->w, 1},
+                nhwc = {chw, 1, (dnnl_dim_t)T->w * T->c, T->c};
+    dnnl_memory_desc_init_by_strides(&md, 4, d, act_dt(n), T->nchw ? nchw : nhwc);
+    return md;
+}
+
+/* ---- op builders --------------------------------------------------------------------- */
+
+typedef struct bctx {
+    eg_work *w;
+    nn_plan *p;
+    const nn_net *n;
+    const nn_op *op;
+    int B, train;
+    dnnl_prop_kind_t fprop;
+    dnnl_format_tag_t wtag; /* weights format asked of conv / dense primitives */
+} bctx;
+
+/* weights of a conv / dense op as stored in the flat vector */
+static dnnl_memory_desc_t md_wuser(const bctx *b)
+{
+    const nn_tensor *ti = &b->n->t[b->op->in], *to = &b->n->t[b->op->out];
+    int out = to->c * to->h * to->w;
+    if (b->op->kind == NN_CONV)
+        return md_tag(4, to->c, ti->c, b->op->k, b->op->k, dnnl_f32, dnnl_oihw);
+    if (ti->flat)
+        return md_tag(2, out, (dnnl_dim_t)ti->c * ti->h * ti->w, 0, 0, dnnl_f32, dnnl_oi);
+    return md_tag(4, out, ti->c, ti->h, ti->w, dnnl_f32, dnnl_oihw);
+}
+
+/* which: 0 forward, 1 backward data, 2 backward weights (dw: diff weights descriptor) */
+static dnnl_status_t wop_desc(const bctx *b, int which, void *d, const dnnl_memory_desc_t *dw)
+{
+    const nn_op *op = b->op;
+    dnnl_data_type_t dt = act_dt(b->n);
+    int logits = op->out == b->n->op[b->n->nop - 1].out; /* f32 forward output */
+    dnnl_memory_desc_t src = md_tensor(b->n, op->in, b->B, dt);
+    dnnl_memory_desc_t dst = md_tensor(b->n, op->out, b->B, which == 0 && logits ? dnnl_f32 : dt);
+    dnnl_memory_desc_t wany, bias = md_vec((int)op->nb), wu = md_wuser(b);
+    dnnl_memory_desc_init_by_tag(&wany, wu.ndims, wu.dims, dt, b->wtag);
+    const dnnl_memory_desc_t *pb = op->nb ? &bias : NULL;
+    if (op->kind == NN_DENSE) {
+        if (which == 0)
+            return dnnl_inner_product_forward_desc_init(d, b->fprop, &src, &wany, pb, &dst);
+        if (which == 1)
+            return dnnl_inner_product_backward_data_desc_init(d, &src, &wany, &dst);
+        return dnnl_inner_product_backward_weights_desc_init(d, &src, dw, pb, &dst);
+    }
+    dnnl_dims_t st = {op->stride, op->stride}, pad = {op->pad, op->pad};
+    if (which == 0)
+        return dnnl_convolution_forward_desc_init(d, b->fprop, dnnl_convolution_direct, &src,
+                                                  &wany, pb, &dst, st, pad, pad);
+    if (which == 1)
+        return dnnl_convolution_backward_data_desc_init(d, dnnl_convolution_direct, &src, &wany,
+                                                        &dst, st, pad, pad);
+    return dnnl_convolution_backward_weights_desc_init(d, dnnl_convolution_direct, &src, dw, pb,
+                                                       &dst, st, pad, pad);
+}
+
+/* the memory holding the weights in the format pd wants: the user's (bound to the flat
+ * vector) when equal, `have` when that one already has it, else a new buffer filled by a
+ * reorder step */
+static int weights_for(bctx *b, const dnnl_memory_desc_t *want, dnnl_memory_t user,
+                       dnnl_memory_t have, int bwd, dnnl_memory_t *out, eg_err *err)
+{
+    const dnnl_memory_desc_t *umd, *hmd;
+    dnnl_memory_get_memory_desc(user, &umd);
+    if (dnnl_memory_desc_equal(want, umd)) {
+        *out = user;
+        return EG_OK;
+    }
+    if (have) {
+        dnnl_memory_get_memory_desc(have, &hmd);
+        if (dnnl_memory_desc_equal(want, hmd)) {
+            *out = have;
+            return EG_OK;
+        }
+    }
+    int rc = mem_new(b->p, b->n, want, DNNL_MEMORY_ALLOCATE, -1, 0, out, err);
+    return rc ? rc : reorder_new(b->p, b->w, user, *out, bwd, err);
+}
+
+static int pd_from(bctx *b, int which, const dnnl_memory_desc_t *dw,
+                   const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd, eg_err *err)
+{
+    union {
+        dnnl_convolution_desc_t c;
+        dnnl_inner_product_desc_t i;
+    } d;
+    DN(wop_desc(b, which, &d, dw));
+    return pd_make(pd, &d, b->w, hint, err);
+}
+
+/* The weights format of a conv / dense op: dense first tries the flat vector's own layout
+ * ([out][in], or [out][c][h][w] when the input is NCHW), which needs no reorder of the
+ * (large) dense weights and gradient; convolutions (and dense layers whose primitive rejects
+ * that) let oneDNN choose, and their weights are reordered on every call. */
+static void wtag_choose(bctx *b)
+{
+    b->wtag = dnnl_format_tag_any;
+    if (b->op->kind != NN_DENSE)
+        return;
+    dnnl_memory_desc_t wu = md_wuser(b);
+    dnnl_primitive_desc_t pd;
+    eg_err e = {0};
+    b->wtag = wu.ndims == 2 ? dnnl_oi : dnnl_oihw;
+    if (pd_from(b, 0, NULL, NULL, &pd, &e)) {
+        b->wtag = dnnl_format_tag_any;
+        return;
+    }
+    const char *impl = "ref";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (strstr(impl, "ref")) /* only the reference kernel takes it: let oneDNN choose */
+        b->wtag = dnnl_format_tag_any;
+    dnnl_primitive_desc_destroy(pd);
+}
+
+/* backward weights: f32 weight gradients where oneDNN allows, else in the compute type and
+ * reordered */
+static int wop_backward_weights(bctx *b, const_dnnl_primitive_desc_t fpd, eg_err *err)
+{
+    const nn_op *op = b->op;
+    dnnl_memory_desc_t wu = md_wuser(b), dw;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_f32, b->wtag);
+    int rc = pd_from(b, 2, &dw, fpd, &pd, err);
+    if (rc && b->wtag != dnnl_format_tag_any) {
+        dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_f32, dnnl_format_tag_any);
+        rc = pd_from(b, 2, &dw, fpd, &pd, err);
+    }
+    if (rc && b->n->prec == EG_PREC_BF16) {
+        dnnl_memory_desc_init_by_tag(&dw, wu.ndims, wu.dims, dnnl_bf16, dnnl_format_tag_any);
+        rc = pd_from(b, 2, &dw, fpd, &pd, err);
+    }
+    if (rc)
+        return rc;
+    const dnnl_memory_desc_t *dwm = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    dnnl_memory_t gu, gm, gb = NULL;
+    nn_step *s;
+    double fl = 2.0 * b->B * op->macs;
+    int ph = op->kind == NN_CONV ? PH_CONV : PH_DENSE;
+    if ((rc = mem_new(b->p, b->n, &wu, NULL, BIND_GRAD, op->w_off, &gu, err)))
+        goto out;
+    if (dnnl_memory_desc_equal(dwm, &wu))
+        gm = gu;
+    else if ((rc = mem_new(b->p, b->n, dwm, DNNL_MEMORY_ALLOCATE, -1, 0, &gm, err)))
+        goto out;
+    if (op->nb) {
+        dnnl_memory_desc_t bmd = md_vec((int)op->nb);
+        if ((rc = mem_new(b->p, b->n, &bmd, NULL, BIND_GRAD, op->b_off, &gb, err)))
+            goto out;
+    }
+    if ((rc = step_new(b->p, b->n, pd, LIST_BW, ph, fl, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
+    arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
+    arg(s, DNNL_ARG_DIFF_WEIGHTS, gm);
+    if (gb)
+        arg(s, DNNL_ARG_DIFF_BIAS, gb);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    if (gm != gu)
+        rc = reorder_new(b->p, b->w, gm, gu, LIST_BW, err);
+out:
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_t wu,
+                             dnnl_memory_t wf, eg_err *err)
+{
+    const nn_op *op = b->op;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = pd_from(b, 1, NULL, fpd, &pd, err);
+    if (rc)
+        return rc;
+    dnnl_memory_t wd;
+    nn_step *s;
+    if (!(rc = weights_for(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), wu, wf,
+                           1, &wd, err)) &&
+        !(rc = step_new(b->p, b->n, pd, LIST_BW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
+                        2.0 * b->B * op->macs, &s, err))) {
+        arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
+        arg(s, DNNL_ARG_WEIGHTS, wd);
+        arg(s, DNNL_ARG_DIFF_SRC, b->p->dif[op->in]);
+        if (s->scratch)
+            arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* convolution and inner product: forward; backward weights (+ bias); backward data unless
+ * the input is the model's input */
+static int build_wop(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    dnnl_primitive_desc_t fpd = NULL;
+    wtag_choose(b);
+    int rc = pd_from(b, 0, NULL, NULL, &fpd, err);
+    if (rc)
+        return rc;
+    dnnl_memory_desc_t wu_md = md_wuser(b);
+    dnnl_memory_t wu, wf, bm = NULL;
+    nn_step *s;
+    if ((rc = mem_new(b->p, b->n, &wu_md, NULL, BIND_PARAMS, op->w_off, &wu, err)) ||
+        (rc = weights_for(b, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), wu,
+                          NULL, 0, &wf, err)))
+        goto out;
+    if (op->nb) {
+        dnnl_memory_desc_t bmd = md_vec((int)op->nb);
+        if ((rc = mem_new(b->p, b->n, &bmd, NULL, BIND_PARAMS, op->b_off, &bm, err)))
+            goto out;
+    }
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
+                       2.0 * b->B * op->macs, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
+    arg(s, DNNL_ARG_WEIGHTS, wf);
+    if (bm)
+        arg(s, DNNL_ARG_BIAS, bm);
+    arg(s, DNNL_ARG_DST, b->p->act[op->out]);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    if (b->train && !(rc = wop_backward_weights(b, fpd, err)) && op->in != 0)
+        rc = wop_backward_data(b, fpd, wu, wf, err);
+out:
+    dnnl_primitive_desc_destroy(fpd);
+    return rc;
+}
+
+/* one batch-normalisation primitive (forward, and its backward in training) on memories
+ * src/dst with statistics mean/var; scale/shift/dscale/dshift may be NULL (flags say) */
+typedef struct bn_io {
+    dnnl_memory_t src, dst, mean, var, scale, shift, dsrc, ddst, dscale, dshift;
+    unsigned flags;
+    float eps;
+    dnnl_prop_kind_t fprop, bprop;
+} bn_io;
+
+static int bn_build(bctx *b, const bn_io *io, int with_bwd, nn_step **fstep, eg_err *err)
+{
+    const dnnl_memory_desc_t *smd;
+    dnnl_memory_get_memory_desc(io->src, &smd);
+    dnnl_batch_normalization_desc_t d;
+    DN(dnnl_batch_normalization_forward_desc_init(&d, io->fprop, smd, io->eps, io->flags));
+    dnnl_primitive_desc_t fpd, bpd = NULL;
+    int rc = pd_make(&fpd, &d, b->w, NULL, err);
+    if (rc)
+        return rc;
+    nn_step *s;
+    dnnl_memory_t ws = NULL; /* fused ReLU in training: its mask */
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0);
+    if (wmd && dnnl_memory_desc_get_size(wmd) &&
+        (rc = mem_new(b->p, b->n, wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err)))
+        goto out;
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, PH_ELEM, 0, &s, err)))
+        goto out;
+    *fstep = s;
+    arg(s, DNNL_ARG_SRC, io->src);
+    arg(s, DNNL_ARG_DST, io->dst);
+    if (ws)
+        arg(s, DNNL_ARG_WORKSPACE, ws);
+    arg(s, DNNL_ARG_MEAN, io->mean);
+    arg(s, DNNL_ARG_VARIANCE, io->var);
+    if (io->scale) {
+        arg(s, DNNL_ARG_SCALE, io->scale);
+        arg(s, DNNL_ARG_SHIFT, io->shift);
+    }
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    if (!with_bwd)
+        goto out;
+    if ((rc = dnnl_batch_normalization_backward_desc_init(&d, io->bprop, smd, smd, io->eps,
+                                                          io->flags)
+                  ? EG_ERUN
+                  : EG_OK)) {
+        eg_err_set(err, rc, "model: oneDNN batch-norm backward descriptor");
+        goto out;
+    }
+    if ((rc = pd_make(&bpd, &d, b->w, fpd, err)) ||
+        (rc = step_new(b->p, b->n, bpd, LIST_BW, PH_ELEM, 0, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_SRC, io->src);
+    arg(s, DNNL_ARG_MEAN, io->mean);
+    arg(s, DNNL_ARG_VARIANCE, io->var);
+    arg(s, DNNL_ARG_DIFF_DST, io->ddst);
+    arg(s, DNNL_ARG_DIFF_SRC, io->dsrc);
+    if (ws)
+        arg(s, DNNL_ARG_WORKSPACE, ws);
+    if (io->scale) {
+        arg(s, DNNL_ARG_SCALE, io->scale);
+        arg(s, DNNL_ARG_SHIFT, io->shift);
+        arg(s, DNNL_ARG_DIFF_SCALE, io->dscale);
+        arg(s, DNNL_ARG_DIFF_SHIFT, io->dshift);
+    }
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+out:
+    if (bpd)
+        dnnl_primitive_desc_destroy(bpd);
+    dnnl_primitive_desc_destroy(fpd);
+    return rc;
+}
+
+/* per-channel scale and shift of a norm op, and their gradients in training */
+static int norm_affine(bctx *b, bn_io *io, eg_err *err)
+{
+    const nn_op *op = b->op;
+    dnnl_memory_desc_t v = md_vec((int)op->nw);
+    int rc;
+    if ((rc = mem_new(b->p, b->n, &v, NULL, BIND_PARAMS, op->w_off, &io->scale, err)) ||
+        (rc = mem_new(b->p, b->n, &v, NULL, BIND_PARAMS, op->b_off, &io->shift, err)))
+        return rc;
+    if (b->train &&
+        ((rc = mem_new(b->p, b->n, &v, NULL, BIND_GRAD, op->w_off, &io->dscale, err)) ||
+         (rc = mem_new(b->p, b->n, &v, NULL, BIND_GRAD, op->b_off, &io->dshift, err))))
+        return rc;
+    io->flags |= dnnl_use_scale | dnnl_use_shift;
+    return EG_OK;
+}
+
+/* batch norm: batch statistics (training, then the running-statistics update step) or the
+ * running statistics (evaluation); with op->relu the ReLU after it is fused (oneDNN keeps
+ * its mask in a workspace for the backward) */
+static int build_bn(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *T = &b->n->t[op->in];
+    bn_io io = {.src = b->p->act[op->in], .dst = b->p->act[op->out], .eps = NN_EPS,
+                .fprop = b->fprop, .bprop = dnnl_backward};
+    dnnl_memory_desc_t v = md_vec(T->c);
+    int rc = norm_affine(b, &io, err);
+    if (rc)
+        return rc;
+    if (op->relu)
+        io.flags |= dnnl_fuse_norm_relu;
+    if (b->train) {
+        if ((rc = mem_new(b->p, b->n, &v, DNNL_MEMORY_ALLOCATE, -1, 0, &io.mean, err)) ||
+            (rc = mem_new(b->p, b->n, &v, DNNL_MEMORY_ALLOCATE, -1, 0, &io.var, err)))
+            return rc;
+        io.ddst = b->p->dif[op->out];
+        io.dsrc = b->p->dif[op->in];
+    } else {
+        io.flags |= dnnl_use_global_stats;
+        if ((rc = mem_new(b->p, b->n, &v, NULL, BIND_STATS, op->s_off, &io.mean, err)) ||
+            (rc = mem_new(b->p, b->n, &v, NULL, BIND_STATS, op->s_off + (size_t)T->c, &io.var,
+                          err)))
+            return rc;
+    }
+    nn_step *fs;
+    if ((rc = bn_build(b, &io, b->train, &fs, err)) || !b->train)
+        return rc;
+    if (b->p->nfw == b->p->cap_steps)
+        return eg_err_set(err, EG_ERUN, "model: plan too large");
+    nn_step *u = &b->p->fw[b->p->nfw++];
+    memset(u, 0, sizeof *u);
+    u->bmean = mem_ptr(io.mean);
+    u->bvar = mem_ptr(io.var);
+    u->s_off = op->s_off;
+    u->c = T->c;
+    double cnt = (double)b->B * T->h * T->w;
+    u->unbias = cnt > 1 ? (float)(cnt / (cnt - 1)) : 1.0f;
+    u->phase = PH_ELEM;
+    return EG_OK;
+}
+
+/* memory for tensor t's activations (dif: gradients) in NCHW: the tensor's own when it is
+ * NCHW, else a plan buffer (the caller adds the reorders) */
+static int nchw_copy(bctx *b, int t, int dif, const dnnl_memory_desc_t *md, dnnl_memory_t *out,
+                     eg_err *err)
+{
+    if (b->n->t[t].nchw) {
+        *out = dif ? b->p->dif[t] : b->p->act[t];
+        return EG_OK;
+    }
+    return mem_new(b->p, b->n, md, DNNL_MEMORY_ALLOCATE, -1, 0, out, err);
+}
+
+/* Moves backward step `from` to just after `to` (from < to), shifting those between. */
+static void bw_move(nn_plan *p, int from, int to)
+{
+    nn_step t = p->bw[from];
+    memmove(&p->bw[from], &p->bw[from + 1], (size_t)(to - from) * sizeof t);
+    p->bw[to] = t;
+}
+
+/* Group norm: a batch norm without affine on an NCHW copy viewed as [1, B*G, (C/G)*H, W]
+ * (one channel per sample and group: its statistics are over that contiguous (C/G, H, W)
+ * block) into xhat, then the per-channel affine as a batch norm with mean 0, variance 1,
+ * epsilon 0 on xhat in the tensor's layout. Backward: the affine's, then the normalisation's. */
+static int build_gn(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *T = &b->n->t[op->in];
+    dnnl_data_type_t dt = act_dt(b->n);
+    int G = op->groups, BG = b->B * G, plain = T->nchw;
+    dnnl_memory_desc_t full = md_tensor(b->n, op->in, b->B, dt),
+                       nchw = md_tag(4, b->B, T->c, T->h, T->w, dt, dnnl_nchw),
+                       view = md_tag(4, 1, BG, (dnnl_dim_t)(T->c / G) * T->h, T->w, dt, dnnl_nchw),
+                       vg = md_vec(BG), vc = md_vec(T->c);
+    bn_io g = {.eps = NN_EPS, .fprop = dnnl_forward_training, .bprop = dnnl_backward_data};
+    bn_io a = {.eps = 0.0f, .fprop = b->fprop, .bprop = dnnl_backward,
+               .flags = dnnl_use_global_stats, .dst = b->p->act[op->out]};
+    dnnl_memory_t x4, xh4, xhat, dxh4 = NULL, dx4 = NULL, dxhat = NULL;
+    int rc;
+    if ((rc = nchw_copy(b, op->in, 0, &nchw, &x4, err)) ||
+        (rc = mem_new(b->p, b->n, &nchw, DNNL_MEMORY_ALLOCATE, -1, 0, &xh4, err)) ||
+        (rc = mem_new(b->p, b->n, &view, mem_ptr(x4), -1, 0, &g.src, err)) ||
+        (rc = mem_new(b->p, b->n, &view, mem_ptr(xh4), -1, 0, &g.dst, err)) ||
+        (rc = mem_new(b->p, b->n, &vg, DNNL_MEMORY_ALLOCATE, -1, 0, &g.mean, err)) ||
+        (rc = mem_new(b->p, b->n, &vg, DNNL_MEMORY_ALLOCATE, -1, 0, &g.var, err)) ||
+        (rc = mem_new(b->p, b->n, &vc, DNNL_MEMORY_ALLOCATE, -1, 0, &a.mean, err)) ||
+        (rc = mem_new(b->p, b->n, &vc, DNNL_MEMORY_ALLOCATE, -1, 0, &a.var, err)) ||
+        (rc = norm_affine(b, &a, err)))
+        return rc;
+    xhat = xh4;
+    if (!plain && (rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &xhat, err)))
+        return rc;
+    float *ones = mem_ptr(a.var);
+    for (int c = 0; c < T->c; c++)
+        ones[c] = 1.0f;
+    a.src = xhat;
+    if (b->train) {
+        if ((rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &dxhat, err)) ||
+            (rc = nchw_copy(b, op->in, 1, &nchw, &dx4, err)))
+            return rc;
+        dxh4 = dxhat;
+        if (!plain && (rc = mem_new(b->p, b->n, &nchw, DNNL_MEMORY_ALLOCATE, -1, 0, &dxh4, err)))
+            return rc;
+        if ((rc = mem_new(b->p, b->n, &view, mem_ptr(dxh4), -1, 0, &g.ddst, err)) ||
+            (rc = mem_new(b->p, b->n, &view, mem_ptr(dx4), -1, 0, &g.dsrc, err)))
+            return rc;
+        a.ddst = b->p->dif[op->out];
+        a.dsrc = dxhat;
+    }
+    nn_step *fs;
+    int bw0 = b->p->nbw;
+    if ((!plain && (rc = reorder_new(b->p, b->w, b->p->act[op->in], x4, LIST_FW, err))) ||
+        (rc = bn_build(b, &g, b->train, &fs, err)) ||
+        (!plain && (rc = reorder_new(b->p, b->w, xh4, xhat, LIST_FW, err))) ||
+        (rc = bn_build(b, &a, b->train, &fs, err)))
+        return rc;
+    if (!b->train)
+        return EG_OK;
+    /* backward so far: [normalisation, affine]; wanted: affine, (dxhat -> NCHW),
+     * normalisation, (dx -> the tensor's layout) */
+    if (!plain && ((rc = reorder_new(b->p, b->w, dxhat, dxh4, LIST_BW, err)) ||
+                   (rc = reorder_new(b->p, b->w, dx4, b->p->dif[op->in], LIST_BW, err))))
+        return rc;
+    bw_move(b->p, bw0, plain ? bw0 + 1 : bw0 + 2);
+    return EG_OK;
+}
+
+static int build_relu(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    dnnl_data_type_t dt = act_dt(b->n);
+    dnnl_memory_desc_t md = md_tensor(b->n, op->out, b->B, dt);
+    dnnl_eltwise_desc_t d;
+    DN(dnnl_eltwise_forward_desc_init(&d, b->fprop, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0));
+    dnnl_primitive_desc_t fpd, bpd = NULL;
+    int rc = pd_make(&fpd, &d, b->w, NULL, err);
+    if (rc)
+        return rc;
+    nn_step *s;
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, PH_ELEM, 0, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_SRC, b->p->act[op->out]);
+    arg(s, DNNL_ARG_DST, b->p->act[op->out]);
+    if (!b->train)
+        goto out;
+    if (dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_relu_use_dst_for_bwd, &md, &md, 0, 0)) {
+        rc = eg_err_set(err, EG_ERUN, "model: oneDNN ReLU backward descriptor");
+        goto out;
+    }
+    if ((rc = pd_make(&bpd, &d, b->w, fpd, err)) ||
+        (rc = step_new(b->p, b->n, bpd, LIST_BW, PH_ELEM, 0, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_DST, b->p->act[op->out]);
+    arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
+    arg(s, DNNL_ARG_DIFF_SRC, b->p->dif[op->out]);
+out:
+    if (bpd)
+        dnnl_primitive_desc_destroy(bpd);
+    dnnl_primitive_desc_destroy(fpd);
+    return rc;
+}
+
+/* 2x2/2 max pooling (NN_MAXPOOL) or global average pooling (NN_AVGPOOL) */
+static int build_pool(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *T = &b->n->t[op->in];
+    int mx = op->kind == NN_MAXPOOL;
+    dnnl_data_type_t dt = act_dt(b->n);
+    dnnl_memory_desc_t src = md_tensor(b->n, op->in, b->B, dt),
+                       dst = md_tensor(b->n, op->out, b->B, dt);
+    dnnl_dims_t st = {mx ? 2 : 1, mx ? 2 : 1}, k = {mx ? 2 : T->h, mx ? 2 : T->w}, pad = {0, 0};
+    dnnl_alg_kind_t alg = mx ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_desc_t d;
+    DN(dnnl_pooling_forward_desc_init(&d, b->fprop, alg, &src, &dst, st, k, pad, pad));
+    dnnl_primitive_desc_t fpd, bpd = NULL;
+    int rc = pd_make(&fpd, &d, b->w, NULL, err);
+    if (rc)
+        return rc;
+    nn_step *s;
+    dnnl_memory_t ws = NULL;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0);
+    if (wmd && dnnl_memory_desc_get_size(wmd) &&
+        (rc = mem_new(b->p, b->n, wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err)))
+        goto out;
+    if ((rc = step_new(b->p, b->n, fpd, LIST_FW, PH_POOL, 0, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
+    arg(s, DNNL_ARG_DST, b->p->act[op->out]);
+    if (ws)
+        arg(s, DNNL_ARG_WORKSPACE, ws);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    if (!b->train)
+        goto out;
+    if (dnnl_pooling_backward_desc_init(&d, alg, &src, &dst, st, k, pad, pad)) {
+        rc = eg_err_set(err, EG_ERUN, "model: oneDNN pooling backward descriptor");
+        goto out;
+    }
+    if ((rc = pd_make(&bpd, &d, b->w, fpd, err)) ||
+        (rc = step_new(b->p, b->n, bpd, LIST_BW, PH_POOL, 0, &s, err)))
+        goto out;
+    arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
+    arg(s, DNNL_ARG_DIFF_SRC, b->p->dif[op->in]);
+    if (ws)
+        arg(s, DNNL_ARG_WORKSPACE, ws);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+out:
+    if (bpd)
+        dnnl_primitive_desc_destroy(bpd);
+    dnnl_primitive_desc_destroy(fpd);
+    return rc;
+}
+
+/* pd for dst += src: a binary add when both are the same dense layout (its jit kernel),
+ * else a reorder with a sum post-op (dst a channel subset) */
+static int add_pd(bctx *b, const dnnl_memory_desc_t *dmd, const dnnl_memory_desc_t *smd,
+                  int binary, dnnl_primitive_desc_t *pd, eg_err *err)
+{
+    if (binary) {
+        dnnl_binary_desc_t d;
+        DN(dnnl_binary_desc_init(&d, dnnl_binary_add, dmd, smd, dmd));
+        return pd_make(pd, &d, b->w, NULL, err);
+    }
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_clone(&attr, b->w->attr);
+    if (st == dnnl_success)
+        st = dnnl_post_ops_create(&po);
+    if (st == dnnl_success)
+        st = dnnl_post_ops_append_sum(po, 1.0f);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(pd, smd, b->n->eng, dmd, b->n->eng, attr);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    DN(st);
+    return EG_OK;
+}
+
+/* dst (a view with md dmd of dbuf's buffer) += src (view smd of sbuf's), in place */
+static int add_views(bctx *b, dnnl_memory_t dbuf, const dnnl_memory_desc_t *dmd,
+                     dnnl_memory_t sbuf, const dnnl_memory_desc_t *smd, int bwd, eg_err *err)
+{
+    dnnl_memory_t dm, sm;
+    dnnl_primitive_desc_t pd;
+    int binary = dnnl_memory_desc_equal(dmd, smd), rc;
+    if ((rc = mem_new(b->p, b->n, dmd, mem_ptr(dbuf), -1, 0, &dm, err)) ||
+        (rc = mem_new(b->p, b->n, smd, mem_ptr(sbuf), -1, 0, &sm, err)) ||
+        (rc = add_pd(b, dmd, smd, binary, &pd, err)))
+        return rc;
+    nn_step *s;
+    rc = step_new(b->p, b->n, pd, bwd, PH_ELEM, 0, &s, err);
+    dnnl_primitive_desc_destroy(pd);
+    if (rc)
+        return rc;
+    if (binary) {
+        arg(s, DNNL_ARG_SRC_0, dm);
+        arg(s, DNNL_ARG_SRC_1, sm);
+        arg(s, DNNL_ARG_DST, dm);
+    } else {
+        arg(s, DNNL_ARG_FROM, sm);
+        arg(s, DNNL_ARG_TO, dm);
+    }
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    return EG_OK;
+}
+
+/* forward pd of the shortcut's subsampling x[:, :, ::s, ::s] (pooling, 1x1 kernel, stride s)
+ * from tensor aux into a dense tensor of md sub */
+static int subsample_pd(bctx *b, dnnl_prop_kind_t prop, const dnnl_memory_desc_t *sub,
+                        dnnl_primitive_desc_t *pd, eg_err *err)
+{
+    dnnl_memory_desc_t src = md_tensor(b->n, b->op->aux, b->B, act_dt(b->n));
+    dnnl_dims_t st = {b->op->stride, b->op->stride}, k = {1, 1}, pad = {0, 0};
+    dnnl_pooling_desc_t d;
+    DN(dnnl_pooling_forward_desc_init(&d, prop, dnnl_pooling_avg_exclude_padding, &src, sub, st,
+                                      k, pad, pad));
+    return pd_make(pd, &d, b->w, NULL, err);
+}
+
+/* a step running pd on (a0: m0, a1: m1) */
+static int step2(bctx *b, const_dnnl_primitive_desc_t pd, int bwd, int a0, dnnl_memory_t m0,
+                 int a1, dnnl_memory_t m1, eg_err *err)
+{
+    nn_step *s;
+    int rc = step_new(b->p, b->n, pd, bwd, PH_ELEM, 0, &s, err);
+    if (rc)
+        return rc;
+    arg(s, a0, m0);
+    arg(s, a1, m1);
+    if (s->scratch)
+        arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+    return EG_OK;
+}
+
+/* Stride-2 shortcut. Forward: sub = x[:, :, ::2, ::2] (pooling), out[:, :C] += sub (reorder
+ * with sum). Backward: dsub = dout[:, :C] (reorder), dxs = pooling backward of dsub (zero off
+ * the sampled pixels), dx += dxs (binary). */
+static int build_add_strided(bctx *b, const dnnl_memory_desc_t *vo, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *to = &b->n->t[op->out], *ta = &b->n->t[op->aux];
+    dnnl_data_type_t dt = act_dt(b->n);
+    dnnl_memory_desc_t sub = md_tag(4, b->B, ta->c, to->h, to->w, dt,
+                                    ta->nchw ? dnnl_nchw : dnnl_nhwc),
+                       full = md_tensor(b->n, op->aux, b->B, dt);
+    dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
+    dnnl_memory_t tmp, vm, dxs;
+    int rc;
+    if ((rc = mem_new(b->p, b->n, &sub, DNNL_MEMORY_ALLOCATE, -1, 0, &tmp, err)))
+        return rc;
+    if (op->kind == NN_ADD) {
+        if (!(rc = subsample_pd(b, b->fprop, &sub, &fpd, err)) &&
+            !(rc = step2(b, fpd, 0, DNNL_ARG_SRC, b->p->act[op->aux], DNNL_ARG_DST, tmp, err)))
+            rc = add_views(b, b->p->act[op->out], vo, tmp, &sub, 0, err);
+        goto out;
+    }
+    if ((rc = mem_new(b->p, b->n, vo, mem_ptr(b->p->dif[op->out]), -1, 0, &vm, err)) ||
+        (rc = mem_new(b->p, b->n, &full, DNNL_MEMORY_ALLOCATE, -1, 0, &dxs, err)) ||
+        (rc = reorder_new(b->p, b->w, vm, tmp, LIST_BW, err)) ||
+        (rc = subsample_pd(b, dnnl_forward_training, &sub, &fpd, err)))
+        goto out;
+    dnnl_pooling_desc_t d;
+    dnnl_dims_t st = {op->stride, op->stride}, k = {1, 1}, pad = {0, 0};
+    if (dnnl_pooling_backward_desc_init(&d, dnnl_pooling_avg_exclude_padding, &full, &sub, st, k,
+                                        pad, pad)) {
+        rc = eg_err_set(err, EG_ERUN, "model: oneDNN shortcut pooling backward descriptor");
+        goto out;
+    }
+    if (!(rc = pd_make(&bpd, &d, b->w, fpd, err)) &&
+        !(rc = step2(b, bpd, 1, DNNL_ARG_DIFF_DST, tmp, DNNL_ARG_DIFF_SRC, dxs, err)))
+        rc = add_views(b, b->p->dif[op->aux], &full, dxs, &full, 1, err);
+out:
+    if (bpd)
+        dnnl_primitive_desc_destroy(bpd);
+    if (fpd)
+        dnnl_primitive_desc_destroy(fpd);
+    return rc;
+}
+
+/* residual add (forward) and its shortcut gradient (NN_ADD_GRAD, backward); the main
+ * branch's gradient passes through in place */
+static int build_add(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *ta = &b->n->t[op->aux];
+    dnnl_memory_desc_t vo = md_view(b->n, op->out, b->B, ta->c),
+                       va = md_tensor(b->n, op->aux, b->B, act_dt(b->n));
+    if (op->kind == NN_ADD_GRAD && !b->train)
+        return EG_OK;
+    if (op->stride != 1)
+        return build_add_strided(b, &vo, err);
+    if (op->kind == NN_ADD)
+        return add_views(b, b->p->act[op->out], &vo, b->p->act[op->aux], &va, 0, err);
+    return add_views(b, b->p->dif[op->aux], &va, b->p->dif[op->out], &vo, 1, err);
+}
+
+/* layout change (same shape): reorder forward, and the gradient back */
+static int build_reorder(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    int rc = reorder_new(b->p, b->w, b->p->act[op->in], b->p->act[op->out], LIST_FW, err);
+    if (rc || !b->train || op->in == 0)
+        return rc;
+    return reorder_new(b->p, b->w, b->p->dif[op->out], b->p->dif[op->in], LIST_BW, err);
+}
+
+typedef int (*build_fn)(bctx *b, eg_err *err);
+static const build_fn builders[NN_NKINDS] = {
+    [NN_CONV] = build_wop,       [NN_DENSE] = build_wop,      [NN_BN] = build_bn,
+    [NN_GN] = build_gn,          [NN_RELU] = build_relu,      [NN_MAXPOOL] = build_pool,
+    [NN_AVGPOOL] = build_pool,   [NN_ADD] = build_add,        [NN_ADD_GRAD] = build_add,
+    [NN_REORDER] = build_reorder,
+};
+
+/* ---- plans --------------------------------------------------------------------------- */
+
+/* activation (and gradient) memories of every tensor; the input tensor is the caller's x
+ * when the layouts agree, else filled by a reorder step */
+/* Evaluation plans keep no activations for a backward pass: tensors whose lifetimes (first
+ * write to last read, in op order) do not overlap share buffers (best fit among the free
+ * ones). Fills handle[t] for every tensor but the input and the logits. */
+static int eval_buffers(const nn_net *n, nn_plan *p, void **handle, eg_err *err)
+{
+    const int logits = n->op[n->nop - 1].out;
+    int *lastuse = calloc((size_t)n->nt, sizeof *lastuse), nfree = 0;
+    void **fb = calloc((size_t)n->nt, sizeof *fb);
+    size_t *fsz = calloc((size_t)n->nt, sizeof *fsz);
+    int rc = lastuse && fb && fsz ? EG_OK : eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    for (int i = 0; i < n->nop && !rc; i++) {
+        const nn_op *op = &n->op[i];
+        if (op->kind != NN_ADD_GRAD) { /* backward only */
+            lastuse[op->in] = lastuse[op->out] = i;
+            lastuse[op->aux] = op->kind == NN_ADD ? i : lastuse[op->aux];
+        }
+    }
+    for (int i = 0; i < n->nop && !rc; i++) {
+        const nn_op *op = &n->op[i];
+        int t = op->out;
+        if (op->kind == NN_ADD_GRAD || t == 0 || t == logits || handle[t])
+            continue;
+        dnnl_memory_desc_t md = md_tensor(n, t, p->batch, act_dt(n));
+        size_t need = dnnl_memory_desc_get_size(&md);
+        int best = -1;
+        for (int f = 0; f < nfree; f++)
+            if (fsz[f] >= need && (best < 0 || fsz[f] < fsz[best]))
+                best = f;
+        if (best >= 0) {
+            handle[t] = fb[best];
+            fb[best] = fb[--nfree];
+            fsz[best] = fsz[nfree];
+        } else if (!(handle[t] = plan_alloc(p, need))) {
+            rc = eg_err_set(err, EG_ERUN, "out of memory (model buffers)");
+            break;
+        }
+        /* free the buffers whose last reader is this op (the output's own too if unread) */
+        const int used[3] = {op->in, op->aux, t};
+        for (int u = 0; u < 3; u++) {
+            int v = used[u];
+            if (v != 0 && v != logits && handle[v] && lastuse[v] == i &&
+                (u == 0 || v != used[0]) && (u < 2 || v != used[1])) {
+                dnnl_memory_desc_t vmd = md_tensor(n, v, p->batch, act_dt(n));
+                fb[nfree] = handle[v];
+                fsz[nfree++] = dnnl_memory_desc_get_size(&vmd);
+                lastuse[v] = -1; /* released once */
+            }
+        }
+    }
+    free(lastuse);
+    free(fb);
+    free(fsz);
+    return rc;
+}
+
+static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
+{
+    const nn_net *n = w->net;
+    const int B = p->batch, last = n->op[n->nop - 1].out;
+    dnnl_data_type_t dt = act_dt(n);
+    int rc;
+    const nn_tensor *T0 = &n->t[0];
+    dnnl_memory_desc_t xmd = T0->flat ? md_tag(2, B, T0->w, 0, 0, dnnl_f32, dnnl_nc)
+                                      : md_tag(4, B, T0->c, T0->h, T0->w, dnnl_f32, dnnl_nchw);
+    int x_direct = 0;
+    void **handle = calloc((size_t)n->nt, sizeof *handle);
+    if (!handle)
+        return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    if (!p->train && (rc = eval_buffers(n, p, handle, err))) {
+        free(handle);
+        return rc;
+    }
+    for (int t = 0; t < n->nt; t++) {
+        dnnl_memory_desc_t md = md_tensor(n, t, B, t == last ? dnnl_f32 : dt);
+        if (t == 0 && (x_direct = dnnl_memory_desc_equal(&md, &xmd)))
+            rc = mem_new(p, n, &md, NULL, BIND_X, 0, &p->act[0], err);
+        else
+            rc = mem_new(p, n, &md, handle[t] ? handle[t] : DNNL_MEMORY_ALLOCATE, -1, 0,
+                         &p->act[t], err);
+        if (rc)
+            break;
+        if (p->train && t > 0) {
+            md = md_tensor(n, t, B, dt);
+            if ((rc = mem_new(p, n, &md, DNNL_MEMORY_ALLOCATE, -1, 0, &p->dif[t], err)))
+                break;
+        }
+    }
+    free(handle);
+    if (rc)
+        return rc;
+    if (!x_direct) {
+        dnnl_memory_t xm;
+        if ((rc = mem_new(p, n, &xmd, NULL, BIND_X, 0, &xm, err)) ||
+            (rc = reorder_new(p, w, xm, p->act[0], LIST_FW, err)))
+            return rc;
+    }
+    p->logits = mem_ptr(p->act[last]);
+    if (!p->train)
+        return EG_OK;
+    if (dt == dnnl_f32) {
+        p->dlogits = mem_ptr(p->dif[last]);
+        return EG_OK;
+    }
+    dnnl_memory_desc_t lmd = md_tensor(n, last, B, dnnl_f32);
+    dnnl_memory_t lm;
+    if ((rc = mem_new(p, n, &lmd, DNNL_MEMORY_ALLOCATE, -1, 0, &lm, err)))
+        return rc;
+    p->dlogits = mem_ptr(lm);
+    return reorder_new(p, w, lm, p->dif[last], LIST_PRE, err);
+}
+
+static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
+{
+    const nn_net *n = w->net;
+    p->cap_steps = 6 * n->nop + 8;
+    p->cap_obj = 24 * n->nop + 4 * n->nt + 16;
+    p->fw = calloc((size_t)p->cap_steps, sizeof *p->fw);
+    p->bw = calloc((size_t)p->cap_steps, sizeof *p->bw);
+    p->bw_start = calloc((size_t)n->nop + 1, sizeof *p->bw_start);
+    p->bind = calloc((size_t)p->cap_obj, sizeof *p->bind);
+    p->mem = calloc((size_t)p->cap_obj, sizeof *p->mem);
+    p->prim = calloc((size_t)p->cap_obj, sizeof *p->prim);
+    p->buf = calloc((size_t)p->cap_obj, sizeof *p->buf);
+    p->act = calloc((size_t)n->nt, sizeof *p->act);
+    p->dif = calloc((size_t)n->nt, sizeof *p->dif);
+    if (!p->fw || !p->bw || !p->bw_start || !p->bind || !p->mem || !p->prim || !p->buf ||
+        !p->act || !p->dif)
+        return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    int rc = plan_tensors(w, p, err);
+    bctx b = {w, p, n, NULL, p->batch, p->train,
+              p->train ? dnnl_forward_training : dnnl_forward_inference, dnnl_format_tag_any};
+    for (int i = 0; i < n->nop && !rc; i++) {
+        b.op = &n->op[i];
+        p->bw_start[i] = p->nbw;
+        rc = builders[n->op[i].kind](&b, err);
+    }
+    p->bw_start[n->nop] = p->nbw;
+    if (rc)
+        return rc;
+    if (p->scratch > w->scratch_sz) {
+        void *s = NULL;
+        if (posix_memalign(&s, 64, p->scratch))
+            return eg_err_set(err, EG_ERUN, "out of memory (oneDNN scratchpad)");
+        free(w->scratch);
+        w->scratch = s;
+        w->scratch_sz = p->scratch;
+    }
+    return EG_OK;
+}
+
+nn_plan *nn_plan_get(eg_work *w, int batch, int train, eg_err *err)
+{
+    int slot = 0;
+    for (int i = 0; i < NN_MAX_PLANS; i++) {
+        nn_plan *p = w->plan[i];
+        if (p && p->batch == batch && p->train == train) {
+            p->used = ++w->tick;
+            return p;
+        }
+        if (!p || (w->plan[slot] && p->used < w->plan[slot]->used))
+            slot = i;
+        if (!p)
+            break;
+    }
+    plan_free(w->plan[slot]);
+    w->plan[slot] = NULL;
+    nn_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+        return NULL;
+    }
+    p->batch = batch;
+    p->train = train;
+    if (plan_build(w, p, err)) {
+        plan_free(p);
+        return NULL;
+    }
+    p->used = ++w->tick;
+    w->plan[slot] = p;
+    return p;
+}
+
+/* ---- execution ----------------------------------------------------------------------- */
+
+static void stats_update(const nn_step *s, float *stats)
+{
+    float *rm = stats + s->s_off, *rv = rm + s->c;
+    const float keep = 1.0f - NN_MOMENTUM;
+    for (int c = 0; c < s->c; c++) {
+        rm[c] = keep * rm[c] + NN_MOMENTUM * s->bmean[c];
+        rv[c] = keep * rv[c] + NN_MOMENTUM * (s->bvar[c] * s->unbias);
+    }
+}
+
+static int run_steps(eg_work *w, const nn_step *s, int n, float *stats, eg_err *err)
+{
+    for (int i = 0; i < n; i++, s++) {
+        double t0 = w->prof_on ? eg_now() : 0.0;
+        if (!s->p) {
+            stats_update(s, stats);
+        } else {
+            if (s->scratch)
+                dnnl_memory_set_data_handle(s->scratch, w->scratch);
+            DN(dnnl_primitive_execute(s->p, w->stream, s->narg, s->arg));
+        }
+        if (w->prof_on) {
+            w->prof_sec[s->phase] += eg_now() - t0;
+            w->prof_flop[s->phase] += s->flops;
+        }
+    }
+    return EG_OK;
+}
+
+const float *nn_forward(eg_work *w, nn_plan *p, const float *params, float *stats,
+                        const float *x, float *grad, eg_err *err)
+{
+    void *base[BIND_N] = {(void *)params, grad, stats, (void *)x};
+    for (int i = 0; i < p->nbind; i++) {
+        const nn_bind *b = &p->bind[i];
+        dnnl_memory_set_data_handle(b->m, base[b->base] ? (float *)base[b->base] + b->off : NULL);
+    }
+    if (run_steps(w, p->fw, p->nfw, stats, err))
+        return NULL;
+    return p->logits;
+}
+
+float *nn_dlogits(nn_plan *p) { return p->dlogits; }
+
+int nn_backward(eg_work *w, nn_plan *p, eg_err *err)
+{
+    int rc;
+    if (p->pre_bw.p && (rc = run_steps(w, &p->pre_bw, 1, NULL, err)))
+        return rc;
+    for (int i = w->net->nop - 1; i >= 0; i--)
+        if ((rc = run_steps(w, p->bw + p->bw_start[i], p->bw_start[i + 1] - p->bw_start[i], NULL,
+                            err)))
+            return rc;
+    return EG_OK;
+}
+
+/* ---- works --------------------------------------------------------------------------- */
+
+int nn_work_init(eg_work *w, const nn_net *n, eg_err *err)
+{
+    w->net = n;
+    DN(dnnl_stream_create(&w->stream, n->eng, dnnl_stream_default_flags));
+    DN(dnnl_primitive_attr_create(&w->attr));
+    DN(dnnl_primitive_attr_set_scratchpad_mode(w->attr, dnnl_scratchpad_mode_user));
+    return EG_OK;
+}
+
+void nn_work_release(eg_work *w)
+{
+    for (int i = 0; i < NN_MAX_PLANS; i++) {
+        plan_free(w->plan[i]);
+        w->plan[i] = NULL;
+    }
+    if (w->stream)
+        dnnl_stream_destroy(w->stream);
+    if (w->attr)
+        dnnl_primitive_attr_destroy(w->attr);
+    free(w->scratch);
+    w->stream = NULL;
+    w->attr = NULL;
+    w->scratch = NULL;
+    w->scratch_sz = 0;
+}
