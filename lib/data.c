@@ -454,6 +454,17 @@ int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats
     }
     d->want = NULL;
     free(want);
+    /* read whole (csv, digits, synthetic): the rows kept were moved to the front; let go of
+     * the rest */
+    if (rc == EG_OK && !d->src && d->n_held < d->n_train) {
+        size_t keep = (size_t)d->n_held * (size_t)d->dim;
+        float *x = eg_data_alloc_floats(keep ? keep : 1, err);
+        if (!x)
+            return EG_ERUN;
+        memcpy(x, d->x_train, keep * sizeof *x);
+        free(d->x_train);
+        d->x_train = x;
+    }
     /* streamed: the read above only summed the statistics; a cache of the next minibatches */
     if (rc == EG_OK && d->cache_stream) {
         long ahead = 2L * (EG_DATA_AHEAD + 1) * (hi > lo ? hi - lo : 1) * d->batch_size;
