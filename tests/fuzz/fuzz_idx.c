@@ -88,5 +88,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_partitions(&d, &s);
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }

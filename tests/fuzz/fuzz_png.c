@@ -97,5 +97,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }
