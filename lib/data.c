@@ -275,7 +275,7 @@ static void normalise_rows(const eg_dataset *d, float *rows, size_t n)
 
 int eg_data_normalise(eg_dataset *d, eg_err *err)
 {
-    size_t G = d->groups, block = block_of(d), dim = (size_t)d->dim;
+    size_t G = d->groups;
     d->mean = eg_calloc(G * 2, sizeof *d->mean, err);
     if (!d->mean)
         return EG_ERUN;
@@ -294,18 +294,33 @@ int eg_data_normalise(eg_dataset *d, eg_err *err)
         normalise_rows(d, d->x_test, (size_t)d->n_test);
         return EG_OK;
     }
-    d->lut = eg_malloc(G * 256 * sizeof *d->lut, err);
-    d->x_test = d->lut ? eg_data_alloc_floats((size_t)d->n_test * dim, err) : NULL;
-    if (!d->x_test)
+    if (!(d->lut = eg_malloc(G * 256 * sizeof *d->lut, err)))
         return EG_ERUN;
     for (size_t g = 0; g < G; g++)
         for (int v = 0; v < 256; v++)
             d->lut[g * 256 + (size_t)v] = norm_value((double)v, d->mean[g], d->inv[g]);
-    for (size_t i = 0; i < (size_t)d->n_test * dim; i++)
-        d->x_test[i] = d->lut[(i % dim) / block * 256 + d->u8_test[i]];
-    free(d->u8_test);
-    d->u8_test = NULL;
     return EG_OK;
+}
+
+/* n samples of bytes (n x dim) to floats through the lookup table */
+static void bytes_to_floats(const eg_dataset *d, const uint8_t *src, size_t n, float *dst)
+{
+    size_t dim = (size_t)d->dim, block = block_of(d);
+    for (size_t i = 0; i < n; i++)
+        for (size_t g = 0; g < dim / block; g++) {
+            const float *lut = d->lut + g * 256;
+            for (size_t k = i * dim + g * block; k < i * dim + (g + 1) * block; k++)
+                dst[k] = lut[src[k]];
+        }
+}
+
+const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf)
+{
+    size_t at = (size_t)start * (size_t)d->dim;
+    if (d->x_test)
+        return d->x_test + at;
+    bytes_to_floats(d, d->u8_test + at, (size_t)n, buf);
+    return buf;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -477,7 +492,7 @@ size_t eg_data_bytes(const eg_dataset *d)
 {
     size_t dim = (size_t)d->dim, held = d->cache_stream ? 0 : (size_t)d->n_held;
     size_t b = held * dim * (d->is_u8 ? 1 : sizeof(float)); /* streamed: only the cache */
-    b += (size_t)d->n_test * dim * sizeof(float);
+    b += (size_t)d->n_test * dim * (d->x_test ? sizeof(float) : 1);
     b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
     if (d->lut)
         b += d->groups * 256 * sizeof(float);
@@ -852,7 +867,7 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
                         eg_rng *rng, float *x, int32_t *y)
 {
     const int H = d->shape.h, W = d->shape.w;
-    const size_t dim = (size_t)d->dim, block = block_of(d);
+    const size_t dim = (size_t)d->dim;
     /* augmentation only for images of at least 8x8 */
     int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
     /* streamed: each sample's raw values into tmp first (bytes, or floats when resized) */
@@ -878,11 +893,8 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
         if (!aug) {
             if (src)
                 memcpy(dst, src, dim * sizeof *dst);
-            for (size_t g = 0; src8 && g < dim / block; g++) {
-                const float *lut = d->lut + g * 256;
-                for (size_t k = g * block; k < (g + 1) * block; k++)
-                    dst[k] = lut[src8[k]];
-            }
+            else
+                bytes_to_floats(d, src8, 1, dst);
             continue;
         }
         int dy = 0, dx = 0, flip = 0; /* source = output position + (dy, dx) */

@@ -44,7 +44,8 @@ typedef struct eg_dataset {
     float *x_train;          /* other data (csv, synthetic, resized image_folder): n_held x dim,
                                 normalised with the training set's per-channel mean/std */
     int32_t *y_train;        /* n_train: every sample's label, held or not */
-    float *x_test;           /* n_test x dim, same normalisation (every rank holds the test set) */
+    float *x_test;           /* n_test x dim, same normalisation (every rank holds the test set);
+                                NULL for 8-bit images: u8_test, through eg_data_test_rows */
     int32_t *y_test;
     double *mean, *inv;      /* per group (channel, or feature of flat data): the training
                                 set's mean and inverse std (one block: free mean) */
@@ -58,7 +59,7 @@ typedef struct eg_dataset {
     char desc[256];          /* e.g. "mnist (60000 train, 10000 test, 1x28x28, 10 classes) from DIR" */
     /* ---- loading (eg_data_open .. eg_data_normalise) ---- */
     int is_u8;               /* the loader delivers training samples as bytes */
-    uint8_t *u8_test;        /* 8-bit images: the raw test set until eg_data_normalise */
+    uint8_t *u8_test;        /* 8-bit images: the raw test set (n_test x dim bytes) */
     eg_data_src *src;        /* the loader's handle between open and read (files, offsets) */
     const uint8_t *want;     /* during eg_data_read: EG_WANT_* bits per training sample */
     double *shift;           /* groups: the first training sample's first value of each group */
@@ -107,6 +108,9 @@ int eg_data_read(eg_dataset *d, const struct eg_partition *p, int lo, int hi, in
  * count (0: nothing; the same on every rank) */
 size_t eg_data_shared_stats(eg_dataset *d, double **buf);
 int eg_data_normalise(eg_dataset *d, eg_err *err);
+/* Test samples start .. start+n-1 as the floats the model sees: a pointer into x_test, or,
+ * for 8-bit images, buf (n x dim floats) filled through the lookup table. Thread-safe. */
+const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf);
 /* Bytes of training and test data this rank holds (samples, labels, lookup tables, the
  * stream's cache). */
 size_t eg_data_bytes(const eg_dataset *d);
