@@ -1,16 +1,19 @@
-/* data.c - eg_data_load (dispatch, normalisation, description), dataset lookup,
- * partitions over nodes and minibatch assembly with augmentation.
+/* data.c - loading in three steps (eg_data_open: labels and test set; eg_data_read: the
+ * rank's training samples; eg_data_normalise), dataset lookup, partitions over nodes and
+ * minibatch assembly with augmentation.
  *
  * The format readers live in data_idx.c (mnist, fashion_mnist, idx), data_cifar.c
  * (cifar10, cifar100), data_image.c (image_folder: PNG and JPEG), data_csv.c (csv, digits)
- * and data_synth.c (synthetic). They hand back raw feature values; this file normalises
- * them:
+ * and data_synth.c (synthetic); data_stream.c streams an image folder. They hand back raw
+ * feature values (8-bit images as bytes, kept so); this file normalises them:
  *  - images (c > 1 or h > 1): per channel, x = (v - mean_c) / std_c;
  *  - flat data (shape 1x1xdim): per feature, x = (v - mean_j) / std_j;
  * mean and std (population) computed in double on the training set only and applied to
  * both splits. A (near-)constant channel or feature (std < 1e-8) is only centred (std := 1),
  * so that a column constant in train cannot blow up in test. For images, the value a raw 0
  * (black) pixel takes in each channel is kept in d->black: the crop augmentation pads with it.
+ * Bytes become floats per minibatch (and per evaluation batch) through d->lut, the same
+ * expression evaluated once per byte value and channel: the same floats as a float copy.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L

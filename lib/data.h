@@ -1,4 +1,5 @@
-/* data.h - datasets (in memory, normalised floats) and their partition over nodes. */
+/* data.h - datasets (8-bit images kept as bytes, other data as normalised floats; each rank
+ * holding only its nodes' training samples) and their partition over nodes. */
 #ifndef EG_DATA_H
 #define EG_DATA_H
 
