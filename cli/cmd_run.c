@@ -159,6 +159,12 @@ static void print_info(void *ud, const char *line)
     fflush(stdout);
 }
 
+static void print_warn(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "expgraph: warning: %s\n", line);
+}
+
 typedef struct bar {
     double last;
     int drawn;
@@ -209,7 +215,7 @@ static int do_run(const runargs *a, const char *out, int validate, int quiet, in
     eg_run_opts o = {
         .spec_file = a->spec, .sets = a->sets, .nsets = a->nsets, .out_dir = out,
         .resume = a->resume, .force = a->force, .validate_only = validate,
-        .info = quiet ? NULL : print_info,
+        .info = quiet ? NULL : print_info, .warn = print_warn,
         .progress = (!quiet && isatty(2)) ? print_progress : NULL, .ud = &b};
     eg_err err = {0};
     int rc = eg_run(&o, &err);

@@ -587,6 +587,18 @@ double eg_comm_world_max(double v)
     return v;
 }
 
+int eg_comm_world_sum_doubles(double *buf, size_t n, eg_err *err)
+{
+    if (eg_comm_world_size() == 1)
+        return EG_OK;
+    for (size_t at = 0; at < n;) {
+        int k = n - at > (1u << 26) ? 1 << 26 : (int)(n - at);
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf + at, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), err);
+        at += (size_t)k;
+    }
+    return EG_OK;
+}
+
 int eg_comm_world_agree(int rc, eg_err *err)
 {
     int size = eg_comm_world_size(), rank = eg_comm_world_rank();

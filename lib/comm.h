@@ -114,6 +114,9 @@ int eg_comm_world_rank(void);
 int eg_comm_world_size(void);
 /* max of a double over MPI_COMM_WORLD (e.g. a time) */
 double eg_comm_world_max(double v);
+/* element-wise sum of n doubles over MPI_COMM_WORLD, in place (the data's per-sample
+ * normalisation statistics, each non-zero on one rank: exact in any order). Collective. */
+int eg_comm_world_sum_doubles(double *buf, size_t n, eg_err *err);
 /* MPI_Init_thread (funneled) / MPI_Finalize for the CLI. */
 int eg_comm_world_init(int *argc, char ***argv);
 void eg_comm_world_finalize(void);

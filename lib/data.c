@@ -1,16 +1,19 @@
-/* data.c - eg_data_load (dispatch, normalisation, description), dataset lookup,
- * partitions over nodes and minibatch assembly with augmentation.
+/* data.c - loading in three steps (eg_data_open: labels and test set; eg_data_read: the
+ * rank's training samples; eg_data_normalise), dataset lookup, partitions over nodes and
+ * minibatch assembly with augmentation.
  *
  * The format readers live in data_idx.c (mnist, fashion_mnist, idx), data_cifar.c
  * (cifar10, cifar100), data_image.c (image_folder: PNG and JPEG), data_csv.c (csv, digits)
- * and data_synth.c (synthetic). They hand back raw feature values; this file normalises
- * them:
+ * and data_synth.c (synthetic); data_stream.c streams an image folder. They hand back raw
+ * feature values (8-bit images as bytes, kept so); this file normalises them:
  *  - images (c > 1 or h > 1): per channel, x = (v - mean_c) / std_c;
  *  - flat data (shape 1x1xdim): per feature, x = (v - mean_j) / std_j;
  * mean and std (population) computed in double on the training set only and applied to
  * both splits. A (near-)constant channel or feature (std < 1e-8) is only centred (std := 1),
  * so that a column constant in train cannot blow up in test. For images, the value a raw 0
  * (black) pixel takes in each channel is kept in d->black: the crop augmentation pads with it.
+ * Bytes become floats per minibatch (and per evaluation batch) through d->lut, the same
+ * expression evaluated once per byte value and channel: the same floats as a float copy.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -54,6 +57,16 @@ float *eg_data_alloc_floats(size_t n, eg_err *err)
     return p;
 }
 
+uint8_t *eg_data_alloc_bytes(size_t n, eg_err *err)
+{
+    /* as many floats as hold n bytes: the same alignment and huge-page advice */
+    return (uint8_t *)eg_data_alloc_floats((n + sizeof(float) - 1) / sizeof(float), err);
+}
+
+static long long samples_read_total; /* eg_data_samples_read */
+
+long long eg_data_samples_read(void) { return samples_read_total; }
+
 /* ------------------------------------------------------------------------------------ */
 /* locating the named datasets                                                          */
 
@@ -92,33 +105,28 @@ static int has_marker(const char *dir, const char *const *markers)
 
 /* The candidate directories for a named dataset, in search order; returns how many.
  * Each cand[i] has room for EG_PATH_MAX bytes. */
-static int locate_candidates(const char *name, char cand[][EG_PATH_MAX], int max)
+static int locate_candidates(eg_data_kind kind, char cand[][EG_PATH_MAX], int max)
 {
     int n = 0;
+    const eg_data_info *k = &eg_data_kinds[kind];
     const char *env = getenv("EXPGRAPH_DATA");
     if (env && *env && n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", env, name);
+        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", env, k->name);
     if (n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", EG_DATA_DIR, name);
-    if (strcmp(name, "fashion_mnist") == 0 && n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s", "/usr/share/datasets/fashion-mnist");
-    if (strcmp(name, "digits") == 0 && n < max)
-        snprintf(cand[n++], EG_PATH_MAX, "%s",
-                 "/usr/lib/python3/dist-packages/sklearn/datasets/data");
+        snprintf(cand[n++], EG_PATH_MAX, "%s/%s", EG_DATA_DIR, k->name);
+    if (k->fallback && n < max)
+        snprintf(cand[n++], EG_PATH_MAX, "%s", k->fallback);
     return n;
 }
 
-int eg_data_locate(const char *name, char *dir, size_t dirlen)
+int eg_data_locate(eg_data_kind kind, char *dir, size_t dirlen)
 {
-    const char *const *markers;
-    if (strcmp(name, "mnist") == 0 || strcmp(name, "fashion_mnist") == 0)
-        markers = idx_markers;
-    else if (strcmp(name, "digits") == 0)
-        markers = digits_markers;
-    else
+    if ((unsigned)kind > EG_DATA_CSV || !eg_data_kinds[kind].named)
         return -1;
+    const char *const *markers =
+        eg_data_kinds[kind].format == EG_DFMT_DIGITS ? digits_markers : idx_markers;
     char cand[4][EG_PATH_MAX];
-    int n = locate_candidates(name, cand, 4);
+    int n = locate_candidates(kind, cand, 4);
     for (int i = 0; i < n; i++) {
         if (is_dir(cand[i]) && has_marker(cand[i], markers)) {
             if (strlen(cand[i]) >= dirlen)
@@ -130,10 +138,10 @@ int eg_data_locate(const char *name, char *dir, size_t dirlen)
     return -1;
 }
 
-static int not_found(const char *name, eg_err *err)
+static int not_found(eg_data_kind kind, eg_err *err)
 {
     char cand[4][EG_PATH_MAX];
-    int n = locate_candidates(name, cand, 4);
+    int n = locate_candidates(kind, cand, 4);
     char list[3 * 1024] = "";
     size_t used = 0;
     const char *env = getenv("EXPGRAPH_DATA");
@@ -143,176 +151,200 @@ static int not_found(const char *name, eg_err *err)
         used += (size_t)snprintf(list + used, sizeof list - used, "%.1000s%s", cand[i],
                                  i + 1 < n ? ", " : "");
     return eg_err_set(err, EG_EINPUT,
-                      "%s not found (looked in %s); run data/get_data.sh or set data.path", name,
-                      list);
+                      "%s not found (looked in %s); run data/get_data.sh or set data.path",
+                      eg_data_kinds[kind].name, list);
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* normalisation                                                                          */
+/* normalisation statistics, one sample at a time                                          */
 
-static void normalise(eg_dataset *d, eg_err *err, int *rc)
+static size_t block_of(const eg_dataset *d)
 {
-    int flat = d->shape.c == 1 && d->shape.h == 1;
-    size_t groups = flat ? (size_t)d->dim : (size_t)d->shape.c;
-    size_t block = flat ? 1 : (size_t)d->shape.h * (size_t)d->shape.w;
-    size_t dim = (size_t)d->dim;
-    double *mean = eg_calloc(groups, sizeof *mean, err);
-    double *var = eg_calloc(groups, sizeof *var, err);
-    if (!mean || !var) {
-        free(mean);
-        free(var);
-        *rc = EG_ERUN;
-        return;
-    }
-    size_t n = (size_t)d->n_train;
-    /* one pass in double over values shifted by the group's first training value K:
-     * var = E[(v-K)^2] - E[v-K]^2 loses little as long as K is a typical value (pixels,
-     * standardised features); four partial sums per row for speed */
-    double *shift = eg_calloc(groups, sizeof *shift, err);
-    if (!shift) {
-        free(mean);
-        free(var);
-        *rc = EG_ERUN;
-        return;
-    }
-    for (size_t g = 0; g < groups; g++)
-        shift[g] = d->x_train[g * block];
-    for (size_t i = 0; i < n; i++) {
-        const float *row = d->x_train + i * dim;
-        for (size_t g = 0; g < groups; g++) {
-            const float *v = row + g * block;
-            double K = shift[g], s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
-            size_t k = 0;
-            for (; k + 4 <= block; k += 4)
-                for (int u = 0; u < 4; u++) {
-                    double t = (double)v[k + (size_t)u] - K;
-                    s[u] += t;
-                    q[u] += t * t;
-                }
-            for (; k < block; k++) {
-                double t = (double)v[k] - K;
-                s[0] += t;
-                q[0] += t * t;
+    return d->shape.c == 1 && d->shape.h == 1 ? 1 : (size_t)d->shape.h * (size_t)d->shape.w;
+}
+
+/* One sample's part of the statistics into out (groups x 2): per group, the sum and the sum of squares of its values
+ * shifted by the group's first training value K (one pass in double: var = E[(v-K)^2] -
+ * E[v-K]^2 loses little as long as K is a typical value; four partial sums per group for
+ * speed). Exactly one of u8 and f is non-NULL. */
+static void sample_stats(const eg_dataset *d, const uint8_t *u8, const float *f, double *out)
+{
+    size_t block = block_of(d);
+    for (size_t g = 0; g < d->groups; g++) {
+        double K = d->shift[g], sm[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+        size_t o = g * block, k = 0;
+        for (; k + 4 <= block; k += 4)
+            for (int u = 0; u < 4; u++) {
+                size_t at = o + k + (size_t)u;
+                double t = (u8 ? (double)u8[at] : (double)f[at]) - K;
+                sm[u] += t;
+                q[u] += t * t;
             }
-            mean[g] += (s[0] + s[1]) + (s[2] + s[3]);
-            var[g] += (q[0] + q[1]) + (q[2] + q[3]);
+        for (; k < block; k++) {
+            double t = (u8 ? (double)u8[o + k] : (double)f[o + k]) - K;
+            sm[0] += t;
+            q[0] += t * t;
         }
+        out[2 * g] = (sm[0] + sm[1]) + (sm[2] + sm[3]);
+        out[2 * g + 1] = (q[0] + q[1]) + (q[2] + q[3]);
     }
-    double cnt = (double)n * (double)block;
-    for (size_t g = 0; g < groups; g++) {
-        double m = mean[g] / cnt, v = var[g] / cnt - m * m;
+}
+
+/* One training sample from a reader, as d->want[s] asks: the statistics' shift (sample 0),
+ * its statistics, and a copy into the rows this rank holds. */
+static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_err *err)
+{
+    if (s < 0 || s >= d->n_train || !d->want || !d->want[s])
+        return eg_err_set(err, EG_ERUN, "internal: sample %d delivered but not wanted", (int)s);
+    uint8_t w = d->want[s];
+    size_t block = block_of(d), dim = (size_t)d->dim;
+    if (w & EG_WANT_SHIFT)
+        for (size_t g = 0; g < d->groups; g++)
+            d->shift[g] = u8 ? (double)u8[g * block] : (double)f[g * block];
+    if (w & EG_WANT_STATS) {
+        double *one = d->sstat ? d->sstat + (size_t)s * d->groups * 2 : d->gtmp;
+        sample_stats(d, u8, f, one);
+        for (size_t j = 0; !d->sstat && j < d->groups * 2; j++)
+            d->gsum[j] += one[j];
+    }
+    if ((w & EG_WANT_KEEP) && !d->cache_stream) {
+        size_t r = (size_t)d->row[s];
+        if (u8)
+            memcpy(d->u8_train + r * dim, u8, dim);
+        else
+            memmove(d->x_train + r * dim, f, dim * sizeof *f); /* in place: r <= s */
+    }
+    if (d->src) {
+        samples_read_total++;
+        d->samples_read++;
+    }
+    return EG_OK;
+}
+
+int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err)
+{
+    return take(d, s, px, NULL, err);
+}
+
+int eg_data_take_f(eg_dataset *d, int32_t s, const float *x, eg_err *err)
+{
+    return take(d, s, NULL, x, err);
+}
+
+size_t eg_data_shared_stats(eg_dataset *d, double **buf)
+{
+    *buf = d->sstat ? d->sstat : d->gsum;
+    if (!d->src) /* read whole: every rank summed every sample */
+        return 0;
+    return d->sstat ? (size_t)d->n_train * d->groups * 2 : d->groups * 2;
+}
+
+/* mean and inverse std per group from the summed statistics (per-sample ones in sample
+ * order) */
+static void stats_of(const eg_dataset *d, double *mean, double *inv)
+{
+    size_t G = d->groups;
+    for (size_t g = 0; g < G; g++) {
+        mean[g] = d->gsum[2 * g];
+        inv[g] = d->gsum[2 * g + 1];
+    }
+    for (size_t i = 0; d->sstat && i < (size_t)d->n_train; i++)
+        for (size_t g = 0; g < G; g++) {
+            mean[g] += d->sstat[(i * G + g) * 2];
+            inv[g] += d->sstat[(i * G + g) * 2 + 1];
+        }
+    double cnt = (double)d->n_train * (double)block_of(d);
+    for (size_t g = 0; g < G; g++) {
+        double m = mean[g] / cnt, v = inv[g] / cnt - m * m;
         double sd = sqrt(v > 0 ? v : 0);
-        mean[g] = m + shift[g];
-        var[g] = sd < 1e-8 ? 1.0 : 1.0 / sd; /* now the inverse std */
+        mean[g] = m + d->shift[g];
+        inv[g] = sd < 1e-8 ? 1.0 : 1.0 / sd;
     }
-    free(shift);
-    if (!flat) {
-        /* a raw 0 pixel, normalised by the same expression as the data below */
-        d->black = eg_malloc(groups * sizeof *d->black, err);
-        if (!d->black) {
-            free(mean);
-            free(var);
-            *rc = EG_ERUN;
-            return;
+}
+
+/* x = (v - mean) * inv, in double, rounded to float: the one expression every value takes */
+static float norm_value(double v, double mean, double inv) { return (float)((v - mean) * inv); }
+
+/* rows of raw floats (n x dim) normalised in place with the dataset's mean and inverse std */
+static void normalise_rows(const eg_dataset *d, float *rows, size_t n)
+{
+    size_t dim = (size_t)d->dim, block = block_of(d);
+    for (size_t i = 0; i < n; i++) {
+        float *row = rows + i * dim;
+        for (size_t k = 0; k < dim; k++)
+            row[k] = norm_value(row[k], d->mean[k / block], d->inv[k / block]);
+    }
+}
+
+int eg_data_normalise(eg_dataset *d, eg_err *err)
+{
+    size_t G = d->groups;
+    d->mean = eg_calloc(G * 2, sizeof *d->mean, err);
+    if (!d->mean)
+        return EG_ERUN;
+    d->inv = d->mean + G;
+    stats_of(d, d->mean, d->inv);
+    free(d->sstat);
+    d->sstat = NULL;
+    int flat = d->shape.c == 1 && d->shape.h == 1;
+    if (!flat && !(d->black = eg_malloc(G * sizeof *d->black, err)))
+        return EG_ERUN;
+    for (size_t g = 0; !flat && g < G; g++)
+        d->black[g] = norm_value(0.0, d->mean[g], d->inv[g]); /* a raw 0 pixel */
+    if (!d->is_u8) {
+        if (d->x_train)
+            normalise_rows(d, d->x_train, (size_t)d->n_held);
+        normalise_rows(d, d->x_test, (size_t)d->n_test);
+        return EG_OK;
+    }
+    if (!(d->lut = eg_malloc(G * 256 * sizeof *d->lut, err)))
+        return EG_ERUN;
+    for (size_t g = 0; g < G; g++)
+        for (int v = 0; v < 256; v++)
+            d->lut[g * 256 + (size_t)v] = norm_value((double)v, d->mean[g], d->inv[g]);
+    return EG_OK;
+}
+
+/* n samples of bytes (n x dim) to floats through the lookup table */
+static void bytes_to_floats(const eg_dataset *d, const uint8_t *src, size_t n, float *dst)
+{
+    size_t dim = (size_t)d->dim, block = block_of(d);
+    for (size_t i = 0; i < n; i++)
+        for (size_t g = 0; g < dim / block; g++) {
+            const float *lut = d->lut + g * 256;
+            for (size_t k = i * dim + g * block; k < i * dim + (g + 1) * block; k++)
+                dst[k] = lut[src[k]];
         }
-        for (size_t g = 0; g < groups; g++)
-            d->black[g] = (float)((0.0f - mean[g]) * var[g]);
-    }
-    float *sets[2] = {d->x_train, d->x_test};
-    size_t counts[2] = {n, (size_t)d->n_test};
-    for (int s = 0; s < 2; s++) {
-        for (size_t i = 0; i < counts[s]; i++) {
-            float *row = sets[s] + i * dim;
-            for (size_t g = 0; g < groups; g++) {
-                double m = mean[g], inv = var[g];
-                for (size_t k = 0; k < block; k++)
-                    row[g * block + k] = (float)((row[g * block + k] - m) * inv);
-            }
-        }
-    }
-    free(mean);
-    free(var);
+}
+
+const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf)
+{
+    size_t at = (size_t)start * (size_t)d->dim;
+    if (d->x_test)
+        return d->x_test + at;
+    bytes_to_floats(d, d->u8_test + at, (size_t)n, buf);
+    return buf;
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* loading                                                                                */
 
-/* The named datasets: how each is found and read. */
-typedef enum {
-    SRC_IDX, SRC_DIGITS, SRC_CIFAR10, SRC_CIFAR100, SRC_IMAGES, SRC_CSV, SRC_SYNTH
-} src_kind;
-typedef struct data_kind {
-    const char *name;
-    src_kind src;
-    int locatable;     /* 1: without data.path, eg_data_locate finds it */
-    const char *needs; /* without data.path and not locatable: what the path must be */
-} data_kind;
-
-static const data_kind data_kinds[] = {
-    {"mnist", SRC_IDX, 1, NULL},
-    {"fashion_mnist", SRC_IDX, 1, NULL},
-    {"digits", SRC_DIGITS, 1, NULL},
-    {"cifar10", SRC_CIFAR10, 0,
-     "directory of the binary version: data_batch_1.bin .. data_batch_5.bin, test_batch.bin"},
-    {"cifar100", SRC_CIFAR100, 0, "directory of the binary version: train.bin, test.bin"},
-    {"synthetic", SRC_SYNTH, 0, NULL},
-    {"idx", SRC_IDX, 0, "directory"},
-    {"image_folder", SRC_IMAGES, 0, "directory"},
-    {"png_folder", SRC_IMAGES, 0, "directory"}, /* the old name of image_folder */
-    {"csv", SRC_CSV, 0, "directory with train.csv and test.csv, or one .csv file"},
-};
-
-int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
+static int open_format(eg_dataset *d, const eg_data_spec *s, const char *where, int nodes,
+                       uint64_t seed, eg_err *err)
 {
-    memset(d, 0, sizeof *d);
-    char dir[EG_PATH_MAX];
-    const char *name = s->name;
-    const char *where = s->path;
-    const data_kind *k = NULL;
-    for (size_t i = 0; i < sizeof data_kinds / sizeof data_kinds[0]; i++)
-        if (strcmp(name, data_kinds[i].name) == 0)
-            k = &data_kinds[i];
-    if (!k)
-        return eg_err_set(err, EG_EINPUT,
-                          "unknown data.name '%s' (known: mnist, fashion_mnist, digits, cifar10, "
-                          "cifar100, synthetic, idx, image_folder, csv)",
-                          name);
-    if (k->src == SRC_SYNTH) {
-        where = NULL;
-    } else if (!s->path[0]) {
-        if (!k->locatable)
-            return eg_err_set(err, EG_EINPUT, "data.path is required for data.name %s (a %s)",
-                              name, k->needs);
-        if (eg_data_locate(name, dir, sizeof dir) != 0)
-            return not_found(name, err);
-        where = dir;
+    const eg_data_info *k = &eg_data_kinds[s->kind];
+    switch (k->format) {
+    case EG_DFMT_IDX: return eg_data_open_idx(d, where, err);
+    case EG_DFMT_DIGITS: return eg_data_load_digits(d, where, err);
+    case EG_DFMT_CIFAR: return eg_data_open_cifar(d, where, k->classes, err);
+    case EG_DFMT_IMAGES: return eg_data_open_image_folder(d, where, s->image_size, err);
+    case EG_DFMT_CSV: return eg_data_load_csv(d, where, err);
+    default: return eg_data_load_synthetic(d, s, nodes, seed, err);
     }
-    int rc;
-    switch (k->src) {
-    case SRC_IDX: rc = eg_data_load_idx(d, where, err); break;
-    case SRC_DIGITS: rc = eg_data_load_digits(d, where, err); break;
-    case SRC_CIFAR10: rc = eg_data_load_cifar(d, where, 10, err); break;
-    case SRC_CIFAR100: rc = eg_data_load_cifar(d, where, 100, err); break;
-    case SRC_IMAGES: rc = eg_data_load_image_folder(d, where, s->image_size, err); break;
-    case SRC_CSV: rc = eg_data_load_csv(d, where, err); break;
-    default: rc = eg_data_load_synthetic(d, s, nodes, seed, err); break;
-    }
-    if (rc != EG_OK) {
-        eg_data_free(d);
-        return rc;
-    }
-    if (d->n_train < 1 || d->n_test < 1) {
-        eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
-                   d->n_train < 1 ? "training" : "test");
-        eg_data_free(d);
-        return EG_EINPUT;
-    }
-    rc = EG_OK;
-    normalise(d, err, &rc);
-    if (rc != EG_OK) {
-        eg_data_free(d);
-        return rc;
-    }
+}
+
+static void describe(eg_dataset *d, const char *name, const char *where)
+{
     if (where) {
         /* a very long directory keeps its tail: "(...ache/mnist)" */
         size_t wl = strlen(where);
@@ -325,22 +357,183 @@ int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed,
         snprintf(d->desc, sizeof d->desc, "%s: %d train / %d test, %dx%dx%d, %d classes", name,
                  d->n_train, d->n_test, d->shape.c, d->shape.h, d->shape.w, d->classes);
     }
+}
+
+int eg_data_open(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
+{
+    memset(d, 0, sizeof *d);
+    char dir[EG_PATH_MAX];
+    if ((unsigned)s->kind > EG_DATA_CSV)
+        return eg_err_set(err, EG_EINPUT, "unknown data kind %d", (int)s->kind);
+    const eg_data_info *k = &eg_data_kinds[s->kind];
+    const char *name = k->name;
+    const char *where = s->path;
+    if (k->format == EG_DFMT_SYNTH) {
+        where = NULL;
+    } else if (!s->path[0]) {
+        if (!k->named)
+            return eg_err_set(err, EG_EINPUT, "data.path is required for data.name %s (a %s)",
+                              name, k->path_is);
+        if (eg_data_locate(s->kind, dir, sizeof dir) != 0)
+            return not_found(s->kind, err);
+        where = dir;
+    }
+    int rc = open_format(d, s, where, nodes, seed, err);
+    d->batch_size = s->batch_size;
+    d->cache_stream = rc == EG_OK && s->cache == EG_CACHE_STREAM && d->src && d->src->sample;
+    if (rc == EG_OK && (d->n_train < 1 || d->n_test < 1))
+        rc = eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
+                        d->n_train < 1 ? "training" : "test");
+    if (rc == EG_OK) {
+        int flat = d->shape.c == 1 && d->shape.h == 1;
+        d->groups = flat ? (size_t)d->dim : (size_t)d->shape.c;
+        /* shift, gsum, gtmp: one block */
+        d->shift = eg_calloc(d->groups * 5, sizeof *d->shift, err);
+        d->gsum = d->shift ? d->shift + d->groups : NULL;
+        d->gtmp = d->shift ? d->gsum + 2 * d->groups : NULL;
+        /* read per rank, and not all integer sums below 2^53: per-sample sums */
+        double sq = (double)d->n_train * (double)block_of(d) * 255.0 * 255.0;
+        int per_sample = d->src && (!d->is_u8 || sq >= 9007199254740992.0);
+        if (per_sample && d->shift)
+            d->sstat = eg_calloc((size_t)d->n_train * d->groups * 2, sizeof *d->sstat, err);
+        if (!d->shift || (per_sample && !d->sstat))
+            rc = EG_ERUN;
+    }
+    if (rc == EG_OK && !d->src) { /* read whole */
+        samples_read_total += d->n_train;
+        d->samples_read = d->n_train;
+    }
+    if (rc != EG_OK) {
+        eg_data_free(d);
+        return rc;
+    }
+    describe(d, name, where);
     return EG_OK;
+}
+
+/* want[s] for this rank: its nodes' samples kept and summed, the samples no node owns summed
+ * by the rank with stats_rest, sample 0 read by every rank for the shift (p NULL: every sample
+ * kept and summed) */
+static uint8_t *want_of(const eg_dataset *d, const eg_partition *p, int lo, int hi,
+                        int stats_rest, eg_err *err)
+{
+    uint8_t *want = eg_calloc((size_t)d->n_train, 1, err);
+    if (!want)
+        return NULL;
+    uint8_t *owned = p ? eg_calloc((size_t)d->n_train, 1, err) : NULL;
+    if (p && !owned) {
+        free(want);
+        return NULL;
+    }
+    for (int i = 0; p && i < p->nodes; i++)
+        for (int32_t k = p->offset[i]; k < p->offset[i + 1]; k++) {
+            owned[p->idx[k]] = 1;
+            if (i >= lo && i < hi)
+                want[p->idx[k]] = EG_WANT_KEEP | EG_WANT_STATS;
+        }
+    for (int32_t s = 0; s < d->n_train; s++)
+        if (!p)
+            want[s] = EG_WANT_KEEP | EG_WANT_STATS;
+        else if (!d->src) /* read whole: every rank sums every sample, in order */
+            want[s] |= EG_WANT_STATS;
+        else if (!owned[s] && stats_rest)
+            want[s] |= EG_WANT_STATS;
+    want[0] |= EG_WANT_SHIFT;
+    free(owned);
+    return want;
+}
+
+int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats_rest,
+                 eg_err *err)
+{
+    uint8_t *want = want_of(d, p, lo, hi, stats_rest, err);
+    d->row = want ? eg_malloc((size_t)d->n_train * sizeof *d->row, err) : NULL;
+    if (!d->row) {
+        free(want);
+        return EG_ERUN;
+    }
+    d->n_held = 0;
+    for (int32_t s = 0; s < d->n_train; s++)
+        d->row[s] = want[s] & EG_WANT_KEEP ? d->n_held++ : -1;
+    size_t bytes = d->cache_stream ? 0 : (size_t)d->n_held * (size_t)d->dim;
+    int rc = EG_OK;
+    if (d->is_u8 && !d->cache_stream && !(d->u8_train = eg_data_alloc_bytes(bytes, err)))
+        rc = EG_ERUN;
+    if (!d->is_u8 && d->src && !d->cache_stream &&
+        !(d->x_train = eg_data_alloc_floats(bytes, err)))
+        rc = EG_ERUN;
+    d->want = want;
+    if (rc == EG_OK && d->src) {
+        rc = d->src->read(d, d->src, err);
+    } else {
+        for (int32_t s = 0; rc == EG_OK && s < d->n_train; s++)
+            if (want[s])
+                rc = take(d, s, NULL, d->x_train + (size_t)s * (size_t)d->dim, err);
+    }
+    d->want = NULL;
+    free(want);
+    /* read whole (csv, digits, synthetic): the rows kept were moved to the front; let go of
+     * the rest */
+    if (rc == EG_OK && !d->src && d->n_held < d->n_train) {
+        size_t keep = (size_t)d->n_held * (size_t)d->dim;
+        float *x = eg_data_alloc_floats(keep ? keep : 1, err);
+        if (!x)
+            return EG_ERUN;
+        memcpy(x, d->x_train, keep * sizeof *x);
+        free(d->x_train);
+        d->x_train = x;
+    }
+    /* streamed: the read above only summed the statistics; a cache of the next minibatches */
+    if (rc == EG_OK && d->cache_stream) {
+        long ahead = 2L * (EG_DATA_AHEAD + 1) * (hi > lo ? hi - lo : 1) * d->batch_size;
+        rc = eg_data_stream_start(d, ahead > (1 << 20) ? 1 << 20 : (int)ahead, err);
+    }
+    return rc;
+}
+
+size_t eg_data_bytes(const eg_dataset *d)
+{
+    size_t dim = (size_t)d->dim, held = d->cache_stream ? 0 : (size_t)d->n_held;
+    size_t b = held * dim * (d->is_u8 ? 1 : sizeof(float)); /* streamed: only the cache */
+    b += (size_t)d->n_test * dim * (d->x_test ? sizeof(float) : 1);
+    b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
+    if (d->lut)
+        b += d->groups * 256 * sizeof(float);
+    return b + eg_data_stream_bytes(d->stream);
+}
+
+int eg_data_load(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed, eg_err *err)
+{
+    int rc = eg_data_open(d, s, nodes, seed, err);
+    if (rc == EG_OK)
+        rc = eg_data_read(d, NULL, 0, 1, 1, err);
+    if (rc == EG_OK)
+        rc = eg_data_normalise(d, err);
+    if (rc != EG_OK)
+        eg_data_free(d);
+    return rc;
 }
 
 void eg_data_free(eg_dataset *d)
 {
     if (!d)
         return;
+    eg_data_stream_free(d->stream); /* first: its thread decodes through src */
+    if (d->src)
+        d->src->free(d->src);
     free(d->x_train);
+    free(d->u8_train);
+    free(d->row);
     free(d->y_train);
     free(d->x_test);
+    free(d->u8_test);
     free(d->y_test);
+    free(d->lut);
     free(d->black);
-    d->black = NULL;
-    d->x_train = d->x_test = NULL;
-    d->y_train = d->y_test = NULL;
-    d->n_train = d->n_test = 0;
+    free(d->shift);
+    free(d->sstat);
+    free(d->mean); /* and inv, the same block */
+    memset(d, 0, sizeof *d); /* nothing dangling: a freed dataset reads as empty */
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -471,18 +664,18 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
     if (nodes < 1)
         return eg_err_set(err, EG_EINPUT, "nodes must be at least 1 (got %d)", nodes);
     int bs = s->batch_size > 0 ? s->batch_size : 1;
-    const char *kind = s->partition[0] ? s->partition : "iid";
+    eg_partition_kind kind = s->partition;
+    const char *kname = (unsigned)kind <= EG_PART_SORTED ? eg_partition_kinds[kind].name : "?";
     int32_t n = d->n_train;
-    int dirichlet = strcmp(kind, "dirichlet") == 0;
-    if (strcmp(kind, "iid") != 0 && !dirichlet && strcmp(kind, "sorted") != 0)
-        return eg_err_set(err, EG_EINPUT,
-                          "unknown data.partition '%s' (known: iid, dirichlet, sorted)", kind);
-    if (d->node_blocks && strcmp(kind, "iid") != 0)
+    int dirichlet = kind == EG_PART_DIRICHLET;
+    if ((unsigned)kind > EG_PART_SORTED)
+        return eg_err_set(err, EG_EINPUT, "unknown data.partition kind %d", (int)kind);
+    if (d->node_blocks && kind != EG_PART_IID)
         return eg_err_set(err, EG_EINPUT,
                           "data.partition %s cannot be used with synthetic data of "
                           "heterogeneity > 0 (each node already owns its own block of samples); "
                           "use partition: iid",
-                          kind);
+                          kname);
     if (dirichlet && !(s->alpha > 0))
         return eg_err_set(err, EG_EINPUT, "data.alpha must be > 0 for dirichlet (got %g)",
                           s->alpha);
@@ -514,7 +707,7 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
             for (int32_t k = 0; k < n; k++)
                 owner[k] = k / share;
         }
-    } else if (strcmp(kind, "iid") == 0) {
+    } else if (kind == EG_PART_IID) {
         int32_t *perm = eg_malloc((size_t)n * sizeof *perm, err);
         if (!perm) {
             rc = EG_ERUN;
@@ -526,7 +719,7 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
                 owner[perm[k]] = k / share;
             free(perm);
         }
-    } else if (strcmp(kind, "sorted") == 0) {
+    } else if (kind == EG_PART_SORTED) {
         int32_t *class_start = eg_malloc(((size_t)d->classes + 1) * sizeof *class_start, err);
         int32_t *order = class_start ? by_label(d, class_start, err) : NULL;
         if (!order) {
@@ -543,6 +736,11 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
         int32_t *count = eg_malloc((size_t)nodes * sizeof *count, err);
         if (!count)
             rc = EG_ERUN;
+        else if ((long)n < (long)nodes * bs) /* no draw can do it: do not try 1000 times */
+            rc = eg_err_set(err, EG_EINPUT,
+                            "dirichlet: %d training samples cannot give each of %d nodes "
+                            "batch_size %d samples",
+                            (int)n, nodes, bs);
         for (int attempt = 0; rc == EG_OK && attempt < DIRICHLET_TRIES; attempt++) {
             for (int32_t k = 0; k < n; k++)
                 owner[k] = -1;
@@ -637,19 +835,69 @@ double eg_partition_skew(const eg_partition *p)
 /* crop padding on every side: torchvision's RandomCrop(size, padding=4) */
 #define CROP_PAD 4
 
+/* One sample, cropped at offset (dy, dx) and maybe mirrored: out[c][i][j] = in[c][i + dy][j' + dx]
+ * with j' = W-1-j when flipped, else j; a source outside the image is the padding black[c].
+ * The sample is src8 (bytes, through lut) or src (floats). */
+static void aug_sample(const eg_dataset *d, const uint8_t *src8, const float *src, int dy, int dx,
+                       int flip, float *dst)
+{
+    const int C = d->shape.c, H = d->shape.h, W = d->shape.w;
+    const size_t hw = (size_t)H * (size_t)W;
+    for (int c = 0; c < C; c++) {
+        const float *lut = src8 ? d->lut + (size_t)c * 256 : NULL;
+        float *dc = dst + (size_t)c * hw;
+        const float pad = d->black ? d->black[c] : 0.0f;
+        for (int i = 0; i < H; i++) {
+            int si = i + dy;
+            float *drow = dc + (size_t)i * (size_t)W;
+            if (si < 0 || si >= H) {
+                for (int j = 0; j < W; j++)
+                    drow[j] = pad;
+                continue;
+            }
+            size_t so = (size_t)c * hw + (size_t)si * (size_t)W;
+            for (int j = 0; j < W; j++) {
+                int sj = (flip ? W - 1 - j : j) + dx;
+                drow[j] = sj < 0 || sj >= W ? pad
+                          : lut          ? lut[src8[so + (size_t)sj]]
+                                         : src[so + (size_t)sj];
+            }
+        }
+    }
+}
+
 void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
                         eg_rng *rng, float *x, int32_t *y)
 {
-    const int C = d->shape.c, H = d->shape.h, W = d->shape.w;
+    const int H = d->shape.h, W = d->shape.w;
     const size_t dim = (size_t)d->dim;
     /* augmentation only for images of at least 8x8 */
     int aug = (H >= 8 && W >= 8 && rng) ? augment & (EG_AUG_CROP | EG_AUG_FLIP) : 0;
+    /* streamed: each sample's raw values into tmp first (bytes, or floats when resized) */
+    void *tmp = d->stream ? malloc(dim * (d->is_u8 ? 1 : sizeof(float))) : NULL;
+    if (d->stream && !tmp) {
+        eg_data_stream_fail(d->stream, "out of memory for a streamed minibatch");
+        memset(x, 0, (size_t)batch * dim * sizeof *x);
+        return;
+    }
     for (int b = 0; b < batch; b++) {
-        const float *src = d->x_train + (size_t)idx[b] * dim;
+        size_t r = d->row ? (size_t)d->row[idx[b]] : (size_t)idx[b];
+        const uint8_t *src8 = d->u8_train ? d->u8_train + r * dim : NULL;
+        const float *src = src8 ? NULL : d->x_train + r * dim;
+        if (tmp) {
+            eg_data_stream_get(d->stream, idx[b], tmp); /* a failure: eg_data_error */
+            if (!d->is_u8)
+                normalise_rows(d, tmp, 1);
+            src8 = d->is_u8 ? tmp : NULL;
+            src = d->is_u8 ? NULL : tmp;
+        }
         float *dst = x + (size_t)b * dim;
         y[b] = d->y_train[idx[b]];
         if (!aug) {
-            memcpy(dst, src, dim * sizeof *dst);
+            if (src)
+                memcpy(dst, src, dim * sizeof *dst);
+            else
+                bytes_to_floats(d, src8, 1, dst);
             continue;
         }
         int dy = 0, dx = 0, flip = 0; /* source = output position + (dy, dx) */
@@ -659,26 +907,7 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
         }
         if (aug & EG_AUG_FLIP)
             flip = (int)(eg_rng_next(rng) >> 63);
-        /* out[c][i][j] = in[c][i + dy][j' + dx] with j' = W-1-j when flipped, else j;
-         * a source outside the image is the padding: black[c] */
-        for (int c = 0; c < C; c++) {
-            const float *sc = src + (size_t)c * (size_t)H * (size_t)W;
-            float *dc = dst + (size_t)c * (size_t)H * (size_t)W;
-            const float pad = d->black ? d->black[c] : 0.0f;
-            for (int i = 0; i < H; i++) {
-                int si = i + dy;
-                float *drow = dc + (size_t)i * (size_t)W;
-                if (si < 0 || si >= H) {
-                    for (int j = 0; j < W; j++)
-                        drow[j] = pad;
-                    continue;
-                }
-                const float *srow = sc + (size_t)si * (size_t)W;
-                for (int j = 0; j < W; j++) {
-                    int sj = (flip ? W - 1 - j : j) + dx;
-                    drow[j] = sj < 0 || sj >= W ? pad : srow[sj];
-                }
-            }
-        }
+        aug_sample(d, src8, src, dy, dx, flip, dst);
     }
+    free(tmp);
 }

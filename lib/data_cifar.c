@@ -113,8 +113,9 @@ static int cifar_count(const cifar_kind *k, const char *path, long expect, size_
     return EG_OK;
 }
 
-/* Reads `records` records of path into x (records x 3072 floats) and y. */
-static int cifar_read(const cifar_kind *k, const char *path, size_t records, float *x, int32_t *y,
+/* Reads `records` records of path: labels into y (checked), pixels into x (records x 3072
+ * bytes) unless x is NULL. */
+static int cifar_read(const cifar_kind *k, const char *path, size_t records, uint8_t *x, int32_t *y,
                       eg_err *err)
 {
     enum { CHUNK = 256 };
@@ -155,10 +156,8 @@ static int cifar_read(const cifar_kind *k, const char *path, size_t records, flo
                 break;
             }
             y[done + i] = label;
-            float *dst = x + (done + i) * CIFAR_PIXELS;
-            const uint8_t *src = r + k->label_bytes;
-            for (size_t p = 0; p < CIFAR_PIXELS; p++)
-                dst[p] = (float)src[p];
+            if (x)
+                memcpy(x + (done + i) * CIFAR_PIXELS, r + k->label_bytes, CIFAR_PIXELS);
         }
         done += n;
     }
@@ -168,28 +167,72 @@ static int cifar_read(const cifar_kind *k, const char *path, size_t records, flo
     return rc;
 }
 
-int eg_data_load_cifar(eg_dataset *d, const char *dir, int classes, eg_err *err)
+/* the training records, read one by one after the partition (fseek to each wanted one) */
+typedef struct cifar_src {
+    eg_data_src base;
+    const cifar_kind *k;
+    int nfiles;
+    char paths[CIFAR_MAX_FILES][EG_PATH_MAX + 128];
+    size_t counts[CIFAR_MAX_FILES];
+} cifar_src;
+
+static int cifar_read_train(eg_dataset *d, eg_data_src *base, eg_err *err)
+{
+    cifar_src *c = (cifar_src *)base;
+    size_t rec = (size_t)c->k->label_bytes + CIFAR_PIXELS;
+    uint8_t px[CIFAR_PIXELS];
+    int32_t s = 0;
+    int rc = EG_OK;
+    for (int i = 0; rc == EG_OK && i < c->nfiles; i++) {
+        FILE *f = NULL;
+        for (size_t r = 0; rc == EG_OK && r < c->counts[i]; r++, s++) {
+            if (!d->want[s])
+                continue;
+            if (!f && !(f = fopen(c->paths[i], "rb"))) {
+                rc = eg_err_set(err, EG_EINPUT, "%s: %s", c->paths[i], strerror(errno));
+            } else if (fseek(f, (long)(r * rec + (size_t)c->k->label_bytes), SEEK_SET) != 0 ||
+                       fread(px, 1, CIFAR_PIXELS, f) != CIFAR_PIXELS) {
+                rc = eg_err_set(err, EG_EINPUT, "%s: record %zu of %zu: %s", c->paths[i], r + 1,
+                                c->counts[i],
+                                ferror(f) ? "read error" : "truncated (the file shrank)");
+            } else {
+                rc = eg_data_take_u8(d, s, px, err);
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    return rc;
+}
+
+static void cifar_src_free(eg_data_src *base) { free(base); }
+
+int eg_data_open_cifar(eg_dataset *d, const char *dir, int classes, eg_err *err)
 {
     const cifar_kind *k = classes == 100 ? &cifar100 : &cifar10;
     char base[EG_PATH_MAX + 64];
     int rc = cifar_find(k, dir, base, sizeof base, err);
     if (rc != EG_OK)
         return rc;
-    char paths[CIFAR_MAX_FILES + 1][EG_PATH_MAX + 128];
-    size_t counts[CIFAR_MAX_FILES + 1];
-    int nfiles = 0;
+    cifar_src *src = eg_calloc(1, sizeof *src, err);
+    if (!src)
+        return EG_ERUN;
+    src->k = k;
+    src->base.read = cifar_read_train;
+    src->base.free = cifar_src_free;
+    d->src = &src->base;
+    char test[EG_PATH_MAX + 128];
     size_t ntr = 0, nte = 0;
-    for (int i = 0; k->train[i]; i++, nfiles++) {
-        snprintf(paths[i], sizeof paths[i], "%s/%s", base, k->train[i]);
+    for (int i = 0; k->train[i]; i++, src->nfiles++) {
+        snprintf(src->paths[i], sizeof src->paths[i], "%s/%s", base, k->train[i]);
         long expect = k->train[1] ? CIFAR_FILE_RECORDS : k->train_records;
-        if ((rc = cifar_count(k, paths[i], expect, &counts[i], err)) != EG_OK)
+        if ((rc = cifar_count(k, src->paths[i], expect, &src->counts[i], err)) != EG_OK)
             return rc;
-        ntr += counts[i];
+        ntr += src->counts[i];
     }
-    snprintf(paths[nfiles], sizeof paths[nfiles], "%s/%s", base, k->test);
-    if ((rc = cifar_count(k, paths[nfiles], k->test_records, &counts[nfiles], err)) != EG_OK)
+    snprintf(test, sizeof test, "%s/%s", base, k->test);
+    if ((rc = cifar_count(k, test, k->test_records, &nte, err)) != EG_OK)
         return rc;
-    nte = counts[nfiles];
     if (ntr > (size_t)INT32_MAX / 4)
         return eg_err_set(err, EG_EINPUT, "%s: %zu training records is too many", base, ntr);
 
@@ -198,19 +241,18 @@ int eg_data_load_cifar(eg_dataset *d, const char *dir, int classes, eg_err *err)
     d->classes = k->classes;
     d->n_train = (int)ntr;
     d->n_test = (int)nte;
-    d->x_train = eg_data_alloc_floats(ntr * CIFAR_PIXELS, err);
-    d->x_test = eg_data_alloc_floats(nte * CIFAR_PIXELS, err);
+    d->is_u8 = 1;
+    d->u8_test = eg_data_alloc_bytes(nte * CIFAR_PIXELS, err);
     d->y_train = eg_malloc(ntr * sizeof *d->y_train, err);
     d->y_test = eg_malloc(nte * sizeof *d->y_test, err);
-    if (!d->x_train || !d->x_test || !d->y_train || !d->y_test)
+    if (!d->u8_test || !d->y_train || !d->y_test)
         return EG_ERUN;
+    /* the labels sit between the pixels: reading them streams every training file once */
     size_t at = 0;
-    for (int i = 0; i < nfiles; i++) {
-        rc = cifar_read(k, paths[i], counts[i], d->x_train + at * CIFAR_PIXELS, d->y_train + at,
-                        err);
-        if (rc != EG_OK)
+    for (int i = 0; i < src->nfiles; i++) {
+        if ((rc = cifar_read(k, src->paths[i], src->counts[i], NULL, d->y_train + at, err)))
             return rc;
-        at += counts[i];
+        at += src->counts[i];
     }
-    return cifar_read(k, paths[nfiles], nte, d->x_test, d->y_test, err);
+    return cifar_read(k, test, nte, d->u8_test, d->y_test, err);
 }

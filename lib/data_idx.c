@@ -164,10 +164,9 @@ static void idx_close(idx_file *f)
     f->g = NULL;
 }
 
-/* Reads the payload of an open file in chunks through buf (cap bytes), converting into
- * xf (floats) or yi (int32, also tracking the maximum in *maxl); then checks that nothing
- * follows. */
-static int idx_payload(idx_file *f, uint8_t *buf, size_t cap, float *xf, int32_t *yi, int *maxl,
+/* Reads the payload of an open file in chunks through buf (cap bytes), into xb (bytes) or
+ * yi (int32, also tracking the maximum in *maxl); then checks that nothing follows. */
+static int idx_payload(idx_file *f, uint8_t *buf, size_t cap, uint8_t *xb, int32_t *yi, int *maxl,
                        eg_err *err)
 {
     size_t done = 0, got;
@@ -175,10 +174,8 @@ static int idx_payload(idx_file *f, uint8_t *buf, size_t cap, float *xf, int32_t
         size_t want = f->count - done < cap ? f->count - done : cap;
         if (gz_read_all(f->g, f->path, buf, want, &got, err) != 0)
             return EG_EINPUT;
-        if (xf) {
-            float *dst = xf + done;
-            for (size_t k = 0; k < got; k++)
-                dst[k] = (float)buf[k];
+        if (xb) {
+            memcpy(xb + done, buf, got);
         } else {
             int32_t *dst = yi + done;
             for (size_t k = 0; k < got; k++) {
@@ -227,7 +224,57 @@ static void shape_of(const idx_file *f, eg_shape *s)
     s->w = (int)f->dims[f->nd - 1];
 }
 
-int eg_data_load_idx(eg_dataset *d, const char *dir, eg_err *err)
+/* the training images, read sample by sample after the partition: raw files seek to each
+ * wanted sample, gzip streams are inflated once, front to back (gzseek forward) */
+typedef struct idx_src {
+    eg_data_src base;
+    idx_file img; /* path, header */
+} idx_src;
+
+static int idx_read(eg_dataset *d, eg_data_src *base, eg_err *err)
+{
+    idx_src *x = (idx_src *)base;
+    idx_file *f = &x->img;
+    size_t dim = (size_t)d->dim, hdr = 4 + 4 * (size_t)f->nd, got;
+    uint8_t *px = eg_malloc(dim + 1, err);
+    if (!px)
+        return EG_ERUN;
+    int rc = idx_open(f, 3, 4, err);
+    for (int32_t s = 0; rc == EG_OK && s < d->n_train; s++) {
+        if (!d->want[s])
+            continue;
+        if (gzseek(f->g, (z_off_t)(hdr + (size_t)s * dim), SEEK_SET) < 0) {
+            rc = eg_err_set(err, EG_EINPUT, "%s: cannot reach sample %d (truncated or corrupt)",
+                            f->path, (int)s + 1);
+        } else if (gz_read_all(f->g, f->path, px, dim, &got, err) != 0) {
+            rc = EG_EINPUT; /* the message names the file */
+        } else if (got < dim) {
+            rc = eg_err_set(err, EG_EINPUT,
+                            "%s: truncated: sample %d of %u is cut short (%zu of %zu bytes)",
+                            f->path, (int)s + 1, (unsigned)f->dims[0], got, dim);
+        } else if (s + 1 == d->n_train && gz_read_all(f->g, f->path, px, 1, &got, err) == 0 &&
+                   got) {
+            rc = eg_err_set(err, EG_EINPUT,
+                            "%s: longer than its idx header says (%u items): not an idx file or "
+                            "a wrong header",
+                            f->path, (unsigned)f->dims[0]);
+        } else {
+            rc = eg_data_take_u8(d, s, px, err);
+        }
+    }
+    idx_close(f);
+    free(px);
+    return rc;
+}
+
+static void idx_src_free(eg_data_src *base)
+{
+    idx_src *x = (idx_src *)base;
+    idx_close(&x->img);
+    free(x);
+}
+
+int eg_data_open_idx(eg_dataset *d, const char *dir, eg_err *err)
 {
     idx_file f[4]; /* train images, train labels, test images, test labels */
     memset(f, 0, sizeof f);
@@ -247,26 +294,26 @@ int eg_data_load_idx(eg_dataset *d, const char *dir, eg_err *err)
     if (rc == EG_OK && (size_t)tr.c * (size_t)tr.h * (size_t)tr.w > INT32_MAX)
         rc = eg_err_set(err, EG_EINPUT, "%s: images of %dx%dx%d are too large", f[0].path, tr.c,
                         tr.h, tr.w);
+    idx_src *src = NULL;
     if (rc == EG_OK) {
         d->shape = tr;
         d->dim = tr.c * tr.h * tr.w;
         d->n_train = (int)f[0].dims[0];
         d->n_test = (int)f[2].dims[0];
-        d->x_train = eg_data_alloc_floats(f[0].count, err);
-        d->x_test = eg_data_alloc_floats(f[2].count, err);
+        d->is_u8 = 1;
+        d->u8_test = eg_data_alloc_bytes(f[2].count, err);
         d->y_train = eg_malloc((size_t)d->n_train * sizeof *d->y_train, err);
         d->y_test = eg_malloc((size_t)d->n_test * sizeof *d->y_test, err);
         buf = eg_malloc(cap, err);
-        if (!d->x_train || !d->x_test || !d->y_train || !d->y_test || !buf)
+        src = eg_calloc(1, sizeof *src, err);
+        if (!d->u8_test || !d->y_train || !d->y_test || !buf || !src)
             rc = EG_ERUN;
     }
     int maxl = 0;
     if (rc == EG_OK)
-        rc = idx_payload(&f[0], buf, cap, d->x_train, NULL, NULL, err);
-    if (rc == EG_OK)
         rc = idx_payload(&f[1], buf, cap, NULL, d->y_train, &maxl, err);
     if (rc == EG_OK)
-        rc = idx_payload(&f[2], buf, cap, d->x_test, NULL, NULL, err);
+        rc = idx_payload(&f[2], buf, cap, d->u8_test, NULL, NULL, err);
     if (rc == EG_OK)
         rc = idx_payload(&f[3], buf, cap, NULL, d->y_test, &maxl, err);
     if (rc == EG_OK)
@@ -274,5 +321,11 @@ int eg_data_load_idx(eg_dataset *d, const char *dir, eg_err *err)
     for (int k = 0; k < 4; k++)
         idx_close(&f[k]);
     free(buf);
+    if (src) {
+        src->img = f[0]; /* the path and header; reopened by idx_read */
+        src->base.read = idx_read;
+        src->base.free = idx_src_free;
+        d->src = &src->base;
+    }
     return rc;
 }

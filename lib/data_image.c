@@ -525,42 +525,37 @@ typedef struct img_shape {
     int resize;  /* data.image_size: resize + centre-crop to h = w = resize; 0: none */
 } img_shape;
 
-/* Reads every file of the split into x (n x dim floats, C x H x W). */
-static int read_split(const img_split *s, const img_shape *want, const char *first, float *x,
-                      int32_t *y, eg_err *err)
+/* Decodes one file into a sample, C x H x W: bytes into u8 (no resize), or resized floats
+ * into f (want->resize). The message names the file; `first` is the image that fixed the
+ * shape. */
+static int decode_sample(const char *path, const img_shape *want, const char *first, uint8_t *u8,
+                         float *f, eg_err *err)
 {
     char msg[400];
-    size_t hw = (size_t)want->h * (size_t)want->w, dim = hw * (size_t)want->c;
+    size_t hw = (size_t)want->h * (size_t)want->w;
+    raw_img img;
+    if (img_decode(path, &img, msg, sizeof msg) != 0)
+        return eg_err_set(err, EG_EINPUT, "%s: %s", path, msg);
     int rc = EG_OK;
-    for (size_t i = 0; rc == EG_OK && i < s->files.n; i++) {
-        const char *path = s->files.v[i];
-        raw_img img;
-        if (img_decode(path, &img, msg, sizeof msg) != 0)
-            return eg_err_set(err, EG_EINPUT, "%s: %s", path, msg);
-        float *dst = x + i * dim;
-        if (want->resize) {
-            if (img.c != want->c && !(img.c == 1 && want->c == 3))
-                rc = eg_err_set(err, EG_EINPUT,
-                                "%s: image is %s, but %s is %s; a gray set cannot hold "
-                                "RGB images",
-                                path, chan_name(img.c), first, chan_name(want->c));
-            else
-                rc = img_resize_crop(&img, want->c, want->resize, dst, err);
-        } else if (img.w != want->w || img.h != want->h || img.c != want->c) {
+    if (want->resize) {
+        if (img.c != want->c && !(img.c == 1 && want->c == 3))
             rc = eg_err_set(err, EG_EINPUT,
-                            "%s: image is %dx%d %s, but %s is %dx%d %s; all images must have "
-                            "the same size and channels (or set data.image_size to resize "
-                            "them)",
-                            path, img.w, img.h, chan_name(img.c), first, want->w, want->h,
-                            chan_name(want->c));
-        } else {
-            for (int c = 0; c < want->c; c++)
-                for (size_t p = 0; p < hw; p++)
-                    dst[(size_t)c * hw + p] = (float)img.pix[p * (size_t)want->c + (size_t)c];
-        }
-        free(img.pix);
-        y[i] = s->labels[i];
+                            "%s: image is %s, but %s is %s; a gray set cannot hold RGB images",
+                            path, chan_name(img.c), first, chan_name(want->c));
+        else
+            rc = img_resize_crop(&img, want->c, want->resize, f, err);
+    } else if (img.w != want->w || img.h != want->h || img.c != want->c) {
+        rc = eg_err_set(err, EG_EINPUT,
+                        "%s: image is %dx%d %s, but %s is %dx%d %s; all images must have "
+                        "the same size and channels (or set data.image_size to resize them)",
+                        path, img.w, img.h, chan_name(img.c), first, want->w, want->h,
+                        chan_name(want->c));
+    } else {
+        for (int c = 0; c < want->c; c++)
+            for (size_t p = 0; p < hw; p++)
+                u8[(size_t)c * hw + p] = img.pix[p * (size_t)want->c + (size_t)c];
     }
+    free(img.pix);
     return rc;
 }
 
@@ -623,51 +618,122 @@ static int list_tree(const char *dir, strlist *classes, img_split *tr, img_split
     return rc;
 }
 
-int eg_data_load_image_folder(eg_dataset *d, const char *dir, int image_size, eg_err *err)
+/* the training files: names and labels; decoded when read (memory cache: once, after the
+ * partition; stream cache: per minibatch) */
+typedef struct img_src {
+    eg_data_src base;
+    img_split tr;
+    img_shape want;
+} img_src;
+
+static int img_sample(const img_src *x, int32_t s, uint8_t *u8, float *f, eg_err *err)
+{
+    return decode_sample(x->tr.files.v[s], &x->want, x->tr.files.v[0], u8, f, err);
+}
+
+static int img_stream_sample(eg_dataset *d, eg_data_src *base, int32_t s, uint8_t *u8, float *f,
+                             eg_err *err)
+{
+    (void)d;
+    return img_sample((const img_src *)base, s, u8, f, err);
+}
+
+static int img_read_train(eg_dataset *d, eg_data_src *base, eg_err *err)
+{
+    img_src *x = (img_src *)base;
+    size_t dim = (size_t)d->dim;
+    uint8_t *u8 = x->want.resize ? NULL : eg_malloc(dim, err);
+    float *f = x->want.resize ? eg_malloc(dim * sizeof *f, err) : NULL;
+    int rc = u8 || f ? EG_OK : EG_ERUN;
+    for (int32_t s = 0; rc == EG_OK && s < d->n_train; s++) {
+        if (!d->want[s])
+            continue;
+        rc = img_sample(x, s, u8, f, err);
+        if (rc == EG_OK)
+            rc = u8 ? eg_data_take_u8(d, s, u8, err) : eg_data_take_f(d, s, f, err);
+    }
+    free(u8);
+    free(f);
+    return rc;
+}
+
+static void img_src_free(eg_data_src *base)
+{
+    img_src *x = (img_src *)base;
+    split_free(&x->tr);
+    free(x);
+}
+
+/* every test file, into the dataset's raw test set */
+static int read_test(eg_dataset *d, const img_split *te, const img_shape *want, const char *first,
+                     eg_err *err)
+{
+    size_t dim = (size_t)d->dim;
+    int rc = EG_OK;
+    for (size_t i = 0; rc == EG_OK && i < te->files.n; i++) {
+        rc = decode_sample(te->files.v[i], want, first, d->u8_test ? d->u8_test + i * dim : NULL,
+                           d->x_test ? d->x_test + i * dim : NULL, err);
+        d->y_test[i] = te->labels[i];
+    }
+    return rc;
+}
+
+int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, eg_err *err)
 {
     strlist classes = {0};
-    img_split tr = {0}, te = {0};
-    int rc = list_tree(dir, &classes, &tr, &te, err);
+    img_split te = {0};
+    img_src *src = eg_calloc(1, sizeof *src, err);
+    if (!src)
+        return EG_ERUN;
+    src->base.read = img_read_train;
+    src->base.free = img_src_free;
+    src->base.sample = img_stream_sample;
+    d->src = &src->base;
+    img_split *tr = &src->tr;
+    int rc = list_tree(dir, &classes, tr, &te, err);
 
     /* the first train image fixes the channels, and the size unless image_size is given */
-    img_shape want = {0, 0, 0, image_size > 0 ? image_size : 0};
+    img_shape *want = &src->want;
+    *want = (img_shape){0, 0, 0, image_size > 0 ? image_size : 0};
     if (rc == EG_OK && image_size > IMG_MAX_SIDE)
         rc = eg_err_set(err, EG_EINPUT, "data.image_size %d is too large (at most %d)", image_size,
                         IMG_MAX_SIDE);
     if (rc == EG_OK) {
         char msg[400];
         raw_img img;
-        if (img_decode(tr.files.v[0], &img, msg, sizeof msg) != 0) {
-            rc = eg_err_set(err, EG_EINPUT, "%s: %s", tr.files.v[0], msg);
+        if (img_decode(tr->files.v[0], &img, msg, sizeof msg) != 0) {
+            rc = eg_err_set(err, EG_EINPUT, "%s: %s", tr->files.v[0], msg);
         } else {
-            want.c = img.c;
-            want.h = want.resize ? want.resize : img.h;
-            want.w = want.resize ? want.resize : img.w;
+            want->c = img.c;
+            want->h = want->resize ? want->resize : img.h;
+            want->w = want->resize ? want->resize : img.w;
             free(img.pix);
-            if ((size_t)want.w * (size_t)want.h * (size_t)want.c > ((size_t)1 << 26))
+            if ((size_t)want->w * (size_t)want->h * (size_t)want->c > ((size_t)1 << 26))
                 rc = eg_err_set(err, EG_EINPUT, "%s: %dx%d images are too large%s",
-                                tr.files.v[0], want.w, want.h,
-                                want.resize ? " (data.image_size)" : "");
+                                tr->files.v[0], want->w, want->h,
+                                want->resize ? " (data.image_size)" : "");
         }
     }
     if (rc == EG_OK) {
-        d->shape = (eg_shape){want.c, want.h, want.w};
-        d->dim = want.c * want.h * want.w;
+        d->shape = (eg_shape){want->c, want->h, want->w};
+        d->dim = want->c * want->h * want->w;
         d->classes = (int)classes.n;
-        d->n_train = (int)tr.files.n;
+        d->n_train = (int)tr->files.n;
         d->n_test = (int)te.files.n;
-        d->x_train = eg_data_alloc_floats(tr.files.n * (size_t)d->dim, err);
-        d->x_test = eg_data_alloc_floats(te.files.n * (size_t)d->dim, err);
-        d->y_train = eg_malloc(tr.files.n * sizeof *d->y_train, err);
+        d->is_u8 = !want->resize;
+        if (d->is_u8)
+            d->u8_test = eg_data_alloc_bytes(te.files.n * (size_t)d->dim, err);
+        else
+            d->x_test = eg_data_alloc_floats(te.files.n * (size_t)d->dim, err);
+        d->y_train = eg_malloc(tr->files.n * sizeof *d->y_train, err);
         d->y_test = eg_malloc(te.files.n * sizeof *d->y_test, err);
-        if (!d->x_train || !d->x_test || !d->y_train || !d->y_test)
+        if ((!d->u8_test && !d->x_test) || !d->y_train || !d->y_test)
             rc = EG_ERUN;
     }
-    if (rc == EG_OK)
-        rc = read_split(&tr, &want, tr.files.v[0], d->x_train, d->y_train, err);
-    if (rc == EG_OK)
-        rc = read_split(&te, &want, tr.files.v[0], d->x_test, d->y_test, err);
-    split_free(&tr);
+    if (rc == EG_OK) {
+        memcpy(d->y_train, tr->labels, tr->files.n * sizeof *d->y_train);
+        rc = read_test(d, &te, want, tr->files.v[0], err);
+    }
     split_free(&te);
     strlist_free(&classes);
     return rc;

@@ -74,6 +74,40 @@ const eg_name_info eg_sched_kinds[] = {
     {NULL},
 };
 
+/* name, format, needs_path, named, images, classes, fallback, path_is */
+const eg_data_info eg_data_kinds[] = {
+    [EG_DATA_MNIST] = {"mnist", EG_DFMT_IDX, 0, 1, 1, 0, NULL, "directory of idx files"},
+    [EG_DATA_FASHION_MNIST] = {"fashion_mnist", EG_DFMT_IDX, 0, 1, 1, 0,
+                               "/usr/share/datasets/fashion-mnist", "directory of idx files"},
+    [EG_DATA_DIGITS] = {"digits", EG_DFMT_DIGITS, 0, 1, 0, 0,
+                        "/usr/lib/python3/dist-packages/sklearn/datasets/data",
+                        "directory with digits.csv.gz"},
+    [EG_DATA_CIFAR10] = {"cifar10", EG_DFMT_CIFAR, 1, 0, 1, 10, NULL,
+                         "directory of the binary version: data_batch_1.bin .. data_batch_5.bin, "
+                         "test_batch.bin"},
+    [EG_DATA_CIFAR100] = {"cifar100", EG_DFMT_CIFAR, 1, 0, 1, 100, NULL,
+                          "directory of the binary version: train.bin, test.bin"},
+    [EG_DATA_SYNTHETIC] = {"synthetic", EG_DFMT_SYNTH, 0, 0, 0, 0, NULL, NULL},
+    [EG_DATA_IDX] = {"idx", EG_DFMT_IDX, 1, 0, 1, 0, NULL, "directory"},
+    [EG_DATA_IMAGE_FOLDER] = {"image_folder", EG_DFMT_IMAGES, 1, 0, 1, 0, NULL, "directory"},
+    [EG_DATA_CSV] = {"csv", EG_DFMT_CSV, 1, 0, 0, 0, NULL,
+                     "directory with train.csv and test.csv, or one .csv file"},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+const eg_name_info eg_partition_kinds[] = {
+    [EG_PART_IID] = {"iid"},
+    [EG_PART_DIRICHLET] = {"dirichlet"},
+    [EG_PART_SORTED] = {"sorted"},
+    {NULL},
+};
+
+const eg_name_info eg_cache_kinds[] = {
+    [EG_CACHE_MEMORY] = {"memory"},
+    [EG_CACHE_STREAM] = {"stream"},
+    {NULL},
+};
+
 const char *const eg_norm_names[] = {"none", "batch", "group", NULL};
 const char *const eg_precision_names[] = {"f32", "bf16", NULL};
 

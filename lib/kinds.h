@@ -103,6 +103,51 @@ typedef struct eg_name_info {
 } eg_name_info;
 extern const eg_name_info eg_sched_kinds[];
 
+/* datasets (data.name; SPEC.md section 5). png_folder is accepted by the parser as the old
+ * name of image_folder and stored as EG_DATA_IMAGE_FOLDER. */
+typedef enum {
+    EG_DATA_MNIST,
+    EG_DATA_FASHION_MNIST,
+    EG_DATA_DIGITS,
+    EG_DATA_CIFAR10,
+    EG_DATA_CIFAR100,
+    EG_DATA_SYNTHETIC,
+    EG_DATA_IDX,
+    EG_DATA_IMAGE_FOLDER,
+    EG_DATA_CSV,
+} eg_data_kind;
+
+/* how a dataset's files are read (lib/data_*.c) */
+typedef enum {
+    EG_DFMT_IDX,    /* data_idx.c: idx files, raw or gzip */
+    EG_DFMT_DIGITS, /* data_csv.c: scikit-learn's digits.csv(.gz) */
+    EG_DFMT_CIFAR,  /* data_cifar.c: the binary version */
+    EG_DFMT_IMAGES, /* data_image.c: a folder of PNG and JPEG files */
+    EG_DFMT_CSV,    /* data_csv.c */
+    EG_DFMT_SYNTH,  /* data_synth.c: generated from the seed */
+} eg_data_format;
+
+typedef struct eg_data_info {
+    const char *name;
+    eg_data_format format;
+    int needs_path;        /* data.path is required */
+    int named;             /* without data.path, looked up by name in the data directories
+                              ($EXPGRAPH_DATA/<name>, the build's data/cache/<name>, fallback) */
+    int images;            /* samples are 8-bit images (kept as bytes, normalised per batch) */
+    int classes;           /* the format's fixed class count (cifar: 10, 100); 0: from the files */
+    const char *fallback;  /* named: a last directory to look in, or NULL */
+    const char *path_is;   /* what data.path must be, for messages */
+} eg_data_info;
+extern const eg_data_info eg_data_kinds[];
+
+/* how the training set is split over nodes (data.partition) */
+typedef enum { EG_PART_IID, EG_PART_DIRICHLET, EG_PART_SORTED } eg_partition_kind;
+extern const eg_name_info eg_partition_kinds[];
+
+/* where image_folder samples live during a run (data.cache) */
+typedef enum { EG_CACHE_MEMORY, EG_CACHE_STREAM } eg_data_cache;
+extern const eg_name_info eg_cache_kinds[];
+
 /* normalisation layers and layer precision (model.norm, train.precision): names in enum
  * order, NULL-terminated */
 typedef enum { EG_NORM_NONE, EG_NORM_BATCH, EG_NORM_GROUP } eg_norm_kind;

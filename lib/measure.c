@@ -30,6 +30,7 @@ struct eg_measure {
     double *batch_vals; /* 2 per test batch */
     int n_eval_batches;
     float *sub_x;       /* the node-evaluation subset of the test split */
+    float *eval_x;      /* test images held as bytes: per thread, one batch as floats */
     int32_t *sub_y;
     int n_sub;
     FILE *csv;          /* rank 0 */
@@ -52,6 +53,7 @@ void eg_measure_free(eg_measure *m)
     free(m->local_vals);
     free(m->batch_vals);
     free(m->sub_x);
+    free(m->eval_x);
     free(m->sub_y);
     free(m);
 }
@@ -62,8 +64,10 @@ static void take_subset(eg_measure *m)
     const eg_dataset *d = m->env.data;
     for (int q = 0; q < m->n_sub; q++) {
         long src = (long)q * d->n_test / m->n_sub;
-        memcpy(m->sub_x + (size_t)q * d->dim, d->x_test + (size_t)src * d->dim,
-               sizeof(float) * (size_t)d->dim);
+        float *dst = m->sub_x + (size_t)q * d->dim;
+        const float *row = eg_data_test_rows(d, (int)src, 1, dst);
+        if (row != dst)
+            memcpy(dst, row, sizeof(float) * (size_t)d->dim);
         m->sub_y[q] = d->y_test[src];
     }
 }
@@ -93,6 +97,12 @@ int eg_measure_init(eg_measure **out, const eg_measure_env *env, eg_err *err)
     m->xbar = eg_alloc_floats(env->dim, err);
     m->sbar = eg_alloc_floats(ns + 1, err);
     m->sub_x = eg_alloc_floats((size_t)m->n_sub * (size_t)d->dim, err);
+    if (!d->x_test && m->sub_x) /* bytes: each thread converts its batch */
+        m->eval_x = eg_alloc_floats((size_t)omp_get_max_threads() * EVAL_BATCH * (size_t)d->dim, err);
+    if (!d->x_test && !m->eval_x) {
+        eg_measure_free(m);
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    }
     if (!m->loss_acc || !m->bad_iter || !m->local_vals || !m->node_vals || !m->acc_d ||
         !m->acc_s || !m->batch_vals || !m->sub_y || !m->xbar || !m->sbar || !m->sub_x) {
         eg_measure_free(m);
@@ -167,8 +177,9 @@ static int eval_split(eg_measure *m, const float *p, const float *stats, double 
             cnt = EVAL_BATCH;
         double ls = 0;
         long cor = 0;
-        eg_model_eval(m->env.model, m->env.work[tid], p, stats, d->x_test + (size_t)start * d->dim,
-                      d->y_test + start, cnt, &ls, &cor);
+        float *buf = m->eval_x ? m->eval_x + (size_t)tid * EVAL_BATCH * (size_t)d->dim : NULL;
+        eg_model_eval(m->env.model, m->env.work[tid], p, stats,
+                      eg_data_test_rows(d, start, cnt, buf), d->y_test + start, cnt, &ls, &cor);
         m->batch_vals[2 * b] = ls;
         m->batch_vals[2 * b + 1] = (double)cor;
     }

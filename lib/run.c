@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <omp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,6 +60,8 @@ typedef struct runctx {
     long start_iter;       /* where this invocation started (resumed runs: > 0) */
     eg_measure_vals last;  /* the last row */
     double last_acc;
+    size_t data_bytes_max; /* the training and test data the fullest rank holds */
+    long data_held_max;    /* training samples the fullest rank holds */
     int has_ckpt;          /* the output directory holds a checkpoint */
     char out[EG_PATH_MAX];
 } runctx;
@@ -89,21 +92,24 @@ static void ctx_free(runctx *r)
 
 /* ---- preparation: everything `validate` checks ---- */
 
-static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
+/* a failed data step's message, prefixed with where the spec says it */
+static int data_err(const eg_spec *s, const char *key, const char *pre, int rc, eg_err *err)
 {
-    int rc = eg_spec_load(&r->spec, o->spec_file, o->sets, o->nsets, err);
-    if (rc)
-        return rc;
+    char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
+    eg_spec_where(s, key, where, sizeof where);
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return eg_err_set(err, rc, "%s: %s%s", where, pre, msg);
+}
+
+/* The data as this rank needs it (not collective): the labels and the test set, the partition
+ * (from the labels and the seed, the same on every rank), then only the training samples of
+ * this rank's nodes (plus, on rank 0, those no node owns, for the statistics only). */
+static int load_data(runctx *r, eg_err *err)
+{
     eg_spec *s = &r->spec;
-    r->nodes = s->nodes;
-    r->topo = eg_spec_take_topo(s); /* built once, while validating */
-    if ((rc = eg_data_load(&r->data, &s->data, s->nodes, s->seed, err))) {
-        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
-        eg_spec_where(s, "data", where, sizeof where);
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        eg_err_set(err, rc, "%s: data: %s", where, msg);
-        return rc;
-    }
+    int rc = eg_data_open(&r->data, &s->data, s->nodes, s->seed, err);
+    if (rc)
+        return data_err(s, "data", "data: ", rc, err);
     long need = (long)s->nodes * s->data.batch_size;
     if (r->data.n_train < need) {
         char where[EG_PATH_MAX + 64];
@@ -111,15 +117,40 @@ static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
         return eg_err_set(err, EG_EINPUT,
                           "%s: data.batch_size %d x nodes %d needs %ld training samples; %s has %d "
                           "(lower data.batch_size or nodes)",
-                          where, s->data.batch_size, s->nodes, need, s->data.name, r->data.n_train);
+                          where, s->data.batch_size, s->nodes, need,
+                          eg_data_kinds[s->data.kind].name, r->data.n_train);
     }
-    if ((rc = eg_partition_make(&r->part, &r->data, &s->data, s->nodes, s->seed, err))) {
-        char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
-        eg_spec_where(s, "data.partition", where, sizeof where);
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        eg_err_set(err, rc, "%s: %s", where, msg);
+    if ((rc = eg_partition_make(&r->part, &r->data, &s->data, s->nodes, s->seed, err)))
+        return data_err(s, "data.partition", "", rc, err);
+    int lo, hi, rank = eg_comm_world_rank();
+    eg_comm_range(s->nodes, eg_comm_world_size(), rank, &lo, &hi);
+    if ((rc = eg_data_read(&r->data, &r->part, lo, hi, rank == 0, err)))
+        return data_err(s, "data", "data: ", rc, err);
+    return EG_OK;
+}
+
+static int load_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
+{
+    int rc = eg_spec_load(&r->spec, o->spec_file, o->sets, o->nsets, err);
+    if (rc)
+        return eg_comm_world_agree(rc, err);
+    eg_spec *s = &r->spec;
+    r->nodes = s->nodes;
+    r->topo = eg_spec_take_topo(s); /* built once, while validating */
+    /* every rank reaches the agreement: the statistics' sum below is collective */
+    rc = eg_comm_world_agree(load_data(r, err), err);
+    double *stats;
+    size_t nstats = rc ? 0 : eg_data_shared_stats(&r->data, &stats);
+    if (!rc)
+        rc = eg_comm_world_sum_doubles(stats, nstats, err);
+    if (!rc)
+        rc = eg_data_normalise(&r->data, err);
+    if (!rc) {
+        r->data_bytes_max = (size_t)eg_comm_world_max((double)eg_data_bytes(&r->data));
+        r->data_held_max = (long)eg_comm_world_max((double)r->data.n_held);
+    }
+    if (rc)
         return rc;
-    }
     if ((rc = eg_model_init(&r->model, &s->model, r->data.shape, r->data.classes, err))) {
         char where[EG_PATH_MAX + 64], msg[sizeof err->msg];
         eg_spec_where(s, "model", where, sizeof where);
@@ -176,6 +207,53 @@ static int same_inputs(runctx *r, eg_err *err)
     return rc;
 }
 
+/* MemAvailable of /proc/meminfo in bytes ($EXPGRAPH_MEMAVAILABLE_KB instead, for tests), or
+ * 0 when unknown */
+static double mem_available(void)
+{
+    const char *env = getenv("EXPGRAPH_MEMAVAILABLE_KB");
+    if (env && *env)
+        return atof(env) * 1024.0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024.0;
+}
+
+/* An estimate of what this rank needs (its data as loaded; per local node the parameters
+ * and the method's vectors: x, its update, the gradient, momentum, and send/receive buffers
+ * per gossip vector; per thread a minibatch and as much again for activations: a lower
+ * bound for deep models) against its share of the host's available memory; rank 0 warns
+ * for the rank that is shortest. Collective. */
+static void check_memory(const runctx *r, const eg_run_opts *o)
+{
+    const eg_spec *s = &r->spec;
+    const eg_algo_info *ai = &eg_algo_kinds[s->algo.kind];
+    double vecs = 3 + ai->momentum + 2.0 * ai->vectors;
+    double per_batch = (double)s->data.batch_size * r->data.dim * sizeof(float);
+    double need = (double)eg_data_bytes(&r->data) +
+                  (double)r->nlocal * (double)r->dim * sizeof(float) * vecs +
+                  (double)r->nthreads * 2.0 * per_batch;
+    double avail = mem_available() / eg_comm_host_ranks(r->comm);
+    double worst = eg_comm_world_max(avail > 0 ? need / avail : 0);
+    double need_max = eg_comm_world_max(need);
+    if (r->rank == 0 && worst > 1 && o->warn) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "this run needs about %.0f MB per rank (data %.0f MB on the fullest rank, node "
+                 "state and buffers), more than the %.0f MB of available memory a rank has "
+                 "here (MemAvailable / ranks on the host); use more ranks or hosts, or "
+                 "data.cache: stream for an image folder",
+                 need_max / 1e6, (double)r->data_bytes_max / 1e6, need_max / worst / 1e6);
+        o->warn(o->ud, line);
+    }
+}
+
 static int check_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
 {
     int rc = eg_comm_world_agree(load_inputs(r, o, err), err);
@@ -183,6 +261,8 @@ static int check_inputs(runctx *r, const eg_run_opts *o, eg_err *err)
         rc = eg_comm_world_agree(setup_comm(r, err), err);
     if (!rc)
         rc = eg_comm_world_agree(same_inputs(r, err), err);
+    if (!rc)
+        check_memory(r, o);
     return rc;
 }
 
@@ -313,6 +393,9 @@ static int setup_state(runctx *r, const eg_run_opts *o, eg_err *err)
         (rc = setup_model_state(r, err)) || (rc = setup_threads(r, err)) ||
         (rc = eg_sampler_init(&r->sampler, &r->part, r->lo, r->nlocal, s->seed, err)))
         return rc;
+    if (r->data.stream && (rc = eg_sampler_set_prefetch(r->sampler, eg_data_prefetch, &r->data,
+                                                        EG_DATA_AHEAD, s->data.batch_size, err)))
+        return rc; /* data.cache: stream reads the next minibatches ahead */
     eg_measure_env env = {&r->data, r->model, r->comm, r->work, s->nodes, r->nlocal, r->dim};
     if ((rc = eg_measure_init(&r->metrics, &env, err)))
         return rc;
@@ -382,7 +465,12 @@ static void announce(const runctx *r, const eg_run_opts *o)
         info(o, rank, "note: psgd trains one shared model, so model.init: independent is ignored "
                       "(every node starts from node 0's draw)");
     info(o, rank, "data: %s; partition %s, label skew %.3f (0 = every node sees the global label mix)",
-         r->data.desc, s->data.partition, eg_partition_skew(&r->part));
+         r->data.desc, eg_partition_kinds[s->data.partition].name, eg_partition_skew(&r->part));
+    info(o, rank, "data held: rank 0 %d of %d training samples, %.1f MB with the test set%s; "
+         "the fullest rank %ld samples, %.1f MB", r->data.n_held, r->data.n_train,
+         (double)eg_data_bytes(&r->data) / 1e6,
+         s->data.cache == EG_CACHE_STREAM ? " (streamed: files decoded per batch)" : "",
+         r->data_held_max, (double)r->data_bytes_max / 1e6);
     info(o, rank, "%ld iterations (%.0f per epoch, batch %d per node) -> %s%s", r->total_iters,
          r->iters_per_epoch, s->data.batch_size, r->out, r->start_iter ? " (resumed)" : "");
 }
@@ -508,8 +596,12 @@ static int step(runctx *r, double lr, eg_err *err)
 {
     long k = r->ctr.iter;
     double t0 = eg_now();
-    if (eg_algo_needs_grad(r->algo))
+    if (eg_algo_needs_grad(r->algo)) {
         compute_grads(r, k, lr);
+        int rc = eg_data_error(&r->data, err); /* a streamed file that failed: nothing written */
+        if (rc)
+            return rc;
+    }
     const eg_wmat *W = eg_topo_weights(r->topo, eg_algo_round(r->algo, k));
     double sent0 = r->ctr.bytes_sent;
     int rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->ctr.bytes_sent, err);
@@ -564,7 +656,8 @@ static int write_summary(runctx *r, double wall, eg_err *err)
         .spec = s, .final = schema_row(r, &r->last, 0), .label_skew = eg_partition_skew(&r->part),
         .train_time_s = r->ctr.train_time, .wall_s = wall,
         .samples_per_s = r->ctr.train_time > 0 ? samples / r->ctr.train_time : 0.0,
-        .ranks = eg_comm_size(r->comm), .threads = r->nthreads};
+        .ranks = eg_comm_size(r->comm), .threads = r->nthreads,
+        .data_samples_max = r->data_held_max, .data_bytes_max = (double)r->data_bytes_max};
     char *text = eg_schema_summary_text(&src, err), path[EG_PATH_MAX + 32];
     if (!text)
         return EG_ERUN;

@@ -21,6 +21,7 @@ typedef struct eg_run_opts {
     /* called on rank 0 only; may be NULL */
     void (*info)(void *ud, const char *line);       /* one line for the user (stdout) */
     void (*progress)(void *ud, const eg_progress *p); /* after every iteration */
+    void (*warn)(void *ud, const char *line);       /* a warning (stderr), also when quiet */
     void *ud;
 } eg_run_opts;
 

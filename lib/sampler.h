@@ -20,6 +20,12 @@ void eg_sampler_free(eg_sampler *s); /* safe on NULL */
  * reshuffled (and the cursor reset) when fewer than batch remain. Thread-safe for distinct
  * li. */
 void eg_sampler_next(eg_sampler *s, int li, int batch, int32_t *idx);
+/* Read-ahead: from now on, each eg_sampler_next of `batch` samples for node li also hands
+ * fn the indices node li will draw `ahead` calls later (the first call: the next `ahead`
+ * batches), from a copy of the node's stream: the draws themselves are unchanged. For
+ * data.cache: stream (fn = eg_data_prefetch). fn must be thread-safe. */
+int eg_sampler_set_prefetch(eg_sampler *s, void (*fn)(void *ud, const int32_t *idx, int n),
+                            void *ud, int ahead, int batch, eg_err *err);
 /* Node li's augmentation stream (crop offsets, flips). */
 eg_rng *eg_sampler_aug_rng(eg_sampler *s, int li);
 

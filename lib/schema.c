@@ -189,8 +189,8 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("model.norm", EG_COL_TEXT, eg_norm_names[s->model.norm])                                 \
     X("model.groups", EG_COL_INT, when_int(s->model.groups > 0, s->model.groups))              \
     X("model.norm_stats", EG_COL_TEXT, s->norm_stats_gossip ? "gossip" : "local")              \
-    X("data", EG_COL_TEXT, s->data.name)                                                       \
-    X("data.partition", EG_COL_TEXT, s->data.partition)                                        \
+    X("data", EG_COL_TEXT, eg_data_kinds[s->data.kind].name)                                   \
+    X("data.partition", EG_COL_TEXT, eg_partition_kinds[s->data.partition].name)               \
     X("data.alpha", EG_COL_G9, s->data.alpha)                                                  \
     X("data.batch_size", EG_COL_INT, s->data.batch_size)                                       \
     X("data.heterogeneity", EG_COL_G9, s->data.heterogeneity)                                  \
@@ -219,7 +219,9 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("wall_s", EG_COL_F3, src->wall_s)                                                        \
     X("samples_per_s", EG_COL_F1, src->samples_per_s)                                          \
     X("ranks", EG_COL_INT, src->ranks)                                                         \
-    X("threads", EG_COL_INT, src->threads)
+    X("threads", EG_COL_INT, src->threads)                                                     \
+    X("data_samples_max", EG_COL_INT, src->data_samples_max)                                   \
+    X("data_bytes_max", EG_COL_F0, src->data_bytes_max)
 
 static const eg_column SUMMARY_SPEC[] = {
 #define SPEC_COLUMN_(hdr, fmt, expr) {hdr, fmt, EG_COL_SPEC, NULL, NULL},

@@ -110,6 +110,8 @@ typedef struct eg_summary_src {
     eg_schema_row final; /* the last metrics row, written whether evaluated or not */
     double label_skew, train_time_s, wall_s, samples_per_s;
     int ranks, threads;
+    long data_samples_max; /* training samples held by the fullest rank */
+    double data_bytes_max; /* bytes of data (train and test) the fullest rank holds */
 } eg_summary_src;
 
 /* Number of summary.csv columns, and column i (0 <= i < count) in file order. */

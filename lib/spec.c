@@ -270,12 +270,8 @@ static int rd_int_list(ctx *c, const eg_ynode *n, const char *key, long lo, int 
 
 /* ---- sections ---- */
 
-static const char *const data_names[] = {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100",
-                                         "synthetic", "idx", "image_folder", "png_folder", "csv",
-                                         NULL};
 #define norm_names eg_norm_names
 #define prec_names eg_precision_names
-static const char *const part_names[] = {"iid", "dirichlet", "sorted", NULL};
 static const char *const scale_names[] = {"none", "linear", NULL};
 
 /* ---- graphs: a name or a mapping; hierarchical takes an outer graph, schedule phases ---- */
@@ -792,13 +788,17 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (name_or_map(c, n, "data", &map, &nm))
         return EG_EINPUT;
     eg_data_spec *d = &s->data;
-    if (rd_choice(c, nm, "data", data_names, d->name, sizeof d->name))
+    int kind;
+    if (nm->kind == EG_Y_SCALAR && !strcmp(nm->str, "png_folder"))
+        kind = EG_DATA_IMAGE_FOLDER; /* the old name of image_folder */
+    else if (RD_KIND(c, nm, "data", eg_data_kinds, &kind))
         return EG_EINPUT;
-    if (!strcmp(d->name, "png_folder")) /* the old name of image_folder */
-        snprintf(d->name, sizeof d->name, "image_folder");
+    d->kind = (eg_data_kind)kind;
+    const eg_data_info *di = &eg_data_kinds[kind];
     d->path[0] = 0;
     d->image_size = 0;
-    snprintf(d->partition, sizeof d->partition, "iid");
+    d->cache = EG_CACHE_MEMORY;
+    d->partition = EG_PART_IID;
     d->alpha = 0.5;
     d->batch_size = 32;
     d->augment = 0;
@@ -807,12 +807,13 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     d->classes = 4;
     d->samples = 512;
     d->test_samples = 2000;
-    int synth = !strcmp(d->name, "synthetic");
+    int synth = di->format == EG_DFMT_SYNTH;
     const eg_ynode *v;
     if (map) {
         static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
                                            "augment", "heterogeneity", "dim", "classes",
-                                           "samples", "test_samples", "image_size", NULL};
+                                           "samples", "test_samples", "image_size", "cache",
+                                           NULL};
         if (only_keys(c, map, "data", keys))
             return EG_EINPUT;
         if ((v = eg_ymap_get(map, "path", NULL)) && !eg_ynode_is_null(v)) {
@@ -825,9 +826,11 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
             if (!path_exists(d->path))
                 return fail(c, v, "data.path '%s' does not exist", d->path);
         }
-        if ((v = eg_ymap_get(map, "partition", NULL)))
-            if (rd_choice(c, v, "data.partition", part_names, d->partition, sizeof d->partition))
+        if ((v = eg_ymap_get(map, "partition", NULL))) {
+            if (RD_KIND(c, v, "data.partition", eg_partition_kinds, &kind))
                 return EG_EINPUT;
+            d->partition = (eg_partition_kind)kind;
+        }
         if ((v = eg_ymap_get(map, "alpha", NULL))) {
             if (rd_double(c, v, "data.alpha", &d->alpha))
                 return EG_EINPUT;
@@ -857,10 +860,19 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
                 return fail(c, v, "data.heterogeneity must be >= 0, got %g", d->heterogeneity);
         }
         if ((v = eg_ymap_get(map, "image_size", NULL)) && !eg_ynode_is_null(v)) {
-            if (strcmp(d->name, "image_folder"))
-                return fail(c, v, "data.image_size only applies to image_folder, not %s", d->name);
+            if (di->format != EG_DFMT_IMAGES)
+                return fail(c, v, "data.image_size only applies to image_folder, not %s", di->name);
             if (rd_int(c, v, "data.image_size", 1, 4096, &d->image_size))
                 return EG_EINPUT;
+        }
+        if ((v = eg_ymap_get(map, "cache", NULL)) && !eg_ynode_is_null(v)) {
+            if (RD_KIND(c, v, "data.cache", eg_cache_kinds, &kind))
+                return EG_EINPUT;
+            if (di->format != EG_DFMT_IMAGES && kind != EG_CACHE_MEMORY)
+                return fail(c, v, "data.cache: stream only applies to image_folder, not %s "
+                            "(the other formats are held in memory as bytes or floats)",
+                            di->name);
+            d->cache = (eg_data_cache)kind;
         }
         static const char *const synth_keys[] = {"dim", "classes", "samples", "test_samples", NULL};
         int *synth_vals[] = {&d->dim, &d->classes, &d->samples, &d->test_samples};
@@ -876,10 +888,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
                 return EG_EINPUT;
         }
     }
-    int needs_path = !strcmp(d->name, "idx") || !strcmp(d->name, "image_folder") ||
-                     !strcmp(d->name, "csv") || !strncmp(d->name, "cifar", 5);
-    if (needs_path && !d->path[0])
-        return fail(c, n, "data '%s' needs data.path (where the files are)", d->name);
+    if (di->needs_path && !d->path[0])
+        return fail(c, n, "data '%s' needs data.path (where the files are)", di->name);
     return 0;
 }
 
@@ -1403,20 +1413,23 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     algo_comm_yaml(&b, &len, &cap, &s->algo);
     model_yaml(&b, &len, &cap, s);
     const eg_data_spec *d = &s->data;
-    ap(&b, &len, &cap, "data:\n  name: %s\n", d->name);
+    ap(&b, &len, &cap, "data:\n  name: %s\n", eg_data_kinds[d->kind].name);
     if (d->path[0])
         ap(&b, &len, &cap, "  path: %s\n", q(d->path, t1, sizeof t1));
     else
         ap(&b, &len, &cap, "  path: null\n");
-    if (!strcmp(d->name, "image_folder") && d->image_size > 0)
+    if (eg_data_kinds[d->kind].format == EG_DFMT_IMAGES && d->image_size > 0)
         ap(&b, &len, &cap, "  image_size: %d\n", d->image_size);
-    ap(&b, &len, &cap, "  partition: %s\n  alpha: %.17g\n  batch_size: %d\n", d->partition, d->alpha,
+    if (d->cache != EG_CACHE_MEMORY) /* memory, the default, unwritten: older specs' text */
+        ap(&b, &len, &cap, "  cache: %s\n", eg_cache_kinds[d->cache].name);
+    ap(&b, &len, &cap, "  partition: %s\n  alpha: %.17g\n  batch_size: %d\n",
+       eg_partition_kinds[d->partition].name, d->alpha,
        d->batch_size);
     ap(&b, &len, &cap, "  augment: [%s%s%s]\n", (d->augment & EG_AUG_CROP) ? "crop" : "",
        (d->augment & EG_AUG_CROP) && (d->augment & EG_AUG_FLIP) ? ", " : "",
        (d->augment & EG_AUG_FLIP) ? "flip" : "");
     ap(&b, &len, &cap, "  heterogeneity: %.17g\n", d->heterogeneity);
-    if (!strcmp(d->name, "synthetic"))
+    if (eg_data_kinds[d->kind].format == EG_DFMT_SYNTH)
         ap(&b, &len, &cap, "  dim: %d\n  classes: %d\n  samples: %d\n  test_samples: %d\n", d->dim,
            d->classes, d->samples, d->test_samples);
     ap(&b, &len, &cap, "train:\n");

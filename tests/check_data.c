@@ -1,6 +1,7 @@
 /* check_data.c - datasets (idx, cifar10/100, image_folder with PNG and JPEG, csv, digits,
  * synthetic), partitions and minibatch augmentation. Fixtures are written into a fresh
  * temporary directory; the real MNIST / Fashion-MNIST / digits sets are check_data_real.c's. */
+#include "comm.h" /* eg_comm_range: which nodes a rank holds */
 #include "data.h"
 #include "testutil.h"
 
@@ -141,12 +142,46 @@ static eg_data_spec spec_of(const char *name, const char *path)
 {
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "%s", name);
+    /* the test names datasets as a spec does: through the kinds table (png_folder: the old
+     * name of image_folder, mapped as the spec parser maps it) */
+    int k = EG_KIND_FIND(eg_data_kinds, name);
+    if (k < 0 && !strcmp(name, "png_folder"))
+        k = EG_DATA_IMAGE_FOLDER;
+    ck_assert_msg(k >= 0, "no data kind %s", name);
+    s.kind = (eg_data_kind)k;
     snprintf(s.path, sizeof s.path, "%s", path ? path : "");
-    snprintf(s.partition, sizeof s.partition, "iid");
+    s.partition = EG_PART_IID;
     s.alpha = 0.5;
     s.batch_size = 1;
     return s;
+}
+
+/* the samples as the loaders deliver them (every one read, not normalised) */
+static int load_raw(eg_dataset *d, const char *name, const char *path, int image_size, eg_err *err)
+{
+    eg_data_spec s = spec_of(name, path);
+    s.image_size = image_size;
+    memset(err, 0, sizeof *err);
+    int rc = eg_data_open(d, &s, 1, 1, err);
+    return rc ? rc : eg_data_read(d, NULL, 0, 1, 1, err);
+}
+
+/* training value i (sample i / dim, position i % dim) as a float: the raw byte before
+ * eg_data_normalise, the float the model sees after it */
+static float train_at(const eg_dataset *d, size_t i)
+{
+    if (!d->u8_train)
+        return d->x_train[i];
+    size_t k = i % (size_t)d->dim, block = (size_t)d->shape.h * (size_t)d->shape.w;
+    return d->lut ? d->lut[k / block * 256 + d->u8_train[i]] : (float)d->u8_train[i];
+}
+
+static float test_at(const eg_dataset *d, size_t i)
+{
+    if (d->x_test)
+        return d->x_test[i];
+    size_t k = i % (size_t)d->dim, block = (size_t)d->shape.h * (size_t)d->shape.w;
+    return d->lut ? d->lut[k / block * 256 + d->u8_test[i]] : (float)d->u8_test[i];
 }
 
 /* per-channel mean/std of the normalised training set: ~0 and ~1 */
@@ -157,7 +192,7 @@ static void check_normalised(const eg_dataset *d)
         double s = 0, s2 = 0, n = 0;
         for (int i = 0; i < d->n_train; i++)
             for (size_t p = 0; p < hw; p++) {
-                double v = d->x_train[(size_t)i * (size_t)d->dim + (size_t)c * hw + p];
+                double v = train_at(d, (size_t)i * (size_t)d->dim + (size_t)c * hw + p);
                 s += v;
                 s2 += v * v;
                 n++;
@@ -224,14 +259,16 @@ START_TEST(test_idx_raw_and_gz)
             s2 += (double)idx_pixel(0, i, p) * idx_pixel(0, i, p);
         }
     double mean = s / n, sd = sqrt(s2 / n - mean * mean);
-    ck_assert_float_eq_tol(a.x_train[3 * a.dim + 7], (idx_pixel(0, 3, 7) - mean) / sd, 1e-5);
-    ck_assert_float_eq_tol(a.x_test[2 * a.dim + 11], (idx_pixel(1, 2, 11) - mean) / sd, 1e-5);
+    ck_assert_float_eq_tol(train_at(&a, 3 * a.dim + 7), (idx_pixel(0, 3, 7) - mean) / sd, 1e-5);
+    ck_assert_float_eq_tol(test_at(&a, 2 * (size_t)a.dim + 11), (idx_pixel(1, 2, 11) - mean) / sd,
+                           1e-5);
     ck_assert_ptr_nonnull(strstr(a.desc, "40 train / 10 test, 1x5x5, 3 classes"));
 
     ck_assert_msg(load(&b, "idx", gzd, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(b.n_train, IDX_NTR);
-    ck_assert_mem_eq(a.x_train, b.x_train, sizeof(float) * IDX_NTR * IDX_H * IDX_W);
-    ck_assert_mem_eq(a.x_test, b.x_test, sizeof(float) * IDX_NTE * IDX_H * IDX_W);
+    ck_assert_mem_eq(a.u8_train, b.u8_train, IDX_NTR * IDX_H * IDX_W); /* bytes, */
+    ck_assert_mem_eq(a.lut, b.lut, 256 * sizeof(float));                /* same floats */
+    ck_assert_mem_eq(a.u8_test, b.u8_test, IDX_NTE * IDX_H * IDX_W);
     ck_assert_mem_eq(a.y_test, b.y_test, sizeof(int32_t) * IDX_NTE);
     eg_data_free(&a);
     eg_data_free(&b);
@@ -304,7 +341,6 @@ START_TEST(test_idx_errors)
     cat(dir, sizeof dir, tmp, "nowhere");
     expect_einput("idx", dir, dir, NULL);
     expect_einput("idx", "", "data.path", NULL);
-    expect_einput("nosuch", "", "unknown data.name 'nosuch'", NULL);
     rm_tree(tmp);
 }
 END_TEST
@@ -355,7 +391,7 @@ START_TEST(test_locate_env)
     cat(dir, sizeof dir, tmp, "mnist");
     make_idx_set(dir, 1);
     ck_assert_int_eq(setenv("EXPGRAPH_DATA", tmp, 1), 0);
-    ck_assert_int_eq(eg_data_locate("mnist", found, sizeof found), 0);
+    ck_assert_int_eq(eg_data_locate(EG_DATA_MNIST, found, sizeof found), 0);
     ck_assert_str_eq(found, dir);
     eg_dataset d;
     eg_err err;
@@ -363,7 +399,7 @@ START_TEST(test_locate_env)
     ck_assert_int_eq(d.n_train, IDX_NTR);
     ck_assert_ptr_nonnull(strstr(d.desc, dir));
     eg_data_free(&d);
-    ck_assert_int_eq(eg_data_locate("nosuch", found, sizeof found), -1);
+    ck_assert_int_eq(eg_data_locate(EG_DATA_IDX, found, sizeof found), -1);
     unsetenv("EXPGRAPH_DATA");
     rm_tree(tmp);
 }
@@ -463,11 +499,10 @@ START_TEST(test_png_gray_rgb)
         check_normalised(&d);
         /* channels first: in each channel, the normalised value grows with x inside a row
          * (the pixel pattern is 5x + ..., mod 256, first sample "ant/img00" = seed 109) */
-        const float *s0 = d.x_train;
         int seed = 100 + 9; /* files sorted: img00 was written as i = 9 */
         for (int c = 0; c < d.shape.c; c++) {
             int a = (seed * 17 + 0 * 5 + c * 60) % 256, b = (seed * 17 + 1 * 5 + c * 60) % 256;
-            float fa = s0[c * 36 + 0], fb = s0[c * 36 + 1];
+            float fa = train_at(&d, (size_t)c * 36 + 0), fb = train_at(&d, (size_t)c * 36 + 1);
             ck_assert_msg((a < b) == (fa < fb), "%s channel %d: order of pixels lost", v[t].name,
                           c);
         }
@@ -594,7 +629,7 @@ START_TEST(test_cifar10)
     eg_err err;
     memset(&d, 0, sizeof d);
     /* raw: records in file order, the 3072 bytes as C x H x W (R plane, G, B; row-major) */
-    ck_assert_msg(eg_data_load_cifar(&d, dir, 10, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load_raw(&d, "cifar10", dir, 0, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(d.n_train, 15);
     ck_assert_int_eq(d.n_test, 4);
     ck_assert_int_eq(d.classes, 10);
@@ -609,13 +644,13 @@ START_TEST(test_cifar10)
             for (int c = 0; c < 3; c++)
                 for (int y = 0; y < 32; y++)
                     for (int x = 0; x < 32; x++)
-                        ck_assert_float_eq(d.x_train[(size_t)s * 3072 + (c * 32 + y) * 32 + x],
+                        ck_assert_float_eq(train_at(&d, (size_t)s * 3072 + (c * 32 + y) * 32 + x),
                                            (float)cifar_px(f, r, c, y, x));
         }
     for (int r = 0; r < 4; r++) {
         ck_assert_int_eq(d.y_test[r], c10_label(5, r));
         /* green channel, row 7, column 30 */
-        ck_assert_float_eq(d.x_test[(size_t)r * 3072 + 1024 + 7 * 32 + 30],
+        ck_assert_float_eq(test_at(&d, (size_t)r * 3072 + 1024 + 7 * 32 + 30),
                            (float)cifar_px(5, r, 1, 7, 30));
     }
     eg_data_free(&d);
@@ -641,7 +676,7 @@ START_TEST(test_cifar10)
                 }
         double m = sum / n, sd = sqrt(sum2 / n - m * m);
         ck_assert_float_eq_tol(d.black[c], (float)(-m / sd), 1e-5);
-        ck_assert_float_eq_tol(d.x_train[c * 1024 + 33], (float)((cifar_px(0, 0, c, 1, 1) - m) / sd),
+        ck_assert_float_eq_tol(train_at(&d, c * 1024 + 33), (float)((cifar_px(0, 0, c, 1, 1) - m) / sd),
                                1e-5);
     }
     ck_assert_ptr_nonnull(strstr(d.desc, "cifar10: 15 train / 4 test, 3x32x32, 10 classes"));
@@ -669,7 +704,7 @@ START_TEST(test_cifar100)
     eg_dataset d;
     eg_err err;
     memset(&d, 0, sizeof d);
-    ck_assert_msg(eg_data_load_cifar(&d, tmp, 100, &err) == EG_OK, "%s", err.msg); /* parent */
+    ck_assert_msg(load_raw(&d, "cifar100", tmp, 0, &err) == EG_OK, "%s", err.msg); /* parent */
     ck_assert_int_eq(d.n_train, 12);
     ck_assert_int_eq(d.n_test, 5);
     ck_assert_int_eq(d.classes, 100);
@@ -678,8 +713,8 @@ START_TEST(test_cifar100)
     for (int r = 0; r < 5; r++)
         ck_assert_int_eq(d.y_test[r], fine[7 + r]);
     /* pixels after the two label bytes: blue, last row, last column */
-    ck_assert_float_eq(d.x_train[5 * 3072 + 2048 + 31 * 32 + 31], (float)cifar_px(0, 5, 2, 31, 31));
-    ck_assert_float_eq(d.x_test[2 * 3072], (float)cifar_px(1, 2, 0, 0, 0));
+    ck_assert_float_eq(train_at(&d, 5 * 3072 + 2048 + 31 * 32 + 31), (float)cifar_px(0, 5, 2, 31, 31));
+    ck_assert_float_eq(test_at(&d, 2 * 3072), (float)cifar_px(1, 2, 0, 0, 0));
     eg_data_free(&d);
     ck_assert_msg(load(&d, "cifar100", dir, &err) == EG_OK, "%s", err.msg);
     check_normalised(&d);
@@ -860,7 +895,7 @@ START_TEST(test_jpeg_folder)
         eg_dataset d;
         eg_err err;
         memset(&d, 0, sizeof d);
-        ck_assert_msg(eg_data_load_image_folder(&d, dir, 0, &err) == EG_OK, "%s", err.msg);
+        ck_assert_msg(load_raw(&d, "image_folder", dir, 0, &err) == EG_OK, "%s", err.msg);
         ck_assert_int_eq(d.n_train, 8);
         ck_assert_int_eq(d.n_test, 4);
         ck_assert_int_eq(d.classes, 2);
@@ -873,12 +908,13 @@ START_TEST(test_jpeg_folder)
             ck_assert_int_eq(d.y_train[i], 0);
             ck_assert_int_eq(d.y_train[4 + i], 1);
             int seed = 10 + i, png = mixed && i % 2;
-            const float *x = d.x_train + (size_t)(4 + i) * (size_t)d.dim;
+            size_t x = (size_t)(4 + i) * (size_t)d.dim;
             float worst = 0;
             for (int c = 0; c < comps; c++)
                 for (int y = 0; y < 12; y++)
                     for (int xx = 0; xx < 16; xx++) {
-                        float e = fabsf(x[(c * 12 + y) * 16 + xx] - (float)smooth_px(xx, y, c, seed));
+                        float e = fabsf(train_at(&d, x + (size_t)((c * 12 + y) * 16 + xx)) -
+                                        (float)smooth_px(xx, y, c, seed));
                         worst = e > worst ? e : worst;
                     }
             ck_assert_msg(worst <= (png ? 0.0f : 3.0f), "variant %d sample %d: off by %g", v, i,
@@ -930,15 +966,16 @@ START_TEST(test_image_size)
     snprintf(path, sizeof path, "%s/%s", dir, files[5]);
     write_png_fn(path, 9, 13, 3, flat_px, 9);
 
-    /* without image_size the sizes clash: the odd file is named */
+    /* without image_size the sizes clash: the odd file is named (the test set is read
+     * first: the training files only once the partition says which this rank needs) */
     char odd[1100];
-    snprintf(odd, sizeof odd, "%s/%s", dir, files[1]);
+    snprintf(odd, sizeof odd, "%s/%s", dir, files[4]);
     expect_einput("image_folder", dir, odd, "all images must have the same size");
 
     eg_dataset d;
     eg_err err;
     memset(&d, 0, sizeof d);
-    ck_assert_msg(eg_data_load_image_folder(&d, dir, 8, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load_raw(&d, "image_folder", dir, 8, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(d.shape.c, 3);
     ck_assert_int_eq(d.shape.h, 8);
     ck_assert_int_eq(d.shape.w, 8);
@@ -950,17 +987,17 @@ START_TEST(test_image_size)
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 8; y++)
             for (int i = 0; i < 8; i++)
-                ck_assert_float_eq_tol(d.x_train[(c * 8 + y) * 8 + i], 3.0f * (4 * i + 17.5f) + 10 * c,
+                ck_assert_float_eq_tol(train_at(&d, (c * 8 + y) * 8 + i), 3.0f * (4 * i + 17.5f) + 10 * c,
                                        1e-3);
     /* sample 1: 16x32 gray -> 8x16 (factor 2), rows 4..11 kept, row i centred on source
      * y = (i + 4.5) * 2 - 0.5 -> 4 * (2i + 8.5); the same in all three channels */
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < 8; i++)
             for (int x = 0; x < 8; x++)
-                ck_assert_float_eq_tol(d.x_train[3072 / 16 + (c * 8 + i) * 8 + x],
+                ck_assert_float_eq_tol(train_at(&d, 3072 / 16 + (c * 8 + i) * 8 + x),
                                        4.0f * (2 * i + 8.5f), 1e-3);
     /* constants stay constant, enlarged or shrunk */
-    const float *s2 = d.x_train + 2 * 192;
+    const float *s2 = d.x_train + 2 * 192; /* resized: floats */
     for (int c = 0; c < 3; c++)
         for (int p = 0; p < 64; p++) {
             ck_assert_float_eq_tol(s2[c * 64 + p], 77.0f + 20 * c, 1e-3);
@@ -980,11 +1017,11 @@ START_TEST(test_image_size)
     write_png_fn(path, 4, 4, 1, ramp_x, 0);
     snprintf(path, sizeof path, "%s/test/a/0.png", up);
     write_png_fn(path, 4, 4, 1, ramp_x, 0);
-    ck_assert_msg(eg_data_load_image_folder(&d, up, 8, &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load_raw(&d, "image_folder", up, 8, &err) == EG_OK, "%s", err.msg);
     /* output column i samples x = i / 2 - 0.25 (clamped to 0 and 3) of the ramp 3x */
     float want[8] = {0, 0.75f, 2.25f, 3.75f, 5.25f, 6.75f, 8.25f, 9};
     for (int i = 0; i < 8; i++)
-        ck_assert_float_eq_tol(d.x_train[3 * 8 + i], want[i], 1e-4);
+        ck_assert_float_eq_tol(train_at(&d, 3 * 8 + i), want[i], 1e-4);
     eg_data_free(&d);
 
     /* an RGB image in a gray set cannot be made gray */
@@ -1243,7 +1280,7 @@ START_TEST(test_synthetic)
     ck_assert_double_gt(kh, 2 * ka);
     ck_assert_double_gt(kh, 0.08);
     /* with heterogeneity, dirichlet/sorted would break the blocks: refused */
-    snprintf(ps.partition, sizeof ps.partition, "dirichlet");
+    ps.partition = EG_PART_DIRICHLET;
     eg_partition bad;
     ck_assert_int_eq(eg_partition_make(&bad, &h, &ps, nodes, 1, &err), EG_EINPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "heterogeneity"));
@@ -1277,7 +1314,7 @@ static eg_dataset label_set(int n, int classes)
 static eg_data_spec part_spec(const char *kind, double alpha, int bs)
 {
     eg_data_spec s = spec_of("synthetic", NULL);
-    snprintf(s.partition, sizeof s.partition, "%s", kind);
+    s.partition = (eg_partition_kind)EG_KIND_FIND(eg_partition_kinds, kind);
     s.alpha = alpha;
     s.batch_size = bs;
     return s;
@@ -1419,10 +1456,10 @@ START_TEST(test_partition_errors)
     s.batch_size = 10;
     ck_assert_int_eq(eg_partition_make(&p, &d, &s, 11, 1, &err), EG_EINPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "(9 samples)"));
-    snprintf(s.partition, sizeof s.partition, "weird");
+    s.partition = (eg_partition_kind)7; /* not a kind: refused, not read out of the table */
     ck_assert_int_eq(eg_partition_make(&p, &d, &s, 2, 1, &err), EG_EINPUT);
-    ck_assert_ptr_nonnull(strstr(err.msg, "weird"));
-    snprintf(s.partition, sizeof s.partition, "iid");
+    ck_assert_ptr_nonnull(strstr(err.msg, "unknown data.partition kind 7"));
+    s.partition = EG_PART_IID;
     ck_assert_int_eq(eg_partition_make(&p, &d, &s, 0, 1, &err), EG_EINPUT);
     /* one node takes everything */
     ck_assert_int_eq(eg_partition_make(&p, &d, &s, 1, 1, &err), EG_OK);
@@ -1571,6 +1608,115 @@ START_TEST(test_fill_batch)
 }
 END_TEST
 
+/* ---- one rank's share: P = 1, 2, 3 ranks of 4 nodes, dirichlet ------------------------- */
+
+#define RANK_NODES 4
+
+/* Loads the set as each of P ranks would (open, partition, read its nodes' samples), sums
+ * the statistics as the ranks do, and checks against one process holding everything: the
+ * same partition, every held sample's minibatch floats and the test floats bit for bit, and
+ * no rank reading more training samples than its nodes own (+ sample 0 for the statistics'
+ * shift, + on rank 0 the samples no node owns; csv, read whole: every row). */
+static void check_ranks(const char *name, const char *dir, int image_size, int read_whole)
+{
+    eg_data_spec s = spec_of(name, dir);
+    s.image_size = image_size;
+    s.partition = EG_PART_DIRICHLET;
+    s.alpha = 1.0;
+    eg_dataset whole;
+    eg_partition pw;
+    eg_err err;
+    ck_assert_msg(eg_data_load(&whole, &s, RANK_NODES, 3, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(eg_partition_make(&pw, &whole, &s, RANK_NODES, 3, &err), EG_OK);
+    size_t dim = (size_t)whole.dim;
+    float *xa = malloc(dim * sizeof *xa), *xb = malloc(dim * sizeof *xb);
+    for (int P = 1; P <= 3; P++) {
+        eg_dataset d[3];
+        eg_partition p[3];
+        double *sum = NULL, *buf;
+        size_t nst = 0;
+        for (int r = 0; r < P; r++) {
+            long long before = eg_data_samples_read();
+            ck_assert_msg(eg_data_open(&d[r], &s, RANK_NODES, 3, &err) == EG_OK, "%s", err.msg);
+            ck_assert_int_eq(eg_partition_make(&p[r], &d[r], &s, RANK_NODES, 3, &err), EG_OK);
+            ck_assert_mem_eq(p[r].offset, pw.offset, (RANK_NODES + 1) * sizeof(int32_t));
+            ck_assert_mem_eq(p[r].idx, pw.idx, (size_t)pw.offset[RANK_NODES] * sizeof(int32_t));
+            int lo, hi;
+            eg_comm_range(RANK_NODES, P, r, &lo, &hi);
+            ck_assert_msg(eg_data_read(&d[r], &p[r], lo, hi, r == 0, &err) == EG_OK, "%s", err.msg);
+            long long own = pw.offset[hi] - pw.offset[lo];
+            long long rest = r == 0 ? whole.n_train - pw.offset[RANK_NODES] : 0;
+            long long reads = eg_data_samples_read() - before;
+            ck_assert_int_eq(d[r].n_held, own);
+            if (read_whole) /* csv: parsed whole on every rank, only its rows kept */
+                own = rest = whole.n_train;
+            ck_assert_msg(reads <= own + 1 + rest, "%s P=%d rank %d read %lld samples, owns %lld",
+                          name, P, r, reads, own);
+            nst = eg_data_shared_stats(&d[r], &buf); /* what the ranks all-reduce */
+            if (!sum)
+                sum = calloc(nst ? nst : 1, sizeof *sum);
+            for (size_t i = 0; i < nst; i++)
+                sum[i] += buf[i];
+        }
+        for (int r = 0; r < P; r++) {
+            eg_data_shared_stats(&d[r], &buf);
+            memcpy(buf, sum, nst * sizeof *sum);
+            ck_assert_int_eq(eg_data_normalise(&d[r], &err), EG_OK);
+            for (int32_t k = 0; k < whole.n_test; k++)
+                ck_assert_mem_eq(eg_data_test_rows(&d[r], k, 1, xa), eg_data_test_rows(&whole, k, 1, xb),
+                                 dim * sizeof(float));
+            for (int32_t k = 0; k < whole.n_train; k++) {
+                if (d[r].row[k] < 0)
+                    continue;
+                int32_t y0, y1;
+                eg_rng ra, rb;
+                eg_rng_seed(&ra, 9, EG_STREAM_AUGMENT, (uint64_t)k);
+                rb = ra;
+                eg_data_fill_batch(&d[r], &k, 1, EG_AUG_CROP | EG_AUG_FLIP, &ra, xa, &y0);
+                eg_data_fill_batch(&whole, &k, 1, EG_AUG_CROP | EG_AUG_FLIP, &rb, xb, &y1);
+                ck_assert_int_eq(y0, y1);
+                ck_assert_msg(!memcmp(xa, xb, dim * sizeof *xa), "%s P=%d rank %d sample %d differs",
+                              name, P, r, (int)k);
+            }
+            eg_partition_free(&p[r]);
+            eg_data_free(&d[r]);
+        }
+        free(sum);
+    }
+    free(xa);
+    free(xb);
+    eg_partition_free(&pw);
+    eg_data_free(&whole);
+}
+
+START_TEST(test_rank_shares)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024];
+    cat(dir, sizeof dir, tmp, "raw");
+    make_idx_set(dir, 0);
+    check_ranks("idx", dir, 0, 0);
+    cat(dir, sizeof dir, tmp, "gz");
+    make_idx_set(dir, 1);
+    check_ranks("idx", dir, 0, 0);
+    cat(dir, sizeof dir, tmp, "c10");
+    make_cifar10(dir);
+    check_ranks("cifar10", dir, 0, 0);
+    cat(dir, sizeof dir, tmp, "jpeg");
+    make_jpeg_tree(dir, 3, 1, 16, 12);
+    check_ranks("image_folder", dir, 0, 0);
+    check_ranks("image_folder", dir, 8, 0); /* resized: floats */
+    char path[1100];
+    cat(path, sizeof path, tmp, "flat.csv");
+    write_text(path, "label,a,b,c\n"
+                     "0,1.5,2,7\n1,2.5,3,7\n2,3.5,1e1,7\n0,4,5,7\n1,5,6,7\n2,6,7.25,7\n"
+                     "0,7,8,7\n1,8,9,7\n2,9,10,7\n1,10,11,7\n0,3,3,3\n1,4,4,4\n");
+    check_ranks("csv", path, 0, 1); /* read whole, every rank; keeps only its rows */
+    rm_tree(tmp);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -1596,6 +1742,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_partition_dirichlet);
     tcase_add_test(tc, test_partition_errors);
     tcase_add_test(tc, test_fill_batch);
+    tcase_add_test(tc, test_rank_shares);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -18,12 +18,12 @@
 
 #define SKIP_CODE 77
 
-static int load(eg_dataset *d, const char *name, eg_err *err)
+static int load(eg_dataset *d, eg_data_kind kind, eg_err *err)
 {
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "%s", name);
-    snprintf(s.partition, sizeof s.partition, "iid");
+    s.kind = kind;
+    s.partition = EG_PART_IID;
     s.batch_size = 1;
     memset(err, 0, sizeof *err);
     return eg_data_load(d, &s, 1, 1, err);
@@ -37,7 +37,8 @@ static void check_normalised(const eg_dataset *d)
         double s = 0, s2 = 0, n = 0;
         for (int i = 0; i < d->n_train; i++)
             for (size_t p = 0; p < hw; p++) {
-                double v = d->x_train[(size_t)i * (size_t)d->dim + (size_t)c * hw + p];
+                size_t at = (size_t)i * (size_t)d->dim + (size_t)c * hw + p;
+                double v = d->u8_train ? d->lut[c * 256 + d->u8_train[at]] : d->x_train[at];
                 s += v;
                 s2 += v * v;
                 n++;
@@ -48,12 +49,13 @@ static void check_normalised(const eg_dataset *d)
     }
 }
 
-static void real_idx(const char *name)
+static void real_idx(eg_data_kind kind)
 {
     eg_dataset d;
     eg_err err;
     double t0 = eg_now();
-    ck_assert_msg(load(&d, name, &err) == EG_OK, "%s", err.msg);
+    const char *name = eg_data_kinds[kind].name;
+    ck_assert_msg(load(&d, kind, &err) == EG_OK, "%s", err.msg);
     fprintf(stderr, "check_data_real: %s loaded in %.2f s: %s\n", name, eg_now() - t0, d.desc);
     ck_assert_int_eq(d.n_train, 60000);
     ck_assert_int_eq(d.n_test, 10000);
@@ -70,17 +72,17 @@ static void real_idx(const char *name)
     eg_data_free(&d);
 }
 
-START_TEST(test_mnist) { real_idx("mnist"); }
+START_TEST(test_mnist) { real_idx(EG_DATA_MNIST); }
 END_TEST
 
-START_TEST(test_fashion_mnist) { real_idx("fashion_mnist"); }
+START_TEST(test_fashion_mnist) { real_idx(EG_DATA_FASHION_MNIST); }
 END_TEST
 
 START_TEST(test_digits)
 {
     eg_dataset d;
     eg_err err;
-    ck_assert_msg(load(&d, "digits", &err) == EG_OK, "%s", err.msg);
+    ck_assert_msg(load(&d, EG_DATA_DIGITS, &err) == EG_OK, "%s", err.msg);
     ck_assert_int_eq(d.n_train + d.n_test, 1797);
     ck_assert_int_eq(d.n_train, 1438);
     ck_assert_int_eq(d.n_test, 359);
@@ -96,23 +98,24 @@ END_TEST
 int main(void)
 {
     const struct {
-        const char *name;
+        eg_data_kind kind;
         const TTest *test;
         const char *how;
     } sets[] = {
-        {"mnist", test_mnist, "run data/get_data.sh or set EXPGRAPH_DATA"},
-        {"fashion_mnist", test_fashion_mnist, "run data/get_data.sh or set EXPGRAPH_DATA"},
-        {"digits", test_digits, "apt-get install python3-sklearn, or data/get_data.sh"},
+        {EG_DATA_MNIST, test_mnist, "run data/get_data.sh or set EXPGRAPH_DATA"},
+        {EG_DATA_FASHION_MNIST, test_fashion_mnist, "run data/get_data.sh or set EXPGRAPH_DATA"},
+        {EG_DATA_DIGITS, test_digits, "apt-get install python3-sklearn, or data/get_data.sh"},
     };
     int avail[sizeof sets / sizeof sets[0]];
     int ran = 0, missing = 0;
     char dir[4096];
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
-        avail[i] = eg_data_locate(sets[i].name, dir, sizeof dir) == 0;
+        avail[i] = eg_data_locate(sets[i].kind, dir, sizeof dir) == 0;
         if (avail[i]) {
             ran++;
         } else {
-            fprintf(stderr, "check_data_real: SKIP %s: not found (%s)\n", sets[i].name,
+            fprintf(stderr, "check_data_real: SKIP %s: not found (%s)\n",
+                    eg_data_kinds[sets[i].kind].name,
                     sets[i].how);
             missing++;
         }

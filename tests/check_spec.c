@@ -45,7 +45,7 @@ START_TEST(test_good_and_defaults)
     ck_assert_int_eq(s.algo.nesterov, 0);
     ck_assert_int_eq(s.model.n_hidden, 2);
     ck_assert_int_eq(s.model.hidden[1], 32);
-    ck_assert_str_eq(s.data.partition, "iid");
+    ck_assert_int_eq(s.data.partition, EG_PART_IID);
     ck_assert_double_eq_tol(s.data.alpha, 0.5, 1e-15);
     ck_assert_int_eq(s.data.batch_size, 16);
     ck_assert_int_eq(s.train.iterations, 100);

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "%s", hundred ? "cifar100" : "cifar10");
+    s.kind = hundred ? EG_DATA_CIFAR100 : EG_DATA_CIFAR10;
     snprintf(s.path, sizeof s.path, "%s", root);
     s.batch_size = 1;
     s.alpha = 0.5;
@@ -77,5 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_partitions(&d, &s);
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }

@@ -203,9 +203,9 @@ static void fz_check_sizes(const eg_dataset *d, int max_classes)
  * never more samples handed out than there are (s->partition is overwritten) */
 static void fz_check_partitions(const eg_dataset *d, eg_data_spec *s)
 {
-    static const char *const parts[] = {"iid", "sorted", "dirichlet"};
+    static const eg_partition_kind parts[] = {EG_PART_IID, EG_PART_SORTED, EG_PART_DIRICHLET};
     for (int p = 0; p < 3; p++) {
-        snprintf(s->partition, sizeof s->partition, "%s", parts[p]);
+        s->partition = parts[p];
         eg_partition part;
         eg_err err;
         memset(&err, 0, sizeof err);
@@ -217,6 +217,39 @@ static void fz_check_partitions(const eg_dataset *d, eg_data_spec *s)
         }
         eg_partition_free(&part);
     }
+}
+
+/* the per-rank path of spec s: open, a dirichlet partition over 2 nodes, then rank 1 of 2
+ * reads node 1's samples (rank 0 would also sum the unowned ones) and normalises: a clean
+ * result or a clean error, the rank holding node 1's shard and reading no other sample but
+ * sample 0 */
+static void fz_check_rank(eg_data_spec s)
+{
+    eg_dataset d;
+    eg_partition p;
+    eg_err err;
+    memset(&err, 0, sizeof err);
+    memset(&p, 0, sizeof p);
+    s.partition = EG_PART_DIRICHLET;
+    int rc = eg_data_open(&d, &s, 2, 1, &err);
+    fz_check_rc(rc, &err, "eg_data_open");
+    if (rc == EG_OK && eg_partition_make(&p, &d, &s, 2, 1, &err) == EG_OK) {
+        long long before = eg_data_samples_read();
+        rc = eg_data_read(&d, &p, 1, 2, 0, &err);
+        fz_check_rc(rc, &err, "eg_data_read (rank 1 of 2)");
+        long long own = p.offset[2] - p.offset[1], reads = eg_data_samples_read() - before;
+        if (rc == EG_OK && (d.n_held != own || (d.src && reads > own + 1))) {
+            fprintf(stderr, "rank 1 holds %d and read %lld samples; node 1 owns %lld\n", d.n_held,
+                    reads, own);
+            abort();
+        }
+        if (rc == EG_OK) {
+            rc = eg_data_normalise(&d, &err);
+            fz_check_rc(rc, &err, "eg_data_normalise");
+        }
+    }
+    eg_partition_free(&p);
+    eg_data_free(&d);
 }
 
 #endif

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_unlink(all[i]);
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "csv");
+    s.kind = EG_DATA_CSV;
     s.batch_size = 1;
     s.alpha = 0.5;
     if (role < 2) {
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_write("data.csv", data + 1, size - 1);
         fz_path("data.csv", s.path, sizeof s.path);
     } else {
-        snprintf(s.name, sizeof s.name, "digits");
+        s.kind = EG_DATA_DIGITS;
         fz_write("digits.csv", data + 1, size - 1);
         fz_path("digits.csv", s.path, sizeof s.path);
     }
@@ -67,5 +67,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_partitions(&d, &s);
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }

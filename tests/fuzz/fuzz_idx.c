@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "idx");
+    s.kind = EG_DATA_IDX;
     fz_path("", s.path, sizeof s.path);
     s.path[strlen(s.path) - 1] = 0; /* drop the trailing '/' */
     s.batch_size = 1;
@@ -88,5 +88,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_partitions(&d, &s);
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }

@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "image_folder");
+    s.kind = EG_DATA_IMAGE_FOLDER;
     fz_path("", s.path, sizeof s.path);
     s.path[strlen(s.path) - 1] = 0;
     s.batch_size = 1;
@@ -90,12 +90,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     d.n_train, d.n_test, d.shape.c, d.shape.h, d.shape.w, d.classes);
             abort();
         }
-        for (size_t k = 0; k < (size_t)d.n_train * (size_t)d.dim; k++)
-            if (!(d.x_train[k] == d.x_train[k]) || d.x_train[k] > 1e6f || d.x_train[k] < -1e6f) {
+        /* bytes become the lookup table's floats; resized images stay floats */
+        const float *v = d.u8_train ? d.lut : d.x_train;
+        size_t nv = d.u8_train ? (size_t)d.shape.c * 256 : (size_t)d.n_train * (size_t)d.dim;
+        for (size_t k = 0; k < nv; k++)
+            if (!(v[k] == v[k]) || v[k] > 1e6f || v[k] < -1e6f) {
                 fprintf(stderr, "NaN or huge value after normalisation\n");
                 abort();
             }
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }

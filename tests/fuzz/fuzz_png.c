@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     eg_data_spec s;
     memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "png_folder");
+    s.kind = EG_DATA_IMAGE_FOLDER; /* png_folder: its old name */
     fz_path("", s.path, sizeof s.path);
     s.path[strlen(s.path) - 1] = 0;
     s.batch_size = 1;
@@ -97,5 +97,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     eg_data_free(&d);
+    fz_check_rank(s);
     return 0;
 }
