@@ -782,9 +782,105 @@ static int model_section(ctx *c, const eg_ynode *n, eg_spec *s)
     return layer_keys(c, map, m);
 }
 
+static void data_defaults(eg_data_spec *d, eg_data_kind kind)
+{
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    d->cache = EG_CACHE_MEMORY;
+    d->partition = EG_PART_IID;
+    d->alpha = 0.5;
+    d->batch_size = 32;
+    d->dim = 32;
+    d->classes = 4;
+    d->samples = 512;
+    d->test_samples = 2000;
+}
+
+/* data.path: must exist (relative to the working directory) */
+static int data_path(ctx *c, const eg_ynode *v, const eg_data_info *di, eg_data_spec *d)
+{
+    char tmp[EG_PATH_MAX];
+    if (rd_str(c, v, "data.path", tmp, sizeof tmp))
+        return EG_EINPUT;
+    if (di->format == EG_DFMT_SYNTH)
+        return fail(c, v, "data.path does not apply to the synthetic dataset");
+    resolve_path(c, v, tmp, d->path, sizeof d->path);
+    if (!path_exists(d->path))
+        return fail(c, v, "data.path '%s' does not exist", d->path);
+    return 0;
+}
+
+static int data_partition(ctx *c, const eg_ynode *v, eg_data_spec *d)
+{
+    int kind;
+    if (RD_KIND(c, v, "data.partition", eg_partition_kinds, &kind))
+        return EG_EINPUT;
+    d->partition = (eg_partition_kind)kind;
+    return 0;
+}
+
+/* data.augment: a list of crop and flip */
+static int data_augment(ctx *c, const eg_ynode *v, eg_data_spec *d)
+{
+    if (v->kind == EG_Y_MAP)
+        return fail(c, v, "data.augment must be a list such as [crop, flip]");
+    int cnt = v->kind == EG_Y_SEQ ? v->n : 1;
+    for (int i = 0; i < cnt; i++) {
+        const eg_ynode *it = v->kind == EG_Y_SEQ ? v->items[i] : v;
+        static const char *const aug[] = {"crop", "flip", NULL};
+        char a[16];
+        if (rd_choice(c, it, "data.augment", aug, a, sizeof a))
+            return EG_EINPUT;
+        d->augment |= !strcmp(a, "crop") ? EG_AUG_CROP : EG_AUG_FLIP;
+    }
+    return 0;
+}
+
+/* data.image_size and data.cache (image_folder) */
+static int data_image_keys(ctx *c, const eg_ynode *map, const eg_data_info *di, eg_data_spec *d)
+{
+    const eg_ynode *v;
+    int kind;
+    if ((v = eg_ymap_get(map, "image_size", NULL)) && !eg_ynode_is_null(v)) {
+        if (di->format != EG_DFMT_IMAGES)
+            return fail(c, v, "data.image_size only applies to image_folder, not %s", di->name);
+        if (rd_int(c, v, "data.image_size", 1, 4096, &d->image_size))
+            return EG_EINPUT;
+    }
+    if ((v = eg_ymap_get(map, "cache", NULL)) && !eg_ynode_is_null(v)) {
+        if (RD_KIND(c, v, "data.cache", eg_cache_kinds, &kind))
+            return EG_EINPUT;
+        if (di->format != EG_DFMT_IMAGES && kind != EG_CACHE_MEMORY)
+            return fail(c, v, "data.cache: stream only applies to image_folder, not %s "
+                        "(the other formats are held in memory as bytes or floats)", di->name);
+        d->cache = (eg_data_cache)kind;
+    }
+    return 0;
+}
+
+/* data.dim, classes, samples, test_samples (synthetic) */
+static int data_synth_keys(ctx *c, const eg_ynode *map, const eg_data_info *di, eg_data_spec *d)
+{
+    static const char *const synth_keys[] = {"dim", "classes", "samples", "test_samples", NULL};
+    int *synth_vals[] = {&d->dim, &d->classes, &d->samples, &d->test_samples};
+    long synth_lo[] = {1, 2, 1, 1};
+    for (int i = 0; synth_keys[i]; i++) {
+        const eg_ynode *v = eg_ymap_get(map, synth_keys[i], NULL);
+        if (!v)
+            continue;
+        char key[64];
+        snprintf(key, sizeof key, "data.%s", synth_keys[i]);
+        if (di->format != EG_DFMT_SYNTH)
+            return fail(c, v, "%s only applies to the synthetic dataset", key);
+        if (rd_int(c, v, key, synth_lo[i], 1 << 24, synth_vals[i]))
+            return EG_EINPUT;
+    }
+    return 0;
+}
+
 static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
 {
-    const eg_ynode *map, *nm;
+    const eg_ynode *map, *nm, *v;
     if (name_or_map(c, n, "data", &map, &nm))
         return EG_EINPUT;
     eg_data_spec *d = &s->data;
@@ -793,101 +889,24 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
         kind = EG_DATA_IMAGE_FOLDER; /* the old name of image_folder */
     else if (RD_KIND(c, nm, "data", eg_data_kinds, &kind))
         return EG_EINPUT;
-    d->kind = (eg_data_kind)kind;
+    data_defaults(d, (eg_data_kind)kind);
     const eg_data_info *di = &eg_data_kinds[kind];
-    d->path[0] = 0;
-    d->image_size = 0;
-    d->cache = EG_CACHE_MEMORY;
-    d->partition = EG_PART_IID;
-    d->alpha = 0.5;
-    d->batch_size = 32;
-    d->augment = 0;
-    d->heterogeneity = 0;
-    d->dim = 32;
-    d->classes = 4;
-    d->samples = 512;
-    d->test_samples = 2000;
-    int synth = di->format == EG_DFMT_SYNTH;
-    const eg_ynode *v;
-    if (map) {
-        static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
-                                           "augment", "heterogeneity", "dim", "classes",
-                                           "samples", "test_samples", "image_size", "cache",
-                                           NULL};
-        if (only_keys(c, map, "data", keys))
-            return EG_EINPUT;
-        if ((v = eg_ymap_get(map, "path", NULL)) && !eg_ynode_is_null(v)) {
-            char tmp[EG_PATH_MAX];
-            if (rd_str(c, v, "data.path", tmp, sizeof tmp))
-                return EG_EINPUT;
-            if (synth)
-                return fail(c, v, "data.path does not apply to the synthetic dataset");
-            resolve_path(c, v, tmp, d->path, sizeof d->path);
-            if (!path_exists(d->path))
-                return fail(c, v, "data.path '%s' does not exist", d->path);
-        }
-        if ((v = eg_ymap_get(map, "partition", NULL))) {
-            if (RD_KIND(c, v, "data.partition", eg_partition_kinds, &kind))
-                return EG_EINPUT;
-            d->partition = (eg_partition_kind)kind;
-        }
-        if ((v = eg_ymap_get(map, "alpha", NULL))) {
-            if (rd_double(c, v, "data.alpha", &d->alpha))
-                return EG_EINPUT;
-            if (!(d->alpha > 0))
-                return fail(c, v, "data.alpha must be > 0, got %g", d->alpha);
-        }
-        if ((v = eg_ymap_get(map, "batch_size", NULL)))
-            if (rd_int(c, v, "data.batch_size", 1, 1 << 20, &d->batch_size))
-                return EG_EINPUT;
-        if ((v = eg_ymap_get(map, "augment", NULL)) && !eg_ynode_is_null(v)) {
-            if (v->kind == EG_Y_MAP)
-                return fail(c, v, "data.augment must be a list such as [crop, flip]");
-            int cnt = v->kind == EG_Y_SEQ ? v->n : 1;
-            for (int i = 0; i < cnt; i++) {
-                const eg_ynode *it = v->kind == EG_Y_SEQ ? v->items[i] : v;
-                static const char *const aug[] = {"crop", "flip", NULL};
-                char a[16];
-                if (rd_choice(c, it, "data.augment", aug, a, sizeof a))
-                    return EG_EINPUT;
-                d->augment |= !strcmp(a, "crop") ? EG_AUG_CROP : EG_AUG_FLIP;
-            }
-        }
-        if ((v = eg_ymap_get(map, "heterogeneity", NULL))) {
-            if (rd_double(c, v, "data.heterogeneity", &d->heterogeneity))
-                return EG_EINPUT;
-            if (d->heterogeneity < 0)
-                return fail(c, v, "data.heterogeneity must be >= 0, got %g", d->heterogeneity);
-        }
-        if ((v = eg_ymap_get(map, "image_size", NULL)) && !eg_ynode_is_null(v)) {
-            if (di->format != EG_DFMT_IMAGES)
-                return fail(c, v, "data.image_size only applies to image_folder, not %s", di->name);
-            if (rd_int(c, v, "data.image_size", 1, 4096, &d->image_size))
-                return EG_EINPUT;
-        }
-        if ((v = eg_ymap_get(map, "cache", NULL)) && !eg_ynode_is_null(v)) {
-            if (RD_KIND(c, v, "data.cache", eg_cache_kinds, &kind))
-                return EG_EINPUT;
-            if (di->format != EG_DFMT_IMAGES && kind != EG_CACHE_MEMORY)
-                return fail(c, v, "data.cache: stream only applies to image_folder, not %s "
-                            "(the other formats are held in memory as bytes or floats)",
-                            di->name);
-            d->cache = (eg_data_cache)kind;
-        }
-        static const char *const synth_keys[] = {"dim", "classes", "samples", "test_samples", NULL};
-        int *synth_vals[] = {&d->dim, &d->classes, &d->samples, &d->test_samples};
-        long synth_lo[] = {1, 2, 1, 1};
-        for (int i = 0; synth_keys[i]; i++) {
-            if (!(v = eg_ymap_get(map, synth_keys[i], NULL)))
-                continue;
-            char key[64];
-            snprintf(key, sizeof key, "data.%s", synth_keys[i]);
-            if (!synth)
-                return fail(c, v, "%s only applies to the synthetic dataset", key);
-            if (rd_int(c, v, key, synth_lo[i], 1 << 24, synth_vals[i]))
-                return EG_EINPUT;
-        }
-    }
+    static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
+                                       "augment", "heterogeneity", "dim", "classes", "samples",
+                                       "test_samples", "image_size", "cache", NULL};
+    if (map && only_keys(c, map, "data", keys))
+        return EG_EINPUT;
+    if (map &&
+        ((((v = eg_ymap_get(map, "path", NULL)) && !eg_ynode_is_null(v)) && data_path(c, v, di, d)) ||
+         ((v = eg_ymap_get(map, "partition", NULL)) && data_partition(c, v, d)) ||
+         ((v = eg_ymap_get(map, "alpha", NULL)) && rd_double_min(c, v, "data.alpha", 0, 1, &d->alpha)) ||
+         ((v = eg_ymap_get(map, "batch_size", NULL)) &&
+          rd_int(c, v, "data.batch_size", 1, 1 << 20, &d->batch_size)) ||
+         (((v = eg_ymap_get(map, "augment", NULL)) && !eg_ynode_is_null(v)) && data_augment(c, v, d)) ||
+         ((v = eg_ymap_get(map, "heterogeneity", NULL)) &&
+          rd_double_min(c, v, "data.heterogeneity", 0, 0, &d->heterogeneity)) ||
+         data_image_keys(c, map, di, d) || data_synth_keys(c, map, di, d)))
+        return EG_EINPUT;
     if (di->needs_path && !d->path[0])
         return fail(c, n, "data '%s' needs data.path (where the files are)", di->name);
     return 0;
