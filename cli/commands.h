@@ -38,11 +38,6 @@ int eg_cli_completion(FILE *f);
 /* prints "expgraph: <msg>\n" to stderr */
 void eg_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* the value of option `opt` at argv[*i], given as "--opt V" (advancing *i) or "--opt=V";
- * NULL when argv[*i] is another option, and then *missing = 1 if it is opt without a value.
- * (cli/opts.c; eg_cli_next below is the whole-table form of the same rule.) */
-const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing);
-
 /* One option of a subcommand, for eg_cli_next. A table ends with {NULL}. */
 typedef struct eg_cli_opt {
     const char *name;  /* "--set" */

@@ -27,11 +27,6 @@ static const char *match_value(int argc, char **argv, int *i, const char *name, 
     return argv[++*i];
 }
 
-const char *eg_cli_opt_val(int argc, char **argv, int *i, const char *opt, int *missing)
-{
-    return match_value(argc, argv, i, opt, missing);
-}
-
 static int is_name(const eg_cli_opt *o, const char *s)
 {
     return !strcmp(s, o->name) || (o->alias && !strcmp(s, o->alias));
