@@ -21,7 +21,8 @@
 #                         for each graph (seed 1; the cost side of the claim)
 #   5. algorithms.md      experiments/algorithms/run.sh: every algorithm on MNIST (3 seeds)
 #                         and on a heterogeneous synthetic problem (full batch: one seed)
-#   6. (the ResNet-20 table: see the marked block below)
+#   6. resnet20_iid.md, resnet20_dirichlet.md, resnet20_acc_n16.png: ResNet-20 (batch norm,
+#                         bf16), ring / exp / onepeer_exp vs psgd, n = 4, 16, 2 epochs
 #   7. networks.md, networks_drop.png, networks_choco.png: experiments/networks/run.sh:
 #                         lost messages (dmsgd, gt, sgp at drop 0 / 0.01 / 0.1) and
 #                         compressed gossip (choco top_k / qsgd / sign vs dmsgd), Fashion
@@ -129,13 +130,23 @@ step "4. traffic and time per graph"
 step "5. algorithms: MNIST MLP (3 seeds) and the synthetic heterogeneous problem"
 bash experiments/algorithms/run.sh > "$res/algorithms.md"
 
-# ==== 6. ResNet-20 table (to be added by the lead) ====================================
-# Budget: what is left of 45 minutes after steps 1-5 (~20 min). Same pattern as step 3:
-#   "$exe" sweep experiments/fashion/resnet20_onepeer.yaml --set 'sweep={seed: [1, 2, 3], graph: [...]}' \
-#     "${extra[@]}" --out "$runs/resnet20" --quiet
-#   "$exe" table "$runs/resnet20" --rows graph --metric test_acc > "$res/resnet20.md"
-#   "$exe" plot "$runs/resnet20" --y test_acc --x epoch -o "$res/resnet20_acc.png"
-# =======================================================================================
+step "6. ResNet-20 (batch norm, bf16) on Fashion-MNIST: ring / exp / onepeer_exp vs all-reduce, n = 4, 16"
+"$exe" sweep experiments/paper/fashion_resnet.yaml "${extra[@]}" --out "$runs/paper-fashion-resnet" --quiet
+"$exe" sweep experiments/paper/fashion_resnet.yaml --set algorithm.name=psgd --set 'sweep.graph=[full]' \
+  "${extra[@]}" --out "$runs/paper-fashion-resnet-psgd" --quiet
+for part in iid dirichlet; do
+  {
+    echo "Final test accuracy of the averaged model, Fashion-MNIST, ResNet-20 with batch norm (bf16"
+    echo "layers), 2 epochs, batch 32 per node, partition $part (alpha 0.1). Rows: graph (DmSGD;"
+    echo "'full' is psgd, the all-reduce baseline); columns: nodes."
+    echo
+    "$exe" table "$runs"/paper-fashion-resnet/data.partition=$part,* \
+      "$runs"/paper-fashion-resnet-psgd/data.partition=$part,* --rows graph --cols nodes --metric test_acc
+  } > "$res/resnet20_$part.md"
+done
+"$exe" plot "$runs"/paper-fashion-resnet/data.partition=iid,*nodes=16* \
+  "$runs"/paper-fashion-resnet-psgd/data.partition=iid,*nodes=16* --y test_acc --x epoch \
+  --title "Fashion-MNIST ResNet-20, n = 16, IID" -o "$res/resnet20_acc_n16.png"
 
 step "7. networks: lost messages and compressed gossip (Fashion-MNIST MLP, 16 nodes)"
 bash experiments/networks/run.sh "$res" > "$res/networks.md"
