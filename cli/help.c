@@ -71,6 +71,7 @@ static const char *const SPEC_HELP =
     "                           #   synthetic | idx | image_folder (png_folder) | csv\n"
     "  path: null               # where the format needs one (idx, image_folder, csv)\n"
     "  image_size: null         # image_folder: shorter side resized, centre-cropped\n"
+    "  cache: memory            # image_folder: memory (decode once) | stream (per minibatch)\n"
     "  partition: iid           # iid | dirichlet | sorted\n"
     "  alpha: 0.5               # dirichlet concentration, > 0\n"
     "  batch_size: 32           # per node\n"
