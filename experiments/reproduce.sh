@@ -14,27 +14,26 @@
 #                         al. 2023: exact averaging after one period at any n), and figures
 #                         at n = 25, 100 with ring, exp, random_peers too (~20 s)
 #   3. accuracy_iid.md, accuracy_dirichlet.md, fashion_acc_n16.png, fashion_acc_n16_dirichlet.png
-#                         final test accuracy, graph x nodes (4, 16, 64), DmSGD vs all-reduce,
-#                         Fashion-MNIST CNN, IID and dirichlet(0.1), 3 seeds; epochs and bytes
-#                         to reach 85% (the training claim and its speed side)
+#                         final test accuracy, graph x nodes (16, 64), DmSGD vs all-reduce,
+#                         Fashion-MNIST CNN, 2 epochs, IID and dirichlet(0.1), 3 seeds; epochs
+#                         and bytes to reach 85% (the training claim and its speed side)
 #   4. traffic.md         bytes sent per node per iteration and training seconds per epoch
 #                         for each graph (seed 1; the cost side of the claim)
 #   5. algorithms.md      experiments/algorithms/run.sh: every algorithm on MNIST (3 seeds)
 #                         and on a heterogeneous synthetic problem (full batch: one seed)
-#   6. resnet20_iid.md, resnet20_dirichlet.md, resnet20_acc_n16.png: ResNet-20 (batch norm,
-#                         bf16), ring / exp / onepeer_exp vs psgd, n = 4, 16, 2 epochs
+#   6. resnet20_iid.md, resnet20_dirichlet.md, resnet20_loss_n16.png: ResNet-20 (batch norm,
+#                         bf16), ring / onepeer_exp vs psgd, n = 4, 16, 0.3 epochs, 3 seeds
 #   7. networks.md, networks_drop.png, networks_choco.png: experiments/networks/run.sh:
 #                         lost messages (dmsgd, gt, sgp at drop 0 / 0.01 / 0.1) and
 #                         compressed gossip (choco top_k / qsgd / sign vs dmsgd), Fashion
-#                         MLP, 16 nodes, seeds 1-3: 45 runs, ~14 min on the shared machine
-#                         (~3 min for one seed)
-# Estimate, from the training speed of bench/README.md (CNN ~17,600 samples/s, MLP
-# ~100,000; evaluation forward passes at ~3x that): step 3 is 24 runs x 3 seeds, each 180k
-# training samples (~10 s) plus 250k-410k evaluated samples (~5-8 s) plus loading: ~17 s,
-# so ~20 min; step 5 is 18 + 8 MLP runs x 3 seeds at ~4 s: ~5.5 min; steps 1, 2 and the
-# synthetic runs ~1 min. Total ~27 min, leaving ~18 min for step 6. Measure before
-# relying on it: with the interim model kernels of 2026-11-30 (quick start 11,700 samples/s,
-# Fashion CNN 1,500, load ~4) step 3 alone would take ~3 hours.
+#                         MLP, 16 nodes, seeds 1-3 (45 runs)
+#   8. graphs_fashion25.md: experiments/graphs/run.sh: ring / exp / onepeer_exp / base vs
+#                         psgd at n = 25 (not a power of two), dirichlet(0.1), 3 seeds
+# Budget: under 45 minutes on the project's 2-core machine. Per-run wall times measured on
+# 2026-11-30 with the oneDNN kernels: Fashion CNN (2 epochs) ~18 s, ResNet-20 bf16 (0.3
+# epochs) ~24-29 s, Fashion/MNIST MLP runs 4-6 s. Step 3: 48 runs, ~15 min; step 5: 96
+# runs, ~8 min; step 6: 36 runs, ~16 min; steps 7 and 8: 60 MLP runs, ~5 min; steps 1, 2:
+# ~1 min. The README gives the time of the last full run.
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
 # Usage: experiments/reproduce.sh [RESULTS_DIR]
@@ -74,7 +73,7 @@ done
 
 RESULTS=$res EXPGRAPH=$exe bash experiments/topology/base.sh "$runs/topology_base" > "$res/topology_base.md"
 
-step "3. Fashion-MNIST CNN: DmSGD over ring / exp / onepeer_exp, n = 4, 16, 64, IID and dirichlet(0.1), seeds 1-3"
+step "3. Fashion-MNIST CNN: DmSGD over ring / exp / onepeer_exp, n = 16, 64, IID and dirichlet(0.1), seeds 1-3"
 "$exe" sweep experiments/paper/fashion.yaml "${extra[@]}" --out "$runs/paper-fashion" --quiet
 step "3. ... and all-reduce (psgd)"
 "$exe" sweep experiments/paper/fashion.yaml --set algorithm.name=psgd --set 'sweep.graph=[full]' \
@@ -82,7 +81,7 @@ step "3. ... and all-reduce (psgd)"
 for part in iid dirichlet; do
   both=("$runs"/paper-fashion/data.partition=$part,* "$runs"/paper-fashion-psgd/data.partition=$part,*)
   {
-    echo "Final test accuracy of the averaged model, Fashion-MNIST, CNN c16-c32-h128, 3 epochs,"
+    echo "Final test accuracy of the averaged model, Fashion-MNIST, CNN c16-c32-h128, 2 epochs,"
     echo "batch 32 per node, partition $part (alpha 0.1). Rows: graph (DmSGD; 'full' is psgd, the"
     echo "all-reduce baseline); columns: nodes. Mean ± sample standard deviation over seeds 1, 2, 3."
     echo
@@ -130,26 +129,38 @@ step "4. traffic and time per graph"
 step "5. algorithms: MNIST MLP (3 seeds) and the synthetic heterogeneous problem"
 bash experiments/algorithms/run.sh > "$res/algorithms.md"
 
-step "6. ResNet-20 (batch norm, bf16) on Fashion-MNIST: ring / exp / onepeer_exp vs all-reduce, n = 4, 16"
+step "6. ResNet-20 (batch norm, bf16) on Fashion-MNIST: ring / onepeer_exp vs all-reduce, n = 4, 16, seeds 1-3"
 "$exe" sweep experiments/paper/fashion_resnet.yaml "${extra[@]}" --out "$runs/paper-fashion-resnet" --quiet
 "$exe" sweep experiments/paper/fashion_resnet.yaml --set algorithm.name=psgd --set 'sweep.graph=[full]' \
   "${extra[@]}" --out "$runs/paper-fashion-resnet-psgd" --quiet
 for part in iid dirichlet; do
+  both=("$runs"/paper-fashion-resnet/data.partition=$part,* "$runs"/paper-fashion-resnet-psgd/data.partition=$part,*)
   {
     echo "Final test accuracy of the averaged model, Fashion-MNIST, ResNet-20 with batch norm (bf16"
-    echo "layers), 2 epochs, batch 32 per node, partition $part (alpha 0.1). Rows: graph (DmSGD;"
-    echo "'full' is psgd, the all-reduce baseline); columns: nodes."
+    echo "layers), 0.3 epochs, batch 16 per node, partition $part (alpha 0.1). Rows: graph (DmSGD;"
+    echo "'full' is psgd, the all-reduce baseline); columns: nodes. Mean ± sample standard deviation"
+    echo "over seeds 1, 2, 3."
     echo
-    "$exe" table "$runs"/paper-fashion-resnet/data.partition=$part,* \
-      "$runs"/paper-fashion-resnet-psgd/data.partition=$part,* --rows graph --cols nodes --metric test_acc
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc
+    echo
+    echo "Final consensus distance:"
+    echo
+    "$exe" table "$runs"/paper-fashion-resnet/data.partition=$part,* --rows graph --cols nodes --metric consensus
+    echo
+    echo "Mean accuracy of the nodes' own models (node_acc_mean, each with its own batch-norm statistics):"
+    echo
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric node_acc_mean
   } > "$res/resnet20_$part.md"
 done
 "$exe" plot "$runs"/paper-fashion-resnet/data.partition=iid,*nodes=16* \
-  "$runs"/paper-fashion-resnet-psgd/data.partition=iid,*nodes=16* --y test_acc --x epoch \
-  --title "Fashion-MNIST ResNet-20, n = 16, IID" -o "$res/resnet20_acc_n16.png"
+  "$runs"/paper-fashion-resnet-psgd/data.partition=iid,*nodes=16* --y train_loss --x epoch \
+  --title "Fashion-MNIST ResNet-20, n = 16, IID: training loss (mean ± std, 3 seeds)" -o "$res/resnet20_loss_n16.png"
 
 step "7. networks: lost messages and compressed gossip (Fashion-MNIST MLP, 16 nodes)"
 bash experiments/networks/run.sh "$res" > "$res/networks.md"
+
+step "8. graphs at n = 25: ring / exp / onepeer_exp / base vs psgd, dirichlet(0.1), seeds 1-3"
+bash experiments/graphs/run.sh "$runs/graphs-fashion25" > "$res/graphs_fashion25.md"
 
 step "done: results in $res"
 ls -1 "$res"

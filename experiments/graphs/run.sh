@@ -9,9 +9,12 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 exe=${EXPGRAPH:-$here/build/expgraph}
 out=${1:-$here/runs/graphs-fashion25}
 spec=$here/experiments/graphs/fashion25.yaml
-"$exe" sweep "$spec" --out "$out/dmsgd" --quiet >/dev/null
-"$exe" sweep "$spec" --set algorithm.name=psgd --set 'sweep.graph=[full]' --out "$out/psgd" \
-  --quiet >/dev/null
+extra=() # EG_REPRO_SET: ';'-separated --set overrides, as in experiments/reproduce.sh
+IFS=';' read -r -a sets <<< "${EG_REPRO_SET:-}"
+for s in "${sets[@]}"; do [ -n "$s" ] && extra+=(--set "$s"); done
+"$exe" sweep "$spec" "${extra[@]}" --out "$out/dmsgd" --quiet >/dev/null
+"$exe" sweep "$spec" --set algorithm.name=psgd --set 'sweep.graph=[full]' "${extra[@]}" \
+  --out "$out/psgd" --quiet >/dev/null
 # stats METRIC: "graph mean std" per graph from the per-seed csv table
 stats() {
   "$exe" table "$out/dmsgd" "$out/psgd" --rows graph --cols seed --metric "$1" --format csv |
