@@ -509,21 +509,34 @@ static void (*const node_kernels[])(const node_args *) = {
     [EG_ALGO_GOSSIP] = NULL, [EG_ALGO_SGP] = update_sgp, [EG_ALGO_CHOCO] = update_dmsgd,
 };
 
-/* what iteration `steps` does after the node updates */
+/* what iteration `step` does after the node updates */
 enum { MIX_LOCAL, MIX_GOSSIP, MIX_GLOBAL };
-static int iter_mode(const eg_algo *a)
+static int mode_at(const eg_algo *a, long step)
 {
-    long k1 = a->steps + 1;
+    long k1 = step + 1;
     if (a->T > 0 && k1 % a->T == 0)
         return MIX_GLOBAL;
     return k1 % a->H == 0 ? MIX_GOSSIP : MIX_LOCAL;
 }
+static int iter_mode(const eg_algo *a) { return mode_at(a, a->steps); }
 
-/* whether local node li is absent in this iteration (global averages are reliable) */
-static int absent(const eg_algo *a, int li)
+/* whether node i is absent in iteration `step` (global averages are reliable) */
+static int absent_at(const eg_algo *a, long step, int i)
 {
-    return a->net && iter_mode(a) != MIX_GLOBAL &&
-           eg_network_offline(&a->netspec, a->seed, a->steps, a->lo + li);
+    return a->net && mode_at(a, step) != MIX_GLOBAL &&
+           eg_network_offline(&a->netspec, a->seed, step, i);
+}
+static int absent(const eg_algo *a, int li) { return absent_at(a, a->steps, a->lo + li); }
+
+int eg_algo_node_absent(const eg_algo *a, int li) { return absent(a, li); }
+
+long eg_algo_absent_pairs(const eg_algo *a, long nsteps)
+{
+    long c = 0;
+    for (long k = a->steps - nsteps; a->net && k < a->steps; k++)
+        for (int i = 0; i < a->nodes; i++)
+            c += absent_at(a, k, i);
+    return c;
 }
 
 void eg_algo_node_update(eg_algo *a, int li, int slot, double lr)

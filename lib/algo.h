@@ -59,6 +59,12 @@ int eg_algo_set_nodecay(eg_algo *a, const size_t *off, const size_t *len, int n,
 /* Where node li's parameters are read during training (psgd: the shared copy; sgp: the
  * de-biased z = x / w, which is also what eg_algo_x holds outside an iteration). */
 float *eg_algo_node_x(eg_algo *a, int li);
+/* Whether local node li is absent in the current iteration (network.offline): it computes
+ * no gradient, sends nothing and keeps its state. */
+int eg_algo_node_absent(const eg_algo *a, int li);
+/* (node, iteration) pairs absent over the last nsteps iterations, all nodes (the same on
+ * every rank: train_loss averages over the present ones). */
+long eg_algo_absent_pairs(const eg_algo *a, long nsteps);
 /* Where node li's gradient goes when thread slot `slot` computes it. */
 float *eg_algo_grad(eg_algo *a, int li, int slot);
 /* Makes every local node's copy of x and the state current (psgd keeps one live copy);

@@ -267,8 +267,10 @@ int eg_measure_row(eg_measure *m, eg_algo *algo, int evaluate, eg_measure_vals *
     int rc = sum_nodes(m, &tl, err);
     if (rc)
         return rc;
-    double n = m->env.nodes;
-    v->train_loss = m->rows_since > 0 ? tl / (n * (double)m->rows_since) : NAN;
+    /* the mean over the (node, iteration) pairs that computed a loss: absent nodes do not */
+    double pairs = (double)m->env.nodes * (double)m->rows_since -
+                   (double)eg_algo_absent_pairs(algo, m->rows_since);
+    v->train_loss = pairs > 0 ? tl / pairs : NAN;
     memset(m->loss_acc, 0, sizeof(double) * (size_t)m->env.nlocal);
     m->rows_since = 0;
     if (!evaluate)

@@ -487,6 +487,8 @@ static void compute_grads(runctx *r, long k, double lr)
         eg_sampler_next(r->sampler, li, B, idx);
         eg_data_fill_batch(&r->data, idx, B, s->data.augment, eg_sampler_aug_rng(r->sampler, li),
                            r->xb[tid], r->yb[tid]);
+        if (eg_algo_node_absent(r->algo, li))
+            continue; /* computes nothing (its batch is drawn: the streams stay aligned) */
         float *g = eg_algo_grad(r->algo, li, tid);
         float loss = eg_model_loss_grad(r->model, r->work[tid], eg_algo_node_x(r->algo, li),
                                         eg_algo_node_stats(r->algo, li), r->xb[tid], r->yb[tid],

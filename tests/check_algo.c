@@ -575,6 +575,44 @@ START_TEST(test_network_faults)
 }
 END_TEST
 
+/* an absent node (network.offline) is told so for its gradient (it computes nothing), never
+ * in an iteration with a global average, and the absent (node, iteration) pairs of a window
+ * are counted for train_loss */
+START_TEST(test_absent_nodes)
+{
+    eg_graph_spec gs = {.kind = EG_GRAPH_RING};
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &gs, N, 1, &e), 0);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
+    eg_algo_spec as = spec_of("dmsgd", 0.5);
+    as.global_every = 5;
+    eg_network_spec ns = {.offline = 0.3};
+    eg_algo *a = NULL;
+    ck_assert_int_eq(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e), 0);
+    ck_assert_int_eq(eg_algo_set_network(a, &ns, 11, 0, &e), 0);
+    long total = 0, window = 0;
+    double bytes = 0;
+    for (long k = 0; k < 40; k++) {
+        for (int i = 0; i < N; i++) {
+            int want = (k + 1) % 5 != 0 && eg_network_offline(&ns, 11, k, i);
+            ck_assert_int_eq(eg_algo_node_absent(a, i), want);
+            total += want;
+            window += want && k >= 30;
+        }
+        grads(a);
+        ck_assert_int_eq(eg_algo_step(a, c, eg_topo_weights(t, k), 0.05, &bytes, &e), 0);
+    }
+    ck_assert_int_eq(eg_algo_absent_pairs(a, 40), total);
+    ck_assert_int_eq(eg_algo_absent_pairs(a, 10), window);
+    ck_assert_msg(total > 0 && total < 40 * N, "absent pairs %ld", total);
+    eg_algo_free(a);
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+END_TEST
+
 /* local_steps H: bitwise the run that mixes with W = I in the other iterations and with
  * W(k / H) in iterations (k + 1) % H == 0; bytes_sent divided by H */
 START_TEST(test_local_steps)
@@ -851,6 +889,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_stats_gossip);
     tcase_add_test(tc, test_perfect_network_bitwise);
     tcase_add_test(tc, test_network_faults);
+    tcase_add_test(tc, test_absent_nodes);
     tcase_add_test(tc, test_local_steps);
     tcase_add_test(tc, test_global_every);
     tcase_add_test(tc, test_sgp_fixed_point);
