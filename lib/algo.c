@@ -578,18 +578,25 @@ static double offdiag(const eg_wmat *W)
     return (double)off;
 }
 
+/* The vectors sent, as topology.h counts them: one per off-diagonal nonzero of W, or, for a
+ * W with machines (hierarchical), W->sends, its two-stage implementation's count (fewer
+ * than the nonzeros: a machine's average travels once to each counterpart node, not each
+ * of its L nodes' vectors). On a faulty network, the messages whose sender was present
+ * (cnt_sent of the nonzeros) are scaled the same way. */
 static void make_mixer(eg_algo *a, const eg_wmat *W, mixer *mx)
 {
     *mx = (mixer){.mode = iter_mode(a), .W0 = W, .W = W};
     if (mx->mode != MIX_GOSSIP)
         return;
+    const double off = offdiag(W);
+    const int machines = W->local > 0 && off > 0;
     if (!a->net) {
-        mx->sent = offdiag(W);
+        mx->sent = machines ? (double)W->sends : off;
         return;
     }
     eg_network_count cnt;
     mx->W = eg_network_apply(a->net, W, a->steps, &cnt);
-    mx->sent = (double)cnt.sent;
+    mx->sent = machines ? (double)cnt.sent * (double)W->sends / off : (double)cnt.sent;
     a->msgs_lost += (double)cnt.lost;
 }
 

@@ -811,6 +811,55 @@ START_TEST(test_choco)
 }
 END_TEST
 
+/* a hierarchical W(k) (L = 2 over onepeer_exp, 8 machines) costs what topology.h says its
+ * two-stage implementation sends, W->sends = n (L - 1) + L nnz_off(W_out) = 32 vectors per
+ * iteration, not one vector per off-diagonal nonzero of the product (48): for every
+ * algorithm, on a perfect network and on drop 0 / offline 0. (Until this test the mixer
+ * counted the nonzeros: bytes_sent and bytes_inter 1.5 x too high at L = 2.) */
+START_TEST(test_hierarchical_bytes)
+{
+    eg_graph_spec gs = {.kind = EG_GRAPH_HIERARCHICAL, .local = 2};
+    gs.outer.kind = EG_GRAPH_ONEPEER_EXP;
+    eg_topo *t = NULL;
+    eg_err e = {0};
+    ck_assert_msg(eg_topo_init(&t, &gs, N, 1, &e) == 0, "%s", e.msg);
+    eg_comm *c = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, N, D, 2, t, &e), 0);
+    static const char *algos[] = {"dsgd", "dmsgd", "qg_dmsgd", "gt", "ed", "sgp", "choco"};
+    eg_network_spec zero = {0, 0};
+    for (int q = 0; q < 7; q++)
+        for (int net = 0; net < 2; net++) {
+            eg_algo_spec as = spec_of(algos[q], 0.5);
+            if (as.kind == EG_ALGO_CHOCO)
+                as.compress = EG_COMPRESS_BF16; /* 2 bytes per float */
+            eg_algo *a = NULL;
+            ck_assert_msg(eg_algo_init(&a, &as, N, N, D, eg_topo_max_nnz(t), 0, &e) == 0, "%s", e.msg);
+            if (net)
+                ck_assert_int_eq(eg_algo_set_network(a, &zero, 3, 0, &e), 0);
+            memset(eg_algo_x(a), 0, sizeof(float) * N * D);
+            for (long k = 0; k < 4; k++) {
+                const eg_wmat *W = eg_topo_weights(t, k);
+                ck_assert_int_eq(W->sends, N * 1 + 2 * (N / 2));
+                ck_assert_int_eq(W->inter, 2 * (N / 2));
+                double bytes = 0;
+                grads(a);
+                ck_assert_msg(eg_algo_step(a, c, W, 0.05, &bytes, &e) == 0, "%s", e.msg);
+                double want = as.kind == EG_ALGO_CHOCO
+                                  ? eg_comm_gossip_bytes(W, 1, D) / 2
+                                  : eg_comm_gossip_bytes(W, eg_algo_gossip_vectors(as.kind), D);
+                if (as.kind == EG_ALGO_SGP) /* and the push-sum weight, one float */
+                    want += eg_comm_gossip_bytes(W, 1, 1);
+                ck_assert_msg(bytes == want, "%s (network %d) k=%ld: bytes %g, want %g (%ld vectors)",
+                              algos[q], net, k, bytes, want, W->sends);
+                ck_assert(eg_comm_inter_bytes(W, bytes) == want * 0.5);
+            }
+            eg_algo_free(a);
+        }
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+END_TEST
+
 /* the compressors: top_k keeps the k largest magnitudes, rand_k k entries, sign one scale,
  * bf16 rounds; their wire sizes */
 START_TEST(test_compressors)
@@ -896,6 +945,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_push_sum_exact_mean);
     tcase_add_test(tc, test_choco);
     tcase_add_test(tc, test_compressors);
+    tcase_add_test(tc, test_hierarchical_bytes);
     suite_add_tcase(s, tc);
     int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();

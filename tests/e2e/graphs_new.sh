@@ -60,6 +60,11 @@ check "random_peers: bytes_inter = bytes_sent" \
 # machines, 12 between them: bytes_inter = bytes_sent / 3
 check "hierarchical: bytes_inter = bytes_sent / 3" awk -F, -v s="$(col "$TMP/g3-np1/metrics.csv" bytes_sent)" \
   -v t="$(col "$TMP/g3-np1/metrics.csv" bytes_inter)" 'BEGIN{exit !(s > 0 && t * 3 == s)}'
+# and in absolute terms: 36 vectors of 340 floats (mlp 16-16-4) per iteration, 120
+# iterations; one vector per nonzero of the product W would be 12 x 5 = 60 (the mixer
+# counted that until the accounting was fixed: the ratio above did not see it)
+check "hierarchical: bytes_sent = 120 x 36 vectors of 340 floats" \
+  test "$(col "$TMP/g3-np1/metrics.csv" bytes_sent)" = "$((120 * 36 * 340 * 4))"
 
 # a schedule switches at the stated epoch: 8 nodes x 16 samples, batch 8: 2 iterations per
 # epoch; exp (3 peers) until epoch 3 = iteration 6, then onepeer_exp (1 peer)
