@@ -1,4 +1,4 @@
-/* comm.c - node <-> rank mapping, gossip exchange, ordered reductions. */
+/* comm.c - node <-> rank mapping, gossip exchange, ordered reductions, byte payloads. */
 #include "comm.h"
 
 #include <limits.h>
@@ -312,9 +312,9 @@ static float *recv_slot(const eg_comm *c, int v, int s, size_t dim)
 }
 
 /* The combine's plan, per row: its in-neighbours (local index >= 0, or -1 - receive slot;
- * -1 - node with copies)
- * and weights, in column order, self excluded (rows are stochastic: the self weight is 1 -
- * sum of the others). Returns the total number of in-neighbours. */
+ * -1 - node when reading copies) and weights, in column order, self excluded (rows are
+ * stochastic: the self weight is 1 - sum of the others). Returns the total number of
+ * in-neighbours. */
 static long row_plan(eg_comm *c, const eg_wmat *W, const int *rows, int nrows)
 {
     const int mr = c->max_row;
