@@ -10,6 +10,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* choco's copies of x_hat (eg_algo_set_graph). A node's x_hat changes only by its own
+ * compressed updates q, and every node that may ever read it (a subscriber: it may receive
+ * from the node in some W(k), topology.h eg_topo_reach) must apply every q. Each rank keeps
+ * one copy per remote node that any of its nodes may read, and receives each q once. */
+typedef struct choco_copies {
+    int ready;
+    eg_topo_reach reach;    /* who may ever read whom */
+    size_t pbytes;          /* one payload (eg_compress_payload_bytes) */
+    unsigned char *pay;     /* nlocal payloads: this iteration's q of the local nodes */
+    int nrep;               /* remote nodes this rank keeps a copy of, ascending */
+    int *rep_node;
+    float *rep;             /* nrep x dim: the copies */
+    unsigned char *rep_pay; /* nrep payloads received */
+    const float **copies;   /* nodes: node j's copy on this rank (NULL: local or none) */
+    int nroute;             /* (local node, remote rank) pairs to send to, node-major */
+    int *route_node, *route_rank;
+    int *sn, *sr, *rn;      /* one exchange's present senders and receives */
+    const void **sb;
+    void **rb;
+    int *nsub;              /* nodes: subscribers of node j (nodes that may read x_hat_j) */
+    int *nsub_inter;        /* nodes: of those, on another machine (machines of inter_L) */
+    int inter_L;
+    int resync;             /* 1 after a resume: the copies are rebuilt before use */
+    double pay_bytes, pay_inter; /* the payload bytes of the last exchange; between machines */
+} choco_copies;
+
 struct eg_algo {
     eg_algo_kind kind;
     double beta, wd;
@@ -60,8 +86,9 @@ struct eg_algo {
     float *xhat;   /* the public copy x_hat of each local node */
     eg_compressor cq;
     double gamma_c; /* consensus_step */
-    float *cbuf;   /* per thread: 3 x dim scratch (difference, q, top_k's magnitudes) */
+    float *cbuf;   /* per thread: 2 x dim scratch (difference, top_k's magnitudes) */
     int ncbuf;
+    choco_copies cc;
 };
 
 int eg_algo_gossip_vectors(eg_algo_kind k) { return eg_algo_kinds[k].vectors; }
@@ -90,8 +117,138 @@ static int choco_alloc(eg_algo *a, const eg_algo_spec *s, eg_err *err)
     eg_compress_setup(&a->cq, s->compress, s->ratio, s->levels, a->dim);
     a->gamma_c = s->consensus_step > 0 ? s->consensus_step : 1.0;
     a->ncbuf = omp_get_max_threads();
-    a->cbuf = eg_alloc_floats((size_t)a->ncbuf * 3 * a->dim + 1, err);
+    a->cbuf = eg_alloc_floats((size_t)a->ncbuf * 2 * a->dim + 1, err);
     return a->xhat && a->cbuf ? EG_OK : EG_ERUN;
+}
+
+static void choco_free(choco_copies *cc)
+{
+    eg_topo_reach_free(&cc->reach);
+    free(cc->pay);
+    free(cc->rep_node);
+    free(cc->rep);
+    free(cc->rep_pay);
+    free(cc->copies);
+    free(cc->route_node);
+    free(cc->route_rank);
+    free(cc->sn);
+    free(cc->sr);
+    free(cc->rn);
+    free(cc->sb);
+    free(cc->rb);
+    free(cc->nsub);
+    free(cc->nsub_inter);
+}
+
+/* runs body for each possible in-neighbour j of node i in reach R (all: every j != i) */
+#define FOR_READ(R, i, j, body)                                                               \
+    do {                                                                                      \
+        if ((R)->all) {                                                                       \
+            for (int j = 0; j < (R)->n; j++)                                                  \
+                if (j != (i)) {                                                               \
+                    body;                                                                     \
+                }                                                                             \
+        } else {                                                                              \
+            for (int e_ = (R)->rowptr[i]; e_ < (R)->rowptr[(i) + 1]; e_++) {                  \
+                int j = (R)->col[e_];                                                         \
+                body;                                                                         \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+/* subscribers per node (its out-degree in reach) */
+static int choco_subscribers(eg_algo *a, eg_err *err)
+{
+    choco_copies *cc = &a->cc;
+    cc->nsub = calloc((size_t)a->nodes, sizeof(int));
+    cc->nsub_inter = calloc((size_t)a->nodes, sizeof(int));
+    if (!cc->nsub || !cc->nsub_inter)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int i = 0; i < a->nodes; i++)
+        FOR_READ(&cc->reach, i, j, cc->nsub[j]++);
+    return EG_OK;
+}
+
+/* the copies this rank keeps: the remote nodes its nodes may read, ascending */
+static int choco_replicas(eg_algo *a, eg_err *err)
+{
+    choco_copies *cc = &a->cc;
+    const int hi = a->lo + a->nlocal;
+    cc->copies = calloc((size_t)a->nodes, sizeof *cc->copies);
+    cc->rep_node = malloc(sizeof(int) * (size_t)(a->nodes + 1));
+    if (!cc->copies || !cc->rep_node)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    /* mark the remote nodes read here (any non-NULL pointer), then point each at its copy */
+    for (int i = a->lo; i < hi; i++)
+        FOR_READ(&cc->reach, i, j, if (j < a->lo || j >= hi) cc->copies[j] = a->xhat);
+    cc->nrep = 0;
+    for (int j = 0; j < a->nodes; j++)
+        if (cc->copies[j])
+            cc->rep_node[cc->nrep++] = j;
+    size_t nr = (size_t)cc->nrep;
+    cc->rep = eg_alloc_floats(nr * a->dim + 1, NULL);
+    cc->rep_pay = malloc(nr * cc->pbytes + 1);
+    cc->rn = malloc(sizeof(int) * (nr + 1));
+    cc->rb = malloc(sizeof(void *) * (nr + 1));
+    if (!cc->rep || !cc->rep_pay || !cc->rn || !cc->rb)
+        return eg_err_set(err, EG_ERUN, "out of memory: choco keeps a copy of x_hat for each of "
+                          "the %d remote nodes this rank's nodes may read (%.1f MB)", cc->nrep,
+                          (double)nr * (double)a->dim * sizeof(float) / 1e6);
+    for (size_t q = 0; q < nr; q++)
+        cc->copies[cc->rep_node[q]] = cc->rep + q * a->dim;
+    return EG_OK;
+}
+
+/* the (local node, remote rank) pairs, node-major: rank r takes node j's payloads when
+ * one of its nodes may read j */
+static int choco_routes(eg_algo *a, const eg_comm *c, eg_err *err)
+{
+    choco_copies *cc = &a->cc;
+    const int P = eg_comm_size(c), nl = a->nlocal, hi = a->lo + nl;
+    const size_t cap = (size_t)nl * (size_t)P + 1;
+    unsigned char *mark = calloc(cap, 1);
+    cc->route_node = malloc(sizeof(int) * cap);
+    cc->route_rank = malloc(sizeof(int) * cap);
+    cc->sn = malloc(sizeof(int) * cap);
+    cc->sr = malloc(sizeof(int) * cap);
+    cc->sb = malloc(sizeof(void *) * cap);
+    cc->pay = malloc((size_t)nl * cc->pbytes + 1);
+    int rc = mark && cc->route_node && cc->route_rank && cc->sn && cc->sr && cc->sb && cc->pay
+                 ? EG_OK : eg_err_set(err, EG_ERUN, "out of memory");
+    for (int r = 0; r < P && !rc; r++) {
+        int lo, rhi;
+        eg_comm_range(a->nodes, P, r, &lo, &rhi);
+        for (int i = lo; i < rhi && r != eg_comm_rank(c); i++)
+            FOR_READ(&cc->reach, i, j,
+                     if (j >= a->lo && j < hi) mark[(size_t)(j - a->lo) * (size_t)P + (size_t)r] = 1);
+    }
+    cc->nroute = 0;
+    for (size_t q = 0; !rc && q + 1 < cap; q++)
+        if (mark[q]) {
+            cc->route_node[cc->nroute] = a->lo + (int)(q / (size_t)P);
+            cc->route_rank[cc->nroute++] = (int)(q % (size_t)P);
+        }
+    free(mark);
+    return rc;
+}
+
+int eg_algo_set_graph(eg_algo *a, eg_topo *t, eg_comm *c, eg_err *err)
+{
+    if (a->kind != EG_ALGO_CHOCO)
+        return EG_OK;
+    choco_copies *cc = &a->cc;
+    cc->pbytes = eg_compress_payload_bytes(&a->cq);
+    int rc = eg_topo_reach_init(&cc->reach, t, err);
+    if (!rc)
+        rc = choco_subscribers(a, err);
+    if (!rc)
+        rc = choco_replicas(a, err);
+    if (!rc)
+        rc = choco_routes(a, c, err);
+    if (!rc)
+        rc = eg_comm_reserve_payloads(c, cc->nroute + cc->nrep, err);
+    cc->ready = !rc;
+    return rc;
 }
 
 static int algo_alloc(eg_algo *a, const eg_algo_spec *s, int nodes, int nlocal, size_t dim,
@@ -234,6 +391,7 @@ double eg_algo_msgs_lost(const eg_algo *a) { return a->msgs_lost; }
 void eg_algo_set_steps(eg_algo *a, long steps)
 {
     a->steps = steps;
+    a->cc.resync = 1; /* choco: the copies of remote x_hat are rebuilt before their next use */
     if (a->lostv && a->nlocal > 0)
         a->msgs_lost = (double)a->lostv[0] * 16777216.0 + (double)a->lostv[1];
 }
@@ -305,6 +463,7 @@ void eg_algo_free(eg_algo *a)
     free(a->rw.val);
     free(a->xhat);
     free(a->cbuf);
+    choco_free(&a->cc);
     free(a);
 }
 
@@ -526,7 +685,11 @@ static int absent_at(const eg_algo *a, long step, int i)
     return a->net && mode_at(a, step) != MIX_GLOBAL &&
            eg_network_offline(&a->netspec, a->seed, step, i);
 }
-static int absent(const eg_algo *a, int li) { return absent_at(a, a->steps, a->lo + li); }
+/* whether node j is absent in this iteration */
+static int absent_node(const eg_algo *a, int j) { return absent_at(a, a->steps, j); }
+
+/* whether local node li is absent */
+static int absent(const eg_algo *a, int li) { return absent_node(a, a->lo + li); }
 
 int eg_algo_node_absent(const eg_algo *a, int li) { return absent(a, li); }
 
@@ -866,29 +1029,141 @@ static int exchange_sgp(eg_algo *a, eg_comm *c, const mixer *mx, float lr, doubl
     return EG_OK;
 }
 
-/* choco, node li (present): q = Q(x - x_hat) (x holds x - lr m now); x_hat += q */
-static void choco_compress(eg_algo *a, int li, float *buf)
+/* choco, node li (present): its payload q = Q(x - x_hat) (x holds x - lr m now), and
+ * x_hat += q decoded from that payload, as every copy will do. The identity sends x itself
+ * and sets x_hat = x (x_hat + (x - x_hat) may round). */
+static void choco_encode(eg_algo *a, int li, float *buf)
 {
     const size_t d = a->dim;
     float *x = a->x + (size_t)li * d, *xh = a->xhat + (size_t)li * d;
-    if (eg_compress_identity(&a->cq)) {
-        memcpy(xh, x, d * sizeof(float)); /* x_hat + (x - x_hat), exactly */
-        return;
-    }
-    float *diff = buf, *q = buf + d, *scratch = buf + 2 * d;
-    for (size_t t = 0; t < d; t++)
-        diff[t] = x[t] - xh[t];
+    unsigned char *p = a->cc.pay + (size_t)li * a->cc.pbytes;
     eg_rng r;
     eg_rng_seed(&r, a->seed, EG_STREAM_COMPRESS,
                 (uint64_t)a->steps * (uint64_t)a->nodes + (uint64_t)(a->lo + li));
-    eg_compress_apply(&a->cq, diff, q, scratch, &r);
+    if (eg_compress_identity(&a->cq)) {
+        eg_compress_encode(&a->cq, x, p, buf, &r);
+        eg_compress_decode_set(&a->cq, p, xh);
+        return;
+    }
+    float *diff = buf, *scratch = buf + d;
     for (size_t t = 0; t < d; t++)
-        xh[t] += q[t];
+        diff[t] = x[t] - xh[t];
+    eg_compress_encode(&a->cq, diff, p, scratch, &r);
+    eg_compress_decode_add(&a->cq, p, xh);
 }
 
-/* choco: compressed gossip; x <- x + gamma (sum_j w_ij x_hat_j - x_hat_i). Only q travels
- * (bytes: the compressed size); every receiver adds it to its copy of x_hat_j, which is
- * what the gossip of x_hat computes here. Absent nodes send nothing and keep x, x_hat. */
+/* a copy's update from its payload (the owner's own x_hat update, bitwise) */
+static void choco_apply(const eg_algo *a, const void *p, float *xh)
+{
+    if (eg_compress_identity(&a->cq))
+        eg_compress_decode_set(&a->cq, p, xh);
+    else
+        eg_compress_decode_add(&a->cq, p, xh);
+}
+
+/* The payloads of the present local nodes go once to each rank that subscribes; the
+ * copies of present remote nodes receive theirs (absence is known everywhere: no receive is
+ * posted for an absent sender). A payload is delivered even when network.drop loses the
+ * message in W'(k): only its gossip weight is lost (the receiver mixes its own x_hat in its
+ * place), the x_hat copies stay those of the owners. */
+static int choco_deliver(eg_algo *a, eg_comm *c, eg_err *err)
+{
+    choco_copies *cc = &a->cc;
+    int ns = 0, nr = 0;
+    for (int q = 0; q < cc->nroute; q++) {
+        int j = cc->route_node[q];
+        if (absent_node(a, j))
+            continue;
+        cc->sn[ns] = j;
+        cc->sr[ns] = cc->route_rank[q];
+        cc->sb[ns++] = cc->pay + (size_t)(j - a->lo) * cc->pbytes;
+    }
+    for (int q = 0; q < cc->nrep; q++)
+        if (!absent_node(a, cc->rep_node[q])) {
+            cc->rn[nr] = cc->rep_node[q];
+            cc->rb[nr++] = cc->rep_pay + (size_t)q * cc->pbytes;
+        }
+    int rc = eg_comm_payloads(c, ns, cc->sn, cc->sr, cc->sb, nr, cc->rn, cc->rb, cc->pbytes, err);
+    if (rc)
+        return rc;
+#pragma omp parallel for schedule(static)
+    for (int q = 0; q < cc->nrep; q++)
+        if (!absent_node(a, cc->rep_node[q]))
+            choco_apply(a, cc->rep_pay + (size_t)q * cc->pbytes, cc->rep + (size_t)q * a->dim);
+    return EG_OK;
+}
+
+/* after a resume: the copies from the owners' (checkpointed) x_hat, dense, once; derived
+ * state, so its bytes are not counted */
+static int choco_resync(eg_algo *a, eg_comm *c, eg_err *err)
+{
+    choco_copies *cc = &a->cc;
+    for (int q = 0; q < cc->nroute; q++) {
+        cc->sn[q] = cc->route_node[q];
+        cc->sr[q] = cc->route_rank[q];
+        cc->sb[q] = a->xhat + (size_t)(cc->route_node[q] - a->lo) * a->dim;
+    }
+    for (int q = 0; q < cc->nrep; q++) {
+        cc->rn[q] = cc->rep_node[q];
+        cc->rb[q] = cc->rep + (size_t)q * a->dim;
+    }
+    cc->resync = 0;
+    return eg_comm_payloads(c, cc->nroute, cc->sn, cc->sr, cc->sb, cc->nrep, cc->rn, cc->rb,
+                            a->dim * sizeof(float), err);
+}
+
+/* subscribers of each node on another machine of L nodes */
+static void choco_inter_counts(eg_algo *a, int L)
+{
+    choco_copies *cc = &a->cc;
+    memset(cc->nsub_inter, 0, sizeof(int) * (size_t)a->nodes);
+    for (int i = 0; i < a->nodes; i++)
+        FOR_READ(&cc->reach, i, j, cc->nsub_inter[j] += i / L != j / L);
+    cc->inter_L = L;
+}
+
+/* bytes: each present node's payload once per subscriber (its x_hat update must reach
+ * every node that may read x_hat later, whether or not W(k) mixes them now); between
+ * machines: the subscribers on other machines when the graph defines machines */
+static void choco_count(eg_algo *a, const mixer *mx, double *bytes)
+{
+    choco_copies *cc = &a->cc;
+    const int L = mx->W0->local;
+    if (L > 0 && L != cc->inter_L)
+        choco_inter_counts(a, L);
+    double subs = 0, inter = 0;
+    for (int j = 0; j < a->nodes; j++)
+        if (!absent_node(a, j)) {
+            subs += cc->nsub[j];
+            inter += L > 0 ? cc->nsub_inter[j] : cc->nsub[j];
+        }
+    cc->pay_bytes = subs * (double)cc->pbytes;
+    cc->pay_inter = inter * (double)cc->pbytes;
+    *bytes += cc->pay_bytes;
+}
+
+/* x <- x + gamma (s - x_hat) for the present local nodes, s = sum_j w_ij x_hat_j in xnew */
+static void choco_step(eg_algo *a)
+{
+    const size_t d = a->dim;
+    const float g = (float)a->gamma_c;
+    const int exact = g == 1.0f && eg_compress_identity(&a->cq);
+    for (int li = 0; li < a->nlocal; li++) {
+        if (absent(a, li))
+            continue;
+        float *x = a->x + (size_t)li * d;
+        const float *s = a->xnew + (size_t)li * d, *xh = a->xhat + (size_t)li * d;
+        if (exact) /* x_hat = x: x + (s - x) is s (dsgd's combine, bit for bit) */
+            memcpy(x, s, d * sizeof(float));
+        else
+            for (size_t t = 0; t < d; t++)
+                x[t] += g * (s[t] - xh[t]);
+    }
+}
+
+/* choco: compressed gossip; x <- x + gamma (sum_j w_ij x_hat_j - x_hat_i). Only the
+ * payloads of q cross ranks (choco_deliver); the combine reads the local x_hat and this
+ * rank's copies of the remote ones. Absent nodes send nothing and keep x, x_hat. */
 static int exchange_choco(eg_algo *a, eg_comm *c, const mixer *mx, float lr, double *bytes,
                           eg_err *err)
 {
@@ -904,27 +1179,20 @@ static int exchange_choco(eg_algo *a, eg_comm *c, const mixer *mx, float lr, dou
         *bytes += mix_bytes(a, mx, 1, d);
         return EG_OK;
     }
+    if (!a->cc.ready)
+        return eg_err_set(err, EG_ERUN, "choco: eg_algo_set_graph was not called");
+    int rc = a->cc.resync ? choco_resync(a, c, err) : EG_OK;
+    if (rc)
+        return rc;
 #pragma omp parallel for schedule(static) num_threads(a->ncbuf)
     for (int li = 0; li < a->nlocal; li++)
         if (!absent(a, li))
-            choco_compress(a, li, a->cbuf + (size_t)omp_get_thread_num() * 3 * d);
-    int rc = mix1(a, c, mx, a->xhat, a->xnew, d, err);
-    if (rc)
+            choco_encode(a, li, a->cbuf + (size_t)omp_get_thread_num() * 2 * d);
+    if ((rc = choco_deliver(a, c, err)) ||
+        (rc = eg_comm_combine_copies(c, mx->W, a->xhat, a->cc.copies, a->xnew, d, err)))
         return rc;
-    const float g = (float)a->gamma_c;
-    const int exact = g == 1.0f && eg_compress_identity(&a->cq);
-    for (int li = 0; li < a->nlocal; li++) {
-        if (absent(a, li))
-            continue;
-        float *x = a->x + (size_t)li * d;
-        const float *s = a->xnew + (size_t)li * d, *xh = a->xhat + (size_t)li * d;
-        if (exact) /* x_hat = x: x + (s - x) is s (dsgd's combine, bit for bit) */
-            memcpy(x, s, d * sizeof(float));
-        else
-            for (size_t t = 0; t < d; t++)
-                x[t] += g * (s[t] - xh[t]);
-    }
-    *bytes += mx->sent * eg_compress_bytes(&a->cq);
+    choco_step(a);
+    choco_count(a, mx, bytes);
     return EG_OK;
 }
 
@@ -937,9 +1205,17 @@ static const exchange_fn exchange_kernels[] = {
     [EG_ALGO_SGP] = exchange_sgp, [EG_ALGO_CHOCO] = exchange_choco,
 };
 
+double eg_algo_inter_bytes(const eg_algo *a, const eg_wmat *W, double bytes)
+{
+    if (a->kind != EG_ALGO_CHOCO)
+        return eg_comm_inter_bytes(W, bytes);
+    return a->cc.pay_inter + eg_comm_inter_bytes(W, bytes - a->cc.pay_bytes);
+}
+
 int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *bytes,
                      eg_err *err)
 {
+    a->cc.pay_bytes = a->cc.pay_inter = 0;
     mixer mx;
     make_mixer(a, W, &mx);
     int rc = exchange_kernels[a->kind](a, c, &mx, (float)lr, bytes, err);

@@ -39,13 +39,22 @@ size_t eg_algo_nstats(const eg_algo *a);
  * Call once after init. */
 int eg_algo_set_network(eg_algo *a, const eg_network_spec *ns, uint64_t seed, int lo,
                         eg_err *err);
+/* choco: the x_hat copies this rank keeps of the remote nodes its nodes may read in any
+ * W(k) of t (eg_topo_reach; random and other aperiodic graphs: every node), the messages
+ * that keep them current (c's node mapping; reserves c's message requests) and every
+ * node's subscribers (bytes_sent). Allocates everything the exchange needs, so choco's
+ * iterations allocate nothing. Other methods: nothing. Call once after
+ * eg_algo_set_network, before the first exchange (choco's exchange fails without it). Not
+ * collective. */
+int eg_algo_set_graph(eg_algo *a, eg_topo *t, eg_comm *c, eg_err *err);
 /* The gossip round of iteration k: k / local_steps (the driver asks the graph for
  * W(round), so that H local steps do not skip the graph's period). */
 long eg_algo_round(const eg_algo *a, long k);
 /* Messages lost so far (network.h), over all nodes; the same on every rank. */
 double eg_algo_msgs_lost(const eg_algo *a);
 /* Iterations taken (a resumed run sets it: gt and ed treat their first step apart; it
- * also restores msgs_lost from the loaded state). */
+ * also restores msgs_lost from the loaded state, and makes choco rebuild its copies of the
+ * remote x_hat from their owners' (loaded) x_hat, dense, at its next exchange). */
 void eg_algo_set_steps(eg_algo *a, long steps);
 long eg_algo_steps(const eg_algo *a);
 /* Running statistics: nstats floats per node, kept (and checkpointed) with the state;
@@ -87,6 +96,11 @@ void eg_algo_node_update(eg_algo *a, int li, int slot, double lr);
  * (gossip or all-reduce) and what needs the neighbours. Collective. */
 int eg_algo_exchange(eg_algo *a, eg_comm *c, const eg_wmat *W, double lr, double *bytes,
                      eg_err *err);
+/* Of `bytes`, what the last eg_algo_exchange added to *bytes, those between machines: as
+ * eg_comm_inter_bytes(W, bytes) (W: the graph's W(k) of that exchange), except choco's
+ * payloads, which count once per subscriber on another machine of W->local nodes (all of
+ * them when W defines no machines). */
+double eg_algo_inter_bytes(const eg_algo *a, const eg_wmat *W, double bytes);
 /* Both: one iteration, given x and g (one slot per node; g at x) of the local nodes:
  * updates x (and the method's state) with learning rate lr and mixing matrix W.
  * *bytes is increased by the traffic between distinct nodes, summed over all nodes.

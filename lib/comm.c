@@ -1,6 +1,7 @@
-/* comm.c - node <-> rank mapping, gossip exchange, ordered reductions. */
+/* comm.c - node <-> rank mapping, gossip exchange, ordered reductions, byte payloads. */
 #include "comm.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <omp.h>
 #include <stdio.h>
@@ -34,6 +35,10 @@ struct eg_comm {
     const float **tsrc;      /* per thread: max_row source pointers of one block */
     int max_row, nthreads_alloc;
     long calls;
+    /* eg_comm_combine_copies: each remote node's copy (NULL otherwise: receive slots) */
+    const float *const *copies;
+    MPI_Request *preqs;      /* eg_comm_payloads: npreqs requests */
+    int npreqs;
 };
 
 /* Every MPI call goes through one of these two. MPI_TRY returns EG_ERUN from the enclosing
@@ -208,6 +213,7 @@ void eg_comm_free(eg_comm *c)
     free(c->plan_src);
     free(c->plan_w);
     free(c->plan_k);
+    free(c->preqs);
     if (c->comm != MPI_COMM_NULL) {
         int fin = 0;
         MPI_OR_ABORT(MPI_Finalized(&fin));
@@ -305,9 +311,10 @@ static float *recv_slot(const eg_comm *c, int v, int s, size_t dim)
     return c->recvbuf + ((size_t)v * (size_t)c->max_slots + (size_t)s) * dim;
 }
 
-/* The combine's plan, per row: its in-neighbours (local index >= 0, or -1 - receive slot)
- * and weights, in column order, self excluded (rows are stochastic: the self weight is 1 -
- * sum of the others). Returns the total number of in-neighbours. */
+/* The combine's plan, per row: its in-neighbours (local index >= 0, or -1 - receive slot;
+ * -1 - node when reading copies) and weights, in column order, self excluded (rows are
+ * stochastic: the self weight is 1 - sum of the others). Returns the total number of
+ * in-neighbours. */
 static long row_plan(eg_comm *c, const eg_wmat *W, const int *rows, int nrows)
 {
     const int mr = c->max_row;
@@ -321,7 +328,7 @@ static long row_plan(eg_comm *c, const eg_wmat *W, const int *rows, int nrows)
             if (W->val[e] == 0.0 || j == i)
                 continue;
             w[k] = (float)W->val[e];
-            src[k++] = (j >= c->lo && j < c->hi) ? j - c->lo : -1 - c->slot[j];
+            src[k++] = (j >= c->lo && j < c->hi) ? j - c->lo : -1 - (c->copies ? j : c->slot[j]);
         }
         c->plan_k[r] = k;
         ktot += k;
@@ -359,8 +366,9 @@ static void combine_rows(eg_comm *c, const eg_wmat *W, const int *rows, int nrow
         const int li = rows[r] - c->lo, k = c->plan_k[r];
         const int *ps = c->plan_src + (size_t)r * (size_t)mr;
         for (int e = 0; e < k; e++)
-            src[e] = (ps[e] >= 0 ? in[v] + (size_t)ps[e] * dim
-                                 : recv_slot(c, v, -1 - ps[e], dim)) + off;
+            src[e] = (ps[e] >= 0  ? in[v] + (size_t)ps[e] * dim
+                      : c->copies ? c->copies[-1 - ps[e]]
+                                  : recv_slot(c, v, -1 - ps[e], dim)) + off;
         combine_block(out[v] + (size_t)li * dim + off, in[v] + (size_t)li * dim + off, src,
                       c->plan_w + (size_t)r * (size_t)mr, k, len);
     }
@@ -493,6 +501,64 @@ int eg_comm_gossip_sim(eg_comm *c, const eg_wmat *W, int nv, const float *const 
         in[v] = all[v] + (size_t)c->lo * dim;
     combine_rows(c, W, c->rows_local, c->nrows_local, nv, in, out, dim);
     combine_rows(c, W, c->rows_remote, c->nrows_remote, nv, in, out, dim);
+    return EG_OK;
+}
+
+int eg_comm_combine_copies(eg_comm *c, const eg_wmat *W, const float *in,
+                           const float *const *copies, float *out, size_t dim, eg_err *err)
+{
+    int rc = check_call(c, 1, dim, err);
+    if (rc)
+        return rc;
+    c->nrows_local = 0;
+    for (int i = c->lo; i < c->hi; i++) {
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+            int j = W->col[e];
+            if (W->val[e] != 0.0 && (j < c->lo || j >= c->hi) && !copies[j])
+                return eg_err_set(err, EG_ERUN, "node %d reads node %d, of which rank %d keeps "
+                                  "no copy", i, j, c->rank);
+        }
+        c->rows_local[c->nrows_local++] = i;
+    }
+    c->copies = copies;
+    combine_rows(c, W, c->rows_local, c->nrows_local, 1, &in, &out, dim);
+    c->copies = NULL;
+    return EG_OK;
+}
+
+int eg_comm_reserve_payloads(eg_comm *c, int nmsg, eg_err *err)
+{
+    if (nmsg <= c->npreqs)
+        return EG_OK;
+    MPI_Request *r = realloc(c->preqs, sizeof *r * (size_t)nmsg);
+    if (!r)
+        return eg_err_set(err, EG_ERUN, "out of memory for %d message requests", nmsg);
+    c->preqs = r;
+    c->npreqs = nmsg;
+    return EG_OK;
+}
+
+/* the tag of node j's payloads (MPI_TAG_UB is at least 32767) */
+static int payload_tag(int j) { return j % 32768; }
+
+int eg_comm_payloads(eg_comm *c, int nsend, const int *send_node, const int *send_rank,
+                     const void *const *send_buf, int nrecv, const int *recv_node,
+                     void *const *recv_buf, size_t bytes, eg_err *err)
+{
+    if (nsend + nrecv == 0)
+        return EG_OK;
+    if (c->comm == MPI_COMM_NULL || nsend + nrecv > c->npreqs || bytes > (size_t)INT_MAX)
+        return eg_err_set(err, EG_ERUN, "payload exchange of %d messages of %zu bytes: %s",
+                          nsend + nrecv, bytes, c->comm == MPI_COMM_NULL ? "no MPI (a simulated rank)"
+                          : bytes > (size_t)INT_MAX ? "too large" : "not reserved");
+    int n = 0;
+    for (int q = 0; q < nrecv; q++)
+        MPI_TRY(MPI_Irecv(recv_buf[q], (int)bytes, MPI_BYTE, c->owner[recv_node[q]],
+                          payload_tag(recv_node[q]), c->comm, &c->preqs[n++]), err);
+    for (int q = 0; q < nsend; q++)
+        MPI_TRY(MPI_Isend(send_buf[q], (int)bytes, MPI_BYTE, send_rank[q],
+                          payload_tag(send_node[q]), c->comm, &c->preqs[n++]), err);
+    MPI_TRY(MPI_Waitall(n, c->preqs, MPI_STATUSES_IGNORE), err);
     return EG_OK;
 }
 

@@ -72,6 +72,29 @@ int eg_comm_plan(eg_comm *c, const eg_wmat *W, eg_comm_xplan *plan, eg_err *err)
 int eg_comm_gossip_sim(eg_comm *c, const eg_wmat *W, int nv, const float *const *all,
                        float *const *out, size_t dim, eg_err *err);
 
+/* The combine of eg_comm_gossip (one vector) without messages: local in-neighbours are
+ * read from in (this rank's block), remote ones j from copies[j], a copy of node j's vector
+ * the caller keeps (copies has one entry per node; NULL where this rank keeps none). out as
+ * for eg_comm_gossip, and bitwise what eg_comm_gossip gives when the copies equal the
+ * owners' vectors (the same plan and combine). EG_ERUN when a row needs a node without a
+ * copy. Not collective; no MPI (works on simulated ranks). */
+int eg_comm_combine_copies(eg_comm *c, const eg_wmat *W, const float *in,
+                           const float *const *copies, float *out, size_t dim, eg_err *err);
+/* Room for nmsg messages (sends + receives) in one eg_comm_payloads call; call at set-up
+ * (it allocates). */
+int eg_comm_reserve_payloads(eg_comm *c, int nmsg, eg_err *err);
+/* Point-to-point byte messages of one size, non-blocking, waited for before returning
+ * (choco's compressed x_hat updates, and at a resume its dense x_hat): send_buf[q] goes to
+ * rank send_rank[q] with node send_node[q]'s tag; recv_buf[q] receives node recv_node[q]'s
+ * message from the rank that owns it. Each list in ascending node order: a tag is the node
+ * id mod 32768, and MPI keeps the order per (source, tag), so nodes sharing a tag cannot
+ * swap. Every receive needs its send on the owner. Involves only the ranks in the lists (not
+ * collective). EG_ERUN on an MPI failure, on a simulated rank (which has no transport), or
+ * when bytes > INT_MAX or the messages exceed eg_comm_reserve_payloads. */
+int eg_comm_payloads(eg_comm *c, int nsend, const int *send_node, const int *send_rank,
+                     const void *const *send_buf, int nrecv, const int *recv_node,
+                     void *const *recv_buf, size_t bytes, eg_err *err);
+
 /* Bytes one gossip over W moves between distinct nodes for nv vectors of dim floats
  * (every off-diagonal nonzero is one vector sent; a W with machines, W->local > 0, counts
  * its two-stage traffic, W->sends vectors: topology.h). */

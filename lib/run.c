@@ -325,6 +325,8 @@ static int setup_model_state(runctx *r, eg_err *err)
     int rc = eg_algo_set_stats(r->algo, ns, s->norm_stats_gossip, err);
     if (!rc)
         rc = eg_algo_set_network(r->algo, &s->network, s->seed, r->lo, err);
+    if (!rc)
+        rc = eg_algo_set_graph(r->algo, r->topo, r->comm, err);
     if (rc)
         return rc;
     for (int li = 0; li < r->nlocal; li++)
@@ -607,7 +609,7 @@ static int step(runctx *r, double lr, eg_err *err)
     const eg_wmat *W = eg_topo_weights(r->topo, eg_algo_round(r->algo, k));
     double sent0 = r->ctr.bytes_sent;
     int rc = eg_algo_exchange(r->algo, r->comm, W, lr, &r->ctr.bytes_sent, err);
-    r->ctr.bytes_inter += eg_comm_inter_bytes(W, r->ctr.bytes_sent - sent0);
+    r->ctr.bytes_inter += eg_algo_inter_bytes(r->algo, W, r->ctr.bytes_sent - sent0);
     r->ctr.iter++;
     eg_measure_end_iter(r->metrics);
     r->ctr.train_time += eg_now() - t0;

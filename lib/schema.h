@@ -60,7 +60,7 @@ enum {
     X(consensus, EG_COL_G9, EG_COL_REQUIRED | EG_COL_EVAL | EG_COL_SUMMARY,                    \
       "consensus distance", "(1/n) sum_i ||x_i - x_bar||^2")                                   \
     X(bytes_sent, EG_COL_F0, EG_COL_REQUIRED | EG_COL_SUMMARY, "bytes sent",                   \
-      "cumulative bytes of vectors sent between distinct nodes")                               \
+      "cumulative bytes sent between distinct nodes (choco: each payload once per subscriber)") \
     X(node_acc_mean, EG_COL_G9, EG_COL_EVAL | EG_COL_SUMMARY, "mean node test accuracy",       \
       "mean over nodes of each node's own model's test accuracy")                             \
     X(bytes_inter, EG_COL_F0, EG_COL_SUMMARY, "bytes between machines",                        \

@@ -1553,3 +1553,116 @@ int eg_topo_stats_compute(eg_topo *t, eg_topo_stats *st, eg_err *err)
     st->rho_period = rho_period;
     return EG_OK;
 }
+
+/* ---------------------------------------------------------------- reach (who may ever send) */
+
+/* whether some W(k) may hold any pair: an aperiodic graph, or a schedule with one */
+static int reach_all(const eg_topo *t)
+{
+    if (t->kind == EG_GRAPH_SCHEDULE) {
+        for (int p = 0; p < t->nsub; p++)
+            if (reach_all(t->sub[p]))
+                return 1;
+        return 0;
+    }
+    return t->period == 0 && t->n > 1;
+}
+
+/* the two passes over every W(k): count the off-diagonal nonzeros per row, then list them */
+typedef struct reach_acc {
+    long *cnt, *cur;
+    int *col;
+    int fill;
+} reach_acc;
+
+static void reach_visit(const eg_wmat *W, reach_acc *a)
+{
+    for (int i = 0; i < W->n; i++)
+        for (int e = W->rowptr[i]; e < W->rowptr[i + 1]; e++) {
+            if (W->col[e] == i || W->val[e] == 0.0)
+                continue;
+            if (a->fill)
+                a->col[a->cur[i]++] = W->col[e];
+            else
+                a->cnt[i]++;
+        }
+}
+
+/* every W(k) of t (not aperiodic): one period, or each phase's */
+static void reach_walk(eg_topo *t, reach_acc *a)
+{
+    if (t->kind == EG_GRAPH_SCHEDULE) {
+        for (int p = 0; p < t->nsub; p++)
+            reach_walk(t->sub[p], a);
+        return;
+    }
+    int P = t->period > 0 ? t->period : 1;
+    for (long k = 0; k < P; k++)
+        reach_visit(eg_topo_weights(t, k), a);
+}
+
+/* sorts and de-duplicates each row of the listed entries into r's CSR */
+static void reach_compact(eg_topo_reach *r, const reach_acc *a)
+{
+    int pos = 0;
+    long from = 0;
+    for (int i = 0; i < r->n; i++) {
+        int *row = a->col + from;
+        long len = a->cnt[i];
+        qsort(row, (size_t)len, sizeof *row, cmp_int);
+        r->rowptr[i] = pos;
+        for (long q = 0; q < len; q++)
+            if (q == 0 || row[q] != row[q - 1])
+                r->col[pos++] = row[q];
+        from += len;
+    }
+    r->rowptr[r->n] = pos;
+}
+
+int eg_topo_reach_init(eg_topo_reach *r, eg_topo *t, eg_err *err)
+{
+    *r = (eg_topo_reach){.n = t->n, .all = reach_all(t)};
+    if (r->all)
+        return EG_OK;
+    reach_acc a = {.cnt = eg_calloc((size_t)t->n, sizeof(long), err),
+                   .cur = eg_malloc((size_t)t->n * sizeof(long), err)};
+    int rc = a.cnt && a.cur ? EG_OK : EG_ERUN;
+    long total = 0;
+    if (!rc) {
+        reach_walk(t, &a);
+        for (int i = 0; i < t->n; i++) {
+            a.cur[i] = total;
+            total += a.cnt[i];
+        }
+        if (total > INT_MAX)
+            rc = eg_err_set(err, EG_EINPUT, "%s: %ld possible messages (at most %d)", t->name,
+                            total, INT_MAX);
+    }
+    if (!rc) {
+        a.col = eg_malloc((size_t)(total ? total : 1) * sizeof(int), err);
+        r->rowptr = eg_malloc(((size_t)t->n + 1) * sizeof(int), err);
+        r->col = eg_malloc((size_t)(total ? total : 1) * sizeof(int), err);
+        rc = a.col && r->rowptr && r->col ? EG_OK : EG_ERUN;
+    }
+    if (!rc) {
+        a.fill = 1;
+        reach_walk(t, &a);
+        reach_compact(r, &a);
+    }
+    free(a.cnt);
+    free(a.cur);
+    free(a.col);
+    if (rc)
+        eg_topo_reach_free(r);
+    return rc;
+}
+
+void eg_topo_reach_free(eg_topo_reach *r)
+{
+    if (!r)
+        return;
+    free(r->rowptr);
+    free(r->col);
+    r->rowptr = NULL;
+    r->col = NULL;
+}

@@ -90,6 +90,22 @@ int eg_topo_max_nnz(const eg_topo *t);
  * the same (graph, n, seed, k) give the same matrix on every rank and in every run. */
 const eg_wmat *eg_topo_weights(eg_topo *t, long k);
 
+/* Who may ever send to whom: the union of the off-diagonal nonzeros of every W(k) the graph
+ * can produce (static graphs: their W; periodic ones: one period; a schedule: every phase's,
+ * whole periods, whether or not a phase lasts one). all = 1 when that is every ordered pair
+ * (random_match, random_peers, a hierarchical graph over one of them, a schedule with such a
+ * phase): rowptr and col are then NULL. */
+typedef struct eg_topo_reach {
+    int n, all;
+    int *rowptr;  /* n + 1 */
+    int *col;     /* node i's possible in-neighbours, ascending, self excluded */
+} eg_topo_reach;
+/* Fills *r (allocated; free with eg_topo_reach_free). Calls eg_topo_weights for the
+ * period's k, so a pointer it returned before is stale. EG_ERUN when out of memory,
+ * EG_EINPUT when the union has more than INT_MAX entries. */
+int eg_topo_reach_init(eg_topo_reach *r, eg_topo *t, eg_err *err);
+void eg_topo_reach_free(eg_topo_reach *r); /* safe on a zeroed or half-built one */
+
 /* Dense n x n row-major copy of W(k) into W (caller allocates n*n doubles). */
 void eg_topo_dense(eg_topo *t, long k, double *W);
 

@@ -469,6 +469,7 @@ static double run_spec(const eg_algo_spec *as, const char *graph, const eg_netwo
     ck_assert_msg(eg_algo_init(&a, as, N, N, D, eg_topo_max_nnz(t), 0, &e) == 0, "%s", e.msg);
     if (ns)
         ck_assert_int_eq(eg_algo_set_network(a, ns, 3, 0, &e), 0);
+    ck_assert_msg(eg_algo_set_graph(a, t, c, &e) == 0, "%s", e.msg);
     memset(eg_algo_x(a), 0, sizeof(float) * N * D);
     double bytes = 0;
     for (long k = 0; k < K; k++) {
@@ -860,6 +861,35 @@ START_TEST(test_hierarchical_bytes)
 }
 END_TEST
 
+/* choco's bytes: each present node's payload once per subscriber (a node that may read
+ * its x_hat in some W(k)): on the ring 2 per node, as many as W(k)'s messages; on
+ * onepeer_exp (16 nodes, tau = 4) 4 per node where W(k) has one message per node; absent
+ * nodes send nothing. top_k 50% of 6 floats: 3 values + 3 indices = 24 bytes. */
+START_TEST(test_choco_bytes)
+{
+    eg_algo_spec ch = spec_of("choco", 0);
+    ch.compress = EG_COMPRESS_TOP_K;
+    ch.ratio = 0.5;
+    ch.consensus_step = 0.3;
+    const long K = 40;
+    double b;
+    run_spec(&ch, "ring", NULL, 0.05, K, NULL, &b);
+    ck_assert_msg(b == K * N * 2 * 24.0, "ring: %g bytes", b);
+    run_spec(&ch, "onepeer_exp", NULL, 0.05, K, NULL, &b);
+    ck_assert_msg(b == K * N * 4 * 24.0, "onepeer_exp: %g bytes, expected %g", b, K * N * 4 * 24.0);
+    eg_network_spec ns = {0, 0.3};
+    run_spec(&ch, "onepeer_exp", &ns, 0.05, K, NULL, &b);
+    double want = 0;
+    for (long k = 0; k < K; k++)
+        for (int j = 0; j < N; j++)
+            want += eg_network_offline(&ns, 3, k, j) ? 0 : 4 * 24.0;
+    ck_assert_msg(b == want && want < K * N * 4 * 24.0, "offline 0.3: %g bytes, expected %g", b, want);
+    ch.compress = EG_COMPRESS_QSGD; /* a double scale and 6 bits per entry */
+    run_spec(&ch, "ring", NULL, 0.05, K, NULL, &b);
+    ck_assert_msg(b == K * N * 2 * (8.0 + 5), "qsgd: %g bytes", b);
+}
+END_TEST
+
 /* the compressors: top_k keeps the k largest magnitudes, rand_k k entries, sign one scale,
  * bf16 rounds; their wire sizes */
 START_TEST(test_compressors)
@@ -915,7 +945,7 @@ START_TEST(test_compressors)
         acc += out[7];
     }
     ck_assert_msg(fabs(acc / 2000 * tau - v[7]) < 0.05, "qsgd mean %g vs %g", acc / 2000 * tau, v[7]);
-    ck_assert(eg_compress_bytes(&q) == 4 + ceil(DIM * 6 / 8.0));
+    ck_assert(eg_compress_bytes(&q) == 8 + ceil(DIM * 6 / 8.0)); /* a double scale */
 }
 END_TEST
 
@@ -946,6 +976,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_choco);
     tcase_add_test(tc, test_compressors);
     tcase_add_test(tc, test_hierarchical_bytes);
+    tcase_add_test(tc, test_choco_bytes);
     suite_add_tcase(s, tc);
     int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();

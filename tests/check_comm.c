@@ -255,6 +255,63 @@ START_TEST(test_combine_check_can_fail)
 }
 END_TEST
 
+/* eg_comm_combine_copies (choco: remote x_hat read from this rank's copies) is the gossip
+ * combine bitwise, whatever the rank count; a row whose neighbour has no copy is refused */
+START_TEST(test_combine_copies)
+{
+    const size_t d = 37;
+    const int maxn = 13;
+    float *x = malloc(sizeof(float) * maxn * d), *ref = malloc(sizeof(float) * maxn * d);
+    float *out = malloc(sizeof(float) * maxn * d);
+    const float *copies[13];
+    ck_assert(x && ref && out);
+    fill_random(x, (size_t)maxn * d, 17, 0, 2.0);
+    for (int g = 0; g < NGRAPHS; g++)
+        for (int ni = 0; ni < 3; ni++) {
+            int n = NODES[ni];
+            eg_topo *t = topo(GRAPHS[g], n);
+            if (!t)
+                continue;
+            for (long k = 0; k < iterations(t); k++) {
+                const eg_wmat *W = eg_topo_weights(t, k);
+                reference(W, n, x, ref, d, 0);
+                for (int P = 1; P <= 4; P++) {
+                    memset(out, 0xff, sizeof(float) * (size_t)n * d);
+                    for (int r = 0; r < P; r++) {
+                        eg_comm *c = NULL;
+                        eg_err e = {0};
+                        ck_assert_msg(eg_comm_init_sim(&c, n, r, P, d, 1, t, &e) == 0, "%s", e.msg);
+                        int lo = eg_comm_lo(c), hi = eg_comm_hi(c);
+                        for (int j = 0; j < n; j++) /* copies elsewhere than in the block */
+                            copies[j] = j >= lo && j < hi ? NULL : x + (size_t)j * d;
+                        ck_assert_msg(eg_comm_combine_copies(c, W, x + (size_t)lo * d, copies,
+                                                             out + (size_t)lo * d, d, &e) == 0,
+                                      "%s", e.msg);
+                        eg_comm_free(c);
+                    }
+                    ck_assert_msg(!memcmp(out, ref, sizeof(float) * (size_t)n * d),
+                                  "%s n=%d W(%ld) P=%d: combine from copies differs", GRAPHS[g],
+                                  n, k, P);
+                }
+            }
+            eg_topo_free(t);
+        }
+    eg_topo *t = topo("ring", 4);
+    eg_comm *c = NULL;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_comm_init_sim(&c, 4, 0, 2, d, 1, t, &e), 0);
+    for (int j = 0; j < 4; j++)
+        copies[j] = j == 3 ? NULL : x + (size_t)j * d; /* node 0 reads node 3 */
+    ck_assert_int_eq(eg_comm_combine_copies(c, eg_topo_weights(t, 0), x, copies, out, d, &e), EG_ERUN);
+    ck_assert_msg(strstr(e.msg, "reads node 3"), "%s", e.msg);
+    eg_comm_free(c);
+    eg_topo_free(t);
+    free(x);
+    free(ref);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_sim_refuses)
 {
     eg_topo *t = topo("ring", 4);
@@ -348,6 +405,36 @@ START_TEST(test_mpi_one_rank)
 }
 END_TEST
 
+/* eg_comm_payloads over real MPI on one rank, sending to itself: each receive gets its
+ * node's bytes; unreserved, or on a simulated rank: refused */
+START_TEST(test_payloads_one_rank)
+{
+    const int n = 4;
+    eg_err e = {0};
+    eg_topo *t = topo("ring", n);
+    eg_comm *c = NULL, *sim = NULL;
+    ck_assert_int_eq(eg_comm_init(&c, n, 8, 1, t, &e), 0);
+    unsigned char in[3][7], got[3][7];
+    const void *sb[3] = {in[0], in[1], in[2]};
+    void *rb[3] = {got[0], got[1], got[2]};
+    int node[3] = {0, 2, 3}, rank[3] = {0, 0, 0};
+    for (int q = 0; q < 3; q++)
+        memset(in[q], 10 + q, sizeof in[q]);
+    memset(got, 0, sizeof got);
+    ck_assert_int_eq(eg_comm_payloads(c, 3, node, rank, sb, 3, node, rb, 7, &e), EG_ERUN);
+    ck_assert_int_eq(eg_comm_reserve_payloads(c, 6, &e), 0);
+    ck_assert_msg(eg_comm_payloads(c, 3, node, rank, sb, 3, node, rb, 7, &e) == 0, "%s", e.msg);
+    ck_assert(!memcmp(in, got, sizeof in));
+    ck_assert_int_eq(eg_comm_payloads(c, 0, NULL, NULL, NULL, 0, NULL, NULL, 7, &e), 0);
+    ck_assert_int_eq(eg_comm_init_sim(&sim, n, 0, 2, 8, 1, t, &e), 0);
+    ck_assert_int_eq(eg_comm_reserve_payloads(sim, 6, &e), 0);
+    ck_assert_int_eq(eg_comm_payloads(sim, 1, node, rank, sb, 0, NULL, NULL, 7, &e), EG_ERUN);
+    eg_comm_free(sim);
+    eg_comm_free(c);
+    eg_topo_free(t);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (eg_comm_world_init(&argc, &argv))
@@ -358,8 +445,10 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_plan);
     tcase_add_test(tc, test_combine_bitwise);
     tcase_add_test(tc, test_combine_check_can_fail);
+    tcase_add_test(tc, test_combine_copies);
     tcase_add_test(tc, test_sim_refuses);
     tcase_add_test(tc, test_mpi_one_rank);
+    tcase_add_test(tc, test_payloads_one_rank);
     suite_add_tcase(s, tc);
     int rc = eg_test_run_nofork(s); /* no fork: MPI is initialised in this process */
     eg_comm_world_finalize();

@@ -1,5 +1,6 @@
 /* check_topology.c - graph families, weights and spectral facts (SPEC.md section 3). */
 #include "comm.h"
+#include "spec.h"
 #include "testutil.h"
 #include "topology.h"
 
@@ -960,6 +961,62 @@ START_TEST(test_schedule_switches)
 }
 END_TEST
 
+/* eg_topo_reach (who may ever send to whom; choco's subscriptions): exactly the union of
+ * W(k)'s off-diagonal nonzeros over k < 200 (more than a period of each), rows ascending
+ * without self or duplicates; random graphs, and what holds one, reach every pair */
+START_TEST(test_reach)
+{
+    static const char *graphs[] = {
+        "ring", "exp", "onepeer_exp", "star", "torus", "{name: base, peers: 2}", "random_match",
+        "{name: random_peers, peers: 2}", "{name: hierarchical, local: 2, outer: onepeer_exp}",
+        "{name: hierarchical, local: 2, outer: random_match}",
+        "{name: schedule, phases: [{graph: ring, until_iter: 3}, {graph: onepeer_exp}]}",
+        "{name: schedule, phases: [{graph: ring, until_iter: 3}, {graph: random_match}]}"};
+    static const int ns[] = {4, 8, 12};
+    for (size_t g = 0; g < sizeof graphs / sizeof graphs[0]; g++)
+        for (int ni = 0; ni < 3; ni++) {
+            int n = ns[ni];
+            eg_graph_spec gs;
+            eg_err e = {0};
+            ck_assert_msg(eg_spec_graph_from_text(graphs[g], &gs, &e) == 0, "%s", e.msg);
+            eg_topo *t = NULL;
+            ck_assert_msg(eg_topo_init(&t, &gs, n, 3, &e) == 0, "%s n=%d: %s", graphs[g], n, e.msg);
+            eg_topo_reach r;
+            ck_assert_msg(eg_topo_reach_init(&r, t, &e) == 0, "%s", e.msg);
+            ck_assert_int_eq(r.n, n);
+            ck_assert_msg(r.all == (strstr(graphs[g], "random") != NULL), "%s n=%d: all = %d",
+                          graphs[g], n, r.all);
+            if (!r.all) {
+                char *in_reach = calloc((size_t)n * n, 1), *seen = calloc((size_t)n * n, 1);
+                ck_assert(in_reach && seen);
+                for (int i = 0; i < n; i++)
+                    for (int q = r.rowptr[i]; q < r.rowptr[i + 1]; q++) {
+                        int j = r.col[q];
+                        ck_assert_msg(j != i && j >= 0 && j < n, "%s: bad column %d in row %d", graphs[g], j, i);
+                        ck_assert_msg(q == r.rowptr[i] || r.col[q - 1] < j, "%s: row %d not ascending", graphs[g], i);
+                        in_reach[i * n + j] = 1;
+                    }
+                for (long k = 0; k < 200; k++) {
+                    const eg_wmat *W = eg_topo_weights(t, k);
+                    for (int i = 0; i < n; i++)
+                        for (int q = W->rowptr[i]; q < W->rowptr[i + 1]; q++)
+                            if (W->col[q] != i && W->val[q] != 0.0)
+                                seen[i * n + W->col[q]] = 1;
+                }
+                ck_assert_msg(!memcmp(in_reach, seen, (size_t)n * n), "%s n=%d: reach is not the "
+                              "union of W(k)", graphs[g], n);
+                free(in_reach);
+                free(seen);
+            } else {
+                ck_assert(r.rowptr == NULL && r.col == NULL);
+            }
+            eg_topo_reach_free(&r);
+            eg_topo_reach_free(&r); /* twice: safe */
+            eg_topo_free(t);
+        }
+}
+END_TEST
+
 START_TEST(test_random_peers)
 {
     static const int ss[] = {1, 2, 5};
@@ -1043,6 +1100,7 @@ static Suite *topology_suite(void)
     tcase_add_test(tc, test_hierarchical_rejects);
     tcase_add_test(tc, test_schedule_switches);
     tcase_add_test(tc, test_random_peers);
+    tcase_add_test(tc, test_reach);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end (issue 7): a run killed with SIGKILL and resumed with --resume gives the same
-# metrics.csv (time_s aside) as an uninterrupted run, for dsgd and dmsgd on onepeer_exp,
-# plainly and under mpirun -np 2; SIGTERM checkpoints and exits 130; a corrupt checkpoint
-# is refused and the previous generation survives; killing one rank ends the job.
+# metrics.csv (time_s aside) as an uninterrupted run, for dsgd, dmsgd, psgd, gt and choco
+# (top_k, qsgd) on onepeer_exp, plainly and under mpirun -np 2; SIGTERM checkpoints and
+# exits 130; a corrupt checkpoint is refused and the previous generation survives; killing
+# one rank ends the job.
 . "$(dirname "$0")/lib.sh"
 
 cat > "$TMP/r.yaml" <<'YAML'
@@ -17,21 +18,32 @@ train: {iterations: 300, log_every: 10, eval_every: 30, checkpoint_every: 40}
 lr: {base: 0.05, schedule: cosine, warmup_epochs: 1}
 YAML
 
-# psgd keeps one live shared copy (synced for checkpoints), gt swaps two gossip buffers
-for combo in dmsgd:1 dmsgd:2 dsgd:1 dsgd:2 psgd:2 gt:1; do
-  algo=${combo%:*} np=${combo#*:}
+# the algorithm key of a short name (choco needs its compressor)
+algo_value() {
+  case $1 in
+    choco) echo '{name: choco, compress: {name: top_k, ratio: 0.1}, consensus_step: 0.3}' ;;
+    choco-qsgd) echo '{name: choco, compress: {name: qsgd, levels: 16}, consensus_step: 0.3}' ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# psgd keeps one live shared copy (synced for checkpoints), gt swaps two gossip buffers,
+# choco keeps copies of remote x_hat on each rank (rebuilt from the checkpoint on resume)
+for combo in dmsgd:1 dmsgd:2 dsgd:1 dsgd:2 psgd:2 gt:1 choco:1 choco:2 choco-qsgd:2; do
+  name=${combo%:*} np=${combo#*:}
+  algo=$(algo_value "$name")
   {
-    tag="$algo-np$np"
+    tag="$name-np$np"
     run() { if [ "$np" -eq 1 ]; then "$EXPGRAPH" "$@"; else mpi "$np" "$@"; fi; }
-    run run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/full-$tag" --quiet
+    run run "$TMP/r.yaml" --set "algorithm=$algo" --out "$TMP/full-$tag" --quiet
     at=$(( (RANDOM % 230) + 41 )) # after the first checkpoint (iteration 40)
-    EXPGRAPH_KILL_AT=$at run run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/kill-$tag" --quiet 2>/dev/null
+    EXPGRAPH_KILL_AT=$at run run "$TMP/r.yaml" --set "algorithm=$algo" --out "$TMP/kill-$tag" --quiet 2>/dev/null
     rc=$?
     check "$tag: killed at iteration $at (rc $rc != 0)" test "$rc" -ne 0
     check "$tag: no summary after the kill" test ! -e "$TMP/kill-$tag/summary.csv"
-    "$EXPGRAPH" run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/kill-$tag" --quiet 2>"$TMP/err"; rc=$?
+    "$EXPGRAPH" run "$TMP/r.yaml" --set "algorithm=$algo" --out "$TMP/kill-$tag" --quiet 2>"$TMP/err"; rc=$?
     check "$tag: rerun without --resume refused (exit 2)" test "$rc" -eq 2
-    run run "$TMP/r.yaml" --set algorithm=$algo --out "$TMP/kill-$tag" --quiet --resume
+    run run "$TMP/r.yaml" --set "algorithm=$algo" --out "$TMP/kill-$tag" --quiet --resume
     check "$tag: resumed run exits 0" test $? -eq 0
     check "$tag: resumed metrics.csv equals the uninterrupted run" \
       same_metrics "$TMP/full-$tag/metrics.csv" "$TMP/kill-$tag/metrics.csv"
