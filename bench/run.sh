@@ -218,7 +218,7 @@ fi
 
 if want 1; then
 # ---- 1 + 4. throughput, n = 16 ---------------------------------------------------------
-mnist_bytes=$(( (60000 + 10000) * 784 * 4 ))
+mnist_bytes=$(( (60000 + 10000) * (784 + 1) ))  # images as uint8 (issue 19) + labels
 declare -A SPS MEAN TT RSS PARAMS
 # spec args for a "graph" column value: psgd is the all-reduce baseline (graph unused)
 graph_sets() {
@@ -330,7 +330,7 @@ for n in "${scale_nodes[@]}"; do
   row memory mlp "" dmsgd "$n" 1 2 "" "" rss_over_need "$(awk -v r="$maxrss" -v b="$need" 'BEGIN{printf "%.4f", r*1024/b}')"
 done
 echo "   time per iteration per node = 1e3 x batch / (samples/s); it should stay flat for onepeer_exp, grow like log n for exp."
-echo "   need = nodes x params x 4 x 3 vectors (DmSGD keeps x and momentum, and the combine writes a third) + MNIST as floats (60000+10000) x 784 x 4;"
+echo "   need = nodes x params x 4 x 3 vectors (DmSGD keeps x and momentum, and the combine writes a third) + MNIST as bytes (60000+10000) x (784 + 1) (images held as uint8);"
 echo "   RSS = max resident set size (/usr/bin/time), the largest of the graphs. Target: RSS/need <= 1.5 at n = 64."
 
 fi
@@ -349,7 +349,7 @@ for model in mlp cnn; do
       "$(awk -v b="$need" 'BEGIN{print b/1048576}')"
   done
 done
-echo "   (2 ranks: each rank loads the whole dataset, so the sum holds it twice.)"
+echo "   (2 ranks: each rank holds only its nodes' training samples, but its own test set, libraries and MPI buffers.)"
 
 fi
 
