@@ -1029,6 +1029,15 @@ static int exchange_sgp(eg_algo *a, eg_comm *c, const mixer *mx, float lr, doubl
     return EG_OK;
 }
 
+/* a copy's update from its payload (the owner's own x_hat update, bitwise) */
+static void choco_apply(const eg_algo *a, const void *p, float *xh)
+{
+    if (eg_compress_identity(&a->cq))
+        eg_compress_decode_set(&a->cq, p, xh);
+    else
+        eg_compress_decode_add(&a->cq, p, xh);
+}
+
 /* choco, node li (present): its payload q = Q(x - x_hat) (x holds x - lr m now), and
  * x_hat += q decoded from that payload, as every copy will do. The identity sends x itself
  * and sets x_hat = x (x_hat + (x - x_hat) may round). */
@@ -1042,24 +1051,15 @@ static void choco_encode(eg_algo *a, int li, float *buf)
                 (uint64_t)a->steps * (uint64_t)a->nodes + (uint64_t)(a->lo + li));
     if (eg_compress_identity(&a->cq)) {
         eg_compress_encode(&a->cq, x, p, buf, &r);
-        eg_compress_decode_set(&a->cq, p, xh);
-        return;
+    } else {
+        float *diff = buf, *scratch = buf + d;
+        for (size_t t = 0; t < d; t++)
+            diff[t] = x[t] - xh[t];
+        eg_compress_encode(&a->cq, diff, p, scratch, &r);
     }
-    float *diff = buf, *scratch = buf + d;
-    for (size_t t = 0; t < d; t++)
-        diff[t] = x[t] - xh[t];
-    eg_compress_encode(&a->cq, diff, p, scratch, &r);
-    eg_compress_decode_add(&a->cq, p, xh);
+    choco_apply(a, p, xh); /* the owner's update is its copies' update */
 }
 
-/* a copy's update from its payload (the owner's own x_hat update, bitwise) */
-static void choco_apply(const eg_algo *a, const void *p, float *xh)
-{
-    if (eg_compress_identity(&a->cq))
-        eg_compress_decode_set(&a->cq, p, xh);
-    else
-        eg_compress_decode_add(&a->cq, p, xh);
-}
 
 /* The payloads of the present local nodes go once to each rank that subscribes; the
  * copies of present remote nodes receive theirs (absence is known everywhere: no receive is
