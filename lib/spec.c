@@ -920,6 +920,7 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     t->log_every = 50;
     t->eval_every = 0;
     t->checkpoint_every = 500;
+    t->micro_batch = EG_MICRO_BATCH_DEFAULT;
     t->precision = EG_PREC_F32;
     s->model.precision = EG_PREC_F32;
     if (!n)
@@ -927,7 +928,7 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (n->kind != EG_Y_MAP)
         return fail(c, n, "train must be a mapping (epochs:, log_every:, ...)");
     static const char *const keys[] = {"epochs", "iterations", "log_every", "eval_every",
-                                       "checkpoint_every", "precision", NULL};
+                                       "checkpoint_every", "precision", "micro_batch", NULL};
     if (only_keys(c, n, "train", keys))
         return EG_EINPUT;
     const eg_ynode *v, *ep = eg_ymap_get(n, "epochs", NULL), *it = eg_ymap_get(n, "iterations", NULL);
@@ -945,6 +946,9 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
         return EG_EINPUT;
     if ((v = eg_ymap_get(n, "checkpoint_every", NULL)) &&
         rd_long(c, v, "train.checkpoint_every", 0, 1L << 40, &t->checkpoint_every))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "micro_batch", NULL)) &&
+        rd_int(c, v, "train.micro_batch", 1, 1 << 20, &t->micro_batch))
         return EG_EINPUT;
     if ((v = eg_ymap_get(n, "precision", NULL))) {
         char tmp[8];
@@ -1459,6 +1463,7 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     ap(&b, &len, &cap, "  log_every: %ld\n  eval_every: %ld\n  checkpoint_every: %ld\n",
        s->train.log_every, s->train.eval_every, s->train.checkpoint_every);
     ap(&b, &len, &cap, "  precision: %s\n", prec_names[s->train.precision]);
+    ap(&b, &len, &cap, "  micro_batch: %d\n", s->train.micro_batch);
     ap(&b, &len, &cap, "lr:\n  base: %.17g\n  scale: %s\n  warmup_epochs: %.17g\n  schedule: %s\n",
        s->lr.base, s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs,
        eg_sched_kinds[s->lr.schedule].name);
