@@ -780,62 +780,91 @@ static void row_out(void *buf, int bf16, size_t r, int C, const float *v)
         h[c] = bf16_round(v[c]);
 }
 
-/* y = x a + b (then ReLU) into y, row by row; y may be the output buffer (f32) */
-static void bn_affine_row(const nn_bnsplit *q, const float *x, float *y)
+/* The kernels of the micro-batch batch norm: rows of C channels, each channel's sums in row
+ * order (vector lanes run across channels, so every build computes the same values). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_CLONES
+#endif
+
+NN_CLONES static void bn_fsum(const void *x, int bf16, size_t rows, int C, double *restrict s1,
+                              double *restrict s2, float *restrict tmp)
 {
-    for (int c = 0; c < q->C; c++) {
-        float v = x[c] * q->a[c] + q->b[c];
-        y[c] = q->relu && !(v > 0.0f) ? 0.0f : v;
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, tmp);
+        for (int c = 0; c < C; c++) {
+            double v = xr[c];
+            s1[c] += v;
+            s2[c] += v * v;
+        }
+    }
+}
+
+NN_CLONES static void bn_fapply(const void *x, void *y, int bf16, size_t rows, int C, int relu,
+                                const float *restrict a, const float *restrict b,
+                                float *restrict t0, float *restrict t1)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, t0);
+        float *restrict yr = bf16 ? t1 : (float *)y + r * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            float v = xr[c] * a[c] + b[c];
+            yr[c] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+        if (bf16)
+            row_out(y, bf16, r, C, yr);
+    }
+}
+
+/* backward: sums (dx == NULL) of dy and dy x_hat, or dx = a (dy - k1 - x_hat k2); dy masked
+ * by the ReLU (recomputed from x as the forward computed it) */
+NN_CLONES static void bn_bpass(const void *x, const void *dy, void *dx, int bf16, size_t rows,
+                               int C, const nn_bnsplit *q, double *restrict s1,
+                               double *restrict s2, float *restrict t0, float *restrict t1,
+                               float *restrict t2)
+{
+    const float *restrict a = q->a, *restrict b = q->b, *restrict mean = q->mean;
+    const float *restrict rstd = q->rstd, *restrict k1 = q->k1, *restrict k2 = q->k2;
+    const int relu = q->relu;
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, t0);
+        const float *restrict dr = row_in(dy, bf16, r, C, t1);
+        if (!dx) {
+            for (int c = 0; c < C; c++) {
+                float g = relu && !(xr[c] * a[c] + b[c] > 0.0f) ? 0.0f : dr[c];
+                float xh = (xr[c] - mean[c]) * rstd[c];
+                s1[c] += (double)g;
+                s2[c] += (double)g * xh;
+            }
+            continue;
+        }
+        float *restrict o = bf16 ? t2 : (float *)dx + r * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            float g = relu && !(xr[c] * a[c] + b[c] > 0.0f) ? 0.0f : dr[c];
+            float xh = (xr[c] - mean[c]) * rstd[c];
+            o[c] = a[c] * (g - k1[c] - xh * k2[c]);
+        }
+        if (bf16)
+            row_out(dx, bf16, r, C, o);
     }
 }
 
 static void bn_split_run(const nn_step *s, nn_bnsplit *q)
 {
     const int C = q->C;
+    const size_t rows = (size_t)q->rows;
     float *t0 = q->row, *t1 = q->row + C, *t2 = q->row + 2 * C;
     const void *x = mem_ptr(q->src);
-    if (s->sk == SK_FSUM) {
+    if (s->sk == SK_FSUM || s->sk == SK_BSUM)
         memset(q->s1, 0, 2 * (size_t)C * sizeof *q->s1);
-        for (size_t r = 0; r < (size_t)q->rows; r++) {
-            const float *xr = row_in(x, q->bf16, r, C, t0);
-            for (int c = 0; c < C; c++) {
-                q->s1[c] += xr[c];
-                q->s2[c] += (double)xr[c] * xr[c];
-            }
-        }
-    } else if (s->sk == SK_FAPPLY) {
-        void *y = mem_ptr(q->dst);
-        for (size_t r = 0; r < (size_t)q->rows; r++) {
-            const float *xr = row_in(x, q->bf16, r, C, t0);
-            float *yr = q->bf16 ? t1 : (float *)y + r * (size_t)C;
-            bn_affine_row(q, xr, yr);
-            row_out(y, q->bf16, r, C, yr);
-        }
-    } else {
-        const void *dy = mem_ptr(q->ddst);
-        void *dx = mem_ptr(q->dsrc);
-        if (s->sk == SK_BSUM)
-            memset(q->s1, 0, 2 * (size_t)C * sizeof *q->s1);
-        for (size_t r = 0; r < (size_t)q->rows; r++) {
-            const float *xr = row_in(x, q->bf16, r, C, t0);
-            const float *dr = row_in(dy, q->bf16, r, C, t1);
-            float *o = q->bf16 ? t2 : (float *)dx + r * (size_t)C;
-            for (int c = 0; c < C; c++) {
-                float g = dr[c];
-                if (q->relu && !(xr[c] * q->a[c] + q->b[c] > 0.0f))
-                    g = 0.0f;
-                float xh = (xr[c] - q->mean[c]) * q->rstd[c];
-                if (s->sk == SK_BSUM) {
-                    q->s1[c] += g;
-                    q->s2[c] += (double)g * xh;
-                } else {
-                    o[c] = q->a[c] * (g - q->k1[c] - xh * q->k2[c]);
-                }
-            }
-            if (s->sk == SK_BAPPLY)
-                row_out(dx, q->bf16, r, C, o);
-        }
-    }
+    if (s->sk == SK_FSUM)
+        bn_fsum(x, q->bf16, rows, C, q->s1, q->s2, t0);
+    else if (s->sk == SK_FAPPLY)
+        bn_fapply(x, mem_ptr(q->dst), q->bf16, rows, C, q->relu, q->a, q->b, t0, t1);
+    else
+        bn_bpass(x, mem_ptr(q->ddst), s->sk == SK_BAPPLY ? mem_ptr(q->dsrc) : NULL, q->bf16,
+                 rows, C, q, q->s1, q->s2, t0, t1, t2);
 }
 
 /* memory for tensor t's activations (dif: gradients) in NCHW: the tensor's own when it is
