@@ -66,7 +66,6 @@ combos=(
 )
 for c in "${combos[@]}"; do
   IFS=: read -r tag prec set <<< "$c"
-  read -r -a sets <<< "${set%% *}"
   sets=("${set%% *}" "${set#* }" --set "train.precision=$prec")
   for n in 2 4; do
     t="$tag-$prec-n$n"
