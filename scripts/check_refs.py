@@ -7,7 +7,8 @@ tests/ and bench/, and prints FILE:LINE: REFERENCE for each reference that names
   - a Markdown link target (documents), relative to the document, with its #anchor
     checked against the headings of the Markdown file it points to;
   - a path that starts with a top-level directory of the repository (lib/spec.c,
-    experiments/quickstart.yaml, results/), relative to the repository root;
+    experiments/quickstart.yaml, results/), relative to the repository root; a #anchor
+    after a Markdown file (docs/spec.md#metricscsv) must name one of its headings;
   - a bare file name ending in .md .c .h (SPEC.md, metrics.c): some tracked file must
     have that name (system headers such as mpi.h, and the struct members in NOT_FILES,
     excepted).
@@ -118,7 +119,7 @@ def anchors(path):
 
 
 ANCHORS = {}
-PATH_RE = re.compile(r"(?<![\w./~$-])((?:\.\./)*\.?[\w-]+(?:/[\w.*<>{}$-]+)+/?)")
+PATH_RE = re.compile(r"(?<![\w./~$-])((?:\.\./)*\.?[\w-]+(?:/[\w.*<>{}$-]+)+/?(?:#[\w-]+)?)")
 BARE_RE = re.compile(r"(?<![\w./~$-])([\w-]+\.(?:md|c|h))(?![\w/-])")
 LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -130,7 +131,8 @@ def exists(rel):
 def ignored(rel):
     """1 when .gitignore names rel (an output, not a repository file)"""
     try:
-        return subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", rel]).returncode == 0
+        return subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", rel],
+                              stderr=subprocess.DEVNULL).returncode == 0
     except OSError:
         return False
 
@@ -176,7 +178,10 @@ def check(src, lines, doc):
                 if (first not in TOPDIRS or re.search(r"[*<>{}$]|(^|/)[A-Z]{3,}[-.]", t)
                         or t.startswith("data/cache")):
                     continue
-                ok = exists(t) or (doc and exists(os.path.join(os.path.dirname(src), t))) or ignored(t)
+                f, _, anchor = t.partition("#")
+                ok = exists(f) or (doc and exists(os.path.join(os.path.dirname(src), f))) or ignored(f)
+                if ok and anchor and f.endswith(".md") and exists(f):
+                    ok = check_link("", t)  # the heading must exist
             else:
                 if t in SYSTEM_HEADERS or t in NOT_FILES:
                     continue

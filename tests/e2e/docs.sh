@@ -38,10 +38,11 @@ fi
 # the checker can fail: a reference to a missing file is reported with FILE:LINE
 mkdir -p "$TMP/repo/docs" "$TMP/repo/lib"
 printf '# T\n\nSee [x](missing.md) and lib/gone.c and [t](#t).\n' > "$TMP/repo/README.md"
-printf '/* mod.c - as SPEC.md says; see lib/mod.c */\n' > "$TMP/repo/lib/mod.c"
+printf '# Good\n' > "$TMP/repo/docs/x.md"
+printf '/* mod.c - as SPEC.md says; see lib/mod.c */\n/* docs/x.md#good, not docs/x.md#bad */\n' > "$TMP/repo/lib/mod.c"
 if command -v python3 > /dev/null; then
   python3 "$SRC/scripts/check_refs.py" "$TMP/repo" > "$TMP/neg.txt" 2> /dev/null
-  check "the checker reports a missing link, path and bare name with FILE:LINE" \
-    test "$(cat "$TMP/neg.txt")" = "$(printf 'README.md:3: missing.md\nREADME.md:3: lib/gone.c\nlib/mod.c:1: SPEC.md')"
+  check "the checker reports a missing link, path, bare name and heading with FILE:LINE" \
+    test "$(cat "$TMP/neg.txt")" = "$(printf 'README.md:3: missing.md\nREADME.md:3: lib/gone.c\nlib/mod.c:1: SPEC.md\nlib/mod.c:2: docs/x.md#bad')"
 fi
 finish
