@@ -452,7 +452,8 @@ static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, in
     if (where == G_PHASE && gi->phases)
         return fail(c, nm, "%s cannot be a schedule (schedules do not nest)", key);
     if (where == G_OUTER && !gi->nestable)
-        return fail(c, nm, "%s cannot be %s (an outer graph has no sub-graphs)", key, gi->name);
+        return fail(c, nm, "%s cannot be %s (an outer graph has no sub-graphs%s)", key, gi->name,
+                    gi->machines ? " or machines" : "");
     if (where != G_TOP && nodes > 0 && gi->pow2 && !eg_is_pow2(nodes))
         return fail(c, nm, "%s %s needs a power-of-two node count (it joins %d %s)", key,
                     gi->name, nodes, where == G_OUTER ? "machines" : "nodes");
@@ -474,8 +475,9 @@ static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, in
         const eg_ynode *v;
         if (!gi->machines && ((v = eg_ymap_get(map, "local", NULL)) ||
                               (v = eg_ymap_get(map, "outer", NULL))))
-            return fail(c, v, "%s.%s only applies to hierarchical, not %s", key,
-                        eg_ymap_get(map, "local", NULL) ? "local" : "outer", gi->name);
+            return fail(c, v, "%s.%s only applies to hierarchical%s, not %s", key,
+                        eg_ymap_get(map, "local", NULL) ? "local" : "outer",
+                        eg_ymap_get(map, "local", NULL) ? " and inner_outer_exp2" : "", gi->name);
         if (kind == EG_GRAPH_INNER_OUTER_EXP2 && (v = eg_ymap_get(map, "outer", NULL)))
             return fail(c, v, "%s.outer only applies to hierarchical, not %s (its schedule "
                               "between machines is fixed)", key, gi->name);
