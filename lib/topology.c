@@ -1370,9 +1370,8 @@ static int hier_init(eg_topo **out, int local, const eg_graph_leaf *outer, int n
     return EG_OK;
 }
 
-/* n = M x L nodes, L >= 3, M >= 2 (Bluefog's own conditions: it has no inner ring for
- * L <= 2 and no other machine for M = 1) */
-/* inner_outer_exp2 (see fill_inner_outer) */
+/* inner_outer_exp2 (see fill_inner_outer) on n = M x L nodes, L >= 3, M >= 2 (Bluefog's
+ * own conditions: it has no inner ring for L <= 2 and no other machine for M = 1) */
 static int ioe_init(eg_topo **out, int local, int n, uint64_t seed, eg_err *err)
 {
     *out = NULL;
