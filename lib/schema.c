@@ -197,6 +197,7 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("train.iterations", EG_COL_INT, when_int(s->train.iterations > 0, s->train.iterations))  \
     X("train.epochs", EG_COL_G9, when_real(s->train.iterations <= 0, s->train.epochs))         \
     X("train.precision", EG_COL_TEXT, eg_precision_names[s->train.precision])                  \
+    X("train.micro_batch", EG_COL_INT, s->train.micro_batch)                                   \
     X("lr.base", EG_COL_G9, s->lr.base)                                                        \
     X("lr.scale", EG_COL_TEXT, s->lr.scale_linear ? "linear" : "none")                         \
     X("lr.warmup_epochs", EG_COL_G9, s->lr.warmup_epochs)                                      \
