@@ -1419,6 +1419,55 @@ static size_t count_zeros(const eg_model_spec *s, eg_shape in)
     return z;
 }
 
+/* Evaluation plans (buffers shared between layers) of the ImageNet-stem resnets: with group
+ * norm the evaluation loss equals the training one; with batch norm it equals the double
+ * reference's in evaluation mode on the running statistics the training call left. */
+START_TEST(test_eval_resnet_imagenet)
+{
+    eg_shape in = {3, 35, 33};
+    const int B = 5, dim = 3 * 35 * 33;
+    for (int k = 0; k < 2; k++) {
+        eg_model_spec s = mk_resnet_tv(k ? 18 : 50, 4, k ? EG_NORM_BATCH : EG_NORM_GROUP,
+                                       EG_PREC_F32);
+        eg_model *m = mk_model(&s, in, 4);
+        eg_work *w = mk_work(m, B);
+        size_t np = eg_model_nparams(m), ns = eg_model_nstats(m);
+        eg_rng r;
+        eg_rng_seed(&r, 21, 1, 0);
+        float *p = malloc(np * sizeof *p), *g = malloc(np * sizeof *g);
+        float *st = malloc((ns + 1) * sizeof *st);
+        eg_model_init_params(m, p, &r);
+        eg_model_init_stats(m, st);
+        float *x = rand_floats((size_t)B * dim, &r, -1, 1);
+        int32_t *y = rand_labels(B, 4, &r);
+        float loss = eg_model_loss_grad(m, w, p, ns ? st : NULL, x, y, B, g);
+        double ls = 0, want = loss;
+        long correct = 0;
+        eg_model_eval(m, w, p, ns ? st : NULL, x, y, B, &ls, &correct);
+        if (ns) {
+            ref_net net = {s, in, 4};
+            double *pd = malloc(np * sizeof *pd), *sd = malloc(ns * sizeof *sd);
+            for (size_t i = 0; i < np; i++)
+                pd[i] = p[i];
+            for (size_t i = 0; i < ns; i++)
+                sd[i] = st[i];
+            want = ref_loss_mode(&net, pd, sd, 0, x, y, B);
+            free(pd);
+            free(sd);
+        }
+        ck_assert_msg(fabs(ls / B - want) <= 1e-5 * fabs(want), "%s: eval %.9g vs %.9g",
+                      eg_model_describe(m), ls / B, want);
+        free(p);
+        free(g);
+        free(st);
+        free(x);
+        free(y);
+        eg_work_free(w);
+        eg_model_free(m);
+    }
+}
+END_TEST
+
 /* zero_init_residual zeroes exactly the last norm scale of every block (its channels) */
 START_TEST(test_zero_init_residual)
 {
@@ -1895,6 +1944,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_resnet_counts);
     tcase_add_test(tc, test_resnet_imagenet_counts);
     tcase_add_test(tc, test_zero_init_residual);
+    tcase_add_test(tc, test_eval_resnet_imagenet);
     tcase_add_test(tc, test_nodecay);
     tcase_add_loop_test(tc, test_thread_work_invariance, 0, 2);
     tcase_add_loop_test(tc, test_calls_in_omp_region, 0, 4);
