@@ -37,7 +37,9 @@ typedef enum {
     NN_MAXPOOL,  /* k x k, stride, padding pad (both sides), floor; k = 0: 2x2, stride 2, no pad */
     NN_AVGPOOL,  /* global average pooling to C x 1 x 1 */
     NN_ADD,      /* in place: out[:, :C] += aux[:, :, ::s, ::s] (C = aux's channels) */
-    NN_ADD_GRAD, /* backward only, placed before the block: d aux[:, :, ::s, ::s] += d out[:, :C] */
+    NN_ADD_GRAD, /* backward only, placed before the block: d aux[:, :, ::s, ::s] += d out[:, :C];
+                    with copy (a projection shortcut: placed after the projection, before the
+                    add): d aux = d out */
     NN_REORDER,  /* layout change: out (NCHW) = in; lets a dense layer use [out][c][h][w] as is */
     NN_NKINDS
 } nn_kind;
