@@ -11,11 +11,15 @@
  *     GFLOP/s = samples/s x eg_model_flops_per_sample (convolutions and dense layers: 2 MACs
  *     forward, 2 for the weight gradient, 2 for the input gradient but not of the first
  *     layer) and the fraction of the peak of the same precision on the same threads;
- *   - a per-phase breakdown (eg_work_profile) at 1 thread.
+ *   - a per-phase breakdown (eg_work_profile) at 1 thread;
+ *   - with --big (or --only big): the paper's models, ResNet-56 (CIFAR, batch norm, 3x32x32,
+ *     batch 128) and ResNet-50 (imagenet stem, batch norm, 3x224x224, batch 32), f32 and
+ *     bf16, on 1 thread only (one node; its batch alone takes seconds), and the issue-23
+ *     targets: f32 GFLOP/s as a share of the f32 peak, bf16 speed-up over f32.
  * Each figure is the best of --reps timed repetitions of at least --time seconds (the machine
  * is shared and noisy: best-of estimates what the code can do).
  *
- * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet]
+ * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet|big] [--big]
  */
 #include "common.h"
 #include "model.h"
@@ -106,6 +110,8 @@ typedef struct bench_model {
     const char *label;
     eg_model_spec spec;
     eg_shape in;
+    int batch;      /* per node; 0: B */
+    int one_thread; /* measured on 1 thread only (the big models) */
 } bench_model;
 
 typedef struct run {
@@ -197,20 +203,39 @@ static run bench_one(const eg_model *m, eg_shape in, int B, int threads, int pro
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet]\n"
+    fprintf(f, "usage: bench_model [--csv] [--time SECONDS] [--reps N] "
+               "[--only mlp|cnn|resnet|big] [--big]\n"
                "  --csv         print CSV (section,model,batch,threads,phase,time_share,\n"
                "                samples_per_s,gflops,peak_gflops,peak_frac) instead of tables\n"
                "  --time S      minimum seconds per timed repetition (default 0.5)\n"
                "  --reps N      timed repetitions per figure, the best is kept (default 5)\n"
-               "  --only KIND   just the models of one kind (the peak is always measured)\n");
+               "  --only KIND   just the models of one kind (the peak is always measured)\n"
+               "  --big         also ResNet-56 (3x32x32, batch 128) and ResNet-50 (imagenet\n"
+               "                stem, 3x224x224, batch 32), 1 thread (--only big: just those)\n");
 }
 
 /* the benchmarked models: each in f32 and bf16 */
-static int make_models(bench_model *bm, const char *only)
+static int make_models(bench_model *bm, const char *only, int big)
 {
     int n = 0;
     for (int prec = 0; prec < 2; prec++) {
         bench_model b;
+        for (int s = 0; s < 2 && big; s++) { /* resnet-56 batch 128, resnet-50 batch 32 */
+            memset(&b, 0, sizeof b);
+            b.label = "big";
+            b.spec.kind = EG_MODEL_RESNET;
+            b.spec.depth = s ? 50 : 56;
+            b.spec.width = s ? 64 : 16;
+            b.spec.stem = s ? EG_STEM_IMAGENET : EG_STEM_CIFAR;
+            b.spec.norm = EG_NORM_BATCH;
+            b.in = s ? (eg_shape){3, 224, 224} : (eg_shape){3, 32, 32};
+            b.batch = s ? 32 : 128;
+            b.one_thread = 1;
+            b.spec.precision = prec;
+            bm[n++] = b;
+        }
+        if (only && !strcmp(only, "big"))
+            continue;
         if (!only || !strcmp(only, "mlp")) {
             memset(&b, 0, sizeof b);
             b.label = "mlp";
@@ -251,23 +276,49 @@ static int make_models(bench_model *bm, const char *only)
     return n;
 }
 
-enum { MAXM = 8, B = 32 };
+enum { MAXM = 12, B = 32 };
+
+static int batch_of(const bench_model *b) { return b->batch ? b->batch : B; }
 
 static void print_table(bench_model *bm, eg_model **mods, int nm, run r[][2], double peak[2][2])
 {
     printf("oneDNN peak: 3x3 conv forward, batch 128, 14x14, 32 -> 64 (GFLOP/s)\n");
     printf("  f32: %.1f on 1 thread, %.1f on 2 threads;  bf16: %.1f on 1 thread, %.1f on 2\n\n",
            peak[0][0], peak[0][1], peak[1][0], peak[1][1]);
-    printf("%-58s %10s %8s %6s %10s %8s %6s\n", "model (fwd+bwd, batch 32 per node)", "samples/s",
+    printf("%-58s %10s %8s %6s %10s %8s %6s\n", "model (fwd+bwd, batch 32 per node unless B)", "samples/s",
            "GFLOP/s", "%peak", "samples/s", "GFLOP/s", "%peak");
     printf("%-58s %26s %26s\n", "", "------------- 1 thread", "- 2 threads (2 nodes)");
     for (int k = 0; k < nm; k++) {
         double fps = eg_model_flops_per_sample(mods[k]);
         int pr = bm[k].spec.precision == EG_PREC_BF16;
         double g1 = r[k][0].sps * fps / 1e9, g2 = r[k][1].sps * fps / 1e9;
-        printf("%-58s %10.0f %8.1f %5.1f%% %10.0f %8.1f %5.1f%%\n", eg_model_describe(mods[k]),
-               r[k][0].sps, g1, 100 * g1 / peak[pr][0], r[k][1].sps, g2, 100 * g2 / peak[pr][1]);
+        char name[96];
+        snprintf(name, sizeof name, "%s", eg_model_describe(mods[k]));
+        if (bm[k].batch) {
+            char *paren = strstr(name, " (");
+            if (paren)
+                snprintf(paren, sizeof name - (size_t)(paren - name), " B%d", bm[k].batch);
+        }
+        if (bm[k].one_thread)
+            printf("%-58s %10.1f %8.1f %5.1f%% %10s %8s %6s\n", name, r[k][0].sps, g1,
+                   100 * g1 / peak[pr][0], "-", "-", "-");
+        else
+            printf("%-58s %10.0f %8.1f %5.1f%% %10.0f %8.1f %5.1f%%\n", name, r[k][0].sps, g1,
+                   100 * g1 / peak[pr][0], r[k][1].sps, g2, 100 * g2 / peak[pr][1]);
     }
+    for (int k = 0; k < nm; k++) /* the big models' targets (issue 23): f32 >= 50% of the f32
+                                    peak, bf16 >= 1.6x f32 */
+        for (int j = k + 1; j < nm; j++)
+            if (bm[k].one_thread && bm[j].one_thread && bm[k].spec.precision == EG_PREC_F32 &&
+                bm[j].spec.precision == EG_PREC_BF16 && bm[k].spec.depth == bm[j].spec.depth) {
+                double fps = eg_model_flops_per_sample(mods[k]), g = r[k][0].sps * fps / 1e9;
+                printf("target %-12s f32 %.1f%% of the f32 peak (>= 50%%: %s), bf16 %.2fx f32 "
+                       "(>= 1.6x: %s)\n",
+                       bm[k].spec.stem == EG_STEM_IMAGENET ? "resnet-50" : "resnet-56",
+                       100 * g / peak[0][0], g >= 0.5 * peak[0][0] ? "met" : "missed",
+                       r[j][0].sps / r[k][0].sps,
+                       r[j][0].sps >= 1.6 * r[k][0].sps ? "met" : "missed");
+            }
     printf("\nper-phase share of wall time, 1 thread (conv/dense: also GFLOP/s)\n%-44s", "model");
     for (int i = 0; i < EG_PROF_N; i++)
         printf(" %15s", eg_work_profile_get(NULL, i, NULL, NULL));
@@ -307,15 +358,15 @@ static void print_csv(bench_model *bm, eg_model **mods, int nm, run r[][2], doub
         double fps = eg_model_flops_per_sample(mods[k]);
         int pr = bm[k].spec.precision == EG_PREC_BF16;
         const char *d = eg_model_describe(mods[k]);
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < (bm[k].one_thread ? 1 : 2); t++) {
             double gf = r[k][t].sps * fps / 1e9;
-            printf("model,\"%s\",%d,%d,,,%.1f,%.2f,%.2f,%.4f\n", d, B, t + 1, r[k][t].sps, gf,
-                   peak[pr][t], gf / peak[pr][t]);
+            printf("model,\"%s\",%d,%d,,,%.2f,%.2f,%.2f,%.4f\n", d, batch_of(&bm[k]), t + 1,
+                   r[k][t].sps, gf, peak[pr][t], gf / peak[pr][t]);
         }
         const run *q = &r[k][0];
         for (int i = 0; i < EG_PROF_N; i++) {
             double gf = q->sec[i] > 0 ? q->flop[i] / q->sec[i] / 1e9 : 0;
-            printf("phase,\"%s\",%d,1,%s,%.4f,,%.2f,%.2f,%.4f\n", d, B,
+            printf("phase,\"%s\",%d,1,%s,%.4f,,%.2f,%.2f,%.4f\n", d, batch_of(&bm[k]),
                    eg_work_profile_get(NULL, i, NULL, NULL),
                    q->total > 0 ? q->sec[i] / q->total : 0, gf, peak[pr][0], gf / peak[pr][0]);
         }
@@ -324,11 +375,13 @@ static void print_csv(bench_model *bm, eg_model **mods, int nm, run r[][2], doub
 
 int main(int argc, char **argv)
 {
-    int csv = 0;
+    int csv = 0, big = 0;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--csv"))
             csv = 1;
+        else if (!strcmp(argv[i], "--big"))
+            big = 1;
         else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
             if (eg_parse_double(argv[++i], &g_time) || !(g_time > 0)) {
                 fprintf(stderr, "bench_model: --time wants a positive number\n");
@@ -343,10 +396,12 @@ int main(int argc, char **argv)
             g_reps = (int)v;
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
-            if (strcmp(only, "mlp") && strcmp(only, "cnn") && strcmp(only, "resnet")) {
-                fprintf(stderr, "bench_model: --only wants mlp, cnn or resnet\n");
+            if (strcmp(only, "mlp") && strcmp(only, "cnn") && strcmp(only, "resnet") &&
+                strcmp(only, "big")) {
+                fprintf(stderr, "bench_model: --only wants mlp, cnn, resnet or big\n");
                 return 2;
             }
+            big |= !strcmp(only, "big");
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -356,7 +411,7 @@ int main(int argc, char **argv)
         }
     }
     bench_model bm[MAXM];
-    int nm = make_models(bm, only);
+    int nm = make_models(bm, only, big);
     eg_model *mods[MAXM];
     run r[MAXM][2];
     /* the peaks before and after the models, the best kept (a busy moment hits one) */
@@ -370,8 +425,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_model: %s\n", err.msg);
             return 1;
         }
-        r[k][0] = bench_one(mods[k], bm[k].in, B, 1, 1);
-        r[k][1] = bench_one(mods[k], bm[k].in, B, 2, 0);
+        r[k][0] = bench_one(mods[k], bm[k].in, batch_of(&bm[k]), 1, 1);
+        if (bm[k].one_thread)
+            memset(&r[k][1], 0, sizeof r[k][1]);
+        else
+            r[k][1] = bench_one(mods[k], bm[k].in, batch_of(&bm[k]), 2, 0);
     }
     for (int pr = 0; pr < 2; pr++)
         for (int t = 0; t < 2; t++) {

@@ -29,7 +29,10 @@
 # --rounds R: repeat the measurements R times (throughput matrix, scaling, torch/expgraph pairs;
 # R x the gossip repetitions) and keep each figure's best: steadier on a busy machine.
 # --only LIST: just these sections, comma-separated: 0 (model kernels), 1 (throughput and the
-# n = 16 peak memory), 2 (gossip), 3 (scaling in n), 5 (PyTorch), perf (where the time goes).
+# n = 16 peak memory), 2 (gossip), 3 (scaling in n), 5 (PyTorch), perf (where the time goes),
+# big (only when named: the paper's ResNet-56, batch 128, and ResNet-50, 3x224x224, batch 32,
+# one node on 1 thread, f32 and bf16, beside the same-run oneDNN peak and PyTorch on 1 thread;
+# several minutes per round).
 # --baseline REV: section 0 also times the binary of git revision REV (built in a temporary
 # directory) on the same training runs, alternating with this build.
 set -euo pipefail
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift ;;
     --only) only=$2; shift ;;
     --baseline) baseline=$2; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -58,7 +61,7 @@ case "$csv" in /*) ;; *) csv="$PWD/$csv" ;; esac
 # sections when --only is not given (perf only with --perf)
 want() { [ -z "$only" ] || case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for w in ${only//,/ }; do
-  case "$w" in 0|1|2|3|5|perf) ;; *) echo "run.sh: --only: unknown section '$w' (0,1,2,3,5,perf)" >&2; exit 2 ;; esac
+  case "$w" in 0|1|2|3|5|perf|big) ;; *) echo "run.sh: --only: unknown section '$w' (0,1,2,3,5,perf,big)" >&2; exit 2 ;; esac
 done
 if [ -n "$nice_n" ] && [ -z "${EG_BENCH_NICED:-}" ]; then
   # a shared machine: run the whole suite (and every process it starts) at niceness N
@@ -434,6 +437,32 @@ if [ "$perf" = 1 ] || { [ -n "$only" ] && want perf; }; then
         printf "   %6.1f%%  OpenMP waits (libgomp: a thread idle at a barrier or during serial code)\n", gomp; tot += gomp
         printf "   %6.1f%%  other (kernel, MPI start-up, rest)\n", 100 - tot }'  "$work/perf-children.txt"
   fi
+fi
+
+if [ -n "$only" ] && want big; then
+# ---- big. the paper's models (issue 23) ---------------------------------------------------
+echo
+echo "== big. the paper's models: ResNet-56 (3x32x32, batch 128), ResNet-50 (imagenet stem, 3x224x224,"
+echo "   batch 32); one node's forward + backward on 1 thread, best of $rounds; % of the same-run f32 peak"
+"$build/bench/bench_model" --only big --reps "$rounds" --time 0.2 --csv > "$work/big.csv"
+awk -F, 'NR>1 && $1=="peak" && $4==1 {printf "peak %s: %.1f GFLOP/s on 1 thread\n", $2, $8}' "$work/big.csv"
+f32peak=$(awk -F, 'NR>1 && $1=="peak" && $4==1 && $2 ~ /f32/ {print $8}' "$work/big.csv")
+printf "%-62s %10s %8s %10s\n" "model (fwd+bwd, 1 thread)" samples/s GFLOP/s "%f32 peak"
+awk -F, -v pk="$f32peak" 'NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); printf "%-62s %10.2f %8.1f %9.1f%%\n", m, $7, $8, 100*$8/pk}' "$work/big.csv"
+awk -F, 'NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); print "big,"m",,,1,1,1,,"$3",samples_per_s,"$7; print "big,"m",,,1,1,1,,"$3",gflops,"$8}' "$work/big.csv" >> "$csv"
+PY=/usr/bin/python3
+if [ "$torch" = 1 ] && "$PY" -c 'import torch, torchvision' 2>/dev/null; then
+  for m in resnet56 resnet50; do
+    for p in f32 bf16; do
+      line=$("$PY" "$here/bench/torch_ref.py" --model "$m" --precision "$p" --threads 1 \
+               --warmup 1 --iters "$rounds" --csv)
+      echo "torch $m $p, 1 thread: $(echo "$line" | cut -d, -f7) samples/s, $(echo "$line" | cut -d, -f8) GFLOP/s"
+      row big "torch $m $p" "" "" 1 1 1 "$rounds" "" samples_per_s "$(echo "$line" | cut -d, -f7)"
+    done
+  done
+else
+  echo "   PyTorch reference skipped (--no-torch, or torch / torchvision missing for $PY)"
+fi
 fi
 
 echo

@@ -32,6 +32,16 @@ Prints samples/s (all nodes together) over --iters timed iterations after --warm
 the best window of --window iterations (the figure bench/run.sh compares, as for expgraph).
 --csv: torch,model,graph,nodes,batch,iters,samples_per_s,seconds,loss,best_window_samples_per_s
 Run with Debian's python3-torch:  /usr/bin/python3 bench/torch_ref.py --model mlp
+
+--model resnet56 | resnet50 (issue 23, the paper's models; bench_model --big is the expgraph
+side): ONE node's forward + backward (softmax cross-entropy, parameter gradients; no update),
+what eg_model_loss_grad does: ResNet-56 (the CIFAR ResNet above, batch norm, 3x32x32) at
+batch 128, or torchvision's resnet50 (10 classes, 3x224x224) at batch 32, in f32 or, with
+--precision bf16, under torch.autocast(bfloat16) (parameters and gradients f32, layers in
+bf16, as expgraph's train.precision: bf16); channels-last tensors (oneDNN's fast path in
+PyTorch); random inputs. Prints samples/s and GFLOP/s of the best of --iters iterations, with
+expgraph's flop count (6 x the convolution and dense MACs, 4 x for the first layer).
+--csv: torch,model,precision,threads,batch,iters,samples_per_s,gflops
 """
 import argparse
 import gzip
@@ -288,16 +298,123 @@ def make_mixer(graph, n):
     return mix
 
 
+class CifarResNet(torch.nn.Module):
+    """He et al. 2016 sec. 4.2 with option-A shortcuts and batch norm, as expgraph's resnet"""
+
+    def __init__(self, depth=56, width=16, classes=10):
+        super().__init__()
+        nn = torch.nn
+        k = (depth - 2) // 6
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.blocks = nn.ModuleList()
+        self.strides = []
+        c = width
+        for st in range(3):
+            co = width << st
+            for b in range(k):
+                s = 2 if st > 0 and b == 0 else 1
+                self.blocks.append(nn.Sequential(
+                    nn.Conv2d(c, co, 3, s, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True),
+                    nn.Conv2d(co, co, 3, 1, 1, bias=False), nn.BatchNorm2d(co)))
+                self.strides.append((s, co - c))
+                c = co
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for blk, (s, extra) in zip(self.blocks, self.strides):
+            sc = x[:, :, ::s, ::s] if s > 1 else x
+            if extra:
+                sc = F.pad(sc, (0, 0, 0, 0, 0, extra))
+            x = F.relu(blk(x) + sc)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def conv_dense_flops(model, image):
+    """expgraph's count: 6 x MACs of every conv / linear layer, 4 x for the one reading the
+    input (no input gradient)"""
+    macs = []
+
+    def hook(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            macs.append((inp[0] is first[0], out[0].numel() * k))
+        elif isinstance(mod, torch.nn.Linear):
+            macs.append((False, mod.in_features * mod.out_features))
+
+    hs = [m.register_forward_hook(hook) for m in model.modules()
+          if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    first = [torch.zeros(1, *image)]
+    with torch.no_grad():
+        model.eval()
+        model(first[0])
+        model.train()
+    for h in hs:
+        h.remove()
+    return sum((4.0 if is_in else 6.0) * m for is_in, m in macs)
+
+
+def bench_big(a):
+    """--model resnet56 | resnet50: one node's forward + backward, samples/s"""
+    torch.manual_seed(a.seed)
+    if a.model == "resnet56":
+        model, image, B = CifarResNet(56), (3, 32, 32), a.batch or 128
+    else:
+        try:
+            import torchvision
+        except ImportError:
+            sys.stderr.write("torch_ref.py: torchvision is not installed "
+                             "(apt-get install -y python3-torchvision)\n")
+            sys.exit(3)
+        model, image, B = torchvision.models.resnet50(num_classes=10), (3, 224, 224), a.batch or 32
+    fps = conv_dense_flops(model, image)
+    model = model.to(memory_format=torch.channels_last).train()
+    x = torch.randn(B, *image).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (B,))
+    params = [p for p in model.parameters()]
+    bf16 = a.precision == "bf16"
+
+    def step():
+        for p in params:
+            p.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(a.warmup):
+        step()
+    best = 0.0
+    for _ in range(a.iters):
+        t0 = time.perf_counter()
+        loss = step()
+        best = max(best, B / (time.perf_counter() - t0))
+    nparams = sum(p.numel() for p in params)
+    if a.csv:
+        print("torch,%s,%s,%d,%d,%d,%.2f,%.2f" % (a.model, a.precision, a.threads, B, a.iters,
+                                                 best, best * fps / 1e9))
+    else:
+        print("torch %s (%d threads): %s %s, batch %d, %d params: best of %d iterations "
+              "%.2f samples/s, %.1f GFLOP/s (%.3g GFLOP per sample; loss %.3f)"
+              % (torch.__version__, a.threads, a.model, a.precision, B, nparams, a.iters, best,
+                 best * fps / 1e9, fps / 1e9, float(loss)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["mlp", "cnn", "resnet"], default="mlp")
+    ap.add_argument("--model", choices=["mlp", "cnn", "resnet", "resnet56", "resnet50"],
+                    default="mlp")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="resnet56 / resnet50: layer compute (bf16: torch.autocast)")
     ap.add_argument("--image", choices=["1x28x28", "3x32x32"], default="1x28x28",
                     help="resnet: Fashion-MNIST (default) or random CIFAR-sized inputs")
     ap.add_argument("--depth", type=int, default=20, help="resnet depth (6k+2)")
     ap.add_argument("--graph", choices=["onepeer_exp", "exp", "ring", "full", "psgd"],
                     default="onepeer_exp")
     ap.add_argument("--nodes", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=32, help="per node")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="per node (default 32; resnet56 128)")
     ap.add_argument("--iters", type=int, default=100, help="timed iterations")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--window", type=int, default=5,
@@ -324,6 +441,10 @@ def main():
     CONV_MODE = a.conv
 
     torch.set_num_threads(a.threads)
+    if a.model in ("resnet56", "resnet50"):
+        bench_big(a)
+        return
+    a.batch = a.batch or 32
     torch.manual_seed(a.seed)
     here = os.path.dirname(os.path.abspath(__file__))
     data = a.data or os.path.join(here, "..", "data", "cache",

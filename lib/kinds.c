@@ -57,7 +57,7 @@ static const char *const mlp_keys[] = {"name", "hidden", "init", NULL};
 static const char *const cnn_keys[] = {"name", "hidden", "channels", "kernel", "norm", "groups",
                                        "norm_stats", "init", NULL};
 static const char *const resnet_keys[] = {"name", "depth", "width", "norm", "groups", "norm_stats",
-                                          "init", NULL};
+                                          "init", "stem", "zero_init_residual", NULL};
 
 /* name, conv, keys */
 const eg_model_info eg_model_kinds[] = {

@@ -14,6 +14,16 @@
  *   ReLU) with width, 2 width, 4 width channels, stride 2 in the first block of stages 2 and 3;
  *   option-A shortcuts (x[:, :, ::2, ::2], extra channels zero); global average pooling;
  *   dense classifier. With norm none its convs have biases.
+ * resnet with stem imagenet = torchvision's ResNet v1.5 (resnet18/34/50/101): 7x7 stride-2
+ *   conv (width) + norm + ReLU, 3x3 stride-2 max pool (padding 1); four stages of width,
+ *   2 width, 4 width, 8 width channels, stride 2 in the first block of stages 2 to 4; basic
+ *   blocks ([2,2,2,2] for 18, [3,4,6,3] for 34) or bottleneck blocks (conv1x1-norm-ReLU-
+ *   conv3x3(stride)-norm-ReLU-conv1x1(4x)-norm, + shortcut, ReLU; [3,4,6,3] for 50,
+ *   [3,4,23,3] for 101); a 1x1 conv (stride) + norm projection shortcut where the shape
+ *   changes, identity elsewhere; global average pooling; dense classifier. In op order a
+ *   projection block is: main path, projection conv + norm, shortcut gradient (copy), add,
+ *   ReLU; the main path's first conv accumulates its input gradient (nn.h's acc).
+ * zero_init_residual: the last norm of each residual block gets scale 0 (Goyal et al. 2017).
  * The classifier feeds a softmax cross-entropy averaged over the batch (a loop here).
  *
  * Running statistics (batch norm only): mean[C] then var[C] per batch-norm layer, in op order.
@@ -22,7 +32,8 @@
  * nonlinearity that follows, as torch.nn.init.kaiming_uniform_(nonlinearity='relu' /
  * 'linear'): W ~ U(-b, b), b = gain * sqrt(3 / fan_in), gain sqrt(2) for every conv and hidden
  * dense layer, 1 for the classifier; fan_in = in for dense, ic*k*k for conv; weights drawn in
- * layout order, one layer after another; biases 0; norm scales 1, shifts 0.
+ * layout order, one layer after another; biases 0; norm scales 1 (0 for each block's last
+ * norm with zero_init_residual), shifts 0.
  *
  * Flop convention (eg_model_flops_per_sample): convolutions and dense layers only, 2*MACs for
  * the forward, 2*MACs for the weight gradient and 2*MACs for the input gradient of every such
@@ -236,7 +247,9 @@ static int build_cnn(eg_model *m, const eg_model_spec *s, eg_err *err)
 }
 
 /* one basic block on tensor x: conv-norm-ReLU-conv-norm, + shortcut, ReLU */
-static int add_basic_block(eg_model *m, int x, int co, int stride)
+static void mark_zero_init(eg_model *m, int on);
+
+static int add_basic_block(eg_model *m, int x, int co, int stride, int zero)
 {
     int bias = m->norm == EG_NORM_NONE;
     nn_op grad = {.kind = NN_ADD_GRAD, .in = x, .aux = x, .stride = stride};
@@ -244,6 +257,7 @@ static int add_basic_block(eg_model *m, int x, int co, int stride)
     add_op(m, &grad); /* output filled in below */
     int t = add_norm_relu(m, add_conv(m, x, 3, stride, co, bias), 1);
     t = add_norm_relu(m, add_conv(m, t, 3, 1, co, bias), 0);
+    mark_zero_init(m, zero);
     nn_op add = {.kind = NN_ADD, .in = t, .out = t, .aux = x, .stride = stride};
     add_op(m, &add);
     if (!m->oom)
@@ -251,8 +265,110 @@ static int add_basic_block(eg_model *m, int x, int co, int stride)
     return add_simple(m, NN_RELU, t, t);
 }
 
+/* marks the norm just added (if the last op is one) for zero_init_residual */
+static void mark_zero_init(eg_model *m, int on)
+{
+    nn_op *op = m->net.nop ? &m->net.op[m->net.nop - 1] : NULL;
+    if (on && op && (op->kind == NN_BN || op->kind == NN_GN))
+        op->zero_init = 1;
+}
+
+/* one torchvision block on tensor x: basic (mid = co) or bottleneck (mid = co / 4); identity
+ * shortcut when stride is 1 and x has co channels, else a 1x1 conv (stride) + norm projection */
+static int add_tv_block(eg_model *m, int x, int mid, int co, int stride, int bottleneck,
+                        int zero)
+{
+    int bias = m->norm == EG_NORM_NONE, proj = stride != 1 || m->net.t[x].c != co, gi = -1, t;
+    if (!proj) {
+        nn_op grad = {.kind = NN_ADD_GRAD, .in = x, .aux = x, .stride = 1};
+        gi = m->net.nop;
+        add_op(m, &grad); /* output filled in below */
+    }
+    int c1 = m->net.nop;
+    if (bottleneck) {
+        t = add_norm_relu(m, add_conv(m, x, 1, 1, mid, bias), 1);
+        t = add_norm_relu(m, add_conv(m, t, 3, stride, mid, bias), 1);
+        t = add_norm_relu(m, add_conv(m, t, 1, 1, co, bias), 0);
+    } else {
+        t = add_norm_relu(m, add_conv(m, x, 3, stride, co, bias), 1);
+        t = add_norm_relu(m, add_conv(m, t, 3, 1, co, bias), 0);
+    }
+    mark_zero_init(m, zero);
+    if (m->oom)
+        return t;
+    if (!proj) {
+        m->net.op[gi].out = t;
+    } else {
+        m->net.op[c1].acc = 1; /* the projection's backward writes x's gradient first */
+        int sc = add_norm_relu(m, add_conv(m, x, 1, stride, co, bias), 0);
+        nn_op grad = {.kind = NN_ADD_GRAD, .in = t, .out = t, .aux = sc, .stride = 1, .copy = 1};
+        add_op(m, &grad);
+        x = sc;
+    }
+    nn_op add = {.kind = NN_ADD, .in = t, .out = t, .aux = x, .stride = 1};
+    add_op(m, &add);
+    return add_simple(m, NN_RELU, t, t);
+}
+
+static int build_resnet_imagenet(eg_model *m, const eg_model_spec *s, eg_err *err)
+{
+    static const int depths[4] = {18, 34, 50, 101};
+    static const int blocks[4][4] = {{2, 2, 2, 2}, {3, 4, 6, 3}, {3, 4, 6, 3}, {3, 4, 23, 3}};
+    int d = -1, rc;
+    for (int i = 0; i < 4; i++)
+        if (s->depth == depths[i])
+            d = i;
+    if (d < 0)
+        return eg_err_set(err, EG_EINPUT,
+                          "model: resnet with stem imagenet needs depth 18, 34, 50 or 101 "
+                          "(got %d)",
+                          s->depth);
+    if (s->width < 1 || s->width > 512)
+        return eg_err_set(err, EG_EINPUT,
+                          "model: resnet (imagenet stem) width = %d must be in [1, 512]",
+                          s->width);
+    if (m->in.h < 32 || m->in.w < 32)
+        return eg_err_set(err, EG_EINPUT,
+                          "model: resnet with stem imagenet needs inputs of at least 32x32 "
+                          "(it downsamples by 32), got %dx%dx%d",
+                          m->in.c, m->in.h, m->in.w);
+    if ((size_t)s->width * m->in.h * m->in.w > 4 * (size_t)MAX_DIM)
+        return eg_err_set(err, EG_EINPUT, "model: resnet on %dx%dx%d is too large", m->in.c,
+                          m->in.h, m->in.w);
+    if (s->zero_init_residual && m->norm == EG_NORM_NONE)
+        return eg_err_set(err, EG_EINPUT, "model: zero_init_residual needs a norm (batch or "
+                                          "group)");
+    for (int st = 0; st < 4; st++) {
+        char where[32];
+        snprintf(where, sizeof where, "stage %d", st + 1);
+        if ((rc = check_groups(m, s->width << st, where, err)))
+            return rc;
+    }
+    int bott = d >= 2, exp = bott ? 4 : 1;
+    int t = tensor(m, m->in.c, m->in.h, m->in.w, 0);
+    t = add_norm_relu(m, add_conv(m, t, 7, 2, s->width, m->norm == EG_NORM_NONE), 1);
+    const nn_tensor T = m->net.t[t];
+    nn_op pool = {.kind = NN_MAXPOOL, .in = t, .k = 3, .stride = 2, .pad = 1};
+    pool.out = tensor(m, T.c, (T.h - 1) / 2 + 1, (T.w - 1) / 2 + 1, 0);
+    t = add_op(m, &pool);
+    for (int st = 0; st < 4; st++)
+        for (int b = 0; b < blocks[d][st]; b++)
+            t = add_tv_block(m, t, s->width << st, (s->width << st) * exp,
+                             st > 0 && b == 0 ? 2 : 1, bott, s->zero_init_residual);
+    t = add_simple(m, NN_AVGPOOL, t, tensor(m, (s->width << 3) * exp, 1, 1, 0));
+    add_dense(m, t, m->classes, 0);
+    return EG_OK;
+}
+
 static int build_resnet(eg_model *m, const eg_model_spec *s, eg_err *err)
 {
+    if (s->stem == EG_STEM_IMAGENET)
+        return build_resnet_imagenet(m, s, err);
+    if (s->stem != EG_STEM_CIFAR)
+        return eg_err_set(err, EG_EINPUT, "model: unknown resnet stem %d", s->stem);
+    if (s->zero_init_residual && m->norm == EG_NORM_NONE)
+        return eg_err_set(err, EG_EINPUT, "model: zero_init_residual needs a norm (batch or "
+                                          "group)");
     if (s->depth < 8 || (s->depth - 2) % 6)
         return eg_err_set(err, EG_EINPUT,
                           "model: resnet depth = %d must be 6k+2 with k >= 1 (e.g. 20, 32, 44, "
@@ -275,7 +391,8 @@ static int build_resnet(eg_model *m, const eg_model_spec *s, eg_err *err)
     t = add_norm_relu(m, add_conv(m, t, 3, 1, s->width, m->norm == EG_NORM_NONE), 1);
     for (int st = 0; st < 3; st++)
         for (int b = 0; b < k; b++)
-            t = add_basic_block(m, t, s->width << st, st > 0 && b == 0 ? 2 : 1);
+            t = add_basic_block(m, t, s->width << st, st > 0 && b == 0 ? 2 : 1,
+                                s->zero_init_residual);
     t = add_simple(m, NN_AVGPOOL, t, tensor(m, s->width << 2, 1, 1, 0));
     add_dense(m, t, m->classes, 0);
     return EG_OK;
@@ -302,8 +419,11 @@ static void describe(eg_model *m, const eg_model_spec *s)
         snprintf(norm, sizeof norm, " %s", norm_name(m->norm));
     eg_shape in = m->in;
     if (s->kind == EG_MODEL_RESNET) {
-        DESC("resnet-%d w%d%s %dx%dx%d -> %d", s->depth, s->width, norm, in.c, in.h, in.w,
+        DESC("resnet-%d%s w%d%s %dx%dx%d -> %d", s->depth,
+             s->stem == EG_STEM_IMAGENET ? " imagenet" : "", s->width, norm, in.c, in.h, in.w,
              m->classes);
+        if (s->zero_init_residual)
+            DESC(" zero-init-residual");
     } else if (s->kind == EG_MODEL_CNN) {
         DESC("cnn %dx%dx%d ", in.c, in.h, in.w);
         for (int i = 0; i < s->n_channels; i++)
@@ -422,7 +542,7 @@ void eg_model_init_params(const eg_model *m, float *params, eg_rng *rng)
         float *W = params + op->w_off, *b = params + op->b_off;
         if (op->kind == NN_BN || op->kind == NN_GN) {
             for (size_t j = 0; j < op->nw; j++)
-                W[j] = 1.0f;
+                W[j] = op->zero_init ? 0.0f : 1.0f;
             memset(b, 0, op->nb * sizeof(float));
             continue;
         }

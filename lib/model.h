@@ -29,7 +29,13 @@ typedef struct eg_model_spec {
     int groups;                  /* group norm: groups per layer (default 2) */
     eg_precision precision;      /* train.precision: layer compute in f32 or bf16 (f32
                                     accumulation; parameters and gradients stay f32) */
+    int stem;                    /* resnet: EG_STEM_CIFAR (6k+2 family) or EG_STEM_IMAGENET
+                                    (torchvision ResNet-18/34/50/101: depth 18, 34, 50, 101,
+                                    width = stem channels, default 64) */
+    int zero_init_residual;      /* resnet: the last norm scale of each block starts at 0 */
 } eg_model_spec;
+
+enum { EG_STEM_CIFAR = 0, EG_STEM_IMAGENET = 1 };
 
 typedef struct eg_shape {
     int c, h, w; /* channels, height, width; flat features: c = 1, h = 1, w = dim */
@@ -48,8 +54,8 @@ const char *eg_model_describe(const eg_model *m);
 /* floating-point operations of one forward+backward pass per sample (for benchmarks) */
 double eg_model_flops_per_sample(const eg_model *m);
 
-/* Seeded Kaiming-uniform initialisation of weights, zero biases; normalisation scales 1,
- * shifts 0. */
+/* Seeded Kaiming-uniform initialisation of weights, zero biases; normalisation scales 1 (0 for
+ * the last norm of each residual block with zero_init_residual), shifts 0. */
 void eg_model_init_params(const eg_model *m, float *params, eg_rng *rng);
 
 /* Running statistics (batch norm): buffers, not parameters. Floats per node; 0 when the

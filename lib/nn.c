@@ -483,6 +483,11 @@ out:
     return rc;
 }
 
+static int add_views(bctx *b, dnnl_memory_t dbuf, const dnnl_memory_desc_t *dmd,
+                     dnnl_memory_t sbuf, const dnnl_memory_desc_t *smd, int bwd, eg_err *err);
+
+/* backward data into the input's gradient; with op->acc into a buffer of its own, then
+ * added to the input's gradient */
 static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_t wu,
                              dnnl_memory_t wf, eg_err *err)
 {
@@ -491,17 +496,23 @@ static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memo
     int rc = pd_from(b, 1, NULL, fpd, &pd, err);
     if (rc)
         return rc;
-    dnnl_memory_t wd;
+    dnnl_memory_t wd, dsrc = b->p->dif[op->in];
+    const dnnl_memory_desc_t *dmd;
+    dnnl_memory_get_memory_desc(dsrc, &dmd);
     nn_step *s;
     if (!(rc = weights_for(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), wu, wf,
                            1, &wd, err)) &&
+        !(rc = op->acc ? mem_new(b->p, b->n, dmd, DNNL_MEMORY_ALLOCATE, -1, 0, &dsrc, err)
+                       : EG_OK) &&
         !(rc = step_new(b->p, b->n, pd, LIST_BW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
                         2.0 * b->B * op->macs, &s, err))) {
         arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
         arg(s, DNNL_ARG_WEIGHTS, wd);
-        arg(s, DNNL_ARG_DIFF_SRC, b->p->dif[op->in]);
+        arg(s, DNNL_ARG_DIFF_SRC, dsrc);
         if (s->scratch)
             arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
+        if (op->acc)
+            rc = add_views(b, b->p->dif[op->in], dmd, dsrc, dmd, 1, err);
     }
     dnnl_primitive_desc_destroy(pd);
     return rc;
@@ -989,16 +1000,19 @@ out:
     return rc;
 }
 
-/* 2x2/2 max pooling (NN_MAXPOOL) or global average pooling (NN_AVGPOOL) */
+/* max pooling (NN_MAXPOOL: k x k, stride, pad; k = 0: 2x2/2) or global average pooling
+ * (NN_AVGPOOL) */
 static int build_pool(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
     const nn_tensor *T = &b->n->t[op->in];
-    int mx = op->kind == NN_MAXPOOL;
+    int mx = op->kind == NN_MAXPOOL, mk = op->k ? op->k : 2, ms = op->k ? op->stride : 2,
+        mp = op->k ? op->pad : 0;
     dnnl_data_type_t dt = act_dt(b->n);
     dnnl_memory_desc_t src = md_tensor(b->n, op->in, b->B, dt),
                        dst = md_tensor(b->n, op->out, b->B, dt);
-    dnnl_dims_t st = {mx ? 2 : 1, mx ? 2 : 1}, k = {mx ? 2 : T->h, mx ? 2 : T->w}, pad = {0, 0};
+    dnnl_dims_t st = {mx ? ms : 1, mx ? ms : 1}, k = {mx ? mk : T->h, mx ? mk : T->w},
+                pad = {mx ? mp : 0, mx ? mp : 0};
     dnnl_alg_kind_t alg = mx ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
     dnnl_pooling_desc_t d;
     DN(dnnl_pooling_forward_desc_init(&d, b->fprop, alg, &src, &dst, st, k, pad, pad));
@@ -1187,6 +1201,8 @@ static int build_add(bctx *b, eg_err *err)
         return build_add_strided(b, &vo, err);
     if (op->kind == NN_ADD)
         return add_views(b, b->p->act[op->out], &vo, b->p->act[op->aux], &va, 0, err);
+    if (op->copy)
+        return reorder_new(b->p, b->w, b->p->dif[op->out], b->p->dif[op->aux], LIST_BW, err);
     return add_views(b, b->p->dif[op->aux], &va, b->p->dif[op->out], &vo, 1, err);
 }
 

@@ -34,10 +34,12 @@ typedef enum {
     NN_BN,       /* batch norm, per-channel scale (at w_off) and shift (at b_off), + ReLU if relu */
     NN_GN,       /* group norm over (C/G, H, W), per-channel scale and shift */
     NN_RELU,     /* in place (in == out) */
-    NN_MAXPOOL,  /* 2x2, stride 2, floor */
+    NN_MAXPOOL,  /* k x k, stride, padding pad (both sides), floor; k = 0: 2x2, stride 2, no pad */
     NN_AVGPOOL,  /* global average pooling to C x 1 x 1 */
     NN_ADD,      /* in place: out[:, :C] += aux[:, :, ::s, ::s] (C = aux's channels) */
-    NN_ADD_GRAD, /* backward only, placed before the block: d aux[:, :, ::s, ::s] += d out[:, :C] */
+    NN_ADD_GRAD, /* backward only, placed before the block: d aux[:, :, ::s, ::s] += d out[:, :C];
+                    with copy (a projection shortcut: placed after the projection, before the
+                    add): d aux = d out */
     NN_REORDER,  /* layout change: out (NCHW) = in; lets a dense layer use [out][c][h][w] as is */
     NN_NKINDS
 } nn_kind;
@@ -60,6 +62,12 @@ typedef struct nn_op {
     size_t b_off, nb;    /* bias (norm: shift) */
     size_t s_off;        /* batch norm: running mean at s_off, variance at s_off + C */
     double macs;         /* conv/dense: multiply-adds per sample, forward */
+    int acc;             /* conv: backward data adds into the input's gradient instead of
+                            overwriting it (the input has another reader whose backward ran
+                            first: a projection shortcut's block input) */
+    int copy;            /* add gradient: d aux = d out (aux, of out's shape, has no other
+                            reader: a projection shortcut's output) */
+    int zero_init;       /* norm: scale initialised to 0 (zero_init_residual) */
 } nn_op;
 
 typedef struct nn_net {

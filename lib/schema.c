@@ -186,6 +186,10 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("model.init", EG_COL_TEXT, s->init_independent ? "independent" : "same")                 \
     X("model.depth", EG_COL_INT, when_int(s->model.depth > 0, s->model.depth))                 \
     X("model.width", EG_COL_INT, when_int(s->model.width > 0, s->model.width))                 \
+    X("model.stem", EG_COL_TEXT, s->model.kind != EG_MODEL_RESNET ? ""                         \
+                                 : s->model.stem == EG_STEM_IMAGENET ? "imagenet" : "cifar")   \
+    X("model.zero_init_residual", EG_COL_TEXT,                                                 \
+      s->model.kind != EG_MODEL_RESNET ? "" : s->model.zero_init_residual ? "true" : "false")  \
     X("model.norm", EG_COL_TEXT, eg_norm_names[s->model.norm])                                 \
     X("model.groups", EG_COL_INT, when_int(s->model.groups > 0, s->model.groups))              \
     X("model.norm_stats", EG_COL_TEXT, s->norm_stats_gossip ? "gossip" : "local")              \

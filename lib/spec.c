@@ -721,18 +721,45 @@ static int model_norm_keys(ctx *c, const eg_ynode *map, eg_spec *s)
     return model_norm_defaults(m);
 }
 
-/* model.depth, model.width (resnet) */
+/* model.stem, model.depth, model.width, model.zero_init_residual (resnet) */
 static int resnet_keys(ctx *c, const eg_ynode *map, eg_model_spec *m)
 {
     const eg_ynode *v;
+    if ((v = eg_ymap_get(map, "stem", NULL))) {
+        static const char *const stems[] = {"cifar", "imagenet", NULL};
+        char tmp[16];
+        if (rd_choice(c, v, "model.stem", stems, tmp, sizeof tmp))
+            return EG_EINPUT;
+        m->stem = !strcmp(tmp, "imagenet") ? EG_STEM_IMAGENET : EG_STEM_CIFAR;
+        if (m->stem == EG_STEM_IMAGENET) { /* torchvision's ResNet-50 unless depth says */
+            m->depth = 50;
+            m->width = 64;
+        }
+    }
     if ((v = eg_ymap_get(map, "depth", NULL))) {
         if (rd_int(c, v, "model.depth", 8, 1000, &m->depth))
             return EG_EINPUT;
-        if ((m->depth - 2) % 6)
-            return fail(c, v, "model.depth must be 6k+2 (20, 32, 44, 56, 110), got %d", m->depth);
+        if (m->stem == EG_STEM_IMAGENET && m->depth != 18 && m->depth != 34 && m->depth != 50 &&
+            m->depth != 101)
+            return fail(c, v, "model.depth with stem: imagenet must be 18, 34, 50 or 101, got %d",
+                        m->depth);
+        if (m->stem == EG_STEM_CIFAR && (m->depth - 2) % 6)
+            return fail(c, v, "model.depth must be 6k+2 (20, 32, 44, 56, 110), got %d%s",
+                        m->depth,
+                        m->depth == 18 || m->depth == 34 || m->depth == 101
+                            ? " (torchvision's ResNet-18/34/101: add stem: imagenet)"
+                            : "");
     }
-    if ((v = eg_ymap_get(map, "width", NULL)) && rd_int(c, v, "model.width", 1, 4096, &m->width))
+    if ((v = eg_ymap_get(map, "width", NULL)) &&
+        rd_int(c, v, "model.width", 1, m->stem == EG_STEM_IMAGENET ? 512 : 4096, &m->width))
         return EG_EINPUT;
+    if ((v = eg_ymap_get(map, "zero_init_residual", NULL))) {
+        if (rd_bool(c, v, "model.zero_init_residual", &m->zero_init_residual))
+            return EG_EINPUT;
+        if (m->zero_init_residual && m->norm == EG_NORM_NONE)
+            return fail(c, v, "model.zero_init_residual needs a norm (batch or group), not "
+                              "norm: none");
+    }
     return 0;
 }
 
@@ -1429,6 +1456,10 @@ static void model_yaml(char **b, size_t *len, size_t *cap, const eg_spec *s)
        s->init_independent ? "independent" : "same");
     if (m->kind == EG_MODEL_RESNET)
         ap(b, len, cap, "  depth: %d\n  width: %d\n", m->depth, m->width);
+    if (m->kind == EG_MODEL_RESNET)
+        ap(b, len, cap, "  stem: %s\n  zero_init_residual: %s\n",
+           m->stem == EG_STEM_IMAGENET ? "imagenet" : "cifar",
+           m->zero_init_residual ? "true" : "false");
     if (m->kind == EG_MODEL_MLP || m->kind == EG_MODEL_CNN) {
         ap(b, len, cap, "  hidden: ");
         ints_yaml(b, len, cap, m->hidden, m->n_hidden);

@@ -283,6 +283,68 @@ START_TEST(test_network_and_choco)
 }
 END_TEST
 
+/* model.stem, model.zero_init_residual: defaults, the imagenet depths, bad values with the
+ * line of the key, and the round trip through eg_spec_to_yaml */
+START_TEST(test_resnet_stem)
+{
+    const char *head = "seed: 1\nnodes: 4\ngraph: ring\nalgorithm: dmsgd\ndata: synthetic\n";
+    char buf[512];
+    eg_spec s;
+    eg_err e = {0};
+    snprintf(buf, sizeof buf, "%smodel: {name: resnet}\n", head);
+    ck_assert_msg(eg_spec_load(&s, write_spec("r0.yaml", buf), NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert(s.model.stem == EG_STEM_CIFAR && s.model.depth == 20 && s.model.width == 16 &&
+              !s.model.zero_init_residual);
+    eg_spec_free(&s);
+    snprintf(buf, sizeof buf, "%smodel: {name: resnet, stem: imagenet}\n", head);
+    ck_assert_msg(eg_spec_load(&s, write_spec("r1.yaml", buf), NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert(s.model.stem == EG_STEM_IMAGENET && s.model.depth == 50 && s.model.width == 64);
+    eg_spec_free(&s);
+    snprintf(buf, sizeof buf,
+             "%smodel: {name: resnet, stem: imagenet, depth: 101, width: 8, norm: group, "
+             "groups: 4, zero_init_residual: true}\n",
+             head);
+    const char *p = write_spec("r2.yaml", buf);
+    ck_assert_msg(eg_spec_load(&s, p, NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert(s.model.stem == EG_STEM_IMAGENET && s.model.depth == 101 && s.model.width == 8 &&
+              s.model.zero_init_residual && s.model.norm == EG_NORM_GROUP);
+    char *y = eg_spec_to_yaml(&s, &e);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_ptr_nonnull(strstr(y, "  stem: imagenet\n"));
+    ck_assert_ptr_nonnull(strstr(y, "  zero_init_residual: true\n"));
+    eg_spec t;
+    ck_assert_msg(eg_spec_load(&t, write_spec("r3.yaml", y), NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert(t.model.stem == EG_STEM_IMAGENET && t.model.depth == 101 && t.model.width == 8 &&
+              t.model.zero_init_residual);
+    free(y);
+    eg_spec_free(&t);
+    eg_spec_free(&s);
+    char *sets[] = {"model.stem=imagenet", "model.depth=18"};
+    snprintf(buf, sizeof buf, "%smodel: {name: resnet, depth: 20}\n", head);
+    p = write_spec("r4.yaml", buf);
+    ck_assert_msg(eg_spec_load(&s, p, sets, 2, &e) == 0, "%s", e.msg);
+    ck_assert(s.model.stem == EG_STEM_IMAGENET && s.model.depth == 18);
+    eg_spec_free(&s);
+    static const char *const bad[][3] = {
+        {"stem: imagenet, depth: 20", "model.depth with stem: imagenet must be 18, 34, 50 or 101",
+         ":6:"},
+        {"stem: imagenet, depth: 152", "got 152", ":6:"},
+        {"depth: 18", "6k+2", "add stem: imagenet"},
+        {"stem: vgg", "model.stem", "vgg"},
+        {"stem: [imagenet]", "model.stem", ":6:"},
+        {"zero_init_residual: maybe", "model.zero_init_residual", "true or false"},
+        {"norm: none, zero_init_residual: true", "zero_init_residual needs a norm", ":6:"},
+        {"stem: imagenet, width: 1024", "model.width", "512"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(buf, sizeof buf, "%smodel: {name: resnet, %s}\n", head, bad[i][0]);
+        expect_bad(buf, bad[i][1], bad[i][2]);
+    }
+    snprintf(buf, sizeof buf, "%smodel: {name: cnn, stem: imagenet}\n", head);
+    expect_bad(buf, "unknown key 'model.stem'", NULL);
+}
+END_TEST
+
 int main(void)
 {
     const char *t = eg_test_tmpdir();
@@ -300,6 +362,7 @@ int main(void)
     tcase_add_test(tc, test_sweep);
     tcase_add_test(tc, test_graph_text);
     tcase_add_test(tc, test_network_and_choco);
+    tcase_add_test(tc, test_resnet_stem);
     suite_add_tcase(s, tc);
     return eg_test_run(s);
 }
