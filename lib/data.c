@@ -294,7 +294,8 @@ int eg_data_normalise(eg_dataset *d, eg_err *err)
     if (!d->is_u8) {
         if (d->x_train)
             normalise_rows(d, d->x_train, (size_t)d->n_held);
-        normalise_rows(d, d->x_test, (size_t)d->n_test);
+        if (d->x_test) /* else streamed: normalised per evaluation batch */
+            normalise_rows(d, d->x_test, (size_t)d->n_test);
         return EG_OK;
     }
     if (!(d->lut = eg_malloc(G * 256 * sizeof *d->lut, err)))
@@ -322,6 +323,22 @@ const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf
     size_t at = (size_t)start * (size_t)d->dim;
     if (d->x_test)
         return d->x_test + at;
+    if (!d->u8_test) { /* streamed: decoded now */
+        for (int i = 0; i < n; i++) {
+            eg_err e;
+            float *row = buf + (size_t)i * (size_t)d->dim;
+            if (!d->src || !d->src->test ||
+                d->src->test((eg_dataset *)d, d->src, start + i, row, &e) != EG_OK) {
+                if (d->stream)
+                    eg_data_stream_fail(d->stream, d->src && d->src->test ? e.msg
+                                                                         : "internal: no test set");
+                memset(row, 0, (size_t)d->dim * sizeof *row);
+            } else {
+                normalise_rows(d, row, 1);
+            }
+        }
+        return buf;
+    }
     bytes_to_floats(d, d->u8_test + at, (size_t)n, buf);
     return buf;
 }
@@ -349,7 +366,8 @@ static int open_format(eg_dataset *d, const eg_data_spec *s, const char *where, 
     case EG_DFMT_CIFAR: return eg_data_open_cifar(d, where, k->classes, err);
     case EG_DFMT_IMAGES:
         return eg_data_open_image_folder(d, where, s->image_size, data_eval_resize(s),
-                                         (s->augment & EG_AUG_RRC) != 0, err);
+                                         (s->augment & EG_AUG_RRC) != 0,
+                                         s->cache == EG_CACHE_STREAM, err);
     case EG_DFMT_CSV: return eg_data_load_csv(d, where, err);
     default: return eg_data_load_synthetic(d, s, nodes, seed, err);
     }
@@ -515,7 +533,7 @@ size_t eg_data_bytes(const eg_dataset *d)
     size_t b = d->rrc ? 0 : held * dim * (d->is_u8 ? 1 : sizeof(float)); /* streamed: cache */
     for (size_t i = 0; d->img_train && i < (size_t)d->n_held; i++)
         b += (size_t)d->img_train[i].w * (size_t)d->img_train[i].h * (size_t)d->img_train[i].c;
-    b += (size_t)d->n_test * dim * (d->x_test ? sizeof(float) : 1);
+    b += (size_t)d->n_test * dim * (d->x_test ? sizeof(float) : d->u8_test ? 1 : 0);
     b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
     if (d->lut)
         b += d->groups * 256 * sizeof(float);

@@ -126,7 +126,9 @@ int eg_data_read(eg_dataset *d, const struct eg_partition *p, int lo, int hi, in
 size_t eg_data_shared_stats(eg_dataset *d, double **buf);
 int eg_data_normalise(eg_dataset *d, eg_err *err);
 /* Test samples start .. start+n-1 as the floats the model sees: a pointer into x_test, or,
- * for 8-bit images, buf (n x dim floats) filled through the lookup table. Thread-safe. */
+ * for 8-bit images, buf (n x dim floats) filled through the lookup table, or, for a
+ * streamed test set, buf filled by decoding the files (a failure: zeros, kept for
+ * eg_data_error). Thread-safe. */
 const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf);
 /* Bytes of training and test data this rank holds (samples, labels, lookup tables, the
  * stream's cache). */
@@ -203,6 +205,9 @@ struct eg_data_src {
     /* random_resized_crop: training sample s's decoded image into out (out->pix malloc'd,
      * the caller frees it); thread-safe. NULL: not available */
     int (*image)(eg_dataset *d, eg_data_src *src, int32_t s, eg_data_img *out, eg_err *err);
+    /* a streamed test set (x_test and u8_test NULL): test sample k, raw floats, into f;
+     * thread-safe. NULL: the test set is held */
+    int (*test)(eg_dataset *d, eg_data_src *src, int32_t k, float *f, eg_err *err);
 };
 /* data_stream.c: the cache of decoded samples and its read-ahead thread (slots samples) */
 int eg_data_stream_start(eg_dataset *d, int slots, eg_err *err);
@@ -221,9 +226,11 @@ int eg_data_open_idx(eg_dataset *d, const char *dir, eg_err *err); /* data_idx.c
 /* image_folder: PNG and JPEG; image_size > 0 resizes the shorter side (to eval_resize, or
  * image_size when 0) and centre-crops image_size (fractional values: floats, is_u8 0);
  * rrc: random_resized_crop (every image made RGB, as torchvision's ImageFolder does; the
- * training samples are cut per minibatch and the source serves src->image) */
+ * training samples are cut per minibatch and the source serves src->image); stream
+ * (data.cache: stream) with image_size: the test set is streamed too (each file checked
+ * once here, decoded again per evaluation through src->test; x_test NULL) */
 int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, int eval_resize,
-                              int rrc, eg_err *err);                                   /* data_image.c */
+                              int rrc, int stream, eg_err *err);                      /* data_image.c */
 
 /* ---- image geometry (data_image.c; exported for the tests and the fuzz harnesses) ------ */
 /* The crop window of torchvision's RandomResizedCrop.get_params(scale (0.08, 1), ratio

@@ -727,6 +727,7 @@ typedef struct img_src {
     eg_data_src base;
     img_split tr;
     img_shape want;
+    img_split te; /* a streamed test set's files (else empty) */
 } img_src;
 
 static int img_sample(const img_src *x, int32_t s, uint8_t *u8, float *f, eg_err *err)
@@ -799,28 +800,45 @@ static void img_src_free(eg_data_src *base)
 {
     img_src *x = (img_src *)base;
     split_free(&x->tr);
+    split_free(&x->te);
     free(x);
 }
 
-/* every test file, into the dataset's raw test set */
+/* every test file, into the dataset's raw test set (streamed, no test set held: only
+ * decoded, so that a bad file stops the run before it trains) */
 static int read_test(eg_dataset *d, const img_split *te, const img_shape *want, const char *first,
                      eg_err *err)
 {
     size_t dim = (size_t)d->dim;
     int rc = EG_OK;
     for (size_t i = 0; rc == EG_OK && i < te->files.n; i++) {
-        rc = decode_sample(te->files.v[i], want, first, d->u8_test ? d->u8_test + i * dim : NULL,
-                           d->x_test ? d->x_test + i * dim : NULL, err);
+        if (!d->u8_test && !d->x_test) {
+            raw_img img;
+            rc = decode_raw(te->files.v[i], want, first, &img, err);
+            if (rc == EG_OK)
+                free(img.pix);
+        } else {
+            rc = decode_sample(te->files.v[i], want, first, d->u8_test ? d->u8_test + i * dim : NULL,
+                               d->x_test ? d->x_test + i * dim : NULL, err);
+        }
         d->y_test[i] = te->labels[i];
     }
     return rc;
 }
 
+static int img_test_sample(eg_dataset *d, eg_data_src *base, int32_t k, float *f, eg_err *err)
+{
+    (void)d;
+    const img_src *x = (const img_src *)base;
+    return decode_sample(x->te.files.v[k], &x->want, x->tr.files.v[0], NULL, f, err);
+}
+
 int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, int eval_resize,
-                              int rrc, eg_err *err)
+                              int rrc, int stream, eg_err *err)
 {
     strlist classes = {0};
     img_split te = {0};
+    int test_streamed = stream && image_size > 0;
     img_src *src = eg_calloc(1, sizeof *src, err);
     if (!src)
         return EG_ERUN;
@@ -870,16 +888,21 @@ int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, in
         d->is_u8 = !want->resize;
         if (d->is_u8)
             d->u8_test = eg_data_alloc_bytes(te.files.n * (size_t)d->dim, err);
-        else
+        else if (!test_streamed)
             d->x_test = eg_data_alloc_floats(te.files.n * (size_t)d->dim, err);
         d->y_train = eg_malloc(tr->files.n * sizeof *d->y_train, err);
         d->y_test = eg_malloc(te.files.n * sizeof *d->y_test, err);
-        if ((!d->u8_test && !d->x_test) || !d->y_train || !d->y_test)
+        if ((!d->u8_test && !d->x_test && !test_streamed) || !d->y_train || !d->y_test)
             rc = EG_ERUN;
     }
     if (rc == EG_OK) {
         memcpy(d->y_train, tr->labels, tr->files.n * sizeof *d->y_train);
         rc = read_test(d, &te, want, tr->files.v[0], err);
+    }
+    if (rc == EG_OK && test_streamed) { /* the files stay with the source */
+        src->te = te;
+        memset(&te, 0, sizeof te);
+        src->base.test = img_test_sample;
     }
     split_free(&te);
     strlist_free(&classes);

@@ -2032,6 +2032,13 @@ START_TEST(test_rrc_fill_batch)
     eg_data_fill_batch(&d[0], &k0, 1, EG_AUG_RRC, NULL, xa, &y);
     eg_data_fill_batch(&d[1], &k0, 1, EG_AUG_RRC, NULL, xb, &y);
     ck_assert_mem_eq(xa, xb, sizeof xa);
+    /* the streamed set holds no test floats: decoded per evaluation, the same floats */
+    ck_assert_ptr_nonnull(d[0].x_test);
+    ck_assert_ptr_null(d[1].x_test);
+    ck_assert_ptr_null(d[1].u8_test);
+    ck_assert_mem_eq(eg_data_test_rows(&d[1], 0, 1, xb), d[0].x_test, sizeof xb);
+    ck_assert_int_lt(eg_data_bytes(&d[1]) - eg_data_stream_bytes(d[1].stream),
+                     eg_data_bytes(&d[0]));
     eg_data_free(&d[0]);
     eg_data_free(&d[1]);
     rm_tree(tmp);

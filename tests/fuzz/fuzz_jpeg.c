@@ -10,7 +10,8 @@
  * b & 16: data.augment [random_resized_crop, flip] (image_size 5; with b & 64 eval_resize 7),
  * and every training sample is then cut by eg_data_fill_batch from a stream seeded by the
  * input (crop windows of the fuzzed image's size, the bilinear resample, the flip); b & 32:
- * data.cache: stream (decoded per minibatch, through the read-ahead cache).
+ * data.cache: stream (decoded per minibatch, through the read-ahead cache; resized: the test
+ * set decoded per evaluation too).
  * Besides "no crash": libjpeg must never print or exit (its errors and corrupt-data warnings
  * come back as EG_EINPUT), and a loaded set has the shape asked for.
  * Seeds: tests/fuzz/corpus/jpeg/ (first byte + JPEGs from make_seeds.py's baseline encoder,
@@ -104,11 +105,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * the training samples are checked as minibatches below) */
         const float *v = d.lut ? d.lut : d.x_test;
         size_t nv = d.lut ? (size_t)d.shape.c * 256 : (size_t)d.n_test * (size_t)d.dim;
-        for (size_t k = 0; k < nv; k++)
+        for (size_t k = 0; v && k < nv; k++)
             if (!(v[k] == v[k]) || v[k] > 1e6f || v[k] < -1e6f) {
                 fprintf(stderr, "NaN or huge value after normalisation\n");
                 abort();
             }
+        float t[3 * 8 * 8]; /* a streamed test set (x_test NULL): decoded per evaluation */
+        for (int k = 0; !v && k < d.n_test && (size_t)d.dim <= sizeof t / sizeof *t; k++) {
+            const float *row = eg_data_test_rows(&d, k, 1, t);
+            for (int j = 0; j < d.dim; j++)
+                if (!(row[j] == row[j]) || row[j] > 1e6f || row[j] < -1e6f) {
+                    fprintf(stderr, "NaN or huge value in a streamed test sample\n");
+                    abort();
+                }
+        }
         /* the minibatches as training sees them (streamed or random_resized_crop: cut now) */
         float x[3 * 8 * 8];
         int32_t y;
