@@ -207,7 +207,7 @@ static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_
         for (size_t j = 0; !d->sstat && j < d->groups * 2; j++)
             d->gsum[j] += one[j];
     }
-    if ((w & EG_WANT_KEEP) && !d->cache_stream) {
+    if ((w & EG_WANT_KEEP) && !d->cache_stream && !d->rrc) { /* rrc: the reader keeps images */
         size_t r = (size_t)d->row[s];
         if (u8)
             memcpy(d->u8_train + r * dim, u8, dim);
@@ -294,7 +294,8 @@ int eg_data_normalise(eg_dataset *d, eg_err *err)
     if (!d->is_u8) {
         if (d->x_train)
             normalise_rows(d, d->x_train, (size_t)d->n_held);
-        normalise_rows(d, d->x_test, (size_t)d->n_test);
+        if (d->x_test) /* else streamed: normalised per evaluation batch */
+            normalise_rows(d, d->x_test, (size_t)d->n_test);
         return EG_OK;
     }
     if (!(d->lut = eg_malloc(G * 256 * sizeof *d->lut, err)))
@@ -322,12 +323,38 @@ const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf
     size_t at = (size_t)start * (size_t)d->dim;
     if (d->x_test)
         return d->x_test + at;
+    if (!d->u8_test) { /* streamed: decoded now */
+        for (int i = 0; i < n; i++) {
+            eg_err e;
+            float *row = buf + (size_t)i * (size_t)d->dim;
+            if (!d->src || !d->src->test ||
+                d->src->test((eg_dataset *)d, d->src, start + i, row, &e) != EG_OK) {
+                if (d->stream)
+                    eg_data_stream_fail(d->stream, d->src && d->src->test ? e.msg
+                                                                         : "internal: no test set");
+                memset(row, 0, (size_t)d->dim * sizeof *row);
+            } else {
+                normalise_rows(d, row, 1);
+            }
+        }
+        return buf;
+    }
     bytes_to_floats(d, d->u8_test + at, (size_t)n, buf);
     return buf;
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* loading                                                                                */
+
+/* the evaluation's shorter side: data.eval_resize, else round(S * 256 / 224) with
+ * random_resized_crop, else image_size (0 without image_size) */
+static int data_eval_resize(const eg_data_spec *s)
+{
+    if (s->eval_resize > 0)
+        return s->eval_resize;
+    return (s->augment & EG_AUG_RRC) && s->image_size > 0 ? eg_data_default_eval_resize(s->image_size)
+                                                          : s->image_size;
+}
 
 static int open_format(eg_dataset *d, const eg_data_spec *s, const char *where, int nodes,
                        uint64_t seed, eg_err *err)
@@ -337,7 +364,10 @@ static int open_format(eg_dataset *d, const eg_data_spec *s, const char *where, 
     case EG_DFMT_IDX: return eg_data_open_idx(d, where, err);
     case EG_DFMT_DIGITS: return eg_data_load_digits(d, where, err);
     case EG_DFMT_CIFAR: return eg_data_open_cifar(d, where, k->classes, err);
-    case EG_DFMT_IMAGES: return eg_data_open_image_folder(d, where, s->image_size, err);
+    case EG_DFMT_IMAGES:
+        return eg_data_open_image_folder(d, where, s->image_size, data_eval_resize(s),
+                                         (s->augment & EG_AUG_RRC) != 0,
+                                         s->cache == EG_CACHE_STREAM, err);
     case EG_DFMT_CSV: return eg_data_load_csv(d, where, err);
     default: return eg_data_load_synthetic(d, s, nodes, seed, err);
     }
@@ -381,6 +411,9 @@ int eg_data_open(eg_dataset *d, const eg_data_spec *s, int nodes, uint64_t seed,
     int rc = open_format(d, s, where, nodes, seed, err);
     d->batch_size = s->batch_size;
     d->cache_stream = rc == EG_OK && s->cache == EG_CACHE_STREAM && d->src && d->src->sample;
+    if (rc == EG_OK && (s->augment & EG_AUG_RRC) && k->format == EG_DFMT_IMAGES && d->src &&
+        d->src->image)
+        d->rrc = s->image_size, d->rrc_eval = data_eval_resize(s);
     if (rc == EG_OK && (d->n_train < 1 || d->n_test < 1))
         rc = eg_err_set(err, EG_EINPUT, "%s (%s): empty %s set", name, where ? where : "generated",
                         d->n_train < 1 ? "training" : "test");
@@ -459,8 +492,11 @@ int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats
     int rc = EG_OK;
     if (d->is_u8 && !d->cache_stream && !(d->u8_train = eg_data_alloc_bytes(bytes, err)))
         rc = EG_ERUN;
-    if (!d->is_u8 && d->src && !d->cache_stream &&
+    if (!d->is_u8 && d->src && !d->cache_stream && !d->rrc &&
         !(d->x_train = eg_data_alloc_floats(bytes, err)))
+        rc = EG_ERUN;
+    if (d->rrc && !d->cache_stream &&
+        !(d->img_train = eg_calloc(d->n_held ? (size_t)d->n_held : 1, sizeof *d->img_train, err)))
         rc = EG_ERUN;
     d->want = want;
     if (rc == EG_OK && d->src) {
@@ -494,8 +530,10 @@ int eg_data_read(eg_dataset *d, const eg_partition *p, int lo, int hi, int stats
 size_t eg_data_bytes(const eg_dataset *d)
 {
     size_t dim = (size_t)d->dim, held = d->cache_stream ? 0 : (size_t)d->n_held;
-    size_t b = held * dim * (d->is_u8 ? 1 : sizeof(float)); /* streamed: only the cache */
-    b += (size_t)d->n_test * dim * (d->x_test ? sizeof(float) : 1);
+    size_t b = d->rrc ? 0 : held * dim * (d->is_u8 ? 1 : sizeof(float)); /* streamed: cache */
+    for (size_t i = 0; d->img_train && i < (size_t)d->n_held; i++)
+        b += (size_t)d->img_train[i].w * (size_t)d->img_train[i].h * (size_t)d->img_train[i].c;
+    b += (size_t)d->n_test * dim * (d->x_test ? sizeof(float) : d->u8_test ? 1 : 0);
     b += ((size_t)d->n_train * 2 + (size_t)d->n_test) * sizeof(int32_t); /* labels, rows */
     if (d->lut)
         b += d->groups * 256 * sizeof(float);
@@ -521,6 +559,9 @@ void eg_data_free(eg_dataset *d)
     eg_data_stream_free(d->stream); /* first: its thread decodes through src */
     if (d->src)
         d->src->free(d->src);
+    for (int i = 0; d->img_train && i < d->n_held; i++)
+        free(d->img_train[i].pix);
+    free(d->img_train);
     free(d->x_train);
     free(d->u8_train);
     free(d->row);
@@ -866,9 +907,61 @@ static void aug_sample(const eg_dataset *d, const uint8_t *src8, const float *sr
     }
 }
 
+/* random_resized_crop (d->rrc): each sample cut from its decoded image, see data.h */
+static void fill_batch_rrc(const eg_dataset *d, const int32_t *idx, int batch, int augment,
+                           eg_rng *rng, float *x, int32_t *y)
+{
+    const int S = d->rrc, C = d->shape.c;
+    const size_t dim = (size_t)d->dim;
+    for (int b = 0; b < batch; b++) {
+        float *dst = x + (size_t)b * dim;
+        y[b] = d->y_train[idx[b]];
+        eg_data_img own = {0};
+        const eg_data_img *img = &own;
+        if (d->stream)
+            eg_data_stream_get_img(d->stream, idx[b], &own); /* a failure: eg_data_error */
+        else if (d->img_train && d->row && d->row[idx[b]] >= 0)
+            img = &d->img_train[d->row[idx[b]]];
+        eg_resample_axis ax[2];
+        int flip = 0;
+        if (!img->pix) { /* failed to decode: reported by eg_data_error, the run stops */
+            memset(dst, 0, dim * sizeof *dst);
+            continue;
+        }
+        if (rng) {
+            eg_data_box_axes(eg_data_rrc_box(img->w, img->h, rng), S, ax);
+            if (augment & EG_AUG_FLIP)
+                flip = (int)(eg_rng_next(rng) >> 63);
+        } else {
+            eg_data_eval_axes(img->w, img->h, d->rrc_eval, S, ax);
+        }
+        eg_err e;
+        if (eg_data_resample(img, ax, C, S, dst, &e) != EG_OK) {
+            if (d->stream)
+                eg_data_stream_fail(d->stream, e.msg);
+            memset(dst, 0, dim * sizeof *dst);
+        } else {
+            normalise_rows(d, dst, 1);
+        }
+        for (int r = 0; flip && r < C * S; r++) { /* mirror left-right */
+            float *row = dst + (size_t)r * (size_t)S;
+            for (int j = 0; j < S / 2; j++) {
+                float t = row[j];
+                row[j] = row[S - 1 - j];
+                row[S - 1 - j] = t;
+            }
+        }
+        free(own.pix);
+    }
+}
+
 void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
                         eg_rng *rng, float *x, int32_t *y)
 {
+    if (d->rrc) {
+        fill_batch_rrc(d, idx, batch, augment, rng, x, y);
+        return;
+    }
     const int H = d->shape.h, W = d->shape.w;
     const size_t dim = (size_t)d->dim;
     /* augmentation only for images of at least 8x8 */

@@ -8,7 +8,8 @@
 #include "model.h" /* eg_shape */
 #include "topology.h" /* EG_PATH_MAX */
 
-enum { EG_AUG_CROP = 1, EG_AUG_FLIP = 2 };
+/* EG_AUG_RRC: torchvision's RandomResizedCrop(image_size) (image_folder with image_size) */
+enum { EG_AUG_CROP = 1, EG_AUG_FLIP = 2, EG_AUG_RRC = 4 };
 
 typedef struct eg_data_spec {
     eg_data_kind kind;       /* the dataset (kinds.h: eg_data_kinds) */
@@ -27,7 +28,16 @@ typedef struct eg_data_spec {
     int classes;             /* default 4 */
     int samples;             /* training samples per node, default 512 */
     int test_samples;        /* default 2000 */
+    int eval_resize;         /* image_folder with image_size: the shorter side is resized to this
+                                before the centre crop of the test images (and of the training
+                                images when they are not random_resized_crop'ed); 0 = image_size */
 } eg_data_spec;
+
+/* A decoded image as its file holds it: h x w x c bytes, interleaved (c: 1 gray, 3 RGB). */
+typedef struct eg_data_img {
+    int w, h, c;
+    uint8_t *pix; /* malloc */
+} eg_data_img;
 
 typedef struct eg_data_src eg_data_src;
 typedef struct eg_data_stream eg_data_stream;
@@ -74,6 +84,12 @@ typedef struct eg_dataset {
     int cache_stream;        /* data.cache: stream: training samples decoded per minibatch */
     int batch_size;          /* per node (the stream's read-ahead) */
     eg_data_stream *stream;  /* data.cache: stream, after eg_data_read (data_stream.c) */
+    /* random_resized_crop (image_folder): training samples are cut from the decoded images per
+     * minibatch; rrc = image_size, 0 otherwise. The statistics are those of the training
+     * images as evaluated (eval_resize + centre crop). img_train: data.cache memory, n_held
+     * images (row[s]); streamed: the stream's slots hold images. */
+    int rrc, rrc_eval;       /* image_size and eval_resize */
+    eg_data_img *img_train;
 } eg_dataset;
 
 /* Loads the dataset the spec names, every sample, normalised: eg_data_open, eg_data_read of
@@ -110,7 +126,9 @@ int eg_data_read(eg_dataset *d, const struct eg_partition *p, int lo, int hi, in
 size_t eg_data_shared_stats(eg_dataset *d, double **buf);
 int eg_data_normalise(eg_dataset *d, eg_err *err);
 /* Test samples start .. start+n-1 as the floats the model sees: a pointer into x_test, or,
- * for 8-bit images, buf (n x dim floats) filled through the lookup table. Thread-safe. */
+ * for 8-bit images, buf (n x dim floats) filled through the lookup table, or, for a
+ * streamed test set, buf filled by decoding the files (a failure: zeros, kept for
+ * eg_data_error). Thread-safe. */
 const float *eg_data_test_rows(const eg_dataset *d, int start, int n, float *buf);
 /* Bytes of training and test data this rank holds (samples, labels, lookup tables, the
  * stream's cache). */
@@ -157,7 +175,10 @@ double eg_partition_skew(const eg_partition *p);
  *    pixels (d->black) on every side, then cropped back to H x W at offset (oy, ox), oy then
  *    ox each drawn as eg_rng_below(rng, 9) (uniform in 0..8; 4, 4 is the original image);
  *  - EG_AUG_FLIP: one eg_rng_next draw, its top bit set = mirror left-right (applied after
- *    the crop, as RandomCrop followed by RandomHorizontalFlip). */
+ *    the crop, as RandomCrop followed by RandomHorizontalFlip).
+ * A random_resized_crop dataset (d->rrc) cuts each sample from its decoded image: the window
+ * of eg_data_rrc_box (drawn from rng) resized to image_size x image_size, normalised, then
+ * EG_AUG_FLIP as above; rng NULL: the evaluation transform instead. */
 void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int augment,
                         eg_rng *rng, float *x, int32_t *y);
 
@@ -181,6 +202,12 @@ struct eg_data_src {
      * (floats, when !is_u8); thread-safe. NULL: not streamable */
     int (*sample)(eg_dataset *d, eg_data_src *src, int32_t s, uint8_t *u8, float *f,
                   eg_err *err);
+    /* random_resized_crop: training sample s's decoded image into out (out->pix malloc'd,
+     * the caller frees it); thread-safe. NULL: not available */
+    int (*image)(eg_dataset *d, eg_data_src *src, int32_t s, eg_data_img *out, eg_err *err);
+    /* a streamed test set (x_test and u8_test NULL): test sample k, raw floats, into f;
+     * thread-safe. NULL: the test set is held */
+    int (*test)(eg_dataset *d, eg_data_src *src, int32_t k, float *f, eg_err *err);
 };
 /* data_stream.c: the cache of decoded samples and its read-ahead thread (slots samples) */
 int eg_data_stream_start(eg_dataset *d, int slots, eg_err *err);
@@ -190,13 +217,51 @@ size_t eg_data_stream_bytes(const eg_data_stream *st);
  * a failure is kept for eg_data_error and out zeroed */
 int eg_data_stream_get(eg_data_stream *st, int32_t s, void *out);
 void eg_data_stream_fail(eg_data_stream *st, const char *what); /* keeps the first failure */
+/* random_resized_crop: sample s's decoded image (a copy, out->pix malloc'd) from the cache,
+ * else decoded now; a failure is kept for eg_data_error and out left empty (pix NULL) */
+int eg_data_stream_get_img(eg_data_stream *st, int32_t s, eg_data_img *out);
 int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err);   /* data.c */
 int eg_data_take_f(eg_dataset *d, int32_t s, const float *x, eg_err *err);       /* data.c */
 int eg_data_open_idx(eg_dataset *d, const char *dir, eg_err *err); /* data_idx.c */
-/* image_folder: PNG and JPEG; image_size > 0 resizes the shorter side and centre-crops
- * (fractional values: floats, is_u8 0) */
-int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size,
-                              eg_err *err);                                            /* data_image.c */
+/* image_folder: PNG and JPEG; image_size > 0 resizes the shorter side (to eval_resize, or
+ * image_size when 0) and centre-crops image_size (fractional values: floats, is_u8 0);
+ * rrc: random_resized_crop (every image made RGB, as torchvision's ImageFolder does; the
+ * training samples are cut per minibatch and the source serves src->image); stream
+ * (data.cache: stream) with image_size: the test set is streamed too (each file checked
+ * once here, decoded again per evaluation through src->test; x_test NULL) */
+int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, int eval_resize,
+                              int rrc, int stream, eg_err *err);                      /* data_image.c */
+
+/* ---- image geometry (data_image.c; exported for the tests and the fuzz harnesses) ------ */
+/* The crop window of torchvision's RandomResizedCrop.get_params(scale (0.08, 1), ratio
+ * (3/4, 4/3)) for a w x h image: up to 10 attempts, each drawing the area fraction
+ * uniform in [0.08, 1) and the log aspect ratio uniform in [log 3/4, log 4/3) (two
+ * eg_rng_uniform draws), the window's sides rounded half to even (Python's round); an
+ * attempt that fits draws the top row, then the left column (eg_rng_below, uniform over
+ * every position). After 10 misses: the centre crop of the whole image clamped to the ratio
+ * range. The window lies inside the image, and h, w >= 1. */
+typedef struct eg_crop_box {
+    int y, x, h, w;
+} eg_crop_box;
+eg_crop_box eg_data_rrc_box(int w, int h, eg_rng *rng);
+/* One axis of a resample: source pixels [src0, src0 + len) scaled to out pixels, of which
+ * [off, off + S) are kept. */
+typedef struct eg_resample_axis {
+    int src0, len, out, off;
+} eg_resample_axis;
+/* The evaluation geometry: a w x h image's shorter side resized to R (the longer to
+ * floor(R * long / short), torchvision's Resize(R)), then the centre S x S (offset
+ * floor((resized - S) / 2)); ax[0] horizontal, ax[1] vertical. R >= S. */
+void eg_data_eval_axes(int w, int h, int R, int S, eg_resample_axis ax[2]);
+/* The crop box resized to S x S. */
+void eg_data_box_axes(eg_crop_box b, int S, eg_resample_axis ax[2]);
+/* Resamples img along ax into C x S x S floats (raw 0..255 scale, channels first) with
+ * PIL's antialiased bilinear filter (data_image.c, "Shape"); a gray image fills every one of
+ * the C channels. EG_ERUN (out of memory) or EG_OK. Thread-safe. */
+int eg_data_resample(const eg_data_img *img, const eg_resample_axis ax[2], int C, int S,
+                     float *dst, eg_err *err);
+/* data.eval_resize's default with random_resized_crop: round(S * 256 / 224) (256 for 224) */
+int eg_data_default_eval_resize(int S);
 /* cifar10 (classes 10) and cifar100 (classes 100, fine labels), binary versions */
 int eg_data_open_cifar(eg_dataset *d, const char *dir, int classes,
                        eg_err *err);                                                     /* data_cifar.c */

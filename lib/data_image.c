@@ -3,6 +3,9 @@
  *
  *   DIR/train/<class>/<name>.{png,jpg,jpeg}   DIR/test/<class>/<name>.{png,jpg,jpeg}
  *
+ * DIR/val/ is taken for DIR/test/ when there is no DIR/test/ (ImageNet's train/ and val/ as
+ * unpacked, once val/ is sorted into class folders).
+ *
  * Classes are the subdirectories of train/ (names not starting with '.'), sorted by byte
  * value (strcmp); label k is the k-th name. test/ must only hold directories named like a
  * train class (a class may have no test images). Within a class directory the files ending
@@ -30,7 +33,15 @@
  *    renormalised. Computed in double, values kept fractional (not rounded to 8 bits).
  *    The channel count is the first train image's; in an RGB set a gray image is copied to
  *    the three channels (as converting it to RGB would); an RGB image in a gray set is an
- *    error.
+ *    error. With eval_resize R (>= S) the shorter side is resized to R instead, then the
+ *    centre S x S is kept (torchvision's Resize(R) + CenterCrop(S)).
+ *  - random_resized_crop (rrc): every image is RGB (gray ones copied to three channels, as
+ *    torchvision's ImageFolder loader converts to RGB); the test images as above (R, S); a
+ *    training image is kept decoded (data.cache: memory) or decoded per minibatch (stream)
+ *    and eg_data_fill_batch cuts its sample: the window of eg_data_rrc_box resized to S x S
+ *    with the same filter (taps outside the window dropped, as PIL's crop + resize). The
+ *    normalisation statistics are those of the training images through the evaluation
+ *    transform (R, S).
  * Samples are stored channels first (C x H x W) as raw 0..255 values; eg_data_load
  * normalises them per channel.
  */
@@ -132,10 +143,7 @@ static int list_dir(const char *dir, int want_dirs, strlist *out, eg_err *err)
 
 /* ---- decoding: one file into 8-bit pixels ----------------------------------------------- */
 
-typedef struct raw_img {
-    int w, h, c;  /* c: 1 gray, 3 RGB */
-    uint8_t *pix; /* h x w x c, interleaved (malloc) */
-} raw_img;
+typedef eg_data_img raw_img; /* c: 1 gray, 3 RGB; pix: h x w x c, interleaved (malloc) */
 
 static int img_check_size(long w, long h, char *msg, size_t len)
 {
@@ -420,29 +428,80 @@ static int taps_make(taps *t, int in, int out, int off, int S)
     return 0;
 }
 
-/* Resizes img so its shorter side is S, centre-crops S x S and writes it channels first as
- * C x S x S floats into dst; channel ch of the output reads channel (img->c == 1 ? 0 : ch). */
-static int img_resize_crop(const raw_img *img, int C, int S, float *dst, eg_err *err)
+void eg_data_eval_axes(int w, int h, int R, int S, eg_resample_axis ax[2])
 {
-    int w = img->w, h = img->h, ic = img->c;
     int rw, rh; /* the resized size */
     if (w <= h) {
-        rw = S;
-        rh = (int)((long long)S * h / w);
+        rw = R;
+        rh = (int)((long long)R * h / w);
     } else {
-        rh = S;
-        rw = (int)((long long)S * w / h);
+        rh = R;
+        rw = (int)((long long)R * w / h);
     }
+    ax[0] = (eg_resample_axis){0, w, rw, (rw - S) / 2};
+    ax[1] = (eg_resample_axis){0, h, rh, (rh - S) / 2};
+}
+
+void eg_data_box_axes(eg_crop_box b, int S, eg_resample_axis ax[2])
+{
+    ax[0] = (eg_resample_axis){b.x, b.w, S, 0};
+    ax[1] = (eg_resample_axis){b.y, b.h, S, 0};
+}
+
+int eg_data_default_eval_resize(int S) { return (int)((8LL * S + 3) / 7); } /* round(S*8/7) */
+
+/* torchvision's round(): half to even (nearbyint in the default rounding mode) */
+static int round_even(double v) { return (int)nearbyint(v); }
+
+eg_crop_box eg_data_rrc_box(int w, int h, eg_rng *rng)
+{
+    const double area = (double)w * (double)h;
+    const double lr0 = log(3.0 / 4.0), lr1 = log(4.0 / 3.0);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double target = area * (0.08 + (1.0 - 0.08) * eg_rng_uniform(rng));
+        double ratio = exp(lr0 + (lr1 - lr0) * eg_rng_uniform(rng));
+        int cw = round_even(sqrt(target * ratio)), ch = round_even(sqrt(target / ratio));
+        if (cw > 0 && cw <= w && ch > 0 && ch <= h) {
+            int y = (int)eg_rng_below(rng, (uint64_t)(h - ch + 1));
+            int x = (int)eg_rng_below(rng, (uint64_t)(w - cw + 1));
+            return (eg_crop_box){y, x, ch, cw};
+        }
+    }
+    /* the fallback: the central crop, the whole image clamped to the ratio range */
+    double in_ratio = (double)w / (double)h;
+    int cw = w, ch = h;
+    if (in_ratio < 3.0 / 4.0) {
+        ch = round_even((double)w / (3.0 / 4.0));
+    } else if (in_ratio > 4.0 / 3.0) {
+        cw = round_even((double)h * (4.0 / 3.0));
+    }
+    if (ch > h) /* rounding up past the side (cannot happen for in_ratio < 3/4; kept safe) */
+        ch = h;
+    if (cw > w)
+        cw = w;
+    if (ch < 1)
+        ch = 1;
+    if (cw < 1)
+        cw = 1;
+    return (eg_crop_box){(h - ch) / 2, (w - cw) / 2, ch, cw};
+}
+
+int eg_data_resample(const eg_data_img *img, const eg_resample_axis ax[2], int C, int S,
+                     float *dst, eg_err *err)
+{
+    int w = img->w, ic = img->c, y0 = ax[1].src0, nrows = ax[1].len;
     taps tx = {0}, ty = {0};
     double *tmp = NULL;
     int rc = EG_OK;
-    if (taps_make(&tx, w, rw, (rw - S) / 2, S) != 0 || taps_make(&ty, h, rh, (rh - S) / 2, S) != 0 ||
-        !(tmp = malloc((size_t)h * (size_t)S * (size_t)ic * sizeof *tmp))) {
-        rc = eg_err_set(err, EG_ERUN, "out of memory resizing a %dx%d image", w, h);
+    if (taps_make(&tx, ax[0].len, ax[0].out, ax[0].off, S) != 0 ||
+        taps_make(&ty, ax[1].len, ax[1].out, ax[1].off, S) != 0 ||
+        !(tmp = malloc((size_t)nrows * (size_t)S * (size_t)ic * sizeof *tmp))) {
+        rc = eg_err_set(err, EG_ERUN, "out of memory resizing a %dx%d image", w, img->h);
     } else {
-        /* horizontal: tmp[y][x][c] for every source row y */
-        for (int y = 0; y < h; y++) {
-            const uint8_t *row = img->pix + (size_t)y * (size_t)w * (size_t)ic;
+        /* horizontal: tmp[y][x][c] for every source row y of the window */
+        for (int y = 0; y < nrows; y++) {
+            const uint8_t *row = img->pix + ((size_t)(y0 + y) * (size_t)w + (size_t)ax[0].src0) *
+                                                (size_t)ic;
             double *trow = tmp + (size_t)y * (size_t)S * (size_t)ic;
             for (int x = 0; x < S; x++) {
                 const double *wt = tx.w + (size_t)x * (size_t)tx.maxn;
@@ -523,7 +582,34 @@ static int split_add_class(img_split *s, const char *classdir, int32_t label, eg
 typedef struct img_shape {
     int c, h, w; /* of every sample */
     int resize;  /* data.image_size: resize + centre-crop to h = w = resize; 0: none */
+    int eval;    /* the shorter side before the centre crop (>= resize) */
+    int rrc;     /* random_resized_crop: every image RGB; training images kept decoded */
 } img_shape;
+
+/* The evaluation transform of a decoded image into C x S x S floats. */
+static int eval_floats(const raw_img *img, const img_shape *want, float *f, eg_err *err)
+{
+    eg_resample_axis ax[2];
+    eg_data_eval_axes(img->w, img->h, want->eval, want->resize, ax);
+    return eg_data_resample(img, ax, want->c, want->resize, f, err);
+}
+
+/* Decodes one file of a resized set (its channels checked against the set's). */
+static int decode_raw(const char *path, const img_shape *want, const char *first, raw_img *img,
+                      eg_err *err)
+{
+    char msg[400];
+    if (img_decode(path, img, msg, sizeof msg) != 0)
+        return eg_err_set(err, EG_EINPUT, "%s: %s", path, msg);
+    if (img->c != want->c && !(img->c == 1 && want->c == 3)) {
+        free(img->pix);
+        img->pix = NULL;
+        return eg_err_set(err, EG_EINPUT,
+                          "%s: image is %s, but %s is %s; a gray set cannot hold RGB images",
+                          path, chan_name(img->c), first, chan_name(want->c));
+    }
+    return EG_OK;
+}
 
 /* Decodes one file into a sample, C x H x W: bytes into u8 (no resize), or resized floats
  * into f (want->resize). The message names the file; `first` is the image that fixed the
@@ -534,17 +620,17 @@ static int decode_sample(const char *path, const img_shape *want, const char *fi
     char msg[400];
     size_t hw = (size_t)want->h * (size_t)want->w;
     raw_img img;
+    if (want->resize) {
+        int rc = decode_raw(path, want, first, &img, err);
+        if (rc == EG_OK)
+            rc = eval_floats(&img, want, f, err);
+        free(img.pix);
+        return rc;
+    }
     if (img_decode(path, &img, msg, sizeof msg) != 0)
         return eg_err_set(err, EG_EINPUT, "%s: %s", path, msg);
     int rc = EG_OK;
-    if (want->resize) {
-        if (img.c != want->c && !(img.c == 1 && want->c == 3))
-            rc = eg_err_set(err, EG_EINPUT,
-                            "%s: image is %s, but %s is %s; a gray set cannot hold RGB images",
-                            path, chan_name(img.c), first, chan_name(want->c));
-        else
-            rc = img_resize_crop(&img, want->c, want->resize, f, err);
-    } else if (img.w != want->w || img.h != want->h || img.c != want->c) {
+    if (img.w != want->w || img.h != want->h || img.c != want->c) {
         rc = eg_err_set(err, EG_EINPUT,
                         "%s: image is %dx%d %s, but %s is %dx%d %s; all images must have "
                         "the same size and channels (or set data.image_size to resize them)",
@@ -566,6 +652,11 @@ static int list_tree(const char *dir, strlist *classes, img_split *tr, img_split
     snprintf(trdir, sizeof trdir, "%s/train", dir);
     snprintf(tedir, sizeof tedir, "%s/test", dir);
     struct stat st;
+    if (stat(tedir, &st) != 0) { /* ImageNet's name for it */
+        snprintf(sub, sizeof sub, "%s/val", dir);
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            snprintf(tedir, sizeof tedir, "%s/val", dir);
+    }
     if (stat(dir, &st) != 0)
         return eg_err_set(err, EG_EINPUT, "%s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
@@ -578,7 +669,7 @@ static int list_tree(const char *dir, strlist *classes, img_split *tr, img_split
         if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
             return eg_err_set(err, EG_EINPUT,
                               "%s: no such directory (image_folder needs DIR/train/<class>/*.png "
-                              "or *.jpg and DIR/test/<class>/...)",
+                              "or *.jpg and DIR/test/<class>/... or DIR/val/<class>/...)",
                               p);
     }
     strlist testdirs = {0};
@@ -609,9 +700,21 @@ static int list_tree(const char *dir, strlist *classes, img_split *tr, img_split
         else
             rc = split_add_class(te, sub, (int32_t)(hit - classes->v), err);
     }
-    if (rc == EG_OK && te->files.n == 0)
-        rc = eg_err_set(err, EG_EINPUT,
-                        "%s: no image files (.png, .jpg, .jpeg) under its class directories", tedir);
+    if (rc == EG_OK && te->files.n == 0) {
+        strlist flat = {0};
+        rc = list_dir(tedir, 0, &flat, err);
+        if (rc == EG_OK && flat.n > 0)
+            rc = eg_err_set(err, EG_EINPUT,
+                            "%s: %zu image files lie directly in this folder; sort them into "
+                            "class folders named as in train/ (for ImageNet's validation set: "
+                            "the devkit's labels, e.g. the usual valprep.sh)",
+                            tedir, flat.n);
+        else if (rc == EG_OK)
+            rc = eg_err_set(err, EG_EINPUT,
+                            "%s: no image files (.png, .jpg, .jpeg) under its class directories",
+                            tedir);
+        strlist_free(&flat);
+    }
     if (rc == EG_OK && (tr->files.n > INT32_MAX / 2 || te->files.n > INT32_MAX / 2))
         rc = eg_err_set(err, EG_EINPUT, "%s: too many images", dir);
     strlist_free(&testdirs);
@@ -624,6 +727,7 @@ typedef struct img_src {
     eg_data_src base;
     img_split tr;
     img_shape want;
+    img_split te; /* a streamed test set's files (else empty) */
 } img_src;
 
 static int img_sample(const img_src *x, int32_t s, uint8_t *u8, float *f, eg_err *err)
@@ -638,9 +742,44 @@ static int img_stream_sample(eg_dataset *d, eg_data_src *base, int32_t s, uint8_
     return img_sample((const img_src *)base, s, u8, f, err);
 }
 
+static int img_stream_image(eg_dataset *d, eg_data_src *base, int32_t s, eg_data_img *out,
+                            eg_err *err)
+{
+    (void)d;
+    const img_src *x = (const img_src *)base;
+    return decode_raw(x->tr.files.v[s], &x->want, x->tr.files.v[0], out, err);
+}
+
+/* random_resized_crop: each wanted image decoded once; its evaluation transform goes to the
+ * statistics, the decoded image itself is kept (memory cache) */
+static int img_read_train_rrc(eg_dataset *d, img_src *x, eg_err *err)
+{
+    float *f = eg_malloc((size_t)d->dim * sizeof *f, err);
+    int rc = f ? EG_OK : EG_ERUN;
+    for (int32_t s = 0; rc == EG_OK && s < d->n_train; s++) {
+        if (!d->want[s])
+            continue;
+        raw_img img = {0};
+        rc = decode_raw(x->tr.files.v[s], &x->want, x->tr.files.v[0], &img, err);
+        if (rc == EG_OK)
+            rc = eval_floats(&img, &x->want, f, err);
+        if (rc == EG_OK)
+            rc = eg_data_take_f(d, s, f, err);
+        if (rc == EG_OK && (d->want[s] & EG_WANT_KEEP) && d->img_train) {
+            d->img_train[d->row[s]] = img; /* the dataset owns it now */
+            img.pix = NULL;
+        }
+        free(img.pix);
+    }
+    free(f);
+    return rc;
+}
+
 static int img_read_train(eg_dataset *d, eg_data_src *base, eg_err *err)
 {
     img_src *x = (img_src *)base;
+    if (x->want.rrc)
+        return img_read_train_rrc(d, x, err);
     size_t dim = (size_t)d->dim;
     uint8_t *u8 = x->want.resize ? NULL : eg_malloc(dim, err);
     float *f = x->want.resize ? eg_malloc(dim * sizeof *f, err) : NULL;
@@ -661,50 +800,76 @@ static void img_src_free(eg_data_src *base)
 {
     img_src *x = (img_src *)base;
     split_free(&x->tr);
+    split_free(&x->te);
     free(x);
 }
 
-/* every test file, into the dataset's raw test set */
+/* every test file, into the dataset's raw test set (streamed, no test set held: only
+ * decoded, so that a bad file stops the run before it trains) */
 static int read_test(eg_dataset *d, const img_split *te, const img_shape *want, const char *first,
                      eg_err *err)
 {
     size_t dim = (size_t)d->dim;
     int rc = EG_OK;
     for (size_t i = 0; rc == EG_OK && i < te->files.n; i++) {
-        rc = decode_sample(te->files.v[i], want, first, d->u8_test ? d->u8_test + i * dim : NULL,
-                           d->x_test ? d->x_test + i * dim : NULL, err);
+        if (!d->u8_test && !d->x_test) {
+            raw_img img;
+            rc = decode_raw(te->files.v[i], want, first, &img, err);
+            if (rc == EG_OK)
+                free(img.pix);
+        } else {
+            rc = decode_sample(te->files.v[i], want, first, d->u8_test ? d->u8_test + i * dim : NULL,
+                               d->x_test ? d->x_test + i * dim : NULL, err);
+        }
         d->y_test[i] = te->labels[i];
     }
     return rc;
 }
 
-int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, eg_err *err)
+static int img_test_sample(eg_dataset *d, eg_data_src *base, int32_t k, float *f, eg_err *err)
+{
+    (void)d;
+    const img_src *x = (const img_src *)base;
+    return decode_sample(x->te.files.v[k], &x->want, x->tr.files.v[0], NULL, f, err);
+}
+
+int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, int eval_resize,
+                              int rrc, int stream, eg_err *err)
 {
     strlist classes = {0};
     img_split te = {0};
+    int test_streamed = stream && image_size > 0;
     img_src *src = eg_calloc(1, sizeof *src, err);
     if (!src)
         return EG_ERUN;
     src->base.read = img_read_train;
     src->base.free = img_src_free;
     src->base.sample = img_stream_sample;
+    src->base.image = img_stream_image;
     d->src = &src->base;
     img_split *tr = &src->tr;
     int rc = list_tree(dir, &classes, tr, &te, err);
 
     /* the first train image fixes the channels, and the size unless image_size is given */
     img_shape *want = &src->want;
-    *want = (img_shape){0, 0, 0, image_size > 0 ? image_size : 0};
+    *want = (img_shape){0, 0, 0, image_size > 0 ? image_size : 0, 0, 0};
+    want->eval = eval_resize > want->resize ? eval_resize : want->resize;
+    want->rrc = rrc && want->resize;
     if (rc == EG_OK && image_size > IMG_MAX_SIDE)
         rc = eg_err_set(err, EG_EINPUT, "data.image_size %d is too large (at most %d)", image_size,
                         IMG_MAX_SIDE);
+    if (rc == EG_OK && want->eval > IMG_MAX_SIDE)
+        rc = eg_err_set(err, EG_EINPUT, "data.eval_resize %d is too large (at most %d)",
+                        want->eval, IMG_MAX_SIDE);
+    if (rc == EG_OK && rrc && !want->resize)
+        rc = eg_err_set(err, EG_EINPUT, "data.augment random_resized_crop needs data.image_size");
     if (rc == EG_OK) {
         char msg[400];
         raw_img img;
         if (img_decode(tr->files.v[0], &img, msg, sizeof msg) != 0) {
             rc = eg_err_set(err, EG_EINPUT, "%s: %s", tr->files.v[0], msg);
         } else {
-            want->c = img.c;
+            want->c = want->rrc ? 3 : img.c;
             want->h = want->resize ? want->resize : img.h;
             want->w = want->resize ? want->resize : img.w;
             free(img.pix);
@@ -723,16 +888,21 @@ int eg_data_open_image_folder(eg_dataset *d, const char *dir, int image_size, eg
         d->is_u8 = !want->resize;
         if (d->is_u8)
             d->u8_test = eg_data_alloc_bytes(te.files.n * (size_t)d->dim, err);
-        else
+        else if (!test_streamed)
             d->x_test = eg_data_alloc_floats(te.files.n * (size_t)d->dim, err);
         d->y_train = eg_malloc(tr->files.n * sizeof *d->y_train, err);
         d->y_test = eg_malloc(te.files.n * sizeof *d->y_test, err);
-        if ((!d->u8_test && !d->x_test) || !d->y_train || !d->y_test)
+        if ((!d->u8_test && !d->x_test && !test_streamed) || !d->y_train || !d->y_test)
             rc = EG_ERUN;
     }
     if (rc == EG_OK) {
         memcpy(d->y_train, tr->labels, tr->files.n * sizeof *d->y_train);
         rc = read_test(d, &te, want, tr->files.v[0], err);
+    }
+    if (rc == EG_OK && test_streamed) { /* the files stay with the source */
+        src->te = te;
+        memset(&te, 0, sizeof te);
+        src->base.test = img_test_sample;
     }
     split_free(&te);
     strlist_free(&classes);

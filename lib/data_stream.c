@@ -9,7 +9,10 @@
  * A file that fails to decode during the run (removed, truncated, corrupt since start-up)
  * is not hidden: the first failure is kept (file and training sample named) and reported by
  * eg_data_error after the minibatches of the iteration; the helper thread only skips it (the
- * minibatch's own decode then meets it). */
+ * minibatch's own decode then meets it).
+ *
+ * random_resized_crop (d->rrc): the slots hold decoded images (each its own size) instead of
+ * samples; eg_data_stream_get_img hands out a copy, the crop is cut by eg_data_fill_batch. */
 #include "data.h"
 
 #include <pthread.h>
@@ -31,6 +34,7 @@ struct eg_data_stream {
     int running, stop;
     int failed;       /* the first decode failure, in err */
     eg_err err;
+    eg_data_img *imgs; /* random_resized_crop: nslots decoded images (pix NULL: none) */
 };
 
 static int decode(eg_data_stream *st, int32_t s, void *out, eg_err *err)
@@ -57,6 +61,17 @@ static void *helper(void *arg)
             continue;
         pthread_mutex_unlock(&st->mu);
         eg_err e;
+        if (st->imgs) {
+            eg_data_img img = {0};
+            int rc = st->d->src->image(st->d, st->d->src, s, &img, &e);
+            pthread_mutex_lock(&st->mu);
+            if (rc == EG_OK) {
+                free(st->imgs[k].pix);
+                st->imgs[k] = img;
+                st->tag[k] = s;
+            }
+            continue;
+        }
         int rc = decode(st, s, st->tmp, &e); /* a failure is met again by the minibatch */
         pthread_mutex_lock(&st->mu);
         if (rc == EG_OK) {
@@ -81,6 +96,9 @@ void eg_data_stream_free(eg_data_stream *st)
         pthread_mutex_destroy(&st->mu);
         pthread_cond_destroy(&st->cv);
     }
+    for (int k = 0; st->imgs && k < st->nslots; k++)
+        free(st->imgs[k].pix);
+    free(st->imgs);
     free(st->tag);
     free(st->slots);
     free(st->queue);
@@ -98,7 +116,11 @@ int eg_data_stream_start(eg_dataset *d, int samples_ahead, eg_err *err)
     st->nslots = samples_ahead < 64 ? 64 : samples_ahead;
     st->qcap = st->nslots;
     st->tag = eg_malloc((size_t)st->nslots * sizeof *st->tag, err);
-    st->slots = st->tag ? eg_malloc((size_t)st->nslots * st->bytes, err) : NULL;
+    if (d->rrc) /* images of their own sizes instead of fixed-size samples */
+        st->imgs = st->tag ? eg_calloc((size_t)st->nslots, sizeof *st->imgs, err) : NULL;
+    st->slots = st->tag && (st->imgs || !d->rrc)
+                    ? eg_malloc((size_t)(d->rrc ? 1 : st->nslots) * st->bytes, err)
+                    : NULL;
     st->queue = st->slots ? eg_malloc((size_t)st->qcap * sizeof *st->queue, err) : NULL;
     st->tmp = st->queue ? eg_malloc(st->bytes, err) : NULL;
     if (!st->tmp) {
@@ -120,6 +142,7 @@ int eg_data_stream_start(eg_dataset *d, int samples_ahead, eg_err *err)
     return EG_OK;
 }
 
+/* random_resized_crop: a decoded image is counted as one sample's bytes (an estimate) */
 size_t eg_data_stream_bytes(const eg_data_stream *st)
 {
     return st ? (size_t)st->nslots * (st->bytes + sizeof *st->tag + sizeof *st->queue) + st->bytes
@@ -164,6 +187,38 @@ int eg_data_stream_get(eg_data_stream *st, int32_t s, void *out)
     pthread_mutex_unlock(&st->mu);
     if (rc != EG_OK)
         memset(out, 0, st->bytes);
+    return rc;
+}
+
+int eg_data_stream_get_img(eg_data_stream *st, int32_t s, eg_data_img *out)
+{
+    int k = (int)(s % st->nslots);
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&st->mu);
+    if (st->tag[k] == s && st->imgs[k].pix) {
+        const eg_data_img *in = &st->imgs[k];
+        size_t n = (size_t)in->w * (size_t)in->h * (size_t)in->c;
+        uint8_t *pix = malloc(n);
+        if (pix) {
+            memcpy(pix, in->pix, n);
+            *out = (eg_data_img){in->w, in->h, in->c, pix};
+            pthread_mutex_unlock(&st->mu);
+            return EG_OK;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    eg_err e;
+    int rc = st->d->src->image(st->d, st->d->src, s, out, &e);
+    if (rc != EG_OK) {
+        memset(out, 0, sizeof *out);
+        pthread_mutex_lock(&st->mu);
+        if (!st->failed) {
+            st->failed = 1;
+            eg_err_set(&st->err, EG_ERUN, "%.900s (training sample %d of %d, decoded during the "
+                       "run with data.cache: stream)", e.msg, (int)s + 1, st->d->n_train);
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
     return rc;
 }
 

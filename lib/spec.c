@@ -878,7 +878,7 @@ static int data_partition(ctx *c, const eg_ynode *v, eg_data_spec *d)
     return 0;
 }
 
-/* data.augment: a list of crop and flip */
+/* data.augment: a list of crop, flip and random_resized_crop */
 static int data_augment(ctx *c, const eg_ynode *v, eg_data_spec *d)
 {
     if (v->kind == EG_Y_MAP)
@@ -886,11 +886,11 @@ static int data_augment(ctx *c, const eg_ynode *v, eg_data_spec *d)
     int cnt = v->kind == EG_Y_SEQ ? v->n : 1;
     for (int i = 0; i < cnt; i++) {
         const eg_ynode *it = v->kind == EG_Y_SEQ ? v->items[i] : v;
-        static const char *const aug[] = {"crop", "flip", NULL};
-        char a[16];
+        static const char *const aug[] = {"crop", "flip", "random_resized_crop", NULL};
+        char a[24];
         if (rd_choice(c, it, "data.augment", aug, a, sizeof a))
             return EG_EINPUT;
-        d->augment |= !strcmp(a, "crop") ? EG_AUG_CROP : EG_AUG_FLIP;
+        d->augment |= !strcmp(a, "crop") ? EG_AUG_CROP : !strcmp(a, "flip") ? EG_AUG_FLIP : EG_AUG_RRC;
     }
     return 0;
 }
@@ -913,6 +913,22 @@ static int data_image_keys(ctx *c, const eg_ynode *map, const eg_data_info *di, 
             return fail(c, v, "data.cache: stream only applies to image_folder, not %s "
                         "(the other formats are held in memory as bytes or floats)", di->name);
         d->cache = (eg_data_cache)kind;
+    }
+    if ((v = eg_ymap_get(map, "eval_resize", NULL)) && !eg_ynode_is_null(v)) {
+        if (di->format != EG_DFMT_IMAGES || !d->image_size)
+            return fail(c, v, "data.eval_resize only applies to image_folder with data.image_size");
+        if (rd_int(c, v, "data.eval_resize", d->image_size, 8192, &d->eval_resize))
+            return EG_EINPUT;
+    }
+    const eg_ynode *aug = eg_ymap_get(map, "augment", NULL);
+    if (d->augment & EG_AUG_RRC) {
+        if (di->format != EG_DFMT_IMAGES || !d->image_size)
+            return fail(c, aug, "data.augment random_resized_crop needs image_folder with "
+                        "data.image_size (the crop's output size)");
+        if (d->augment & EG_AUG_CROP)
+            return fail(c, aug, "data.augment: crop and random_resized_crop cannot be combined");
+        if (!d->eval_resize) /* resolved: round(image_size * 256 / 224), 256 for 224 */
+            d->eval_resize = eg_data_default_eval_resize(d->image_size);
     }
     return 0;
 }
@@ -952,7 +968,7 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_data_info *di = &eg_data_kinds[kind];
     static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
                                        "augment", "heterogeneity", "dim", "classes", "samples",
-                                       "test_samples", "image_size", "cache", NULL};
+                                       "test_samples", "image_size", "cache", "eval_resize", NULL};
     if (map && only_keys(c, map, "data", keys))
         return EG_EINPUT;
     if (map &&
@@ -1512,10 +1528,15 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
         ap(&b, &len, &cap, "  image_size: %d\n", d->image_size);
     if (d->cache != EG_CACHE_MEMORY) /* memory, the default, unwritten: older specs' text */
         ap(&b, &len, &cap, "  cache: %s\n", eg_cache_kinds[d->cache].name);
+    if (eg_data_kinds[d->kind].format == EG_DFMT_IMAGES && d->eval_resize > 0)
+        ap(&b, &len, &cap, "  eval_resize: %d\n", d->eval_resize);
     ap(&b, &len, &cap, "  partition: %s\n  alpha: %.17g\n  batch_size: %d\n",
        eg_partition_kinds[d->partition].name, d->alpha,
        d->batch_size);
-    ap(&b, &len, &cap, "  augment: [%s%s%s]\n", (d->augment & EG_AUG_CROP) ? "crop" : "",
+    ap(&b, &len, &cap, "  augment: [%s%s%s%s]\n",
+       (d->augment & EG_AUG_RRC) ? (d->augment & ~EG_AUG_RRC) ? "random_resized_crop, "
+                                                              : "random_resized_crop" : "",
+       (d->augment & EG_AUG_CROP) ? "crop" : "",
        (d->augment & EG_AUG_CROP) && (d->augment & EG_AUG_FLIP) ? ", " : "",
        (d->augment & EG_AUG_FLIP) ? "flip" : "");
     ap(&b, &len, &cap, "  heterogeneity: %.17g\n", d->heterogeneity);

@@ -1617,10 +1617,13 @@ END_TEST
  * same partition, every held sample's minibatch floats and the test floats bit for bit, and
  * no rank reading more training samples than its nodes own (+ sample 0 for the statistics'
  * shift, + on rank 0 the samples no node owns; csv, read whole: every row). */
-static void check_ranks(const char *name, const char *dir, int image_size, int read_whole)
+static void check_ranks_aug(const char *name, const char *dir, int image_size, int read_whole,
+                            int augment, eg_data_cache cache)
 {
     eg_data_spec s = spec_of(name, dir);
     s.image_size = image_size;
+    s.augment = augment;
+    s.cache = cache;
     s.partition = EG_PART_DIRICHLET;
     s.alpha = 1.0;
     eg_dataset whole;
@@ -1672,8 +1675,10 @@ static void check_ranks(const char *name, const char *dir, int image_size, int r
                 eg_rng ra, rb;
                 eg_rng_seed(&ra, 9, EG_STREAM_AUGMENT, (uint64_t)k);
                 rb = ra;
-                eg_data_fill_batch(&d[r], &k, 1, EG_AUG_CROP | EG_AUG_FLIP, &ra, xa, &y0);
-                eg_data_fill_batch(&whole, &k, 1, EG_AUG_CROP | EG_AUG_FLIP, &rb, xb, &y1);
+                int aug = augment ? augment : EG_AUG_CROP | EG_AUG_FLIP;
+                eg_data_fill_batch(&d[r], &k, 1, aug, &ra, xa, &y0);
+                eg_data_fill_batch(&whole, &k, 1, aug, &rb, xb, &y1);
+                ck_assert_mem_eq(&ra, &rb, sizeof ra); /* as many draws */
                 ck_assert_int_eq(y0, y1);
                 ck_assert_msg(!memcmp(xa, xb, dim * sizeof *xa), "%s P=%d rank %d sample %d differs",
                               name, P, r, (int)k);
@@ -1687,6 +1692,11 @@ static void check_ranks(const char *name, const char *dir, int image_size, int r
     free(xb);
     eg_partition_free(&pw);
     eg_data_free(&whole);
+}
+
+static void check_ranks(const char *name, const char *dir, int image_size, int read_whole)
+{
+    check_ranks_aug(name, dir, image_size, read_whole, 0, EG_CACHE_MEMORY);
 }
 
 START_TEST(test_rank_shares)
@@ -1707,12 +1717,330 @@ START_TEST(test_rank_shares)
     make_jpeg_tree(dir, 3, 1, 16, 12);
     check_ranks("image_folder", dir, 0, 0);
     check_ranks("image_folder", dir, 8, 0); /* resized: floats */
+    /* random_resized_crop: decoded images per rank (memory) or per minibatch (stream) */
+    check_ranks_aug("image_folder", dir, 8, 0, EG_AUG_RRC | EG_AUG_FLIP, EG_CACHE_MEMORY);
+    check_ranks_aug("image_folder", dir, 8, 0, EG_AUG_RRC | EG_AUG_FLIP, EG_CACHE_STREAM);
     char path[1100];
     cat(path, sizeof path, tmp, "flat.csv");
     write_text(path, "label,a,b,c\n"
                      "0,1.5,2,7\n1,2.5,3,7\n2,3.5,1e1,7\n0,4,5,7\n1,5,6,7\n2,6,7.25,7\n"
                      "0,7,8,7\n1,8,9,7\n2,9,10,7\n1,10,11,7\n0,3,3,3\n1,4,4,4\n");
     check_ranks("csv", path, 0, 1); /* read whole, every rank; keeps only its rows */
+    rm_tree(tmp);
+}
+END_TEST
+
+/* ---- random_resized_crop, eval_resize --------------------------------------------------- */
+
+static void check_box(eg_crop_box b, int w, int h)
+{
+    ck_assert_msg(b.w >= 1 && b.h >= 1 && b.x >= 0 && b.y >= 0 && b.x + b.w <= w && b.y + b.h <= h,
+                  "box %d,%d %dx%d outside a %dx%d image", b.x, b.y, b.w, b.h, w, h);
+}
+
+START_TEST(test_rrc_box)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 5, EG_STREAM_AUGMENT, 0);
+    /* a large square image: (almost) every first attempt fits. Area fraction f ~ U[0.08, 1)
+     * and log ratio ~ U[log 3/4, log 4/3); an attempt fails only when f * max(r, 1/r) > 1,
+     * i.e. never for f < 3/4: there the accepted fractions stay uniform, so equal-width bins
+     * hold equal counts */
+    const int N = 40000, W = 1000, H = 1000;
+    int bin[3] = {0, 0, 0}, wide = 0, tall = 0;
+    double sum_lr = 0, sum_px = 0, sum_py = 0, fmin = 1, fmax = 0;
+    int npos = 0;
+    for (int i = 0; i < N; i++) {
+        eg_crop_box b = eg_data_rrc_box(W, H, &r);
+        check_box(b, W, H);
+        double f = (double)b.w * b.h / ((double)W * H), ratio = (double)b.w / b.h;
+        fmin = f < fmin ? f : fmin;
+        fmax = f > fmax ? f : fmax;
+        ck_assert_msg(ratio > 0.749 * (1 - 2.0 / b.h) && ratio < 1.334 * (1 + 2.0 / b.w),
+                      "ratio %g out of [3/4, 4/3]", ratio);
+        if (f >= 0.08 && f < 0.30)
+            bin[0]++;
+        else if (f >= 0.30 && f < 0.52)
+            bin[1]++;
+        else if (f >= 0.52 && f < 0.74)
+            bin[2]++;
+        sum_lr += log(ratio);
+        wide += ratio > 1.0;
+        tall += ratio < 1.0;
+        if (b.w < W && b.h < H) { /* the offsets: uniform over the positions */
+            sum_px += (double)b.x / (W - b.w);
+            sum_py += (double)b.y / (H - b.h);
+            npos++;
+        }
+    }
+    ck_assert_double_ge(fmin, 0.079);
+    ck_assert_double_le(fmax, 1.0);
+    ck_assert_double_gt(fmax, 0.97);
+    /* (a miss redraws, so the accepted fractions below 3/4 are uniform but more than 0.22 /
+     * 0.92 of the draws per bin: ~11000 each, sd ~100) */
+    double mean_bin = (bin[0] + bin[1] + bin[2]) / 3.0;
+    ck_assert_double_gt(mean_bin, N * 0.22 / 0.92);
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(fabs(bin[k] - mean_bin) < 400, "bin %d: %d, mean %g", k, bin[k], mean_bin);
+    ck_assert_double_lt(fabs(sum_lr / N), 0.01);  /* symmetric in log ratio */
+    ck_assert_int_lt(abs(wide - tall), N / 50);
+    ck_assert_double_lt(fabs(sum_px / npos - 0.5), 0.01);
+    ck_assert_double_lt(fabs(sum_py / npos - 0.5), 0.01);
+
+    /* the fallback after 10 misses, exactly: too tall -> width kept, height w / (3/4)
+     * rounded; too wide -> height kept, width h * 4/3 rounded; centred */
+    eg_crop_box b = eg_data_rrc_box(1, 1000, &r);
+    ck_assert_int_eq(b.w, 1);
+    ck_assert_int_eq(b.h, 1); /* round(1.333) */
+    ck_assert_int_eq(b.y, 499);
+    ck_assert_int_eq(b.x, 0);
+    b = eg_data_rrc_box(1000, 10, &r);
+    ck_assert_int_eq(b.h, 10);
+    ck_assert_int_eq(b.w, 13); /* round(13.33) */
+    ck_assert_int_eq(b.x, 493);
+    ck_assert_int_eq(b.y, 0);
+    b = eg_data_rrc_box(3, 600, &r);
+    ck_assert_int_eq(b.w, 3);
+    ck_assert_int_eq(b.h, 4); /* round(4.0) */
+    ck_assert_int_eq(b.y, 298);
+    /* tiny and odd images: always inside */
+    int sizes[][2] = {{1, 1}, {2, 1}, {1, 2}, {7, 5}, {3, 4}, {13, 9}, {224, 224}, {500, 375}};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        for (int i = 0; i < 2000; i++)
+            check_box(eg_data_rrc_box(sizes[k][0], sizes[k][1], &r), sizes[k][0], sizes[k][1]);
+    /* deterministic in the stream */
+    eg_rng a, c;
+    eg_rng_seed(&a, 7, EG_STREAM_AUGMENT, 3);
+    c = a;
+    for (int i = 0; i < 100; i++) {
+        eg_crop_box x = eg_data_rrc_box(37, 91, &a), y = eg_data_rrc_box(37, 91, &c);
+        ck_assert_mem_eq(&x, &y, sizeof x);
+    }
+}
+END_TEST
+
+START_TEST(test_resample_hand)
+{
+    /* 4x4 gray, value a[x] + b[y]; shrinking by 2 with the antialiased triangle filter
+     * (support 2 source pixels): output 0 is centred on source 0.5 and reads pixels 0, 1, 2
+     * with weights 0.75, 0.75, 0.25 (pixel -1's 0.25 dropped), renormalised: 3/7, 3/7, 1/7;
+     * output 1 (centre 2.5) reads 1, 2, 3 with 1/7, 3/7, 3/7 */
+    const int a[4] = {0, 70, 140, 210}, bb[4] = {0, 7, 14, 21};
+    uint8_t pix[16];
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            pix[y * 4 + x] = (uint8_t)(a[x] + bb[y]);
+    eg_data_img img = {4, 4, 1, pix};
+    eg_resample_axis ax[2] = {{0, 4, 2, 0}, {0, 4, 2, 0}};
+    float out[3 * 4];
+    eg_err err;
+    ck_assert_int_eq(eg_data_resample(&img, ax, 1, 2, out, &err), EG_OK);
+    /* x: (3*0 + 3*70 + 140) / 7 = 50, (70 + 3*140 + 3*210) / 7 = 160;
+     * y: (3*0 + 3*7 + 14) / 7 = 5, (7 + 3*14 + 3*21) / 7 = 16 */
+    float want[4] = {55, 165, 66, 176};
+    for (int k = 0; k < 4; k++)
+        ck_assert_float_eq_tol(out[k], want[k], 1e-4);
+    /* a gray image fills every channel */
+    ck_assert_int_eq(eg_data_resample(&img, ax, 3, 2, out, &err), EG_OK);
+    for (int c = 0; c < 3; c++)
+        for (int k = 0; k < 4; k++)
+            ck_assert_float_eq_tol(out[c * 4 + k], want[k], 1e-4);
+    /* enlarging 2 -> 3 (support 1): centres -1/6, 1/2, 7/6 read pixel 0 alone, 0 and 1
+     * half each, pixel 1 alone. A window (x 1..2, y 2..3) of the same image: the crop of
+     * random_resized_crop, taps outside the window dropped */
+    eg_resample_axis wx[2] = {{1, 2, 3, 0}, {2, 2, 3, 0}};
+    float up[9];
+    ck_assert_int_eq(eg_data_resample(&img, wx, 1, 3, up, &err), EG_OK);
+    float ux[3] = {70, 105, 140}, uy[3] = {14, 17.5f, 21};
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 3; x++)
+            ck_assert_float_eq_tol(up[y * 3 + x], ux[x] + uy[y], 1e-4);
+    /* RGB: channel c reads channel c; output channels first */
+    uint8_t rgb[2 * 2 * 3];
+    for (int p = 0; p < 4; p++)
+        for (int c = 0; c < 3; c++)
+            rgb[p * 3 + c] = (uint8_t)(10 * p + 100 * c);
+    eg_data_img im3 = {2, 2, 3, rgb};
+    eg_resample_axis same[2] = {{0, 2, 2, 0}, {0, 2, 2, 0}};
+    float o3[12];
+    ck_assert_int_eq(eg_data_resample(&im3, same, 3, 2, o3, &err), EG_OK);
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < 4; p++)
+            ck_assert_float_eq_tol(o3[c * 4 + p], 10 * p + 100 * c, 1e-5);
+}
+END_TEST
+
+static int ramp3(int x, int y, int c, int seed) { return 3 * x + 40 * c + seed * 0 + y * 0; }
+
+START_TEST(test_eval_resize_geometry)
+{
+    /* torchvision's Resize(256) + CenterCrop(224) of common ImageNet shapes */
+    eg_resample_axis ax[2];
+    eg_data_eval_axes(500, 375, 256, 224, ax);
+    ck_assert_int_eq(ax[0].out, 341); /* floor(256 * 500 / 375) */
+    ck_assert_int_eq(ax[0].off, 58);
+    ck_assert_int_eq(ax[1].out, 256);
+    ck_assert_int_eq(ax[1].off, 16);
+    ck_assert_int_eq(ax[0].len, 500);
+    ck_assert_int_eq(ax[1].len, 375);
+    eg_data_eval_axes(375, 500, 256, 224, ax);
+    ck_assert_int_eq(ax[0].out, 256);
+    ck_assert_int_eq(ax[1].out, 341);
+    ck_assert_int_eq(ax[1].off, 58);
+    eg_data_eval_axes(300, 300, 256, 224, ax);
+    ck_assert_int_eq(ax[0].out, 256);
+    ck_assert_int_eq(ax[0].off, 16);
+    ck_assert_int_eq(ax[1].off, 16);
+    /* the default: round(S * 256 / 224) */
+    ck_assert_int_eq(eg_data_default_eval_resize(224), 256);
+    ck_assert_int_eq(eg_data_default_eval_resize(32), 37);
+    ck_assert_int_eq(eg_data_default_eval_resize(12), 14);
+    ck_assert_int_eq(eg_data_default_eval_resize(64), 73);
+    ck_assert_int_eq(eg_data_default_eval_resize(1), 1);
+
+    /* through the loader: a 12x8 test image (ramp 3x + 40c) with image_size 4, eval_resize 6:
+     * 12x8 -> 9x6 (factor 4/3, filter support 4/3), centre 4x4 at x 2..5, y 1..4. Output
+     * column i is centred on source x = (i + 2.5) * 4/3 - 0.5: 2.833 reads pixels 2, 3, 4
+     * with weights 3/8, 7/8, 1/8 -> 3 * (2*3 + 3*7 + 4*1) / 11 = 93/11; 4.167 reads 3, 4, 5
+     * with 1/8, 7/8, 3/8 -> 138/11; 5.5 reads 5, 6 with 5/8 each -> 16.5; 6.833 reads 6,
+     * 7, 8 with 3/8, 7/8, 1/8 -> 225/11. Rows: the image is constant vertically */
+    const float col[4] = {93.0f / 11, 138.0f / 11, 16.5f, 225.0f / 11};
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024], path[1100];
+    cat(dir, sizeof dir, tmp, "eval");
+    snprintf(path, sizeof path, "%s/train/a", dir);
+    mkdir_p(path);
+    snprintf(path, sizeof path, "%s/val/a", dir); /* ImageNet's name for test/ */
+    mkdir_p(path);
+    snprintf(path, sizeof path, "%s/train/a/0.png", dir);
+    write_png_fn(path, 10, 10, 3, flat_px, 9);
+    snprintf(path, sizeof path, "%s/val/a/0.png", dir);
+    write_png_fn(path, 12, 8, 3, ramp3, 0);
+    for (int rrc = 0; rrc < 2; rrc++) {
+        eg_data_spec s = spec_of("image_folder", dir);
+        s.image_size = 4;
+        s.eval_resize = 6;
+        s.augment = rrc ? EG_AUG_RRC : 0;
+        eg_dataset d;
+        eg_err err;
+        memset(&err, 0, sizeof err);
+        ck_assert_msg(eg_data_open(&d, &s, 1, 1, &err) == EG_OK, "%s", err.msg);
+        ck_assert_int_eq(d.n_test, 1);
+        ck_assert_int_eq(d.shape.h, 4);
+        ck_assert_int_eq(d.shape.c, 3);
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 4; y++)
+                for (int i = 0; i < 4; i++)
+                    ck_assert_float_eq_tol(d.x_test[(c * 4 + y) * 4 + i], col[i] + 40 * c, 1e-3);
+        eg_data_free(&d);
+    }
+    /* random_resized_crop alone: eval_resize defaults to round(4 * 256 / 224) = 5 */
+    eg_data_spec s = spec_of("image_folder", dir);
+    s.image_size = 4;
+    s.augment = EG_AUG_RRC;
+    eg_dataset d;
+    eg_err err;
+    ck_assert_msg(eg_data_load(&d, &s, 1, 1, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(d.rrc, 4);
+    ck_assert_int_eq(d.rrc_eval, 5);
+    eg_data_free(&d);
+    rm_tree(tmp);
+}
+END_TEST
+
+/* random_resized_crop through eg_data_fill_batch: the crop drawn from the node's stream and
+ * resized (a constant image stays constant; a ramp stays inside its range and is mirrored
+ * by flip); memory and stream caches give the same floats; a gray first image still makes
+ * an RGB set (torchvision's ImageFolder converts every image to RGB) */
+START_TEST(test_rrc_fill_batch)
+{
+    const char *tmp = eg_test_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char dir[1024], path[1100];
+    cat(dir, sizeof dir, tmp, "rrc");
+    snprintf(path, sizeof path, "%s/train/a", dir);
+    mkdir_p(path);
+    snprintf(path, sizeof path, "%s/test/a", dir);
+    mkdir_p(path);
+    snprintf(path, sizeof path, "%s/train/a/0.png", dir);
+    write_png_fn(path, 30, 20, 1, ramp_x, 0); /* gray first: 3x, 0..87 */
+    snprintf(path, sizeof path, "%s/train/a/1.jpg", dir);
+    write_jpeg(path, 17, 23, 3, 4);
+    snprintf(path, sizeof path, "%s/train/a/2.png", dir);
+    write_png_fn(path, 9, 40, 3, flat_px, 50);
+    snprintf(path, sizeof path, "%s/test/a/0.png", dir);
+    write_png_fn(path, 8, 8, 3, flat_px, 5);
+    eg_dataset d[2];
+    for (int k = 0; k < 2; k++) {
+        eg_data_spec s = spec_of("image_folder", dir);
+        s.image_size = 6;
+        s.augment = EG_AUG_RRC | EG_AUG_FLIP;
+        s.cache = k ? EG_CACHE_STREAM : EG_CACHE_MEMORY;
+        eg_err err;
+        ck_assert_msg(eg_data_load(&d[k], &s, 1, 1, &err) == EG_OK, "%s", err.msg);
+        ck_assert_int_eq(d[k].shape.c, 3);
+        ck_assert_int_eq(d[k].dim, 3 * 36);
+        ck_assert_int_eq(d[k].rrc, 6);
+    }
+    ck_assert_ptr_nonnull(d[0].img_train);
+    ck_assert_ptr_null(d[1].img_train);
+    ck_assert_ptr_nonnull(d[1].stream);
+    ck_assert_int_eq(d[0].img_train[0].w, 30); /* kept as decoded */
+    ck_assert_int_eq(d[0].img_train[0].c, 1);
+    float xa[3 * 36], xb[3 * 36], xc[3 * 36];
+    int32_t y;
+    int flipped = 0, plain = 0;
+    eg_rng ra, rb;
+    eg_rng_seed(&ra, 1, EG_STREAM_AUGMENT, 0);
+    rb = ra;
+    for (int it = 0; it < 200; it++) {
+        int32_t k = it % 3;
+        eg_rng keep = ra;
+        eg_data_fill_batch(&d[0], &k, 1, EG_AUG_RRC | EG_AUG_FLIP, &ra, xa, &y);
+        eg_data_fill_batch(&d[1], &k, 1, EG_AUG_RRC | EG_AUG_FLIP, &rb, xb, &y);
+        ck_assert_msg(!memcmp(xa, xb, sizeof xa), "memory and stream differ (draw %d)", it);
+        ck_assert_mem_eq(&ra, &rb, sizeof ra);
+        /* the same box without the flip: the mirror image, or the same */
+        eg_rng again = keep;
+        eg_data_fill_batch(&d[0], &k, 1, EG_AUG_RRC, &again, xc, &y);
+        int same = !memcmp(xa, xc, sizeof xa), mirror = 1;
+        for (int r = 0; r < 18; r++)
+            for (int j = 0; j < 6; j++)
+                mirror &= xa[r * 6 + j] == xc[r * 6 + 5 - j];
+        ck_assert_msg(same || mirror, "flip is neither the image nor its mirror");
+        if (k == 0) {
+            flipped += mirror && !same;
+            plain += same && !mirror;
+            for (int p = 0; p < 36; p++) { /* gray: three equal channels, in the ramp's range */
+                double raw0 = xa[p] / d[0].inv[0] + d[0].mean[0];
+                ck_assert_msg(raw0 >= -1e-3 && raw0 <= 87 + 1e-3, "%g outside [0, 87]", raw0);
+                for (int c = 1; c < 3; c++)
+                    ck_assert_double_eq_tol(xa[c * 36 + p] / d[0].inv[c] + d[0].mean[c], raw0, 1e-3);
+            }
+        }
+        if (k == 2) /* a constant image stays constant */
+            for (int c = 0; c < 3; c++)
+                for (int p = 1; p < 36; p++)
+                    ck_assert_float_eq_tol(xa[c * 36 + p], xa[c * 36], 1e-5);
+    }
+    ck_assert_int_gt(flipped, 10);
+    ck_assert_int_gt(plain, 10);
+    /* without a stream of draws: the evaluation transform (eval_resize 7: 30x20 -> 10x7,
+     * centre 6x6), the same on both caches */
+    int32_t k0 = 0;
+    eg_data_fill_batch(&d[0], &k0, 1, EG_AUG_RRC, NULL, xa, &y);
+    eg_data_fill_batch(&d[1], &k0, 1, EG_AUG_RRC, NULL, xb, &y);
+    ck_assert_mem_eq(xa, xb, sizeof xa);
+    /* the streamed set holds no test floats: decoded per evaluation, the same floats */
+    ck_assert_ptr_nonnull(d[0].x_test);
+    ck_assert_ptr_null(d[1].x_test);
+    ck_assert_ptr_null(d[1].u8_test);
+    ck_assert_mem_eq(eg_data_test_rows(&d[1], 0, 1, xb), d[0].x_test, sizeof xb);
+    ck_assert_int_lt(eg_data_bytes(&d[1]) - eg_data_stream_bytes(d[1].stream),
+                     eg_data_bytes(&d[0]));
+    eg_data_free(&d[0]);
+    eg_data_free(&d[1]);
     rm_tree(tmp);
 }
 END_TEST
@@ -1743,6 +2071,10 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_partition_errors);
     tcase_add_test(tc, test_fill_batch);
     tcase_add_test(tc, test_rank_shares);
+    tcase_add_test(tc, test_rrc_box);
+    tcase_add_test(tc, test_resample_hand);
+    tcase_add_test(tc, test_eval_resize_geometry);
+    tcase_add_test(tc, test_rrc_fill_batch);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -230,6 +230,19 @@ def make_jpeg(out):
     d = os.path.join(out, "jpeg_sizes")
     jpeg_tree(d)
     write(os.path.join(d, "train", "a", "02.jpg"), tinyjpeg.encode(9, 8, jpeg_pattern(2), 3))
+    # a CMYK JPEG (4 components) among RGB ones
+    d = os.path.join(out, "jpeg_cmyk")
+    jpeg_tree(d)
+    write(os.path.join(d, "train", "b", "04.jpg"), tinyjpeg.encode(8, 8, jpeg_pattern(4), 4))
+    # ImageNet's layout with val/ not yet sorted into class folders
+    d = os.path.join(out, "imagenet_flat_val")
+    for c in ("n01", "n02"):
+        for i in range(4):
+            write(os.path.join(d, "train", c, "%s_%d.JPEG" % (c, i)),
+                  tinyjpeg.encode(12, 10, jpeg_pattern(i), 3))
+    for i in range(3):
+        write(os.path.join(d, "val", "ILSVRC2012_val_%08d.JPEG" % (i + 1)),
+              tinyjpeg.encode(12, 10, jpeg_pattern(50 + i), 3))
 
 
 # ---- csv (gzipped ones; the plain-text ones ship in tests/bad/data) -----------------------

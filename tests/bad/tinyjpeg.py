@@ -5,7 +5,9 @@ the end-to-end scripts (tests/e2e/cifar_image.sh) import it; PIL is not availabl
 
 encode(w, h, pixels, comps, q=1) -> bytes
   pixels: a function (x, y, c) -> 0..255, or a flat sequence of h*w*comps values (row-major,
-  interleaved); comps 1 (grayscale) or 3 (RGB, stored as YCbCr 4:4:4).
+  interleaved); comps 1 (grayscale), 3 (RGB, stored as YCbCr 4:4:4) or 4 (CMYK, stored as
+  given, no Adobe marker: what libjpeg reads as a CMYK file, for the tests that expect it
+  refused).
   q: one quantiser for every coefficient (1 = nearly lossless; larger = smaller files).
 
 Baseline sequential DCT, 8-bit, one scan, interleaved components. The Huffman tables are
@@ -77,8 +79,8 @@ def _fdct(block):
 
 
 def encode(w, h, pixels, comps, q=1):
-    if comps not in (1, 3):
-        raise ValueError("comps must be 1 or 3")
+    if comps not in (1, 3, 4):
+        raise ValueError("comps must be 1, 3 or 4")
     if callable(pixels):
         get = pixels
     else:
@@ -90,8 +92,8 @@ def encode(w, h, pixels, comps, q=1):
     def sample(x, y, c):
         # edge pixels repeated to fill the last blocks; colour converted to YCbCr
         x, y = min(x, w - 1), min(y, h - 1)
-        if comps == 1:
-            return get(x, y, 0)
+        if comps != 3:
+            return get(x, y, c)
         r, g, b = get(x, y, 0), get(x, y, 1), get(x, y, 2)
         if c == 0:
             return 0.299 * r + 0.587 * g + 0.114 * b

@@ -252,7 +252,8 @@ def jpeg_seeds(d):
     def pat(seed):
         return lambda x, y, c: (seed * 37 + y * 8 + x * 3 + c * 50) % 256
 
-    # b % 4: the file replaced; b & 4: the other images RGB; b & 8: image_size 5
+    # b % 4: the file replaced; b & 4: the other images RGB; b & 8: image_size 5 (see
+    # fuzz_jpeg.c for 16, 32, 64)
     put(d, "gray8-0", bytes([0]) + tinyjpeg.encode(8, 8, pat(0), 1))
     put(d, "gray8-q8-1", bytes([1]) + tinyjpeg.encode(8, 8, pat(1), 1, q=8))
     put(d, "rgb8-2", bytes([2 | 4]) + tinyjpeg.encode(8, 8, pat(2), 3))
@@ -261,6 +262,11 @@ def jpeg_seeds(d):
     put(d, "resize-tall-1", bytes([1 | 8]) + tinyjpeg.encode(5, 19, pat(5), 1))
     put(d, "resize-tiny-2", bytes([2 | 8]) + tinyjpeg.encode(1, 1, pat(6), 1))
     put(d, "odd-size-3", bytes([3]) + tinyjpeg.encode(9, 8, pat(7), 1))
+    # random_resized_crop (16), streamed (32), eval_resize 7 (64): crops of odd shapes
+    put(d, "rrc-wide-0", bytes([0 | 4 | 16]) + tinyjpeg.encode(40, 6, pat(8), 3))
+    put(d, "rrc-tall-stream-1", bytes([1 | 16 | 32]) + tinyjpeg.encode(3, 33, pat(9), 1))
+    put(d, "rrc-tiny-eval-2", bytes([2 | 4 | 16 | 64]) + tinyjpeg.encode(1, 2, pat(10), 3))
+    put(d, "rrc-stream-test-3", bytes([3 | 4 | 16 | 32 | 64]) + tinyjpeg.encode(13, 11, pat(11), 3))
 
 
 # ---- cifar ----------------------------------------------------------------------------------
