@@ -119,10 +119,13 @@ static void put_cell(FILE *f, int *first, eg_colfmt fmt, cellval v)
     }
 }
 
-int eg_schema_metrics_header(FILE *f)
+int eg_schema_metrics_header(FILE *f) { return eg_schema_metrics_header_cluster(f, 0); }
+
+int eg_schema_metrics_header_cluster(FILE *f, int cluster)
 {
     for (int i = 0; i < eg_metrics_ncols; i++)
-        fprintf(f, "%s%s", i ? "," : "", eg_metrics_columns[i].name);
+        if (cluster || !(eg_metrics_columns[i].flags & EG_COL_CLUSTER))
+            fprintf(f, "%s%s", i ? "," : "", eg_metrics_columns[i].name);
     fputc('\n', f);
     return ferror(f) ? -1 : 0;
 }
@@ -132,6 +135,8 @@ int eg_schema_metrics_row(FILE *f, const eg_schema_row *row)
     int first = 1;
     for (int i = 0; i < eg_metrics_ncols; i++) {
         const eg_column *c = &eg_metrics_columns[i];
+        if ((c->flags & EG_COL_CLUSTER) && !row->cluster)
+            continue;
         int empty = (c->flags & EG_COL_EVAL) && !row->evaluated;
         put_cell(f, &first, c->fmt, empty ? (cellval){V_EMPTY} : v_real(row_value(row, i)));
     }
