@@ -36,8 +36,8 @@ same_model() {
 same_run() { # same_run TAG A B
   if [ "${1#psgd}" != "$1" ]; then same_model "$2" "$3"; else same_metrics "$2" "$3"; fi
 }
-increasing() { # every value > 0 and above the previous one
-  col "$1" time_model_s | awk 'BEGIN{p=0} !($1+0 > p){exit 1} {p=$1+0}'
+increasing() { # rows, and every value > 0 and above the previous one
+  [ -s "$1" ] && col "$1" time_model_s | awk 'BEGIN{p=0} !($1+0 > p){exit 1} {p=$1+0} END{exit NR < 2}'
 }
 
 cases=(
