@@ -34,9 +34,6 @@
 #include "network.h"
 #include "topology.h"
 
-/* the stream of the straggler draws (common.h's tags end at 9) */
-#define EG_STREAM_STRAGGLER 10
-
 /* The spec's cluster: section. on = 0: no section (no time_model_s column). */
 typedef struct eg_cluster_spec {
     int on;

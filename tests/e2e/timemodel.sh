@@ -67,6 +67,10 @@ for c in "${cases[@]}"; do
   check "$tag: killed at $at, resumed on 3 ranks: same metrics.csv" same_run "$tag" "$TMP/$tag-1/metrics.csv" "$TMP/$tag-k/metrics.csv"
 done
 
+# the resolved spec.yaml (cluster: written out) reruns to the same file
+"$EXPGRAPH" run "$TMP/ope-str-1/spec.yaml" --out "$TMP/rerun" --quiet
+check "spec.yaml with its cluster: block reruns to the same metrics.csv" same_metrics "$TMP/ope-str-1/metrics.csv" "$TMP/rerun/metrics.csv"
+
 # without cluster: the header of every run so far (no new column)
 "$EXPGRAPH" run "$TMP/n.yaml" --out "$TMP/plain" --quiet
 check "no cluster: no time_model_s column" test "$(head -1 "$TMP/plain/metrics.csv")" = \
