@@ -164,6 +164,18 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     return buf;
 }
 
+/* cluster.samples_per_s as text: %.9g, "measured", or "" without cluster: */
+static const char *cluster_speed_text(char *buf, size_t len, const eg_cluster_spec *c)
+{
+    if (!c->on)
+        snprintf(buf, len, "%s", "");
+    else if (c->samples_per_s > 0)
+        snprintf(buf, len, "%.9g", c->samples_per_s);
+    else
+        snprintf(buf, len, "measured");
+    return buf;
+}
+
 /* X(header, format, value): the spec keys of summary.csv, in file order. The value is an
  * expression over `const eg_spec *s` (with `char tmp[]` as scratch for list texts) of any
  * scalar type, or a cellval (when_int / when_real leave the cell empty). train.iterations
@@ -214,7 +226,18 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("algorithm.compress", EG_COL_TEXT,                                                       \
       s->algo.kind == EG_ALGO_CHOCO ? eg_compress_kinds[s->algo.compress].name : "")           \
     X("network.drop", EG_COL_G9, s->network.drop)                                              \
-    X("network.offline", EG_COL_G9, s->network.offline)
+    X("network.offline", EG_COL_G9, s->network.offline)                                        \
+    X("cluster.nodes_per_host", EG_COL_INT, when_int(s->cluster.on, s->cluster.nodes_per_host)) \
+    X("cluster.latency_us", EG_COL_G9, when_real(s->cluster.on, s->cluster.latency_us))        \
+    X("cluster.bandwidth_gbps", EG_COL_G9, when_real(s->cluster.on, s->cluster.bandwidth_gbps)) \
+    X("cluster.intra_latency_us", EG_COL_G9,                                                   \
+      when_real(s->cluster.on, s->cluster.intra_latency_us))                                   \
+    X("cluster.intra_bandwidth_gbps", EG_COL_G9,                                               \
+      when_real(s->cluster.on, s->cluster.intra_bandwidth_gbps))                               \
+    X("cluster.samples_per_s", EG_COL_TEXT, cluster_speed_text(tmp, sizeof tmp, &s->cluster))  \
+    X("cluster.straggler.prob", EG_COL_G9, when_real(s->cluster.on, s->cluster.straggler_prob)) \
+    X("cluster.straggler.slowdown", EG_COL_G9,                                                 \
+      when_real(s->cluster.on, s->cluster.straggler_slowdown))
 
 /* X(header, format, value): the run's figures, after the final metrics; the value is an
  * expression over `const eg_summary_src *src`. */

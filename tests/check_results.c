@@ -563,12 +563,13 @@ START_TEST(schema_columns)
     ck_assert_ptr_null(eg_metrics_column("nosuch"));
     /* summary.csv: spec keys, the final metrics (not time_s, lr), the run's figures */
     int n = eg_summary_ncols();
-    ck_assert_int_eq(n, 60);
+    ck_assert_int_eq(n, 68); /* 50 spec keys (8 of them cluster.*), 10 metrics, 8 figures */
     ck_assert_str_eq(eg_summary_column(0)->name, "name");
-    ck_assert_str_eq(eg_summary_column(42)->name, "iter");
-    ck_assert_str_eq(eg_summary_column(49)->name, "node_acc_mean");
-    ck_assert_str_eq(eg_summary_column(50)->name, "bytes_inter");
-    ck_assert_str_eq(eg_summary_column(51)->name, "msgs_lost");
+    ck_assert_str_eq(eg_summary_column(49)->name, "cluster.straggler.slowdown");
+    ck_assert_str_eq(eg_summary_column(50)->name, "iter");
+    ck_assert_str_eq(eg_summary_column(57)->name, "node_acc_mean");
+    ck_assert_str_eq(eg_summary_column(58)->name, "bytes_inter");
+    ck_assert_str_eq(eg_summary_column(59)->name, "msgs_lost");
     ck_assert_str_eq(eg_summary_column(n - 3)->name, "threads");
     ck_assert_str_eq(eg_summary_column(n - 1)->name, "data_bytes_max");
     ck_assert_ptr_null(eg_summary_column(n));

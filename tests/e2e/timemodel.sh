@@ -91,6 +91,9 @@ check "psgd, one host: time_model_s at 90 = $got, by hand $want" \
 "$EXPGRAPH" run "$TMP/n.yaml" --set "$CL" --set cluster.straggler.prob=0 --out "$TMP/nostr" --quiet
 a=$(col "$TMP/nostr/metrics.csv" time_model_s | tail -1) b=$(col "$TMP/ope-str-1/metrics.csv" time_model_s | tail -1)
 check "stragglers: $b > $a without them" awk -v a="$a" -v b="$b" 'BEGIN{exit !(b > a)}'
+# summary.csv carries the cluster keys: a table by cluster.straggler.prob
+t=$("$EXPGRAPH" table "$TMP/ope-str-1" "$TMP/nostr" --rows cluster.straggler.prob --metric time_model_s --format csv)
+check "table --rows cluster.straggler.prob --metric time_model_s" test "$(echo "$t" | tail -2 | tr '\n' ' ')" = "0,$a 0.1,$b "
 
 # samples_per_s: measured: this run's own speed (agreed by the ranks; not rank-invariant)
 "$EXPGRAPH" run "$TMP/n.yaml" --set 'cluster={latency_us: 10, bandwidth_gbps: 1, samples_per_s: measured}' --out "$TMP/meas" --quiet
