@@ -2,6 +2,7 @@
  * (SPEC.md sections 1 and 3).
  *
  *   expgraph graph NAME --nodes N[,N...] [--format table|csv|matrix] [--iters K] [--seed S]
+ *                       [--cluster FILE.yaml --params P [--batch B]]
  *
  * Every graph is built (and, for table/csv, its statistics computed) before anything is
  * printed, so a bad node count anywhere in the list prints only the error.
@@ -10,6 +11,7 @@
 
 #include "common.h"
 #include "spec.h"
+#include "timemodel.h"
 #include "topology.h"
 
 #include <errno.h>
@@ -25,6 +27,7 @@ static void graph_usage(FILE *f)
     fprintf(f,
             "usage: expgraph graph NAME --nodes N[,N...] [--format table|csv|matrix]\n"
             "                      [--iters K] [--seed S]\n"
+            "                      [--cluster FILE.yaml --params P [--batch B]]\n"
             "\n"
             "Prints the facts of a graph's mixing matrices W(k) for each node count N:\n"
             "  period      1 for static graphs, ceil(log2 N) for onepeer_exp and\n"
@@ -69,7 +72,18 @@ static void graph_usage(FILE *f)
             "                   weights node i gives to each node j)\n"
             "--iters K     matrices per N for --format matrix (default: one period;\n"
             "              random_match: 1, a single realisation)\n"
-            "--seed S      seed of erdos_renyi, random_match and random_peers (default 1)\n"
+            "--seed S      seed of erdos_renyi, random_match and random_peers (default 1);\n"
+            "              with --cluster also of the stragglers\n"
+            "--cluster F   a YAML file holding a cluster: mapping as in a spec (nodes_per_host,\n"
+            "              latency_us, bandwidth_gbps, ..., samples_per_s a number; see\n"
+            "              docs/timemodel.md): table and csv get two more columns,\n"
+            "              time_iter_s (a gossip method sending one dense f32 vector of P\n"
+            "              parameters over this graph: the modelled time per iteration,\n"
+            "              averaged over one period, or over --iters K iterations) and\n"
+            "              psgd_iter_s (the same for psgd's ring all-reduce, for reference)\n"
+            "--params P    the model's parameter count (required with --cluster)\n"
+            "--batch B     one node's batch size for the compute time B / samples_per_s\n"
+            "              (default 32)\n"
             "--help        this text\n"
             "\n"
             "table and csv need N <= %d (dense spectral computations).\n"
@@ -82,7 +96,8 @@ static void graph_usage(FILE *f)
             "  expgraph graph '{name: erdos_renyi, p: 0.3}' --nodes 32 --seed 3\n"
             "  expgraph graph '{name: base, peers: 2}' --nodes 6,12,24,48,100\n"
             "  expgraph graph '{name: hierarchical, local: 4, outer: onepeer_exp}' --nodes 32\n"
-            "  expgraph graph '{name: inner_outer_exp2, local: 4}' --nodes 16 --format matrix\n",
+            "  expgraph graph '{name: inner_outer_exp2, local: 4}' --nodes 16 --format matrix\n"
+            "  expgraph graph onepeer_exp --nodes 16,64,256 --cluster c.yaml --params 270000\n",
             EG_TOPO_STATS_MAX_NODES);
 }
 
@@ -153,11 +168,18 @@ static void print_matrix(eg_topo *t, long k, uint64_t seed, int random)
     }
 }
 
-static void print_table(eg_topo **topos, const eg_topo_stats *st, int count)
+/* --cluster: the modelled seconds per iteration of each graph (gossip of one dense vector)
+ * and of psgd's all-reduce at its node count; NULL without --cluster */
+typedef struct tmcols {
+    double *gossip, *psgd;
+} tmcols;
+
+static void print_table(eg_topo **topos, const eg_topo_stats *st, int count, const tmcols *tc)
 {
-    enum { NCOL = 7 };
-    static const char *const head[NCOL] = {"graph", "nodes", "period", "degree",
-                                           "rho",   "gap",   "rho_period"};
+    enum { NCOL = 9 };
+    static const char *const head[NCOL] = {"graph", "nodes", "period", "degree", "rho",
+                                           "gap",   "rho_period", "time_iter_s", "psgd_iter_s"};
+    const int ncol = tc->gossip ? NCOL : NCOL - 2;
     char(*cell)[NCOL][40] = calloc((size_t)count, sizeof *cell);
     if (!cell) {
         eg_cli_error("out of memory");
@@ -174,17 +196,21 @@ static void print_table(eg_topo **topos, const eg_topo_stats *st, int count)
         snprintf(cell[r][4], 40, "%.6g", st[r].rho);
         snprintf(cell[r][5], 40, "%.6g", st[r].gap);
         snprintf(cell[r][6], 40, "%.6g", st[r].rho_period);
-        for (int c = 0; c < NCOL; c++) {
+        if (tc->gossip) {
+            snprintf(cell[r][7], 40, "%.6g", tc->gossip[r]);
+            snprintf(cell[r][8], 40, "%.6g", tc->psgd[r]);
+        }
+        for (int c = 0; c < ncol; c++) {
             int w = (int)strlen(cell[r][c]);
             if (w > width[c])
                 width[c] = w;
         }
     }
-    for (int c = 0; c < NCOL; c++)
+    for (int c = 0; c < ncol; c++)
         printf(c == 0 ? "%-*s" : "  %*s", width[c], head[c]);
     putchar('\n');
     for (int r = 0; r < count; r++) {
-        for (int c = 0; c < NCOL; c++)
+        for (int c = 0; c < ncol; c++)
             printf(c == 0 ? "%-*s" : "  %*s", width[c], cell[r][c]);
         putchar('\n');
     }
@@ -192,13 +218,15 @@ static void print_table(eg_topo **topos, const eg_topo_stats *st, int count)
 }
 
 typedef struct gargs {
-    const char *name, *nodes, *format, *iters, *seed;
+    const char *name, *nodes, *format, *iters, *seed, *cluster, *params, *batch;
 } gargs;
 
-enum { G_HELP = 1, G_NODES, G_FORMAT, G_ITERS, G_SEED };
+enum { G_HELP = 1, G_NODES, G_FORMAT, G_ITERS, G_SEED, G_CLUSTER, G_PARAMS, G_BATCH };
 static const eg_cli_opt GRAPH_OPTS[] = {
     {"--help", "-h", 0, G_HELP},      {"--nodes", NULL, 1, G_NODES}, {"--format", NULL, 1, G_FORMAT},
-    {"--iters", NULL, 1, G_ITERS},    {"--seed", NULL, 1, G_SEED},   {NULL, NULL, 0, 0}};
+    {"--iters", NULL, 1, G_ITERS},    {"--seed", NULL, 1, G_SEED},
+    {"--cluster", NULL, 1, G_CLUSTER}, {"--params", NULL, 1, G_PARAMS},
+    {"--batch", NULL, 1, G_BATCH},    {NULL, NULL, 0, 0}};
 
 /* -1: go on; 0: --help printed; 2: a problem printed */
 static int parse_args(int argc, char **argv, gargs *g)
@@ -213,6 +241,9 @@ static int parse_args(int argc, char **argv, gargs *g)
         case G_FORMAT: g->format = v; break;
         case G_ITERS: g->iters = v; break;
         case G_SEED: g->seed = v; break;
+        case G_CLUSTER: g->cluster = v; break;
+        case G_PARAMS: g->params = v; break;
+        case G_BATCH: g->batch = v; break;
         case EG_CLI_MISSING:
             eg_cli_error("%s needs a value (see expgraph graph --help)", v);
             return 2;
@@ -305,15 +336,20 @@ static int build_all(const eg_graph_spec *g, const int *nodes, int count, uint64
 }
 
 static int print_all(eg_topo **topos, const eg_topo_stats *st, const int *nodes, int count,
-                     int format, long iters, uint64_t seed, int schedule)
+                     int format, long iters, uint64_t seed, int schedule, const tmcols *tc)
 {
     if (format == FMT_CSV) {
-        printf("graph,nodes,period,degree,rho,gap,rho_period\n");
-        for (int r = 0; r < count; r++)
-            printf("%s,%d,%d,%d,%.9g,%.9g,%.9g\n", eg_topo_name(topos[r]), nodes[r],
+        printf("graph,nodes,period,degree,rho,gap,rho_period%s\n",
+               tc->gossip ? ",time_iter_s,psgd_iter_s" : "");
+        for (int r = 0; r < count; r++) {
+            printf("%s,%d,%d,%d,%.9g,%.9g,%.9g", eg_topo_name(topos[r]), nodes[r],
                    st[r].period, st[r].degree, st[r].rho, st[r].gap, st[r].rho_period);
+            if (tc->gossip)
+                printf(",%.9g,%.9g", tc->gossip[r], tc->psgd[r]);
+            putchar('\n');
+        }
     } else if (format == FMT_TABLE) {
-        print_table(topos, st, count);
+        print_table(topos, st, count, tc);
     } else {
         for (int r = 0; r < count; r++) {
             int period = eg_topo_period(topos[r]);
@@ -337,6 +373,69 @@ static int print_all(eg_topo **topos, const eg_topo_stats *st, const int *nodes,
     return 0;
 }
 
+/* --cluster FILE --params P [--batch B]: the cluster (a number for samples_per_s), the
+ * message bytes and the batch. 0, -1 when --cluster is not given, or 2 after printing. */
+static int cluster_args(const gargs *g, int format, eg_tmodel_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (!g->cluster) {
+        if (g->params || g->batch) {
+            eg_cli_error("%s applies with --cluster FILE.yaml only", g->params ? "--params"
+                                                                               : "--batch");
+            return 2;
+        }
+        return -1;
+    }
+    if (format == FMT_MATRIX) {
+        eg_cli_error("--cluster applies to --format table and csv");
+        return 2;
+    }
+    long params = 0, batch = 32;
+    if (!g->params || eg_parse_long(g->params, &params) || params < 1) {
+        eg_cli_error("--cluster needs --params P, the model's parameter count (a whole number "
+                     ">= 1)%s%s%s", g->params ? "; got '" : "", g->params ? g->params : "",
+                     g->params ? "'" : "");
+        return 2;
+    }
+    if (g->batch && (eg_parse_long(g->batch, &batch) || batch < 1 || batch > INT_MAX)) {
+        eg_cli_error("--batch: '%s' is not a whole number >= 1", g->batch);
+        return 2;
+    }
+    eg_err err = {0};
+    if (eg_spec_cluster_from_file(g->cluster, &cfg->cluster, &err)) {
+        eg_cli_error("%s", err.msg);
+        return err.code == EG_ERUN ? 1 : 2;
+    }
+    if (!(cfg->cluster.samples_per_s > 0)) {
+        eg_cli_error("%s: cluster.samples_per_s: measured needs a run to measure; give a number "
+                     "(one node's samples per second) for expgraph graph", g->cluster);
+        return 2;
+    }
+    cfg->batch_size = (int)batch;
+    cfg->local_steps = 1;
+    cfg->msg_bytes = cfg->allreduce_bytes = 4.0 * (double)params;
+    return 0;
+}
+
+/* the modelled seconds per iteration over K iterations from T = 0 (timemodel.h) */
+static int model_time(eg_tmodel_cfg cfg, eg_topo *t, int allreduce, long K, uint64_t seed,
+                      double *out)
+{
+    eg_err err = {0};
+    eg_tmodel *tm;
+    cfg.nodes = eg_topo_nodes(t);
+    cfg.seed = seed;
+    cfg.allreduce = allreduce;
+    if (eg_tmodel_init(&tm, &cfg, &err)) {
+        eg_cli_error("%s", err.msg);
+        return 1;
+    }
+    eg_tmodel_advance(tm, t, K);
+    *out = eg_tmodel_time(tm) / (double)K;
+    eg_tmodel_free(tm);
+    return 0;
+}
+
 int eg_cmd_graph(int argc, char **argv)
 {
     gargs ga;
@@ -348,6 +447,12 @@ int eg_cmd_graph(int argc, char **argv)
     uint64_t seed;
     if (check_args(&ga, &format, &iters, &seed, &nodes, &count))
         return 2;
+    eg_tmodel_cfg tcfg;
+    int with_cluster = cluster_args(&ga, format, &tcfg);
+    if (with_cluster > 0) {
+        free(nodes);
+        return with_cluster;
+    }
     eg_err err = {0};
     eg_graph_spec g;
     if (eg_spec_graph_from_text(ga.name, &g, &err)) {
@@ -364,9 +469,26 @@ int eg_cmd_graph(int argc, char **argv)
     }
     if (!code)
         code = build_all(&g, nodes, count, seed, format != FMT_MATRIX, topos, st);
+    tmcols tc = {NULL, NULL};
+    if (!code && with_cluster == 0) {
+        tc.gossip = calloc((size_t)count, sizeof(double));
+        tc.psgd = calloc((size_t)count, sizeof(double));
+        if (!tc.gossip || !tc.psgd) {
+            eg_cli_error("out of memory");
+            code = 1;
+        }
+        for (int r = 0; !code && r < count; r++) {
+            long K = iters ? iters : (st[r].period > 0 ? st[r].period : 1);
+            code = model_time(tcfg, topos[r], 0, K, seed, &tc.gossip[r]);
+            if (!code)
+                code = model_time(tcfg, topos[r], 1, K, seed, &tc.psgd[r]);
+        }
+    }
     if (!code)
         code = print_all(topos, st, nodes, count, format, iters, seed,
-                         g.kind == EG_GRAPH_SCHEDULE);
+                         g.kind == EG_GRAPH_SCHEDULE, &tc);
+    free(tc.gossip);
+    free(tc.psgd);
     if (topos)
         for (int r = 0; r < count; r++)
             eg_topo_free(topos[r]);

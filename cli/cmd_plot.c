@@ -50,7 +50,8 @@ static void plot_usage(FILE *f)
             "--y COL       the metrics.csv column to plot (required), e.g. test_acc,\n"
             "              train_loss, consensus\n"
             "--x COL       the x axis: iter (default), epoch, time_s or bytes_sent (any\n"
-            "              metrics.csv column works)\n"
+            "              metrics.csv column works), e.g. time_model_s: the modelled\n"
+            "              time on the spec's cluster: (docs/timemodel.md)\n"
             "--agg KEY     one curve per group of runs that differ only in KEY: the mean of y\n"
             "              (and of x) over the group's runs on the rows they share (the iter\n"
             "              values at which every run has both cells), legend 'LABEL (n=K)'.\n"
@@ -118,7 +119,7 @@ static const eg_cli_opt PLOT_OPTS[] = {
 /* what each text option needs, for the message when it is empty */
 static const char *const PLOT_NEEDS[] = {
     [P_Y] = "--y needs a metrics column, e.g. test_acc",
-    [P_X] = "--x needs iter, epoch, time_s or bytes_sent",
+    [P_X] = "--x needs iter, epoch, time_s, bytes_sent or time_model_s",
     [P_AGG] = "--agg needs a spec key (e.g. seed) or none",
     [P_BAND] = "--band needs sd or minmax",
     [P_OUT] = "-o needs a file name, e.g. -o figure.png"};

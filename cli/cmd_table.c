@@ -38,6 +38,8 @@ static void table_usage(FILE *f)
             "                reach:COL<=V      ... where COL <= V (losses, consensus); '-' when\n"
             "                                  no row does (e.g. reach:test_acc>=0.88)\n"
             "--at COL      what reach reports: iter (default), epoch, time_s or bytes_sent\n"
+            "              (any metrics.csv column: time_model_s, the modelled time on the\n"
+            "              spec's cluster:, e.g. --metric reach:test_acc>=0.9 --at time_model_s)\n"
             "--rows KEY    spec key of the rows, as a dotted path (graph, nodes, lr.base,\n"
             "              algorithm.momentum; a unique last part such as momentum works too).\n"
             "              Default: the keys that differ between the runs (apart from --cols\n"
@@ -117,7 +119,7 @@ static const char *const TABLE_NEEDS[] = {
     [T_COLS] = "--cols needs a spec key (see --help)",
     [T_METRIC] = "--metric needs a column, e.g. test_acc, max:test_acc or reach:test_acc>=0.9",
     [T_AGG] = "--agg needs a spec key (e.g. seed) or none",
-    [T_AT] = "--at needs a metrics column: iter, epoch, time_s or bytes_sent",
+    [T_AT] = "--at needs a metrics column: iter, epoch, time_s, bytes_sent or time_model_s",
     [T_FORMAT] = "--format needs md, csv or latex"};
 
 static int parse_args(int argc, char **argv, targs *a)

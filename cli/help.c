@@ -116,6 +116,21 @@ static const char *const SPEC_HELP =
     "                           #   the receiver uses its own vector in its place\n"
     "  offline: 0.0             # [0, 1): a node is absent in an iteration (computes\n"
     "                           #   and sends nothing, keeps its state)\n"
+    "cluster:                   # a modelled cluster: adds the metrics.csv column\n"
+    "                           #   time_model_s (docs/timemodel.md); absent: no column\n"
+    "  nodes_per_host: 1        # nodes i with equal floor(i / nodes_per_host) share a host\n"
+    "  latency_us: 10           # required: a message's latency between hosts (us)\n"
+    "  bandwidth_gbps: 25       # required: link bandwidth between hosts (Gbit/s), > 0\n"
+    "  intra_latency_us: 2      # within a host (default: latency_us)\n"
+    "  intra_bandwidth_gbps: 200  # within a host (default: bandwidth_gbps)\n"
+    "  samples_per_s: 400       # required: one node's training speed, > 0; or measured:\n"
+    "                           #   this run's own (the slowest rank's, up to the first\n"
+    "                           #   metrics row): then the column depends on the machine\n"
+    "                           #   and rank count; a number keeps it rank-invariant\n"
+    "  straggler:\n"
+    "    prob: 0.0              # [0, 1]: a node straggles in an iteration (drawn from\n"
+    "                           #   the seed, the iteration and the node)\n"
+    "    slowdown: 1            # >= 1: a straggler's compute takes this many times longer\n"
     "output:\n"
     "  dir: runs/NAME           # default runs/<name>\n"
     "sweep:                     # read by `expgraph sweep` only: dotted key -> values,\n"
@@ -443,6 +458,9 @@ static const char *const MD_TYPES[][2] = {
     {"train.epochs", "number"},  {"train.iterations", "integer"},
     {"data.path", "path"},       {"data.image_size", "integer"}, {"graph.path", "path"},
     {"output.dir", "path"},      {"algorithm.compress", "name or mapping"},
+    {"cluster.latency_us", "number"}, {"cluster.bandwidth_gbps", "number"},
+    {"cluster.intra_latency_us", "number"}, {"cluster.intra_bandwidth_gbps", "number"},
+    {"cluster.samples_per_s", "number or `measured`"}, {"cluster.straggler.slowdown", "number"},
     {NULL, NULL},
 };
 

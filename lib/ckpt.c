@@ -11,6 +11,7 @@
 
 static const char MAGIC[8] = {'E', 'G', 'C', 'K', 'P', 'T', 0, 1};
 #define CKPT_VERSION 2u
+#define CKPT_VERSION_TMODEL 3u /* version 2 + the time model block after the header */
 
 /* The header after MAGIC, in file order (fields are written one by one, native byte order,
  * no padding): the X-macro keeps the writer, the reader and the size in step. */
@@ -144,7 +145,7 @@ static int fill_ckpt(FILE *f, void *ud)
 {
     const eg_ckpt_state *st = ud;
     wbuf w = {f, crc32(0L, Z_NULL, 0), 0};
-    ckhdr h = {.version = CKPT_VERSION, .spec_hash = st->spec_hash, .iter = st->ctr->iter,
+    ckhdr h = {.version = st->tmodel ? CKPT_VERSION_TMODEL : CKPT_VERSION, .spec_hash = st->spec_hash, .iter = st->ctr->iter,
                .nodes = st->nodes, .lo = st->lo, .hi = st->lo + st->nlocal, .dim = st->dim,
                .bytes_sent = st->ctr->bytes_sent, .train_time = st->ctr->train_time,
                .rows_since = *st->rows_since, .bytes_inter = st->ctr->bytes_inter};
@@ -152,6 +153,15 @@ static int fill_ckpt(FILE *f, void *ud)
 #define CKHDR_PUT(f) put(&w, &h.f, sizeof h.f);
     CKHDR_FIELDS(CKHDR_PUT)
 #undef CKHDR_PUT
+    if (st->tmodel) { /* version 3: iteration, speed, node count, T (timemodel.h) */
+        int64_t tk = eg_tmodel_iter(st->tmodel);
+        double speed = eg_tmodel_speed(st->tmodel);
+        int32_t tn = eg_tmodel_nodes(st->tmodel);
+        put(&w, &tk, sizeof tk);
+        put(&w, &speed, sizeof speed);
+        put(&w, &tn, sizeof tn);
+        put(&w, eg_tmodel_times(st->tmodel), sizeof(double) * (size_t)tn);
+    }
     float *vecs[8];
     const char *names[8];
     size_t lens[8];
@@ -270,12 +280,12 @@ static int check_file(const char *path, const char *dir, const unsigned char *bu
 #define CKHDR_GET(f) memcpy(&h.f, buf + p, sizeof h.f), p += sizeof h.f;
     CKHDR_FIELDS(CKHDR_GET)
 #undef CKHDR_GET
-    if (h.version != CKPT_VERSION)
+    if (h.version != CKPT_VERSION && h.version != CKPT_VERSION_TMODEL)
         return eg_err_set(err, EG_EINPUT,
-                          "checkpoint %s has format version %u; this expgraph reads version %u "
-                          "only: resume it with the expgraph that wrote it, or start over with "
-                          "--force",
-                          path, h.version, CKPT_VERSION);
+                          "checkpoint %s has format version %u; this expgraph reads versions %u "
+                          "and %u only: resume it with the expgraph that wrote it, or start over "
+                          "with --force",
+                          path, h.version, CKPT_VERSION, CKPT_VERSION_TMODEL);
     if (h.spec_hash != st->spec_hash || h.dim != st->dim || h.nodes != st->nodes)
         return eg_err_set(err, EG_EINPUT,
                           "checkpoint %s belongs to a different spec (changed keys or --set?); "
@@ -283,6 +293,33 @@ static int check_file(const char *path, const char *dir, const unsigned char *bu
     if (h.iter != iter)
         return eg_err_set(err, EG_EINPUT, "checkpoint %s is for iteration %lld, LATEST says %ld",
                           path, (long long)h.iter, iter);
+    if ((h.version == CKPT_VERSION_TMODEL) != (st->tmodel != NULL))
+        return eg_err_set(err, EG_EINPUT,
+                          "checkpoint %s was written %s a time model (cluster:) and this run has "
+                          "%s; resume with the spec that wrote it, or start over with --force",
+                          path, st->tmodel ? "without" : "with", st->tmodel ? "one" : "none");
+    if (st->tmodel) { /* the time model block: iteration, speed, node count, T */
+        int64_t tk;
+        double speed;
+        int32_t tn;
+        size_t need = sizeof tk + sizeof speed + sizeof tn;
+        if (p + need > len - 4)
+            return eg_err_set(err, EG_EINPUT, "checkpoint %s is truncated (time model)", path);
+        memcpy(&tk, buf + p, sizeof tk);
+        memcpy(&speed, buf + p + sizeof tk, sizeof speed);
+        memcpy(&tn, buf + p + sizeof tk + sizeof speed, sizeof tn);
+        p += need;
+        if (tn != eg_tmodel_nodes(st->tmodel) || tk < 0 || tk > h.iter ||
+            p + sizeof(double) * (size_t)tn > len - 4)
+            return eg_err_set(err, EG_EINPUT, "checkpoint %s: inconsistent time model state", path);
+        double *T = malloc(sizeof(double) * (size_t)tn);
+        if (!T)
+            return eg_err_set(err, EG_ERUN, "out of memory reading %s", path);
+        memcpy(T, buf + p, sizeof(double) * (size_t)tn);
+        p += sizeof(double) * (size_t)tn;
+        eg_tmodel_restore(st->tmodel, (long)tk, T, speed);
+        free(T);
+    }
     st->ctr->bytes_sent = h.bytes_sent;
     st->ctr->bytes_inter = h.bytes_inter;
     st->ctr->train_time = h.train_time;

@@ -6,7 +6,9 @@
  * next one is complete, so a checkpoint broken half-way leaves the last good one in place.
  * Each file: magic "EGCKPT\0\1", version, spec hash, iteration, node range, then one record
  * per node (node id, its vectors, RNG states, sampler position, loss accumulator), then a
- * CRC-32 of everything before it (native byte order: read back on the same kind of machine).
+ * CRC-32 of everything before it. Runs with a cluster: section write format version 3: the
+ * time model's state (its iteration, speed, node count and T, timemodel.h) right after the
+ * header; the others write version 2 as before, and both are read (native byte order: read back on the same kind of machine).
  * Files are written to a temporary name, fsync'ed, renamed (eg_write_atomic).
  * Node records make a checkpoint readable by any number of ranks.
  */
@@ -17,6 +19,7 @@
 #include "comm.h"
 #include "common.h"
 #include "sampler.h"
+#include "timemodel.h"
 
 /* The run-wide counters a checkpoint carries (the same on every rank). */
 typedef struct eg_ckpt_counters {
@@ -35,6 +38,7 @@ typedef struct eg_ckpt_state {
     double *loss_acc;     /* nlocal loss sums since the last row (eg_measure_losses) */
     long *rows_since;     /* iterations since the last row (eg_measure_rows_since) */
     eg_ckpt_counters *ctr;
+    eg_tmodel *tmodel;    /* cluster: the time model's T (NULL: none; format 3 when set) */
 } eg_ckpt_state;
 
 /* whether dir holds a complete checkpoint */

@@ -25,6 +25,7 @@ typedef struct eg_measure_env {
     eg_work *const *work; /* one per OpenMP thread */
     int nodes, nlocal;
     size_t dim;
+    int cluster; /* metrics.csv has the cluster: columns (schema.h EG_COL_CLUSTER) */
 } eg_measure_env;
 
 /* One row's measured values (train_loss always; the rest when evaluated). */

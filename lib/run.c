@@ -10,6 +10,7 @@
 #include "algo.h"
 #include "ckpt.h"
 #include "comm.h"
+#include "compress.h"
 #include "data.h"
 #include "measure.h"
 #include "model.h"
@@ -17,6 +18,7 @@
 #include "schedule.h"
 #include "schema.h"
 #include "spec.h"
+#include "timemodel.h"
 #include "topology.h"
 
 #include <cblas.h>
@@ -46,6 +48,7 @@ typedef struct runctx {
     eg_sched sched;
     eg_sampler *sampler;
     eg_measure *metrics;
+    eg_tmodel *tmodel;     /* cluster: the modelled time (NULL without cluster:) */
     int nodes, lo, nlocal, nthreads, rank;
     size_t dim;
     long total_iters;
@@ -75,6 +78,7 @@ typedef struct runctx {
 static void ctx_free(runctx *r)
 {
     eg_measure_free(r->metrics);
+    eg_tmodel_free(r->tmodel);
     eg_sampler_free(r->sampler);
     eg_algo_free(r->algo);
     eg_comm_free(r->comm);
@@ -415,8 +419,36 @@ static eg_ckpt_state ckpt_state(runctx *r)
     eg_ckpt_state cs = {.spec_hash = r->hash, .nodes = r->nodes, .lo = r->lo,
                         .nlocal = r->nlocal, .dim = r->dim, .algo = r->algo,
                         .sampler = r->sampler, .loss_acc = eg_measure_losses(r->metrics),
-                        .rows_since = eg_measure_rows_since(r->metrics), .ctr = &r->ctr};
+                        .rows_since = eg_measure_rows_since(r->metrics), .ctr = &r->ctr,
+                        .tmodel = r->tmodel};
     return cs;
+}
+
+/* cluster: the time model (timemodel.h); b = the bytes one message of this method carries:
+ * its vectors (sgp: and its weight), the running statistics when gossiped, choco's
+ * compressed payload */
+static int setup_tmodel(runctx *r, eg_err *err)
+{
+    const eg_spec *s = &r->spec;
+    if (!s->cluster.on)
+        return EG_OK;
+    const eg_algo_spec *a = &s->algo;
+    double stats = s->norm_stats_gossip ? (double)eg_model_nstats(r->model) : 0.0;
+    double dense = 4.0 * (double)r->dim, msg = eg_algo_gossip_vectors(a->kind) * dense + 4.0 * stats;
+    if (a->kind == EG_ALGO_SGP)
+        msg += 4.0;
+    if (a->kind == EG_ALGO_CHOCO) {
+        eg_compressor q;
+        eg_compress_setup(&q, a->compress, a->ratio, a->levels, r->dim);
+        msg = eg_compress_bytes(&q) + 4.0 * stats;
+    }
+    eg_tmodel_cfg cfg = {.cluster = s->cluster, .nodes = s->nodes, .seed = s->seed,
+                         .batch_size = s->data.batch_size,
+                         .allreduce = eg_algo_kinds[a->kind].vectors == 0,
+                         .local_steps = a->local_steps > 1 ? a->local_steps : 1,
+                         .global_every = a->global_every, .msg_bytes = msg,
+                         .allreduce_bytes = dense, .network = s->network};
+    return eg_tmodel_init(&r->tmodel, &cfg, err);
 }
 
 static int setup_state(runctx *r, const eg_run_opts *o, eg_err *err)
@@ -426,12 +458,14 @@ static int setup_state(runctx *r, const eg_run_opts *o, eg_err *err)
     if ((rc = eg_algo_init(&r->algo, &s->algo, s->nodes, r->nlocal, r->dim,
                            eg_topo_max_nnz(r->topo), r->nthreads, err)) ||
         (rc = setup_model_state(r, err)) || (rc = setup_threads(r, err)) ||
-        (rc = eg_sampler_init(&r->sampler, &r->part, r->lo, r->nlocal, s->seed, err)))
+        (rc = eg_sampler_init(&r->sampler, &r->part, r->lo, r->nlocal, s->seed, err)) ||
+        (rc = setup_tmodel(r, err)))
         return rc;
     if (r->data.stream && (rc = eg_sampler_set_prefetch(r->sampler, eg_data_prefetch, &r->data,
                                                         EG_DATA_AHEAD, s->data.batch_size, err)))
         return rc; /* data.cache: stream reads the next minibatches ahead */
-    eg_measure_env env = {&r->data, r->model, r->comm, r->work, s->nodes, r->nlocal, r->dim};
+    eg_measure_env env = {&r->data, r->model, r->comm, r->work, s->nodes, r->nlocal, r->dim,
+                          s->cluster.on};
     if ((rc = eg_measure_init(&r->metrics, &env, err)))
         return rc;
     init_params(r);
@@ -615,7 +649,8 @@ static eg_schema_row schema_row(const runctx *r, const eg_measure_vals *v, doubl
         .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
         .bytes_sent = r->ctr.bytes_sent, .bytes_inter = r->ctr.bytes_inter,
         .node_acc_mean = v->node_acc, .msgs_lost = eg_algo_msgs_lost(r->algo),
-        .evaluated = v->evaluated};
+        .evaluated = v->evaluated, .cluster = r->tmodel != NULL,
+        .time_model_s = r->tmodel ? eg_tmodel_time(r->tmodel) : 0.0};
     return row;
 }
 
@@ -632,6 +667,14 @@ static int log_row(runctx *r, double lr, int last, eg_err *err)
     int ev = last || t->eval_every == 0 || it % t->eval_every == 0;
     if ((rc = eg_measure_row(r->metrics, r->algo, ev, &r->last, err)))
         return rc;
+    if (r->tmodel && !(eg_tmodel_speed(r->tmodel) > 0)) {
+        /* samples_per_s: measured: one node's speed so far, the slowest rank's (agreed) */
+        double tmax = eg_comm_world_max(r->ctr.train_time);
+        eg_tmodel_set_speed(r->tmodel, tmax > 0 ? (double)it * r->spec.data.batch_size / tmax
+                                                : 1e30);
+    }
+    if (r->tmodel)
+        eg_tmodel_advance(r->tmodel, r->topo, it); /* the iterations before the speed was known */
     eg_schema_row row = schema_row(r, &r->last, lr);
     rc = eg_comm_world_agree(eg_measure_write_row(r->metrics, &row, err), err);
     if (!rc && r->last.evaluated)
@@ -683,6 +726,8 @@ static int step(runctx *r, double lr, eg_err *err)
     r->ctr.iter++;
     eg_measure_end_iter(r->metrics);
     r->ctr.train_time += eg_now() - t0;
+    if (r->tmodel) /* T(k) -> T(k + 1); W is no longer needed */
+        eg_tmodel_advance(r->tmodel, r->topo, r->ctr.iter);
     return rc;
 }
 

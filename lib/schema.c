@@ -119,10 +119,13 @@ static void put_cell(FILE *f, int *first, eg_colfmt fmt, cellval v)
     }
 }
 
-int eg_schema_metrics_header(FILE *f)
+int eg_schema_metrics_header(FILE *f) { return eg_schema_metrics_header_cluster(f, 0); }
+
+int eg_schema_metrics_header_cluster(FILE *f, int cluster)
 {
     for (int i = 0; i < eg_metrics_ncols; i++)
-        fprintf(f, "%s%s", i ? "," : "", eg_metrics_columns[i].name);
+        if (cluster || !(eg_metrics_columns[i].flags & EG_COL_CLUSTER))
+            fprintf(f, "%s%s", i ? "," : "", eg_metrics_columns[i].name);
     fputc('\n', f);
     return ferror(f) ? -1 : 0;
 }
@@ -132,6 +135,8 @@ int eg_schema_metrics_row(FILE *f, const eg_schema_row *row)
     int first = 1;
     for (int i = 0; i < eg_metrics_ncols; i++) {
         const eg_column *c = &eg_metrics_columns[i];
+        if ((c->flags & EG_COL_CLUSTER) && !row->cluster)
+            continue;
         int empty = (c->flags & EG_COL_EVAL) && !row->evaluated;
         put_cell(f, &first, c->fmt, empty ? (cellval){V_EMPTY} : v_real(row_value(row, i)));
     }
@@ -156,6 +161,18 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     buf[0] = 0;
     for (int i = 0, o = 0; i < n && (size_t)o < len; i++)
         o += snprintf(buf + o, len - (size_t)o, "%s%g", i ? " " : "", v[i]);
+    return buf;
+}
+
+/* cluster.samples_per_s as text: %.9g, "measured", or "" without cluster: */
+static const char *cluster_speed_text(char *buf, size_t len, const eg_cluster_spec *c)
+{
+    if (!c->on)
+        snprintf(buf, len, "%s", "");
+    else if (c->samples_per_s > 0)
+        snprintf(buf, len, "%.9g", c->samples_per_s);
+    else
+        snprintf(buf, len, "measured");
     return buf;
 }
 
@@ -214,7 +231,18 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("algorithm.compress", EG_COL_TEXT,                                                       \
       s->algo.kind == EG_ALGO_CHOCO ? eg_compress_kinds[s->algo.compress].name : "")           \
     X("network.drop", EG_COL_G9, s->network.drop)                                              \
-    X("network.offline", EG_COL_G9, s->network.offline)
+    X("network.offline", EG_COL_G9, s->network.offline)                                        \
+    X("cluster.nodes_per_host", EG_COL_INT, when_int(s->cluster.on, s->cluster.nodes_per_host)) \
+    X("cluster.latency_us", EG_COL_G9, when_real(s->cluster.on, s->cluster.latency_us))        \
+    X("cluster.bandwidth_gbps", EG_COL_G9, when_real(s->cluster.on, s->cluster.bandwidth_gbps)) \
+    X("cluster.intra_latency_us", EG_COL_G9,                                                   \
+      when_real(s->cluster.on, s->cluster.intra_latency_us))                                   \
+    X("cluster.intra_bandwidth_gbps", EG_COL_G9,                                               \
+      when_real(s->cluster.on, s->cluster.intra_bandwidth_gbps))                               \
+    X("cluster.samples_per_s", EG_COL_TEXT, cluster_speed_text(tmp, sizeof tmp, &s->cluster))  \
+    X("cluster.straggler.prob", EG_COL_G9, when_real(s->cluster.on, s->cluster.straggler_prob)) \
+    X("cluster.straggler.slowdown", EG_COL_G9,                                                 \
+      when_real(s->cluster.on, s->cluster.straggler_slowdown))
 
 /* X(header, format, value): the run's figures, after the final metrics; the value is an
  * expression over `const eg_summary_src *src`. */

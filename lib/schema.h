@@ -40,7 +40,9 @@ enum {
     EG_COL_REQUIRED = 1, /* metrics.csv: among the first columns every reader requires */
     EG_COL_EVAL = 2,     /* metrics.csv: empty in rows without an evaluation */
     EG_COL_SUMMARY = 4,  /* metrics.csv: its final value is also a summary.csv column */
-    EG_COL_SPEC = 8      /* summary.csv: a spec key (dotted path), not a result */
+    EG_COL_SPEC = 8,     /* summary.csv: a spec key (dotted path), not a result */
+    EG_COL_CLUSTER = 16  /* metrics.csv: written only when the spec has cluster: (the
+                            files of runs without one keep their columns, byte for byte) */
 };
 
 /* X(name, format, flags, axis title, help) - the columns of metrics.csv, in file order. */
@@ -66,7 +68,9 @@ enum {
     X(bytes_inter, EG_COL_F0, EG_COL_SUMMARY, "bytes between machines",                        \
       "cumulative bytes between different machines (= bytes_sent without machines)")         \
     X(msgs_lost, EG_COL_F0, EG_COL_SUMMARY, "messages lost",                                   \
-      "cumulative messages lost by the network (network.drop, network.offline)")
+      "cumulative messages lost by the network (network.drop, network.offline)")           \
+    X(time_model_s, EG_COL_G9, EG_COL_CLUSTER, "modelled time (s)",                             \
+      "modelled wall-clock seconds on the spec's cluster: (docs/timemodel.md); only with cluster:")
 
 /* The values of one metrics.csv row: a double per column (integers exactly). */
 typedef struct eg_schema_row {
@@ -74,6 +78,7 @@ typedef struct eg_schema_row {
     EG_METRICS_COLUMNS(EG_SCHEMA_FIELD_)
 #undef EG_SCHEMA_FIELD_
     int evaluated; /* 0: the EG_COL_EVAL cells are left empty */
+    int cluster;   /* 1: the EG_COL_CLUSTER columns are written (as the header has them) */
 } eg_schema_row;
 
 typedef struct eg_column {
@@ -98,8 +103,10 @@ void eg_metrics_columns_text(int flags, const char *sep, char *out, size_t len);
 void eg_metrics_columns_help(FILE *f);
 
 /* Writes the header line / one row (with its line end) to f. Returns 0, or -1 when the
- * stream is in error. Does not flush. */
+ * stream is in error. Does not flush. The header has no EG_COL_CLUSTER column;
+ * eg_schema_metrics_header_cluster(f, 1) has them (rows: row->cluster = 1). */
 int eg_schema_metrics_header(FILE *f);
+int eg_schema_metrics_header_cluster(FILE *f, int cluster);
 int eg_schema_metrics_row(FILE *f, const eg_schema_row *row);
 
 /* ---- summary.csv ---- */

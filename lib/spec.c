@@ -682,6 +682,81 @@ static int network_section(ctx *c, const eg_ynode *n, eg_spec *s)
     return 0;
 }
 
+/* cluster: the modelled cluster (timemodel.h); absent: no time_model_s column. name is
+ * the dotted prefix of the keys in messages ("cluster"). */
+static int cluster_map(ctx *c, const eg_ynode *n, const char *name, eg_cluster_spec *cl)
+{
+    memset(cl, 0, sizeof *cl);
+    if (n->kind != EG_Y_MAP)
+        return fail(c, n, "%s must be a mapping (nodes_per_host, latency_us, bandwidth_gbps, "
+                    "intra_latency_us, intra_bandwidth_gbps, samples_per_s, straggler)", name);
+    static const char *const keys[] = {"nodes_per_host", "latency_us", "bandwidth_gbps",
+                                       "intra_latency_us", "intra_bandwidth_gbps",
+                                       "samples_per_s", "straggler", NULL};
+    if (only_keys(c, n, name, keys))
+        return EG_EINPUT;
+    static const char *const required[] = {"latency_us", "bandwidth_gbps", "samples_per_s", NULL};
+    for (int i = 0; required[i]; i++)
+        if (!eg_ymap_get(n, required[i], NULL))
+            return fail(c, n, "%s needs %s.%s", name, name, required[i]);
+    char key[96];
+    const eg_ynode *v;
+    cl->on = 1;
+    cl->nodes_per_host = 1;
+    cl->straggler_slowdown = 1;
+#define CL_KEY(k) (snprintf(key, sizeof key, "%s.%s", name, k), key)
+    if ((v = eg_ymap_get(n, "nodes_per_host", NULL)) &&
+        rd_int(c, v, CL_KEY("nodes_per_host"), 1, 1 << 20, &cl->nodes_per_host))
+        return EG_EINPUT;
+    if (rd_double_min(c, eg_ymap_get(n, "latency_us", NULL), CL_KEY("latency_us"), 0, 0,
+                      &cl->latency_us) ||
+        rd_double_min(c, eg_ymap_get(n, "bandwidth_gbps", NULL), CL_KEY("bandwidth_gbps"), 0, 1,
+                      &cl->bandwidth_gbps))
+        return EG_EINPUT;
+    cl->intra_latency_us = cl->latency_us;
+    cl->intra_bandwidth_gbps = cl->bandwidth_gbps;
+    if ((v = eg_ymap_get(n, "intra_latency_us", NULL)) &&
+        rd_double_min(c, v, CL_KEY("intra_latency_us"), 0, 0, &cl->intra_latency_us))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "intra_bandwidth_gbps", NULL)) &&
+        rd_double_min(c, v, CL_KEY("intra_bandwidth_gbps"), 0, 1, &cl->intra_bandwidth_gbps))
+        return EG_EINPUT;
+    v = eg_ymap_get(n, "samples_per_s", NULL);
+    if (v->kind == EG_Y_SCALAR && !strcmp(v->str, "measured"))
+        cl->samples_per_s = 0;
+    else if (v->kind == EG_Y_SCALAR && (v->quoted || eg_parse_double(v->str, &cl->samples_per_s)))
+        return fail(c, v, "%s must be a number > 0 or 'measured', got '%s'",
+                    CL_KEY("samples_per_s"), v->str);
+    else if (rd_double_min(c, v, CL_KEY("samples_per_s"), 0, 1, &cl->samples_per_s))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "straggler", NULL)) && !eg_ynode_is_null(v)) {
+        char sk[64];
+        snprintf(sk, sizeof sk, "%s.straggler", name);
+        if (v->kind != EG_Y_MAP)
+            return fail(c, v, "%s must be a mapping (prob: P, slowdown: S)", sk);
+        static const char *const skeys[] = {"prob", "slowdown", NULL};
+        if (only_keys(c, v, sk, skeys))
+            return EG_EINPUT;
+        const eg_ynode *w;
+        if ((w = eg_ymap_get(v, "prob", NULL)) &&
+            rd_interval(c, w, CL_KEY("straggler.prob"), 0, 0, 1, 0, &cl->straggler_prob))
+            return EG_EINPUT;
+        if ((w = eg_ymap_get(v, "slowdown", NULL)) &&
+            rd_double_min(c, w, CL_KEY("straggler.slowdown"), 1, 0, &cl->straggler_slowdown))
+            return EG_EINPUT;
+    }
+#undef CL_KEY
+    return 0;
+}
+
+static int cluster_section(ctx *c, const eg_ynode *n, eg_spec *s)
+{
+    memset(&s->cluster, 0, sizeof s->cluster);
+    if (!n || eg_ynode_is_null(n))
+        return 0;
+    return cluster_map(c, n, "cluster", &s->cluster);
+}
+
 /* groups defaults to 2 when group norm is chosen; 0 (unused) otherwise */
 static int model_norm_defaults(eg_model_spec *m)
 {
@@ -1100,7 +1175,7 @@ static void file_stem(const char *path, char *out, size_t len)
 /* the spec's top-level keys (convert checks them, sweeps may vary any of them but sweep) */
 static const char *const TOP_KEYS[] = {"name", "seed", "nodes", "graph", "algorithm", "model",
                                        "data", "train", "lr", "network", "output", "sweep",
-                                       NULL};
+                                       "cluster", NULL};
 
 static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
 {
@@ -1134,7 +1209,8 @@ static int convert(ctx *c, const eg_ynode *root, eg_spec *s)
         data_section(c, eg_ymap_get(root, "data", NULL), s) ||
         train_section(c, eg_ymap_get(root, "train", NULL), s) ||
         lr_section(c, eg_ymap_get(root, "lr", NULL), s) ||
-        network_section(c, eg_ymap_get(root, "network", NULL), s))
+        network_section(c, eg_ymap_get(root, "network", NULL), s) ||
+        cluster_section(c, eg_ymap_get(root, "cluster", NULL), s))
         return EG_EINPUT;
     snprintf(s->out_dir, sizeof s->out_dir, "runs/%s", s->name);
     if ((v = eg_ymap_get(root, "output", NULL)) && !eg_ynode_is_null(v)) {
@@ -1562,6 +1638,19 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     ap(&b, &len, &cap, "network:\n  drop: %.17g\n  offline: %.17g\n", s->network.drop,
        s->network.offline);
     ap(&b, &len, &cap, "output:\n  dir: %s\n", q(s->out_dir, t1, sizeof t1));
+    if (s->cluster.on) { /* written only when given: older specs' text and hash unchanged */
+        const eg_cluster_spec *cl = &s->cluster;
+        ap(&b, &len, &cap, "cluster:\n  nodes_per_host: %d\n  latency_us: %.17g\n"
+           "  bandwidth_gbps: %.17g\n  intra_latency_us: %.17g\n  intra_bandwidth_gbps: %.17g\n",
+           cl->nodes_per_host, cl->latency_us, cl->bandwidth_gbps, cl->intra_latency_us,
+           cl->intra_bandwidth_gbps);
+        if (cl->samples_per_s > 0)
+            ap(&b, &len, &cap, "  samples_per_s: %.17g\n", cl->samples_per_s);
+        else
+            ap(&b, &len, &cap, "  samples_per_s: measured\n");
+        ap(&b, &len, &cap, "  straggler:\n    prob: %.17g\n    slowdown: %.17g\n",
+           cl->straggler_prob, cl->straggler_slowdown);
+    }
     if (!b)
         eg_err_set(err, EG_ERUN, "out of memory");
     return b;
@@ -1601,6 +1690,19 @@ int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err)
         return rc;
     *g = s.graph;
     return 0;
+}
+
+int eg_spec_cluster_from_file(const char *path, eg_cluster_spec *cl, eg_err *err)
+{
+    memset(cl, 0, sizeof *cl);
+    eg_ynode *root = eg_yaml_parse_file(path, err);
+    if (!root)
+        return EG_EINPUT;
+    ctx c = {path, err, 0};
+    const eg_ynode *n = root->kind == EG_Y_MAP ? eg_ymap_get(root, "cluster", NULL) : NULL;
+    int rc = cluster_map(&c, n ? n : root, "cluster", cl);
+    eg_ynode_free(root);
+    return rc;
 }
 
 /* ---- sweeps ---- */

@@ -8,6 +8,7 @@
 #include "data.h"
 #include "model.h"
 #include "network.h"
+#include "timemodel.h"
 #include "topology.h"
 
 #define EG_MAX_MILESTONES 16
@@ -67,6 +68,7 @@ typedef struct eg_spec {
     eg_train_spec train;
     eg_lr_spec lr;
     eg_network_spec network; /* network: drop, offline (default 0: a perfect network) */
+    eg_cluster_spec cluster; /* cluster: the modelled cluster (on = 0: none; timemodel.h) */
     char out_dir[EG_PATH_MAX]; /* output.dir, default runs/<name> */
     struct eg_ynode *tree;  /* the YAML tree after --set (owned; positions for messages) */
     eg_topo *topo;          /* the graph, built while validating (owned until taken) */
@@ -98,6 +100,11 @@ uint64_t eg_spec_hash(const eg_spec *spec);
 /* Parses a graph given as a name or a YAML flow mapping ("ring", "{name: erdos_renyi,
  * p: 0.2}") into g (defaults filled; not checked against a node count). */
 int eg_spec_graph_from_text(const char *text, eg_graph_spec *g, eg_err *err);
+
+/* Reads a cluster description (expgraph graph --cluster): a YAML file whose top-level
+ * mapping has a cluster: key, or is itself the mapping (nodes_per_host, latency_us, ...).
+ * EG_EINPUT with "FILE:LINE:COL: message naming the key" when it is bad. */
+int eg_spec_cluster_from_file(const char *path, eg_cluster_spec *cl, eg_err *err);
 
 /* ---- sweeps ---- */
 typedef struct eg_sweep {

@@ -285,9 +285,9 @@ static void truncate_half(const char *dir, const char *bin)
 
 static void truncate_header(const char *dir, const char *bin) { ck_assert(truncate(bin, 30) == 0); }
 
-static void version_3(const char *dir, const char *bin)
+static void version_4(const char *dir, const char *bin)
 {
-    uint32_t v = 3;
+    uint32_t v = 4; /* 3 is version 2 with the time model (cluster:) */
     poke(bin, 8, &v, 4);
     fix_crc(bin);
 }
@@ -323,8 +323,8 @@ START_TEST(test_refusals)
     expect_refused("a corrupt byte", flip_byte, HASH, "corrupt (checksum mismatch)");
     expect_refused("truncated to half", truncate_half, HASH, "corrupt (checksum mismatch)");
     expect_refused("truncated in the header", truncate_header, HASH, "truncated or not a checkpoint");
-    expect_refused("format version 3", version_3, HASH,
-                   "has format version 3; this expgraph reads version 2 only");
+    expect_refused("format version 4", version_4, HASH,
+                   "has format version 4; this expgraph reads versions 2 and 3 only");
     expect_refused("another magic", not_a_checkpoint, HASH, "truncated or not a checkpoint");
     expect_refused("a missing file", drop_file, HASH, "is missing");
     expect_refused("no LATEST", drop_latest, HASH, "no checkpoint to resume from");

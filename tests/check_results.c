@@ -557,7 +557,7 @@ START_TEST(schema_columns)
     eg_metrics_columns_text(EG_COL_REQUIRED, ",", t, sizeof t);
     ck_assert_str_eq(t, HDR); /* SPEC.md section 5 */
     eg_metrics_columns_text(0, ",", t, sizeof t);
-    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost");
+    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost,time_model_s");
     ck_assert_ptr_nonnull(eg_metrics_column("consensus"));
     ck_assert_str_eq(eg_metrics_column("test_acc")->title, "test accuracy");
     ck_assert_ptr_null(eg_metrics_column("nosuch"));
@@ -656,7 +656,11 @@ START_TEST(schema_round_trip)
         /* metrics.csv: the evaluation-only cells are empty in the second row */
         const eg_metrics *m = &run.metrics;
         ck_assert_int_eq((int)m->nrows, 2);
-        ck_assert_int_eq(m->ncols, eg_metrics_ncols);
+        int without_cluster = 0; /* the header without cluster: has no time_model_s */
+        for (int c = 0; c < eg_metrics_ncols; c++)
+            without_cluster += !(eg_metrics_columns[c].flags & EG_COL_CLUSTER);
+        ck_assert_int_eq(m->ncols, without_cluster);
+        ck_assert_int_eq(eg_metrics_col(m, "time_model_s"), -1);
         for (int c = 0; c < m->ncols; c++)
             ck_assert_int_eq(m->has[m->ncols + c], !(eg_metrics_columns[c].flags & EG_COL_EVAL));
         ck_assert_double_eq(m->val[eg_metrics_col(m, "iter")], 10);

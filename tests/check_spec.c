@@ -345,6 +345,54 @@ START_TEST(test_resnet_stem)
 }
 END_TEST
 
+/* cluster: values, defaults, measured, round trip; absent: nothing in the YAML */
+START_TEST(test_cluster)
+{
+    const char *p = write_spec("cl.yaml", BASE);
+    eg_spec s, t;
+    eg_err e = {0};
+    ck_assert_int_eq(eg_spec_load(&s, p, NULL, 0, &e), 0);
+    ck_assert_int_eq(s.cluster.on, 0);
+    char *y = eg_spec_to_yaml(&s, &e);
+    ck_assert_ptr_null(strstr(y, "cluster"));
+    free(y);
+    eg_spec_free(&s);
+    char *sets[] = {"cluster={nodes_per_host: 8, latency_us: 10, bandwidth_gbps: 25, "
+                    "intra_latency_us: 2, samples_per_s: 400, straggler: {prob: 0.01, slowdown: 4}}",
+                    "cluster.bandwidth_gbps=1.5"};
+    ck_assert_msg(eg_spec_load(&s, p, sets, 2, &e) == 0, "%s", e.msg);
+    ck_assert(s.cluster.on && s.cluster.nodes_per_host == 8);
+    ck_assert(s.cluster.latency_us == 10 && s.cluster.bandwidth_gbps == 1.5);
+    ck_assert(s.cluster.intra_latency_us == 2 && s.cluster.intra_bandwidth_gbps == 1.5);
+    ck_assert(s.cluster.samples_per_s == 400);
+    ck_assert(s.cluster.straggler_prob == 0.01 && s.cluster.straggler_slowdown == 4);
+    y = eg_spec_to_yaml(&s, &e);
+    const char *q = write_spec("cl2.yaml", y);
+    ck_assert_msg(eg_spec_load(&t, q, NULL, 0, &e) == 0, "%s", e.msg);
+    char *y2 = eg_spec_to_yaml(&t, &e);
+    ck_assert_str_eq(y, y2);
+    free(y);
+    free(y2);
+    eg_spec_free(&s);
+    eg_spec_free(&t);
+    p = write_spec("cl.yaml", BASE);
+    char *sets2[] = {"cluster={latency_us: 0, bandwidth_gbps: 1, samples_per_s: measured}"};
+    ck_assert_msg(eg_spec_load(&s, p, sets2, 1, &e) == 0, "%s", e.msg);
+    ck_assert(s.cluster.on && s.cluster.samples_per_s == 0 && s.cluster.nodes_per_host == 1);
+    y = eg_spec_to_yaml(&s, &e);
+    ck_assert_ptr_nonnull(strstr(y, "  samples_per_s: measured\n"));
+    free(y);
+    eg_spec_free(&s);
+    expect_bad("seed: 1\nnodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: logreg\n"
+               "data: {name: synthetic}\ncluster: {latency_us: 1, bandwidth_gbps: 1}\n", ":7:",
+               "cluster needs cluster.samples_per_s");
+    expect_bad("seed: 1\nnodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: logreg\n"
+               "data: {name: synthetic}\ncluster:\n  latency_us: 1\n  bandwidth_gbps: 1\n"
+               "  samples_per_s: 5\n  straggler: {prob: 0.1, slowdown: 0}\n", ":11:",
+               "cluster.straggler.slowdown must be >= 1");
+}
+END_TEST
+
 int main(void)
 {
     const char *t = eg_test_tmpdir();
@@ -363,6 +411,7 @@ int main(void)
     tcase_add_test(tc, test_graph_text);
     tcase_add_test(tc, test_network_and_choco);
     tcase_add_test(tc, test_resnet_stem);
+    tcase_add_test(tc, test_cluster);
     suite_add_tcase(s, tc);
     return eg_test_run(s);
 }

@@ -118,6 +118,11 @@ sweep:
     put(d, "quoted.yaml", 'name: "a b"\nnodes: \'4\'\ngraph: "ring"\nalgorithm: dmsgd\n'
         'model: logreg\ndata: {name: synthetic}\noutput: {dir: "runs/x y"}\n')
     put(d, "graph-text.yaml", "{name: erdos_renyi, p: 0.2}")
+    put(d, "cluster.yaml", SKELETON + "cluster: {nodes_per_host: 2, latency_us: 10, "
+        "bandwidth_gbps: 25, intra_latency_us: 2, intra_bandwidth_gbps: 200, "
+        "samples_per_s: 400, straggler: {prob: 0.01, slowdown: 4}}\n")
+    put(d, "cluster-measured.yaml", SKELETON + "cluster:\n  latency_us: 10\n"
+        "  bandwidth_gbps: 1\n  samples_per_s: measured\n")
 
 
 def spec_dict(path):
