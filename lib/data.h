@@ -27,6 +27,7 @@ typedef struct eg_data_spec {
     int classes;             /* default 4 */
     int samples;             /* training samples per node, default 512 */
     int test_samples;        /* default 2000 */
+    double val_fraction;     /* [0, 1): held out of each node's shard for validation */
 } eg_data_spec;
 
 typedef struct eg_data_src eg_data_src;

@@ -85,6 +85,7 @@ static cellval v_pass(cellval v) { return v; }
 /* a value only when cond holds, else an empty cell */
 static cellval when_int(int cond, long long i) { return cond ? v_int(i) : (cellval){V_EMPTY}; }
 static cellval when_real(int cond, double d) { return cond ? v_real(d) : (cellval){V_EMPTY}; }
+static cellval when_text(int cond, const char *t) { return cond ? v_text(t) : (cellval){V_EMPTY}; }
 
 static double as_real(const cellval *v)
 {
@@ -187,7 +188,9 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("model.depth", EG_COL_INT, when_int(s->model.depth > 0, s->model.depth))                 \
     X("model.width", EG_COL_INT, when_int(s->model.width > 0, s->model.width))                 \
     X("model.norm", EG_COL_TEXT, eg_norm_names[s->model.norm])                                 \
-    X("model.groups", EG_COL_INT, when_int(s->model.groups > 0, s->model.groups))              \
+    X("model.groups", EG_COL_INT, s->model.n_block_groups && s->model.groups > 0               \
+      ? v_text(ints_text(tmp, sizeof tmp, s->model.block_groups, s->model.n_block_groups))    \
+      : when_int(s->model.groups > 0, s->model.groups))                                       \
     X("model.norm_stats", EG_COL_TEXT, s->norm_stats_gossip ? "gossip" : "local")              \
     X("data", EG_COL_TEXT, eg_data_kinds[s->data.kind].name)                                   \
     X("data.partition", EG_COL_TEXT, eg_partition_kinds[s->data.partition].name)               \
@@ -209,7 +212,13 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("algorithm.compress", EG_COL_TEXT,                                                       \
       s->algo.kind == EG_ALGO_CHOCO ? eg_compress_kinds[s->algo.compress].name : "")           \
     X("network.drop", EG_COL_G9, s->network.drop)                                              \
-    X("network.offline", EG_COL_G9, s->network.offline)
+    X("network.offline", EG_COL_G9, s->network.offline)                                        \
+    X("model.padding", EG_COL_TEXT,                                                            \
+      when_text(s->model.kind == EG_MODEL_CNN, s->model.valid ? "valid" : "same"))             \
+    X("model.norm_after", EG_COL_TEXT,                                                         \
+      when_text(s->model.kind == EG_MODEL_CNN && s->model.norm != EG_NORM_NONE,                \
+                s->model.norm_after_pool ? "pool" : "conv"))                                   \
+    X("data.val_fraction", EG_COL_G9, s->data.val_fraction)
 
 /* X(header, format, value): the run's figures, after the final metrics; the value is an
  * expression over `const eg_summary_src *src`. */
