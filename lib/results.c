@@ -1337,22 +1337,47 @@ double eg_t_quantile(double prob, double df)
     return 0.5 * (lo + hi);
 }
 
-/* 1 when key is the compared key, one of its sub-keys (graph.peers for graph) or name */
-static int paired_ignored(const char *key, const char *vskey)
+/* 1 when key is k or one of its sub-keys (graph.peers for graph) */
+static int key_or_sub(const char *key, const char *k)
 {
-    size_t l = strlen(vskey);
-    return !strcmp(key, "name") || (!strncmp(key, vskey, l) && (!key[l] || key[l] == '.'));
+    size_t l = strlen(k);
+    return !strncmp(key, k, l) && (!key[l] || key[l] == '.');
 }
 
-/* 1 when runs a and b have the same value for every key both have, apart from the
- * compared key (paired_ignored) and except (NULL: none) */
-static int same_but(const eg_rundir *a, const eg_rundir *b, const char *vskey,
-                    const char *except)
+/* the line of cell c along which the reference lies: its row, or its column when the
+ * compared key labels the columns */
+static int line_of(const eg_pivot *p, int c)
 {
-    for (int i = 0; i < a->nkeys; i++) {
-        const char *v = eg_rundir_get(b, a->keys[i]);
-        if (v && strcmp(v, a->vals[i]) && !paired_ignored(a->keys[i], vskey) &&
-            !same_key(a->keys[i], except))
+    return same_key(p->vskey, p->colkey) ? c % p->ncols : c / p->ncols;
+}
+
+/* 1 when every run on line ln (line_of) that has key has the value v */
+static int line_constant(const eg_pivot *p, const eg_runset *rs, int ln, const char *key,
+                         const char *v)
+{
+    for (int i = 0; i < rs->n; i++) {
+        const char *w = line_of(p, p->cell[i]) == ln ? eg_rundir_get(&rs->runs[i], key) : NULL;
+        if (w && strcmp(w, v))
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 when runs a and b (indices into rs) pair: every key both have holds the same value,
+ * apart from name, the compared key and its sub-keys, except (NULL: none), and the keys
+ * each run's line holds constant (a psgd row with graph full pairs with the dmsgd row
+ * graph=exp: algorithm, like graph, is what the rows compare) */
+static int same_but(const eg_pivot *p, const eg_runset *rs, int a, int b, const char *except)
+{
+    const eg_rundir *ra = &rs->runs[a], *rb = &rs->runs[b];
+    int la = line_of(p, p->cell[a]), lb = line_of(p, p->cell[b]);
+    for (int i = 0; i < ra->nkeys; i++) {
+        const char *k = ra->keys[i], *v = eg_rundir_get(rb, k);
+        if (!v || !strcmp(v, ra->vals[i]) || !strcmp(k, "name") || key_or_sub(k, p->vskey) ||
+            same_key(k, except))
+            continue;
+        if (same_key(k, p->aggkey) || !line_constant(p, rs, la, k, ra->vals[i]) ||
+            !line_constant(p, rs, lb, k, v)) /* the aggregated key always pairs */
             return 0;
     }
     return 1;
@@ -1387,8 +1412,8 @@ static int pair_runs(const eg_pivot *p, const eg_runset *rs, int *partner, eg_er
         if (is_ref(r, key, val))
             continue;
         for (int j = 0; j < rs->n && partner[i] < 0; j++)
-            if (is_ref(&rs->runs[j], key, val) && same_but(r, &rs->runs[j], key, NULL) &&
-                same_but(&rs->runs[j], r, key, NULL))
+            if (is_ref(&rs->runs[j], key, val) && same_but(p, rs, i, j, NULL) &&
+                same_but(p, rs, j, i, NULL))
                 partner[i] = j;
         int c = p->cell[i];
         if (partner[i] < 0)
@@ -1407,8 +1432,7 @@ static int pair_runs(const eg_pivot *p, const eg_runset *rs, int *partner, eg_er
             continue;
         for (int q = 0; q < rs->n; q++) {
             if (!is_ref(&rs->runs[q], key, val) ||
-                !same_but(&rs->runs[r0], &rs->runs[q], key, p->aggkey) ||
-                !same_but(&rs->runs[q], &rs->runs[r0], key, p->aggkey))
+                !same_but(p, rs, r0, q, p->aggkey) || !same_but(p, rs, q, r0, p->aggkey))
                 continue;
             int found = 0;
             for (int i = 0; i < rs->n && !found; i++)

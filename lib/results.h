@@ -225,8 +225,11 @@ double eg_t_quantile(double prob, double df);
 /* Turns p (built by eg_pivot_build from rs, with p->aggkey usually "seed") into a paired
  * comparison with the reference: the runs whose canonical key `key` has the value `val`
  * (normalised as run values are). Each other run r is paired with the reference run that
- * has the same value for every key except key itself, its sub-keys (key.*) and name: the
- * keys swept besides the compared one, the aggregated seed included. A cell's value is
+ * has the same value for every key except key itself, its sub-keys (key.*), name, and the
+ * keys that are constant along each run's row (along its column when key labels the
+ * columns), which the rows compare as they compare key (a psgd row with graph full pairs
+ * with the dmsgd row graph=exp): so the seed and the column key pair the runs. A cell's
+ * value is
  * then the mean of its runs' differences d = metric(r) - metric(partner), with their
  * sample std and 95% t interval mean +- t_{0.975, dn-1} sd / sqrt(dn) (dn: the pairs
  * where both runs have a value). Reference cells get ref = 1 and no differences.

@@ -4,6 +4,7 @@
 
 #include "spec.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,8 @@ int eg_schema_metrics_row(FILE *f, const eg_schema_row *row)
     int first = 1;
     for (int i = 0; i < eg_metrics_ncols; i++) {
         const eg_column *c = &eg_metrics_columns[i];
-        int empty = (c->flags & EG_COL_EVAL) && !row->evaluated;
+        int empty = ((c->flags & EG_COL_EVAL) && !row->evaluated) ||
+                    ((c->flags & EG_COL_NAN_EMPTY) && isnan(row_value(row, i)));
         put_cell(f, &first, c->fmt, empty ? (cellval){V_EMPTY} : v_real(row_value(row, i)));
     }
     fputc('\n', f);

@@ -927,7 +927,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_data_info *di = &eg_data_kinds[kind];
     static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
                                        "augment", "heterogeneity", "dim", "classes", "samples",
-                                       "test_samples", "image_size", "cache", NULL};
+                                       "test_samples", "image_size", "cache", "val_fraction",
+                                       NULL};
     if (map && only_keys(c, map, "data", keys))
         return EG_EINPUT;
     if (map &&
@@ -939,6 +940,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
          (((v = eg_ymap_get(map, "augment", NULL)) && !eg_ynode_is_null(v)) && data_augment(c, v, d)) ||
          ((v = eg_ymap_get(map, "heterogeneity", NULL)) &&
           rd_double_min(c, v, "data.heterogeneity", 0, 0, &d->heterogeneity)) ||
+         ((v = eg_ymap_get(map, "val_fraction", NULL)) &&
+          rd_interval(c, v, "data.val_fraction", 0, 0, 1, 1, &d->val_fraction)) ||
          data_image_keys(c, map, di, d) || data_synth_keys(c, map, di, d)))
         return EG_EINPUT;
     if (di->needs_path && !d->path[0])
@@ -1490,6 +1493,8 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
        (d->augment & EG_AUG_CROP) && (d->augment & EG_AUG_FLIP) ? ", " : "",
        (d->augment & EG_AUG_FLIP) ? "flip" : "");
     ap(&b, &len, &cap, "  heterogeneity: %.17g\n", d->heterogeneity);
+    if (d->val_fraction > 0) /* 0, the default, unwritten: older specs' text */
+        ap(&b, &len, &cap, "  val_fraction: %.17g\n", d->val_fraction);
     if (eg_data_kinds[d->kind].format == EG_DFMT_SYNTH)
         ap(&b, &len, &cap, "  dim: %d\n  classes: %d\n  samples: %d\n  test_samples: %d\n", d->dim,
            d->classes, d->samples, d->test_samples);

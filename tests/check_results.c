@@ -561,18 +561,19 @@ START_TEST(schema_columns)
     eg_metrics_columns_text(EG_COL_REQUIRED, ",", t, sizeof t);
     ck_assert_str_eq(t, HDR); /* SPEC.md section 5 */
     eg_metrics_columns_text(0, ",", t, sizeof t);
-    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost");
+    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost,val_loss,val_acc");
     ck_assert_ptr_nonnull(eg_metrics_column("consensus"));
     ck_assert_str_eq(eg_metrics_column("test_acc")->title, "test accuracy");
     ck_assert_ptr_null(eg_metrics_column("nosuch"));
     /* summary.csv: spec keys, the final metrics (not time_s, lr), the run's figures */
     int n = eg_summary_ncols();
-    ck_assert_int_eq(n, 60);
+    ck_assert_int_eq(n, 63);
     ck_assert_str_eq(eg_summary_column(0)->name, "name");
-    ck_assert_str_eq(eg_summary_column(42)->name, "iter");
-    ck_assert_str_eq(eg_summary_column(49)->name, "node_acc_mean");
-    ck_assert_str_eq(eg_summary_column(50)->name, "bytes_inter");
-    ck_assert_str_eq(eg_summary_column(51)->name, "msgs_lost");
+    ck_assert_str_eq(eg_summary_column(44)->name, "data.val_fraction");
+    ck_assert_str_eq(eg_summary_column(45)->name, "iter");
+    ck_assert_str_eq(eg_summary_column(52)->name, "node_acc_mean");
+    ck_assert_str_eq(eg_summary_column(53)->name, "bytes_inter");
+    ck_assert_str_eq(eg_summary_column(54)->name, "msgs_lost");
     ck_assert_str_eq(eg_summary_column(n - 3)->name, "threads");
     ck_assert_str_eq(eg_summary_column(n - 1)->name, "data_bytes_max");
     ck_assert_ptr_null(eg_summary_column(n));
@@ -583,6 +584,31 @@ START_TEST(schema_columns)
     ck_assert_int_eq(eg_summary_is_spec_key("model.depth"), 1); /* a key added later */
     ck_assert_int_eq(eg_summary_is_spec_key("train_time_s"), 0);
     ck_assert_int_eq(eg_summary_is_spec_key("test_acc"), 0);
+}
+END_TEST
+
+/* val_loss and val_acc: empty where NaN (no validation split) and in rows without an
+ * evaluation, written where measured */
+START_TEST(schema_val_columns)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    eg_schema_row r = {.iter = 10, .test_acc = 0.5, .val_loss = NAN, .val_acc = NAN,
+                       .evaluated = 1};
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    r.val_loss = 0.75;
+    r.val_acc = 0.625;
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    r.evaluated = 0;
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    char *l1 = buf, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    ck_assert_msg(!strncmp(l2 - 3, ",,\n", 3), "%s", buf);        /* NaN: empty */
+    ck_assert_msg(!strncmp(l3 - 12, ",0.75,0.625\n", 12), "%s", buf); /* measured */
+    ck_assert_msg(!strncmp(l3 + strlen(l3) - 3, ",,\n", 3), "%s", buf); /* no evaluation */
+    free(buf);
 }
 END_TEST
 
@@ -1413,6 +1439,32 @@ START_TEST(pivot_paired_unpaired)
     eg_pivot_free(&p);
     eg_runset_free(&rs);
     cleanup();
+    /* rows that differ in more than the compared key: a psgd row (graph full) pairs with
+     * the dmsgd row graph=exp by seed, since algorithm is constant along each row */
+    root = tmpdir();
+    for (int s = 1; s <= 3; s++) {
+        char sub[64], f[1200], text[300];
+        make_pair_run(root, s, "exp", 0.80 + 0.01 * s);
+        make_pair_run(root, s, "full", 0.90 + 0.02 * s);
+        snprintf(sub, sizeof sub, "graph=full,seed=%d", s);
+        snprintf(f, sizeof f, "%s/%s/summary.csv", root, sub);
+        snprintf(text, sizeof text, "name,seed,nodes,graph,algorithm,test_acc\nt,%d,4,full,psgd,0\n", s);
+        write_file(f, text);
+        snprintf(sub, sizeof sub, "graph=exp,seed=%d", s);
+        snprintf(f, sizeof f, "%s/%s/summary.csv", root, sub);
+        snprintf(text, sizeof text, "name,seed,nodes,graph,algorithm,test_acc\nt,%d,4,exp,dmsgd,0\n", s);
+        write_file(f, text);
+    }
+    load_root(&rs, root);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    ck_assert_msg(eg_pivot_paired(&p, &rs, "graph", "exp", &err) == EG_OK, "%s", err.msg);
+    int r = row_of(&p, "full");
+    ck_assert_int_eq(p.dn[r], 3);
+    ck_assert_double_eq_tol(p.dmean[r], 0.12, 1e-12); /* 0.1 + 0.01 s for s = 1, 2, 3 */
+    ck_assert_double_eq_tol(p.dsd[r], 0.01, 1e-12);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
     /* a reference seed the cell lacks */
     root = tmpdir();
     for (int s = 1; s <= 2; s++) {
@@ -1446,6 +1498,7 @@ static Suite *suite(void)
     tcase_add_test(tc, csv_round_trip);
     tcase_add_test(tc, schema_columns);
     tcase_add_test(tc, schema_round_trip);
+    tcase_add_test(tc, schema_val_columns);
     tcase_add_test(tc, pivot_rows_cols);
     tcase_add_test(tc, pivot_clash);
     tcase_add_test(tc, metric_parse_forms);
