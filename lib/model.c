@@ -251,7 +251,7 @@ static int build_cnn(eg_model *m, const eg_model_spec *s, eg_err *err)
             return eg_err_set(err, EG_EINPUT, "model: conv block %d is too large", i + 1);
         /* pool before ReLU: the same values and gradients (max and ReLU commute, the window's
          * first maximum is picked either way), ReLU on a quarter of the values */
-        t = add_cnn_conv(m, t, s->kernel, pad,  s->channels[i],
+        t = add_cnn_conv(m, t, s->kernel, pad, s->channels[i],
                          m->norm == EG_NORM_NONE || s->norm_after_pool);
         if (!s->norm_after_pool)
             t = add_norm_relu(m, t, 0);
