@@ -1,7 +1,7 @@
 /* cmd_table.c - `expgraph table`: a results table from run directories (SPEC.md section 1).
  *
  *   expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]
- *                            [--agg KEY|none] [--format md|csv|latex]
+ *                            [--agg KEY|none] [--vs KEY=VALUE] [--format md|csv|latex]
  *
  * Every run is read (and every error found) before anything is printed.
  */
@@ -22,7 +22,7 @@ static void table_usage(FILE *f)
 {
     fprintf(f,
             "usage: expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]\n"
-            "                      [--agg KEY|none] [--format md|csv|latex]\n"
+            "                      [--agg KEY|none] [--vs KEY=VALUE] [--format md|csv|latex]\n"
             "\n"
             "Prints one number per table cell from the runs' metrics.csv, laid out by spec keys\n"
             "(e.g. graph x nodes, as in the paper's tables); runs that differ only in their\n"
@@ -53,6 +53,18 @@ static void table_usage(FILE *f)
             "              values. Default: seed, when the runs' seeds differ, seed is not\n"
             "              --rows or --cols, and some cell then holds several runs; none: no\n"
             "              aggregation (one run per cell)\n"
+            "--vs K=V      paired differences to the reference runs, those with K = V (e.g.\n"
+            "              --vs graph=exp): each run is paired with the reference run that has\n"
+            "              the same value for every other key (seed, nodes, lr.base, ...; K's\n"
+            "              sub-keys such as graph.peers and the name aside), and a cell shows\n"
+            "              the mean of its runs' differences (cell - reference) with its 95%%\n"
+            "              confidence interval, Student t with n - 1 degrees of freedom (n\n"
+            "              pairs): md '+0.0123 [+0.0050, +0.0196] *', '*' when the interval\n"
+            "              excludes 0; latex likewise; csv columns 'H diff', 'H lo', 'H hi',\n"
+            "              'H n', 'H sig' (1 or 0; 'ref' in the reference's cells). Reference\n"
+            "              cells show their own mean \xC2\xB1 std marked (ref). A run without a\n"
+            "              partner, or a reference run that a cell lacks, is an error naming\n"
+            "              them (unpaired)\n"
             "--format F    md (default): a Markdown table; csv: full precision (%%.9g), empty\n"
             "              missing cells; latex: a booktabs tabular (\\usepackage{booktabs})\n"
             "--help        this text\n"
@@ -78,6 +90,7 @@ static void table_usage(FILE *f)
             "  expgraph table runs/sweep --rows graph --cols nodes --metric max:test_acc --format latex\n"
             "  expgraph table runs/sweep --rows graph --cols nodes --metric 'reach:test_acc>=0.88' --at epoch\n"
             "  expgraph table runs/a runs/b --metric consensus --format csv\n"
+            "  expgraph table runs/sweep --rows graph --cols nodes --vs graph=exp\n"
             "\n"
             "metrics.csv columns:\n");
     eg_metrics_columns_help(f);
@@ -87,6 +100,7 @@ typedef struct targs {
     char **paths;
     int npaths;
     const char *rows, *cols, *metric, *agg, *at;
+    const char *vs; /* --vs KEY=VALUE, or NULL */
     int format;
     int help;
 } targs;
@@ -107,11 +121,11 @@ static int parse_format(const char *v)
     return -1;
 }
 
-enum { T_HELP = 1, T_ROWS, T_COLS, T_METRIC, T_AGG, T_AT, T_FORMAT };
+enum { T_HELP = 1, T_ROWS, T_COLS, T_METRIC, T_AGG, T_AT, T_FORMAT, T_VS };
 static const eg_cli_opt TABLE_OPTS[] = {
     {"--help", "-h", 0, T_HELP},     {"--rows", NULL, 1, T_ROWS}, {"--cols", NULL, 1, T_COLS},
     {"--metric", NULL, 1, T_METRIC}, {"--agg", NULL, 1, T_AGG},   {"--at", NULL, 1, T_AT},
-    {"--format", NULL, 1, T_FORMAT}, {NULL, NULL, 0, 0}};
+    {"--format", NULL, 1, T_FORMAT}, {"--vs", NULL, 1, T_VS},    {NULL, NULL, 0, 0}};
 
 /* what each value option needs, for the message when it is missing or empty */
 static const char *const TABLE_NEEDS[] = {
@@ -120,7 +134,8 @@ static const char *const TABLE_NEEDS[] = {
     [T_METRIC] = "--metric needs a column, e.g. test_acc, max:test_acc or reach:test_acc>=0.9",
     [T_AGG] = "--agg needs a spec key (e.g. seed) or none",
     [T_AT] = "--at needs a metrics column: iter, epoch, time_s, bytes_sent or time_model_s",
-    [T_FORMAT] = "--format needs md, csv or latex"};
+    [T_FORMAT] = "--format needs md, csv or latex",
+    [T_VS] = "--vs needs KEY=VALUE naming the reference, e.g. --vs graph=exp"};
 
 static int parse_args(int argc, char **argv, targs *a)
 {
@@ -132,7 +147,7 @@ static int parse_args(int argc, char **argv, targs *a)
         return 1;
     }
     const char **dst[] = {[T_ROWS] = &a->rows, [T_COLS] = &a->cols, [T_METRIC] = &a->metric,
-                          [T_AGG] = &a->agg,   [T_AT] = &a->at};
+                          [T_AGG] = &a->agg,   [T_AT] = &a->at,         [T_VS] = &a->vs};
     const char *v;
     int i = 0, id;
     while ((id = eg_cli_next(argc, argv, &i, TABLE_OPTS, &v)) != EG_CLI_END) {
@@ -160,6 +175,12 @@ static int parse_args(int argc, char **argv, targs *a)
         return 0;
     if (a->npaths == 0) {
         eg_cli_error("table: give one or more run directories or a sweep's root (see --help)");
+        return 2;
+    }
+    const char *eq = a->vs ? strchr(a->vs, '=') : NULL;
+    if (a->vs && (!eq || eq == a->vs || !eq[1])) {
+        eg_cli_error("--vs '%s': give KEY=VALUE naming the reference runs, e.g. --vs graph=exp",
+                     a->vs);
         return 2;
     }
     return 0;
@@ -268,6 +289,57 @@ static const char *cell_text(const eg_pivot *p, int r, int c, numfmt nf, char *b
     return buf;
 }
 
+/* a difference with its sign ("+0.0123", "-0.0040") */
+static void fmt_signed(double v, numfmt nf, char *out, size_t len)
+{
+    char t[64];
+    fmt_num(v, nf, t, sizeof t);
+    snprintf(out, len, "%s%s", t[0] == '-' ? "" : "+", t);
+}
+
+/* With --vs: a reference cell reads as cell_text plus " (ref)"; any other cell as the mean
+ * difference and its interval, md "+0.0123 [+0.0050, +0.0196] *" ('*': the interval
+ * excludes 0; "[-]" for a single pair), latex the same in math mode, csv the mean; " (k/m)"
+ * when only k of the cell's m runs form a pair with values. NULL: no value. Without --vs:
+ * cell_text. */
+static const char *shown_text(const eg_pivot *p, int r, int c, numfmt nf, char *buf, size_t len)
+{
+    int i = r * p->ncols + c;
+    if (!p->vskey)
+        return cell_text(p, r, c, nf, buf, len);
+    if (p->ref[i]) {
+        char t[200];
+        if (!cell_text(p, r, c, nf, t, sizeof t))
+            return NULL;
+        snprintf(buf, len, "%s%s", t, nf.format == FMT_CSV ? "" : " (ref)");
+        return buf;
+    }
+    if (p->dn[i] == 0)
+        return NULL;
+    char mean[64], lo[64] = "", hi[64] = "", part[32] = "";
+    int sig = p->dn[i] > 1 && (p->dlo[i] > 0 || p->dhi[i] < 0);
+    fmt_signed(p->dmean[i], nf, mean, sizeof mean);
+    if (nf.format == FMT_CSV) {
+        snprintf(buf, len, "%s", mean);
+        return buf;
+    }
+    if (p->dn[i] > 1) {
+        fmt_signed(p->dlo[i], nf, lo, sizeof lo);
+        fmt_signed(p->dhi[i], nf, hi, sizeof hi);
+    }
+    if (p->dn[i] < p->nruns[i])
+        snprintf(part, sizeof part, " (%d/%d)", p->dn[i], p->nruns[i]);
+    if (nf.format == FMT_LATEX && p->dn[i] > 1)
+        snprintf(buf, len, "$%s\\;[%s, %s]%s$%s", mean, lo, hi, sig ? "^{*}" : "", part);
+    else if (nf.format == FMT_LATEX)
+        snprintf(buf, len, "$%s$ [--]%s", mean, part);
+    else if (p->dn[i] > 1)
+        snprintf(buf, len, "%s [%s, %s]%s%s", mean, lo, hi, sig ? " *" : "", part);
+    else
+        snprintf(buf, len, "%s [-]%s", mean, part);
+    return buf;
+}
+
 /* the top-left cell: the row key, or "run" for none or several */
 static const char *corner(const eg_pivot *p)
 {
@@ -283,10 +355,45 @@ static const char *col_heading(const eg_pivot *p, int c, char *buf, size_t len)
     return buf;
 }
 
+/* csv with --vs: five columns per table column (diff, lo, hi, n, sig); a reference cell
+ * has only n (its runs with a value) and sig 'ref' */
+static int render_csv_paired(FILE *out, const eg_pivot *p)
+{
+    static const char *const part[5] = {"diff", "lo", "hi", "n", "sig"};
+    char h[700], one[600];
+    eg_csv_put(out, corner(p));
+    for (int c = 0; c < p->ncols; c++)
+        for (int k = 0; k < 5; k++) {
+            fputc(',', out);
+            snprintf(h, sizeof h, "%s %s", col_heading(p, c, one, sizeof one), part[k]);
+            eg_csv_put(out, h);
+        }
+    fputc('\n', out);
+    for (int r = 0; r < p->nrows; r++) {
+        eg_csv_put(out, p->rows[r]);
+        for (int c = 0; c < p->ncols; c++) {
+            int i = r * p->ncols + c;
+            if (p->ref[i])
+                fprintf(out, ",,,,%d,ref", p->n[i]);
+            else if (p->dn[i] == 0)
+                fprintf(out, ",,,,%s,", p->nruns[i] ? "0" : "");
+            else if (p->dn[i] == 1)
+                fprintf(out, ",%.9g,,,1,0", p->dmean[i]);
+            else
+                fprintf(out, ",%.9g,%.9g,%.9g,%d,%d", p->dmean[i], p->dlo[i], p->dhi[i],
+                        p->dn[i], p->dlo[i] > 0 || p->dhi[i] < 0);
+        }
+        fputc('\n', out);
+    }
+    return 0;
+}
+
 /* csv: a column per table column, or three (mean, std, n) when aggregating */
 static int render_csv(FILE *out, const eg_pivot *p)
 {
     static const char *const part[3] = {"mean", "std", "n"};
+    if (p->vskey)
+        return render_csv_paired(out, p);
     numfmt nf = number_format(p, FMT_CSV);
     int per = p->aggkey ? 3 : 1;
     char h[700], num[64];
@@ -328,6 +435,10 @@ static int render_latex(FILE *out, const eg_pivot *p)
             p->colkey ? ", columns " : "", p->colkey ? p->colkey : "",
             p->aggkey ? "; mean \\pm sample std over " : "", p->aggkey ? p->aggkey : "",
             p->aggkey ? " (n - 1)" : "");
+    if (p->vskey)
+        fprintf(out, "%% paired differences to %s=%s (cell - reference, paired by the other "
+                "keys): mean [95%% Student-t interval, n - 1 d.f.]; ^{*}: the interval excludes 0\n",
+                p->vskey, p->vsval);
     fprintf(out, "\\begin{tabular}{l");
     for (int c = 0; c < p->ncols; c++)
         fputc('r', out);
@@ -346,7 +457,7 @@ static int render_latex(FILE *out, const eg_pivot *p)
     for (int r = 0; r < p->nrows; r++) {
         put_latex(out, p->rows[r]);
         for (int c = 0; c < p->ncols; c++) {
-            const char *t = cell_text(p, r, c, nf, num, sizeof num);
+            const char *t = shown_text(p, r, c, nf, num, sizeof num);
             fputs(" & ", out);
             fputs(t ? t : "--", out); /* numbers and math: no escaping */
         }
@@ -371,7 +482,7 @@ static char **md_cells(const eg_pivot *p, int *w)
                 s = c == 0 ? corner(p) : col_heading(p, c - 1, h, sizeof h);
             else if (c == 0)
                 s = p->rows[r - 1];
-            else if (!(s = cell_text(p, r - 1, c - 1, nf, h, sizeof h)))
+            else if (!(s = shown_text(p, r - 1, c - 1, nf, h, sizeof h)))
                 s = "-";
             if (!(t[r * nc + c] = md_cell(s)))
                 oom = 1;
@@ -423,6 +534,10 @@ static int render_md(FILE *out, const eg_pivot *p)
         free(t[i]);
     free(t);
     free(w);
+    if (p->vskey)
+        fprintf(out, "\nPaired differences to %s=%s (cell - reference; runs paired by every "
+                "other key): mean [95%% Student-t interval, n - 1 d.f.]; * the interval "
+                "excludes 0.\n", p->vskey, p->vsval);
     return 0;
 }
 
@@ -506,6 +621,14 @@ static int build_table(const targs *a, eg_runset *rs, eg_pivot *p)
         return code;
     rc = eg_pivot_build(p, rs, a->rows ? keys[0] : NULL, a->cols ? keys[1] : NULL,
                         keys[2][0] ? keys[2] : NULL, &mt, &err);
+    if (!rc && a->vs) {
+        char vkey[256], kbuf[256];
+        const char *eq = strchr(a->vs, '=');
+        snprintf(kbuf, sizeof kbuf, "%.*s", (int)(eq - a->vs), a->vs);
+        if ((code = resolve_key(rs, "--vs", kbuf, vkey, sizeof vkey)))
+            return code;
+        rc = eg_pivot_paired(p, rs, vkey, eq + 1, &err);
+    }
     if (rc)
         eg_cli_error("%s", err.msg);
     return rc == EG_OK ? 0 : rc == EG_EINPUT ? 2 : 1;

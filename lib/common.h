@@ -81,6 +81,7 @@ enum {
     EG_STREAM_OFFLINE = 8,   /* network.offline: per (iteration, node) */
     EG_STREAM_COMPRESS = 9,  /* choco's random compressors: per (iteration, node) */
     EG_STREAM_STRAGGLER = 10, /* cluster.straggler (timemodel.c): per (iteration, node) */
+    EG_STREAM_VALSPLIT = 11, /* data.val_fraction: the held-out samples, per node */
 };
 
 /* 64-bit FNV-1a over bytes, chained from h (start with EG_FNV_INIT) */

@@ -833,6 +833,79 @@ int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *
     return EG_OK;
 }
 
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int eg_partition_hold_out(eg_partition *p, eg_partition *val, const int32_t *y, double frac,
+                          int batch_size, uint64_t seed, eg_err *err)
+{
+    memset(val, 0, sizeof *val);
+    int nodes = p->nodes, K = p->classes;
+    int32_t total = p->offset[nodes];
+    val->nodes = nodes;
+    val->classes = K;
+    val->offset = eg_calloc((size_t)nodes + 1, sizeof *val->offset, err);
+    val->idx = eg_malloc(((size_t)total + 1) * sizeof *val->idx, err);
+    val->hist = eg_calloc((size_t)nodes * (size_t)K + 1, sizeof *val->hist, err);
+    int32_t *tidx = eg_malloc(((size_t)total + 1) * sizeof *tidx, err);
+    int32_t *toff = eg_calloc((size_t)nodes + 1, sizeof *toff, err);
+    int32_t *thist = eg_calloc((size_t)nodes * (size_t)K + 1, sizeof *thist, err);
+    int32_t *pos = eg_malloc(((size_t)total + 1) * sizeof *pos, err);
+    char *held = eg_calloc((size_t)total + 1, 1, err);
+    int rc = !val->offset || !val->idx || !val->hist || !tidx || !toff || !thist || !pos ||
+                     !held ? EG_ERUN : EG_OK;
+    int32_t nv = 0, nt = 0;
+    for (int i = 0; i < nodes && !rc; i++) {
+        int32_t lo = p->offset[i], len = p->offset[i + 1] - lo;
+        int32_t hold = (int32_t)floor(frac * (double)len);
+        if (len - hold < batch_size) {
+            rc = eg_err_set(err, EG_EINPUT,
+                            "data.val_fraction %g holds out %d of node %d's %d samples, "
+                            "leaving %d, fewer than batch_size %d; lower data.val_fraction "
+                            "or data.batch_size",
+                            frac, (int)hold, i, (int)len, (int)(len - hold), batch_size);
+            break;
+        }
+        eg_rng r;
+        eg_rng_seed(&r, seed, EG_STREAM_VALSPLIT, (uint64_t)i);
+        for (int32_t k = 0; k < len; k++)
+            pos[k] = k;
+        eg_rng_shuffle(&r, pos, (size_t)len);
+        for (int32_t k = 0; k < hold; k++)
+            held[lo + pos[k]] = 1;
+        for (int32_t k = lo; k < lo + len; k++) {
+            int32_t s = p->idx[k];
+            if (held[k]) {
+                val->idx[nv++] = s;
+                val->hist[(size_t)i * K + y[s]]++;
+            } else {
+                tidx[nt++] = s;
+                thist[(size_t)i * K + y[s]]++;
+            }
+        }
+        qsort(val->idx + val->offset[i], (size_t)(nv - val->offset[i]), sizeof *val->idx,
+              cmp_i32);
+        val->offset[i + 1] = nv;
+        toff[i + 1] = nt;
+    }
+    if (!rc) { /* the training shards: p's arrays replaced */
+        memcpy(p->offset, toff, ((size_t)nodes + 1) * sizeof *toff);
+        memcpy(p->idx, tidx, (size_t)nt * sizeof *tidx);
+        memcpy(p->hist, thist, (size_t)nodes * (size_t)K * sizeof *thist);
+    }
+    free(tidx);
+    free(toff);
+    free(thist);
+    free(pos);
+    free(held);
+    if (rc)
+        eg_partition_free(val);
+    return rc;
+}
+
 double eg_partition_skew(const eg_partition *p)
 {
     if (!p || p->nodes < 1 || p->classes < 1 || !p->hist)

@@ -31,6 +31,7 @@ typedef struct eg_data_spec {
     int eval_resize;         /* image_folder with image_size: the shorter side is resized to this
                                 before the centre crop of the test images (and of the training
                                 images when they are not random_resized_crop'ed); 0 = image_size */
+    double val_fraction;     /* [0, 1): held out of each node's shard for validation */
 } eg_data_spec;
 
 /* A decoded image as its file holds it: h x w x c bytes, interleaved (c: 1 gray, 3 RGB). */
@@ -164,6 +165,18 @@ typedef struct eg_partition {
 int eg_partition_make(eg_partition *p, const eg_dataset *d, const eg_data_spec *s, int nodes,
                       uint64_t seed, eg_err *err);
 void eg_partition_free(eg_partition *p);
+/* data.val_fraction: holds out floor(frac * len) samples of each node's shard (len samples)
+ * for validation. Which ones is drawn from the stream (seed, EG_STREAM_VALSPLIT, node): a
+ * seeded shuffle of the shard's positions, the first floor(frac * len) held out, so the split
+ * depends on (partition, frac, seed) only, never on the rank count. p keeps the rest (in its
+ * former order) and its label histogram is recomputed; val gets the held-out samples (nodes,
+ * offsets, ascending idx, hist, like a partition; zeroed first, free with
+ * eg_partition_free). y: every training label (eg_dataset.y_train). frac 0 leaves p alone and
+ * gives val an empty shard per node. Errors: EG_EINPUT when a node keeps fewer than
+ * batch_size training samples (naming the node and the counts), EG_ERUN out of memory; p is
+ * unchanged on error. */
+int eg_partition_hold_out(eg_partition *p, eg_partition *val, const int32_t *y, double frac,
+                          int batch_size, uint64_t seed, eg_err *err);
 /* Spread of the label histograms: mean over nodes of the total-variation distance between
  * the node's label distribution and the global one (0 = identical, 1 = disjoint). */
 double eg_partition_skew(const eg_partition *p);

@@ -55,7 +55,7 @@ const eg_compress_info eg_compress_kinds[] = {
 static const char *const logreg_keys[] = {"name", "init", NULL};
 static const char *const mlp_keys[] = {"name", "hidden", "init", NULL};
 static const char *const cnn_keys[] = {"name", "hidden", "channels", "kernel", "norm", "groups",
-                                       "norm_stats", "init", NULL};
+                                       "norm_stats", "init", "padding", "norm_after", NULL};
 static const char *const resnet_keys[] = {"name", "depth", "width", "norm", "groups", "norm_stats",
                                           "init", "stem", "zero_init_residual", NULL};
 

@@ -33,6 +33,9 @@ struct eg_measure {
     float *eval_x;      /* test images held as bytes: per thread, one batch as floats */
     int32_t *sub_y;
     int n_sub;
+    float *val_x;       /* env.val: per thread, one batch of held-out samples */
+    int32_t *val_y;
+    double *val_sums;   /* env.val: nlocal x 2, each local node's loss sum and correct count */
     FILE *csv;          /* rank 0 */
     char csv_path[EG_PATH_MAX + 32];
 };
@@ -55,6 +58,9 @@ void eg_measure_free(eg_measure *m)
     free(m->sub_x);
     free(m->eval_x);
     free(m->sub_y);
+    free(m->val_x);
+    free(m->val_y);
+    free(m->val_sums);
     free(m);
 }
 
@@ -107,6 +113,16 @@ int eg_measure_init(eg_measure **out, const eg_measure_env *env, eg_err *err)
         !m->acc_s || !m->batch_vals || !m->sub_y || !m->xbar || !m->sbar || !m->sub_x) {
         eg_measure_free(m);
         return eg_err_set(err, EG_ERUN, "out of memory");
+    }
+    if (env->val) {
+        size_t T = (size_t)omp_get_max_threads();
+        m->val_x = eg_alloc_floats(T * EVAL_BATCH * (size_t)d->dim, err);
+        m->val_y = malloc(T * EVAL_BATCH * sizeof(int32_t));
+        m->val_sums = calloc(nl * 2, sizeof(double));
+        if (!m->val_x || !m->val_y || !m->val_sums) {
+            eg_measure_free(m);
+            return eg_err_set(err, EG_ERUN, "out of memory");
+        }
     }
     for (int li = 0; li < env->nlocal; li++)
         m->bad_iter[li] = -1;
@@ -234,6 +250,47 @@ static int average_stats(eg_measure *m, eg_algo *algo, eg_err *err)
     return rc;
 }
 
+/* x_bar (m->xbar, m->sbar: call after average_and_consensus and average_stats) on the
+ * held-out samples of every node: a local node's samples in batches of EVAL_BATCH on one
+ * thread, summed in batch order; then over nodes in node order (NaN without env.val) */
+static int eval_held_out(eg_measure *m, eg_measure_vals *v, eg_err *err)
+{
+    const eg_partition *val = m->env.val;
+    const eg_dataset *d = m->env.data;
+    v->val_loss = v->val_acc = NAN;
+    if (!val || val->offset[val->nodes] == 0)
+        return EG_OK;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int li = 0; li < m->env.nlocal; li++) {
+        int tid = omp_get_thread_num(), node = m->env.lo + li;
+        float *x = m->val_x + (size_t)tid * EVAL_BATCH * (size_t)d->dim;
+        int32_t *y = m->val_y + (size_t)tid * EVAL_BATCH;
+        double ls = 0;
+        long cor = 0;
+        for (int32_t k = val->offset[node]; k < val->offset[node + 1]; k += EVAL_BATCH) {
+            int cnt = val->offset[node + 1] - k < EVAL_BATCH ? val->offset[node + 1] - k
+                                                              : EVAL_BATCH;
+            eg_data_fill_batch(d, val->idx + k, cnt, 0, NULL, x, y);
+            eg_model_eval(m->env.model, m->env.work[tid], m->xbar, m->nstats ? m->sbar : NULL,
+                          x, y, cnt, &ls, &cor);
+        }
+        m->val_sums[2 * li] = ls;
+        m->val_sums[2 * li + 1] = (double)cor;
+    }
+    double sum[2];
+    for (int k = 0; k < 2; k++) {
+        for (int li = 0; li < m->env.nlocal; li++)
+            m->local_vals[li] = m->val_sums[2 * li + k];
+        int rc = sum_nodes(m, &sum[k], err);
+        if (rc)
+            return rc;
+    }
+    double n = (double)val->offset[val->nodes];
+    v->val_loss = sum[0] / n;
+    v->val_acc = sum[1] / n;
+    return EG_OK; /* a streamed sample that failed to decode: the run loop's eg_data_error */
+}
+
 /* the mean over nodes of each node's own model's accuracy on the test subset: every (node,
  * chunk) pair is a task for any thread, the chunks' counts added in order */
 static int node_accuracy(eg_measure *m, eg_algo *algo, double *acc, eg_err *err)
@@ -288,6 +345,8 @@ int eg_measure_row(eg_measure *m, eg_algo *algo, int evaluate, eg_measure_vals *
     if ((rc = average_and_consensus(m, algo, &v->consensus, err)) ||
         (rc = average_stats(m, algo, err)) ||
         (rc = eval_split(m, m->xbar, m->nstats ? m->sbar : NULL, &v->test_loss, &v->test_acc, err)))
+        return rc;
+    if ((rc = eval_held_out(m, v, err)))
         return rc;
     /* identical models with no statistics of their own: each node scores as x_bar does */
     if (v->consensus == 0.0 && m->nstats == 0) {

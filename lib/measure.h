@@ -26,11 +26,15 @@ typedef struct eg_measure_env {
     int nodes, nlocal;
     size_t dim;
     int cluster; /* metrics.csv has the cluster: columns (schema.h EG_COL_CLUSTER) */
+    const eg_partition *val; /* data.val_fraction: each node's held-out training samples;
+                                NULL: none (val_loss, val_acc NaN) */
+    int lo;                  /* the first local node (node lo + li is local node li) */
 } eg_measure_env;
 
 /* One row's measured values (train_loss always; the rest when evaluated). */
 typedef struct eg_measure_vals {
     double train_loss, test_loss, test_acc, consensus, node_acc;
+    double val_loss, val_acc; /* x_bar on the held-out samples; NaN without them */
     int evaluated;
 } eg_measure_vals;
 
@@ -50,8 +54,10 @@ long *eg_measure_rows_since(eg_measure *m);
 /* Collective: EG_ERUN naming the first iteration and node whose loss was not finite. */
 int eg_measure_check_divergence(eg_measure *m, eg_err *err);
 /* Collective: the row at the current state of algo: train_loss since the last row (and
- * resets it); with evaluate, also x_bar's test loss and accuracy, consensus and
- * node_acc_mean (calls eg_algo_sync). */
+ * resets it); with evaluate, also x_bar's test loss and accuracy, consensus,
+ * node_acc_mean and, with env.val, x_bar's loss and accuracy on the union of the nodes'
+ * held-out samples (each node's summed in batch order, then over nodes in node order: the
+ * same for any rank and thread count) (calls eg_algo_sync). */
 int eg_measure_row(eg_measure *m, eg_algo *algo, int evaluate, eg_measure_vals *v,
                        eg_err *err);
 

@@ -7,8 +7,11 @@
  *   conv       weight [oc][ic][k][k] (PyTorch OIHW), then bias [oc] unless a norm follows
  *   batch/group norm   scale [C], then shift [C]
  * logreg = one dense layer; mlp = dense+ReLU per hidden width, then a dense classifier;
- * cnn = blocks of k x k 'same' conv (+ norm) + ReLU + 2x2 max-pool (floor), flatten, optional
- *   dense+ReLU, classifier;
+ * cnn = blocks of k x k conv ('same' padding k/2, or 'valid': none) (+ norm) + ReLU + 2x2
+ *   max-pool (floor), flatten, dense+ReLU per hidden width, classifier; with norm_after_pool
+ *   each block is conv (with bias) + ReLU + pool + norm (LeNet-5 with group norm: channels
+ *   [6, 16], kernel 5, valid, hidden [120, 84], groups [2, 4] has 44,470 parameters on
+ *   1x28x28, 44,426 without its norms);
  * resnet = the CIFAR ResNet of He et al. 2016 (sec. 4.2): 3x3 stem conv (width) + norm + ReLU;
  *   three stages of k = (depth - 2) / 6 basic blocks (conv3x3-norm-ReLU-conv3x3-norm, + shortcut,
  *   ReLU) with width, 2 width, 4 width channels, stride 2 in the first block of stages 2 and 3;
@@ -192,22 +195,44 @@ static int check_cnn(const eg_model_spec *s, eg_err *err)
         return eg_err_set(err, EG_EINPUT,
                           "model: cnn needs 1 to %d conv blocks in channels (got %d)",
                           EG_MAX_LAYERS, s->n_channels);
-    if (s->kernel < 1 || s->kernel % 2 == 0)
+    if (s->kernel < 1 || (s->kernel % 2 == 0 && !s->valid))
         return eg_err_set(err, EG_EINPUT,
                           "model: cnn kernel = %d must be odd and >= 1 ('same' padding)",
                           s->kernel);
     if (s->kernel > 31)
         return eg_err_set(err, EG_EINPUT, "model: cnn kernel = %d is larger than 31", s->kernel);
-    if (s->n_hidden < 0 || s->n_hidden > 1)
+    if (s->n_hidden < 0 || s->n_hidden > EG_MAX_LAYERS)
         return eg_err_set(err, EG_EINPUT,
-                          "model: cnn takes at most one hidden width (the dense layer after "
+                          "model: cnn takes 0 to %d hidden widths (the dense layers after "
                           "the convolutions), got %d",
-                          s->n_hidden);
-    int hid = s->n_hidden ? s->hidden[0] : 0;
-    if (hid < 0 || hid > MAX_DIM)
-        return eg_err_set(err, EG_EINPUT, "model: cnn hidden[0] = %d must be in [0, %d]", hid,
-                          MAX_DIM);
+                          EG_MAX_LAYERS, s->n_hidden);
+    for (int i = 0; i < s->n_hidden; i++)
+        if (s->hidden[i] < (s->n_hidden > 1) || s->hidden[i] > MAX_DIM)
+            return eg_err_set(err, EG_EINPUT, "model: cnn hidden[%d] = %d must be in [%d, %d]",
+                              i, s->hidden[i], s->n_hidden > 1, MAX_DIM);
+    if (s->n_block_groups && s->n_block_groups != s->n_channels)
+        return eg_err_set(err, EG_EINPUT,
+                          "model: cnn groups lists %d values for %d conv blocks (give one per "
+                          "block, or a single number)", s->n_block_groups, s->n_channels);
+    for (int i = 0; i < s->n_block_groups; i++)
+        if (s->block_groups[i] < 1)
+            return eg_err_set(err, EG_EINPUT, "model: cnn groups[%d] = %d must be >= 1", i,
+                              s->block_groups[i]);
     return EG_OK;
+}
+
+/* a cnn convolution: k x k, stride 1, padding pad (k / 2 'same', 0 'valid') */
+static int add_cnn_conv(eg_model *m, int in, int k, int pad, int oc, int bias)
+{
+    const nn_tensor T = m->net.t[in];
+    int oh = T.h + 2 * pad - k + 1, ow = T.w + 2 * pad - k + 1;
+    nn_op op = {.kind = NN_CONV, .in = in, .k = k, .stride = 1, .pad = pad,
+                .bias = bias, .gain_relu = 1};
+    op.out = tensor(m, oc, oh, ow, 0);
+    op.nw = (size_t)oc * T.c * k * k;
+    op.nb = bias ? (size_t)oc : 0;
+    op.macs = (double)oh * ow * oc * T.c * k * k;
+    return add_op(m, &op);
 }
 
 static int build_cnn(eg_model *m, const eg_model_spec *s, eg_err *err)
@@ -217,31 +242,42 @@ static int build_cnn(eg_model *m, const eg_model_spec *s, eg_err *err)
         return rc;
     eg_shape in = m->in;
     int t = tensor(m, in.c, in.h, in.w, 0), c = in.c, h = in.h, w = in.w;
+    int pad = s->valid ? 0 : s->kernel / 2, groups = m->groups;
     for (int i = 0; i < s->n_channels; i++) {
         char where[32];
         snprintf(where, sizeof where, "conv block %d", i + 1);
+        m->groups = s->n_block_groups ? s->block_groups[i] : groups; /* this block's norm */
         if ((rc = check_width("channels", i, s->channels[i], err)) ||
             (rc = check_groups(m, s->channels[i], where, err)))
             return rc;
+        h += 2 * pad - s->kernel + 1; /* the convolution's output */
+        w += 2 * pad - s->kernel + 1;
         if (h < 2 || w < 2)
             return eg_err_set(err, EG_EINPUT,
-                              "model: input %dx%dx%d is too small for %d 2x2 pooling blocks "
-                              "(block %d would get %dx%d)",
-                              in.c, in.h, in.w, s->n_channels, i + 1, h, w);
+                              "model: input %dx%dx%d is too small for %d %s %dx%d convolutions "
+                              "and 2x2 pools (block %d's convolution would give %dx%d)",
+                              in.c, in.h, in.w, s->n_channels, s->valid ? "valid" : "same",
+                              s->kernel, s->kernel, i + 1, h, w);
         if ((size_t)s->kernel * s->kernel * c > MAX_DIM || (size_t)s->channels[i] * h * w > MAX_DIM)
             return eg_err_set(err, EG_EINPUT, "model: conv block %d is too large", i + 1);
         /* pool before ReLU: the same values and gradients (max and ReLU commute, the window's
          * first maximum is picked either way), ReLU on a quarter of the values */
-        t = add_conv(m, t, s->kernel, 1, s->channels[i], m->norm == EG_NORM_NONE);
-        t = add_norm_relu(m, t, 0);
+        t = add_cnn_conv(m, t, s->kernel, pad, s->channels[i],
+                         m->norm == EG_NORM_NONE || s->norm_after_pool);
+        if (!s->norm_after_pool)
+            t = add_norm_relu(m, t, 0);
         c = s->channels[i];
         h /= 2;
         w /= 2;
         t = add_simple(m, NN_MAXPOOL, t, tensor(m, c, h, w, 0));
         t = add_simple(m, NN_RELU, t, t);
+        if (s->norm_after_pool)
+            t = add_norm_relu(m, t, 0);
     }
-    if (s->n_hidden && s->hidden[0] > 0)
-        t = add_dense(m, t, s->hidden[0], 1);
+    m->groups = groups;
+    for (int i = 0; i < s->n_hidden; i++)
+        if (s->hidden[i] > 0)
+            t = add_dense(m, t, s->hidden[i], 1);
     add_dense(m, t, m->classes, 0);
     return EG_OK;
 }
@@ -428,10 +464,21 @@ static void describe(eg_model *m, const eg_model_spec *s)
         DESC("cnn %dx%dx%d ", in.c, in.h, in.w);
         for (int i = 0; i < s->n_channels; i++)
             DESC("%sc%d", i ? "-" : "", s->channels[i]);
-        DESC(" k%d", s->kernel);
-        if (s->n_hidden && s->hidden[0] > 0)
-            DESC(" h%d", s->hidden[0]);
-        DESC("%s -> %d", norm, m->classes);
+        DESC(" k%d%s", s->kernel, s->valid ? " valid" : "");
+        for (int i = 0; i < s->n_hidden; i++)
+            if (s->hidden[i] > 0)
+                DESC("%s%d", i ? "-" : " h", s->hidden[i]);
+        if (m->norm == EG_NORM_GROUP && s->n_block_groups) {
+            DESC(" group-norm(");
+            for (int i = 0; i < s->n_block_groups; i++)
+                DESC("%s%d", i ? "," : "", s->block_groups[i]);
+            DESC(")");
+        } else {
+            DESC("%s", norm);
+        }
+        if (m->norm != EG_NORM_NONE && s->norm_after_pool)
+            DESC(" after pool");
+        DESC(" -> %d", m->classes);
     } else {
         DESC("%s %d", eg_model_kinds[s->kind].name, in.c * in.h * in.w);
         for (int i = 0; i < m->net.nop; i++)

@@ -17,12 +17,18 @@
 
 typedef struct eg_model_spec {
     eg_model_kind kind;          /* kinds.h: logreg | mlp | cnn | resnet */
-    int hidden[EG_MAX_LAYERS];   /* mlp: widths of the hidden layers; cnn: hidden[0] = width of the
-                                    dense layer after the convolutions (0 = none) */
+    int hidden[EG_MAX_LAYERS];   /* mlp: widths of the hidden layers; cnn: widths of the dense
+                                    + ReLU layers after the convolutions (a single 0 = none) */
     int n_hidden;
     int channels[EG_MAX_LAYERS]; /* cnn: output channels of each conv + ReLU + 2x2 max-pool block */
     int n_channels;
-    int kernel;                  /* cnn: odd square kernel size, 'same' padding */
+    int kernel;                  /* cnn: square kernel size (odd with 'same' padding) */
+    int valid;                   /* cnn: 1 = 'valid' convolutions (no padding: each side shrinks
+                                    by kernel - 1), 0 = 'same' (padding kernel / 2) */
+    int norm_after_pool;         /* cnn: 1 = conv (with bias) - pool - ReLU - norm, as LeNet-5
+                                    with group norm; 0 = conv - norm - pool - ReLU */
+    int block_groups[EG_MAX_LAYERS]; /* cnn group norm: groups of each conv block's norm */
+    int n_block_groups;          /* entries of block_groups; 0: every block uses groups */
     int depth;                   /* resnet: 6k+2 (20, 32, 44, 56, 110) */
     int width;                   /* resnet: channels of stage 1 (stages 2, 3: 2x, 4x) */
     eg_norm_kind norm;           /* cnn (default none) and resnet (default batch) */

@@ -1036,6 +1036,14 @@ void eg_pivot_free(eg_pivot *p)
     free(p->val);
     free(p->sd);
     free(p->cell);
+    free(p->vskey);
+    free(p->vsval);
+    free(p->ref);
+    free(p->dn);
+    free(p->dmean);
+    free(p->dsd);
+    free(p->dlo);
+    free(p->dhi);
     memset(p, 0, sizeof *p);
 }
 
@@ -1253,6 +1261,259 @@ int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const c
         rc = pivot_cells(p, rs, runrow, runcol, err);
     free(runrow);
     free(runcol);
+    return rc;
+}
+
+/* ---- paired comparisons ------------------------------------------------------------ */
+
+/* continued fraction of the incomplete beta function (modified Lentz), for x < (a+1)/(a+b+2) */
+static double beta_cf(double a, double b, double x)
+{
+    const double tiny = 1e-300;
+    double c = 1, d = 1 - (a + b) * x / (a + 1);
+    d = fabs(d) < tiny ? tiny : d;
+    d = 1 / d;
+    double h = d;
+    for (int m = 1; m <= 1000; m++) {
+        double m2 = 2.0 * m;
+        double num = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
+        for (int k = 0; k < 2; k++) { /* the even step, then the odd one */
+            d = 1 + num * d;
+            d = fabs(d) < tiny ? tiny : d;
+            c = 1 + num / c;
+            c = fabs(c) < tiny ? tiny : c;
+            d = 1 / d;
+            h *= d * c;
+            if (k == 0)
+                num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
+        }
+        if (fabs(d * c - 1) < 1e-15)
+            break;
+    }
+    return h;
+}
+
+/* the regularised incomplete beta function I_x(a, b), 0 <= x <= 1 */
+static double inc_beta(double a, double b, double x)
+{
+    if (x <= 0)
+        return 0;
+    if (x >= 1)
+        return 1;
+    double lbt = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
+    if (x < (a + 1) / (a + b + 2))
+        return exp(lbt) * beta_cf(a, b, x) / a;
+    return 1 - exp(lbt) * beta_cf(b, a, 1 - x) / b;
+}
+
+double eg_t_cdf(double t, double df)
+{
+    if (!(df > 0) || isnan(t))
+        return NAN;
+    if (isinf(t))
+        return t > 0 ? 1 : 0;
+    double tail = 0.5 * inc_beta(df / 2, 0.5, df / (df + t * t)); /* P(T > |t|) */
+    return t >= 0 ? 1 - tail : tail;
+}
+
+double eg_t_quantile(double prob, double df)
+{
+    if (!(df > 0) || !(prob > 0 && prob < 1))
+        return NAN;
+    if (prob < 0.5)
+        return -eg_t_quantile(1 - prob, df);
+    if (prob == 0.5)
+        return 0;
+    double lo = 0, hi = 1;
+    while (eg_t_cdf(hi, df) < prob && hi < 1e300)
+        hi *= 2;
+    for (int i = 0; i < 2000 && hi - lo > 1e-12 * hi; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (eg_t_cdf(mid, df) < prob)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* 1 when key is k or one of its sub-keys (graph.peers for graph) */
+static int key_or_sub(const char *key, const char *k)
+{
+    size_t l = strlen(k);
+    return !strncmp(key, k, l) && (!key[l] || key[l] == '.');
+}
+
+/* the line of cell c along which the reference lies: its row, or its column when the
+ * compared key labels the columns */
+static int line_of(const eg_pivot *p, int c)
+{
+    return same_key(p->vskey, p->colkey) ? c % p->ncols : c / p->ncols;
+}
+
+/* 1 when every run on line ln (line_of) that has key has the value v */
+static int line_constant(const eg_pivot *p, const eg_runset *rs, int ln, const char *key,
+                         const char *v)
+{
+    for (int i = 0; i < rs->n; i++) {
+        const char *w = line_of(p, p->cell[i]) == ln ? eg_rundir_get(&rs->runs[i], key) : NULL;
+        if (w && strcmp(w, v))
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 when runs a and b (indices into rs) pair: every key both have holds the same value,
+ * apart from name, the compared key and its sub-keys, except (NULL: none), and the keys
+ * each run's line holds constant (a psgd row with graph full pairs with the dmsgd row
+ * graph=exp: algorithm, like graph, is what the rows compare) */
+static int same_but(const eg_pivot *p, const eg_runset *rs, int a, int b, const char *except)
+{
+    const eg_rundir *ra = &rs->runs[a], *rb = &rs->runs[b];
+    int la = line_of(p, p->cell[a]), lb = line_of(p, p->cell[b]);
+    for (int i = 0; i < ra->nkeys; i++) {
+        const char *k = ra->keys[i], *v = eg_rundir_get(rb, k);
+        if (!v || !strcmp(v, ra->vals[i]) || !strcmp(k, "name") || key_or_sub(k, p->vskey) ||
+            same_key(k, except))
+            continue;
+        if (same_key(k, p->aggkey) || !line_constant(p, rs, la, k, ra->vals[i]) ||
+            !line_constant(p, rs, lb, k, v)) /* the aggregated key always pairs */
+            return 0;
+    }
+    return 1;
+}
+
+static int is_ref(const eg_rundir *r, const char *key, const char *val)
+{
+    const char *v = eg_rundir_get(r, key);
+    return v && !strcmp(v, val);
+}
+
+/* the label of a run for unpaired messages: its directory and aggregated key */
+static const char *agg_text(const eg_pivot *p, const eg_rundir *r, char *buf, size_t len)
+{
+    const char *v = p->aggkey ? eg_rundir_get(r, p->aggkey) : NULL;
+    if (v)
+        snprintf(buf, len, " (%s=%s)", p->aggkey, v);
+    else
+        buf[0] = 0;
+    return buf;
+}
+
+/* partner[i]: the reference run paired with run i (-1 for reference runs); errors name
+ * the unpaired runs and cells */
+static int pair_runs(const eg_pivot *p, const eg_runset *rs, int *partner, eg_err *err)
+{
+    const char *key = p->vskey, *val = p->vsval;
+    char b1[300], b2[300];
+    for (int i = 0; i < rs->n; i++) {
+        partner[i] = -1;
+        const eg_rundir *r = &rs->runs[i];
+        if (is_ref(r, key, val))
+            continue;
+        for (int j = 0; j < rs->n && partner[i] < 0; j++)
+            if (is_ref(&rs->runs[j], key, val) && same_but(p, rs, i, j, NULL) &&
+                same_but(p, rs, j, i, NULL))
+                partner[i] = j;
+        int c = p->cell[i];
+        if (partner[i] < 0)
+            return eg_err_set(err, EG_EINPUT,
+                              "unpaired: run %s%s in the cell (%s, %s) has no run with %s=%s "
+                              "and the same other keys to pair with; run the missing "
+                              "reference, or leave the run out",
+                              r->dir, agg_text(p, r, b1, sizeof b1), p->rows[c / p->ncols],
+                              p->cols[c % p->ncols], key, val);
+    }
+    /* every reference run that matches a cell (but for the aggregated key) pairs with one
+     * of its runs */
+    for (int c = 0; c < p->nrows * p->ncols; c++) {
+        int r0 = p->run[c];
+        if (r0 < 0 || p->ref[c])
+            continue;
+        for (int q = 0; q < rs->n; q++) {
+            if (!is_ref(&rs->runs[q], key, val) ||
+                !same_but(p, rs, r0, q, p->aggkey) || !same_but(p, rs, q, r0, p->aggkey))
+                continue;
+            int found = 0;
+            for (int i = 0; i < rs->n && !found; i++)
+                found = p->cell[i] == c && partner[i] == q;
+            if (!found)
+                return eg_err_set(err, EG_EINPUT,
+                                  "unpaired: the cell (%s, %s) has no run to pair with the "
+                                  "reference run %s%s; run it, or leave the reference out",
+                                  p->rows[c / p->ncols], p->cols[c % p->ncols],
+                                  rs->runs[q].dir, agg_text(p, &rs->runs[q], b2, sizeof b2));
+        }
+    }
+    return EG_OK;
+}
+
+/* which cells are reference cells; a cell mixing both kinds of run is an error */
+static int mark_ref_cells(eg_pivot *p, const eg_runset *rs, eg_err *err)
+{
+    int any = 0;
+    for (int c = 0; c < p->nrows * p->ncols; c++) {
+        int r0 = p->run[c];
+        if (r0 < 0)
+            continue;
+        p->ref[c] = (unsigned char)is_ref(&rs->runs[r0], p->vskey, p->vsval);
+        any |= p->ref[c];
+        for (int i = 0; i < rs->n; i++)
+            if (p->cell[i] == c && is_ref(&rs->runs[i], p->vskey, p->vsval) != p->ref[c])
+                return eg_err_set(err, EG_EINPUT,
+                                  "runs %s and %s share the cell (%s, %s) but only one has "
+                                  "%s=%s: use %s as --rows or --cols",
+                                  rs->runs[r0].dir, rs->runs[i].dir, p->rows[c / p->ncols],
+                                  p->cols[c % p->ncols], p->vskey, p->vsval, p->vskey);
+    }
+    if (!any)
+        return eg_err_set(err, EG_EINPUT, "--vs: no run has %s=%s (the reference)", p->vskey,
+                          p->vsval);
+    return EG_OK;
+}
+
+int eg_pivot_paired(eg_pivot *p, const eg_runset *rs, const char *key, const char *val,
+                    eg_err *err)
+{
+    if (same_key(key, p->aggkey))
+        return eg_err_set(err, EG_EINPUT,
+                          "--vs compares along '%s', which is also the aggregated key; "
+                          "pair along another key (e.g. --vs graph=exp)", key);
+    size_t nc = (size_t)p->nrows * (size_t)p->ncols + 1;
+    p->vskey = xstrdup(key);
+    p->vsval = norm_value(val);
+    p->ref = calloc(nc, 1);
+    p->dn = calloc(nc, sizeof(int));
+    p->dmean = calloc(nc, sizeof(double));
+    p->dsd = calloc(nc, sizeof(double));
+    p->dlo = calloc(nc, sizeof(double));
+    p->dhi = calloc(nc, sizeof(double));
+    int *partner = calloc((size_t)rs->n + 1, sizeof(int));
+    double *d = calloc((size_t)rs->n + 1, sizeof(double));
+    int rc = EG_OK;
+    if (!p->vskey || !p->vsval || !p->ref || !p->dn || !p->dmean || !p->dsd || !p->dlo ||
+        !p->dhi || !partner || !d)
+        rc = eg_err_set(err, EG_ERUN, "out of memory");
+    if (!rc)
+        rc = mark_ref_cells(p, rs, err);
+    if (!rc)
+        rc = pair_runs(p, rs, partner, err);
+    for (int c = 0; c < p->nrows * p->ncols && !rc; c++) {
+        int n = 0;
+        double a, b;
+        for (int i = 0; i < rs->n && !p->ref[c]; i++)
+            if (p->cell[i] == c && partner[i] >= 0 &&
+                eg_metric_value(&rs->runs[i].metrics, &p->metric, &a) &&
+                eg_metric_value(&rs->runs[partner[i]].metrics, &p->metric, &b))
+                d[n++] = a - b;
+        p->dn[c] = n;
+        mean_sd(d, n, &p->dmean[c], &p->dsd[c]);
+        double half = n > 1 ? eg_t_quantile(0.975, n - 1) * p->dsd[c] / sqrt(n) : NAN;
+        p->dlo[c] = p->dmean[c] - half;
+        p->dhi[c] = p->dmean[c] + half;
+    }
+    free(partner);
+    free(d);
     return rc;
 }
 

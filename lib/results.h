@@ -184,6 +184,13 @@ typedef struct eg_pivot {
     double *sd;          /* nrows x ncols: their sample standard deviation (n - 1), NAN
                             when n < 2 */
     int *cell;           /* rs->n: the cell of each run (row * ncols + col) */
+    /* paired differences to a reference (eg_pivot_paired; NULL/0 until then) */
+    char *vskey, *vsval; /* the compared key and the reference's value (owned) */
+    unsigned char *ref;  /* nrows x ncols: 1 where the cell's runs have vskey = vsval */
+    int *dn;             /* nrows x ncols: pairs where both runs have a value */
+    double *dmean, *dsd; /* their differences' mean (cell - reference) and sample std */
+    double *dlo, *dhi;   /* the 95% Student-t interval of the mean (dn - 1 degrees of
+                            freedom); NAN when dn < 2 */
 } eg_pivot;
 
 /* The default aggregation key of a table: "seed" when the runs' seeds differ, seed is
@@ -204,6 +211,34 @@ int eg_pivot_build(eg_pivot *p, const eg_runset *rs, const char *rowkey, const c
                    const char *aggkey, const eg_metric *mt, eg_err *err);
 /* Frees what p holds; safe on a zeroed or half-built p and on NULL. */
 void eg_pivot_free(eg_pivot *p);
+
+/* ---- paired comparisons (`expgraph table --vs KEY=VALUE`) -------------------------- */
+
+/* Student's t distribution with df > 0 degrees of freedom: the distribution function at t,
+ * and the quantile q with P(T <= q) = prob for 0 < prob < 1 (NAN for arguments outside
+ * these ranges). Computed through the regularised incomplete beta function (continued
+ * fraction), the quantile by bisection to 1e-12 relative; t_{0.975,1} = 12.7062,
+ * t_{0.975,29} = 2.0452. */
+double eg_t_cdf(double t, double df);
+double eg_t_quantile(double prob, double df);
+
+/* Turns p (built by eg_pivot_build from rs, with p->aggkey usually "seed") into a paired
+ * comparison with the reference: the runs whose canonical key `key` has the value `val`
+ * (normalised as run values are). Each other run r is paired with the reference run that
+ * has the same value for every key except key itself, its sub-keys (key.*), name, and the
+ * keys that are constant along each run's row (along its column when key labels the
+ * columns), which the rows compare as they compare key (a psgd row with graph full pairs
+ * with the dmsgd row graph=exp): so the seed and the column key pair the runs. A cell's
+ * value is
+ * then the mean of its runs' differences d = metric(r) - metric(partner), with their
+ * sample std and 95% t interval mean +- t_{0.975, dn-1} sd / sqrt(dn) (dn: the pairs
+ * where both runs have a value). Reference cells get ref = 1 and no differences.
+ * Errors (EG_EINPUT, naming the runs): key is the aggregated key; no run has key = val;
+ * a run without a partner; a reference run that no run of a cell with its other keys
+ * pairs with (unpaired cells); a cell mixing reference and other runs. EG_ERUN: out of
+ * memory. */
+int eg_pivot_paired(eg_pivot *p, const eg_runset *rs, const char *key, const char *val,
+                    eg_err *err);
 
 /* ---- mean curves over runs (`expgraph plot --agg`) ----------------------------------- */
 

@@ -41,6 +41,7 @@ typedef struct runctx {
     eg_spec spec;
     eg_dataset data;
     eg_partition part;
+    eg_partition val;      /* data.val_fraction: each node's held-out samples */
     eg_topo *topo;
     eg_model *model;
     eg_comm *comm;
@@ -102,6 +103,7 @@ static void ctx_free(runctx *r)
     eg_model_free(r->model);
     eg_topo_free(r->topo);
     eg_partition_free(&r->part);
+    eg_partition_free(&r->val);
     eg_data_free(&r->data);
     eg_spec_free(&r->spec);
 }
@@ -142,6 +144,11 @@ static int load_data(runctx *r, eg_err *err)
     eg_comm_range(s->nodes, eg_comm_world_size(), rank, &lo, &hi);
     if ((rc = eg_data_read(&r->data, &r->part, lo, hi, rank == 0, err)))
         return data_err(s, "data", "data: ", rc, err);
+    /* the held-out samples were read with their shards; training keeps the rest */
+    if (s->data.val_fraction > 0 &&
+        (rc = eg_partition_hold_out(&r->part, &r->val, r->data.y_train, s->data.val_fraction,
+                                    s->data.batch_size, s->seed, err)))
+        return data_err(s, "data.val_fraction", "", rc, err);
     return EG_OK;
 }
 
@@ -465,7 +472,7 @@ static int setup_state(runctx *r, const eg_run_opts *o, eg_err *err)
                                                         EG_DATA_AHEAD, s->data.batch_size, err)))
         return rc; /* data.cache: stream reads the next minibatches ahead */
     eg_measure_env env = {&r->data, r->model, r->comm, r->work, s->nodes, r->nlocal, r->dim,
-                          s->cluster.on};
+                          s->cluster.on, s->data.val_fraction > 0 ? &r->val : NULL, r->lo};
     if ((rc = eg_measure_init(&r->metrics, &env, err)))
         return rc;
     init_params(r);
@@ -649,6 +656,7 @@ static eg_schema_row schema_row(const runctx *r, const eg_measure_vals *v, doubl
         .test_loss = v->test_loss, .test_acc = v->test_acc, .consensus = v->consensus,
         .bytes_sent = r->ctr.bytes_sent, .bytes_inter = r->ctr.bytes_inter,
         .node_acc_mean = v->node_acc, .msgs_lost = eg_algo_msgs_lost(r->algo),
+        .val_loss = v->val_loss, .val_acc = v->val_acc,
         .evaluated = v->evaluated, .cluster = r->tmodel != NULL,
         .time_model_s = r->tmodel ? eg_tmodel_time(r->tmodel) : 0.0};
     return row;

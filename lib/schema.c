@@ -4,6 +4,7 @@
 
 #include "spec.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,7 @@ static cellval v_pass(cellval v) { return v; }
 /* a value only when cond holds, else an empty cell */
 static cellval when_int(int cond, long long i) { return cond ? v_int(i) : (cellval){V_EMPTY}; }
 static cellval when_real(int cond, double d) { return cond ? v_real(d) : (cellval){V_EMPTY}; }
+static cellval when_text(int cond, const char *t) { return cond ? v_text(t) : (cellval){V_EMPTY}; }
 
 static double as_real(const cellval *v)
 {
@@ -137,7 +139,8 @@ int eg_schema_metrics_row(FILE *f, const eg_schema_row *row)
         const eg_column *c = &eg_metrics_columns[i];
         if ((c->flags & EG_COL_CLUSTER) && !row->cluster)
             continue;
-        int empty = (c->flags & EG_COL_EVAL) && !row->evaluated;
+        int empty = ((c->flags & EG_COL_EVAL) && !row->evaluated) ||
+                    ((c->flags & EG_COL_NAN_EMPTY) && isnan(row_value(row, i)));
         put_cell(f, &first, c->fmt, empty ? (cellval){V_EMPTY} : v_real(row_value(row, i)));
     }
     fputc('\n', f);
@@ -208,7 +211,9 @@ static const char *cluster_speed_text(char *buf, size_t len, const eg_cluster_sp
     X("model.zero_init_residual", EG_COL_TEXT,                                                 \
       s->model.kind != EG_MODEL_RESNET ? "" : s->model.zero_init_residual ? "true" : "false")  \
     X("model.norm", EG_COL_TEXT, eg_norm_names[s->model.norm])                                 \
-    X("model.groups", EG_COL_INT, when_int(s->model.groups > 0, s->model.groups))              \
+    X("model.groups", EG_COL_INT, s->model.n_block_groups && s->model.groups > 0               \
+      ? v_text(ints_text(tmp, sizeof tmp, s->model.block_groups, s->model.n_block_groups))    \
+      : when_int(s->model.groups > 0, s->model.groups))                                       \
     X("model.norm_stats", EG_COL_TEXT, s->norm_stats_gossip ? "gossip" : "local")              \
     X("data", EG_COL_TEXT, eg_data_kinds[s->data.kind].name)                                   \
     X("data.partition", EG_COL_TEXT, eg_partition_kinds[s->data.partition].name)               \
@@ -242,7 +247,13 @@ static const char *cluster_speed_text(char *buf, size_t len, const eg_cluster_sp
     X("cluster.samples_per_s", EG_COL_TEXT, cluster_speed_text(tmp, sizeof tmp, &s->cluster))  \
     X("cluster.straggler.prob", EG_COL_G9, when_real(s->cluster.on, s->cluster.straggler_prob)) \
     X("cluster.straggler.slowdown", EG_COL_G9,                                                 \
-      when_real(s->cluster.on, s->cluster.straggler_slowdown))
+      when_real(s->cluster.on, s->cluster.straggler_slowdown)) \
+    X("model.padding", EG_COL_TEXT,                                                            \
+      when_text(s->model.kind == EG_MODEL_CNN, s->model.valid ? "valid" : "same"))             \
+    X("model.norm_after", EG_COL_TEXT,                                                         \
+      when_text(s->model.kind == EG_MODEL_CNN && s->model.norm != EG_NORM_NONE,                \
+                s->model.norm_after_pool ? "pool" : "conv"))                                   \
+    X("data.val_fraction", EG_COL_G9, s->data.val_fraction)
 
 /* X(header, format, value): the run's figures, after the final metrics; the value is an
  * expression over `const eg_summary_src *src`. */

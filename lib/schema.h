@@ -41,8 +41,10 @@ enum {
     EG_COL_EVAL = 2,     /* metrics.csv: empty in rows without an evaluation */
     EG_COL_SUMMARY = 4,  /* metrics.csv: its final value is also a summary.csv column */
     EG_COL_SPEC = 8,     /* summary.csv: a spec key (dotted path), not a result */
-    EG_COL_CLUSTER = 16  /* metrics.csv: written only when the spec has cluster: (the
+    EG_COL_CLUSTER = 16, /* metrics.csv: written only when the spec has cluster: (the
                             files of runs without one keep their columns, byte for byte) */
+    EG_COL_NAN_EMPTY = 32 /* metrics.csv: empty where the value is NaN (val_* without a
+                             validation split) */
 };
 
 /* X(name, format, flags, axis title, help) - the columns of metrics.csv, in file order. */
@@ -70,7 +72,11 @@ enum {
     X(msgs_lost, EG_COL_F0, EG_COL_SUMMARY, "messages lost",                                   \
       "cumulative messages lost by the network (network.drop, network.offline)")           \
     X(time_model_s, EG_COL_G9, EG_COL_CLUSTER, "modelled time (s)",                             \
-      "modelled wall-clock seconds on the spec's cluster: (docs/timemodel.md); only with cluster:")
+      "modelled wall-clock seconds on the spec's cluster: (docs/timemodel.md); only with cluster:") \
+    X(val_loss, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY, "validation loss",                 \
+      "loss of x_bar on the held-out samples (data.val_fraction; empty without)")             \
+    X(val_acc, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY, "validation accuracy",              \
+      "accuracy of x_bar on the held-out samples (data.val_fraction; empty without)")
 
 /* The values of one metrics.csv row: a double per column (integers exactly). */
 typedef struct eg_schema_row {

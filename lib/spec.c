@@ -762,8 +762,10 @@ static int model_norm_defaults(eg_model_spec *m)
 {
     if (m->norm == EG_NORM_GROUP && m->groups == 0)
         m->groups = 2;
-    if (m->norm != EG_NORM_GROUP)
+    if (m->norm != EG_NORM_GROUP) {
         m->groups = 0;
+        m->n_block_groups = 0;
+    }
     return 0;
 }
 
@@ -783,8 +785,16 @@ static int model_norm_keys(ctx *c, const eg_ynode *map, eg_spec *s)
     if (g) {
         if (m->norm != EG_NORM_GROUP)
             return fail(c, g, "model.groups only applies to norm: group");
-        if (rd_int(c, g, "model.groups", 1, 1 << 16, &m->groups))
+        if (g->kind == EG_Y_SEQ && m->kind == EG_MODEL_CNN) { /* one per conv block */
+            if (rd_int_list(c, g, "model.groups", 1, m->block_groups, EG_MAX_LAYERS,
+                            &m->n_block_groups))
+                return EG_EINPUT;
+            if (m->n_block_groups < 1)
+                return fail(c, g, "model.groups needs at least one entry");
+            m->groups = m->block_groups[0];
+        } else if (rd_int(c, g, "model.groups", 1, 1 << 16, &m->groups)) {
             return EG_EINPUT;
+        }
     }
     if (ns) {
         static const char *const modes[] = {"local", "gossip", NULL};
@@ -869,9 +879,32 @@ static int layer_keys(ctx *c, const eg_ynode *map, eg_model_spec *m)
     const eg_ynode *v;
     int cnn = m->kind == EG_MODEL_CNN;
     if ((v = eg_ymap_get(map, "hidden", NULL)) &&
-        rd_int_list(c, v, "model.hidden", cnn ? 0 : 1, m->hidden, cnn ? 1 : EG_MAX_LAYERS,
-                    &m->n_hidden))
+        rd_int_list(c, v, "model.hidden", cnn ? 0 : 1, m->hidden, EG_MAX_LAYERS, &m->n_hidden))
         return EG_EINPUT;
+    if (cnn && v && m->n_hidden > 1)
+        for (int i = 0; i < m->n_hidden; i++)
+            if (m->hidden[i] < 1)
+                return fail(c, v, "model.hidden: a list of dense widths takes values >= 1 "
+                            "(0 alone means no hidden layer)");
+    if (cnn && (v = eg_ymap_get(map, "padding", NULL))) {
+        static const char *const pads[] = {"same", "valid", NULL};
+        char tmp[16];
+        if (rd_choice(c, v, "model.padding", pads, tmp, sizeof tmp))
+            return EG_EINPUT;
+        m->valid = !strcmp(tmp, "valid");
+    }
+    if (cnn && (v = eg_ymap_get(map, "norm_after", NULL))) {
+        static const char *const places[] = {"conv", "pool", NULL};
+        char tmp[16];
+        if (rd_choice(c, v, "model.norm_after", places, tmp, sizeof tmp))
+            return EG_EINPUT;
+        m->norm_after_pool = !strcmp(tmp, "pool");
+    }
+    if (cnn && m->n_block_groups && eg_ymap_get(map, "channels", NULL) &&
+        m->n_block_groups != m->n_channels)
+        return fail(c, eg_ymap_get(map, "groups", NULL),
+                    "model.groups lists %d values for %d conv blocks (model.channels): give "
+                    "one per block, or a single number", m->n_block_groups, m->n_channels);
     if ((v = eg_ymap_get(map, "channels", NULL))) {
         if (rd_int_list(c, v, "model.channels", 1, m->channels, EG_MAX_LAYERS, &m->n_channels))
             return EG_EINPUT;
@@ -881,8 +914,9 @@ static int layer_keys(ctx *c, const eg_ynode *map, eg_model_spec *m)
     if ((v = eg_ymap_get(map, "kernel", NULL))) {
         if (rd_int(c, v, "model.kernel", 1, 15, &m->kernel))
             return EG_EINPUT;
-        if (m->kernel % 2 == 0)
-            return fail(c, v, "model.kernel must be odd ('same' padding), got %d", m->kernel);
+        if (m->kernel % 2 == 0 && !m->valid)
+            return fail(c, v, "model.kernel must be odd with 'same' padding (or set "
+                        "model.padding: valid), got %d", m->kernel);
     }
     return 0;
 }
@@ -1043,7 +1077,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
     const eg_data_info *di = &eg_data_kinds[kind];
     static const char *const keys[] = {"name", "path", "partition", "alpha", "batch_size",
                                        "augment", "heterogeneity", "dim", "classes", "samples",
-                                       "test_samples", "image_size", "cache", "eval_resize", NULL};
+                                       "test_samples", "image_size", "cache", "eval_resize",
+                                       "val_fraction", NULL};
     if (map && only_keys(c, map, "data", keys))
         return EG_EINPUT;
     if (map &&
@@ -1055,6 +1090,8 @@ static int data_section(ctx *c, const eg_ynode *n, eg_spec *s)
          (((v = eg_ymap_get(map, "augment", NULL)) && !eg_ynode_is_null(v)) && data_augment(c, v, d)) ||
          ((v = eg_ymap_get(map, "heterogeneity", NULL)) &&
           rd_double_min(c, v, "data.heterogeneity", 0, 0, &d->heterogeneity)) ||
+         ((v = eg_ymap_get(map, "val_fraction", NULL)) &&
+          rd_interval(c, v, "data.val_fraction", 0, 0, 1, 1, &d->val_fraction)) ||
          data_image_keys(c, map, di, d) || data_synth_keys(c, map, di, d)))
         return EG_EINPUT;
     if (di->needs_path && !d->path[0])
@@ -1561,12 +1598,20 @@ static void model_yaml(char **b, size_t *len, size_t *cap, const eg_spec *s)
         ap(b, len, cap, "  channels: ");
         ints_yaml(b, len, cap, m->channels, m->n_channels);
         ap(b, len, cap, "\n  kernel: %d\n", m->kernel);
+        ap(b, len, cap, "  padding: %s\n", m->valid ? "valid" : "same");
+        if (m->norm != EG_NORM_NONE)
+            ap(b, len, cap, "  norm_after: %s\n", m->norm_after_pool ? "pool" : "conv");
     }
     if (!eg_model_kinds[m->kind].conv)
         return;
     ap(b, len, cap, "  norm: %s\n", norm_names[m->norm]);
-    if (m->norm == EG_NORM_GROUP)
+    if (m->norm == EG_NORM_GROUP && m->n_block_groups) {
+        ap(b, len, cap, "  groups: ");
+        ints_yaml(b, len, cap, m->block_groups, m->n_block_groups);
+        ap(b, len, cap, "\n");
+    } else if (m->norm == EG_NORM_GROUP) {
         ap(b, len, cap, "  groups: %d\n", m->groups);
+    }
     if (m->norm == EG_NORM_BATCH)
         ap(b, len, cap, "  norm_stats: %s\n", s->norm_stats_gossip ? "gossip" : "local");
 }
@@ -1616,6 +1661,8 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
        (d->augment & EG_AUG_CROP) && (d->augment & EG_AUG_FLIP) ? ", " : "",
        (d->augment & EG_AUG_FLIP) ? "flip" : "");
     ap(&b, &len, &cap, "  heterogeneity: %.17g\n", d->heterogeneity);
+    if (d->val_fraction > 0) /* 0, the default, unwritten: older specs' text */
+        ap(&b, &len, &cap, "  val_fraction: %.17g\n", d->val_fraction);
     if (eg_data_kinds[d->kind].format == EG_DFMT_SYNTH)
         ap(&b, &len, &cap, "  dim: %d\n  classes: %d\n  samples: %d\n  test_samples: %d\n", d->dim,
            d->classes, d->samples, d->test_samples);

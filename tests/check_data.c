@@ -1385,6 +1385,69 @@ START_TEST(test_partition_iid_sorted)
 }
 END_TEST
 
+/* data.val_fraction: floor(frac x shard) held out of each node's shard, disjoint from what
+ * training keeps, together the whole shard; histograms recomputed; the same draw again for
+ * the same seed, another for another seed; a node left with less than a batch refused */
+START_TEST(test_partition_hold_out)
+{
+    eg_dataset d = label_set(2000, 10);
+    eg_partition p, v, q, w;
+    eg_err err;
+    eg_data_spec s = part_spec("dirichlet", 0.5, 8);
+    ck_assert_int_eq(eg_partition_make(&p, &d, &s, 6, 5, &err), EG_OK);
+    int32_t len[6];
+    for (int i = 0; i < 6; i++)
+        len[i] = p.offset[i + 1] - p.offset[i];
+    char *in_shard = calloc(2000 * 6, 1);
+    for (int i = 0; i < 6; i++)
+        for (int32_t k = p.offset[i]; k < p.offset[i + 1]; k++)
+            in_shard[p.idx[k] * 6 + i] = 1;
+    ck_assert_msg(eg_partition_hold_out(&p, &v, d.y_train, 0.25, 8, 9, &err) == EG_OK, "%s",
+                  err.msg);
+    ck_assert_int_eq(check_partition(&p, &d) + check_partition(&v, &d), 2000);
+    char *seen = calloc(2000, 1);
+    for (int i = 0; i < 6; i++) {
+        int32_t held = v.offset[i + 1] - v.offset[i];
+        ck_assert_int_eq(held, (int32_t)(0.25 * len[i])); /* floor */
+        ck_assert_int_eq(p.offset[i + 1] - p.offset[i], len[i] - held);
+        for (int32_t k = v.offset[i]; k < v.offset[i + 1]; k++) {
+            ck_assert_int_eq(in_shard[v.idx[k] * 6 + i], 1); /* from the node's own shard */
+            seen[v.idx[k]] = 1;
+        }
+        for (int32_t k = p.offset[i]; k < p.offset[i + 1]; k++) {
+            ck_assert_int_eq(in_shard[p.idx[k] * 6 + i], 1);
+            ck_assert_int_eq(seen[p.idx[k]], 0); /* training and held-out are disjoint */
+        }
+    }
+    /* the same again: the same split; another seed: another */
+    ck_assert_int_eq(eg_partition_make(&q, &d, &s, 6, 5, &err), EG_OK);
+    ck_assert_int_eq(eg_partition_hold_out(&q, &w, d.y_train, 0.25, 8, 9, &err), EG_OK);
+    ck_assert_mem_eq(v.idx, w.idx, (size_t)v.offset[6] * sizeof(int32_t));
+    ck_assert_mem_eq(p.idx, q.idx, (size_t)p.offset[6] * sizeof(int32_t));
+    eg_partition_free(&q);
+    eg_partition_free(&w);
+    ck_assert_int_eq(eg_partition_make(&q, &d, &s, 6, 5, &err), EG_OK);
+    ck_assert_int_eq(eg_partition_hold_out(&q, &w, d.y_train, 0.25, 8, 10, &err), EG_OK);
+    ck_assert_int_eq(w.offset[6], v.offset[6]);
+    ck_assert_int_ne(memcmp(v.idx, w.idx, (size_t)v.offset[6] * sizeof(int32_t)), 0);
+    eg_partition_free(&q);
+    eg_partition_free(&w);
+    /* too much held out: refused, p unchanged */
+    ck_assert_int_eq(eg_partition_make(&q, &d, &s, 6, 5, &err), EG_OK);
+    int32_t before = q.offset[6];
+    ck_assert_int_eq(eg_partition_hold_out(&q, &w, d.y_train, 0.999, 8, 9, &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "data.val_fraction"));
+    ck_assert_int_eq(q.offset[6], before);
+    eg_partition_free(&q);
+    eg_partition_free(&w);
+    free(seen);
+    free(in_shard);
+    eg_partition_free(&p);
+    eg_partition_free(&v);
+    eg_data_free(&d);
+}
+END_TEST
+
 START_TEST(test_partition_dirichlet)
 {
     eg_dataset d = label_set(2000, 10);
@@ -2068,6 +2131,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_synthetic);
     tcase_add_test(tc, test_partition_iid_sorted);
     tcase_add_test(tc, test_partition_dirichlet);
+    tcase_add_test(tc, test_partition_hold_out);
     tcase_add_test(tc, test_partition_errors);
     tcase_add_test(tc, test_fill_batch);
     tcase_add_test(tc, test_rank_shares);

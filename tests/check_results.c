@@ -14,6 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 #define HDR "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,bytes_sent"
 
 /* fontconfig's process-lifetime caches (reached through cairo) are not our leaks; read
@@ -557,7 +561,7 @@ START_TEST(schema_columns)
     eg_metrics_columns_text(EG_COL_REQUIRED, ",", t, sizeof t);
     ck_assert_str_eq(t, HDR); /* SPEC.md section 5 */
     eg_metrics_columns_text(0, ",", t, sizeof t);
-    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost,time_model_s");
+    ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost,time_model_s,val_loss,val_acc");
     ck_assert_ptr_nonnull(eg_metrics_column("consensus"));
     ck_assert_str_eq(eg_metrics_column("test_acc")->title, "test accuracy");
     ck_assert_ptr_null(eg_metrics_column("nosuch"));
@@ -573,12 +577,13 @@ START_TEST(schema_columns)
     ck_assert_str_eq(eg_summary_column(it + 7)->name, "node_acc_mean");
     ck_assert_str_eq(eg_summary_column(it + 8)->name, "bytes_inter");
     ck_assert_str_eq(eg_summary_column(it + 9)->name, "msgs_lost");
-    int has_micro = 0, has_stem = 0;
+    int has_micro = 0, has_stem = 0, has_val = 0;
     for (int i = 0; i < it; i++) {
         has_micro |= !strcmp(eg_summary_column(i)->name, "train.micro_batch");
         has_stem |= !strcmp(eg_summary_column(i)->name, "model.stem");
+        has_val |= !strcmp(eg_summary_column(i)->name, "data.val_fraction");
     }
-    ck_assert(has_micro && has_stem);
+    ck_assert(has_micro && has_stem && has_val);
     ck_assert_str_eq(eg_summary_column(n - 3)->name, "threads");
     ck_assert_str_eq(eg_summary_column(n - 1)->name, "data_bytes_max");
     ck_assert_ptr_null(eg_summary_column(n));
@@ -589,6 +594,31 @@ START_TEST(schema_columns)
     ck_assert_int_eq(eg_summary_is_spec_key("model.depth"), 1); /* a key added later */
     ck_assert_int_eq(eg_summary_is_spec_key("train_time_s"), 0);
     ck_assert_int_eq(eg_summary_is_spec_key("test_acc"), 0);
+}
+END_TEST
+
+/* val_loss and val_acc: empty where NaN (no validation split) and in rows without an
+ * evaluation, written where measured */
+START_TEST(schema_val_columns)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    eg_schema_row r = {.iter = 10, .test_acc = 0.5, .val_loss = NAN, .val_acc = NAN,
+                       .evaluated = 1};
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    r.val_loss = 0.75;
+    r.val_acc = 0.625;
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    r.evaluated = 0;
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    char *l1 = buf, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    ck_assert_msg(!strncmp(l2 - 3, ",,\n", 3), "%s", buf);        /* NaN: empty */
+    ck_assert_msg(!strncmp(l3 - 12, ",0.75,0.625\n", 12), "%s", buf); /* measured */
+    ck_assert_msg(!strncmp(l3 + strlen(l3) - 3, ",,\n", 3), "%s", buf); /* no evaluation */
+    free(buf);
 }
 END_TEST
 
@@ -661,8 +691,10 @@ START_TEST(schema_round_trip)
             without_cluster += !(eg_metrics_columns[c].flags & EG_COL_CLUSTER);
         ck_assert_int_eq(m->ncols, without_cluster);
         ck_assert_int_eq(eg_metrics_col(m, "time_model_s"), -1);
-        for (int c = 0; c < m->ncols; c++)
-            ck_assert_int_eq(m->has[m->ncols + c], !(eg_metrics_columns[c].flags & EG_COL_EVAL));
+        for (int c = 0, f = 0; c < eg_metrics_ncols; c++) /* f: the file's column */
+            if (!(eg_metrics_columns[c].flags & EG_COL_CLUSTER))
+                ck_assert_int_eq(m->has[m->ncols + f++],
+                                 !(eg_metrics_columns[c].flags & EG_COL_EVAL));
         ck_assert_double_eq(m->val[eg_metrics_col(m, "iter")], 10);
         ck_assert_double_eq(m->val[eg_metrics_col(m, "consensus")], 1e-3);
         ck_assert_double_eq(m->val[m->ncols + eg_metrics_col(m, "bytes_sent")], 4096);
@@ -1299,6 +1331,175 @@ START_TEST(plot_png)
 }
 END_TEST
 
+/* ---- paired comparisons (table --vs) ------------------------------------------------ */
+
+START_TEST(t_quantile_known)
+{
+    /* printed tables (two-sided 95%: the 0.975 quantile) and closed forms for df 1 and 2 */
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 1), 12.706, 5e-4);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 2), 4.303, 5e-4);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 4), 2.776, 5e-4);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 29), 2.045, 5e-4);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 1), tan(M_PI * 0.475), 1e-9);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 2), sqrt(2 / (4 * 0.975 * 0.025) - 2), 1e-10);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 4), 2.776445105, 1e-8);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 29), 2.045229642, 1e-8);
+    ck_assert_double_eq_tol(eg_t_quantile(0.995, 5), 4.032142984, 1e-8);
+    ck_assert_double_eq_tol(eg_t_quantile(0.975, 1e6), 1.959966, 1e-5); /* -> normal */
+    ck_assert_double_eq_tol(eg_t_quantile(0.025, 4), -2.776445105, 1e-8);
+    ck_assert_double_eq(eg_t_quantile(0.5, 3), 0);
+    for (double t = -5; t <= 5; t += 0.25) /* df 1: the Cauchy distribution */
+        ck_assert_double_eq_tol(eg_t_cdf(t, 1), 0.5 + atan(t) / M_PI, 1e-12);
+    ck_assert(isnan(eg_t_quantile(1, 3)));
+    ck_assert(isnan(eg_t_quantile(0.975, 0)));
+}
+END_TEST
+
+/* root/sub: seed, graph and final test_acc acc, nodes 4 */
+static void make_pair_run(const char *root, int seed, const char *graph, double acc)
+{
+    char sub[64], rows[200];
+    snprintf(sub, sizeof sub, "graph=%s,seed=%d", graph, seed);
+    snprintf(rows, sizeof rows, "10,1,0.1,0.1,1.5,0.9,0.5,0.01,100\n"
+                                "20,2,0.2,0.1,1.2,0.9,%.17g,0.005,200\n", acc);
+    make_seed_run(root, sub, seed, graph, rows);
+}
+
+/* the row of p labelled name */
+static int row_of(const eg_pivot *p, const char *name)
+{
+    for (int r = 0; r < p->nrows; r++)
+        if (!strcmp(p->rows[r], name))
+            return r;
+    ck_abort_msg("no row %s", name);
+    return -1;
+}
+
+START_TEST(pivot_paired_hand)
+{
+    const char *root = tmpdir();
+    const double ring[3] = {0.80, 0.83, 0.85}, ex[3] = {0.81, 0.82, 0.86},
+                 full[3] = {0.90, 0.92, 0.93};
+    for (int s = 0; s < 3; s++) {
+        make_pair_run(root, s + 1, "ring", ring[s]);
+        make_pair_run(root, s + 1, "exp", ex[s]);
+        make_pair_run(root, s + 1, "full", full[s]);
+    }
+    eg_runset rs;
+    load_root(&rs, root);
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err) == EG_OK, "%s",
+                  err.msg);
+    ck_assert_msg(eg_pivot_paired(&p, &rs, "graph", "exp", &err) == EG_OK, "%s", err.msg);
+    /* by hand: ring - exp per seed = -0.01, +0.01, -0.01: mean -0.003333, sd 0.011547,
+     * half-width t_{0.975,2} 0.011547 / sqrt 3 = 4.302653 x 0.0066667 = 0.028684: the
+     * interval [-0.032018, 0.025351] holds 0 */
+    int r = row_of(&p, "ring");
+    ck_assert_int_eq(p.ref[r], 0);
+    ck_assert_int_eq(p.dn[r], 3);
+    ck_assert_double_eq_tol(p.dmean[r], -0.0033333333, 1e-9);
+    ck_assert_double_eq_tol(p.dsd[r], 0.0115470054, 1e-9);
+    ck_assert_double_eq_tol(p.dlo[r], -0.0320176849, 1e-9);
+    ck_assert_double_eq_tol(p.dhi[r], 0.0253510182, 1e-9);
+    ck_assert(p.dlo[r] < 0 && p.dhi[r] > 0);
+    /* full - exp = 0.09, 0.10, 0.07: mean 0.086667, sd 0.015275, half-width 0.037946:
+     * [0.048721, 0.124612] excludes 0 */
+    r = row_of(&p, "full");
+    ck_assert_int_eq(p.dn[r], 3);
+    ck_assert_double_eq_tol(p.dmean[r], 0.0866666667, 1e-9);
+    ck_assert_double_eq_tol(p.dsd[r], 0.0152752523, 1e-9);
+    ck_assert_double_eq_tol(p.dlo[r], 0.0487208363, 1e-9);
+    ck_assert_double_eq_tol(p.dhi[r], 0.1246124970, 1e-9);
+    r = row_of(&p, "exp");
+    ck_assert_int_eq(p.ref[r], 1);
+    ck_assert_int_eq(p.dn[r], 0);
+    ck_assert_double_eq_tol(p.val[r], (0.81 + 0.82 + 0.86) / 3, 1e-12); /* its own mean */
+    eg_pivot_free(&p);
+    /* the unpaired means differ from the paired ones' logic: the same cells without --vs
+     * have ring's std 0.025, larger than the paired 0.0115 (the seeds' shared part cancels) */
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    ck_assert(p.sd[row_of(&p, "ring")] > 2 * 0.0115470054);
+    /* the reference must exist; the compared key cannot be the aggregated one */
+    ck_assert_int_eq(eg_pivot_paired(&p, &rs, "graph", "torus", &err), EG_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "graph=torus"));
+    eg_pivot_free(&p);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    ck_assert_int_eq(eg_pivot_paired(&p, &rs, "seed", "1", &err), EG_EINPUT);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
+START_TEST(pivot_paired_unpaired)
+{
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    eg_pivot p;
+    eg_runset rs;
+    /* a run whose seed the reference lacks */
+    const char *root = tmpdir();
+    for (int s = 1; s <= 2; s++) {
+        make_pair_run(root, s, "ring", 0.8);
+        make_pair_run(root, s, "exp", 0.9);
+    }
+    make_pair_run(root, 3, "ring", 0.8);
+    load_root(&rs, root);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    ck_assert_int_eq(eg_pivot_paired(&p, &rs, "graph", "exp", &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "unpaired") && strstr(err.msg, "graph=ring,seed=3") &&
+                      strstr(err.msg, "seed=3") && strstr(err.msg, "graph=exp"),
+                  "%s", err.msg);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+    /* rows that differ in more than the compared key: a psgd row (graph full) pairs with
+     * the dmsgd row graph=exp by seed, since algorithm is constant along each row */
+    root = tmpdir();
+    for (int s = 1; s <= 3; s++) {
+        char sub[64], f[1200], text[300];
+        make_pair_run(root, s, "exp", 0.80 + 0.01 * s);
+        make_pair_run(root, s, "full", 0.90 + 0.02 * s);
+        snprintf(sub, sizeof sub, "graph=full,seed=%d", s);
+        snprintf(f, sizeof f, "%s/%s/summary.csv", root, sub);
+        snprintf(text, sizeof text, "name,seed,nodes,graph,algorithm,test_acc\nt,%d,4,full,psgd,0\n", s);
+        write_file(f, text);
+        snprintf(sub, sizeof sub, "graph=exp,seed=%d", s);
+        snprintf(f, sizeof f, "%s/%s/summary.csv", root, sub);
+        snprintf(text, sizeof text, "name,seed,nodes,graph,algorithm,test_acc\nt,%d,4,exp,dmsgd,0\n", s);
+        write_file(f, text);
+    }
+    load_root(&rs, root);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    ck_assert_msg(eg_pivot_paired(&p, &rs, "graph", "exp", &err) == EG_OK, "%s", err.msg);
+    int r = row_of(&p, "full");
+    ck_assert_int_eq(p.dn[r], 3);
+    ck_assert_double_eq_tol(p.dmean[r], 0.12, 1e-12); /* 0.1 + 0.01 s for s = 1, 2, 3 */
+    ck_assert_double_eq_tol(p.dsd[r], 0.01, 1e-12);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+    /* a reference seed the cell lacks */
+    root = tmpdir();
+    for (int s = 1; s <= 2; s++) {
+        make_pair_run(root, s, "ring", 0.8);
+        make_pair_run(root, s, "exp", 0.9);
+    }
+    make_pair_run(root, 3, "exp", 0.9);
+    load_root(&rs, root);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err), EG_OK);
+    ck_assert_int_eq(eg_pivot_paired(&p, &rs, "graph", "exp", &err), EG_EINPUT);
+    ck_assert_msg(strstr(err.msg, "unpaired") && strstr(err.msg, "(ring,") &&
+                      strstr(err.msg, "graph=exp,seed=3"),
+                  "%s", err.msg);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("results");
@@ -1313,12 +1514,16 @@ static Suite *suite(void)
     tcase_add_test(tc, csv_round_trip);
     tcase_add_test(tc, schema_columns);
     tcase_add_test(tc, schema_round_trip);
+    tcase_add_test(tc, schema_val_columns);
     tcase_add_test(tc, pivot_rows_cols);
     tcase_add_test(tc, pivot_clash);
     tcase_add_test(tc, metric_parse_forms);
     tcase_add_test(tc, metrics_reach);
     tcase_add_test(tc, pivot_agg_seeds);
     tcase_add_test(tc, pivot_agg_clash);
+    tcase_add_test(tc, t_quantile_known);
+    tcase_add_test(tc, pivot_paired_hand);
+    tcase_add_test(tc, pivot_paired_unpaired);
     tcase_add_test(tc, curve_mean_shared_rows);
     tcase_add_test(tc, nice_ticks);
     tcase_add_test(tc, plot_png);

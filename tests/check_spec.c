@@ -393,6 +393,72 @@ START_TEST(test_cluster)
 }
 END_TEST
 
+/* LeNet-5 with group norm (model.padding, several cnn hidden widths, model.norm_after,
+ * per-block groups) and data.val_fraction: parsed, written back, and checked */
+START_TEST(test_lenet_and_val_fraction)
+{
+    const char *text =
+        "nodes: 4\ngraph: ring\nalgorithm: dmsgd\n"
+        "model: {name: cnn, channels: [6, 16], kernel: 5, padding: valid, hidden: [120, 84],\n"
+        "        norm: group, groups: [2, 4], norm_after: pool}\n"
+        "data: {name: synthetic, batch_size: 8, val_fraction: 0.1}\n";
+    const char *p = write_spec("lenet.yaml", text);
+    eg_spec s, t;
+    eg_err e = {0};
+    ck_assert_msg(eg_spec_load(&s, p, NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(s.model.valid, 1);
+    ck_assert_int_eq(s.model.norm_after_pool, 1);
+    ck_assert_int_eq(s.model.n_hidden, 2);
+    ck_assert_int_eq(s.model.hidden[1], 84);
+    ck_assert_int_eq(s.model.n_block_groups, 2);
+    ck_assert_int_eq(s.model.block_groups[1], 4);
+    ck_assert_double_eq(s.data.val_fraction, 0.1);
+    char *y = eg_spec_to_yaml(&s, &e);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_ptr_nonnull(strstr(y, "padding: valid"));
+    ck_assert_ptr_nonnull(strstr(y, "norm_after: pool"));
+    ck_assert_ptr_nonnull(strstr(y, "groups: [2, 4]"));
+    ck_assert_ptr_nonnull(strstr(y, "val_fraction: 0.1"));
+    const char *q = write_spec("lenet2.yaml", y);
+    ck_assert_msg(eg_spec_load(&t, q, NULL, 0, &e) == 0, "%s", e.msg);
+    char *y2 = eg_spec_to_yaml(&t, &e);
+    ck_assert_str_eq(y, y2);
+    free(y);
+    free(y2);
+    eg_spec_free(&s);
+    eg_spec_free(&t);
+    /* defaults: same padding, norm after the conv, no hold-out (and nothing written) */
+    p = write_spec("cnn.yaml", "nodes: 4\ngraph: ring\nalgorithm: dmsgd\n"
+                               "model: {name: cnn, norm: group}\ndata: synthetic\n");
+    ck_assert_msg(eg_spec_load(&s, p, NULL, 0, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(s.model.valid, 0);
+    ck_assert_int_eq(s.model.norm_after_pool, 0);
+    ck_assert_int_eq(s.model.n_block_groups, 0);
+    ck_assert_double_eq(s.data.val_fraction, 0);
+    y = eg_spec_to_yaml(&s, &e);
+    ck_assert_ptr_null(strstr(y, "val_fraction"));
+    free(y);
+    eg_spec_free(&s);
+    /* errors name the key */
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: {name: cnn, padding: full}\n"
+               "data: synthetic\n", "model.padding", NULL);
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: {name: cnn, norm: group, "
+               "norm_after: relu}\ndata: synthetic\n", "model.norm_after", NULL);
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: {name: cnn, channels: [6, 16], "
+               "norm: group, groups: [2]}\ndata: synthetic\n", "model.groups", "2 conv blocks");
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: {name: cnn, hidden: [120, 0]}\n"
+               "data: synthetic\n", "model.hidden", NULL);
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: {name: cnn, kernel: 4}\n"
+               "data: synthetic\n", "model.kernel", "valid");
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: {name: mlp, padding: valid}\n"
+               "data: synthetic\n", "padding", NULL);
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: mlp\n"
+               "data: {name: synthetic, val_fraction: 1}\n", "data.val_fraction", "[0, 1)");
+    expect_bad("nodes: 4\ngraph: ring\nalgorithm: dmsgd\nmodel: mlp\n"
+               "data: {name: synthetic, val_fraction: -0.1}\n", "data.val_fraction", NULL);
+}
+END_TEST
+
 int main(void)
 {
     const char *t = eg_test_tmpdir();
@@ -412,6 +478,7 @@ int main(void)
     tcase_add_test(tc, test_network_and_choco);
     tcase_add_test(tc, test_resnet_stem);
     tcase_add_test(tc, test_cluster);
+    tcase_add_test(tc, test_lenet_and_val_fraction);
     suite_add_tcase(s, tc);
     return eg_test_run(s);
 }
