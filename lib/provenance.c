@@ -298,8 +298,8 @@ int eg_prov_run_mixed(const eg_prov_run *pr, char *msg, size_t len)
         msg[0] = 0;
     if (!strstr(pr->bf16 ? pr->isa_bf16 : pr->isa_f32, " | "))
         return 0;
-    size_t o = (size_t)snprintf(msg, len, "the ranks' hosts dispatch different oneDNN %s "
-                                "kernels:", pr->bf16 ? "bf16" : "f32");
+    size_t o = (size_t)snprintf(msg, len, "the ranks dispatch different oneDNN %s kernels "
+                                "(their CPUs or ONEDNN_MAX_CPU_ISA differ):", pr->bf16 ? "bf16" : "f32");
     /* each kernel, then each host running it with its ranks */
     for (int r = 0; r < pr->nranks && o < len; r++) {
         int seen = 0;
@@ -321,6 +321,14 @@ int eg_prov_run_mixed(const eg_prov_run *pr, char *msg, size_t len)
 }
 
 /* the record's text: the facts, the machine summary, the run, every host */
+/* the same host with the same facts (ranks of one host may differ in their kernels when
+ * ONEDNN_MAX_CPU_ISA is set per rank) */
+static int same_host(const eg_prov_host *a, const eg_prov_host *b)
+{
+    return !strcmp(a->host, b->host) && !strcmp(a->cpu, b->cpu) && !strcmp(a->cores, b->cores) &&
+           !strcmp(a->isa_f32, b->isa_f32) && !strcmp(a->isa_bf16, b->isa_bf16);
+}
+
 typedef struct record_ctx {
     const eg_prov_run *pr;
     int ranks, threads;
@@ -341,30 +349,24 @@ static int record_fill(FILE *f, void *ud)
     put_kv(f, "  ", "dnnl_isa", pr->bf16 ? pr->isa_bf16 : pr->isa_f32);
     fprintf(f, "run:\n  ranks: %d\n  threads: %d\n  precision: %s\n", rc->ranks, rc->threads,
             pr->bf16 ? "bf16" : "f32");
-    fprintf(f, "hosts:\n");
+    fprintf(f, "hosts:\n"); /* one entry per host, or per group of its ranks with one CPU and kernels */
     for (int r = 0; r < pr->nranks; r++) {
         int first = 1;
         for (int q = 0; q < r && first; q++)
-            first = !!strcmp(pr->rank[q].host, pr->rank[r].host);
+            first = !same_host(&pr->rank[q], &pr->rank[r]);
         if (!first)
             continue;
         const eg_prov_host *h = &pr->rank[r];
         put_kv(f, "  - ", "host", h->host);
         fprintf(f, "    ranks: [");
         for (int q = r, n = 0; q < pr->nranks; q++)
-            if (!strcmp(pr->rank[q].host, h->host))
+            if (same_host(&pr->rank[q], h))
                 fprintf(f, "%s%d", n++ ? ", " : "", q);
         fprintf(f, "]\n");
         put_kv(f, "    ", "cpu", h->cpu);
         put_kv(f, "    ", "cores", h->cores);
         put_kv(f, "    ", "dnnl_isa_f32", h->isa_f32);
         put_kv(f, "    ", "dnnl_isa_bf16", h->isa_bf16);
-        /* another rank of this host with other kernels (a per-rank ONEDNN_MAX_CPU_ISA) */
-        for (int q = r + 1; q < pr->nranks; q++)
-            if (!strcmp(pr->rank[q].host, h->host) &&
-                (strcmp(pr->rank[q].isa_f32, h->isa_f32) || strcmp(pr->rank[q].isa_bf16, h->isa_bf16)))
-                fprintf(f, "    # rank %d: dnnl_isa_f32 %s, dnnl_isa_bf16 %s\n", q,
-                        pr->rank[q].isa_f32, pr->rank[q].isa_bf16);
     }
     return ferror(f) ? -1 : 0;
 }

@@ -68,13 +68,13 @@ int eg_prov_run_write(const eg_prov_run *pr, const char *dir, int ranks, int thr
  * changes what differs in the build, the libraries, the CPU, the kernels or
  * OPENBLAS_CORETYPE / ONEDNN_MAX_CPU_ISA ("onednn 2.6.3 -> 3.1; dnnl_isa_f32
  * brgconv:avx512_core -> jit:avx2") and returns the number of differences; when there are
- * some, appends an entry (iteration, hosts, changes) to the record's `resumed:` list. A
- * missing record (a run started by an older expgraph) is written now and counts as no
- * difference; a record that cannot be read is EG_EINPUT... no: it is reported in changes and
- * rewritten, so that a resume never fails for it. The summary values (eg_prov_run_summary)
- * then span both the record and now ("a | b" where they differ). Returns < 0 only on an
- * I/O error writing the record (err set). Host names, cores and EXPGRAPH_THREADS are not
- * compared: they do not change the numbers. */
+ * some, appends an entry (iteration, ranks, threads, changes) to the record's `resumed:`
+ * list (the record otherwise keeps the start's facts). Host names, cores, Open MPI, libyaml,
+ * cairo and EXPGRAPH_THREADS are not compared: they do not change the numbers. A missing
+ * record (a run started by an older expgraph) is written now and counts as no difference; an
+ * unreadable one is written again and counts as one (changes says so). The summary values
+ * (eg_prov_run_summary) then span the record and now ("a | b" where they differ). Returns
+ * -1 (err set, EG_ERUN) only when the record cannot be written. */
 int eg_prov_run_resume(eg_prov_run *pr, const char *dir, long iter, int ranks, int threads,
                        char *changes, size_t len, eg_err *err);
 
