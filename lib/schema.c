@@ -223,8 +223,9 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("data_samples_max", EG_COL_INT, src->data_samples_max)                                   \
     X("data_bytes_max", EG_COL_F0, src->data_bytes_max)
 
-/* X(header, format, value): where the run ran (provenance.h), between the final metrics and
- * the run's figures; the value is an expression over `const eg_summary_src *src`. Tables can
+/* X(header, format, value): where the run ran (provenance.h), the last columns (after the
+ * run's figures, so that a CPU name with a comma cannot shift a naive reader's columns); the
+ * value is an expression over `const eg_summary_src *src`. Tables can
  * group by them (`expgraph table --rows dnnl_isa`); run_info.yaml holds the full record. */
 #define EG_SUMMARY_ENV_COLUMNS(X)                                                              \
     X("expgraph_version", EG_COL_TEXT, opt_text(src->expgraph_version))                        \
@@ -263,7 +264,7 @@ static int summary_nmetrics(void)
     return n;
 }
 
-int eg_summary_ncols(void) { return NSPEC + summary_nmetrics() + NENV + NRUN; }
+int eg_summary_ncols(void) { return NSPEC + summary_nmetrics() + NRUN + NENV; }
 
 const eg_column *eg_summary_column(int i)
 {
@@ -275,10 +276,10 @@ const eg_column *eg_summary_column(int i)
     for (int k = 0; k < eg_metrics_ncols; k++)
         if ((eg_metrics_columns[k].flags & EG_COL_SUMMARY) && i-- == 0)
             return &eg_metrics_columns[k];
-    if (i < NENV)
-        return &SUMMARY_ENV[i];
-    i -= NENV;
-    return i < NRUN ? &SUMMARY_RUN[i] : NULL;
+    if (i < NRUN)
+        return &SUMMARY_RUN[i];
+    i -= NRUN;
+    return i < NENV ? &SUMMARY_ENV[i] : NULL;
 }
 
 int eg_summary_is_spec_key(const char *header)
@@ -310,8 +311,8 @@ static void summary_row(FILE *f, const eg_summary_src *src)
     for (int i = 0; i < eg_metrics_ncols; i++)
         if (eg_metrics_columns[i].flags & EG_COL_SUMMARY)
             put_cell(f, &first, eg_metrics_columns[i].fmt, v_real(row_value(&src->final, i)));
-    EG_SUMMARY_ENV_COLUMNS(PUT_)
     EG_SUMMARY_RUN_COLUMNS(PUT_)
+    EG_SUMMARY_ENV_COLUMNS(PUT_)
 #undef PUT_
     fputc('\n', f);
 }

@@ -14,7 +14,8 @@
  *  - summary.csv, a spec key such as model.depth: a line X("model.depth", format,
  *    expression over the eg_spec *s) in EG_SUMMARY_SPEC_COLUMNS (schema.c). A run figure:
  *    a field in eg_summary_src and a line in EG_SUMMARY_RUN_COLUMNS (schema.c). A fact of the
- *    build or machine (provenance.h): a line in EG_SUMMARY_ENV_COLUMNS (schema.c).
+ *    build or machine (provenance.h): a line in EG_SUMMARY_ENV_COLUMNS (schema.c); those come
+ *    last in summary.csv.
  * New columns go at the end of their list: readers find columns by name, and the first
  * metrics columns are fixed by SPEC.md (EG_COL_REQUIRED).
  */
