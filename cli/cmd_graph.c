@@ -29,7 +29,9 @@ static void graph_usage(FILE *f)
             "Prints the facts of a graph's mixing matrices W(k) for each node count N:\n"
             "  period      1 for static graphs, ceil(log2 N) for onepeer_exp and\n"
             "              onepeer_hypercube, the sequence length for base (its product is\n"
-            "              exactly 11^T/N), the outer graph's for hierarchical\n"
+            "              exactly 11^T/N), the outer graph's for hierarchical,\n"
+            "              lcm(L, floor(log2(N/L - 1)) + 1, floor(log2(L - 2)) + 1) for\n"
+            "              inner_outer_exp2\n"
             "              (random_match, random_peers, schedule: 1, they are aperiodic;\n"
             "              the facts are then those of W(0))\n"
             "  degree      the most peers any node receives from in one iteration\n"
@@ -40,7 +42,8 @@ static void graph_usage(FILE *f)
             "              '{name: erdos_renyi, p: 0.2}' (p default 0.2),\n"
             "              '{name: file, path: W.csv}', '{name: base, peers: 2}' (peers\n"
             "              default 1), '{name: random_peers, peers: 2}',\n"
-            "              '{name: hierarchical, local: 4, outer: onepeer_exp}' or\n"
+            "              '{name: hierarchical, local: 4, outer: onepeer_exp}',\n"
+            "              '{name: inner_outer_exp2, local: 4}' (N = machines x 4) or\n"
             "              '{name: schedule, phases: [{graph: exp, until_iter: 100},\n"
             "              {graph: onepeer_exp}]}' (until_epoch counts iterations here).\n"
             "              random_peers is row- but not column-stochastic (a note on\n"
@@ -78,7 +81,8 @@ static void graph_usage(FILE *f)
             "  expgraph graph onepeer_exp --nodes 8 --format matrix\n"
             "  expgraph graph '{name: erdos_renyi, p: 0.3}' --nodes 32 --seed 3\n"
             "  expgraph graph '{name: base, peers: 2}' --nodes 6,12,24,48,100\n"
-            "  expgraph graph '{name: hierarchical, local: 4, outer: onepeer_exp}' --nodes 32\n",
+            "  expgraph graph '{name: hierarchical, local: 4, outer: onepeer_exp}' --nodes 32\n"
+            "  expgraph graph '{name: inner_outer_exp2, local: 4}' --nodes 16 --format matrix\n",
             EG_TOPO_STATS_MAX_NODES);
 }
 

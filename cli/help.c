@@ -34,6 +34,9 @@ static const char *const SPEC_HELP =
     "  peers: 1                 # base: at most k peers per iteration (Base-(k+1) graph);\n"
     "                           #   random_peers: s random peers per iteration; default 1\n"
     "  local: 4                 # hierarchical: nodes per machine (divides nodes; required)\n"
+    "                           #   inner_outer_exp2 (Bluefog's inner-outer one-peer\n"
+    "                           #   exponential schedule): nodes per machine, >= 3,\n"
+    "                           #   nodes = machines x local, machines >= 2; required\n"
     "  outer: onepeer_exp       # hierarchical: the graph between machines (a name or a\n"
     "                           #   mapping; required)\n"
     "  phases:                  # schedule: [{graph: G, until_epoch: E}, ..., {graph: G}]\n"
@@ -88,6 +91,9 @@ static const char *const SPEC_HELP =
     "  eval_every: 0            # iterations between test evaluations (0: every row)\n"
     "  checkpoint_every: 500    # iterations between checkpoints (0: only at the end)\n"
     "  precision: f32           # f32 | bf16 (layer compute; f32 master weights)\n"
+    "  micro_batch: 32          # a node's batch runs in micro-batches of this size, shared\n"
+    "                           #   by the rank's threads (same numbers for any thread count;\n"
+    "                           #   batch norm still uses the whole node batch's statistics)\n"
     "lr:                        # or a number: lr: 0.05\n"
     "  base: 0.1                # > 0\n"
     "  scale: none              # none | linear (base * nodes)\n"
@@ -152,12 +158,16 @@ static char *command_help(const eg_command *c)
 
 /* ---- `expgraph help` -------------------------------------------------------------- */
 
+static int md_spec(FILE *f); /* `help spec --markdown`: docs/spec.md (below) */
+
 int eg_cmd_help(int argc, char **argv)
 {
     if (argc < 2) {
         eg_cli_usage(stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "spec") && argc > 2 && !strcmp(argv[2], "--markdown"))
+        return md_spec(stdout) || fflush(stdout) ? 1 : 0;
     if (!strcmp(argv[1], "spec")) {
         print_spec_help(stdout);
         return 0;
@@ -407,4 +417,325 @@ int eg_cli_completion(FILE *f)
           "complete -F _expgraph expgraph\n",
           f);
     return rc || !helps;
+}
+
+/* ---- docs/spec.md: `expgraph help spec --markdown` -------------------------------------- */
+
+/* The reference docs/spec.md is this output, committed; tests/e2e/docs.sh regenerates it
+ * and fails when the file differs, so it cannot drift from `expgraph help spec`. Every
+ * key row comes from SPEC_HELP above (the key, its value there, its comment); the name
+ * lists from the kind tables (kinds.c); the files from the column tables (schema.h); the
+ * commands from their --help texts. Types are inferred from the value shown, except for
+ * the keys in MD_TYPES (whose shown value does not tell the type). */
+
+static const char *const MD_TYPES[][2] = {
+    {"name", "string"},          {"lr", "number or mapping"}, {"lr.warmup_epochs", "number"},
+    {"train.epochs", "number"},  {"train.iterations", "integer"},
+    {"data.path", "path"},       {"data.image_size", "integer"}, {"graph.path", "path"},
+    {"output.dir", "path"},      {"algorithm.compress", "name or mapping"},
+    {NULL, NULL},
+};
+
+/* one key line of SPEC_HELP, parsed */
+typedef struct {
+    int indent, item; /* column of the key; item: the line starts a list item ("- key:") */
+    char key[64], value[128], meaning[1024];
+} md_key;
+
+/* s without leading and trailing blanks, written to out */
+static void md_trim(const char *s, size_t n, char *out, size_t len)
+{
+    while (n && *s == ' ')
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n'))
+        n--;
+    snprintf(out, len, "%.*s", (int)n, s);
+}
+
+/* appends comment text c (one "# ..." line's text) to a meaning, one blank between */
+static void md_append(char *meaning, size_t len, const char *c, size_t n)
+{
+    char t[512];
+    md_trim(c, n, t, sizeof t);
+    if (t[0])
+        snprintf(meaning + strlen(meaning), len - strlen(meaning), "%s%s", meaning[0] ? " " : "", t);
+}
+
+/* Parses the key lines of SPEC_HELP (after its first blank line) into k[] (at most max);
+ * returns how many. */
+static int md_parse(md_key *k, int max)
+{
+    const char *p = strstr(SPEC_HELP, "\n\n");
+    int n = 0;
+    for (p = p ? p + 2 : SPEC_HELP; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *q = p, *end = p + len, *hash = NULL;
+        while (q < end && *q == ' ')
+            q++;
+        for (const char *h = q; h < end; h++)
+            if (*h == '#' && (h == q || h[-1] == ' ')) {
+                hash = h;
+                break;
+            }
+        if (q < end && *q == '#') { /* a comment continuing the key above */
+            if (n)
+                md_append(k[n - 1].meaning, sizeof k[0].meaning, q + 1, (size_t)(end - q - 1));
+        } else if (q < end && n < max) {
+            md_key *m = &k[n];
+            memset(m, 0, sizeof *m);
+            if ((m->item = q + 1 < end && q[0] == '-' && q[1] == ' '))
+                q += 2;
+            m->indent = (int)(q - p);
+            const char *colon = memchr(q, ':', (size_t)((hash ? hash : end) - q));
+            if (colon) {
+                md_trim(q, (size_t)(colon - q), m->key, sizeof m->key);
+                md_trim(colon + 1, (size_t)((hash ? hash : end) - colon - 1), m->value,
+                        sizeof m->value);
+                if (hash)
+                    md_append(m->meaning, sizeof m->meaning, hash + 1, (size_t)(end - hash - 1));
+                n++;
+            }
+        }
+        p = e ? e + 1 : end;
+    }
+    return n;
+}
+
+/* the type of key i (dotted path) from its value, its children and its meaning */
+static const char *md_type(const md_key *k, int n, int i, const char *path)
+{
+    for (int t = 0; MD_TYPES[t][0]; t++)
+        if (!strcmp(MD_TYPES[t][0], path))
+            return MD_TYPES[t][1];
+    const char *v = k[i].value, *m = k[i].meaning;
+    if (i + 1 < n && k[i + 1].indent > k[i].indent) /* it has keys under it */
+        return k[i + 1].item ? "list of mappings"
+               : v[0] || strstr(m, "a name or a mapping") ? "name or mapping"
+                                                          : "mapping";
+    if (v[0] == '[')
+        return "list";
+    if (!strcmp(v, "true") || !strcmp(v, "false"))
+        return "bool";
+    if (!strcmp(v, "null"))
+        return "optional";
+    char *e;
+    if (strtod(v, &e) != 0.0 || (e != v && !*e))
+        return strpbrk(v, ".eE") ? "number" : "integer";
+    for (const char *c = v; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return "string";
+    return "name";
+}
+
+/* writes s for a markdown table cell: | escaped */
+static void md_cell(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputs(*s == '|' ? "\\|" : (char[2]){*s, 0}, f);
+}
+
+/* the markdown list of a kind table's names, each in backticks */
+static void md_names(FILE *f, const void *table, size_t stride)
+{
+    int first = 1;
+    for (const char *const *row = table; *row; row = (const char *const *)((const char *)row + stride), first = 0)
+        fprintf(f, "%s`%s`", first ? "" : ", ", *row);
+}
+#define MD_NAMES(f, table) md_names((f), (table), sizeof(table)[0])
+
+static void md_spec_keys(FILE *f)
+{
+    md_key k[200];
+    int n = md_parse(k, 200);
+    char path[8][160];
+    const char *intro = SPEC_HELP, *blank = strstr(SPEC_HELP, "\n\n");
+    fputs("## Spec keys\n\n", f);
+    fprintf(f, "%.*s\n\n", (int)(blank - intro), intro);
+    fputs("The value column is the value `expgraph help spec` shows: the default where the key "
+          "has one, an example where it is required or where the meaning says so. Types are "
+          "those of YAML: a *name* is one of the listed words, a *list* a YAML sequence such "
+          "as `[1, 2]`, *optional* a key whose default is `null` (absent).\n\n",
+          f);
+    char prefix[8][168];
+    int at[8], depth = -1; /* the open keys: their indents, their children's prefixes */
+    for (int i = 0; i < n; i++) {
+        while (depth >= 0 && at[depth] >= k[i].indent)
+            depth--;
+        if (++depth > 7)
+            depth = 7;
+        at[depth] = k[i].indent;
+        snprintf(path[depth], sizeof path[0], "%s%s", depth ? prefix[depth - 1] : "", k[i].key);
+        /* the children's prefix: "graph." or, for a list of mappings, "graph.phases[]." */
+        snprintf(prefix[depth], sizeof prefix[0], "%s%s.", path[depth],
+                 i + 1 < n && k[i + 1].item ? "[]" : "");
+        if (depth == 0)
+            fprintf(f, "%s### `%s`\n\n| key | type | value | meaning |\n|---|---|---|---|\n",
+                    i ? "\n" : "", k[i].key);
+        fprintf(f, "| `%s` | %s | ", path[depth], md_type(k, n, i, path[depth]));
+        if (k[i].value[0]) {
+            fputc('`', f);
+            md_cell(f, k[i].value);
+            fputc('`', f);
+        }
+        fputs(" | ", f);
+        md_cell(f, k[i].meaning);
+        fputs(" |\n", f);
+    }
+}
+
+static void md_names_section(FILE *f)
+{
+    fputs("## Names\n\nThe words a spec chooses from, from the tables the spec parser reads "
+          "(lib/kinds.c).\n\n### Graphs\n\nDefinitions, weights and spectra: "
+          "[graphs.md](graphs.md).\n\n"
+          "| graph | W(k) changes with k | nodes | keys besides `name` |\n|---|---|---|---|\n",
+          f);
+    for (const eg_graph_info *g = eg_graph_kinds; g->name; g++) {
+        fprintf(f, "| `%s` | %s | %s | ", g->name, g->time_varying ? "yes" : "no",
+                g->pow2 ? "a power of two" : "any");
+        const char *keys[] = {g->takes_p ? "`p`" : NULL, g->takes_path ? "`path` (required)" : NULL,
+                              g->takes_peers ? "`peers`" : NULL,
+                              g->machines ? "`local`, `outer` (required)" : NULL,
+                              g->phases ? "`phases` (required)" : NULL};
+        int any = 0;
+        for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++)
+            if (keys[j])
+                fprintf(f, "%s%s", any++ ? ", " : "", keys[j]);
+        fputs(any ? " |\n" : "- |\n", f);
+    }
+    fputs("\n### Algorithms\n\nUpdates and how each takes lost messages and absent nodes: "
+          "[algorithms.md](algorithms.md).\n\n"
+          "| algorithm | momentum (default 0.9) | vectors a node sends per exchange |\n"
+          "|---|---|---|\n",
+          f);
+    for (const eg_algo_info *a = eg_algo_kinds; a->name; a++)
+        fprintf(f, "| `%s` | %s | %s |\n", a->name, a->momentum ? "yes" : "no",
+                a->vectors ? (char[2]){(char)('0' + a->vectors), 0} : "all-reduce (no graph)");
+    fputs("\n### Compressors\n\n`algorithm.compress` (choco).\n\n| compressor | keys |\n|---|---|\n",
+          f);
+    for (const eg_compress_info *c = eg_compress_kinds; c->name; c++)
+        fprintf(f, "| `%s` | %s |\n", c->name,
+                c->takes_ratio ? "`ratio` (default 0.01)" : c->takes_levels ? "`levels` (default 16)" : "-");
+    fputs("\n### Models\n\n| model | keys |\n|---|---|\n", f);
+    for (const eg_model_info *m = eg_model_kinds; m->name; m++) {
+        fprintf(f, "| `%s` | ", m->name);
+        for (const char *const *key = m->keys; *key; key++)
+            fprintf(f, "%s`%s`", key == m->keys ? "" : ", ", *key);
+        fputs(" |\n", f);
+    }
+    fputs("\n### Datasets\n\nWhere each is found and how to get it: "
+          "[data/README.md](../data/README.md).\n\n"
+          "| data.name | data.path | samples | classes |\n|---|---|---|---|\n",
+          f);
+    for (const eg_data_info *d = eg_data_kinds; d->name; d++) {
+        fprintf(f, "| `%s` | ", d->name);
+        md_cell(f, d->needs_path ? d->path_is : d->named ? "optional (looked up by name)" : "-");
+        fprintf(f, " | %s | ", d->images ? "8-bit images" : "feature vectors");
+        if (d->classes)
+            fprintf(f, "%d |\n", d->classes);
+        else if (d->format == EG_DFMT_SYNTH)
+            fputs("`data.classes` |\n", f);
+        else
+            fputs("from the files |\n", f);
+    }
+    fputs("\n### Other names\n\n- `data.partition`: ", f);
+    MD_NAMES(f, eg_partition_kinds);
+    fputs("\n- `data.cache`: ", f);
+    MD_NAMES(f, eg_cache_kinds);
+    fputs("\n- `lr.schedule`: ", f);
+    MD_NAMES(f, eg_sched_kinds);
+    fputs("\n- `model.norm`: ", f);
+    for (int i = 0; eg_norm_names[i]; i++)
+        fprintf(f, "%s`%s`", i ? ", " : "", eg_norm_names[i]);
+    fputs("\n- `train.precision`: ", f);
+    for (int i = 0; eg_precision_names[i]; i++)
+        fprintf(f, "%s`%s`", i ? ", " : "", eg_precision_names[i]);
+    fputs("\n\n", f);
+}
+
+static void md_files_section(FILE *f)
+{
+    fputs("## Files a run writes\n\n"
+          "A run directory (`output.dir`, or `--out`) holds `metrics.csv`, `summary.csv`, "
+          "`spec.yaml` (the resolved spec, every default filled in: rerunning it gives the "
+          "same numbers) and `ckpt/` (the last two checkpoint generations, which `--resume` "
+          "continues from).\n\n### metrics.csv\n\n"
+          "A header, then a row every `train.log_every` iterations and one at the end, "
+          "flushed as written. Columns in file order; the first nine are fixed (every "
+          "reader requires them), *evaluation* columns are empty in rows without a test "
+          "evaluation (`train.eval_every`).\n\n| column | meaning | |\n|---|---|---|\n",
+          f);
+    for (int i = 0; i < eg_metrics_ncols; i++) {
+        const eg_column *c = &eg_metrics_columns[i];
+        fprintf(f, "| `%s` | ", c->name);
+        md_cell(f, c->help ? c->help : "");
+        fprintf(f, " | %s%s%s |\n", c->flags & EG_COL_REQUIRED ? "fixed" : "",
+                (c->flags & EG_COL_REQUIRED) && (c->flags & EG_COL_EVAL) ? ", " : "",
+                c->flags & EG_COL_EVAL ? "evaluation" : "");
+    }
+    fputs("\n### summary.csv\n\nOne header and one row: the resolved spec's scalar keys "
+          "(dotted paths), the final value of the metrics columns marked so, then the run's "
+          "figures (label skew, training and wall seconds, samples/s, ranks, threads, the "
+          "data the fullest rank held). Its columns, in file order:\n\n",
+          f);
+    for (int i = 0; i < eg_summary_ncols(); i++)
+        fprintf(f, "%s`%s`", i ? ", " : "", eg_summary_column(i)->name);
+    fputs("\n\n", f);
+}
+
+static void md_commands_section(FILE *f)
+{
+    char *usage = printed(eg_cli_usage);
+    fprintf(f, "## Commands\n\n```\n%s```\n", usage ? usage : "");
+    free(usage);
+    for (int i = 0; i < eg_ncommands; i++) {
+        char *h = command_help(&eg_commands[i]);
+        fprintf(f, "\n### expgraph %s\n\n```\n%s```\n", eg_commands[i].name, h ? h : "");
+        free(h);
+    }
+    fputs("\n## Environment and exit codes\n\n"
+          "- `EXPGRAPH_THREADS`: threads per rank (default: the host's cores divided by the "
+          "ranks on it).\n"
+          "- `EXPGRAPH_DATA`: the dataset directory (default: the build's `data/cache`).\n"
+          "- Exit codes: 0 success; 1 a failure while running (I/O, MPI, divergence, naming "
+          "the iteration and node); 2 a bad command line, spec or input, with a message "
+          "`expgraph: FILE:LINE:COL: ...` naming the key, nothing written; 130 interrupted "
+          "by SIGINT or SIGTERM after a checkpoint.\n",
+          f);
+}
+
+static int md_spec(FILE *f)
+{
+    fprintf(f, "# expgraph reference: spec keys, names, files, commands%s\n\n"
+               "<!-- generated by `expgraph help spec --markdown` (cli/help.c) from the tables "
+               "behind `expgraph help spec`, the man page and the completion; do not edit: "
+               "run scripts/gen_spec_md.sh (tests/e2e/docs.sh fails when this file differs) "
+               "-->\n\n"
+               "- [Spec keys](#spec-keys): ",
+            "");
+    md_key k[200];
+    int n = md_parse(k, 200);
+    for (int i = 0, first = 1; i < n; i++)
+        if (k[i].indent == 0) {
+            fprintf(f, "%s[`%s`](#%s)", first ? "" : ", ", k[i].key, k[i].key);
+            first = 0;
+        }
+    fputs("\n- [Names](#names): [graphs](#graphs), [algorithms](#algorithms), "
+          "[compressors](#compressors), [models](#models), [datasets](#datasets), "
+          "[other names](#other-names)\n"
+          "- [Files a run writes](#files-a-run-writes): [metrics.csv](#metricscsv), "
+          "[summary.csv](#summarycsv)\n"
+          "- [Commands](#commands)",
+          f);
+    for (int i = 0; i < eg_ncommands; i++)
+        fprintf(f, "%s[%s](#expgraph-%s)", i ? ", " : ": ", eg_commands[i].name,
+                eg_commands[i].name);
+    fputs("\n- [Environment and exit codes](#environment-and-exit-codes)\n\n", f);
+    md_spec_keys(f);
+    fputc('\n', f);
+    md_names_section(f);
+    md_files_section(f);
+    md_commands_section(f);
+    return ferror(f) != 0;
 }

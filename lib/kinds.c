@@ -24,6 +24,7 @@ const eg_graph_info eg_graph_kinds[] = {
     [EG_GRAPH_HIERARCHICAL] = {"hierarchical", 0, 0, 0, 0, 0, 0, 1, 0, 0, 1},
     [EG_GRAPH_SCHEDULE] = {"schedule", 1, 0, 0, 0, 0, 0, 0, 1, 0, 0},
     [EG_GRAPH_RANDOM_PEERS] = {"random_peers", 1, 0, 0, 0, 0, 1, 0, 0, 1, 0},
+    [EG_GRAPH_INNER_OUTER_EXP2] = {"inner_outer_exp2", 1, 0, 0, 0, 0, 0, 1, 0, 0, 1},
     {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 };
 

@@ -29,6 +29,8 @@ typedef enum {
     EG_GRAPH_HIERARCHICAL,  /* machines of `local` nodes, an outer graph between them */
     EG_GRAPH_SCHEDULE,      /* phases of graphs */
     EG_GRAPH_RANDOM_PEERS,  /* s fresh random out-peers per node and iteration */
+    EG_GRAPH_INNER_OUTER_EXP2, /* Bluefog's inner-outer one-peer exponential schedule over
+                                * machines of `local` nodes */
 } eg_graph_kind;
 
 typedef struct eg_graph_info {
@@ -39,7 +41,8 @@ typedef struct eg_graph_info {
     int takes_p;      /* graph.p applies */
     int takes_path;   /* graph.path applies (and is required) */
     int takes_peers;  /* graph.peers applies (default 1) */
-    int machines;     /* graph.local and graph.outer apply (required): it defines machines */
+    int machines;     /* graph.local applies (required): it defines machines; hierarchical
+                       * also takes graph.outer (required) */
     int phases;       /* graph.phases applies (required) */
     int nestable;     /* may be a hierarchical graph's outer graph (a schedule's phase may be
                        * any graph but a schedule) */

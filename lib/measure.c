@@ -234,23 +234,31 @@ static int average_stats(eg_measure *m, eg_algo *algo, eg_err *err)
     return rc;
 }
 
-/* the mean over nodes of each node's own model's accuracy on the test subset */
+/* the mean over nodes of each node's own model's accuracy on the test subset: every (node,
+ * chunk) pair is a task for any thread, the chunks' counts added in order */
 static int node_accuracy(eg_measure *m, eg_algo *algo, double *acc, eg_err *err)
 {
     const size_t dim = m->env.dim, fdim = (size_t)m->env.data->dim;
+    const int nc = (m->n_sub + EVAL_BATCH - 1) / EVAL_BATCH, nl = m->env.nlocal;
+    long *cnt = calloc((size_t)nl * (size_t)(nc > 0 ? nc : 1), sizeof *cnt);
+    if (!cnt)
+        return eg_err_set(err, EG_ERUN, "out of memory (evaluation)");
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int li = 0; li < m->env.nlocal; li++) {
-        int tid = omp_get_thread_num();
-        long cor = 0;
+    for (int task = 0; task < nl * nc; task++) {
+        int tid = omp_get_thread_num(), li = task / nc, start = (task % nc) * EVAL_BATCH;
+        int n = m->n_sub - start < EVAL_BATCH ? m->n_sub - start : EVAL_BATCH;
         double ls = 0;
-        for (int start = 0; start < m->n_sub; start += EVAL_BATCH) {
-            int cnt = m->n_sub - start < EVAL_BATCH ? m->n_sub - start : EVAL_BATCH;
-            eg_model_eval(m->env.model, m->env.work[tid], eg_algo_x(algo) + (size_t)li * dim,
-                          eg_algo_node_stats(algo, li), m->sub_x + (size_t)start * fdim,
-                          m->sub_y + start, cnt, &ls, &cor);
-        }
+        eg_model_eval(m->env.model, m->env.work[tid], eg_algo_x(algo) + (size_t)li * dim,
+                      eg_algo_node_stats(algo, li), m->sub_x + (size_t)start * fdim,
+                      m->sub_y + start, n, &ls, &cnt[task]);
+    }
+    for (int li = 0; li < nl; li++) {
+        long cor = 0;
+        for (int c = 0; c < nc; c++)
+            cor += cnt[(size_t)li * nc + c];
         m->local_vals[li] = (double)cor / m->n_sub;
     }
+    free(cnt);
     double s;
     int rc = sum_nodes(m, &s, err);
     *acc = s / m->env.nodes;

@@ -510,7 +510,19 @@ void eg_work_free(eg_work *w)
  * primitive is created once here, for one sample in both modes, so that later calls can only
  * fail for lack of memory). *out is NULL on error. Plans for each batch size are built on the
  * first call of that size. */
+static int work_init(eg_work **out, const eg_model *m, int max_batch, int split, eg_err *err);
+
 int eg_work_init(eg_work **out, const eg_model *m, int max_batch, eg_err *err)
+{
+    return work_init(out, m, max_batch, 0, err);
+}
+
+int eg_work_init_micro(eg_work **out, const eg_model *m, int micro, eg_err *err)
+{
+    return work_init(out, m, micro, 1, err);
+}
+
+static int work_init(eg_work **out, const eg_model *m, int max_batch, int split, eg_err *err)
 {
     *out = NULL;
     if (max_batch < 1 || max_batch > (1 << 20))
@@ -520,6 +532,7 @@ int eg_work_init(eg_work **out, const eg_model *m, int max_batch, eg_err *err)
     if (!w)
         return EG_ERUN;
     w->max_batch = max_batch;
+    w->split = split;
     int rc = nn_work_init(w, &m->net, err);
     if (!rc) {
         nn_enter(w);
@@ -562,11 +575,11 @@ static double xent_row(const float *z, int C, int label, float *e, double *sum, 
     return log(s) - ((double)z[label] - (double)mx);
 }
 
-/* mean loss of the batch; d = its gradient w.r.t. the logits */
-static double xent_grad(const float *logits, const int32_t *y, int B, int C, float *d)
+/* summed loss of B rows; d = the gradient of (that sum / N) w.r.t. the logits, invB = 1/N */
+static double xent_grad_sum(const float *logits, const int32_t *y, int B, int C, float invB,
+                            float *d)
 {
     double lsum = 0.0;
-    const float invB = 1.0f / (float)B;
     for (int n = 0; n < B; n++) {
         float *e = d + (size_t)n * C;
         double s = 0.0;
@@ -576,7 +589,13 @@ static double xent_grad(const float *logits, const int32_t *y, int B, int C, flo
             e[j] *= sc;
         e[y[n]] -= invB;
     }
-    return lsum / B;
+    return lsum;
+}
+
+/* mean loss of the batch; d = its gradient w.r.t. the logits */
+static double xent_grad(const float *logits, const int32_t *y, int B, int C, float *d)
+{
+    return xent_grad_sum(logits, y, B, C, 1.0f / (float)B, d) / B;
 }
 
 static int labels_ok(const int32_t *y, int B, int C)
@@ -614,6 +633,107 @@ float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, flo
     nn_leave(w);
     if (isnan(loss))
         memset(grad, 0, m->nparams * sizeof(float));
+    return (float)loss;
+}
+
+/* Micro-batches: M = ceil(batch / micro) plans, one per work, run by a team of nthreads
+ * threads, segment by segment (nn.h); weight gradients added in micro-batch order, 64k
+ * floats at a time across the team (each element's order fixed), so the result is the same
+ * for any nthreads. */
+#define GSUM_CHUNK 65536
+
+float eg_model_loss_grad_micro(const eg_model *m, eg_work *const *works, int nthreads,
+                               const float *params, float *stats, const float *x,
+                               const int32_t *y, int batch, int micro, float *grad, float *gbuf)
+{
+    const int M = micro > 0 ? (batch + micro - 1) / micro : 0, C = m->classes;
+    const size_t dim = (size_t)m->in.c * m->in.h * m->in.w, np = m->nparams;
+    if (M < 1 || M > EG_MICRO_MAX || !labels_ok(y, batch, C) || (m->nstats && !stats)) {
+        memset(grad, 0, np * sizeof(float));
+        return NAN;
+    }
+    nn_plan *plans[EG_MICRO_MAX];
+    double lsum[EG_MICRO_MAX] = {0};
+    int failed = 0;
+    const float invB = 1.0f / (float)batch;
+    const size_t nchunk = (np + GSUM_CHUNK - 1) / GSUM_CHUNK;
+#pragma omp parallel num_threads(nthreads) shared(failed)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < M; i++) {
+            int Bi = i < M - 1 ? micro : batch - (M - 1) * micro;
+            eg_err e = {0};
+            nn_enter(works[i]);
+            plans[i] = Bi <= works[i]->max_batch ? nn_plan_get(works[i], Bi, 1, &e) : NULL;
+            nn_leave(works[i]);
+            if (!plans[i]) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+        const int nf = failed ? 0 : nn_nseg(plans[0], 0);
+        for (int sgm = 0; sgm < nf; sgm++) {
+#pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < M; i++) {
+                eg_err e = {0};
+                float *g = i ? gbuf + (size_t)(i - 1) * np : grad;
+                nn_enter(works[i]);
+                int rc = nn_forward_seg(works[i], plans[i], sgm, params, stats,
+                                        x + (size_t)i * micro * dim, g, &e);
+                nn_leave(works[i]);
+                if (rc) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+            }
+#pragma omp single
+            if (sgm < nf - 1 && !failed)
+                nn_split_reduce(plans, M, 0, sgm, stats);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < M; i++) {
+            if (failed)
+                continue;
+            int Bi = i < M - 1 ? micro : batch - (M - 1) * micro;
+            const float *logits = nn_logits(plans[i]);
+            lsum[i] = xent_grad_sum(logits, y + (size_t)i * micro, Bi, C, invB,
+                                    nn_dlogits(plans[i]));
+        }
+        const int nb = failed ? 0 : nn_nseg(plans[0], 1);
+        for (int sgm = 0; sgm < nb; sgm++) {
+#pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < M; i++) {
+                eg_err e = {0};
+                nn_enter(works[i]);
+                int rc = nn_backward_seg(works[i], plans[i], sgm, &e);
+                nn_leave(works[i]);
+                if (rc) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+            }
+#pragma omp single
+            if (sgm < nb - 1 && !failed)
+                nn_split_reduce(plans, M, 1, sgm, NULL);
+        }
+#pragma omp for schedule(static)
+        for (size_t k = 0; k < nchunk; k++) {
+            size_t lo = k * GSUM_CHUNK, hi = lo + GSUM_CHUNK < np ? lo + GSUM_CHUNK : np;
+            for (int i = 1; i < M && !failed; i++) {
+                const float *gi = gbuf + (size_t)(i - 1) * np;
+                for (size_t t = lo; t < hi; t++)
+                    grad[t] += gi[t];
+            }
+        }
+    }
+    double loss = 0;
+    for (int i = 0; i < M; i++)
+        loss += lsum[i];
+    loss /= batch;
+    if (failed || isnan(loss)) {
+        memset(grad, 0, np * sizeof(float));
+        return NAN;
+    }
     return (float)loss;
 }
 

@@ -78,6 +78,22 @@ void eg_work_free(eg_work *w); /* safe on NULL; free a model's works before the 
 float eg_model_loss_grad(const eg_model *m, eg_work *w, const float *params, float *stats,
                          const float *x, const int32_t *y, int batch, float *grad);
 
+/* ---- micro-batches (train.micro_batch) ----
+ * A node's batch split into micro-batches of `micro` samples (the last takes the rest), each
+ * run on a work of its own by a team of nthreads threads (1: the caller alone, e.g. inside a
+ * parallel loop over nodes). Batch norm uses the statistics of the whole batch (reduced from
+ * per-micro-batch sums in micro-batch order), so the batch means what it means in
+ * eg_model_loss_grad; weight gradients are added in micro-batch order. Bitwise the same for
+ * any nthreads (but not bitwise eg_model_loss_grad: other summation orders).
+ * works: ceil(batch / micro) works from eg_work_init_micro (at most EG_MICRO_MAX);
+ * gbuf: (ceil(batch / micro) - 1) * nparams floats of scratch. Returns the mean loss and
+ * overwrites grad, as eg_model_loss_grad (NAN with grad zeroed on the same failures). */
+#define EG_MICRO_MAX 4096
+int eg_work_init_micro(eg_work **out, const eg_model *m, int micro, eg_err *err);
+float eg_model_loss_grad_micro(const eg_model *m, eg_work *const *works, int nthreads,
+                               const float *params, float *stats, const float *x,
+                               const int32_t *y, int batch, int micro, float *grad, float *gbuf);
+
 /* Forward only, evaluation mode (batch norm uses `stats`; NULL only when nstats is 0):
  * adds the summed loss to *loss_sum and the number of correct argmax predictions to
  * *correct. Single-threaded like eg_model_loss_grad. */

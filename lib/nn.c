@@ -5,6 +5,7 @@
 #include "nn.h"
 
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,26 @@ typedef struct nn_step {
     size_t s_off;
     int c;
     float unbias; /* n / (n - 1), n = values per channel */
+    int sk;       /* 0: the above; else a micro-batch batch-norm step (SK_*) on bns[bn] */
+    int bn;
 } nn_step;
+
+/* Batch norm in a micro-batch plan (eg_work.split): statistics over the whole node batch,
+ * from per-micro-batch sums that nn_split_reduce adds in micro-batch order. Forward: SK_FSUM
+ * (sums of x and x^2) ends a segment, SK_FAPPLY (y = x a + b, ReLU) begins the next; backward:
+ * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
+ * of C values, f32 or bf16. */
+enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY };
+
+typedef struct nn_bnsplit {
+    dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
+    int C, rows, relu, bf16;
+    size_t s_off;
+    double *s1, *s2;          /* this micro-batch's sums (forward, then backward) */
+    float *a, *b, *mean, *rstd; /* whole batch: y = x a + b, a = scale rstd */
+    float *k1, *k2;           /* whole batch: mean of dy and of dy x_hat */
+    float *row;               /* 3 rows of C floats */
+} nn_bnsplit;
 
 typedef struct nn_bind {
     dnnl_memory_t m;
@@ -54,6 +74,12 @@ struct nn_plan {
     dnnl_memory_t *act, *dif; /* per tensor */
     float *logits, *dlogits;
     size_t scratch;
+    /* micro-batch plans only: batch norms, forward segments fw[fseg[i] .. fseg[i + 1]), and
+     * the backward in execution order, bwo[bseg[i] .. bseg[i + 1]) */
+    nn_bnsplit *bns;
+    int nbn;
+    int *fseg, nfseg, *bseg, nbseg;
+    nn_step *bwo;
 };
 
 /* ---- the net ----------------------------------------------------------------------- */
@@ -147,6 +173,10 @@ static void plan_free(nn_plan *p)
     free(p->buf);
     free(p->act);
     free(p->dif);
+    free(p->bns);
+    free(p->fseg);
+    free(p->bseg);
+    free(p->bwo);
     free(p);
 }
 
@@ -610,8 +640,12 @@ static int norm_affine(bctx *b, bn_io *io, eg_err *err)
 /* batch norm: batch statistics (training, then the running-statistics update step) or the
  * running statistics (evaluation); with op->relu the ReLU after it is fused (oneDNN keeps
  * its mask in a workspace for the backward) */
+static int build_bn_split(bctx *b, eg_err *err);
+
 static int build_bn(bctx *b, eg_err *err)
 {
+    if (b->train && b->w->split)
+        return build_bn_split(b, err);
     const nn_op *op = b->op;
     const nn_tensor *T = &b->n->t[op->in];
     bn_io io = {.src = b->p->act[op->in], .dst = b->p->act[op->out], .eps = NN_EPS,
@@ -650,6 +684,187 @@ static int build_bn(bctx *b, eg_err *err)
     u->unbias = cnt > 1 ? (float)(cnt / (cnt - 1)) : 1.0f;
     u->phase = PH_ELEM;
     return EG_OK;
+}
+
+/* a custom step of a micro-batch plan */
+static int split_step(bctx *b, int list, int sk, int bn, eg_err *err)
+{
+    nn_plan *p = b->p;
+    int *cnt = list == LIST_BW ? &p->nbw : &p->nfw;
+    if (*cnt == p->cap_steps)
+        return eg_err_set(err, EG_ERUN, "model: plan too large");
+    nn_step *s = (list == LIST_BW ? p->bw : p->fw) + (*cnt)++;
+    memset(s, 0, sizeof *s);
+    s->sk = sk;
+    s->bn = bn;
+    s->phase = PH_ELEM;
+    return EG_OK;
+}
+
+/* batch norm of a micro-batch plan (see nn_bnsplit) */
+static int build_bn_split(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op;
+    nn_plan *p = b->p;
+    const nn_tensor *T = &b->n->t[op->in];
+    if (T->flat || T->nchw)
+        return eg_err_set(err, EG_ERUN, "model: train.micro_batch: batch norm needs an NHWC "
+                                        "tensor");
+    if (p->nbn == b->n->nop)
+        return eg_err_set(err, EG_ERUN, "model: plan too large");
+    bn_io io = {0};
+    int rc = norm_affine(b, &io, err);
+    if (rc)
+        return rc;
+    const int C = T->c, j = p->nbn;
+    nn_bnsplit *q = &p->bns[p->nbn++];
+    *q = (nn_bnsplit){.src = p->act[op->in], .dst = p->act[op->out], .dsrc = p->dif[op->in],
+                      .ddst = p->dif[op->out], .scale = io.scale, .shift = io.shift,
+                      .dscale = io.dscale, .dshift = io.dshift, .C = C,
+                      .rows = b->B * T->h * T->w, .relu = op->relu,
+                      .bf16 = b->n->prec == EG_PREC_BF16, .s_off = op->s_off};
+    double *d = plan_alloc(p, 2 * (size_t)C * sizeof *d);
+    float *f = plan_alloc(p, 9 * (size_t)C * sizeof *f);
+    if (!d || !f)
+        return eg_err_set(err, EG_ERUN, "out of memory (model buffers)");
+    q->s1 = d, q->s2 = d + C;
+    q->a = f, q->b = f + C, q->mean = f + 2 * C, q->rstd = f + 3 * C, q->k1 = f + 4 * C;
+    q->k2 = f + 5 * C, q->row = f + 6 * C;
+    if ((rc = split_step(b, LIST_FW, SK_FSUM, j, err)) ||
+        (rc = split_step(b, LIST_FW, SK_FAPPLY, j, err)) ||
+        (rc = split_step(b, LIST_BW, SK_BSUM, j, err)))
+        return rc;
+    return split_step(b, LIST_BW, SK_BAPPLY, j, err);
+}
+
+static inline float bf16_load(const uint16_t *h, size_t i)
+{
+    uint32_t u = (uint32_t)h[i] << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* round to nearest even, as oneDNN converts */
+static inline uint16_t bf16_round(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* row r (C values) of an activation buffer as floats: the buffer itself (f32) or tmp */
+static const float *row_in(const void *buf, int bf16, size_t r, int C, float *tmp)
+{
+    if (!bf16)
+        return (const float *)buf + r * (size_t)C;
+    const uint16_t *h = (const uint16_t *)buf + r * (size_t)C;
+    for (int c = 0; c < C; c++)
+        tmp[c] = bf16_load(h, (size_t)c);
+    return tmp;
+}
+
+static void row_out(void *buf, int bf16, size_t r, int C, const float *v)
+{
+    if (!bf16) {
+        float *o = (float *)buf + r * (size_t)C;
+        if (o != v)
+            memcpy(o, v, (size_t)C * sizeof *v);
+        return;
+    }
+    uint16_t *h = (uint16_t *)buf + r * (size_t)C;
+    for (int c = 0; c < C; c++)
+        h[c] = bf16_round(v[c]);
+}
+
+/* The kernels of the micro-batch batch norm: rows of C channels, each channel's sums in row
+ * order (vector lanes run across channels, so every build computes the same values). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_CLONES
+#endif
+
+NN_CLONES static void bn_fsum(const void *x, int bf16, size_t rows, int C, double *restrict s1,
+                              double *restrict s2, float *restrict tmp)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, tmp);
+        for (int c = 0; c < C; c++) {
+            double v = xr[c];
+            s1[c] += v;
+            s2[c] += v * v;
+        }
+    }
+}
+
+NN_CLONES static void bn_fapply(const void *x, void *y, int bf16, size_t rows, int C, int relu,
+                                const float *restrict a, const float *restrict b,
+                                float *restrict t0, float *restrict t1)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, t0);
+        float *restrict yr = bf16 ? t1 : (float *)y + r * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            float v = xr[c] * a[c] + b[c];
+            yr[c] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+        if (bf16)
+            row_out(y, bf16, r, C, yr);
+    }
+}
+
+/* backward: sums (dx == NULL) of dy and dy x_hat, or dx = a (dy - k1 - x_hat k2); dy masked
+ * by the ReLU (recomputed from x as the forward computed it) */
+NN_CLONES static void bn_bpass(const void *x, const void *dy, void *dx, int bf16, size_t rows,
+                               int C, const nn_bnsplit *q, double *restrict s1,
+                               double *restrict s2, float *restrict t0, float *restrict t1,
+                               float *restrict t2)
+{
+    const float *restrict a = q->a, *restrict b = q->b, *restrict mean = q->mean;
+    const float *restrict rstd = q->rstd, *restrict k1 = q->k1, *restrict k2 = q->k2;
+    const int relu = q->relu;
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, t0);
+        const float *restrict dr = row_in(dy, bf16, r, C, t1);
+        if (!dx) {
+            for (int c = 0; c < C; c++) {
+                float g = relu && !(xr[c] * a[c] + b[c] > 0.0f) ? 0.0f : dr[c];
+                float xh = (xr[c] - mean[c]) * rstd[c];
+                s1[c] += (double)g;
+                s2[c] += (double)g * xh;
+            }
+            continue;
+        }
+        float *restrict o = bf16 ? t2 : (float *)dx + r * (size_t)C;
+        for (int c = 0; c < C; c++) {
+            float g = relu && !(xr[c] * a[c] + b[c] > 0.0f) ? 0.0f : dr[c];
+            float xh = (xr[c] - mean[c]) * rstd[c];
+            o[c] = a[c] * (g - k1[c] - xh * k2[c]);
+        }
+        if (bf16)
+            row_out(dx, bf16, r, C, o);
+    }
+}
+
+static void bn_split_run(const nn_step *s, nn_bnsplit *q)
+{
+    const int C = q->C;
+    const size_t rows = (size_t)q->rows;
+    float *t0 = q->row, *t1 = q->row + C, *t2 = q->row + 2 * C;
+    const void *x = mem_ptr(q->src);
+    if (s->sk == SK_FSUM || s->sk == SK_BSUM)
+        memset(q->s1, 0, 2 * (size_t)C * sizeof *q->s1);
+    if (s->sk == SK_FSUM)
+        bn_fsum(x, q->bf16, rows, C, q->s1, q->s2, t0);
+    else if (s->sk == SK_FAPPLY)
+        bn_fapply(x, mem_ptr(q->dst), q->bf16, rows, C, q->relu, q->a, q->b, t0, t1);
+    else
+        bn_bpass(x, mem_ptr(q->ddst), s->sk == SK_BAPPLY ? mem_ptr(q->dsrc) : NULL, q->bf16,
+                 rows, C, q, q->s1, q->s2, t0, t1, t2);
 }
 
 /* memory for tensor t's activations (dif: gradients) in NCHW: the tensor's own when it is
@@ -1108,6 +1323,35 @@ static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
     return reorder_new(p, w, lm, p->dif[last], LIST_PRE, err);
 }
 
+/* Micro-batch plans: the forward and backward (in execution order) cut after every batch
+ * norm's sums, where nn_split_reduce combines the micro-batches. */
+static int split_segments(eg_work *w, nn_plan *p, eg_err *err)
+{
+    const nn_net *n = w->net;
+    p->fseg = calloc((size_t)p->nbn + 2, sizeof *p->fseg);
+    p->bseg = calloc((size_t)p->nbn + 2, sizeof *p->bseg);
+    p->bwo = calloc((size_t)p->nbw + 1, sizeof *p->bwo);
+    if (!p->fseg || !p->bseg || !p->bwo)
+        return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    p->nfseg = 0;
+    for (int i = 0; i < p->nfw; i++)
+        if (p->fw[i].sk == SK_FSUM)
+            p->fseg[++p->nfseg] = i + 1;
+    p->fseg[++p->nfseg] = p->nfw;
+    int k = 0;
+    if (p->pre_bw.p)
+        p->bwo[k++] = p->pre_bw;
+    for (int i = n->nop - 1; i >= 0; i--)
+        for (int j = p->bw_start[i]; j < p->bw_start[i + 1]; j++)
+            p->bwo[k++] = p->bw[j];
+    p->nbseg = 0;
+    for (int i = 0; i < k; i++)
+        if (p->bwo[i].sk == SK_BSUM)
+            p->bseg[++p->nbseg] = i + 1;
+    p->bseg[++p->nbseg] = k;
+    return EG_OK;
+}
+
 static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
 {
     const nn_net *n = w->net;
@@ -1122,8 +1366,10 @@ static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
     p->buf = calloc((size_t)p->cap_obj, sizeof *p->buf);
     p->act = calloc((size_t)n->nt, sizeof *p->act);
     p->dif = calloc((size_t)n->nt, sizeof *p->dif);
+    if (p->train && w->split)
+        p->bns = calloc((size_t)n->nop, sizeof *p->bns);
     if (!p->fw || !p->bw || !p->bw_start || !p->bind || !p->mem || !p->prim || !p->buf ||
-        !p->act || !p->dif)
+        !p->act || !p->dif || (p->train && w->split && !p->bns))
         return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
     int rc = plan_tensors(w, p, err);
     bctx b = {w, p, n, NULL, p->batch, p->train,
@@ -1134,6 +1380,8 @@ static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
         rc = builders[n->op[i].kind](&b, err);
     }
     p->bw_start[n->nop] = p->nbw;
+    if (!rc && p->train && w->split)
+        rc = split_segments(w, p, err);
     if (rc)
         return rc;
     if (p->scratch > w->scratch_sz) {
@@ -1200,7 +1448,8 @@ static void stats_update(const nn_step *s, float *stats)
  * other batches or nodes (a deadlock, or threads held in lockstep). The team of one makes it
  * a no-op. The thread count is set again inside, where nthreads-var may take the next value
  * of an OMP_NUM_THREADS list. */
-static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, eg_err *err)
+static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, nn_bnsplit *bns,
+                     eg_err *err)
 {
     dnnl_status_t st = dnnl_success;
 #pragma omp parallel num_threads(1) shared(st)
@@ -1209,7 +1458,9 @@ static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, eg_e
         for (int i = 0; i < n && st == dnnl_success; i++) {
             const nn_step *s = &steps[i];
             double t0 = w->prof_on ? eg_now() : 0.0;
-            if (!s->p) {
+            if (s->sk) {
+                bn_split_run(s, &bns[s->bn]);
+            } else if (!s->p) {
                 stats_update(s, stats);
             } else {
                 if (s->scratch)
@@ -1236,23 +1487,92 @@ const float *nn_forward(eg_work *w, nn_plan *p, const float *params, float *stat
         const nn_bind *b = &p->bind[i];
         dnnl_memory_set_data_handle(b->m, base[b->base] ? (float *)base[b->base] + b->off : NULL);
     }
-    if (run_steps(w, p->fw, p->nfw, stats, err))
+    if (run_steps(w, p->fw, p->nfw, stats, p->bns, err))
         return NULL;
     return p->logits;
 }
 
 float *nn_dlogits(nn_plan *p) { return p->dlogits; }
+const float *nn_logits(const nn_plan *p) { return p->logits; }
 
 int nn_backward(eg_work *w, nn_plan *p, eg_err *err)
 {
     int rc;
-    if (p->pre_bw.p && (rc = run_steps(w, &p->pre_bw, 1, NULL, err)))
+    if (p->pre_bw.p && (rc = run_steps(w, &p->pre_bw, 1, NULL, NULL, err)))
         return rc;
     for (int i = w->net->nop - 1; i >= 0; i--)
         if ((rc = run_steps(w, p->bw + p->bw_start[i], p->bw_start[i + 1] - p->bw_start[i], NULL,
-                            err)))
+                            p->bns, err)))
             return rc;
     return EG_OK;
+}
+
+/* ---- micro-batches -------------------------------------------------------------------- */
+
+int nn_nseg(const nn_plan *p, int bw) { return bw ? p->nbseg : p->nfseg; }
+
+int nn_forward_seg(eg_work *w, nn_plan *p, int seg, const float *params, float *stats,
+                   const float *x, float *grad, eg_err *err)
+{
+    if (seg == 0) {
+        void *base[BIND_N] = {(void *)params, grad, stats, (void *)x};
+        for (int i = 0; i < p->nbind; i++) {
+            const nn_bind *b = &p->bind[i];
+            dnnl_memory_set_data_handle(b->m,
+                                        base[b->base] ? (float *)base[b->base] + b->off : NULL);
+        }
+    }
+    return run_steps(w, p->fw + p->fseg[seg], p->fseg[seg + 1] - p->fseg[seg], stats, p->bns,
+                     err);
+}
+
+int nn_backward_seg(eg_work *w, nn_plan *p, int seg, eg_err *err)
+{
+    return run_steps(w, p->bwo + p->bseg[seg], p->bseg[seg + 1] - p->bseg[seg], NULL, p->bns,
+                     err);
+}
+
+void nn_split_reduce(nn_plan *const *ps, int M, int bw, int seg, float *stats)
+{
+    const nn_plan *p0 = ps[0];
+    const nn_step *last = bw ? &p0->bwo[p0->bseg[seg + 1] - 1] : &p0->fw[p0->fseg[seg + 1] - 1];
+    const int j = last->bn, C = p0->bns[j].C;
+    double N = 0;
+    for (int m = 0; m < M; m++)
+        N += ps[m]->bns[j].rows;
+    const float *gamma = mem_ptr(p0->bns[j].scale), *beta = mem_ptr(p0->bns[j].shift);
+    float *rm = stats ? stats + p0->bns[j].s_off : NULL, *rv = rm ? rm + C : NULL;
+    for (int c = 0; c < C; c++) {
+        double S1 = 0, S2 = 0;
+        for (int m = 0; m < M; m++) {
+            S1 += ps[m]->bns[j].s1[c];
+            S2 += ps[m]->bns[j].s2[c];
+        }
+        if (!bw) {
+            double mean = S1 / N, var = S2 / N - mean * mean;
+            float mf = (float)mean, vf = (float)(var > 0 ? var : 0);
+            float rstd = 1.0f / sqrtf(vf + NN_EPS), a = gamma[c] * rstd, b = beta[c] - mf * a;
+            for (int m = 0; m < M; m++) {
+                nn_bnsplit *q = &ps[m]->bns[j];
+                q->mean[c] = mf, q->rstd[c] = rstd, q->a[c] = a, q->b[c] = b;
+            }
+            if (rm) {
+                const float keep = 1.0f - NN_MOMENTUM, unbias = N > 1 ? (float)(N / (N - 1)) : 1.0f;
+                rm[c] = keep * rm[c] + NN_MOMENTUM * mf;
+                rv[c] = keep * rv[c] + NN_MOMENTUM * (vf * unbias);
+            }
+        } else {
+            float k1 = (float)(S1 / N), k2 = (float)(S2 / N);
+            for (int m = 0; m < M; m++) {
+                nn_bnsplit *q = &ps[m]->bns[j];
+                q->k1[c] = k1, q->k2[c] = k2;
+                /* the norm's own gradients: the whole batch's, in micro-batch 0's slot (the
+                 * caller adds the micro-batches' gradients) */
+                ((float *)mem_ptr(q->dscale))[c] = m ? 0.0f : (float)S2;
+                ((float *)mem_ptr(q->dshift))[c] = m ? 0.0f : (float)S1;
+            }
+        }
+    }
 }
 
 /* ---- works --------------------------------------------------------------------------- */

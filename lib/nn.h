@@ -95,6 +95,7 @@ struct eg_work {
     int prof_on;
     double prof_sec[EG_PROF_N], prof_flop[EG_PROF_N];
     int saved_threads;
+    int split; /* training plans for micro-batches: batch norm over the whole node batch */
 };
 
 /* Stream and attributes of a work (the eg_work itself is allocated by the caller). */
@@ -111,10 +112,27 @@ nn_plan *nn_plan_get(eg_work *w, int batch, int train, eg_err *err);
  * classes, inside the plan) or NULL on a oneDNN execution error. */
 const float *nn_forward(eg_work *w, nn_plan *p, const float *params, float *stats,
                         const float *x, float *grad, eg_err *err);
+/* The logits of the last forward of plan p (batch x classes, f32). */
+const float *nn_logits(const nn_plan *p);
 /* Where the loss gradient (batch x classes, f32) goes before nn_backward. */
 float *nn_dlogits(nn_plan *p);
 /* Backward pass of the last nn_forward of this training plan: overwrites grad. */
 int nn_backward(eg_work *w, nn_plan *p, eg_err *err);
+
+/* Micro-batches (eg_work.split; model.c drives them). A node's batch runs as M micro-batch
+ * plans, one per work. The forward and backward are cut into segments at every batch norm:
+ * run segment s of every plan (any thread, any order), then nn_split_reduce(plans, M, bw, s)
+ * once, which adds the micro-batches' batch-norm sums in plan order and gives every plan the
+ * whole batch's statistics (forward: mean, variance, running-statistics update in stats;
+ * backward: the sums of dy and dy x_hat, and the norm's scale and shift gradients written to
+ * plan 0's gradient, 0 to the others). Results do not depend on which thread runs what. */
+int nn_nseg(const nn_plan *p, int bw);
+/* Segment seg of the forward; seg 0 binds params, stats, x and grad as nn_forward does. */
+int nn_forward_seg(eg_work *w, nn_plan *p, int seg, const float *params, float *stats,
+                   const float *x, float *grad, eg_err *err);
+/* Segment seg of the backward (segment 0 first: it starts from nn_dlogits). */
+int nn_backward_seg(eg_work *w, nn_plan *p, int seg, eg_err *err);
+void nn_split_reduce(nn_plan *const *ps, int M, int bw, int seg, float *stats);
 
 /* Sets the calling thread's OpenMP thread count to 1 (remembered in w) / restores it. */
 void nn_enter(eg_work *w);

@@ -57,6 +57,12 @@ typedef struct runctx {
     eg_work **work;
     float **xb;
     int32_t **yb;
+    /* micro-batches (a node's batch larger than train.micro_batch): micro_m works per set,
+     * one set per thread when the rank's nodes run in parallel (micro_team == 1), else one
+     * set shared by a team of every thread, node after node */
+    int micro_m, micro_sets, micro_team;
+    eg_work **mwork;
+    float **gbuf;
     /* progress */
     eg_ckpt_counters ctr;  /* iterations done, bytes sent, training seconds */
     long start_iter;       /* where this invocation started (resumed runs: > 0) */
@@ -86,6 +92,12 @@ static void ctx_free(runctx *r)
     free(r->work);
     free(r->xb);
     free(r->yb);
+    for (int i = 0; r->mwork && i < r->micro_sets * r->micro_m; i++)
+        eg_work_free(r->mwork[i]);
+    for (int i = 0; r->gbuf && i < r->micro_sets; i++)
+        free(r->gbuf[i]);
+    free(r->mwork);
+    free(r->gbuf);
     eg_model_free(r->model);
     eg_topo_free(r->topo);
     eg_partition_free(&r->part);
@@ -365,6 +377,27 @@ static int setup_threads(runctx *r, eg_err *err)
         if (!r->xb[t] || !r->yb[t])
             return eg_err_set(err, EG_ERUN, "out of memory");
     }
+    const int mb = r->spec.train.micro_batch;
+    if (B <= mb)
+        return EG_OK;
+    r->micro_m = (B + mb - 1) / mb;
+    if (r->micro_m > EG_MICRO_MAX)
+        return eg_err_set(err, EG_EINPUT, "train.micro_batch %d splits a batch of %d into more "
+                          "than %d micro-batches", mb, B, EG_MICRO_MAX);
+    r->micro_team = r->nlocal < nt ? nt : 1;
+    r->micro_sets = r->micro_team > 1 ? 1 : nt;
+    r->mwork = calloc((size_t)r->micro_sets * r->micro_m, sizeof *r->mwork);
+    r->gbuf = calloc((size_t)r->micro_sets, sizeof *r->gbuf);
+    if (!r->mwork || !r->gbuf)
+        return eg_err_set(err, EG_ERUN, "out of memory");
+    for (int i = 0; i < r->micro_sets * r->micro_m; i++) {
+        int rc = eg_work_init_micro(&r->mwork[i], r->model, mb, err);
+        if (rc)
+            return rc;
+    }
+    for (int i = 0; i < r->micro_sets; i++)
+        if (!(r->gbuf[i] = eg_alloc_floats((size_t)(r->micro_m - 1) * r->dim, err)))
+            return EG_ERUN;
     return EG_OK;
 }
 
@@ -502,15 +535,54 @@ static void announce(const runctx *r, const eg_run_opts *o)
          (double)eg_data_bytes(&r->data) / 1e6,
          s->data.cache == EG_CACHE_STREAM ? " (streamed: files decoded per batch)" : "",
          r->data_held_max, (double)r->data_bytes_max / 1e6);
+    if (r->micro_team > 1)
+        info(o, rank, "threads: 1 node at a time x %d threads (micro-batches of %d: %d per node)",
+             r->micro_team, s->train.micro_batch, r->micro_m);
+    else
+        info(o, rank, "threads: %d node%s at a time x 1 thread%s%s",
+             r->nlocal < r->nthreads ? r->nlocal : r->nthreads,
+             (r->nlocal < r->nthreads ? r->nlocal : r->nthreads) > 1 ? "s" : "",
+             r->micro_m ? " (each node's batch in micro-batches of train.micro_batch)" : "",
+             r->nlocal < r->nthreads ? "; spare threads idle: the batch fits one micro-batch"
+                                     : "");
     info(o, rank, "%ld iterations (%.0f per epoch, batch %d per node) -> %s%s", r->total_iters,
          r->iters_per_epoch, s->data.batch_size, r->out, r->start_iter ? " (resumed)" : "");
 }
 
 /* every local node's gradient at its minibatch, and its part of the update */
+/* one node's gradient from the minibatch in thread tid's buffers: whole, or in micro-batches
+ * (team: threads sharing them; set: whose works and scratch) */
+static float node_loss_grad(runctx *r, int li, int tid, int team, int set, float *g)
+{
+    const int B = r->spec.data.batch_size;
+    const float *x = eg_algo_node_x(r->algo, li);
+    float *st = eg_algo_node_stats(r->algo, li);
+    if (!r->micro_m)
+        return eg_model_loss_grad(r->model, r->work[tid], x, st, r->xb[tid], r->yb[tid], B, g);
+    return eg_model_loss_grad_micro(r->model, r->mwork + (size_t)set * r->micro_m, team, x, st,
+                                    r->xb[tid], r->yb[tid], B, r->spec.train.micro_batch, g,
+                                    r->gbuf[set]);
+}
+
 static void compute_grads(runctx *r, long k, double lr)
 {
     const eg_spec *s = &r->spec;
     const int B = s->data.batch_size;
+    if (r->micro_team > 1) { /* fewer nodes than threads: every thread on each node in turn */
+        for (int li = 0; li < r->nlocal; li++) {
+            int32_t idx[B];
+            eg_sampler_next(r->sampler, li, B, idx);
+            eg_data_fill_batch(&r->data, idx, B, s->data.augment,
+                               eg_sampler_aug_rng(r->sampler, li), r->xb[0], r->yb[0]);
+            if (eg_algo_node_absent(r->algo, li))
+                continue;
+            float *g = eg_algo_grad(r->algo, li, 0);
+            float loss = node_loss_grad(r, li, 0, r->micro_team, 0, g);
+            eg_algo_node_update(r->algo, li, 0, lr);
+            eg_measure_add_loss(r->metrics, li, k, loss);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(dynamic, 1)
     for (int li = 0; li < r->nlocal; li++) {
         int tid = omp_get_thread_num();
@@ -521,9 +593,7 @@ static void compute_grads(runctx *r, long k, double lr)
         if (eg_algo_node_absent(r->algo, li))
             continue; /* computes nothing (its batch is drawn: the streams stay aligned) */
         float *g = eg_algo_grad(r->algo, li, tid);
-        float loss = eg_model_loss_grad(r->model, r->work[tid], eg_algo_node_x(r->algo, li),
-                                        eg_algo_node_stats(r->algo, li), r->xb[tid], r->yb[tid],
-                                        B, g);
+        float loss = node_loss_grad(r, li, tid, 1, tid, g);
         /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
          * this node's gradient is still in cache */
         eg_algo_node_update(r->algo, li, tid, lr);

@@ -172,7 +172,7 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("graph.peers", EG_COL_INT, when_int(eg_graph_kinds[s->graph.kind].takes_peers, s->graph.peers)) \
     X("graph.local", EG_COL_INT, when_int(eg_graph_kinds[s->graph.kind].machines, s->graph.local)) \
     X("graph.outer", EG_COL_TEXT,                                                              \
-      eg_graph_kinds[s->graph.kind].machines ? eg_graph_kinds[s->graph.outer.kind].name : "")  \
+      s->graph.kind == EG_GRAPH_HIERARCHICAL ? eg_graph_kinds[s->graph.outer.kind].name : "") \
     X("algorithm", EG_COL_TEXT, eg_algo_kinds[s->algo.kind].name)                              \
     X("algorithm.momentum", EG_COL_G9, s->algo.momentum)                                       \
     X("algorithm.weight_decay", EG_COL_G9, s->algo.weight_decay)                               \
@@ -197,6 +197,7 @@ static const char *reals_text(char *buf, size_t len, const double *v, int n)
     X("train.iterations", EG_COL_INT, when_int(s->train.iterations > 0, s->train.iterations))  \
     X("train.epochs", EG_COL_G9, when_real(s->train.iterations <= 0, s->train.epochs))         \
     X("train.precision", EG_COL_TEXT, eg_precision_names[s->train.precision])                  \
+    X("train.micro_batch", EG_COL_INT, s->train.micro_batch)                                   \
     X("lr.base", EG_COL_G9, s->lr.base)                                                        \
     X("lr.scale", EG_COL_TEXT, s->lr.scale_linear ? "linear" : "none")                         \
     X("lr.warmup_epochs", EG_COL_G9, s->lr.warmup_epochs)                                      \

@@ -381,13 +381,40 @@ static int graph_phases(ctx *c, const eg_ynode *v, int nodes, eg_graph_spec *top
     return 0;
 }
 
-/* local and outer of a hierarchical graph at key */
+/* inner_outer_exp2's local at key: n = machines x local, local >= 3, machines >= 2 */
+static int graph_inner_outer(ctx *c, const eg_ynode *n, const eg_ynode *lo, const char *key,
+                             int nodes, eg_graph_phase *lv)
+{
+    char k2[160];
+    if (!lo)
+        return fail(c, n, "%s inner_outer_exp2 needs local (nodes per machine), e.g. {name: "
+                          "inner_outer_exp2, local: 4}", key);
+    snprintf(k2, sizeof k2, "%s.local", key);
+    if (rd_int(c, lo, k2, 1, 1 << 20, &lv->local))
+        return EG_EINPUT;
+    if (lv->local < 3)
+        return fail(c, lo, "%s must be >= 3 for inner_outer_exp2, got %d (one node per machine "
+                           "talks across machines, the others form a ring of at least two)",
+                    k2, lv->local);
+    if (nodes > 0 && nodes % lv->local)
+        return fail(c, lo, "%s must divide nodes (%d nodes, local %d: inner_outer_exp2 needs "
+                           "nodes = machines x %d)", k2, nodes, lv->local, lv->local);
+    if (nodes > 0 && nodes / lv->local < 2)
+        return fail(c, lo, "%s %d leaves %d machine%s for %d nodes: inner_outer_exp2 needs at "
+                           "least 2 machines (nodes = machines x local)", k2, lv->local,
+                    nodes / lv->local, nodes / lv->local == 1 ? "" : "s", nodes);
+    return 0;
+}
+
+/* local and outer of a hierarchical graph at key (inner_outer_exp2: local only) */
 static int graph_machines(ctx *c, const eg_ynode *n, const eg_ynode *map, const char *key,
                           int nodes, eg_graph_phase *lv)
 {
     char k2[160];
     const eg_ynode *lo = map ? eg_ymap_get(map, "local", NULL) : NULL;
     const eg_ynode *ou = map ? eg_ymap_get(map, "outer", NULL) : NULL;
+    if (lv->g.kind == EG_GRAPH_INNER_OUTER_EXP2)
+        return graph_inner_outer(c, n, lo, key, nodes, lv);
     if (!lo || !ou)
         return fail(c, n, "%s hierarchical needs %s, e.g. {name: hierarchical, local: 4, outer: "
                           "onepeer_exp}", key, !lo ? "local (nodes per machine)" : "outer (the "
@@ -425,7 +452,8 @@ static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, in
     if (where == G_PHASE && gi->phases)
         return fail(c, nm, "%s cannot be a schedule (schedules do not nest)", key);
     if (where == G_OUTER && !gi->nestable)
-        return fail(c, nm, "%s cannot be %s (an outer graph has no sub-graphs)", key, gi->name);
+        return fail(c, nm, "%s cannot be %s (an outer graph has no sub-graphs%s)", key, gi->name,
+                    gi->machines ? " or machines" : "");
     if (where != G_TOP && nodes > 0 && gi->pow2 && !eg_is_pow2(nodes))
         return fail(c, nm, "%s %s needs a power-of-two node count (it joins %d %s)", key,
                     gi->name, nodes, where == G_OUTER ? "machines" : "nodes");
@@ -447,8 +475,12 @@ static int graph_value(ctx *c, const eg_ynode *n, const char *key, int where, in
         const eg_ynode *v;
         if (!gi->machines && ((v = eg_ymap_get(map, "local", NULL)) ||
                               (v = eg_ymap_get(map, "outer", NULL))))
-            return fail(c, v, "%s.%s only applies to hierarchical, not %s", key,
-                        eg_ymap_get(map, "local", NULL) ? "local" : "outer", gi->name);
+            return fail(c, v, "%s.%s only applies to hierarchical%s, not %s", key,
+                        eg_ymap_get(map, "local", NULL) ? "local" : "outer",
+                        eg_ymap_get(map, "local", NULL) ? " and inner_outer_exp2" : "", gi->name);
+        if (kind == EG_GRAPH_INNER_OUTER_EXP2 && (v = eg_ymap_get(map, "outer", NULL)))
+            return fail(c, v, "%s.outer only applies to hierarchical, not %s (its schedule "
+                              "between machines is fixed)", key, gi->name);
         if ((v = eg_ymap_get(map, "phases", NULL)) && !gi->phases)
             return fail(c, v, "%s.phases only applies to schedule, not %s", key, gi->name);
     }
@@ -920,6 +952,7 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     t->log_every = 50;
     t->eval_every = 0;
     t->checkpoint_every = 500;
+    t->micro_batch = EG_MICRO_BATCH_DEFAULT;
     t->precision = EG_PREC_F32;
     s->model.precision = EG_PREC_F32;
     if (!n)
@@ -927,7 +960,7 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
     if (n->kind != EG_Y_MAP)
         return fail(c, n, "train must be a mapping (epochs:, log_every:, ...)");
     static const char *const keys[] = {"epochs", "iterations", "log_every", "eval_every",
-                                       "checkpoint_every", "precision", NULL};
+                                       "checkpoint_every", "precision", "micro_batch", NULL};
     if (only_keys(c, n, "train", keys))
         return EG_EINPUT;
     const eg_ynode *v, *ep = eg_ymap_get(n, "epochs", NULL), *it = eg_ymap_get(n, "iterations", NULL);
@@ -945,6 +978,9 @@ static int train_section(ctx *c, const eg_ynode *n, eg_spec *s)
         return EG_EINPUT;
     if ((v = eg_ymap_get(n, "checkpoint_every", NULL)) &&
         rd_long(c, v, "train.checkpoint_every", 0, 1L << 40, &t->checkpoint_every))
+        return EG_EINPUT;
+    if ((v = eg_ymap_get(n, "micro_batch", NULL)) &&
+        rd_int(c, v, "train.micro_batch", 1, 1 << 20, &t->micro_batch))
         return EG_EINPUT;
     if ((v = eg_ymap_get(n, "precision", NULL))) {
         char tmp[8];
@@ -1321,6 +1357,10 @@ static void level_yaml(char **b, size_t *len, size_t *cap, const eg_graph_leaf *
         leaf_yaml(b, len, cap, g);
         return;
     }
+    if (g->kind == EG_GRAPH_INNER_OUTER_EXP2) {
+        ap(b, len, cap, "{name: %s, local: %d}", eg_graph_kinds[g->kind].name, local);
+        return;
+    }
     ap(b, len, cap, "{name: %s, local: %d, outer: ", eg_graph_kinds[g->kind].name, local);
     leaf_yaml(b, len, cap, outer);
     ap(b, len, cap, "}");
@@ -1459,6 +1499,7 @@ char *eg_spec_to_yaml(const eg_spec *s, eg_err *err)
     ap(&b, &len, &cap, "  log_every: %ld\n  eval_every: %ld\n  checkpoint_every: %ld\n",
        s->train.log_every, s->train.eval_every, s->train.checkpoint_every);
     ap(&b, &len, &cap, "  precision: %s\n", prec_names[s->train.precision]);
+    ap(&b, &len, &cap, "  micro_batch: %d\n", s->train.micro_batch);
     ap(&b, &len, &cap, "lr:\n  base: %.17g\n  scale: %s\n  warmup_epochs: %.17g\n  schedule: %s\n",
        s->lr.base, s->lr.scale_linear ? "linear" : "none", s->lr.warmup_epochs,
        eg_sched_kinds[s->lr.schedule].name);

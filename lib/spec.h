@@ -33,7 +33,14 @@ typedef struct eg_train_spec {
     long eval_every;        /* 0 = at every metrics row */
     long checkpoint_every;  /* default 500 (0 = only at the end) */
     eg_precision precision; /* f32 (default) | bf16; also copied into model.precision */
+    int micro_batch;        /* a node's batch runs in micro-batches of this many samples,
+                               shared by the rank's threads (default EG_MICRO_BATCH_DEFAULT) */
 } eg_train_spec;
+
+/* 32: oneDNN's convolutions on 32 samples run within a few % of their speed on 128 (bench/
+ * README.md), and a node's batch of 64 or more then splits for 2+ threads; batches of 32 or
+ * fewer (every shipped experiment but one) run whole, exactly as without micro-batches. */
+#define EG_MICRO_BATCH_DEFAULT 32
 
 typedef struct eg_lr_spec {
     double base;            /* > 0, default 0.1 */

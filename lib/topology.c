@@ -8,6 +8,7 @@
  *    random_peers likewise from (seed, EG_STREAM_GRAPH, 2^40 + k);
  *  - base: the matrices of its sequence (see "base graphs" below);
  *  - hierarchical: the outer graph (sub[0], on n/L nodes) and one buffer refilled per k;
+ *  - inner_outer_exp2: one buffer refilled per k (see "inner_outer_exp2" below);
  *  - schedule: one eg_topo per phase (sub[p]); W(k) is phase p's W(k - its first iteration).
  * Undirected/in-neighbour structure is first collected as an edge list, turned into a
  * sorted, de-duplicated adjacency (self removed), and then weighted by one of two rules:
@@ -54,7 +55,9 @@ struct eg_topo {
     int peers;       /* base, random_peers */
     int *scratch;    /* random_peers: targets (n * peers), in-degrees and cursors (2n) */
     long *mark, stamp; /* random_peers: sampling marks */
-    int local;       /* hierarchical: nodes per machine */
+    int local;       /* hierarchical, inner_outer_exp2: nodes per machine */
+    int ioe_out, ioe_in; /* inner_outer_exp2: the distances cycled between machines (2^0 ..
+                          * 2^(ioe_out - 1)) and inside one (2^0 .. 2^(ioe_in - 1)) */
     int nsub;        /* hierarchical: 1 (the outer graph); schedule: the phases */
     eg_topo **sub;
     eg_graph_phase *phases; /* schedule: the phases as specified */
@@ -926,6 +929,75 @@ static void fill_hierarchical(eg_topo *t, long k)
     t->cur_k = k;
 }
 
+/* ---------------------------------------------------------------- inner_outer_exp2 */
+
+/* Bluefog's inner-outer one-peer exponential schedule (Bluefog-Lib/bluefog,
+ * bluefog/common/topology_util.py, GetInnerOuterExp2DynamicSendRecvRanks; the paper's code
+ * uses it across machines). M = n / L machines of L consecutive nodes: node i is local rank
+ * i mod L of machine i / L. At iteration k:
+ *  - local rank o = k mod L of every machine talks across machines: it sends to rank o of
+ *    machine m + d and receives from rank o of machine m - d (mod M), d = 2^(k mod ioe_out),
+ *    ioe_out = floor(log2(M - 1)) + 1;
+ *  - the L - 1 other ranks of a machine stand on a ring in local-rank order with o left
+ *    out; each sends to the rank d' places ahead on that ring and receives from the one d'
+ *    places behind, d' = 2^(k mod ioe_in), ioe_in = floor(log2(L - 2)) + 1 (d' <= L - 2, so
+ *    never itself).
+ * Every node sends and receives exactly one vector, and weighs itself and what it receives
+ * 1/(1 + received) = 1/2 each (the paper's training script). W(k) = (I + P(k)) / 2 for a
+ * permutation P(k): doubly stochastic; exactly M vectors cross machines per iteration. The
+ * sequence repeats after lcm(L, ioe_out, ioe_in) iterations. */
+
+static int floor_log2(long x) /* x >= 1 */
+{
+    int e = 0;
+    while (x >> (e + 1))
+        e++;
+    return e;
+}
+
+static long gcd_l(long a, long b)
+{
+    while (b) {
+        long r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* the node that node i receives from at iteration k */
+static int ioe_source(const eg_topo *t, int i, long k)
+{
+    const int L = t->local, M = t->n / L, m = i / L, r = i % L;
+    const int o = (int)(k % L);
+    if (r == o) {
+        long d = 1L << (k % t->ioe_out);
+        return (int)mod_n(m - d, M) * L + o;
+    }
+    /* position on the inner ring (o left out): the rank just after o is position 0 */
+    long pos = mod_n(r - o - 1, L), d = 1L << (k % t->ioe_in);
+    long src = mod_n(pos - d, L - 1);
+    return m * L + (int)((o + 1 + src) % L);
+}
+
+/* W(k) into t->mats[0] (2n entries), with its traffic: n vectors, M between machines */
+static void fill_inner_outer(eg_topo *t, long k)
+{
+    eg_wmat *m = &t->mats[0];
+    int *peer = t->scratch;
+    for (int i = 0; i < t->n; i++)
+        peer[i] = ioe_source(t, i, k);
+    fill_pairs(m, t->n, peer);
+    m->nnz = 2 * t->n;
+    long inter = 0;
+    for (int i = 0; i < t->n; i++)
+        inter += peer[i] / t->local != i / t->local;
+    m->local = t->local;
+    m->sends = t->n;
+    m->inter = inter;
+    t->cur_k = k;
+}
+
 /* ---------------------------------------------------------------- schedules */
 
 /* first iteration after phase p (LONG_MAX for the last) */
@@ -1179,9 +1251,9 @@ static eg_topo *topo_new(int kind, int n, uint64_t seed, eg_err *err)
 static int leaf_check(const eg_graph_leaf *g, int n, eg_err *err)
 {
     int kind = (int)g->kind;
-    if (kind < 0 || kind > EG_GRAPH_RANDOM_PEERS)
+    if (kind < 0 || kind > EG_GRAPH_INNER_OUTER_EXP2)
         return eg_err_set(err, EG_EINPUT, "unknown graph kind %d", kind);
-    if (kind == EG_GRAPH_HIERARCHICAL || kind == EG_GRAPH_SCHEDULE)
+    if (eg_graph_kinds[kind].machines || kind == EG_GRAPH_SCHEDULE)
         return eg_err_set(err, EG_EINPUT, "graph %s cannot be nested here",
                           eg_graph_kinds[kind].name);
     if (kind == EG_GRAPH_ERDOS_RENYI && !(g->p > 0.0 && g->p <= 1.0))
@@ -1298,12 +1370,58 @@ static int hier_init(eg_topo **out, int local, const eg_graph_leaf *outer, int n
     return EG_OK;
 }
 
-/* a leaf or a hierarchical graph */
+/* inner_outer_exp2 (see fill_inner_outer) on n = M x L nodes, L >= 3, M >= 2 (Bluefog's
+ * own conditions: it has no inner ring for L <= 2 and no other machine for M = 1) */
+static int ioe_init(eg_topo **out, int local, int n, uint64_t seed, eg_err *err)
+{
+    *out = NULL;
+    const char *name = eg_graph_kinds[EG_GRAPH_INNER_OUTER_EXP2].name;
+    if (local < 3)
+        return eg_err_set(err, EG_EINPUT,
+                          "%s needs local (nodes per machine) >= 3 (got %d): one node of each "
+                          "machine talks across machines, the others form a ring of at least "
+                          "two", name, local);
+    if (n % local || n / local < 2)
+        return eg_err_set(err, EG_EINPUT,
+                          "%s needs nodes = machines x local with at least 2 machines (got "
+                          "local %d, nodes %d)", name, local, n);
+    eg_topo *t = topo_new(EG_GRAPH_INNER_OUTER_EXP2, n, seed, err);
+    if (!t)
+        return EG_ERUN;
+    t->local = local;
+    t->ioe_out = floor_log2(n / local - 1) + 1;
+    t->ioe_in = floor_log2(local - 2) + 1;
+    long per = local / gcd_l(local, t->ioe_out) * t->ioe_out;
+    per = per / gcd_l(per, t->ioe_in) * t->ioe_in;
+    t->period = (int)per; /* per < 2^31 x 31 x 31 fits a long; used only when <= INT_MAX */
+    int rc = per <= INT_MAX ? EG_OK
+                            : eg_err_set(err, EG_EINPUT, "%s with local %d, nodes %d: period "
+                                         "%ld is too long", name, local, n, per);
+    t->mats = rc ? NULL : eg_calloc(1, sizeof *t->mats, err);
+    t->scratch = rc ? NULL : eg_malloc((size_t)n * sizeof *t->scratch, err);
+    if (!rc && (!t->mats || !t->scratch))
+        rc = EG_ERUN;
+    if (!rc)
+        rc = wmat_alloc(&t->mats[0], n, 2L * n, err);
+    if (rc) {
+        eg_topo_free(t);
+        return rc;
+    }
+    fill_inner_outer(t, 0);
+    t->max_degree = 1;
+    t->max_nnz = 2 * n;
+    *out = t;
+    return EG_OK;
+}
+
+/* a leaf, a hierarchical graph or inner_outer_exp2 */
 static int level_init(eg_topo **out, const eg_graph_leaf *g, int local,
                       const eg_graph_leaf *outer, int n, uint64_t seed, eg_err *err)
 {
     if (g->kind == EG_GRAPH_HIERARCHICAL)
         return hier_init(out, local, outer, n, seed, err);
+    if (g->kind == EG_GRAPH_INNER_OUTER_EXP2)
+        return ioe_init(out, local, n, seed, err);
     return leaf_init(out, g, n, seed, err);
 }
 
@@ -1357,7 +1475,7 @@ int eg_topo_init(eg_topo **out, const eg_graph_spec *g, int n, uint64_t seed, eg
     *out = NULL;
     if (n < 1)
         return eg_err_set(err, EG_EINPUT, "nodes must be >= 1 (got %d)", n);
-    if ((int)g->kind < 0 || (int)g->kind > EG_GRAPH_RANDOM_PEERS)
+    if ((int)g->kind < 0 || (int)g->kind > EG_GRAPH_INNER_OUTER_EXP2)
         return eg_err_set(err, EG_EINPUT, "unknown graph kind %d", (int)g->kind);
     if (g->kind == EG_GRAPH_SCHEDULE)
         return schedule_init(out, g, n, seed, err);
@@ -1401,6 +1519,12 @@ const eg_wmat *eg_topo_weights(eg_topo *t, long k)
         long key = t->period > 0 ? k % t->period : k;
         if (key != t->cur_k)
             fill_hierarchical(t, key);
+        return &t->mats[0];
+    }
+    if (t->kind == EG_GRAPH_INNER_OUTER_EXP2) {
+        long key = k % t->period;
+        if (key != t->cur_k)
+            fill_inner_outer(t, key);
         return &t->mats[0];
     }
     if ((t->kind == EG_GRAPH_RANDOM_MATCH || t->kind == EG_GRAPH_RANDOM_PEERS) && t->n > 1) {

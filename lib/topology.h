@@ -38,7 +38,8 @@ typedef struct eg_graph_spec {
     double p;               /* erdos_renyi edge probability, (0, 1]; default 0.2 */
     char path[EG_PATH_MAX]; /* file: path of an n x n CSV weight matrix */
     int peers;              /* base: k in-peers at most; random_peers: s sends; 0 reads as 1 */
-    int local;              /* hierarchical: nodes per machine (divides n); 0 reads as 1 */
+    int local;              /* hierarchical: nodes per machine (divides n); 0 reads as 1;
+                             * inner_outer_exp2: the same, >= 3 with n / local >= 2 */
     eg_graph_leaf outer;    /* hierarchical: the graph between machines */
     int nphases;            /* schedule: phases[0..nphases) */
     eg_graph_phase phases[EG_GRAPH_MAX_PHASES];
@@ -49,7 +50,9 @@ typedef struct eg_graph_spec {
  * Hierarchical W(k) = W_out(k) (x) 11^T/L count as their two-stage implementation would
  * move them: each node sends to the L - 1 others of its machine (the exact average inside
  * it), then the machine average to its counterpart on each machine that takes from its
- * machine: sends = n (L - 1) + L nnz_off(W_out(k)), inter = L nnz_off(W_out(k)). */
+ * machine: sends = n (L - 1) + L nnz_off(W_out(k)), inter = L nnz_off(W_out(k)).
+ * inner_outer_exp2 (local = L, n / L machines): one vector per off-diagonal nonzero,
+ * sends = n, inter = the n / L of them that cross machines. */
 typedef struct eg_wmat {
     int n;
     int nnz;
@@ -75,7 +78,8 @@ int eg_topo_nodes(const eg_topo *t);
 const char *eg_topo_name(const eg_topo *t);
 /* The length of W's repeating sequence: 1 for static graphs, tau for onepeer_exp /
  * onepeer_hypercube, the sequence length for base (its product is exactly J), the outer
- * graph's for hierarchical; 0 for random_match, random_peers and schedule (aperiodic). */
+ * graph's for hierarchical, lcm(L, floor(log2(n/L - 1)) + 1, floor(log2(L - 2)) + 1) for
+ * inner_outer_exp2; 0 for random_match, random_peers and schedule (aperiodic). */
 int eg_topo_period(const eg_topo *t);
 /* Schedules with until_epoch phases: the iterations per epoch (> 0), known once the data
  * is loaded. Call it before training; until then an epoch counts as one iteration. */

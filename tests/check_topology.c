@@ -43,7 +43,8 @@ static int fits(const char *name, int n)
         return (n & (n - 1)) == 0;
     if (!strcmp(name, "random_match"))
         return n == 1 || n % 2 == 0;
-    return strcmp(name, "file") != 0 && strcmp(name, "schedule") != 0; /* need parameters */
+    return strcmp(name, "file") != 0 && strcmp(name, "schedule") != 0 &&
+           strcmp(name, "inner_outer_exp2") != 0; /* need parameters */
 }
 
 static int in_peers(const eg_wmat *W, int *doubly);
@@ -1073,6 +1074,208 @@ START_TEST(test_random_peers)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ inner_outer_exp2 */
+
+static eg_topo *mk_ioe(int n, int L)
+{
+    eg_graph_spec g = spec_of("inner_outer_exp2");
+    g.local = L;
+    return mk_spec(&g, n, 1);
+}
+
+/* Reads the block '# inner_outer_exp2 nodes=N k=K' + N rows from f into W (n x n).
+ * 0 on success. */
+static int read_ref_block(FILE *f, int n, long k, double *W)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    char head[96];
+    snprintf(head, sizeof head, "# inner_outer_exp2 nodes=%d k=%ld\n", n, k);
+    int rc = getline(&line, &cap, f) < 0 || strcmp(line, head) != 0;
+    for (int i = 0; i < n && !rc; i++) {
+        rc = getline(&line, &cap, f) < 0;
+        char *p = line, *end;
+        for (int j = 0; j < n && !rc; j++) {
+            W[i * n + j] = strtod(p, &end);
+            rc = end == p || *end != (j + 1 < n ? ',' : '\n');
+            p = end + 1;
+        }
+    }
+    free(line);
+    return rc;
+}
+
+/* W(k) against matrices computed independently of this code (tests/inner_outer_exp2_ref.py,
+ * from Bluefog's sending rule; committed under tests/data/inner_outer_exp2): entry for entry,
+ * with the period the script found by search and the vectors crossing machines */
+START_TEST(test_inner_outer_reference)
+{
+    const char *dir = EG_TEST_DIR "/data/inner_outer_exp2";
+    char path[700];
+    snprintf(path, sizeof path, "%s/index.csv", dir);
+    FILE *idx = fopen(path, "r");
+    ck_assert_msg(idx != NULL, "cannot open %s", path);
+    char line[200];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, idx));
+    ck_assert_str_eq(line, "nodes,local,period,iters,inter\n");
+    int n, L, per, iters, inter, pairs = 0;
+    while (fscanf(idx, "%d,%d,%d,%d,%d\n", &n, &L, &per, &iters, &inter) == 5) {
+        snprintf(path, sizeof path, "%s/n%d_L%d.txt", dir, n, L);
+        FILE *f = fopen(path, "r");
+        ck_assert_msg(f != NULL, "cannot open %s", path);
+        eg_topo *t = mk_ioe(n, L);
+        ck_assert_int_eq(eg_topo_period(t), per);
+        ck_assert_int_eq(eg_topo_max_degree(t), 1);
+        ck_assert_int_eq(eg_topo_max_nnz(t), 2 * n);
+        double *R = malloc((size_t)n * n * sizeof *R);
+        ck_assert_ptr_nonnull(R);
+        for (long k = 0; k < iters; k++) {
+            ck_assert_msg(read_ref_block(f, n, k, R) == 0, "%s: block k=%ld unreadable", path, k);
+            double *W = dense(t, k);
+            for (int q = 0; q < n * n; q++)
+                ck_assert_msg(W[q] == R[q], "n=%d L=%d k=%ld W[%d][%d] = %g, reference %g", n, L,
+                              k, q / n, q % n, W[q], R[q]);
+            free(W);
+            /* the same matrix asked for out of order, many periods on */
+            W = dense(t, k + 37L * per);
+            ck_assert(!memcmp(W, R, (size_t)n * n * sizeof *W));
+            free(W);
+            /* the comparison can fail: the next iteration's W is another matrix */
+            W = dense(t, k + 1);
+            ck_assert_msg(memcmp(W, R, (size_t)n * n * sizeof *W) != 0, "n=%d L=%d k=%ld", n, L, k);
+            free(W);
+            const eg_wmat *w = eg_topo_weights(t, k);
+            ck_assert_int_eq(w->local, L);
+            ck_assert_int_eq(w->sends, n);
+            ck_assert_int_eq(w->inter, inter);
+            double b = eg_comm_gossip_bytes(w, 2, 10);
+            ck_assert(b == (double)n * 2 * 10 * sizeof(float));
+            ck_assert(eg_comm_inter_bytes(w, b) == (double)inter * 2 * 10 * sizeof(float));
+        }
+        char extra[8];
+        ck_assert_msg(fgets(extra, sizeof extra, f) == NULL, "%s: more blocks than iters", path);
+        fclose(f);
+        free(R);
+        eg_topo_free(t);
+        pairs++;
+    }
+    fclose(idx);
+    ck_assert_int_ge(pairs, 3);
+}
+END_TEST
+
+/* Structure on shapes the reference files do not hold: each W(k) is (I + P)/2 for a
+ * permutation P; local rank k mod L of each machine takes from another machine, everyone
+ * else from its own; one period's product mixes (rho_period < 1: the union over a period
+ * is connected); reach is the union of W(k) */
+START_TEST(test_inner_outer_structure)
+{
+    for (int L = 3; L <= 9; L++)
+        for (int M = 2; M <= 9; M++) {
+            int n = M * L;
+            eg_topo *t = mk_ioe(n, L);
+            int per = eg_topo_period(t);
+            ck_assert_int_eq(per % L, 0);
+            for (long k = 0; k < 2L * per; k++) {
+                const eg_wmat *w = eg_topo_weights(t, k);
+                ck_assert_int_eq(w->nnz, 2 * n);
+                int *in = calloc((size_t)n, sizeof *in);
+                for (int i = 0; i < n; i++) {
+                    ck_assert_int_eq(w->rowptr[i], 2 * i);
+                    int j = w->col[2 * i] == i ? w->col[2 * i + 1] : w->col[2 * i];
+                    ck_assert(j != i && w->val[2 * i] == 0.5 && w->val[2 * i + 1] == 0.5);
+                    in[j]++;
+                    int across = (i % L) == (int)(k % L);
+                    ck_assert_msg((j / L != i / L) == across, "n=%d L=%d k=%ld node %d takes "
+                                  "from %d", n, L, k, i, j);
+                    if (across)
+                        ck_assert_int_eq(j % L, i % L);
+                }
+                for (int j = 0; j < n; j++) /* each node sent exactly once */
+                    ck_assert_int_eq(in[j], 1);
+                free(in);
+                ck_assert_int_eq(w->inter, M);
+            }
+            if (n <= 48) {
+                eg_topo_stats st = stats_of(t);
+                ck_assert_int_eq(st.period, per);
+                ck_assert_int_eq(st.degree, 1);
+                ck_assert(st.doubly);
+                ck_assert_msg(st.rho_period < 1 - 1e-9, "n=%d L=%d rho_period %g", n, L,
+                              st.rho_period);
+            }
+            eg_topo_reach r;
+            eg_err e = {0};
+            ck_assert_msg(eg_topo_reach_init(&r, t, &e) == 0, "%s", e.msg);
+            ck_assert(!r.all);
+            char *seen = calloc((size_t)n * n, 1);
+            for (long k = 0; k < per; k++) {
+                const eg_wmat *w = eg_topo_weights(t, k);
+                for (int q = 0; q < w->nnz; q++)
+                    if (w->col[q] != q / 2)
+                        seen[(q / 2) * n + w->col[q]] = 1;
+            }
+            int cnt = 0;
+            for (int i = 0; i < n; i++)
+                for (int q = r.rowptr[i]; q < r.rowptr[i + 1]; q++, cnt++)
+                    ck_assert(seen[i * n + r.col[q]]);
+            int want = 0;
+            for (int q = 0; q < n * n; q++)
+                want += seen[q];
+            ck_assert_int_eq(cnt, want);
+            free(seen);
+            eg_topo_reach_free(&r);
+            eg_topo_free(t);
+        }
+}
+END_TEST
+
+START_TEST(test_inner_outer_rejects)
+{
+    static const struct {
+        int n, L;
+        const char *msg;
+    } bad[] = {{8, 2, "needs local (nodes per machine) >= 3 (got 2)"},
+               {8, 0, ">= 3 (got 0)"},
+               {4, 4, "at least 2 machines (got local 4, nodes 4)"},
+               {10, 4, "nodes = machines x local with at least 2 machines (got local 4, nodes 10)"},
+               {1, 3, "got local 3, nodes 1"}};
+    for (size_t a = 0; a < sizeof bad / sizeof bad[0]; a++) {
+        eg_graph_spec g = spec_of("inner_outer_exp2");
+        g.local = bad[a].L;
+        eg_topo *t = (eg_topo *)&g;
+        eg_err err = {0};
+        ck_assert_int_eq(eg_topo_init(&t, &g, bad[a].n, 1, &err), EG_EINPUT);
+        ck_assert_ptr_null(t);
+        ck_assert_msg(strstr(err.msg, bad[a].msg), "n=%d L=%d: %s", bad[a].n, bad[a].L, err.msg);
+    }
+    /* not an outer graph, and not a schedule's leaf without its local */
+    eg_graph_spec g = hier_spec(2, "ring");
+    g.outer.kind = EG_GRAPH_INNER_OUTER_EXP2;
+    eg_topo *t = NULL;
+    eg_err err = {0};
+    ck_assert_int_eq(eg_topo_init(&t, &g, 24, 1, &err), EG_EINPUT);
+    /* the spec's text form */
+    eg_graph_spec gs;
+    ck_assert_msg(eg_spec_graph_from_text("{name: inner_outer_exp2, local: 4}", &gs, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_int_eq(gs.kind, EG_GRAPH_INNER_OUTER_EXP2);
+    ck_assert_int_eq(gs.local, 4);
+    static const struct {
+        const char *text, *msg;
+    } bad_text[] = {{"inner_outer_exp2", "needs local"},
+                    {"{name: inner_outer_exp2, local: 2}", "must be >= 3"},
+                    {"{name: inner_outer_exp2, local: 4, outer: exp}", "outer only applies to hierarchical"},
+                    {"{name: hierarchical, local: 4, outer: {name: inner_outer_exp2, local: 3}}",
+                     "cannot be inner_outer_exp2"}};
+    for (size_t a = 0; a < sizeof bad_text / sizeof bad_text[0]; a++) {
+        memset(&err, 0, sizeof err);
+        ck_assert_int_ne(eg_spec_graph_from_text(bad_text[a].text, &gs, &err), 0);
+        ck_assert_msg(strstr(err.msg, bad_text[a].msg), "%s: %s", bad_text[a].text, err.msg);
+    }
+}
+END_TEST
+
 static Suite *topology_suite(void)
 {
     Suite *s = suite_create("topology");
@@ -1101,6 +1304,9 @@ static Suite *topology_suite(void)
     tcase_add_test(tc, test_schedule_switches);
     tcase_add_test(tc, test_random_peers);
     tcase_add_test(tc, test_reach);
+    tcase_add_test(tc, test_inner_outer_reference);
+    tcase_add_test(tc, test_inner_outer_structure);
+    tcase_add_test(tc, test_inner_outer_rejects);
     suite_add_tcase(s, tc);
     return s;
 }
