@@ -36,7 +36,8 @@ static const char *RUN_HELP =
     "  --quiet          no progress bar and no summary lines\n"
     "\n"
     "writes DIR/metrics.csv (columns below), DIR/spec.yaml (resolved), DIR/summary.csv,\n"
-    "DIR/ckpt/.\n"
+    "DIR/ckpt/, DIR/run_info.yaml (build, libraries, hosts, oneDNN kernels: expgraph info;\n"
+    "--resume warns when they changed).\n"
     "environment: EXPGRAPH_THREADS (threads per rank; default cores / ranks on the host),\n"
     "EXPGRAPH_DATA (dataset directory).\n"
     "exit: 0 ok, 1 failure while running, 2 bad spec or command line, 130 interrupted.\n";

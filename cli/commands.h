@@ -12,6 +12,7 @@ int eg_cmd_sweep(int argc, char **argv);
 int eg_cmd_graph(int argc, char **argv);
 int eg_cmd_table(int argc, char **argv);
 int eg_cmd_plot(int argc, char **argv);
+int eg_cmd_info(int argc, char **argv); /* cmd_info.c: build, libraries, CPU, kernels */
 
 /* `expgraph help [COMMAND|spec]` (help.c) */
 int eg_cmd_help(int argc, char **argv);

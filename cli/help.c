@@ -697,8 +697,11 @@ static void md_files_section(FILE *f)
     fputs("## Files a run writes\n\n"
           "A run directory (`output.dir`, or `--out`) holds `metrics.csv`, `summary.csv`, "
           "`spec.yaml` (the resolved spec, every default filled in: rerunning it gives the "
-          "same numbers) and `ckpt/` (the last two checkpoint generations, which `--resume` "
-          "continues from).\n\n### metrics.csv\n\n"
+          "same numbers), `run_info.yaml` (where the numbers come from: the build, the "
+          "libraries' versions, each host's CPU and the oneDNN kernels it dispatches; "
+          "`expgraph info` prints the same for this machine, `--resume` warns when they "
+          "changed: docs/provenance.md) and `ckpt/` (the last two checkpoint generations, "
+          "which `--resume` continues from).\n\n### metrics.csv\n\n"
           "A header, then a row every `train.log_every` iterations and one at the end, "
           "flushed as written. Columns in file order; the first nine are fixed (every "
           "reader requires them), *evaluation* columns are empty in rows without a test "
@@ -715,7 +718,10 @@ static void md_files_section(FILE *f)
     fputs("\n### summary.csv\n\nOne header and one row: the resolved spec's scalar keys "
           "(dotted paths), the final value of the metrics columns marked so, then the run's "
           "figures (label skew, training and wall seconds, samples/s, ranks, threads, the "
-          "data the fullest rank held). Its columns, in file order:\n\n",
+          "data the fullest rank held), then where it ran (`expgraph_version`, `commit`, "
+          "`dnnl_isa`: the oneDNN kernel of its precision, `cpu`, `hosts`; values that differ "
+          "between hosts joined with ` | `; `expgraph table` can group by them). Its "
+          "columns, in file order:\n\n",
           f);
     for (int i = 0; i < eg_summary_ncols(); i++)
         fprintf(f, "%s`%s`", i ? ", " : "", eg_summary_column(i)->name);

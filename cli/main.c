@@ -23,6 +23,7 @@ const eg_command eg_commands[] = {
     {"graph", eg_cmd_graph, "print mixing-matrix facts (rho, gap, degree) for a graph family"},
     {"table", eg_cmd_table, "results table (md, csv, latex) from run directories"},
     {"plot", eg_cmd_plot, "PNG figure of a metrics column from run directories"},
+    {"info", eg_cmd_info, "build, library versions, CPU and oneDNN kernels of this machine"},
 };
 const int eg_ncommands = (int)(sizeof eg_commands / sizeof eg_commands[0]);
 
@@ -40,7 +41,7 @@ void eg_cli_usage(FILE *f)
             "\n"
             "  expgraph COMMAND --help   options of one command (also: expgraph help COMMAND)\n"
             "  expgraph help spec        every key of the spec file, with its default\n"
-            "  expgraph --version        print the version\n"
+            "  expgraph --version        print the version (--verbose: expgraph info)\n"
             "\n"
             "examples:\n"
             "  expgraph run experiments/quickstart.yaml\n"
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
         return eg_cli_completion(stdout) || fflush(stdout) ? 1 : 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        if (argc > 2 && !strcmp(argv[2], "--verbose")) /* = expgraph info */
+            return eg_cmd_info(1, argv + 1);
         printf("expgraph %s\n", EG_VERSION);
         return 0;
     }

@@ -709,3 +709,29 @@ void eg_comm_world_finalize(void)
     if (inited && !fin)
         MPI_OR_ABORT(MPI_Finalize());
 }
+
+int eg_comm_gather_text(eg_comm *c, const char *mine, size_t width, char *all, eg_err *err)
+{
+    if (c->size == 1 || c->comm == MPI_COMM_NULL) {
+        memcpy(all, mine, width);
+        return EG_OK;
+    }
+    if (width > INT_MAX)
+        return eg_err_set(err, EG_ERUN, "eg_comm_gather_text: %zu bytes per rank", width);
+    MPI_TRY(MPI_Allgather(mine, (int)width, MPI_CHAR, all, (int)width, MPI_CHAR, c->comm), err);
+    return EG_OK;
+}
+
+void eg_comm_library_version(char *out, size_t len)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int l = 0;
+    if (len == 0)
+        return;
+    if (MPI_Get_library_version(v, &l) != MPI_SUCCESS || !v[0]) {
+        snprintf(out, len, "unknown");
+        return;
+    }
+    v[strcspn(v, "\r\n")] = 0;
+    snprintf(out, len, "%s", v);
+}

@@ -140,6 +140,13 @@ double eg_comm_world_max(double v);
 /* element-wise sum of n doubles over MPI_COMM_WORLD, in place (the data's per-sample
  * normalisation statistics, each non-zero on one rank: exact in any order). Collective. */
 int eg_comm_world_sum_doubles(double *buf, size_t n, eg_err *err);
+/* Every rank's text (width bytes each, NUL-terminated within) into all[size * width], in
+ * rank order, on every rank (run provenance: each rank's host, CPU and kernels). Collective
+ * over c. */
+int eg_comm_gather_text(eg_comm *c, const char *mine, size_t width, char *all, eg_err *err);
+/* The MPI library's version text (MPI_Get_library_version, first line; callable before
+ * MPI_Init and without it) into out. */
+void eg_comm_library_version(char *out, size_t len);
 /* MPI_Init_thread (funneled) / MPI_Finalize for the CLI. */
 int eg_comm_world_init(int *argc, char ***argv);
 void eg_comm_world_finalize(void);

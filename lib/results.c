@@ -398,7 +398,7 @@ static int keys_from_summary(eg_rundir *r, const char *path, eg_err *err)
         rc = summary_records(buf, len, path, &sr, err);
     for (int i = 0; !rc && i < sr.nh; i++) {
         const char *k = trim(sr.hf[i]);
-        if (eg_summary_is_spec_key(k) && run_add_key(r, k, sr.rf[i]))
+        if ((eg_summary_is_spec_key(k) || eg_summary_is_env_key(k)) && run_add_key(r, k, sr.rf[i]))
             rc = eg_err_set(err, EG_ERUN, "out of memory");
     }
     if (!rc)
@@ -799,7 +799,7 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
     int m = 0;
     for (int i = 0; i < nk; i++) {
         const char *first = NULL;
-        int differs = 0;
+        int differs = eg_summary_is_env_key(keys[i]) ? -1 : 0; /* where, not what: never */
         for (int r = 0; r < rs->n && !differs; r++) {
             const char *v = eg_rundir_get(&rs->runs[r], keys[i]);
             if (!v)
@@ -809,7 +809,7 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
             else if (strcmp(first, v))
                 differs = 1;
         }
-        if (differs)
+        if (differs > 0)
             keys[m++] = keys[i];
     }
     if (!m) {
@@ -1125,7 +1125,8 @@ static const char *tell_apart(const eg_rundir *a, const eg_rundir *b, const char
 {
     for (int i = 0; i < a->nkeys; i++) {
         const char *v = eg_rundir_get(b, a->keys[i]);
-        if (v && strcmp(v, a->vals[i]) && !same_key(a->keys[i], except))
+        if (v && strcmp(v, a->vals[i]) && !same_key(a->keys[i], except) &&
+            !eg_summary_is_env_key(a->keys[i])) /* one experiment run on two machines */
             return a->keys[i];
     }
     return NULL;

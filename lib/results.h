@@ -9,6 +9,10 @@
  * holding commas, quotes or line breaks come back intact; which summary.csv columns are
  * spec keys, and which columns metrics.csv must start with, comes from schema.h.
  *
+ * A finished run's keys also include summary.csv's provenance columns (schema.h EG_COL_ENV:
+ * dnnl_isa, commit, ...): usable as --rows/--cols, but eg_runset_differing and the pivot's
+ * clash check ignore them (one experiment may run on several machines).
+ *
  * Spec keys are dotted paths as in summary.csv ("nodes", "graph", "graph.p",
  * "algorithm.momentum", ...). The name of a section that may be a scalar or a mapping
  * (graph, algorithm, model, data) is the key itself: "graph.name" is canonicalised to

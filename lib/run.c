@@ -14,6 +14,7 @@
 #include "data.h"
 #include "measure.h"
 #include "model.h"
+#include "provenance.h"
 #include "sampler.h"
 #include "schedule.h"
 #include "schema.h"
@@ -55,6 +56,7 @@ typedef struct runctx {
     long total_iters;
     double iters_per_epoch;
     uint64_t hash;         /* of the spec and data: the ranks and the checkpoint must match */
+    eg_prov_run *prov;     /* where the run runs: build, libraries, hosts, kernels */
     /* per thread */
     eg_work **work;
     float **xb;
@@ -78,6 +80,7 @@ typedef struct runctx {
 
 static void ctx_free(runctx *r)
 {
+    eg_prov_run_free(r->prov);
     eg_measure_free(r->metrics);
     eg_tmodel_free(r->tmodel);
     eg_sampler_free(r->sampler);
@@ -504,10 +507,36 @@ static int open_outputs(runctx *r, const eg_run_opts *o, eg_err *err)
     return rc ? rc : eg_measure_open_csv(r->metrics, r->out, r->start_iter, err);
 }
 
+/* run_info.yaml (provenance.h): every host's CPU and kernels gathered (collective); rank 0
+ * warns when the hosts dispatch different kernels, and records the facts for a new run or
+ * compares the record with this machine for a resumed one (a warning; the run continues) */
+static int record_provenance(runctx *r, const eg_run_opts *o, eg_err *err)
+{
+    int rc = eg_prov_run_init(&r->prov, r->comm, r->spec.train.precision == EG_PREC_BF16, err);
+    if (rc || r->rank != 0)
+        return rc;
+    char msg[2048], line[2400];
+    if (eg_prov_run_mixed(r->prov, msg, sizeof msg) && o->warn)
+        o->warn(o->ud, msg);
+    int P = eg_comm_size(r->comm);
+    if (!(o->resume && r->has_ckpt))
+        return eg_prov_run_write(r->prov, r->out, P, r->nthreads, err);
+    int n = eg_prov_run_resume(r->prov, r->out, r->start_iter, P, r->nthreads, msg, sizeof msg, err);
+    if (n > 0 && o->warn) {
+        snprintf(line, sizeof line, "resuming at iteration %ld with another build or machine "
+                 "than the run's record (%s/run_info.yaml): %s; the run continues, but its "
+                 "numbers will not match an uninterrupted run bit for bit", r->start_iter,
+                 r->out, msg);
+        o->warn(o->ud, line);
+    }
+    return n < 0 ? EG_ERUN : EG_OK;
+}
+
 static int set_up(runctx *r, const eg_run_opts *o, eg_err *err)
 {
     int rc = eg_comm_world_agree(setup_state(r, o, err), err);
-    return rc ? rc : eg_comm_world_agree(open_outputs(r, o, err), err);
+    rc = rc ? rc : eg_comm_world_agree(open_outputs(r, o, err), err);
+    return rc ? rc : eg_comm_world_agree(record_provenance(r, o, err), err);
 }
 
 /* ---- step 4: train ---- */
@@ -785,6 +814,12 @@ static int write_summary(runctx *r, double wall, eg_err *err)
         .samples_per_s = r->ctr.train_time > 0 ? samples / r->ctr.train_time : 0.0,
         .ranks = eg_comm_size(r->comm), .threads = r->nthreads,
         .data_samples_max = r->data_held_max, .data_bytes_max = (double)r->data_bytes_max};
+    eg_prov_summary ps = eg_prov_run_summary(r->prov);
+    src.expgraph_version = ps.version;
+    src.commit = ps.commit;
+    src.dnnl_isa = ps.dnnl_isa;
+    src.cpu = ps.cpu;
+    src.hosts = ps.hosts;
     char *text = eg_schema_summary_text(&src, err), path[EG_PATH_MAX + 32];
     if (!text)
         return EG_ERUN;

@@ -267,6 +267,20 @@ static const char *cluster_speed_text(char *buf, size_t len, const eg_cluster_sp
     X("data_samples_max", EG_COL_INT, src->data_samples_max)                                   \
     X("data_bytes_max", EG_COL_F0, src->data_bytes_max)
 
+/* X(header, format, value): where the run ran (provenance.h), the last columns (after the
+ * run's figures, so that a CPU name with a comma cannot shift a naive reader's columns); the
+ * value is an expression over `const eg_summary_src *src`. Tables can
+ * group by them (`expgraph table --rows dnnl_isa`); run_info.yaml holds the full record. */
+#define EG_SUMMARY_ENV_COLUMNS(X)                                                              \
+    X("expgraph_version", EG_COL_TEXT, opt_text(src->expgraph_version))                        \
+    X("commit", EG_COL_TEXT, opt_text(src->commit))                                            \
+    X("dnnl_isa", EG_COL_TEXT, opt_text(src->dnnl_isa))                                        \
+    X("cpu", EG_COL_TEXT, opt_text(src->cpu))                                                  \
+    X("hosts", EG_COL_INT, when_int(src->hosts > 0, src->hosts))
+
+/* a text cell, empty for NULL */
+static cellval opt_text(const char *s) { return s ? v_text(s) : (cellval){V_EMPTY}; }
+
 static const eg_column SUMMARY_SPEC[] = {
 #define SPEC_COLUMN_(hdr, fmt, expr) {hdr, fmt, EG_COL_SPEC, NULL, NULL},
     EG_SUMMARY_SPEC_COLUMNS(SPEC_COLUMN_)
@@ -277,6 +291,12 @@ static const eg_column SUMMARY_RUN[] = {
     EG_SUMMARY_RUN_COLUMNS(RUN_COLUMN_)
 #undef RUN_COLUMN_
 };
+static const eg_column SUMMARY_ENV[] = {
+#define ENV_COLUMN_(hdr, fmt, expr) {hdr, fmt, EG_COL_ENV, NULL, NULL},
+    EG_SUMMARY_ENV_COLUMNS(ENV_COLUMN_)
+#undef ENV_COLUMN_
+};
+#define NENV ((int)(sizeof SUMMARY_ENV / sizeof SUMMARY_ENV[0]))
 #define NSPEC ((int)(sizeof SUMMARY_SPEC / sizeof SUMMARY_SPEC[0]))
 #define NRUN ((int)(sizeof SUMMARY_RUN / sizeof SUMMARY_RUN[0]))
 
@@ -288,7 +308,7 @@ static int summary_nmetrics(void)
     return n;
 }
 
-int eg_summary_ncols(void) { return NSPEC + summary_nmetrics() + NRUN; }
+int eg_summary_ncols(void) { return NSPEC + summary_nmetrics() + NRUN + NENV; }
 
 const eg_column *eg_summary_column(int i)
 {
@@ -300,7 +320,10 @@ const eg_column *eg_summary_column(int i)
     for (int k = 0; k < eg_metrics_ncols; k++)
         if ((eg_metrics_columns[k].flags & EG_COL_SUMMARY) && i-- == 0)
             return &eg_metrics_columns[k];
-    return i < NRUN ? &SUMMARY_RUN[i] : NULL;
+    if (i < NRUN)
+        return &SUMMARY_RUN[i];
+    i -= NRUN;
+    return i < NENV ? &SUMMARY_ENV[i] : NULL;
 }
 
 int eg_summary_is_spec_key(const char *header)
@@ -311,6 +334,14 @@ int eg_summary_is_spec_key(const char *header)
         if (strcspn(k, ".") == l && !strncmp(k, header, l))
             return 1;
     }
+    return 0;
+}
+
+int eg_summary_is_env_key(const char *header)
+{
+    for (int i = 0; i < NENV; i++)
+        if (!strcmp(SUMMARY_ENV[i].name, header))
+            return 1;
     return 0;
 }
 
@@ -325,6 +356,7 @@ static void summary_row(FILE *f, const eg_summary_src *src)
         if (eg_metrics_columns[i].flags & EG_COL_SUMMARY)
             put_cell(f, &first, eg_metrics_columns[i].fmt, v_real(row_value(&src->final, i)));
     EG_SUMMARY_RUN_COLUMNS(PUT_)
+    EG_SUMMARY_ENV_COLUMNS(PUT_)
 #undef PUT_
     fputc('\n', f);
 }

@@ -13,7 +13,9 @@
  *    also puts its final value into summary.csv (after node_acc_mean, before label_skew).
  *  - summary.csv, a spec key such as model.depth: a line X("model.depth", format,
  *    expression over the eg_spec *s) in EG_SUMMARY_SPEC_COLUMNS (schema.c). A run figure:
- *    a field in eg_summary_src and a line in EG_SUMMARY_RUN_COLUMNS (schema.c).
+ *    a field in eg_summary_src and a line in EG_SUMMARY_RUN_COLUMNS (schema.c). A fact of the
+ *    build or machine (provenance.h): a line in EG_SUMMARY_ENV_COLUMNS (schema.c); those come
+ *    last in summary.csv.
  * New columns go at the end of their list: readers find columns by name, and the first
  * metrics columns are fixed by SPEC.md (EG_COL_REQUIRED).
  */
@@ -43,8 +45,10 @@ enum {
     EG_COL_SPEC = 8,     /* summary.csv: a spec key (dotted path), not a result */
     EG_COL_CLUSTER = 16, /* metrics.csv: written only when the spec has cluster: (the
                             files of runs without one keep their columns, byte for byte) */
-    EG_COL_NAN_EMPTY = 32 /* metrics.csv: empty where the value is NaN (val_* without a
+    EG_COL_NAN_EMPTY = 32, /* metrics.csv: empty where the value is NaN (val_* without a
                              validation split) */
+    EG_COL_ENV = 64      /* summary.csv: where the run ran (build, kernels, CPU; provenance.h):
+                            a table key, but runs differing only in it are one experiment */
 };
 
 /* X(name, format, flags, axis title, help) - the columns of metrics.csv, in file order. */
@@ -123,6 +127,9 @@ typedef struct eg_summary_src {
     eg_schema_row final; /* the last metrics row, written whether evaluated or not */
     double label_skew, train_time_s, wall_s, samples_per_s;
     int ranks, threads;
+    /* provenance (EG_SUMMARY_ENV_COLUMNS, provenance.h); NULL: empty cells */
+    const char *expgraph_version, *commit, *dnnl_isa, *cpu;
+    int hosts; /* 0: an empty cell */
     long data_samples_max; /* training samples held by the fullest rank */
     double data_bytes_max; /* bytes of data (train and test) the fullest rank holds */
 } eg_summary_src;
@@ -134,6 +141,9 @@ const eg_column *eg_summary_column(int i);
  * of one of the schema's spec columns (name, seed, nodes, graph, algorithm, ...), so keys
  * added later (model.depth) are recognised in files written by newer versions. */
 int eg_summary_is_spec_key(const char *header);
+/* 1 when a summary.csv header is one of the provenance columns (EG_COL_ENV: expgraph_version,
+ * commit, dnnl_isa, cpu, hosts). */
+int eg_summary_is_env_key(const char *header);
 
 /* The text of summary.csv: the header line and one row. Malloc'ed; NULL (err set,
  * EG_ERUN) when out of memory. */

@@ -584,8 +584,8 @@ START_TEST(schema_columns)
         has_val |= !strcmp(eg_summary_column(i)->name, "data.val_fraction");
     }
     ck_assert(has_micro && has_stem && has_val);
-    ck_assert_str_eq(eg_summary_column(n - 3)->name, "threads");
-    ck_assert_str_eq(eg_summary_column(n - 1)->name, "data_bytes_max");
+    ck_assert_str_eq(eg_summary_column(n - 8)->name, "threads");
+    ck_assert_str_eq(eg_summary_column(n - 6)->name, "data_bytes_max");
     ck_assert_ptr_null(eg_summary_column(n));
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
@@ -594,6 +594,15 @@ START_TEST(schema_columns)
     ck_assert_int_eq(eg_summary_is_spec_key("model.depth"), 1); /* a key added later */
     ck_assert_int_eq(eg_summary_is_spec_key("train_time_s"), 0);
     ck_assert_int_eq(eg_summary_is_spec_key("test_acc"), 0);
+    /* the provenance columns (last): table keys, not spec keys */
+    ck_assert_str_eq(eg_summary_column(n - 5)->name, "expgraph_version");
+    ck_assert_str_eq(eg_summary_column(n - 1)->name, "hosts");
+    ck_assert_int_eq(eg_summary_column(n - 3)->flags, EG_COL_ENV);
+    ck_assert_int_eq(eg_summary_is_env_key("dnnl_isa"), 1);
+    ck_assert_int_eq(eg_summary_is_env_key("commit"), 1);
+    ck_assert_int_eq(eg_summary_is_env_key("dnnl"), 0);
+    ck_assert_int_eq(eg_summary_is_env_key("graph"), 0);
+    ck_assert_int_eq(eg_summary_is_spec_key("dnnl_isa"), 0);
 }
 END_TEST
 
@@ -1070,6 +1079,58 @@ START_TEST(pivot_agg_clash)
 }
 END_TEST
 
+/* Provenance columns (dnnl_isa, cpu) are keys a table can group by, but runs that differ
+ * only in them are the same experiment: they never make rows by themselves nor clash. */
+START_TEST(pivot_env_keys)
+{
+    const char *root = tmpdir();
+    static const char *isa[] = {"brgconv:avx512_core", "jit:avx2", "brgconv:avx512_core"};
+    for (int s = 0; s < 3; s++) {
+        char d[1024], f[1100], text[1024];
+        snprintf(d, sizeof d, "%s/seed=%d", root, s + 1);
+        mkdirs(d);
+        snprintf(f, sizeof f, "%s/metrics.csv", d);
+        snprintf(text, sizeof text, HDR "\n10,1,0.1,0.1,1.5,0.9,0.%d,0.01,100\n", 5 + s);
+        write_file(f, text);
+        snprintf(f, sizeof f, "%s/summary.csv", d);
+        snprintf(text, sizeof text,
+                 "name,seed,nodes,graph,test_acc,expgraph_version,commit,dnnl_isa,cpu,hosts\n"
+                 "t,%d,4,ring,0,0.1.0,abc%d,%s,\"CPU, model %d\",1\n", s + 1, s, isa[s], s % 2);
+        write_file(f, text);
+    }
+    eg_runset rs;
+    load_root(&rs, root);
+    ck_assert_str_eq(eg_rundir_get(&rs.runs[1], "dnnl_isa"), "jit:avx2");
+    ck_assert_str_eq(eg_rundir_get(&rs.runs[1], "cpu"), "CPU, model 1");
+    int nd = 0;
+    const char **diff = eg_runset_differing(&rs, &nd);
+    ck_assert_int_eq(nd, 1); /* seed; not commit, dnnl_isa or cpu */
+    ck_assert_str_eq(diff[0], "seed");
+    free((void *)diff);
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    /* averaged over seeds although the runs ran on other kernels */
+    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(p.nrows, 1);
+    ck_assert_int_eq(p.n[0], 3);
+    eg_pivot_free(&p);
+    /* grouped by kernel: two rows */
+    char key[256];
+    ck_assert_int_eq(eg_runset_resolve_key(&rs, "dnnl_isa", key, sizeof key, &err), EG_OK);
+    ck_assert_int_eq(eg_pivot_build(&p, &rs, key, NULL, "seed", &mt, &err), EG_OK);
+    ck_assert_int_eq(p.nrows, 2);
+    ck_assert_str_eq(p.rows[0], "brgconv:avx512_core");
+    ck_assert_int_eq(p.n[0], 2);
+    ck_assert_double_eq_tol(p.val[0], 0.6, 1e-12);
+    ck_assert_str_eq(p.rows[1], "jit:avx2");
+    ck_assert_double_eq_tol(p.val[1], 0.6, 1e-12);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
 START_TEST(curve_mean_shared_rows)
 {
     const char *root = tmpdir();
@@ -1524,6 +1585,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_quantile_known);
     tcase_add_test(tc, pivot_paired_hand);
     tcase_add_test(tc, pivot_paired_unpaired);
+    tcase_add_test(tc, pivot_env_keys);
     tcase_add_test(tc, curve_mean_shared_rows);
     tcase_add_test(tc, nice_ticks);
     tcase_add_test(tc, plot_png);
