@@ -828,31 +828,43 @@ NN_CLONES static void bn_fapply(const void *x, void *y, int bf16, size_t rows, i
     }
 }
 
-/* backward: sums (dx == NULL) of dy and dy x_hat, or dx = a (dy - k1 - x_hat k2); dy masked
- * by the ReLU (recomputed from x as the forward computed it) */
-NN_CLONES static void bn_bpass(const void *x, const void *dy, void *dx, int bf16, size_t rows,
-                               int C, const nn_bnsplit *q, double *restrict s1,
-                               double *restrict s2, float *restrict t0, float *restrict t1,
-                               float *restrict t2)
+/* backward, pass 1: the sums of dy and dy x_hat; dy masked by the ReLU (recomputed from x as
+ * the forward computed it) */
+NN_CLONES static void bn_bsum(const void *x, const void *dy, int bf16, size_t rows, int C,
+                              const nn_bnsplit *q, double *restrict s1, double *restrict s2,
+                              float *restrict t0, float *restrict t1, float *restrict g)
 {
     const float *restrict a = q->a, *restrict b = q->b, *restrict mean = q->mean;
-    const float *restrict rstd = q->rstd, *restrict k1 = q->k1, *restrict k2 = q->k2;
-    const int relu = q->relu;
+    const float *restrict rstd = q->rstd;
     for (size_t r = 0; r < rows; r++) {
         const float *restrict xr = row_in(x, bf16, r, C, t0);
         const float *restrict dr = row_in(dy, bf16, r, C, t1);
-        if (!dx) {
-            for (int c = 0; c < C; c++) {
-                float g = relu && !(xr[c] * a[c] + b[c] > 0.0f) ? 0.0f : dr[c];
-                float xh = (xr[c] - mean[c]) * rstd[c];
-                s1[c] += (double)g;
-                s2[c] += (double)g * xh;
-            }
-            continue;
+        if (q->relu)
+            for (int c = 0; c < C; c++)
+                g[c] = xr[c] * a[c] + b[c] > 0.0f ? dr[c] : 0.0f;
+        else
+            memcpy(g, dr, (size_t)C * sizeof *g);
+        for (int c = 0; c < C; c++) {
+            float xh = (xr[c] - mean[c]) * rstd[c];
+            s1[c] += (double)g[c];
+            s2[c] += (double)(g[c] * xh);
         }
+    }
+}
+
+/* backward, pass 2: dx = a (dy - k1 - x_hat k2), dy masked as in pass 1 */
+NN_CLONES static void bn_bapply(const void *x, const void *dy, void *dx, int bf16, size_t rows,
+                                int C, const nn_bnsplit *q, float *restrict t0,
+                                float *restrict t1, float *restrict t2)
+{
+    const float *restrict a = q->a, *restrict b = q->b, *restrict mean = q->mean;
+    const float *restrict rstd = q->rstd, *restrict k1 = q->k1, *restrict k2 = q->k2;
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = row_in(x, bf16, r, C, t0);
+        const float *restrict dr = row_in(dy, bf16, r, C, t1);
         float *restrict o = bf16 ? t2 : (float *)dx + r * (size_t)C;
         for (int c = 0; c < C; c++) {
-            float g = relu && !(xr[c] * a[c] + b[c] > 0.0f) ? 0.0f : dr[c];
+            float g = !q->relu || xr[c] * a[c] + b[c] > 0.0f ? dr[c] : 0.0f;
             float xh = (xr[c] - mean[c]) * rstd[c];
             o[c] = a[c] * (g - k1[c] - xh * k2[c]);
         }
@@ -873,9 +885,10 @@ static void bn_split_run(const nn_step *s, nn_bnsplit *q)
         bn_fsum(x, q->bf16, rows, C, q->s1, q->s2, t0);
     else if (s->sk == SK_FAPPLY)
         bn_fapply(x, mem_ptr(q->dst), q->bf16, rows, C, q->relu, q->a, q->b, t0, t1);
+    else if (s->sk == SK_BSUM)
+        bn_bsum(x, mem_ptr(q->ddst), q->bf16, rows, C, q, q->s1, q->s2, t0, t1, t2);
     else
-        bn_bpass(x, mem_ptr(q->ddst), s->sk == SK_BAPPLY ? mem_ptr(q->dsrc) : NULL, q->bf16,
-                 rows, C, q, q->s1, q->s2, t0, t1, t2);
+        bn_bapply(x, mem_ptr(q->ddst), mem_ptr(q->dsrc), q->bf16, rows, C, q, t0, t1, t2);
 }
 
 /* memory for tensor t's activations (dif: gradients) in NCHW: the tensor's own when it is
