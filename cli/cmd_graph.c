@@ -1,5 +1,5 @@
 /* cmd_graph.c - `expgraph graph`: the mixing-matrix facts of a graph family
- * (SPEC.md sections 1 and 3).
+ * (docs/graphs.md).
  *
  *   expgraph graph NAME --nodes N[,N...] [--format table|csv|matrix] [--iters K] [--seed S]
  *                       [--cluster FILE.yaml --params P [--batch B]]

@@ -1,5 +1,5 @@
 /* cmd_plot.c - `expgraph plot`: curves of a metrics column from run directories as a PNG
- * (SPEC.md section 1).
+ * (docs/spec.md#commands).
  *
  *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--agg KEY|none] [--band sd|minmax]
  *                 [--title T] [--width W] [--height H] -o FILE.png

@@ -1,4 +1,4 @@
-/* cmd_table.c - `expgraph table`: a results table from run directories (SPEC.md section 1).
+/* cmd_table.c - `expgraph table`: a results table from run directories (docs/spec.md#commands).
  *
  *   expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]
  *                            [--agg KEY|none] [--vs KEY=VALUE] [--format md|csv|latex]

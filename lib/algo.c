@@ -1,4 +1,4 @@
-/* algo.c - psgd, dsgd, dmsgd, qg_dmsgd, gt, ed, sgp, choco (SPEC.md section 4), with local
+/* algo.c - psgd, dsgd, dmsgd, qg_dmsgd, gt, ed, sgp, choco (docs/algorithms.md#updates), with local
  * steps, periodic global averaging and an imperfect network (network.h). */
 #include "algo.h"
 

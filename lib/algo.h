@@ -1,4 +1,4 @@
-/* algo.h - the decentralized algorithms of SPEC.md section 4, one step function each over
+/* algo.h - the decentralized algorithms of docs/algorithms.md#updates, one step function each over
  * a rank's block of nodes. Algorithms never call MPI: exchanges go through comm.h.
  *
  * Every gossip algorithm takes algorithm.local_steps H (an exchange in iterations k with

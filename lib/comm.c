@@ -45,7 +45,7 @@ struct eg_comm {
  * function with "MPI error at FILE:LINE: <MPI_Error_string>" in err (err may be NULL).
  * MPI_OR_ABORT is for the few calls in functions without an error path (a rank or size
  * query, a maximum of a time, finalisation): it prints the same on stderr and ends the job
- * with MPI_Abort (DESIGN.md: fatal means MPI_Abort, never exit on one rank). */
+ * with MPI_Abort (docs/reliability.md: fatal means MPI_Abort, never exit on one rank). */
 static int mpi_error(int rc, const char *file, int line, eg_err *err)
 {
     char s[MPI_MAX_ERROR_STRING] = "";

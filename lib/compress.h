@@ -1,4 +1,4 @@
-/* compress.h - choco's compression operators Q (algorithm.compress; SPEC.md section 4):
+/* compress.h - choco's compression operators Q (algorithm.compress; docs/algorithms.md#choco):
  * top_k, rand_k, qsgd, sign, bf16, and what one compressed vector weighs on the wire. */
 #ifndef EG_COMPRESS_H
 #define EG_COMPRESS_H

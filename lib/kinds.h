@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-/* graphs (SPEC.md section 3) */
+/* graphs (docs/graphs.md#definitions-and-weights) */
 typedef enum {
     EG_GRAPH_RING,
     EG_GRAPH_TORUS,
@@ -50,7 +50,7 @@ typedef struct eg_graph_info {
 } eg_graph_info;
 extern const eg_graph_info eg_graph_kinds[];
 
-/* algorithms (SPEC.md section 4) */
+/* algorithms (docs/algorithms.md#updates) */
 typedef enum {
     EG_ALGO_PSGD,
     EG_ALGO_DSGD,
@@ -88,7 +88,7 @@ typedef struct eg_compress_info {
 } eg_compress_info;
 extern const eg_compress_info eg_compress_kinds[];
 
-/* models (SPEC.md section 2, model:) */
+/* models (docs/spec.md#model) */
 typedef enum { EG_MODEL_LOGREG, EG_MODEL_MLP, EG_MODEL_CNN, EG_MODEL_RESNET } eg_model_kind;
 
 typedef struct eg_model_info {
@@ -106,7 +106,7 @@ typedef struct eg_name_info {
 } eg_name_info;
 extern const eg_name_info eg_sched_kinds[];
 
-/* datasets (data.name; SPEC.md section 5). png_folder is accepted by the parser as the old
+/* datasets (data.name; docs/spec.md#datasets). png_folder is accepted by the parser as the old
  * name of image_folder and stored as EG_DATA_IMAGE_FOLDER. */
 typedef enum {
     EG_DATA_MNIST,

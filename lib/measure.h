@@ -1,4 +1,4 @@
-/* measure.h - what a run measures (SPEC.md section 5): the nodes' training losses between
+/* measure.h - what a run measures (docs/spec.md#metricscsv): the nodes' training losses between
  * two rows, the averaged model x_bar on the test split (with the mean of the nodes' running
  * statistics), consensus, each node's own model (node_acc_mean), divergence; and the run
  * directory's metrics.csv (columns from schema.h). Averages over nodes are summed in node

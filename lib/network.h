@@ -1,4 +1,4 @@
-/* network.h - an imperfect network (SPEC.md section 2, `network:`): lost messages and
+/* network.h - an imperfect network (docs/algorithms.md#what-a-fault-is): lost messages and
  * absent nodes, drawn from streams seeded by (seed, iteration, sender, receiver) and
  * (seed, iteration, node), so the same faults happen for any rank count and on resume.
  *

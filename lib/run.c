@@ -3,7 +3,7 @@
  *
  * eg_run is a sequence of steps, each with one way out and each agreed by every rank:
  * check the inputs, claim the output directory, set up (or resume) the state, train,
- * finish. The nodes' sampling lives in sampler.c, measuring and metrics.csv in metrics.c,
+ * finish. The nodes' sampling lives in sampler.c, measuring and metrics.csv in measure.c,
  * the method's vectors in algo.c; checkpoints go through those modules. */
 #include "run.h"
 

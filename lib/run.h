@@ -1,4 +1,4 @@
-/* run.h - the experiment driver: spec in, run directory out (SPEC.md sections 1, 5, 6). */
+/* run.h - the experiment driver: spec in, run directory out (docs/spec.md). */
 #ifndef EG_RUN_H
 #define EG_RUN_H
 

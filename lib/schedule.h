@@ -1,4 +1,4 @@
-/* schedule.h - learning-rate schedules (SPEC.md section 2, lr:). */
+/* schedule.h - learning-rate schedules (docs/spec.md#lr). */
 #ifndef EG_SCHEDULE_H
 #define EG_SCHEDULE_H
 

@@ -1,4 +1,4 @@
-/* schema.h - the columns of metrics.csv and summary.csv (SPEC.md section 5), defined once.
+/* schema.h - the columns of metrics.csv and summary.csv (docs/spec.md#metricscsv), defined once.
  *
  * The writer (run.c), the readers (results.c: eg_metrics_read checks the required columns,
  * the summary reader tells spec keys from results), `expgraph table` and `expgraph plot`
@@ -17,7 +17,7 @@
  *    build or machine (provenance.h): a line in EG_SUMMARY_ENV_COLUMNS (schema.c); those come
  *    last in summary.csv.
  * New columns go at the end of their list: readers find columns by name, and the first
- * metrics columns are fixed by SPEC.md (EG_COL_REQUIRED).
+ * metrics columns are fixed (docs/spec.md#metricscsv; EG_COL_REQUIRED).
  */
 #ifndef EG_SCHEMA_H
 #define EG_SCHEMA_H

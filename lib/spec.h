@@ -1,6 +1,6 @@
 /* spec.h - the experiment spec: YAML (libyaml) -> eg_spec, defaults, --set overrides,
  * validation with FILE:LINE:COL messages, the resolved spec written back as YAML,
- * and sweep expansion. SPEC.md section 2 is the contract. */
+ * and sweep expansion. docs/spec.md#spec-keys is the contract. */
 #ifndef EG_SPEC_H
 #define EG_SPEC_H
 

@@ -1,4 +1,4 @@
-/* topology.c - graph families -> mixing matrices W(k) (SPEC.md section 3).
+/* topology.c - graph families -> mixing matrices W(k) (docs/graphs.md#definitions-and-weights).
  *
  * Every family is built once in eg_topo_init into CSR matrices owned by the eg_topo:
  *  - static graphs: one matrix, returned for every k;

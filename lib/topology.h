@@ -1,4 +1,4 @@
-/* topology.h - graph families -> mixing matrices W(k) (SPEC.md section 3).
+/* topology.h - graph families -> mixing matrices W(k) (docs/graphs.md#definitions-and-weights).
  *
  * W(k) is row-stochastic; node i combines x_i <- sum_j W(k)_ij x_j. It is stored
  * as sparse in-neighbour lists (CSR by row), columns sorted ascending, the self
@@ -113,7 +113,7 @@ void eg_topo_reach_free(eg_topo_reach *r); /* safe on a zeroed or half-built one
 /* Dense n x n row-major copy of W(k) into W (caller allocates n*n doubles). */
 void eg_topo_dense(eg_topo *t, long k, double *W);
 
-/* The facts `expgraph graph` prints (SPEC.md section 3). */
+/* The facts `expgraph graph` prints (docs/graphs.md#what-expgraph-graph-prints). */
 typedef struct eg_topo_stats {
     int period;     /* as eg_topo_period, but 1 for random_match */
     int degree;     /* most peers any node receives from in one iteration (k < period;

@@ -1,4 +1,4 @@
-/* check_algo.c - the algorithms against what theory says (SPEC.md section 4), on a
+/* check_algo.c - the algorithms against what theory says (docs/algorithms.md#updates), on a
  * heterogeneous strongly convex problem whose optimum is known in closed form:
  *   f_i(x) = (a_i / 2) ||x - c_i||^2,   x* = sum_i a_i c_i / sum_i a_i.
  * Full-batch gradients, constant step. Single rank (multi-rank runs: tests/e2e). */

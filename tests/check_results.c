@@ -559,7 +559,7 @@ START_TEST(schema_columns)
 {
     char t[512];
     eg_metrics_columns_text(EG_COL_REQUIRED, ",", t, sizeof t);
-    ck_assert_str_eq(t, HDR); /* SPEC.md section 5 */
+    ck_assert_str_eq(t, HDR); /* docs/spec.md#metricscsv */
     eg_metrics_columns_text(0, ",", t, sizeof t);
     ck_assert_str_eq(t, HDR ",node_acc_mean,bytes_inter,msgs_lost,time_model_s,val_loss,val_acc");
     ck_assert_ptr_nonnull(eg_metrics_column("consensus"));

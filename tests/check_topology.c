@@ -1,4 +1,4 @@
-/* check_topology.c - graph families, weights and spectral facts (SPEC.md section 3). */
+/* check_topology.c - graph families, weights and spectral facts (docs/graphs.md). */
 #include "comm.h"
 #include "spec.h"
 #include "testutil.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bad_inputs.sh - the broken-input catalogue (SPEC.md sections 2 and 6).
+# bad_inputs.sh - the broken-input catalogue (docs/spec.md#spec-keys, #environment-and-exit-codes).
 #
 # Every tests/bad/NNN-name.yaml is a spec with one thing wrong. Its header says what the
 # error message must contain:

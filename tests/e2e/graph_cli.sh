@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# graph_cli.sh - end-to-end checks of `expgraph graph` (SPEC.md sections 1 and 3).
+# graph_cli.sh - end-to-end checks of `expgraph graph` (docs/graphs.md).
 # Run by CTest with EXPGRAPH=path/to/expgraph. Exit 0 pass, 1 fail.
 . "$(dirname "$0")/lib.sh"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: a synthetic logreg run whose loss falls; the files of SPEC.md section 5;
+# End-to-end: a synthetic logreg run whose loss falls; the files of docs/spec.md#files-a-run-writes;
 # the same metrics.csv plainly and under mpirun -np 2 and -np 4; --set; validate; exit codes.
 . "$(dirname "$0")/lib.sh"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sweep_table_plot.sh - end-to-end: `expgraph sweep` a tiny 2x2 spec, then `table` and
 # `plot` its results; resume of an interrupted sweep; the error exits of table and plot
-# (SPEC.md sections 1, 5, 6). Run by CTest with EXPGRAPH=path/to/expgraph.
+# (docs/spec.md). Run by CTest with EXPGRAPH=path/to/expgraph.
 # Exit 0 pass, 1 fail.
 . "$(dirname "$0")/lib.sh"
 

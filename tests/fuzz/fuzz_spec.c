@@ -5,7 +5,7 @@
  * line is also applied as a --set override. For every input:
  *  - eg_spec_load must return EG_OK or an error with a message (never crash);
  *  - when it loads, the resolved spec (eg_spec_to_yaml) must load again and give the same
- *    eg_spec_hash: spec.yaml in a run directory is "enough to rerun it" (SPEC.md 5);
+ *    eg_spec_hash: spec.yaml in a run directory is "enough to rerun it" (docs/spec.md);
  *  - eg_sweep_load on the same file, and up to 16 of its points through eg_spec_load;
  *  - the whole input as a graph text (`expgraph graph NAME`), eg_spec_graph_from_text.
  * Seeds: tests/fuzz/corpus/spec/. Dictionary: tests/fuzz/spec.dict.
