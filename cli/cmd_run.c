@@ -241,8 +241,9 @@ static void validate_help(void) { fputs(VALIDATE_HELP, stdout); }
 static int start(int *argc, char ***argv, runargs *a, const eg_cli_opt *opts, void (*help)(void))
 {
     int pc = parse_args(*argc, *argv, a, opts);
-    if (!pc && !a->help && eg_comm_world_init(argc, argv)) {
-        eg_cli_error("cannot initialise MPI");
+    eg_err err = {0};
+    if (!pc && !a->help && eg_comm_world_start(argc, argv, &err)) {
+        eg_cli_error("cannot initialise MPI: %s", err.msg);
         pc = 1;
     }
     if (!pc && !a->help)
@@ -445,8 +446,9 @@ static void run_point(sweepctx *x, long p, const char *dir, const char *out, swe
 /* runs every point in turn (collective): the exit code */
 static int run_points(sweepctx *x, int *argc, char ***argv)
 {
-    if (eg_comm_world_init(argc, argv)) {
-        eg_cli_error("cannot initialise MPI");
+    eg_err err = {0};
+    if (eg_comm_world_start(argc, argv, &err)) {
+        eg_cli_error("cannot initialise MPI: %s", err.msg);
         return 1;
     }
     install_signals();

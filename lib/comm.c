@@ -72,6 +72,8 @@ static int mpi_error(int rc, const char *file, int line, eg_err *err)
         }                                                                                     \
     } while (0)
 
+static int world_mpi(void);
+
 void eg_comm_range(int nodes, int P, int r, int *lo, int *hi)
 {
     /* node i on rank floor(i * P / n): rank r owns the i with r*n <= i*P < (r+1)*n */
@@ -163,9 +165,12 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     eg_comm *c = comm_new(nodes, max_dim, max_vecs);
     if (!c)
         return eg_err_set(err, EG_ERUN, "out of memory");
-    int rc = comm_setup_mpi(c, err);
-    if (!rc)
+    int rc = world_mpi() ? comm_setup_mpi(c, err) : EG_OK; /* no MPI: rank 0 of 1 */
+    if (!rc) {
+        if (!world_mpi())
+            c->size = 1;
         rc = comm_alloc(c, topo, err);
+    }
     if (rc) {
         eg_comm_free(c);
         return rc;
@@ -631,10 +636,28 @@ int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err)
     return EG_OK;
 }
 
-void eg_comm_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+/* 1 while MPI is initialised and not finalised: the world functions below use it; 0 in
+ * a single process started without a launcher (eg_comm_world_init did not start MPI), where
+ * they are the trivial one-rank ones. */
+static int world_mpi(void)
+{
+    int inited = 0, fin = 0;
+    if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited)
+        return 0;
+    return MPI_Finalized(&fin) == MPI_SUCCESS && !fin;
+}
+
+void eg_comm_abort(int code)
+{
+    if (!world_mpi())
+        exit(code); /* one process, no MPI: nothing else to end */
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
 
 int eg_comm_world_rank(void)
 {
+    if (!world_mpi())
+        return 0;
     int r = 0;
     MPI_OR_ABORT(MPI_Comm_rank(MPI_COMM_WORLD, &r));
     return r;
@@ -642,6 +665,8 @@ int eg_comm_world_rank(void)
 
 int eg_comm_world_size(void)
 {
+    if (!world_mpi())
+        return 1;
     int s = 1;
     MPI_OR_ABORT(MPI_Comm_size(MPI_COMM_WORLD, &s));
     return s;
@@ -649,6 +674,8 @@ int eg_comm_world_size(void)
 
 double eg_comm_world_max(double v)
 {
+    if (!world_mpi())
+        return v;
     MPI_OR_ABORT(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     return v;
 }
@@ -690,19 +717,41 @@ int eg_comm_world_agree(int rc, eg_err *err)
     return code;
 }
 
-int eg_comm_world_init(int *argc, char ***argv)
+/* the environment variables a launcher sets in the processes it starts: Open MPI's
+ * mpirun/mpiexec (OMPI_COMM_WORLD_*), PMIx-based launchers (prterun, srun --mpi=pmix),
+ * PMI-1/2 ones (MPICH's hydra, srun --mpi=pmi2) */
+static const char *const launcher_vars[] = {
+    "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+    "PMI_FD", "PMI_PORT", "MPI_LOCALNRANKS", NULL};
+
+int eg_comm_launched(void)
+{
+    const char *force = getenv("EXPGRAPH_MPI");
+    if (force && !strcmp(force, "1"))
+        return 1;
+    for (int i = 0; launcher_vars[i]; i++)
+        if (getenv(launcher_vars[i]))
+            return 1;
+    return 0;
+}
+
+int eg_comm_world_start(int *argc, char ***argv, eg_err *err)
 {
     int inited = 0, prov = 0;
-    MPI_TRY(MPI_Initialized(&inited), NULL);
-    if (inited)
-        return EG_OK;
-    MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov), NULL);
-    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), NULL);
+    MPI_TRY(MPI_Initialized(&inited), err);
+    if (inited || !eg_comm_launched())
+        return EG_OK; /* no launcher: one process, no MPI (the world functions are trivial) */
+    MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov), err);
+    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), err);
     return EG_OK;
 }
 
+int eg_comm_world_init(int *argc, char ***argv) { return eg_comm_world_start(argc, argv, NULL); }
+
 void eg_comm_world_finalize(void)
 {
+    if (!world_mpi())
+        return;
     int inited = 0, fin = 0;
     MPI_OR_ABORT(MPI_Initialized(&inited));
     MPI_OR_ABORT(MPI_Finalized(&fin));

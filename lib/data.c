@@ -221,6 +221,26 @@ static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_
     return EG_OK;
 }
 
+size_t eg_data_read_window(size_t rec, size_t n)
+{
+    size_t all = rec * (n ? n : 1);
+    size_t cap = all < EG_DATA_READ_WINDOW ? all : EG_DATA_READ_WINDOW;
+    return cap < rec ? rec : cap;
+}
+
+int32_t eg_data_read_span(const uint8_t *want, int32_t s, int32_t n, size_t rec, size_t cap)
+{
+    int32_t last = s;
+    for (int32_t t = s + 1; t < n && (size_t)(t + 1 - s) * rec <= cap; t++) {
+        if (!want[t])
+            continue;
+        if ((size_t)(t - last - 1) * rec > EG_DATA_READ_GAP)
+            break;
+        last = t;
+    }
+    return last;
+}
+
 int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err)
 {
     return take(d, s, px, NULL, err);

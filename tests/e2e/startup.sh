@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# End-to-end: a process started without a launcher (no mpirun/mpiexec/srun in its
+# environment) does not initialise MPI, and gives the same numbers as with MPI.
+# - MPI start-up made impossible (OMPI_MCA_pml=bogus: Open MPI cannot select its transport
+#   and ends the process): validate, run and sweep still work without a launcher, so they
+#   never start MPI; with EXPGRAPH_MPI=1 (MPI asked for in one process) the same run fails,
+#   which shows that the probe bites.
+# - metrics.csv of the run without MPI == with MPI in one process (EXPGRAPH_MPI=1) ==
+#   under mpirun -np 2 (time_s aside). (resume.sh covers kill + resume without MPI.)
+. "$(dirname "$0")/lib.sh"
+
+cat > "$TMP/syn.yaml" <<'YAML'
+name: syn
+seed: 5
+nodes: 4
+graph: onepeer_exp
+algorithm: {name: dmsgd, momentum: 0.9}
+model: logreg
+data: {name: synthetic, dim: 12, classes: 3, samples: 128, batch_size: 8}
+train: {epochs: 3, log_every: 8, eval_every: 16}
+lr: {base: 0.1}
+YAML
+
+unset EXPGRAPH_MPI
+# no launcher variables may leak in from the test's own environment
+for v in OMPI_COMM_WORLD_SIZE OMPI_COMM_WORLD_RANK PMIX_RANK PMI_RANK PMI_SIZE PMI_FD PMI_PORT MPI_LOCALNRANKS; do
+  unset "$v"
+done
+
+check "validate without a launcher and without a working MPI" \
+  env OMPI_MCA_pml=bogus "$EXPGRAPH" validate "$TMP/syn.yaml"
+check "run without a launcher and without a working MPI" \
+  env OMPI_MCA_pml=bogus "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/plain" --quiet
+{ cat "$TMP/syn.yaml"; echo 'sweep: {seed: [5, 6]}'; } > "$TMP/sweep.yaml"
+check "sweep without a launcher and without a working MPI" \
+  env OMPI_MCA_pml=bogus "$EXPGRAPH" sweep "$TMP/sweep.yaml" --out "$TMP/sw" --quiet
+check "the sweep's first point == the plain run" same_metrics "$TMP/plain/metrics.csv" "$TMP/sw/seed=5/metrics.csv"
+env OMPI_MCA_pml=bogus EXPGRAPH_MPI=1 "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/bogus" --quiet \
+  >/dev/null 2>"$TMP/bogus.err"
+rc=$?
+check "EXPGRAPH_MPI=1 does start MPI (fails with a broken MPI: exit $rc)" test "$rc" -ne 0
+
+check "EXPGRAPH_MPI=1 (MPI in one process) runs" \
+  env EXPGRAPH_MPI=1 "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/mpi1" --quiet
+check "no MPI == MPI in one process" same_metrics "$TMP/plain/metrics.csv" "$TMP/mpi1/metrics.csv"
+check "mpirun -np 2 runs" mpi 2 run "$TMP/syn.yaml" --out "$TMP/np2" --quiet
+check "no MPI == mpirun -np 2" same_metrics "$TMP/plain/metrics.csv" "$TMP/np2/metrics.csv"
+check "summary says 1 rank without MPI" \
+  test "$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i=="ranks") c=i} NR==2{print $c}' "$TMP/plain/summary.csv")" = 1
+
+finish
