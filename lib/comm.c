@@ -10,6 +10,7 @@
 
 struct eg_comm {
     MPI_Comm comm;       /* MPI_COMM_NULL for a simulated rank (eg_comm_init_sim) */
+    int self;            /* no MPI (eg_comm_world_start did not start it): rank 0 of 1 */
     int rank, size, nodes, lo, hi, host_ranks;
     size_t max_dim;
     int max_vecs;
@@ -168,7 +169,7 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     int rc = world_mpi() ? comm_setup_mpi(c, err) : EG_OK; /* no MPI: rank 0 of 1 */
     if (!rc) {
         if (!world_mpi())
-            c->size = 1;
+            c->size = c->self = 1;
         rc = comm_alloc(c, topo, err);
     }
     if (rc) {
@@ -546,16 +547,44 @@ int eg_comm_reserve_payloads(eg_comm *c, int nmsg, eg_err *err)
 /* the tag of node j's payloads (MPI_TAG_UB is at least 32767) */
 static int payload_tag(int j) { return j % 32768; }
 
+/* eg_comm_payloads on the one rank without MPI: every message goes to itself; a receive
+ * takes the first send not yet taken with its tag, as MPI matches them */
+static int self_payloads(int nsend, const int *send_node, const void *const *send_buf,
+                         int nrecv, const int *recv_node, void *const *recv_buf, size_t bytes,
+                         eg_err *err)
+{
+    char *taken = calloc((size_t)(nsend > 0 ? nsend : 1), 1);
+    if (!taken)
+        return eg_err_set(err, EG_ERUN, "out of memory for %d messages", nsend);
+    int rc = EG_OK;
+    for (int q = 0; q < nrecv && rc == EG_OK; q++) {
+        int k = 0;
+        while (k < nsend && (taken[k] || payload_tag(send_node[k]) != payload_tag(recv_node[q])))
+            k++;
+        if (k == nsend) {
+            rc = eg_err_set(err, EG_ERUN, "a payload of node %d is received but never sent",
+                            recv_node[q]);
+        } else {
+            taken[k] = 1;
+            memcpy(recv_buf[q], send_buf[k], bytes);
+        }
+    }
+    free(taken);
+    return rc;
+}
+
 int eg_comm_payloads(eg_comm *c, int nsend, const int *send_node, const int *send_rank,
                      const void *const *send_buf, int nrecv, const int *recv_node,
                      void *const *recv_buf, size_t bytes, eg_err *err)
 {
     if (nsend + nrecv == 0)
         return EG_OK;
-    if (c->comm == MPI_COMM_NULL || nsend + nrecv > c->npreqs || bytes > (size_t)INT_MAX)
+    if ((c->comm == MPI_COMM_NULL && !c->self) || nsend + nrecv > c->npreqs || bytes > (size_t)INT_MAX)
         return eg_err_set(err, EG_ERUN, "payload exchange of %d messages of %zu bytes: %s",
-                          nsend + nrecv, bytes, c->comm == MPI_COMM_NULL ? "no MPI (a simulated rank)"
+                          nsend + nrecv, bytes, c->comm == MPI_COMM_NULL && !c->self ? "no MPI (a simulated rank)"
                           : bytes > (size_t)INT_MAX ? "too large" : "not reserved");
+    if (c->self)
+        return self_payloads(nsend, send_node, send_buf, nrecv, recv_node, recv_buf, bytes, err);
     int n = 0;
     for (int q = 0; q < nrecv; q++)
         MPI_TRY(MPI_Irecv(recv_buf[q], (int)bytes, MPI_BYTE, c->owner[recv_node[q]],

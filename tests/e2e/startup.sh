@@ -7,6 +7,7 @@
 #   which shows that the probe bites.
 # - metrics.csv of the run without MPI == with MPI in one process (EXPGRAPH_MPI=1) ==
 #   under mpirun -np 2 (time_s aside). (resume.sh covers kill + resume without MPI.)
+# Also the progress output: sweep's line per finished run, the bar's "loss -".
 . "$(dirname "$0")/lib.sh"
 
 cat > "$TMP/syn.yaml" <<'YAML'
@@ -33,7 +34,7 @@ check "run without a launcher and without a working MPI" \
   env OMPI_MCA_pml=bogus "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/plain" --quiet
 { cat "$TMP/syn.yaml"; echo 'sweep: {seed: [5, 6]}'; } > "$TMP/sweep.yaml"
 check "sweep without a launcher and without a working MPI" \
-  env OMPI_MCA_pml=bogus "$EXPGRAPH" sweep "$TMP/sweep.yaml" --out "$TMP/sw" --quiet
+  env OMPI_MCA_pml=bogus "$EXPGRAPH" sweep "$TMP/sweep.yaml" --out "$TMP/sw" --quiet > "$TMP/swq.out" 2>&1
 check "the sweep's first point == the plain run" same_metrics "$TMP/plain/metrics.csv" "$TMP/sw/seed=5/metrics.csv"
 env OMPI_MCA_pml=bogus EXPGRAPH_MPI=1 "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/bogus" --quiet \
   >/dev/null 2>"$TMP/bogus.err"
@@ -48,4 +49,21 @@ check "no MPI == mpirun -np 2" same_metrics "$TMP/plain/metrics.csv" "$TMP/np2/m
 check "summary says 1 rank without MPI" \
   test "$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i=="ranks") c=i} NR==2{print $c}' "$TMP/plain/summary.csv")" = 1
 
+# progress output: a sweep prints one line per finished run (i/N, its final test_acc, the
+# elapsed time and an ETA), nothing with --quiet; the bar shows "loss -" before the first row
+"$EXPGRAPH" sweep "$TMP/sweep.yaml" --out "$TMP/sw2" > "$TMP/sweep.out" 2>&1
+for p in 1 2; do
+  seed=$((4 + p))
+  acc=$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i=="test_acc") c=i} NR==2{printf "%.4f", $c}' "$TMP/sw2/seed=$seed/summary.csv")
+  check "sweep line for point $p/2 with its final test_acc ($acc), elapsed and ETA" \
+    grep -qE "^\[$p/2\] seed=$seed: done, test_acc $acc \([0-9]+:[0-9]{2}\); sweep [0-9]+:[0-9]{2} elapsed, ETA [0-9]+:[0-9]{2}$" "$TMP/sweep.out"
+done
+check "sweep --quiet printed nothing" test ! -s "$TMP/swq.out"
+if command -v script >/dev/null 2>&1; then
+  script -qc "'$EXPGRAPH' run '$TMP/syn.yaml' --set train.log_every=10 --out '$TMP/bar'" /dev/null | tr '\r' '\n' > "$TMP/bar.txt"
+  check "progress bar: 'loss -' before the first row" grep -qE '^\[[.#]+\] [1-9]/[0-9]+ ep [0-9.]+ loss - ' "$TMP/bar.txt"
+  check "progress bar: a loss from the first row on" grep -qE '^\[[.#]+\] (1[0-9]|2[0-9])/[0-9]+ ep [0-9.]+ loss [0-9]+\.[0-9]{4} ' "$TMP/bar.txt"
+else
+  echo "skipped: the progress bar checks need script(1) for a terminal"
+fi
 finish
