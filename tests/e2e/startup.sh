@@ -33,8 +33,9 @@ check "validate without a launcher and without a working MPI" \
 check "run without a launcher and without a working MPI" \
   env OMPI_MCA_pml=bogus "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/plain" --quiet
 { cat "$TMP/syn.yaml"; echo 'sweep: {seed: [5, 6]}'; } > "$TMP/sweep.yaml"
-check "sweep without a launcher and without a working MPI" \
-  env OMPI_MCA_pml=bogus "$EXPGRAPH" sweep "$TMP/sweep.yaml" --out "$TMP/sw" --quiet > "$TMP/swq.out" 2>&1
+env OMPI_MCA_pml=bogus "$EXPGRAPH" sweep "$TMP/sweep.yaml" --out "$TMP/sw" --quiet > "$TMP/swq.out" 2>&1
+rc=$?
+check "sweep without a launcher and without a working MPI (exit $rc)" test "$rc" -eq 0
 check "the sweep's first point == the plain run" same_metrics "$TMP/plain/metrics.csv" "$TMP/sw/seed=5/metrics.csv"
 env OMPI_MCA_pml=bogus EXPGRAPH_MPI=1 "$EXPGRAPH" run "$TMP/syn.yaml" --out "$TMP/bogus" --quiet \
   >/dev/null 2>"$TMP/bogus.err"
