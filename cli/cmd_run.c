@@ -39,7 +39,8 @@ static const char *RUN_HELP =
     "writes DIR/metrics.csv (columns below), DIR/spec.yaml (resolved), DIR/summary.csv,\n"
     "DIR/ckpt/.\n"
     "environment: EXPGRAPH_THREADS (threads per rank; default cores / ranks on the host),\n"
-    "EXPGRAPH_DATA (dataset directory).\n"
+    "EXPGRAPH_DATA (dataset directory), EXPGRAPH_MPI=1 (start MPI in a process that no\n"
+    "launcher started; by default such a run is one rank without MPI, the same numbers).\n"
     "exit: 0 ok, 1 failure while running, 2 bad spec or command line, 130 interrupted.\n";
 
 static const char *VALIDATE_HELP =
