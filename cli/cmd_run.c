@@ -5,6 +5,7 @@
 #include "schema.h"
 #include "spec.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,8 @@ static const char *RUN_HELP =
     "DIR/ckpt/, DIR/run_info.yaml (build, libraries, hosts, oneDNN kernels: expgraph info;\n"
     "--resume warns when they changed).\n"
     "environment: EXPGRAPH_THREADS (threads per rank; default cores / ranks on the host),\n"
-    "EXPGRAPH_DATA (dataset directory).\n"
+    "EXPGRAPH_DATA (dataset directory), EXPGRAPH_MPI=1 (start MPI in a process that no\n"
+    "launcher started; by default such a run is one rank without MPI, the same numbers).\n"
     "exit: 0 ok, 1 failure while running, 2 bad spec or command line, 130 interrupted.\n";
 
 static const char *VALIDATE_HELP =
@@ -169,11 +171,16 @@ static void print_warn(void *ud, const char *line)
 typedef struct bar {
     double last;
     int drawn;
+    int tty;    /* draw the bar (stderr is a terminal, not --quiet) */
+    double acc; /* the last evaluated test accuracy (< 0: none yet) */
 } bar;
 
 static void print_progress(void *ud, const eg_progress *p)
 {
     bar *b = ud;
+    b->acc = p->test_acc;
+    if (!b->tty)
+        return;
     double now = eg_now();
     if (p->iter != p->total && now - b->last < 0.2)
         return;
@@ -187,8 +194,11 @@ static void print_progress(void *ud, const eg_progress *p)
     char acc[32] = "  -   ";
     if (p->test_acc >= 0)
         snprintf(acc, sizeof acc, "%.4f", p->test_acc);
-    fprintf(stderr, "\r[%s] %ld/%ld ep %.2f loss %.4f acc %s ETA %d:%02d ", cells, p->iter,
-            p->total, p->epoch, p->train_loss, acc, (int)(eta / 60), (int)eta % 60);
+    char loss[32] = "-     "; /* no metrics row yet */
+    if (!isnan(p->train_loss))
+        snprintf(loss, sizeof loss, "%.4f", p->train_loss);
+    fprintf(stderr, "\r[%s] %ld/%ld ep %.2f loss %s acc %s ETA %d:%02d ", cells, p->iter,
+            p->total, p->epoch, loss, acc, (int)(eta / 60), (int)eta % 60);
     if (p->iter == p->total)
         fputc('\n', stderr);
     fflush(stderr);
@@ -209,15 +219,17 @@ static int exit_code(int rc)
     }
 }
 
-static int do_run(const runargs *a, const char *out, int validate, int quiet, int *code)
+/* one run (or validation); *acc (may be NULL): its last test accuracy, < 0 when none */
+static int do_run(const runargs *a, const char *out, int validate, int quiet, int *code,
+                  double *acc)
 {
     int rank = eg_comm_world_rank();
-    bar b = {0, 0};
+    bar b = {0, 0, !quiet && isatty(2), -1};
     eg_run_opts o = {
         .spec_file = a->spec, .sets = a->sets, .nsets = a->nsets, .out_dir = out,
         .resume = a->resume, .force = a->force, .validate_only = validate,
         .info = quiet ? NULL : print_info, .warn = print_warn,
-        .progress = (!quiet && isatty(2)) ? print_progress : NULL, .ud = &b};
+        .progress = (b.tty || acc) ? print_progress : NULL, .ud = &b};
     eg_err err = {0};
     int rc = eg_run(&o, &err);
     if (b.drawn && rc)
@@ -225,6 +237,8 @@ static int do_run(const runargs *a, const char *out, int validate, int quiet, in
     if (rc && (rank == 0 || rc == EG_ERUN))
         eg_cli_error("%s", err.msg);
     *code = exit_code(rc);
+    if (acc)
+        *acc = b.acc;
     return rc;
 }
 
@@ -242,8 +256,9 @@ static void validate_help(void) { fputs(VALIDATE_HELP, stdout); }
 static int start(int *argc, char ***argv, runargs *a, const eg_cli_opt *opts, void (*help)(void))
 {
     int pc = parse_args(*argc, *argv, a, opts);
-    if (!pc && !a->help && eg_comm_world_init(argc, argv)) {
-        eg_cli_error("cannot initialise MPI");
+    eg_err err = {0};
+    if (!pc && !a->help && eg_comm_world_start(argc, argv, &err)) {
+        eg_cli_error("cannot initialise MPI: %s", err.msg);
         pc = 1;
     }
     if (!pc && !a->help)
@@ -261,7 +276,7 @@ int eg_cmd_run(int argc, char **argv)
     if (code >= 0)
         return code;
     install_signals();
-    int rc = do_run(&a, a.out, 0, a.quiet, &code);
+    int rc = do_run(&a, a.out, 0, a.quiet, &code, NULL);
     free(a.sets);
     if (rc == EG_ERUN && eg_comm_world_size() > 1)
         eg_comm_abort(1); /* a rank may be stuck in a collective: end the whole job */
@@ -276,7 +291,7 @@ int eg_cmd_validate(int argc, char **argv)
     if (code >= 0)
         return code;
     a.force = 1; /* an existing run directory is not a spec problem */
-    int rc = do_run(&a, NULL, 1, 1, &code);
+    int rc = do_run(&a, NULL, 1, 1, &code, NULL);
     if (rc == EG_OK && eg_comm_world_rank() == 0)
         printf("%s: ok\n", a.spec);
     free(a.sets);
@@ -401,7 +416,35 @@ static void list_points(sweepctx *x)
 typedef struct sweeptally {
     long ran, skipped, failed;
     int code, stop;
+    double t0, run_s; /* the sweep's start; seconds spent in the points run */
 } sweeptally;
+
+/* s seconds as m:ss, or h:mm:ss from an hour */
+static void fmt_dur(double s, char *out, size_t len)
+{
+    long t = s > 0 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(out, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(out, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* after point p ran: "[i/N] DIR: done, test_acc A (its time); sweep ELAPSED, ETA E"
+ * (ETA: the mean time of the points run so far times the points left) */
+static void print_point_done(const sweepctx *x, long p, const char *dir, double acc,
+                             double secs, const sweeptally *t)
+{
+    char a[32] = "-", took[32], el[32], eta[32];
+    if (acc >= 0)
+        snprintf(a, sizeof a, "%.4f", acc);
+    fmt_dur(secs, took, sizeof took);
+    fmt_dur(eg_now() - t->t0, el, sizeof el);
+    fmt_dur(t->ran > 0 ? t->run_s / (double)t->ran * (double)(x->sw.npoints - p - 1) : 0, eta,
+            sizeof eta);
+    printf("[%ld/%ld] %s: done, test_acc %s (%s); sweep %s elapsed, ETA %s\n", p + 1,
+           x->sw.npoints, dir, a, took, el, eta);
+    fflush(stdout);
+}
 
 /* runs point p (its sets in place) into out unless it finished already */
 static void run_point(sweepctx *x, long p, const char *dir, const char *out, sweeptally *t)
@@ -427,8 +470,12 @@ static void run_point(sweepctx *x, long p, const char *dir, const char *out, swe
     pa.resume = resumable;
     pa.force = !resumable; /* metrics without a checkpoint: an early death, start over */
     int pcode = 0;
-    int prc = do_run(&pa, out, 0, x->a.quiet, &pcode);
+    double acc = -1, t0 = eg_now();
+    int prc = do_run(&pa, out, 0, x->a.quiet, &pcode, &acc);
     t->ran++;
+    t->run_s += eg_now() - t0;
+    if (prc == EG_OK && rank == 0 && !x->a.quiet)
+        print_point_done(x, p, dir, acc, eg_now() - t0, t);
     /* a point that fails (bad combination, divergence) does not stop the others; an
      * interrupt does */
     if (prc == EG_EINTR) {
@@ -446,13 +493,15 @@ static void run_point(sweepctx *x, long p, const char *dir, const char *out, swe
 /* runs every point in turn (collective): the exit code */
 static int run_points(sweepctx *x, int *argc, char ***argv)
 {
-    if (eg_comm_world_init(argc, argv)) {
-        eg_cli_error("cannot initialise MPI");
+    eg_err err = {0};
+    if (eg_comm_world_start(argc, argv, &err)) {
+        eg_cli_error("cannot initialise MPI: %s", err.msg);
         return 1;
     }
     install_signals();
     char dir[EG_PATH_MAX], out[EG_PATH_MAX * 2 + 8];
     sweeptally t = {0};
+    t.t0 = eg_now();
     for (long p = 0; p < x->sw.npoints && !t.stop; p++) {
         point_sets(x, p, dir, sizeof dir);
         snprintf(out, sizeof out, "%s/%s", x->root, dir);

@@ -10,6 +10,7 @@
 
 struct eg_comm {
     MPI_Comm comm;       /* MPI_COMM_NULL for a simulated rank (eg_comm_init_sim) */
+    int self;            /* no MPI (eg_comm_world_start did not start it): rank 0 of 1 */
     int rank, size, nodes, lo, hi, host_ranks;
     size_t max_dim;
     int max_vecs;
@@ -71,6 +72,8 @@ static int mpi_error(int rc, const char *file, int line, eg_err *err)
             MPI_Abort(MPI_COMM_WORLD, 1);                                                     \
         }                                                                                     \
     } while (0)
+
+static int world_mpi(void);
 
 void eg_comm_range(int nodes, int P, int r, int *lo, int *hi)
 {
@@ -163,9 +166,12 @@ int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const e
     eg_comm *c = comm_new(nodes, max_dim, max_vecs);
     if (!c)
         return eg_err_set(err, EG_ERUN, "out of memory");
-    int rc = comm_setup_mpi(c, err);
-    if (!rc)
+    int rc = world_mpi() ? comm_setup_mpi(c, err) : EG_OK; /* no MPI: rank 0 of 1 */
+    if (!rc) {
+        if (!world_mpi())
+            c->size = c->self = 1;
         rc = comm_alloc(c, topo, err);
+    }
     if (rc) {
         eg_comm_free(c);
         return rc;
@@ -541,16 +547,44 @@ int eg_comm_reserve_payloads(eg_comm *c, int nmsg, eg_err *err)
 /* the tag of node j's payloads (MPI_TAG_UB is at least 32767) */
 static int payload_tag(int j) { return j % 32768; }
 
+/* eg_comm_payloads on the one rank without MPI: every message goes to itself; a receive
+ * takes the first send not yet taken with its tag, as MPI matches them */
+static int self_payloads(int nsend, const int *send_node, const void *const *send_buf,
+                         int nrecv, const int *recv_node, void *const *recv_buf, size_t bytes,
+                         eg_err *err)
+{
+    char *taken = calloc((size_t)(nsend > 0 ? nsend : 1), 1);
+    if (!taken)
+        return eg_err_set(err, EG_ERUN, "out of memory for %d messages", nsend);
+    int rc = EG_OK;
+    for (int q = 0; q < nrecv && rc == EG_OK; q++) {
+        int k = 0;
+        while (k < nsend && (taken[k] || payload_tag(send_node[k]) != payload_tag(recv_node[q])))
+            k++;
+        if (k == nsend) {
+            rc = eg_err_set(err, EG_ERUN, "a payload of node %d is received but never sent",
+                            recv_node[q]);
+        } else {
+            taken[k] = 1;
+            memcpy(recv_buf[q], send_buf[k], bytes);
+        }
+    }
+    free(taken);
+    return rc;
+}
+
 int eg_comm_payloads(eg_comm *c, int nsend, const int *send_node, const int *send_rank,
                      const void *const *send_buf, int nrecv, const int *recv_node,
                      void *const *recv_buf, size_t bytes, eg_err *err)
 {
     if (nsend + nrecv == 0)
         return EG_OK;
-    if (c->comm == MPI_COMM_NULL || nsend + nrecv > c->npreqs || bytes > (size_t)INT_MAX)
+    if ((c->comm == MPI_COMM_NULL && !c->self) || nsend + nrecv > c->npreqs || bytes > (size_t)INT_MAX)
         return eg_err_set(err, EG_ERUN, "payload exchange of %d messages of %zu bytes: %s",
-                          nsend + nrecv, bytes, c->comm == MPI_COMM_NULL ? "no MPI (a simulated rank)"
+                          nsend + nrecv, bytes, c->comm == MPI_COMM_NULL && !c->self ? "no MPI (a simulated rank)"
                           : bytes > (size_t)INT_MAX ? "too large" : "not reserved");
+    if (c->self)
+        return self_payloads(nsend, send_node, send_buf, nrecv, recv_node, recv_buf, bytes, err);
     int n = 0;
     for (int q = 0; q < nrecv; q++)
         MPI_TRY(MPI_Irecv(recv_buf[q], (int)bytes, MPI_BYTE, c->owner[recv_node[q]],
@@ -631,10 +665,28 @@ int eg_comm_same_u64(eg_comm *c, uint64_t v, int *same, eg_err *err)
     return EG_OK;
 }
 
-void eg_comm_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+/* 1 while MPI is initialised and not finalised: the world functions below use it; 0 in
+ * a single process started without a launcher (eg_comm_world_init did not start MPI), where
+ * they are the trivial one-rank ones. */
+static int world_mpi(void)
+{
+    int inited = 0, fin = 0;
+    if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited)
+        return 0;
+    return MPI_Finalized(&fin) == MPI_SUCCESS && !fin;
+}
+
+void eg_comm_abort(int code)
+{
+    if (!world_mpi())
+        exit(code); /* one process, no MPI: nothing else to end */
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
 
 int eg_comm_world_rank(void)
 {
+    if (!world_mpi())
+        return 0;
     int r = 0;
     MPI_OR_ABORT(MPI_Comm_rank(MPI_COMM_WORLD, &r));
     return r;
@@ -642,6 +694,8 @@ int eg_comm_world_rank(void)
 
 int eg_comm_world_size(void)
 {
+    if (!world_mpi())
+        return 1;
     int s = 1;
     MPI_OR_ABORT(MPI_Comm_size(MPI_COMM_WORLD, &s));
     return s;
@@ -649,6 +703,8 @@ int eg_comm_world_size(void)
 
 double eg_comm_world_max(double v)
 {
+    if (!world_mpi())
+        return v;
     MPI_OR_ABORT(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     return v;
 }
@@ -690,19 +746,41 @@ int eg_comm_world_agree(int rc, eg_err *err)
     return code;
 }
 
-int eg_comm_world_init(int *argc, char ***argv)
+/* the environment variables a launcher sets in the processes it starts: Open MPI's
+ * mpirun/mpiexec (OMPI_COMM_WORLD_*), PMIx-based launchers (prterun, srun --mpi=pmix),
+ * PMI-1/2 ones (MPICH's hydra, srun --mpi=pmi2) */
+static const char *const launcher_vars[] = {
+    "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+    "PMI_FD", "PMI_PORT", "MPI_LOCALNRANKS", NULL};
+
+int eg_comm_launched(void)
+{
+    const char *force = getenv("EXPGRAPH_MPI");
+    if (force && !strcmp(force, "1"))
+        return 1;
+    for (int i = 0; launcher_vars[i]; i++)
+        if (getenv(launcher_vars[i]))
+            return 1;
+    return 0;
+}
+
+int eg_comm_world_start(int *argc, char ***argv, eg_err *err)
 {
     int inited = 0, prov = 0;
-    MPI_TRY(MPI_Initialized(&inited), NULL);
-    if (inited)
-        return EG_OK;
-    MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov), NULL);
-    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), NULL);
+    MPI_TRY(MPI_Initialized(&inited), err);
+    if (inited || !eg_comm_launched())
+        return EG_OK; /* no launcher: one process, no MPI (the world functions are trivial) */
+    MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &prov), err);
+    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), err);
     return EG_OK;
 }
 
+int eg_comm_world_init(int *argc, char ***argv) { return eg_comm_world_start(argc, argv, NULL); }
+
 void eg_comm_world_finalize(void)
 {
+    if (!world_mpi())
+        return;
     int inited = 0, fin = 0;
     MPI_OR_ABORT(MPI_Initialized(&inited));
     MPI_OR_ABORT(MPI_Finalized(&fin));

@@ -1,6 +1,7 @@
 /* comm.h - virtual nodes on MPI ranks. comm.c is the only file that includes mpi.h: run.c,
  * ckpt.c and algo.c reach MPI through the functions below, and the CLI initialises and
- * finalises it with eg_comm_world_init/finalize.
+ * finalises it with eg_comm_world_start/finalize. A process started without a launcher
+ * never initialises MPI: it is rank 0 of 1 through the same code (eg_comm_world_start).
  *
  * A spec's n nodes are logical agents; the P ranks of MPI_COMM_WORLD are workers. Node i
  * lives on rank floor(i * P / n); a rank holds its nodes' vectors in one contiguous block
@@ -17,7 +18,8 @@
 
 typedef struct eg_comm eg_comm;
 
-/* Collective over MPI_COMM_WORLD (which must be initialised). Sets up the node mapping and
+/* Collective over MPI_COMM_WORLD (a one-rank communicator without MPI when
+ * eg_comm_world_start did not start it). Sets up the node mapping and
  * preallocates exchange buffers for vectors of up to max_dim floats and the largest W(k)
  * the topology can produce (max_vecs vectors per call to eg_comm_gossip_multi). */
 int eg_comm_init(eg_comm **out, int nodes, size_t max_dim, int max_vecs, const eg_topo *topo,
@@ -147,8 +149,18 @@ int eg_comm_gather_text(eg_comm *c, const char *mine, size_t width, char *all, e
 /* The MPI library's version text (MPI_Get_library_version, first line; callable before
  * MPI_Init and without it) into out. */
 void eg_comm_library_version(char *out, size_t len);
-/* MPI_Init_thread (funneled) / MPI_Finalize for the CLI. */
-int eg_comm_world_init(int *argc, char ***argv);
+/* 1 when a launcher (mpirun/mpiexec, srun with PMI or PMIx, hydra) started this process,
+ * read from its environment; also when EXPGRAPH_MPI=1 asks for MPI in a single process. */
+int eg_comm_launched(void);
+/* MPI_Init_thread (funneled) when eg_comm_launched(), for the CLI; otherwise nothing: the
+ * process is the only rank, and every function here works without MPI (the world functions
+ * answer rank 0 of 1, eg_comm_init gives a one-rank communicator whose collectives are the
+ * trivial one-rank ones), with the same results bit for bit. EG_ERUN with MPI's reason in
+ * err when MPI_Init_thread returns an error (Open MPI 4 ends the process itself, exit 1,
+ * with its own message, on most start-up failures: only under a launcher now). */
+int eg_comm_world_start(int *argc, char ***argv, eg_err *err);
+int eg_comm_world_init(int *argc, char ***argv); /* eg_comm_world_start, err NULL */
+/* MPI_Finalize when MPI was started; nothing otherwise. */
 void eg_comm_world_finalize(void);
 
 #endif

@@ -173,6 +173,20 @@ static void sample_stats(const eg_dataset *d, const uint8_t *u8, const float *f,
     for (size_t g = 0; g < d->groups; g++) {
         double K = d->shift[g], sm[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
         size_t o = g * block, k = 0;
+        if (u8 && K == (double)(int)K) {
+            /* bytes and an integer shift: the sums are integers that double holds exactly
+             * in any order, so integer sums give the same bits, faster */
+            const int Ki = (int)K;
+            int64_t si = 0, qi = 0;
+            for (k = 0; k < block; k++) {
+                int t = (int)u8[o + k] - Ki;
+                si += t;
+                qi += t * t;
+            }
+            out[2 * g] = (double)si;
+            out[2 * g + 1] = (double)qi;
+            continue;
+        }
         for (; k + 4 <= block; k += 4)
             for (int u = 0; u < 4; u++) {
                 size_t at = o + k + (size_t)u;
@@ -219,6 +233,26 @@ static int take(eg_dataset *d, int32_t s, const uint8_t *u8, const float *f, eg_
         d->samples_read++;
     }
     return EG_OK;
+}
+
+size_t eg_data_read_window(size_t rec, size_t n)
+{
+    size_t all = rec * (n ? n : 1);
+    size_t cap = all < EG_DATA_READ_WINDOW ? all : EG_DATA_READ_WINDOW;
+    return cap < rec ? rec : cap;
+}
+
+int32_t eg_data_read_span(const uint8_t *want, int32_t s, int32_t n, size_t rec, size_t cap)
+{
+    int32_t last = s;
+    for (int32_t t = s + 1; t < n && (size_t)(t + 1 - s) * rec <= cap; t++) {
+        if (!want[t])
+            continue;
+        if ((size_t)(t - last - 1) * rec > EG_DATA_READ_GAP)
+            break;
+        last = t;
+    }
+    return last;
 }
 
 int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err)

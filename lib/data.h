@@ -234,6 +234,14 @@ void eg_data_stream_fail(eg_data_stream *st, const char *what); /* keeps the fir
  * else decoded now; a failure is kept for eg_data_error and out left empty (pix NULL) */
 int eg_data_stream_get_img(eg_data_stream *st, int32_t s, eg_data_img *out);
 int eg_data_take_u8(eg_dataset *d, int32_t s, const uint8_t *px, eg_err *err);   /* data.c */
+/* Coalesced reads of fixed-size records (data.c): a reader reads the wanted samples in
+ * windows of at most EG_DATA_READ_WINDOW bytes, one read each, reading through gaps of up
+ * to EG_DATA_READ_GAP bytes of samples it does not want (it keeps only the wanted ones).
+ * eg_data_read_window: the buffer size for n records of rec bytes (at least one record);
+ * eg_data_read_span: the last sample of the window that starts at wanted sample s (s < n). */
+enum { EG_DATA_READ_WINDOW = 4 << 20, EG_DATA_READ_GAP = 64 << 10 };
+size_t eg_data_read_window(size_t rec, size_t n);
+int32_t eg_data_read_span(const uint8_t *want, int32_t s, int32_t n, size_t rec, size_t cap);
 int eg_data_take_f(eg_dataset *d, int32_t s, const float *x, eg_err *err);       /* data.c */
 int eg_data_open_idx(eg_dataset *d, const char *dir, eg_err *err); /* data_idx.c */
 /* image_folder: PNG and JPEG; image_size > 0 resizes the shorter side (to eval_resize, or

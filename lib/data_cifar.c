@@ -167,7 +167,8 @@ static int cifar_read(const cifar_kind *k, const char *path, size_t records, uin
     return rc;
 }
 
-/* the training records, read one by one after the partition (fseek to each wanted one) */
+/* the training records, read after the partition: the wanted ones in windows of up to
+ * EG_DATA_READ_WINDOW bytes, each window one read */
 typedef struct cifar_src {
     eg_data_src base;
     const cifar_kind *k;
@@ -179,29 +180,44 @@ typedef struct cifar_src {
 static int cifar_read_train(eg_dataset *d, eg_data_src *base, eg_err *err)
 {
     cifar_src *c = (cifar_src *)base;
-    size_t rec = (size_t)c->k->label_bytes + CIFAR_PIXELS;
-    uint8_t px[CIFAR_PIXELS];
-    int32_t s = 0;
+    size_t rec = (size_t)c->k->label_bytes + CIFAR_PIXELS, most = 0;
+    for (int i = 0; i < c->nfiles; i++)
+        most = c->counts[i] > most ? c->counts[i] : most;
+    size_t cap = eg_data_read_window(rec, most);
+    uint8_t *buf = eg_malloc(cap, err);
+    if (!buf)
+        return EG_ERUN;
+    int32_t s0 = 0; /* the file's first sample */
     int rc = EG_OK;
-    for (int i = 0; rc == EG_OK && i < c->nfiles; i++) {
+    for (int i = 0; rc == EG_OK && i < c->nfiles; s0 += (int32_t)c->counts[i], i++) {
         FILE *f = NULL;
-        for (size_t r = 0; rc == EG_OK && r < c->counts[i]; r++, s++) {
-            if (!d->want[s])
+        const uint8_t *want = d->want + s0;
+        int32_t n = (int32_t)c->counts[i];
+        for (int32_t r = 0, last; rc == EG_OK && r < n; r = last + 1) {
+            if (!want[r]) {
+                last = r;
                 continue;
+            }
+            last = eg_data_read_span(want, r, n, rec, cap);
+            size_t k = (size_t)(last + 1 - r), got = 0;
             if (!f && !(f = fopen(c->paths[i], "rb"))) {
                 rc = eg_err_set(err, EG_EINPUT, "%s: %s", c->paths[i], strerror(errno));
-            } else if (fseek(f, (long)(r * rec + (size_t)c->k->label_bytes), SEEK_SET) != 0 ||
-                       fread(px, 1, CIFAR_PIXELS, f) != CIFAR_PIXELS) {
-                rc = eg_err_set(err, EG_EINPUT, "%s: record %zu of %zu: %s", c->paths[i], r + 1,
-                                c->counts[i],
+            } else if (fseek(f, (long)((size_t)r * rec), SEEK_SET) != 0 ||
+                       (got = fread(buf, rec, k, f)) != k) {
+                rc = eg_err_set(err, EG_EINPUT, "%s: record %zu of %zu: %s", c->paths[i],
+                                (size_t)r + got + 1, c->counts[i],
                                 ferror(f) ? "read error" : "truncated (the file shrank)");
             } else {
-                rc = eg_data_take_u8(d, s, px, err);
+                for (int32_t t = r; rc == EG_OK && t <= last; t++)
+                    if (want[t])
+                        rc = eg_data_take_u8(d, s0 + t,
+                                             buf + (size_t)(t - r) * rec + c->k->label_bytes, err);
             }
         }
         if (f)
             fclose(f);
     }
+    free(buf);
     return rc;
 }
 

@@ -224,8 +224,9 @@ static void shape_of(const idx_file *f, eg_shape *s)
     s->w = (int)f->dims[f->nd - 1];
 }
 
-/* the training images, read sample by sample after the partition: raw files seek to each
- * wanted sample, gzip streams are inflated once, front to back (gzseek forward) */
+/* the training images, read after the partition: the wanted samples in windows of up to
+ * EG_DATA_READ_WINDOW bytes, each window one read (raw files seek to it, gzip streams are
+ * inflated once, front to back: gzseek forward) */
 typedef struct idx_src {
     eg_data_src base;
     idx_file img; /* path, header */
@@ -236,34 +237,42 @@ static int idx_read(eg_dataset *d, eg_data_src *base, eg_err *err)
     idx_src *x = (idx_src *)base;
     idx_file *f = &x->img;
     size_t dim = (size_t)d->dim, hdr = 4 + 4 * (size_t)f->nd, got;
-    uint8_t *px = eg_malloc(dim + 1, err);
-    if (!px)
+    size_t cap = eg_data_read_window(dim, (size_t)d->n_train);
+    uint8_t *buf = eg_malloc(cap, err);
+    if (!buf)
         return EG_ERUN;
     int rc = idx_open(f, 3, 4, err);
-    for (int32_t s = 0; rc == EG_OK && s < d->n_train; s++) {
-        if (!d->want[s])
+    for (int32_t s = 0, last; rc == EG_OK && s < d->n_train; s = last + 1) {
+        if (!d->want[s]) {
+            last = s;
             continue;
+        }
+        last = eg_data_read_span(d->want, s, d->n_train, dim, cap);
+        size_t len = (size_t)(last + 1 - s) * dim;
         if (gzseek(f->g, (z_off_t)(hdr + (size_t)s * dim), SEEK_SET) < 0) {
             rc = eg_err_set(err, EG_EINPUT, "%s: cannot reach sample %d (truncated or corrupt)",
                             f->path, (int)s + 1);
-        } else if (gz_read_all(f->g, f->path, px, dim, &got, err) != 0) {
+        } else if (gz_read_all(f->g, f->path, buf, len, &got, err) != 0) {
             rc = EG_EINPUT; /* the message names the file */
-        } else if (got < dim) {
+        } else if (got < len) {
             rc = eg_err_set(err, EG_EINPUT,
                             "%s: truncated: sample %d of %u is cut short (%zu of %zu bytes)",
-                            f->path, (int)s + 1, (unsigned)f->dims[0], got, dim);
-        } else if (s + 1 == d->n_train && gz_read_all(f->g, f->path, px, 1, &got, err) == 0 &&
+                            f->path, (int)(s + (int32_t)(got / dim)) + 1, (unsigned)f->dims[0],
+                            got % dim, dim);
+        } else if (last + 1 == d->n_train && gz_read_all(f->g, f->path, buf, 1, &got, err) == 0 &&
                    got) {
             rc = eg_err_set(err, EG_EINPUT,
                             "%s: longer than its idx header says (%u items): not an idx file or "
                             "a wrong header",
                             f->path, (unsigned)f->dims[0]);
         } else {
-            rc = eg_data_take_u8(d, s, px, err);
+            for (int32_t t = s; rc == EG_OK && t <= last; t++)
+                if (d->want[t])
+                    rc = eg_data_take_u8(d, t, buf + (size_t)(t - s) * dim, err);
         }
     }
     idx_close(f);
-    free(px);
+    free(buf);
     return rc;
 }
 

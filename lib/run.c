@@ -723,8 +723,12 @@ static void report_progress(const runctx *r, const eg_run_opts *o)
 {
     if (!o->progress || r->rank != 0)
         return;
+    /* a row logged by this invocation yet (log_row: every log_every iterations, the last) */
+    const long le = r->spec.train.log_every;
+    int rowed = r->ctr.iter == r->total_iters || (le > 0 && r->ctr.iter / le > r->start_iter / le);
     eg_progress p = {r->ctr.iter, r->total_iters, r->ctr.iter / r->iters_per_epoch,
-                     r->last.train_loss, r->last_acc > 0 ? r->last_acc : -1, r->ctr.train_time};
+                     rowed ? r->last.train_loss : NAN, r->last_acc > 0 ? r->last_acc : -1,
+                     r->ctr.train_time};
     o->progress(o->ud, &p);
 }
 

@@ -6,7 +6,8 @@
 
 typedef struct eg_progress {
     long iter, total;
-    double epoch, train_loss, test_acc; /* test_acc < 0 when not evaluated yet */
+    double epoch, train_loss, test_acc; /* test_acc < 0 when not evaluated yet; train_loss
+                                         * NaN before the first metrics row */
     double elapsed_s;                   /* training seconds so far */
 } eg_progress;
 

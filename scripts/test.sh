@@ -6,7 +6,9 @@
 #      MPI (Open MPI's own allocations are not ours to free);
 #   3. the fuzz harnesses for a short bounded time each (tests/fuzz/run.sh), when clang's
 #      libFuzzer is available.
-# Options: EG_SKIP_SANITIZE=1, EG_SKIP_FUZZ=1, EG_FUZZ_SECONDS=N (default 20).
+# Options: EG_SKIP_SANITIZE=1, EG_SKIP_FUZZ=1, EG_FUZZ_SECONDS=N (default 20),
+# EG_TEST_JOBS=N tests at a time (default 2; tests/CMakeLists.txt keeps the ones that start
+# MPI ranks from running together, and the emulated cluster alone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/setup.sh"
@@ -16,7 +18,7 @@ t0=$(date +%s)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # runs ctest, keeping its output for the final count
-count_ctest() { ctest "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
+count_ctest() { ctest -j"${EG_TEST_JOBS:-2}" "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
 echo "== 1. tests on the Release build"
 (cd "$here/build" && count_ctest --output-on-failure) || status=1
 echo "== [$(( $(date +%s) - t0 ))s]"

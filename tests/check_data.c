@@ -1762,6 +1762,38 @@ static void check_ranks(const char *name, const char *dir, int image_size, int r
     check_ranks_aug(name, dir, image_size, read_whole, 0, EG_CACHE_MEMORY);
 }
 
+/* the coalesced reads' windows: runs of wanted samples, read through small gaps, cut at a
+ * large gap and at the window size */
+START_TEST(test_read_span)
+{
+    enum { N = 4000 };
+    static uint8_t want[N];
+    const size_t rec = 1000; /* gaps of up to 65 records are read through */
+    memset(want, 0, sizeof want);
+    for (int s = 10; s < 20; s++)
+        want[s] = 1;
+    ck_assert_int_eq(eg_data_read_span(want, 10, N, rec, 1 << 20), 19);
+    want[19 + 66] = 1; /* a gap of 65 records: read through */
+    ck_assert_int_eq(eg_data_read_span(want, 10, N, rec, 1 << 20), 19 + 66);
+    want[19 + 66 + 67] = 1; /* then a gap of 66: the window ends before it */
+    ck_assert_int_eq(eg_data_read_span(want, 10, N, rec, 1 << 20), 19 + 66);
+    ck_assert_int_eq(eg_data_read_span(want, 19 + 66 + 67, N, rec, 1 << 20), 19 + 66 + 67);
+    /* the window's size caps it: 5 records of 1000 bytes in 5000 */
+    ck_assert_int_eq(eg_data_read_span(want, 10, N, rec, 5000), 14);
+    ck_assert_int_eq(eg_data_read_span(want, 10, N, rec, 999), 10);
+    /* every sample wanted: windows of cap bytes, the last one cut at n */
+    memset(want, 1, sizeof want);
+    ck_assert_int_eq(eg_data_read_span(want, 0, N, rec, EG_DATA_READ_WINDOW), N - 1);
+    ck_assert_int_eq(eg_data_read_span(want, 0, N, 2000, EG_DATA_READ_WINDOW),
+                     EG_DATA_READ_WINDOW / 2000 - 1);
+    ck_assert_int_eq(eg_data_read_span(want, N - 3, N, rec, EG_DATA_READ_WINDOW), N - 1);
+    ck_assert_uint_eq(eg_data_read_window(rec, 10000), EG_DATA_READ_WINDOW);
+    ck_assert_uint_eq(eg_data_read_window(rec, N), (size_t)N * rec);
+    ck_assert_uint_eq(eg_data_read_window(rec, 7), 7000);
+    ck_assert_uint_eq(eg_data_read_window(rec, 0), rec);
+}
+END_TEST
+
 START_TEST(test_rank_shares)
 {
     const char *tmp = eg_test_tmpdir();
@@ -2134,6 +2166,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_partition_hold_out);
     tcase_add_test(tc, test_partition_errors);
     tcase_add_test(tc, test_fill_batch);
+    tcase_add_test(tc, test_read_span);
     tcase_add_test(tc, test_rank_shares);
     tcase_add_test(tc, test_rrc_box);
     tcase_add_test(tc, test_resample_hand);

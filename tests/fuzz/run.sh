@@ -18,6 +18,7 @@
 #   EG_FUZZ_KEEP_GOING=1  libFuzzer fork mode: keep fuzzing after a finding (collects
 #                      several per target) instead of stopping at the first
 #   EG_FUZZ_JOBS       parallel fuzzing processes in keep-going mode (default 1)
+#   EG_FUZZ_PARALLEL   compilations and harnesses run at a time (default: the cores)
 #   EG_FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 25)
 #   EG_FUZZ_RSS_MB     memory limit per process (default 2048; a single allocation above
 #                      it is reported as out-of-memory)
@@ -79,19 +80,30 @@ if [ -n "$(ls /usr/lib/*/libdnnl.so /usr/lib/libdnnl.so /usr/local/lib/libdnnl.s
 fi
 
 echo "building the harnesses in $BUILD ..."
+# EG_FUZZ_PARALLEL: compilations and harnesses at a time (default: the number of cores)
+PAR=${EG_FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}
+case "$PAR" in '' | *[!0-9]* | 0) PAR=1 ;; esac
+# waits until fewer than $PAR background jobs run
+throttle() { while [ "$(jobs -rp | wc -l)" -ge "$PAR" ]; do wait -n; done; }
 objs=()
 for c in "$SRC"/lib/*.c; do
     o="$BUILD/obj/$(basename "${c%.c}").o"
     if [ ! -f "$o" ] || [ "$c" -nt "$o" ] || [ "$SRC/lib" -nt "$o" ] || [ "$0" -nt "$o" ] ||
         [ -n "$(find "$SRC/lib" -name '*.h' -newer "$o" 2>/dev/null | head -n 1)" ]; then
+        rm -f "$o"
+        throttle
         # shellcheck disable=SC2086
-        if ! "$CC" $CFLAGS -fsanitize=fuzzer-no-link -fopenmp -c "$c" -o "$o" 2>"$o.log"; then
-            echo "FAIL: cannot compile $c:"
-            head -n 20 "$o.log"
-            exit 1
-        fi
+        "$CC" $CFLAGS -fsanitize=fuzzer-no-link -fopenmp -c "$c" -o "$o" 2>"$o.log" &
     fi
     objs+=("$o")
+done
+wait
+for o in "${objs[@]}"; do
+    if [ ! -f "$o" ]; then
+        echo "FAIL: cannot compile $SRC/lib/$(basename "${o%.o}").c:"
+        head -n 20 "$o.log"
+        exit 1
+    fi
 done
 rm -f "$BUILD/libeg_fuzz.a"
 ar rcs "$BUILD/libeg_fuzz.a" "${objs[@]}" || exit 1
@@ -100,9 +112,15 @@ for t in "${TARGETS[@]}"; do
         echo "FAIL: no harness $FZ/fuzz_$t.c"
         exit 1
     fi
+    rm -f "$BUILD/fuzz_$t"
+    throttle
     # shellcheck disable=SC2086
-    if ! "$CC" $CFLAGS -fsanitize=fuzzer "$FZ/fuzz_$t.c" "$BUILD/libeg_fuzz.a" $LIBS \
-        -o "$BUILD/fuzz_$t" 2>"$BUILD/fuzz_$t.log"; then
+    "$CC" $CFLAGS -fsanitize=fuzzer "$FZ/fuzz_$t.c" "$BUILD/libeg_fuzz.a" $LIBS \
+        -o "$BUILD/fuzz_$t" 2>"$BUILD/fuzz_$t.log" &
+done
+wait
+for t in "${TARGETS[@]}"; do
+    if [ ! -x "$BUILD/fuzz_$t" ]; then
         echo "FAIL: cannot build fuzz_$t:"
         head -n 20 "$BUILD/fuzz_$t.log"
         exit 1
@@ -116,9 +134,13 @@ export ASAN_OPTIONS="allocator_may_return_null=1:detect_leaks=1:${ASAN_OPTIONS:-
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-found=0
-summary=()
-for t in "${TARGETS[@]}"; do
+# fuzz_one TARGET: runs one harness; writes its summary lines to $BUILD/fuzz_TARGET.summary
+# and "1" to $BUILD/fuzz_TARGET.found when it found something (or did not run). The
+# harnesses run $PAR at a time, each for SECS seconds; a finding is recognised by its file
+# name (TARGET-...), so harnesses running side by side do not see each other's.
+fuzz_one() {
+    local t=$1 work log before dict mode rc execs after new f reason found=0
+    local -a summary=()
     work="$BUILD/corpus/$t"
     mkdir -p "$work"
     log="$BUILD/fuzz_$t.run.log"
@@ -162,9 +184,25 @@ for t in "${TARGETS[@]}"; do
     else
         summary+=("fuzz_$t: ${execs:-?} executions, no crash")
     fi
+    printf '%s\n' "${summary[@]}" >"$BUILD/fuzz_$t.summary"
+    echo "$found" >"$BUILD/fuzz_$t.found"
+}
+
+for t in "${TARGETS[@]}"; do
+    rm -f "$BUILD/fuzz_$t.summary" "$BUILD/fuzz_$t.found"
+    throttle
+    fuzz_one "$t" &
 done
+wait
+found=0
 echo
-for line in "${summary[@]}"; do
-    echo "$line"
+for t in "${TARGETS[@]}"; do
+    if [ ! -s "$BUILD/fuzz_$t.summary" ]; then
+        echo "fuzz_$t: did not complete"
+        found=1
+        continue
+    fi
+    cat "$BUILD/fuzz_$t.summary"
+    [ "$(cat "$BUILD/fuzz_$t.found" 2>/dev/null)" = 0 ] || found=1
 done
 exit "$found"
