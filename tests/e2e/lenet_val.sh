@@ -7,26 +7,7 @@
 # generated idx set keeps it fast (28x28 grey images of 4 classes, a bright quadrant each).
 . "$(dirname "$0")/lib.sh"
 
-python3 - "$TMP/imgs" <<'PY'
-import gzip, os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d)
-rng = random.Random(11)
-def make(n):
-    xs, ys = bytearray(), bytearray()
-    for _ in range(n):
-        c = rng.randrange(4); ys.append(c)
-        for y in range(28):
-            for x in range(28):
-                q = (y >= 14) * 2 + (x >= 14)
-                xs.append(min(255, (150 if q == c else 40) + rng.randrange(60)))
-    return xs, ys
-for split, n in (("train", 480), ("t10k", 100)):
-    xs, ys = make(n)
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(xs))
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(ys))
-PY
+quadrant_idx "$TMP/imgs" 28 11 480 100
 
 cat > "$TMP/l.yaml" <<YAML
 name: lenet

@@ -28,3 +28,28 @@ finish() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
 }
+# quadrant_idx DIR SIZE SEED NTRAIN NTEST: a gzipped idx image set of SIZExSIZE grey images of
+# 4 classes whose class is the bright quadrant (a task a small model learns in a few steps)
+quadrant_idx() {
+  python3 - "$@" <<'PY'
+import gzip, os, random, struct, sys
+d, S, seed, ntr, nte = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+os.makedirs(d)
+rng = random.Random(seed)
+def make(n):
+    xs, ys = bytearray(), bytearray()
+    for _ in range(n):
+        c = rng.randrange(4); ys.append(c)
+        for y in range(S):
+            for x in range(S):
+                q = (y >= S // 2) * 2 + (x >= S // 2)
+                xs.append(min(255, (150 if q == c else 40) + rng.randrange(60)))
+    return xs, ys
+for split, n in (("train", ntr), ("t10k", nte)):
+    xs, ys = make(n)
+    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, S, S) + bytes(xs))
+    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(ys))
+PY
+}

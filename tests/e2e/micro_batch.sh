@@ -9,26 +9,7 @@
 # that sets micro_batch equal to the batch). Tiny 12x12 idx images keep it fast.
 . "$(dirname "$0")/lib.sh"
 
-python3 - "$TMP/imgs" <<'PY'
-import gzip, os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d)
-rng = random.Random(5)
-def make(n):
-    xs, ys = bytearray(), bytearray()
-    for _ in range(n):
-        c = rng.randrange(4); ys.append(c)
-        for y in range(12):
-            for x in range(12):
-                q = (y >= 6) * 2 + (x >= 6)
-                xs.append(min(255, (150 if q == c else 40) + rng.randrange(60)))
-    return xs, ys
-for split, n in (("train", 256), ("t10k", 64)):
-    xs, ys = make(n)
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 12, 12) + bytes(xs))
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(ys))
-PY
+quadrant_idx "$TMP/imgs" 12 5 256 64
 
 cat > "$TMP/mb.yaml" <<YAML
 name: mb
