@@ -4,6 +4,8 @@
 #    sizes and aspect ratios, a few PNGs and grayscale JPEGs among them) trained with
 #    data.augment [random_resized_crop, flip]: metrics.csv identical on 1 and 2 ranks, with
 #    data.cache memory and stream, and after kill + resume; it learns (accuracy above chance);
+#  - ResNet-50 (stem imagenet, width 4, bf16) on that folder: finite loss, P = 1 = P = 2, kill
+#    + resume;
 #  - spec.yaml records the resolved data.eval_resize (round(12 * 256 / 224) = 14);
 #  - bad inputs: random_resized_crop without image_size, with crop, eval_resize below
 #    image_size (exit 2 naming the key); a CMYK JPEG and a truncated JPEG in train/ (exit 2
@@ -95,6 +97,30 @@ bad_spec "random_resized_crop without image_size" "random_resized_crop needs ima
 bad_spec "random_resized_crop with crop" "crop and random_resized_crop cannot be combined" --set 'data.augment=[crop, random_resized_crop]'
 bad_spec "eval_resize below image_size" "data.eval_resize" --set data.eval_resize=8
 bad_spec "random_resized_crop on cifar10" "random_resized_crop needs image_folder" --set "data={name: synthetic, augment: [random_resized_crop]}"
+
+# ResNet-50 (torchvision's architecture, stem imagenet; width 4 to stay small) on the
+# ImageNet-layout JPEG folder with random-resized crops to 32x32, in bf16: 3 iterations with a
+# finite loss, metrics.csv identical on 1 and 2 ranks and after kill + resume
+cat > "$TMP/r50.yaml" <<YAML
+name: r50
+seed: 5
+nodes: 2
+graph: exp
+algorithm: {name: dmsgd, momentum: 0.9, weight_decay: 1.0e-4, weight_decay_norm: false}
+model: {name: resnet, stem: imagenet, depth: 50, width: 4, zero_init_residual: true}
+data: {name: image_folder, path: $TMP/img, image_size: 32, cache: stream, batch_size: 4,
+       augment: [random_resized_crop, flip]}
+train: {iterations: 3, log_every: 1, eval_every: 3, checkpoint_every: 1, precision: bf16}
+lr: {base: 0.05, warmup_epochs: 0.1}
+YAML
+"$EXPGRAPH" run "$TMP/r50.yaml" --out "$TMP/r50-1" --quiet
+check "resnet-50 on the JPEG folder: the loss is finite" \
+  awk -F, 'NR > 1 && ($5 == "" || $5 != $5 + 0 || $5 ~ /nan|inf/) {bad = 1} END {exit bad || NR != 4}' "$TMP/r50-1/metrics.csv"
+mpi 2 run "$TMP/r50.yaml" --out "$TMP/r50-2" --quiet
+check "resnet-50 on the JPEG folder: P = 2 gives P = 1's metrics.csv" same_metrics "$TMP/r50-1/metrics.csv" "$TMP/r50-2/metrics.csv"
+EXPGRAPH_KILL_AT=2 "$EXPGRAPH" run "$TMP/r50.yaml" --out "$TMP/r50-k" --quiet 2>/dev/null
+mpi 2 run "$TMP/r50.yaml" --out "$TMP/r50-k" --quiet --resume
+check "resnet-50 on the JPEG folder: killed at 2, resumed on 2 ranks: identical" same_metrics "$TMP/r50-1/metrics.csv" "$TMP/r50-k/metrics.csv"
 
 run_bad() { # run_bad DESCRIPTION NEEDLE: the run stops with exit 2 naming the file, writes nothing
   local d=$1 needle=$2
