@@ -371,7 +371,8 @@ int eg_measure_open_csv(eg_measure *m, const char *dir, long resume_iter, eg_err
     }
     if (!(m->csv = fopen(m->csv_path, "w")))
         return eg_err_set(err, EG_ERUN, "cannot create %s: %s", m->csv_path, strerror(errno));
-    if (eg_schema_metrics_header_cluster(m->csv, m->env.cluster) || fflush(m->csv))
+    if (eg_schema_metrics_header_cluster(m->csv, (m->env.cluster ? EG_COL_CLUSTER : 0) |
+                                                             (m->env.val ? EG_COL_VAL : 0)) || fflush(m->csv))
         return eg_err_set(err, EG_ERUN, "cannot write %s: %s", m->csv_path, strerror(errno));
     return EG_OK;
 }

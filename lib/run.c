@@ -686,7 +686,9 @@ static eg_schema_row schema_row(const runctx *r, const eg_measure_vals *v, doubl
         .bytes_sent = r->ctr.bytes_sent, .bytes_inter = r->ctr.bytes_inter,
         .node_acc_mean = v->node_acc, .msgs_lost = eg_algo_msgs_lost(r->algo),
         .val_loss = v->val_loss, .val_acc = v->val_acc,
-        .evaluated = v->evaluated, .cluster = r->tmodel != NULL,
+        .evaluated = v->evaluated,
+        .cluster = (r->tmodel ? EG_COL_CLUSTER : 0) |
+                   (r->spec.data.val_fraction > 0 ? EG_COL_VAL : 0),
         .time_model_s = r->tmodel ? eg_tmodel_time(r->tmodel) : 0.0};
     return row;
 }

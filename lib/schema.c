@@ -126,7 +126,7 @@ int eg_schema_metrics_header(FILE *f) { return eg_schema_metrics_header_cluster(
 int eg_schema_metrics_header_cluster(FILE *f, int cluster)
 {
     for (int i = 0; i < eg_metrics_ncols; i++)
-        if (cluster || !(eg_metrics_columns[i].flags & EG_COL_CLUSTER))
+        if (!(eg_metrics_columns[i].flags & (EG_COL_CLUSTER | EG_COL_VAL) & ~cluster))
             fprintf(f, "%s%s", i ? "," : "", eg_metrics_columns[i].name);
     fputc('\n', f);
     return ferror(f) ? -1 : 0;
@@ -137,8 +137,8 @@ int eg_schema_metrics_row(FILE *f, const eg_schema_row *row)
     int first = 1;
     for (int i = 0; i < eg_metrics_ncols; i++) {
         const eg_column *c = &eg_metrics_columns[i];
-        if ((c->flags & EG_COL_CLUSTER) && !row->cluster)
-            continue;
+        if (c->flags & (EG_COL_CLUSTER | EG_COL_VAL) & ~row->cluster)
+            continue; /* an optional column this file does not have */
         int empty = ((c->flags & EG_COL_EVAL) && !row->evaluated) ||
                     ((c->flags & EG_COL_NAN_EMPTY) && isnan(row_value(row, i)));
         put_cell(f, &first, c->fmt, empty ? (cellval){V_EMPTY} : v_real(row_value(row, i)));

@@ -47,6 +47,8 @@ enum {
                             files of runs without one keep their columns, byte for byte) */
     EG_COL_NAN_EMPTY = 32, /* metrics.csv: empty where the value is NaN (val_* without a
                              validation split) */
+    EG_COL_VAL = 128,      /* metrics.csv: written only when the spec holds data out for
+                              validation (data.val_fraction > 0); like EG_COL_CLUSTER */
     EG_COL_ENV = 64      /* summary.csv: where the run ran (build, kernels, CPU; provenance.h):
                             a table key, but runs differing only in it are one experiment */
 };
@@ -77,9 +79,9 @@ enum {
       "cumulative messages lost by the network (network.drop, network.offline)")           \
     X(time_model_s, EG_COL_G9, EG_COL_CLUSTER, "modelled time (s)",                             \
       "modelled wall-clock seconds on the spec's cluster: (docs/timemodel.md); only with cluster:") \
-    X(val_loss, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY, "validation loss",                 \
+    X(val_loss, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY | EG_COL_VAL, "validation loss",                 \
       "loss of x_bar on the held-out samples (data.val_fraction; empty without)")             \
-    X(val_acc, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY, "validation accuracy",              \
+    X(val_acc, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY | EG_COL_VAL, "validation accuracy",              \
       "accuracy of x_bar on the held-out samples (data.val_fraction; empty without)")
 
 /* The values of one metrics.csv row: a double per column (integers exactly). */
@@ -88,7 +90,8 @@ typedef struct eg_schema_row {
     EG_METRICS_COLUMNS(EG_SCHEMA_FIELD_)
 #undef EG_SCHEMA_FIELD_
     int evaluated; /* 0: the EG_COL_EVAL cells are left empty */
-    int cluster;   /* 1: the EG_COL_CLUSTER columns are written (as the header has them) */
+    int cluster;   /* the optional columns written (as the header has them): EG_COL_CLUSTER
+                      and / or EG_COL_VAL bits */
 } eg_schema_row;
 
 typedef struct eg_column {
@@ -113,8 +116,9 @@ void eg_metrics_columns_text(int flags, const char *sep, char *out, size_t len);
 void eg_metrics_columns_help(FILE *f);
 
 /* Writes the header line / one row (with its line end) to f. Returns 0, or -1 when the
- * stream is in error. Does not flush. The header has no EG_COL_CLUSTER column;
- * eg_schema_metrics_header_cluster(f, 1) has them (rows: row->cluster = 1). */
+ * stream is in error. Does not flush. The header has no optional column (EG_COL_CLUSTER,
+ * EG_COL_VAL); eg_schema_metrics_header_cluster(f, opt) has those whose flag is in the bits of
+ * opt (rows: row->cluster = opt). */
 int eg_schema_metrics_header(FILE *f);
 int eg_schema_metrics_header_cluster(FILE *f, int cluster);
 int eg_schema_metrics_row(FILE *f, const eg_schema_row *row);

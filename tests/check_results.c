@@ -615,7 +615,7 @@ START_TEST(schema_val_columns)
     FILE *f = open_memstream(&buf, &len);
     ck_assert_ptr_nonnull(f);
     eg_schema_row r = {.iter = 10, .test_acc = 0.5, .val_loss = NAN, .val_acc = NAN,
-                       .evaluated = 1};
+                       .evaluated = 1, .cluster = EG_COL_VAL};
     ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
     r.val_loss = 0.75;
     r.val_acc = 0.625;
@@ -627,6 +627,15 @@ START_TEST(schema_val_columns)
     ck_assert_msg(!strncmp(l2 - 3, ",,\n", 3), "%s", buf);        /* NaN: empty */
     ck_assert_msg(!strncmp(l3 - 12, ",0.75,0.625\n", 12), "%s", buf); /* measured */
     ck_assert_msg(!strncmp(l3 + strlen(l3) - 3, ",,\n", 3), "%s", buf); /* no evaluation */
+    free(buf);
+    /* without a validation split the columns are not written at all */
+    f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    r.cluster = 0;
+    ck_assert_int_eq(eg_schema_metrics_row(f, &r), 0);
+    ck_assert_int_eq(eg_schema_metrics_header(f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_msg(!strstr(buf, ",,\n") && !strstr(buf, "val_"), "%s", buf);
     free(buf);
 }
 END_TEST
@@ -695,13 +704,13 @@ START_TEST(schema_round_trip)
         /* metrics.csv: the evaluation-only cells are empty in the second row */
         const eg_metrics *m = &run.metrics;
         ck_assert_int_eq((int)m->nrows, 2);
-        int without_cluster = 0; /* the header without cluster: has no time_model_s */
+        int without_cluster = 0; /* the plain header: no time_model_s, no val_* */
         for (int c = 0; c < eg_metrics_ncols; c++)
-            without_cluster += !(eg_metrics_columns[c].flags & EG_COL_CLUSTER);
+            without_cluster += !(eg_metrics_columns[c].flags & (EG_COL_CLUSTER | EG_COL_VAL));
         ck_assert_int_eq(m->ncols, without_cluster);
         ck_assert_int_eq(eg_metrics_col(m, "time_model_s"), -1);
         for (int c = 0, f = 0; c < eg_metrics_ncols; c++) /* f: the file's column */
-            if (!(eg_metrics_columns[c].flags & EG_COL_CLUSTER))
+            if (!(eg_metrics_columns[c].flags & (EG_COL_CLUSTER | EG_COL_VAL)))
                 ck_assert_int_eq(m->has[m->ncols + f++],
                                  !(eg_metrics_columns[c].flags & EG_COL_EVAL));
         ck_assert_double_eq(m->val[eg_metrics_col(m, "iter")], 10);
