@@ -80,9 +80,9 @@ enum {
     X(time_model_s, EG_COL_G9, EG_COL_CLUSTER, "modelled time (s)",                             \
       "modelled wall-clock seconds on the spec's cluster: (docs/timemodel.md); only with cluster:") \
     X(val_loss, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY | EG_COL_VAL, "validation loss",                 \
-      "loss of x_bar on the held-out samples (data.val_fraction; empty without)")             \
+      "loss of x_bar on the held-out samples (only with data.val_fraction > 0)")             \
     X(val_acc, EG_COL_G9, EG_COL_EVAL | EG_COL_NAN_EMPTY | EG_COL_VAL, "validation accuracy",              \
-      "accuracy of x_bar on the held-out samples (data.val_fraction; empty without)")
+      "accuracy of x_bar on the held-out samples (only with data.val_fraction > 0)")
 
 /* The values of one metrics.csv row: a double per column (integers exactly). */
 typedef struct eg_schema_row {
