@@ -2,7 +2,11 @@
 #include "provenance.h"
 
 #include "comm.h"
+#if defined(__has_include)
+#if __has_include("eg_commit.h")
 #include "eg_commit.h" /* EG_COMMIT, generated at build time (cmake/commit.cmake) */
+#endif
+#endif
 #include "yamltree.h"
 
 #include <cairo.h>
@@ -17,6 +21,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#ifndef EG_COMMIT /* built outside CMake (the fuzz harnesses) */
+#define EG_COMMIT "unknown"
+#endif
 #ifndef EG_BUILD_TYPE
 #define EG_BUILD_TYPE "unknown"
 #endif
