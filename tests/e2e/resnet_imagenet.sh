@@ -7,27 +7,7 @@
 # generated idx set of 32x32 grey images (4 classes: a bright quadrant) keeps it fast.
 . "$(dirname "$0")/lib.sh"
 
-python3 - "$TMP/imgs" <<'PY'
-import gzip, os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d)
-rng = random.Random(7)
-S = 32
-def make(n):
-    xs, ys = bytearray(), bytearray()
-    for _ in range(n):
-        c = rng.randrange(4); ys.append(c)
-        for y in range(S):
-            for x in range(S):
-                q = (y >= S // 2) * 2 + (x >= S // 2)
-                xs.append(min(255, (150 if q == c else 40) + rng.randrange(60)))
-    return xs, ys
-for split, n in (("train", 128), ("t10k", 32)):
-    xs, ys = make(n)
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, S, S) + bytes(xs))
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(ys))
-PY
+quadrant_idx "$TMP/imgs" 32 7 128 32
 
 cat > "$TMP/rn.yaml" <<YAML
 name: rnin
