@@ -605,41 +605,35 @@ static float node_loss_grad(runctx *r, int li, int tid, int team, int set, float
                                     r->gbuf[set]);
 }
 
+/* one node's iteration: its minibatch (drawn even when the node is absent, so the streams
+ * stay aligned), its gradient (team threads sharing its micro-batches; tid's buffers) and the
+ * algorithm's per-node work (weight decay, momentum, the vector to send) while the gradient
+ * is still in cache */
+static void node_step(runctx *r, long k, double lr, int li, int tid, int team)
+{
+    const int B = r->spec.data.batch_size;
+    int32_t idx[B];
+    eg_sampler_next(r->sampler, li, B, idx);
+    eg_data_fill_batch(&r->data, idx, B, r->spec.data.augment, eg_sampler_aug_rng(r->sampler, li),
+                       r->xb[tid], r->yb[tid]);
+    if (eg_algo_node_absent(r->algo, li))
+        return; /* computes nothing */
+    float *g = eg_algo_grad(r->algo, li, tid);
+    float loss = node_loss_grad(r, li, tid, team, tid, g);
+    eg_algo_node_update(r->algo, li, tid, lr);
+    eg_measure_add_loss(r->metrics, li, k, loss);
+}
+
 static void compute_grads(runctx *r, long k, double lr)
 {
-    const eg_spec *s = &r->spec;
-    const int B = s->data.batch_size;
     if (r->micro_team > 1) { /* fewer nodes than threads: every thread on each node in turn */
-        for (int li = 0; li < r->nlocal; li++) {
-            int32_t idx[B];
-            eg_sampler_next(r->sampler, li, B, idx);
-            eg_data_fill_batch(&r->data, idx, B, s->data.augment,
-                               eg_sampler_aug_rng(r->sampler, li), r->xb[0], r->yb[0]);
-            if (eg_algo_node_absent(r->algo, li))
-                continue;
-            float *g = eg_algo_grad(r->algo, li, 0);
-            float loss = node_loss_grad(r, li, 0, r->micro_team, 0, g);
-            eg_algo_node_update(r->algo, li, 0, lr);
-            eg_measure_add_loss(r->metrics, li, k, loss);
-        }
+        for (int li = 0; li < r->nlocal; li++)
+            node_step(r, k, lr, li, 0, r->micro_team);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int li = 0; li < r->nlocal; li++) {
-        int tid = omp_get_thread_num();
-        int32_t idx[B];
-        eg_sampler_next(r->sampler, li, B, idx);
-        eg_data_fill_batch(&r->data, idx, B, s->data.augment, eg_sampler_aug_rng(r->sampler, li),
-                           r->xb[tid], r->yb[tid]);
-        if (eg_algo_node_absent(r->algo, li))
-            continue; /* computes nothing (its batch is drawn: the streams stay aligned) */
-        float *g = eg_algo_grad(r->algo, li, tid);
-        float loss = node_loss_grad(r, li, tid, 1, tid, g);
-        /* the algorithm's per-node work (weight decay, momentum, the vector to send) while
-         * this node's gradient is still in cache */
-        eg_algo_node_update(r->algo, li, tid, lr);
-        eg_measure_add_loss(r->metrics, li, k, loss);
-    }
+    for (int li = 0; li < r->nlocal; li++)
+        node_step(r, k, lr, li, omp_get_thread_num(), 1);
 }
 
 /* The ranks agree on stopping (a signal reaches them at different iterations), but not in
