@@ -36,13 +36,26 @@
 # ~1 min. The README gives the time of the last full run.
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
-# Usage: experiments/reproduce.sh [RESULTS_DIR]
+# With --full it then runs the findings experiments, each at a budget chosen so that its
+# differences can be told from seed noise (paired 95% t intervals), about 2 hours more:
+#   9. basegraph.md, basegraph_acc.png: experiments/basegraph/run.sh: the base graph's
+#                         published Fashion-MNIST setup (LeNet-5 with group norm, 25 nodes,
+#                         dirichlet(0.1), learning rate chosen on held-out data, 20 epochs,
+#                         4 seeds; 30 LeNet runs, ~20 min)
+#  10. networks_skew.md, networks_skew.png: experiments/networks/skew.sh: lost messages
+#                         under label skew (dmsgd, qg_dmsgd, ed, sgp, gt on a ring, drop 0 /
+#                         0.01 / 0.1, 3 seeds; 48 MLP runs, ~12 min)
+# Each findings file starts with the date, the expgraph commit and the command that made it.
+#
+# Usage: experiments/reproduce.sh [--full] [RESULTS_DIR]
 # Environment: EXPGRAPH  the binary (default build/expgraph, else `expgraph` on PATH)
 #              RUNS      the run root (default runs/)
 #              EG_REPRO_SET  extra --set overrides for every training sweep, ';'-separated:
 #                        a quick check of the whole pipeline in a minute or two:
 #   RUNS=/tmp/r EG_REPRO_SET='train.iterations=20;sweep.nodes=[4, 16]' experiments/reproduce.sh /tmp/res
 set -euo pipefail
+full=0
+if [ "${1:-}" = --full ]; then full=1; shift; fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${EXPGRAPH:-}" ]; then
   if [ -x "$here/build/expgraph" ]; then EXPGRAPH=$here/build/expgraph; else EXPGRAPH=$(command -v expgraph); fi
@@ -161,6 +174,22 @@ bash experiments/networks/run.sh "$res" > "$res/networks.md"
 
 step "8. graphs at n = 25: ring / exp / onepeer_exp / base vs psgd, dirichlet(0.1), seeds 1-3"
 bash experiments/graphs/run.sh "$runs/graphs-fashion25" > "$res/graphs_fashion25.md"
+
+if [ "$full" = 1 ]; then
+  # the first line of a findings file: when, by which expgraph, with which command
+  made_by() {
+    echo "Made on $(date -u +%Y-%m-%d) by expgraph $("$exe" info | awk '/^  commit:/ { print $2 }') with \`$1\`."
+    echo
+  }
+  step "9. the base graph in its published Fashion-MNIST setup (LeNet-5 GN, n = 25, dirichlet(0.1))"
+  EXPGRAPH=$exe RUNS=$runs bash experiments/basegraph/run.sh "$res"
+  { made_by "experiments/basegraph/run.sh"; cat "$res/basegraph.md"; } > "$res/basegraph.md.tmp"
+  mv "$res/basegraph.md.tmp" "$res/basegraph.md"
+  step "10. lost messages under label skew (ring of 16, dirichlet(0.1))"
+  { made_by "experiments/networks/skew.sh"; EXPGRAPH=$exe RUNS=$runs bash experiments/networks/skew.sh "$res"; } \
+    > "$res/networks_skew.md.tmp"
+  mv "$res/networks_skew.md.tmp" "$res/networks_skew.md"
+fi
 
 step "done: results in $res"
 ls -1 "$res"
