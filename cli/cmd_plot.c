@@ -2,7 +2,7 @@
  * (docs/spec.md#commands).
  *
  *   expgraph plot RUNDIR... --y COL [--x COL] [--log-y] [--agg KEY|none] [--band sd|minmax]
- *                 [--title T] [--width W] [--height H] -o FILE.png
+ *                 [--title T] [--width W] [--height H] [--cluster FILE.yaml] -o FILE.png
  *
  * Every run is read (and every error found) before the figure is written.
  */
@@ -11,6 +11,7 @@
 #include "common.h"
 #include "plot.h"
 #include "results.h"
+#include "retime.h"
 #include "schema.h"
 
 #include <math.h>
@@ -37,7 +38,7 @@ static void plot_usage(FILE *f)
     fprintf(f,
             "usage: expgraph plot RUNDIR... --y COL [--x iter|epoch|time_s|bytes_sent] [--log-y]\n"
             "                     [--agg KEY|none] [--band sd|minmax] [--title T] [--width W]\n"
-            "                     [--height H] -o FILE.png\n"
+            "                     [--height H] [--cluster FILE.yaml] -o FILE.png\n"
             "\n"
             "Draws one line per run of a metrics.csv column against another into a PNG, with\n"
             "axes, ticks, axis titles and a legend naming each run by the spec keys that\n"
@@ -52,6 +53,14 @@ static void plot_usage(FILE *f)
             "--x COL       the x axis: iter (default), epoch, time_s or bytes_sent (any\n"
             "              metrics.csv column works), e.g. time_model_s: the modelled\n"
             "              time on the spec's cluster: (docs/timemodel.md)\n"
+            "--cluster F   the same runs on another cluster: F is a YAML file holding a\n"
+            "              cluster: mapping as in a spec (or the bare mapping; samples_per_s\n"
+            "              must be a number). Each run's time_model_s column is recomputed in\n"
+            "              memory from the run's own spec.yaml as a run with that cluster:\n"
+            "              would have written it (bit for bit), and its cluster.* keys become\n"
+            "              F's; a run whose spec has a cluster: gets F's instead. Nothing on\n"
+            "              disk changes. Needs each run's spec.yaml and its data (the labels\n"
+            "              are read, as expgraph run does; docs/timemodel.md)\n"
             "--agg KEY     one curve per group of runs that differ only in KEY: the mean of y\n"
             "              (and of x) over the group's runs on the rows they share (the iter\n"
             "              values at which every run has both cells), legend 'LABEL (n=K)'.\n"
@@ -73,12 +82,15 @@ static void plot_usage(FILE *f)
             "is drawn through its evaluation rows. Runs are ordered (and coloured, tab10) by\n"
             "the differing keys, numerically where the values are numbers.\n"
             "Exit status: 0 ok; 2 bad command line, no run directories, an unknown column, a\n"
-            "corrupt metrics.csv (FILE:LINE) or nothing to draw; 1 the PNG cannot be written.\n"
+            "corrupt metrics.csv (FILE:LINE), nothing to draw, or with --cluster a bad cluster\n"
+            "file (FILE:LINE:COL and the key), a run without spec.yaml or whose data cannot be\n"
+            "read; 1 the PNG cannot be written.\n"
             "\n"
             "examples:\n"
             "  expgraph plot runs/sweep --y test_acc --x epoch -o acc.png\n"
             "  expgraph plot runs/sweep --y consensus --log-y --title 'consensus, n=16' -o c.png\n"
             "  expgraph plot runs/seeds --y test_acc --x bytes_sent --band minmax -o acc.png\n"
+            "  expgraph plot runs/sweep --y test_acc --x time_model_s --cluster slow-net.yaml -o t.png\n"
             "\n"
             "metrics.csv columns:\n",
             EG_PLOT_DEFAULT_WIDTH, EG_PLOT_DEFAULT_HEIGHT);
@@ -89,6 +101,7 @@ typedef struct pargs {
     char **paths;
     int npaths;
     const char *y, *x, *title, *out, *agg, *band;
+    const char *cluster; /* --cluster FILE.yaml, or NULL */
     long width, height;
     int log_y, help, minmax;
 } pargs;
@@ -109,12 +122,12 @@ static int parse_size(const char *opt, const char *v, long *out)
 
 static int check_required(pargs *a);
 
-enum { P_HELP = 1, P_LOGY, P_Y, P_X, P_AGG, P_BAND, P_OUT, P_TITLE, P_WIDTH, P_HEIGHT };
+enum { P_HELP = 1, P_LOGY, P_Y, P_X, P_AGG, P_BAND, P_OUT, P_TITLE, P_WIDTH, P_HEIGHT, P_CLUSTER };
 static const eg_cli_opt PLOT_OPTS[] = {
     {"--help", "-h", 0, P_HELP}, {"--log-y", NULL, 0, P_LOGY},    {"--y", NULL, 1, P_Y},
     {"--x", NULL, 1, P_X},       {"--agg", NULL, 1, P_AGG},       {"--band", NULL, 1, P_BAND},
     {"--out", "-o", 1, P_OUT},   {"--title", NULL, 1, P_TITLE},   {"--width", NULL, 1, P_WIDTH},
-    {"--height", NULL, 1, P_HEIGHT}, {NULL, NULL, 0, 0}};
+    {"--height", NULL, 1, P_HEIGHT}, {"--cluster", NULL, 1, P_CLUSTER}, {NULL, NULL, 0, 0}};
 
 /* what each text option needs, for the message when it is empty */
 static const char *const PLOT_NEEDS[] = {
@@ -122,7 +135,8 @@ static const char *const PLOT_NEEDS[] = {
     [P_X] = "--x needs iter, epoch, time_s, bytes_sent or time_model_s",
     [P_AGG] = "--agg needs a spec key (e.g. seed) or none",
     [P_BAND] = "--band needs sd or minmax",
-    [P_OUT] = "-o needs a file name, e.g. -o figure.png"};
+    [P_OUT] = "-o needs a file name, e.g. -o figure.png",
+    [P_CLUSTER] = "--cluster needs a YAML file holding a cluster: mapping"};
 
 static int parse_args(int argc, char **argv, pargs *a)
 {
@@ -137,7 +151,8 @@ static int parse_args(int argc, char **argv, pargs *a)
         return 1;
     }
     const char **dst[] = {[P_Y] = &a->y,       [P_X] = &a->x,     [P_AGG] = &a->agg,
-                          [P_BAND] = &a->band, [P_OUT] = &a->out, [P_TITLE] = &a->title};
+                          [P_BAND] = &a->band, [P_OUT] = &a->out, [P_TITLE] = &a->title,
+                          [P_CLUSTER] = &a->cluster};
     const char *v;
     int i = 0, id;
     while ((id = eg_cli_next(argc, argv, &i, PLOT_OPTS, &v)) != EG_CLI_END) {
@@ -404,6 +419,17 @@ static int plot_aggkey(const eg_runset *rs, const pargs *a, char *out, size_t le
     return 0;
 }
 
+/* --cluster FILE: every run's time_model_s on FILE's cluster (retime.h) */
+static int retime(eg_runset *rs, const char *file, eg_err *err)
+{
+    eg_retime *rt;
+    int rc = eg_retime_init(&rt, file, err);
+    if (!rc)
+        rc = eg_retime_runset(rt, rs, err);
+    eg_retime_free(rt);
+    return rc;
+}
+
 int eg_cmd_plot(int argc, char **argv)
 {
     pargs a;
@@ -419,6 +445,8 @@ int eg_cmd_plot(int argc, char **argv)
     curves cv = {0};
     char aggkey[256] = "";
     int rc = eg_runset_load(&rs, a.paths, a.npaths, &err);
+    if (!rc && a.cluster)
+        rc = retime(&rs, a.cluster, &err);
     if (rc) {
         eg_cli_error("%s", err.msg);
         code = rc == EG_EINPUT ? 2 : 1;

@@ -2,6 +2,7 @@
  *
  *   expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]
  *                            [--agg KEY|none] [--vs KEY=VALUE] [--format md|csv|latex]
+ *                            [--cluster FILE.yaml]
  *
  * Every run is read (and every error found) before anything is printed.
  */
@@ -9,6 +10,7 @@
 
 #include "common.h"
 #include "results.h"
+#include "retime.h"
 #include "schema.h"
 
 #include <math.h>
@@ -23,6 +25,7 @@ static void table_usage(FILE *f)
     fprintf(f,
             "usage: expgraph table RUNDIR... [--rows KEY] [--cols KEY] [--metric M] [--at COL]\n"
             "                      [--agg KEY|none] [--vs KEY=VALUE] [--format md|csv|latex]\n"
+            "                      [--cluster FILE.yaml]\n"
             "\n"
             "Prints one number per table cell from the runs' metrics.csv, laid out by spec keys\n"
             "(e.g. graph x nodes, as in the paper's tables); runs that differ only in their\n"
@@ -65,6 +68,14 @@ static void table_usage(FILE *f)
             "              cells show their own mean \xC2\xB1 std marked (ref). A run without a\n"
             "              partner, or a reference run that a cell lacks, is an error naming\n"
             "              them (unpaired)\n"
+            "--cluster F   the same runs on another cluster: F is a YAML file holding a\n"
+            "              cluster: mapping as in a spec (or the bare mapping; samples_per_s\n"
+            "              must be a number). Each run's time_model_s column is recomputed in\n"
+            "              memory from the run's own spec.yaml as a run with that cluster:\n"
+            "              would have written it (bit for bit), and its cluster.* keys become\n"
+            "              F's; a run whose spec has a cluster: gets F's instead. Nothing on\n"
+            "              disk changes. Needs each run's spec.yaml and its data (the labels\n"
+            "              are read, as expgraph run does; docs/timemodel.md)\n"
             "--format F    md (default): a Markdown table; csv: full precision (%%.9g), empty\n"
             "              missing cells; latex: a booktabs tabular (\\usepackage{booktabs})\n"
             "--help        this text\n"
@@ -86,7 +97,9 @@ static void table_usage(FILE *f)
             "an error naming both: add --rows/--cols for that key, or give fewer directories.\n"
             "Exit status: 0 ok; 2 bad command line (an unknown --agg key, a bad reach\n"
             "expression), no run directories, an unknown metric column or key, a corrupt\n"
-            "metrics.csv (FILE:LINE), or a cell clash; 1 an I/O error.\n"
+            "metrics.csv (FILE:LINE), a cell clash, or with --cluster a bad cluster file\n"
+            "(FILE:LINE:COL and the key), a run without spec.yaml or whose data cannot be\n"
+            "read; 1 an I/O error.\n"
             "\n"
             "examples:\n"
             "  expgraph table runs/sweep --rows graph --cols nodes\n"
@@ -94,6 +107,8 @@ static void table_usage(FILE *f)
             "  expgraph table runs/sweep --rows graph --cols nodes --metric 'reach:test_acc>=0.88' --at epoch\n"
             "  expgraph table runs/a runs/b --metric consensus --format csv\n"
             "  expgraph table runs/sweep --rows graph --cols nodes --vs graph=exp\n"
+            "  expgraph table runs/sweep --rows graph --metric 'reach:test_acc>=0.9' --at time_model_s \\\n"
+            "      --cluster slow-net.yaml\n"
             "\n"
             "metrics.csv columns:\n");
     eg_metrics_columns_help(f);
@@ -104,6 +119,7 @@ typedef struct targs {
     int npaths;
     const char *rows, *cols, *metric, *agg, *at;
     const char *vs; /* --vs KEY=VALUE, or NULL */
+    const char *cluster; /* --cluster FILE.yaml, or NULL */
     int format;
     int help;
 } targs;
@@ -124,11 +140,12 @@ static int parse_format(const char *v)
     return -1;
 }
 
-enum { T_HELP = 1, T_ROWS, T_COLS, T_METRIC, T_AGG, T_AT, T_FORMAT, T_VS };
+enum { T_HELP = 1, T_ROWS, T_COLS, T_METRIC, T_AGG, T_AT, T_FORMAT, T_VS, T_CLUSTER };
 static const eg_cli_opt TABLE_OPTS[] = {
     {"--help", "-h", 0, T_HELP},     {"--rows", NULL, 1, T_ROWS}, {"--cols", NULL, 1, T_COLS},
     {"--metric", NULL, 1, T_METRIC}, {"--agg", NULL, 1, T_AGG},   {"--at", NULL, 1, T_AT},
-    {"--format", NULL, 1, T_FORMAT}, {"--vs", NULL, 1, T_VS},    {NULL, NULL, 0, 0}};
+    {"--format", NULL, 1, T_FORMAT}, {"--vs", NULL, 1, T_VS},    {"--cluster", NULL, 1, T_CLUSTER},
+    {NULL, NULL, 0, 0}};
 
 /* what each value option needs, for the message when it is missing or empty */
 static const char *const TABLE_NEEDS[] = {
@@ -138,7 +155,8 @@ static const char *const TABLE_NEEDS[] = {
     [T_AGG] = "--agg needs a spec key (e.g. seed) or none",
     [T_AT] = "--at needs a metrics column: iter, epoch, time_s, bytes_sent or time_model_s",
     [T_FORMAT] = "--format needs md, csv or latex",
-    [T_VS] = "--vs needs KEY=VALUE naming the reference, e.g. --vs graph=exp"};
+    [T_VS] = "--vs needs KEY=VALUE naming the reference, e.g. --vs graph=exp",
+    [T_CLUSTER] = "--cluster needs a YAML file holding a cluster: mapping"};
 
 static int parse_args(int argc, char **argv, targs *a)
 {
@@ -150,7 +168,8 @@ static int parse_args(int argc, char **argv, targs *a)
         return 1;
     }
     const char **dst[] = {[T_ROWS] = &a->rows, [T_COLS] = &a->cols, [T_METRIC] = &a->metric,
-                          [T_AGG] = &a->agg,   [T_AT] = &a->at,         [T_VS] = &a->vs};
+                          [T_AGG] = &a->agg,   [T_AT] = &a->at,         [T_VS] = &a->vs,
+                          [T_CLUSTER] = &a->cluster};
     const char *v;
     int i = 0, id;
     while ((id = eg_cli_next(argc, argv, &i, TABLE_OPTS, &v)) != EG_CLI_END) {
@@ -601,6 +620,17 @@ static int resolve_args(const targs *a, const eg_runset *rs, const eg_metric *mt
     return 0;
 }
 
+/* --cluster FILE: every run's time_model_s on FILE's cluster (retime.h) */
+static int retime(eg_runset *rs, const char *file, eg_err *err)
+{
+    eg_retime *rt;
+    int rc = eg_retime_init(&rt, file, err);
+    if (!rc)
+        rc = eg_retime_runset(rt, rs, err);
+    eg_retime_free(rt);
+    return rc;
+}
+
 /* loads the runs and builds the table; 0 or the exit code (message printed) */
 static int build_table(const targs *a, eg_runset *rs, eg_pivot *p)
 {
@@ -616,7 +646,8 @@ static int build_table(const targs *a, eg_runset *rs, eg_pivot *p)
         eg_cli_error("--metric: %s", err.msg);
         return 2;
     }
-    if ((rc = eg_runset_load(rs, a->paths, a->npaths, &err))) {
+    if ((rc = eg_runset_load(rs, a->paths, a->npaths, &err)) ||
+        (a->cluster && (rc = retime(rs, a->cluster, &err)))) {
         eg_cli_error("%s", err.msg);
         return rc == EG_EINPUT ? 2 : 1;
     }

@@ -356,6 +356,22 @@ const char *eg_rundir_get(const eg_rundir *r, const char *key)
     return NULL;
 }
 
+int eg_rundir_set_key(eg_rundir *r, const char *key, const char *val)
+{
+    char ck[256];
+    eg_results_canon_key(key, ck, sizeof ck);
+    for (int i = 0; i < r->nkeys; i++)
+        if (!strcmp(r->keys[i], ck)) {
+            char *v = norm_value(val);
+            if (!v)
+                return EG_ERUN;
+            free(r->vals[i]);
+            r->vals[i] = v;
+            return EG_OK;
+        }
+    return run_add_key(r, ck, val) ? EG_ERUN : EG_OK;
+}
+
 /* The header and the one data row of summary.csv (fields in place in buf). */
 typedef struct summary_recs {
     char **hf, **rf;

@@ -110,6 +110,10 @@ void eg_rundir_free(eg_rundir *r);
 /* Value of a canonical key in r, or NULL when the run does not have it. */
 const char *eg_rundir_get(const eg_rundir *r, const char *key);
 
+/* Sets key (canonicalised) to val (normalised, as read keys are) in r, replacing its value
+ * or adding the key at the end. EG_ERUN when out of memory (r unchanged). */
+int eg_rundir_set_key(eg_rundir *r, const char *key, const char *val);
+
 /* Expands every path (eg_results_expand) and loads each run once (a run reached twice
  * is kept once, at its first place). rs is zeroed first; free with eg_runset_free even
  * on error. Errors (EG_EINPUT): a missing path; a path with no run directories below it

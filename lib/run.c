@@ -442,22 +442,8 @@ static int setup_tmodel(runctx *r, eg_err *err)
     const eg_spec *s = &r->spec;
     if (!s->cluster.on)
         return EG_OK;
-    const eg_algo_spec *a = &s->algo;
-    double stats = s->norm_stats_gossip ? (double)eg_model_nstats(r->model) : 0.0;
-    double dense = 4.0 * (double)r->dim, msg = eg_algo_gossip_vectors(a->kind) * dense + 4.0 * stats;
-    if (a->kind == EG_ALGO_SGP)
-        msg += 4.0;
-    if (a->kind == EG_ALGO_CHOCO) {
-        eg_compressor q;
-        eg_compress_setup(&q, a->compress, a->ratio, a->levels, r->dim);
-        msg = eg_compress_bytes(&q) + 4.0 * stats;
-    }
-    eg_tmodel_cfg cfg = {.cluster = s->cluster, .nodes = s->nodes, .seed = s->seed,
-                         .batch_size = s->data.batch_size,
-                         .allreduce = eg_algo_kinds[a->kind].vectors == 0,
-                         .local_steps = a->local_steps > 1 ? a->local_steps : 1,
-                         .global_every = a->global_every, .msg_bytes = msg,
-                         .allreduce_bytes = dense, .network = s->network};
+    eg_tmodel_cfg cfg;
+    eg_tmodel_cfg_from_spec(&cfg, s, r->dim, eg_model_nstats(r->model));
     return eg_tmodel_init(&r->tmodel, &cfg, err);
 }
 

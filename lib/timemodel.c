@@ -1,6 +1,9 @@
 /* timemodel.c - the modelled wall-clock time (timemodel.h holds the recursion). */
 #include "timemodel.h"
 
+#include "compress.h"
+#include "spec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,4 +194,25 @@ void eg_tmodel_advance(eg_tmodel *tm, eg_topo *t, long upto)
                                : NULL;
         eg_tmodel_step(tm, W);
     }
+}
+
+void eg_tmodel_cfg_from_spec(eg_tmodel_cfg *cfg, const struct eg_spec *s, size_t nparams,
+                             size_t nstats)
+{
+    const eg_algo_spec *a = &s->algo;
+    double stats = s->norm_stats_gossip ? (double)nstats : 0.0;
+    double dense = 4.0 * (double)nparams, msg = eg_algo_kinds[a->kind].vectors * dense + 4.0 * stats;
+    if (a->kind == EG_ALGO_SGP)
+        msg += 4.0;
+    if (a->kind == EG_ALGO_CHOCO) {
+        eg_compressor q;
+        eg_compress_setup(&q, a->compress, a->ratio, a->levels, nparams);
+        msg = eg_compress_bytes(&q) + 4.0 * stats;
+    }
+    *cfg = (eg_tmodel_cfg){.cluster = s->cluster, .nodes = s->nodes, .seed = s->seed,
+                           .batch_size = s->data.batch_size,
+                           .allreduce = eg_algo_kinds[a->kind].vectors == 0,
+                           .local_steps = a->local_steps > 1 ? a->local_steps : 1,
+                           .global_every = a->global_every, .msg_bytes = msg,
+                           .allreduce_bytes = dense, .network = s->network};
 }

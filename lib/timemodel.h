@@ -61,6 +61,16 @@ typedef struct eg_tmodel_cfg {
     eg_network_spec network; /* absent nodes (offline); drop is not modelled */
 } eg_tmodel_cfg;
 
+struct eg_spec;
+/* The configuration a run with the spec's cluster: uses (the one place that defines it; run.c
+ * and the retiming of expgraph table/plot --cluster call it). nparams: the model's parameter
+ * count; nstats: its running statistics (eg_model_nstats; counted only with
+ * model.norm_stats: gossip). b = 4 x nparams per gossiped vector (gt: 2; sgp: + 4 bytes of
+ * weight) + 4 x nstats; choco: eg_compress_bytes + 4 x nstats; an all-reduce 4 x nparams.
+ * Reads s->cluster as it is (the caller may have replaced it). */
+void eg_tmodel_cfg_from_spec(eg_tmodel_cfg *cfg, const struct eg_spec *s, size_t nparams,
+                             size_t nstats);
+
 typedef struct eg_tmodel eg_tmodel;
 
 /* EG_ERUN when out of memory; EG_EINPUT when the configuration is out of range. The speed
