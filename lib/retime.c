@@ -7,6 +7,7 @@
 #include "topology.h"
 #include "yamltree.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,9 +61,30 @@ int eg_retime_init(eg_retime **out, const char *file, eg_err *err)
 {
     *out = NULL;
     eg_cluster_spec cl;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return eg_err_set(err, EG_EINPUT, "%s: cannot open the cluster file: %s", file,
+                          strerror(errno));
+    fclose(f);
     int rc = eg_spec_cluster_from_file(file, &cl, err);
-    if (rc)
+    if (rc) {
+        /* a file that is not about a cluster at all: say so beside the key's message */
+        eg_err e = {0};
+        eg_ynode *root = eg_yaml_parse_file(file, &e);
+        static const char *const keys[] = {"cluster", "latency_us", "bandwidth_gbps",
+                                           "samples_per_s", "nodes_per_host", NULL};
+        int about = 0;
+        for (int i = 0; root && root->kind == EG_Y_MAP && keys[i]; i++)
+            about |= eg_ymap_get(root, keys[i], NULL) != NULL;
+        if (root && !about) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            eg_err_set(err, rc, "%s (%s holds no cluster: mapping; give a file with one, as in "
+                       "a spec, or the bare mapping)", msg, file);
+        }
+        eg_ynode_free(root);
         return rc;
+    }
     if (!(cl.samples_per_s > 0)) {
         char where[EG_PATH_MAX + 64];
         speed_where(file, where, sizeof where);
