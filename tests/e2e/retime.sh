@@ -6,7 +6,8 @@
 # time_model_s column: every row (table reach:iter>=K --at time_model_s for each logged K),
 # a reach:test_acc>=V, and the PNG byte for byte. Cases: psgd, dmsgd over onepeer_exp and
 # over ring with local_steps + global_every, choco, a schedule graph by epochs with a
-# validation hold-out (the iterations per epoch), an imperfect network; stragglers in F.
+# validation hold-out (the iterations per epoch), an imperfect network, a CNN with batch norm
+# whose statistics are gossiped (its message bytes) on an idx image set; stragglers in F.
 # One run of A is killed and resumed on 2 ranks, one of B runs on 2 ranks. Nothing on disk
 # changes. Bad input: a missing file, a file without a cluster mapping, bad values
 # (FILE:LINE:COL and the key), samples_per_s: measured, a run without spec.yaml: exit 2.
@@ -45,7 +46,9 @@ cases=(
   "choco|algorithm={name: choco, compress: {name: top_k, ratio: 0.1}}"
   "sched-val|graph={name: schedule, phases: [{graph: ring, until_epoch: 2}, {graph: onepeer_exp}]};data.val_fraction=0.25"
   "net|graph=exp;network={drop: 0.1, offline: 0.2}"
+  "cnn-bn|model={name: cnn, channels: [4], hidden: [8], norm: batch, norm_stats: gossip};data={name: idx, path: $TMP/q, batch_size: 4}"
 )
+quadrant_idx "$TMP/q" 8 5 240 60 # 8x8 grey images: the CNN's parameters and batch-norm statistics
 sets_of() { local IFS=';'; for s in $1; do printf '%s\0' --set "$s"; done; }
 
 for c in "${cases[@]}"; do
