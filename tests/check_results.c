@@ -392,6 +392,26 @@ START_TEST(keys_from_spec_yaml)
 }
 END_TEST
 
+/* eg_rundir_set_key (table/plot --cluster sets the cluster.* keys): canonical key, value
+ * normalised as read values are, replaced in place or appended */
+START_TEST(rundir_set_key)
+{
+    eg_rundir r;
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(eg_rundir_set_key(&r, "graph.name", "ring"), EG_OK);
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "ring");
+    ck_assert_int_eq(eg_rundir_set_key(&r, "cluster.bandwidth_gbps", "25.000000"), EG_OK);
+    ck_assert_int_eq(eg_rundir_set_key(&r, "graph", "exp"), EG_OK);
+    ck_assert_int_eq(r.nkeys, 2);
+    ck_assert_str_eq(eg_rundir_get(&r, "graph"), "exp");
+    ck_assert_str_eq(eg_rundir_get(&r, "cluster.bandwidth_gbps"), "25");
+    ck_assert_int_eq(eg_rundir_set_key(&r, "cluster.bandwidth_gbps", "0.90000000000000002"), EG_OK);
+    ck_assert_str_eq(eg_rundir_get(&r, "cluster.bandwidth_gbps"), "0.9");
+    ck_assert_int_eq(r.nkeys, 2);
+    eg_rundir_free(&r);
+}
+END_TEST
+
 START_TEST(runset_keys_and_order)
 {
     const char *root = tmpdir();
@@ -1580,6 +1600,7 @@ static Suite *suite(void)
     tcase_add_test(tc, expand_sweep_root);
     tcase_add_test(tc, keys_from_summary);
     tcase_add_test(tc, keys_from_spec_yaml);
+    tcase_add_test(tc, rundir_set_key);
     tcase_add_test(tc, runset_keys_and_order);
     tcase_add_test(tc, csv_round_trip);
     tcase_add_test(tc, schema_columns);

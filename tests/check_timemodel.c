@@ -220,6 +220,47 @@ START_TEST(test_cluster_file)
 }
 END_TEST
 
+/* eg_tmodel_cfg_from_spec (run.c and table/plot --cluster): the bytes of one message by
+ * method, the gossiped running statistics, the schedule of exchanges, the cluster as given */
+START_TEST(test_cfg_from_spec)
+{
+    eg_spec s;
+    memset(&s, 0, sizeof s);
+    s.nodes = N;
+    s.seed = SEED;
+    s.data.batch_size = B;
+    s.cluster = make_cfg(0, 2, 0.25).cluster;
+    s.network.offline = 0.5;
+    s.algo.kind = EG_ALGO_DMSGD;
+    eg_tmodel_cfg c;
+    eg_tmodel_cfg_from_spec(&c, &s, 1000, 40);
+    ck_assert(c.msg_bytes == 4000 && c.allreduce_bytes == 4000 && !c.allreduce);
+    ck_assert(c.nodes == N && c.seed == SEED && c.batch_size == B && c.local_steps == 1);
+    ck_assert(c.global_every == 0 && c.network.offline == 0.5);
+    ck_assert(!memcmp(&c.cluster, &s.cluster, sizeof c.cluster));
+    s.norm_stats_gossip = 1; /* + 4 x 40 bytes of running statistics */
+    eg_tmodel_cfg_from_spec(&c, &s, 1000, 40);
+    ck_assert_msg(c.msg_bytes == 4160, "%g", c.msg_bytes);
+    s.norm_stats_gossip = 0;
+    s.algo.kind = EG_ALGO_GT; /* two vectors */
+    s.algo.local_steps = 3;
+    s.algo.global_every = 7;
+    eg_tmodel_cfg_from_spec(&c, &s, 1000, 40);
+    ck_assert(c.msg_bytes == 8000 && c.local_steps == 3 && c.global_every == 7);
+    s.algo.kind = EG_ALGO_SGP; /* and its weight */
+    eg_tmodel_cfg_from_spec(&c, &s, 1000, 40);
+    ck_assert_msg(c.msg_bytes == 4004, "%g", c.msg_bytes);
+    s.algo.kind = EG_ALGO_PSGD;
+    eg_tmodel_cfg_from_spec(&c, &s, 1000, 40);
+    ck_assert(c.allreduce && c.allreduce_bytes == 4000);
+    s.algo.kind = EG_ALGO_CHOCO; /* top_k 10%: 100 entries of 8 bytes */
+    s.algo.compress = EG_COMPRESS_TOP_K;
+    s.algo.ratio = 0.1;
+    eg_tmodel_cfg_from_spec(&c, &s, 1000, 40);
+    ck_assert_msg(c.msg_bytes == 800 && !c.allreduce, "%g", c.msg_bytes);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timemodel");
@@ -228,6 +269,7 @@ int main(void)
     tcase_add_test(tc, test_onepeer_exp);
     tcase_add_test(tc, test_local_steps_and_measured);
     tcase_add_test(tc, test_cluster_file);
+    tcase_add_test(tc, test_cfg_from_spec);
     suite_add_tcase(s, tc);
     return eg_test_run(s);
 }
