@@ -325,6 +325,12 @@ int eg_retime_rundir(eg_retime *rt, eg_rundir *r, eg_err *err)
     int rc = eg_spec_load(&s, path, NULL, 0, err);
     if (!rc)
         rc = data_of(rt, &s, &df, err);
+    if (rc == EG_EINPUT) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        eg_err_set(err, rc, "%s (--cluster reads the run's spec and data as expgraph run does, "
+                   "with paths relative to the working directory)", msg);
+    }
     if (!rc)
         rc = model_of(rt, &s, df, &nparams, &nstats, err);
     if (!rc && !(t = malloc(sizeof *t * (size_t)(r->metrics.nrows ? r->metrics.nrows : 1))))

@@ -138,5 +138,12 @@ bad_case "a run without spec.yaml, naming it" "X/nospec/spec\.yaml" "$EXPGRAPH" 
 bad_case "plot: a run without spec.yaml" "X/nospec/spec\.yaml" "$EXPGRAPH" plot "$TMP/X/nospec" --cluster "$TMP/F.yaml" --y test_acc --x time_model_s -o "$TMP/bad.png"
 cp -r "$TMP/A/ope" "$TMP/X/badspec" && sed -i 's/^nodes: 6/nodes: 0/' "$TMP/X/badspec/spec.yaml"
 bad_case "a run whose spec.yaml is bad: FILE:LINE:COL" "X/badspec/spec\.yaml:[0-9]+:[0-9]+: .*nodes" "$EXPGRAPH" table "$TMP/X/badspec" --cluster "$TMP/F.yaml" --metric time_model_s
+# a relative data.path is read from the working directory, as expgraph run reads it
+(cd "$TMP" && "$EXPGRAPH" run n.yaml --set 'model={name: cnn, channels: [4], hidden: [8]}' \
+  --set 'data={name: idx, path: q, batch_size: 4}' --set train.iterations=10 --out R/rel --quiet)
+check "a relative data.path, from the run's working directory: retimed" \
+  sh -c "cd '$TMP' && '$EXPGRAPH' table R/rel --cluster F.yaml --metric time_model_s --format csv | grep -q '^rel,[0-9]'"
+bad_case "a relative data.path from elsewhere: spec.yaml:LINE:COL: data.path" \
+  "R/rel/spec\.yaml:[0-9]+:[0-9]+: data\.path .*working directory" sh -c "cd / && exec '$EXPGRAPH' table '$TMP/R/rel' --cluster '$TMP/F.yaml' --metric time_model_s"
 bad_case "--cluster without a value" "--cluster" "$EXPGRAPH" table "$TMP/A" --cluster
 finish
