@@ -434,9 +434,8 @@ static eg_ckpt_state ckpt_state(runctx *r)
     return cs;
 }
 
-/* cluster: the time model (timemodel.h); b = the bytes one message of this method carries:
- * its vectors (sgp: and its weight), the running statistics when gossiped, choco's
- * compressed payload */
+/* cluster: the time model (timemodel.h); its configuration, b = the bytes one message of
+ * this method carries included, from eg_tmodel_cfg_from_spec (also used by table --cluster) */
 static int setup_tmodel(runctx *r, eg_err *err)
 {
     const eg_spec *s = &r->spec;
