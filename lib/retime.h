@@ -39,8 +39,8 @@ const eg_cluster_spec *eg_retime_cluster(const eg_retime *rt);
  * time of each row on the cluster, and sets r's cluster.* keys to the cluster's values (as
  * summary.csv would have them), in memory. Errors (EG_EINPUT, naming the file): r->dir has
  * no spec.yaml; the spec or its data cannot be read (FILE:LINE:COL messages of
- * eg_spec_load); metrics.csv has no iter value in some row. EG_ERUN: out of memory. r is
- * left unchanged on error. */
+ * eg_spec_load); metrics.csv has no iter value in some row: r is then unchanged. EG_ERUN:
+ * out of memory (r may hold the new column without the new keys). */
 int eg_retime_rundir(eg_retime *rt, eg_rundir *r, eg_err *err);
 /* eg_retime_rundir on every run of rs, stopping at the first error. */
 int eg_retime_runset(eg_retime *rt, eg_runset *rs, eg_err *err);
