@@ -70,6 +70,8 @@ typedef struct runctx {
     /* progress */
     eg_ckpt_counters ctr;  /* iterations done, bytes sent, training seconds */
     long start_iter;       /* where this invocation started (resumed runs: > 0) */
+    double grad_first;     /* seconds in compute_grads: this invocation's first iteration, */
+    double grad_time;      /* and the later ones (samples_per_s: measured) */
     eg_measure_vals last;  /* the last row */
     double last_acc;
     size_t data_bytes_max; /* the training and test data the fullest rank holds */
@@ -686,9 +688,15 @@ static int log_row(runctx *r, double lr, int last, eg_err *err)
     if ((rc = eg_measure_row(r->metrics, r->algo, ev, &r->last, err)))
         return rc;
     if (r->tmodel && !(eg_tmodel_speed(r->tmodel) > 0)) {
-        /* samples_per_s: measured: one node's speed so far, the slowest rank's (agreed) */
-        double tmax = eg_comm_world_max(r->ctr.train_time);
-        eg_tmodel_set_speed(r->tmodel, tmax > 0 ? (double)it * r->spec.data.batch_size / tmax
+        /* samples_per_s: measured: one node's speed so far, the slowest rank's (agreed), from
+         * the gradient computation only: the model adds the exchange itself (train_time
+         * holds it too, and would count the network twice). Without the invocation's first
+         * iteration (one-time costs: oneDNN primitives, first touches; 100x a later one)
+         * unless it is the only one. No gradients (gossip): 1e30 */
+        long n = it - r->start_iter - 1;
+        double tmax = eg_comm_world_max(n > 0 ? r->grad_time : r->grad_first);
+        eg_tmodel_set_speed(r->tmodel, tmax > 0 ? (double)(n > 0 ? n : 1) *
+                                                      r->spec.data.batch_size / tmax
                                                 : 1e30);
     }
     if (r->tmodel)
@@ -737,6 +745,7 @@ static int step(runctx *r, double lr, eg_err *err)
     double t0 = eg_now();
     if (eg_algo_needs_grad(r->algo)) {
         compute_grads(r, k, lr);
+        *(k == r->start_iter ? &r->grad_first : &r->grad_time) += eg_now() - t0;
         int rc = eg_data_error(&r->data, err); /* a streamed file that failed: nothing written */
         if (rc)
             return rc;
