@@ -19,7 +19,7 @@ graph: ring
 algorithm: {name: dmsgd, momentum: 0.9, weight_decay: 5.0e-4}
 model: {name: resnet, depth: 8, width: 4, norm: batch}
 data: {name: idx, path: $TMP/imgs, batch_size: 14, augment: [flip]}
-train: {iterations: 12, log_every: 4, eval_every: 8, checkpoint_every: 8, micro_batch: 4}
+train: {iterations: 16, log_every: 4, eval_every: 8, checkpoint_every: 8, micro_batch: 4}
 lr: {base: 0.05, warmup_epochs: 1, schedule: cosine}
 YAML
 
@@ -61,7 +61,7 @@ done
 # kill + resume with micro-batches (1 node per rank on 2 ranks, 2 threads each)
 for prec in f32 bf16; do
   full="$TMP/resnet-bn-local-$prec-n2-p1t1"
-  at=$(( (RANDOM % 3) + 9 )) # after the checkpoint at 8, before the end (12)
+  at=$(( (RANDOM % 6) + 9 ))
   EXPGRAPH_KILL_AT=$at run_ranks 2 2 "$TMP/kill-$prec" --set model.norm_stats=local --set train.precision=$prec --set nodes=2 2>/dev/null
   run_ranks 2 2 "$TMP/kill-$prec" --set model.norm_stats=local --set train.precision=$prec --set nodes=2 --resume
   check "resnet $prec: killed at $at on 2 ranks x 2 threads, resumed: identical to the 1-rank 1-thread run" \
