@@ -16,7 +16,7 @@ graph: onepeer_exp
 algorithm: {name: dmsgd, momentum: 0.9, weight_decay: 5.0e-4}
 model: {name: resnet, depth: 8, width: 4, norm: batch}
 data: {name: idx, path: $TMP/imgs, batch_size: 8, augment: [flip]}
-train: {iterations: 48, log_every: 8, eval_every: 16, checkpoint_every: 16}
+train: {iterations: 32, log_every: 8, eval_every: 16, checkpoint_every: 16}
 lr: {base: 0.05, warmup_epochs: 1, schedule: cosine}
 YAML
 
@@ -43,7 +43,7 @@ for combo in f32:local:1 f32:gossip:2 bf16:local:1 bf16:gossip:2; do
   tag="$prec-$stats-np$np"
   run() { if [ "$np" -eq 1 ]; then "$EXPGRAPH" "$@"; else mpi "$np" "$@"; fi; }
   "$EXPGRAPH" run "$TMP/rn.yaml" "${sets[@]}" --out "$TMP/full-$tag" --quiet
-  at=$(( (RANDOM % 28) + 18 ))
+  at=$(( (RANDOM % 14) + 18 )) # after the checkpoint at 16, before the end (32)
   EXPGRAPH_KILL_AT=$at run run "$TMP/rn.yaml" "${sets[@]}" --out "$TMP/kill-$tag" --quiet 2>/dev/null
   run run "$TMP/rn.yaml" "${sets[@]}" --out "$TMP/kill-$tag" --quiet --resume
   check "$tag: killed at $at, resumed on $np rank(s): metrics identical to an uninterrupted 1-rank run" \
@@ -55,7 +55,7 @@ off=(--set 'network={offline: 0.3}')
 "$EXPGRAPH" run "$TMP/rn.yaml" "${off[@]}" --out "$TMP/off1" --quiet
 mpi 2 run "$TMP/rn.yaml" "${off[@]}" --out "$TMP/off2" --quiet
 check "batch norm, offline 0.3: P = 2 gives P = 1's metrics.csv" same_metrics "$TMP/off1/metrics.csv" "$TMP/off2/metrics.csv"
-at=$(( (RANDOM % 28) + 18 ))
+at=$(( (RANDOM % 14) + 18 )) # after the checkpoint at 16, before the end (32)
 EXPGRAPH_KILL_AT=$at "$EXPGRAPH" run "$TMP/rn.yaml" "${off[@]}" --out "$TMP/offk" --quiet 2>/dev/null
 mpi 3 run "$TMP/rn.yaml" "${off[@]}" --out "$TMP/offk" --quiet --resume
 check "batch norm, offline 0.3: killed at $at, resumed on 3 ranks: identical" same_metrics "$TMP/off1/metrics.csv" "$TMP/offk/metrics.csv"

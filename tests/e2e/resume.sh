@@ -14,7 +14,7 @@ graph: onepeer_exp
 algorithm: {name: dmsgd, momentum: 0.9}
 model: {name: mlp, hidden: [16]}
 data: {name: synthetic, dim: 16, classes: 4, samples: 128, batch_size: 8, heterogeneity: 0.5}
-train: {iterations: 300, log_every: 10, eval_every: 30, checkpoint_every: 40}
+train: {iterations: 150, log_every: 10, eval_every: 30, checkpoint_every: 40}
 lr: {base: 0.05, schedule: cosine, warmup_epochs: 1}
 YAML
 
@@ -36,7 +36,7 @@ for combo in dmsgd:1 dmsgd:2 dsgd:1 dsgd:2 psgd:2 gt:1 choco:1 choco:2 choco-qsg
     tag="$name-np$np"
     run() { if [ "$np" -eq 1 ]; then "$EXPGRAPH" "$@"; else mpi "$np" "$@"; fi; }
     run run "$TMP/r.yaml" --set "algorithm=$algo" --out "$TMP/full-$tag" --quiet
-    at=$(( (RANDOM % 230) + 41 )) # after the first checkpoint (iteration 40)
+    at=$(( (RANDOM % 100) + 41 )) # after the first checkpoint (iteration 40), before the end (150)
     EXPGRAPH_KILL_AT=$at run run "$TMP/r.yaml" --set "algorithm=$algo" --out "$TMP/kill-$tag" --quiet 2>/dev/null
     rc=$?
     check "$tag: killed at iteration $at (rc $rc != 0)" test "$rc" -ne 0
@@ -61,6 +61,18 @@ EXPGRAPH_KILL_AT=130 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/xp" --quiet 2>/de
 mpi 2 run "$TMP/r.yaml" --out "$TMP/xp" --quiet --resume
 check "killed on 1 rank, resumed on 2: same numbers" same_metrics "$TMP/full-dmsgd-np1/metrics.csv" "$TMP/xp/metrics.csv"
 
+# rows FILE: the lines of FILE (0 when absent)
+rows() { if [ -e "$1" ]; then wc -l < "$1"; else echo 0; fi; }
+# wait_rows FILE N: waits (60 s at most) until FILE has more than N lines: the run is training
+wait_rows() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [ "$(rows "$1")" -gt "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # SIGTERM: checkpoint, flush, exit 130; then resume
 cat > "$TMP/long.yaml" <<'YAML'
 name: long
@@ -74,7 +86,7 @@ train: {iterations: 400000, log_every: 100, checkpoint_every: 100000}
 YAML
 "$EXPGRAPH" run "$TMP/long.yaml" --out "$TMP/term" --quiet &
 pid=$!
-sleep 2
+wait_rows "$TMP/term/metrics.csv" 1 # (the header and a row: past start-up, in the loop)
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 check "SIGTERM: exit 130" test "$rc" -eq 130
@@ -85,7 +97,7 @@ check "SIGTERM: metrics rows flushed" test "$(wc -l < "$TMP/term/metrics.csv")" 
 # (mpirun's own exit code is Open MPI's, non-zero), and --resume takes it up on 2 ranks
 "$MPIEXEC" -np 2 --mca btl self,vader "$EXPGRAPH" run "$TMP/long.yaml" --out "$TMP/mterm" --quiet 2>"$TMP/merr" &
 pid=$!
-sleep 3
+wait_rows "$TMP/mterm/metrics.csv" 1
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 gen=$(cut -d' ' -f1 "$TMP/mterm/ckpt/LATEST" 2>/dev/null)
@@ -94,25 +106,26 @@ check "mpirun SIGTERM: both ranks wrote generation ${gen:-none}" \
   test -n "$gen" -a -s "$TMP/mterm/ckpt/$gen.0.bin" -a -s "$TMP/mterm/ckpt/$gen.1.bin"
 check "mpirun SIGTERM: says where the checkpoint is" grep -q "interrupted at iteration $gen" "$TMP/merr"
 check "mpirun SIGTERM: no summary.csv (the run is not finished)" test ! -e "$TMP/mterm/summary.csv"
+n=$(rows "$TMP/mterm/metrics.csv")
 "$MPIEXEC" -np 2 --mca btl self,vader "$EXPGRAPH" run "$TMP/long.yaml" --out "$TMP/mterm" --quiet --resume 2>/dev/null &
 pid=$!
-sleep 3
+wait_rows "$TMP/mterm/metrics.csv" "$n" # a row past the interruption
 kill -TERM "$pid"
 wait "$pid"
 gen2=$(cut -d' ' -f1 "$TMP/mterm/ckpt/LATEST" 2>/dev/null)
 check "mpirun --resume continued past iteration $gen (now ${gen2:-none})" test "${gen2:-0}" -gt "$gen"
 
 # a corrupt checkpoint is refused; the previous generation stays
-EXPGRAPH_KILL_AT=170 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/cor" --quiet 2>/dev/null
+EXPGRAPH_KILL_AT=130 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/cor" --quiet 2>/dev/null
 latest=$(cut -d' ' -f1 "$TMP/cor/ckpt/LATEST")
-check "checkpoint generation at 160" test "$latest" = 160
-check "previous generation (120) kept" test -e "$TMP/cor/ckpt/120.0.bin"
-printf 'garbage' | dd of="$TMP/cor/ckpt/160.0.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+check "checkpoint generation at 120" test "$latest" = 120
+check "previous generation (80) kept" test -e "$TMP/cor/ckpt/80.0.bin"
+printf 'garbage' | dd of="$TMP/cor/ckpt/120.0.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/cor" --quiet --resume 2>"$TMP/err"; rc=$?
 check "corrupt checkpoint refused with exit 2" test "$rc" -eq 2
 check "message says corrupt (checksum)" grep -q "corrupt (checksum mismatch)" "$TMP/err"
-check "previous generation still there" test -e "$TMP/cor/ckpt/120.0.bin"
-head -c 50 "$TMP/cor/ckpt/120.0.bin" > "$TMP/cor/ckpt/160.0.bin"
+check "previous generation still there" test -e "$TMP/cor/ckpt/80.0.bin"
+head -c 50 "$TMP/cor/ckpt/80.0.bin" > "$TMP/cor/ckpt/120.0.bin"
 "$EXPGRAPH" run "$TMP/r.yaml" --out "$TMP/cor" --quiet --resume 2>"$TMP/err"; rc=$?
 check "truncated checkpoint refused with exit 2" test "$rc" -eq 2
 

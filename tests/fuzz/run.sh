@@ -25,6 +25,7 @@
 #   EG_FUZZ_STRICT=1   the harnesses also fail when a loader reports "out of memory" on a
 #                      small input (a header that makes it allocate gigabytes)
 #   EG_FUZZ_REQUIRE=1  exit 77 instead of 0 when clang's libFuzzer is missing
+#   EG_FUZZ_BUILD_ONLY=1  build the harnesses, run none (a later run reuses what is up to date)
 #   CC                 the clang to use (default clang)
 #
 # Reproduce a finding: $EG_FUZZ_BUILD/fuzz_<target> tests/fuzz/crashes/<file>
@@ -105,14 +106,27 @@ for o in "${objs[@]}"; do
         exit 1
     fi
 done
-rm -f "$BUILD/libeg_fuzz.a"
-ar rcs "$BUILD/libeg_fuzz.a" "${objs[@]}" || exit 1
+# the archive and the harnesses are remade when something they are made of is newer
+stale=1
+if [ -f "$BUILD/libeg_fuzz.a" ]; then
+    stale=0
+    for o in "${objs[@]}"; do [ "$o" -nt "$BUILD/libeg_fuzz.a" ] && stale=1 && break; done
+fi
+if [ "$stale" = 1 ]; then
+    rm -f "$BUILD/libeg_fuzz.a"
+    ar rcs "$BUILD/libeg_fuzz.a" "${objs[@]}" || exit 1
+fi
 for t in "${TARGETS[@]}"; do
     if [ ! -f "$FZ/fuzz_$t.c" ]; then
         echo "FAIL: no harness $FZ/fuzz_$t.c"
         exit 1
     fi
-    rm -f "$BUILD/fuzz_$t"
+    f="$BUILD/fuzz_$t"
+    if [ -x "$f" ] && [ "$f" -nt "$BUILD/libeg_fuzz.a" ] && [ "$f" -nt "$FZ/fuzz_$t.c" ] && [ "$f" -nt "$0" ] &&
+        [ -z "$(find "$FZ" -maxdepth 1 -name '*.h' -newer "$f" 2>/dev/null | head -n 1)" ]; then
+        continue
+    fi
+    rm -f "$f"
     throttle
     # shellcheck disable=SC2086
     "$CC" $CFLAGS -fsanitize=fuzzer "$FZ/fuzz_$t.c" "$BUILD/libeg_fuzz.a" $LIBS \
@@ -126,6 +140,8 @@ for t in "${TARGETS[@]}"; do
         exit 1
     fi
 done
+
+[ "${EG_FUZZ_BUILD_ONLY:-0}" != 0 ] && exit 0
 
 # ---- run -----------------------------------------------------------------------------------
 # Huge allocations come back as NULL (the library then reports out of memory) instead of
