@@ -100,6 +100,11 @@ for part in iid dirichlet; do
     echo
     "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc
     echo
+    echo "Paired differences to all-reduce (same seed: same data split and initialisation), mean"
+    echo "and 95% t interval over the 3 pairs; '*': the interval excludes 0:"
+    echo
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc --vs graph=full
+    echo
     echo "Epochs until the averaged model first reaches 85% test accuracy (evaluated every 60"
     echo "iterations; '(k/3)': only k seeds got there, the mean is over those; '-': none did):"
     echo
@@ -155,6 +160,11 @@ for part in iid dirichlet; do
     echo "over seeds 1, 2, 3."
     echo
     "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc
+    echo
+    echo "Paired differences to all-reduce (same seed), mean and 95% t interval over the 3 pairs;"
+    echo "'*': the interval excludes 0:"
+    echo
+    "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc --vs graph=full
     echo
     echo "Final consensus distance:"
     echo

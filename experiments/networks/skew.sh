@@ -36,6 +36,10 @@ echo "### test_acc: paired difference to the reliable network (drop 0), same alg
 echo
 "${t[@]}" --rows algorithm --cols network.drop --metric test_acc --vs network.drop=0
 echo
+echo "### test_acc: paired difference to dmsgd (plain gossip), same drop rate and seed"
+echo
+"${t[@]}" --rows network.drop --cols algorithm --metric test_acc --vs algorithm=dmsgd
+echo
 echo "### final consensus distance"
 echo
 "${t[@]}" --rows algorithm --cols network.drop --metric consensus
