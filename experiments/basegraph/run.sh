@@ -34,9 +34,16 @@ graphs=("ring" "onepeer_exp" "exp" "{name: base, peers: 1}" "full")
 dirname_of() { # the sweep's directory name of a graph value
   case $1 in "{name: base, peers: 1}") echo namebase_peers1 ;; *) echo "$1" ;; esac
 }
-one() { # one DIR SET...: a run unless finished
+one() { # one DIR SET...: a run unless finished (an interrupted one continues)
   local d=$1; shift
-  [ -e "$d/summary.csv" ] || "$exe" run "$spec" "${common[@]}" "$@" --out "$d" --quiet --force
+  [ -e "$d/summary.csv" ] && return 0
+  local how=--force
+  [ -e "$d/metrics.csv" ] && [ -d "$d/ckpt" ] && how=--resume
+  "$exe" run "$spec" "${common[@]}" "$@" --out "$d" --quiet $how
+}
+final_val_acc() { # the last val_acc in DIR/metrics.csv
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "val_acc") c = i; next }
+    c && $c != "" { v = $c } END { print v }' < "$1/metrics.csv"
 }
 algo_of() { [ "$1" = full ] && echo psgd || echo dmsgd; }
 
@@ -51,8 +58,7 @@ declare -A chosen
 for g in "${graphs[@]}"; do
   dn=$(dirname_of "$g")
   best=$(for lr in 0.1 0.01 0.001; do
-    awk -F, -v lr="$lr" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-      { v = $c["val_acc"] } END { print v, lr }' "$runs/select/graph=$dn,lr.base=$lr,seed=1/summary.csv"
+    echo "$(final_val_acc "$runs/select/graph=$dn,lr.base=$lr,seed=1") $lr"
   done | sort -g -k1,1 | tail -1 | cut -d' ' -f2)
   chosen[$dn]=$best
   step "   $dn: lr $best"
