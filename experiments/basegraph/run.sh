@@ -65,6 +65,7 @@ for g in "${graphs[@]}"; do
 done
 
 step "2. seeds $seeds at the chosen rates"
+mkdir -p "$runs/final"
 for g in "${graphs[@]}"; do
   dn=$(dirname_of "$g")
   lr=${chosen[$dn]}
