@@ -105,6 +105,10 @@ for part in iid dirichlet; do
     echo
     "$exe" table "${both[@]}" --rows graph --cols nodes --metric test_acc --vs graph=full
     echo
+    echo "Paired differences among the graphs, to the static exponential graph (exp):"
+    echo
+    "$exe" table "$runs"/paper-fashion/data.partition=$part,* --rows graph --cols nodes --metric test_acc --vs graph=exp
+    echo
     echo "Epochs until the averaged model first reaches 85% test accuracy (evaluated every 60"
     echo "iterations; '(k/3)': only k seeds got there, the mean is over those; '-': none did):"
     echo
