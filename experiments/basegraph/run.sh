@@ -6,7 +6,9 @@
 #      at lr 0.1, 0.01, 0.001 with seed 1; the rate with the best final val_acc (x_bar on
 #      the held-out data, never the test set) is chosen per graph;
 #   2. seeds 1-4 at the chosen rates (seed 1 is the selection run itself);
-#   3. tables: the choice, node_acc_mean (the nodes' own test accuracy at the last epoch, the
+#   3. twice the budget for base and onepeer_exp (the question this experiment asks), the
+#      same seeds at the chosen rates;
+#   4. tables: the choice, node_acc_mean (the nodes' own test accuracy at the last epoch, the
 #      published metric) and test_acc of x_bar with mean ± std, and paired differences to
 #      onepeer_exp with 95% t intervals (table --vs: each graph runs at its own chosen rate,
 #      constant along its row, so the seed pairs the runs); a figure of node_acc_mean per epoch.
@@ -78,7 +80,20 @@ for g in "${graphs[@]}"; do
   done
 done
 
-step "3. tables"
+long=$((epochs * 2))
+step "3. base and onepeer_exp at $long epochs (the rates chosen above), seeds $seeds"
+for g in onepeer_exp "{name: base, peers: 1}"; do
+  dn=$(dirname_of "$g")
+  for s in $seeds; do
+    d="$runs/long/graph=$dn,seed=$s"
+    [ -e "$d/summary.csv" ] || "$exe" run "$spec" --set "train.epochs=$long" \
+      --set "lr.warmup_epochs=$(awk -v e="$long" 'BEGIN { printf "%g", e / 10 }')" \
+      --set "train.log_every=$ipe" --set "train.eval_every=$((ipe * 10))" --set "graph=$g" \
+      --set "lr.base=${chosen[$dn]}" --set "seed=$s" --out "$d" --quiet --force
+  done
+done
+
+step "4. tables"
 nseeds=$(echo $seeds | wc -w)
 {
   echo "LeNet-5 with group norm (44,470 parameters) on Fashion-MNIST, 25 nodes, dirichlet(0.1),"
@@ -108,6 +123,13 @@ nseeds=$(echo $seeds | wc -w)
   echo "Final consensus distance:"
   echo
   "$exe" table "$runs/final" --rows graph --metric consensus
+  echo
+  echo "Twice the budget ($long epochs, warm-up a tenth), base and onepeer_exp at the rates chosen"
+  echo "above, seeds $seeds: paired differences to onepeer_exp (node_acc_mean, then test_acc):"
+  echo
+  "$exe" table "$runs/long" --rows graph --metric node_acc_mean --vs graph=onepeer_exp
+  echo
+  "$exe" table "$runs/long" --rows graph --metric test_acc --vs graph=onepeer_exp
 } > "$res/basegraph.md"
 "$exe" plot "$runs/final" --y node_acc_mean --x epoch \
   --title "LeNet-5 GN, Fashion-MNIST, n = 25, dirichlet(0.1): nodes' test accuracy ($nseeds seeds)" \
