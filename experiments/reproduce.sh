@@ -37,12 +37,12 @@
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
 # With --full it then runs the findings experiments, each at a budget chosen so that its
-# differences can be told from seed noise (paired 95% t intervals), about 45 minutes more on a quiet machine:
+# differences can be told from seed noise (paired 95% t intervals), about an hour more on a quiet machine:
 #   9. basegraph.md, basegraph_acc.png: experiments/basegraph/run.sh: the base graph's
 #                         published Fashion-MNIST setup (LeNet-5 with group norm, 25 nodes,
 #                         dirichlet(0.1), learning rate chosen on held-out data, 20 epochs,
-#                         4 seeds, then base and onepeer_exp at 40 epochs; 38 LeNet runs,
-#                         ~30 min)
+#                         8 seeds, then base and onepeer_exp at 40 epochs; 66 LeNet runs,
+#                         ~45 min)
 #  10. networks_skew.md, networks_skew.png: experiments/networks/skew.sh: lost messages
 #                         under label skew (dmsgd, qg_dmsgd, ed, sgp, gt on a ring, drop 0 /
 #                         0.01 / 0.1, 3 seeds; 48 MLP runs, ~12 min)

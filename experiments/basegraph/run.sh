@@ -5,7 +5,7 @@
 #   1. learning-rate choice: every graph (ring, onepeer_exp, exp, base with 1 peer) and psgd
 #      at lr 0.1, 0.01, 0.001 with seed 1; the rate with the best final val_acc (x_bar on
 #      the held-out data, never the test set) is chosen per graph;
-#   2. seeds 1-4 at the chosen rates (seed 1 is the selection run itself);
+#   2. seeds 1-8 at the chosen rates (seed 1 is the selection run itself);
 #   3. twice the budget for base and onepeer_exp (the question this experiment asks), the
 #      same seeds at the chosen rates;
 #   4. tables: the choice, node_acc_mean (the nodes' own test accuracy at the last epoch, the
@@ -15,14 +15,14 @@
 # Usage: experiments/basegraph/run.sh [RESULTS_DIR]   (writes RESULTS_DIR/basegraph.md and
 #        basegraph_acc.png; default results/). Environment: EXPGRAPH, RUNS as in
 #        experiments/reproduce.sh; EPOCHS (default 20, warm-up a tenth of it), SEEDS
-#        (default "1 2 3 4"). Finished runs are skipped, so an interrupted run continues.
+#        (default "1 2 3 4 5 6 7 8"). Finished runs are skipped, so an interrupted run continues.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 exe=${EXPGRAPH:-$here/build/expgraph}
 runs=${RUNS:-$here/runs}/basegraph
 res=${1:-$here/results}
 epochs=${EPOCHS:-20}
-seeds=${SEEDS:-1 2 3 4}
+seeds=${SEEDS:-1 2 3 4 5 6 7 8}
 cd "$here"
 mkdir -p "$res" "$runs"
 spec=experiments/basegraph/lenet_fashion.yaml
