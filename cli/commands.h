@@ -57,4 +57,15 @@ enum { EG_CLI_END = 0, EG_CLI_ARG = -1, EG_CLI_UNKNOWN = -2, EG_CLI_MISSING = -3
  * the last argument. Prints nothing: the caller words the errors. */
 int eg_cli_next(int argc, char **argv, int *i, const eg_cli_opt *opts, const char **val);
 
+/* The --cluster option of `table` and `plot` (retime.h), one text for both usages. */
+#define EG_CLUSTER_OPTION_HELP \
+    "--cluster F   the same runs on another cluster: F is a YAML file holding a\n" \
+    "              cluster: mapping as in a spec (or the bare mapping; samples_per_s\n" \
+    "              must be a number). Each run's time_model_s column is recomputed in\n" \
+    "              memory from the run's own spec.yaml as a run with that cluster:\n" \
+    "              would have written it (bit for bit), and its cluster.* keys become\n" \
+    "              F's; a run whose spec has a cluster: gets F's instead. Nothing on\n" \
+    "              disk changes. Needs each run's spec.yaml and its data (the labels\n" \
+    "              are read, as expgraph run does; docs/timemodel.md)\n"
+
 #endif
