@@ -1170,9 +1170,18 @@ static int cell_clash(const eg_pivot *p, const eg_rundir *o, const eg_rundir *r,
                       o->dir, r->dir, rl, cl);
 }
 
-/* mean and sample standard deviation (n - 1; NAN for n < 2) of v[0..n-1], two passes */
+/* mean and sample standard deviation (n - 1; NAN for n < 2) of v[0..n-1], two passes; equal
+ * values give that value and 0 exactly (not the rounding error of s / n, e.g. +-9.5e-16) */
 static void mean_sd(const double *v, int n, double *mean, double *sd)
 {
+    int same = n > 0;
+    for (int i = 1; i < n && same; i++)
+        same = v[i] == v[0];
+    if (same) {
+        *mean = v[0];
+        *sd = n > 1 ? 0.0 : NAN;
+        return;
+    }
     double s = 0, q = 0;
     for (int i = 0; i < n; i++)
         s += v[i];

@@ -988,6 +988,32 @@ static void direct_mean_sd(const double *v, int n, double *mean, double *sd)
     *sd = sqrt(q / (n - 1));
 }
 
+/* seeds that agree exactly: the mean is their value and the std 0, not the rounding error of
+ * the sum (0.1 + 0.1 + 0.1 = 0.30000000000000004, / 3 is not 0.1) */
+START_TEST(pivot_agg_equal_values)
+{
+    const char *root = tmpdir();
+    for (int s = 0; s < 3; s++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "seed=%d,graph=ring", s + 1);
+        make_seed_run(root, sub, s + 1, "ring", "10,1,0.1,0.1,1.5,0.9,0.1,0.01,100\n");
+    }
+    eg_runset rs;
+    load_root(&rs, root);
+    eg_pivot p;
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err) == EG_OK, "%s", err.msg);
+    ck_assert_int_eq(p.nrows, 1);
+    ck_assert_int_eq(p.n[0], 3);
+    ck_assert_double_eq(p.val[0], 0.1);
+    ck_assert_double_eq(p.sd[0], 0.0);
+    eg_pivot_free(&p);
+    eg_runset_free(&rs);
+    cleanup();
+}
+END_TEST
+
 START_TEST(pivot_agg_seeds)
 {
     const char *root = tmpdir();
@@ -1611,6 +1637,7 @@ static Suite *suite(void)
     tcase_add_test(tc, metric_parse_forms);
     tcase_add_test(tc, metrics_reach);
     tcase_add_test(tc, pivot_agg_seeds);
+    tcase_add_test(tc, pivot_agg_equal_values);
     tcase_add_test(tc, pivot_agg_clash);
     tcase_add_test(tc, t_quantile_known);
     tcase_add_test(tc, pivot_paired_hand);
