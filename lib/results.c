@@ -847,6 +847,21 @@ const char **eg_runset_differing(const eg_runset *rs, int *n)
     return keys;
 }
 
+/* keys[i] is a sub-key (graph.peers) of another key in the list (graph) and this run has no
+ * value for it: "graph=ring", not "graph=ring, graph.peers=" beside "graph=base, graph.peers=1" */
+static int empty_subkey(const eg_rundir *r, const char *const *keys, int nkeys, int i)
+{
+    const char *v = eg_rundir_get(r, keys[i]);
+    if (v && *v)
+        return 0;
+    for (int j = 0; j < nkeys; j++) {
+        size_t l = strlen(keys[j]);
+        if (j != i && !strncmp(keys[i], keys[j], l) && keys[i][l] == '.')
+            return 1;
+    }
+    return 0;
+}
+
 char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys)
 {
     if (nkeys <= 0)
@@ -861,8 +876,10 @@ char *eg_rundir_label(const eg_rundir *r, const char *const *keys, int nkeys)
         return NULL;
     size_t o = 0;
     for (int i = 0; i < nkeys; i++) {
+        if (empty_subkey(r, keys, nkeys, i))
+            continue;
         const char *v = eg_rundir_get(r, keys[i]);
-        o += (size_t)snprintf(s + o, need - o, "%s%s=%s", i ? ", " : "", keys[i], v ? v : "-");
+        o += (size_t)snprintf(s + o, need - o, "%s%s=%s", o ? ", " : "", keys[i], v ? v : "-");
     }
     return s;
 }

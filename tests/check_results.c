@@ -412,6 +412,35 @@ START_TEST(rundir_set_key)
 }
 END_TEST
 
+/* labels leave out a sub-key a run does not have (graph.peers beside graph=ring), keep one it
+ * has, and print '-' for a missing key that is nobody's sub-key */
+START_TEST(rundir_label_subkeys)
+{
+    eg_rundir ring, base;
+    memset(&ring, 0, sizeof ring);
+    memset(&base, 0, sizeof base);
+    ck_assert_int_eq(eg_rundir_set_key(&ring, "graph", "ring"), EG_OK);
+    ck_assert_int_eq(eg_rundir_set_key(&base, "graph", "base"), EG_OK);
+    ck_assert_int_eq(eg_rundir_set_key(&base, "graph.peers", "1"), EG_OK);
+    const char *keys[3] = {"graph", "graph.peers", "nodes"};
+    char *lab = eg_rundir_label(&ring, keys, 2);
+    ck_assert_str_eq(lab, "graph=ring");
+    free(lab);
+    lab = eg_rundir_label(&base, keys, 2);
+    ck_assert_str_eq(lab, "graph=base, graph.peers=1");
+    free(lab);
+    lab = eg_rundir_label(&ring, keys, 3);
+    ck_assert_str_eq(lab, "graph=ring, nodes=-");
+    free(lab);
+    const char *sub_first[2] = {"graph.peers", "graph"};
+    lab = eg_rundir_label(&ring, sub_first, 2);
+    ck_assert_str_eq(lab, "graph=ring");
+    free(lab);
+    eg_rundir_free(&ring);
+    eg_rundir_free(&base);
+}
+END_TEST
+
 START_TEST(runset_keys_and_order)
 {
     const char *root = tmpdir();
@@ -1627,6 +1656,7 @@ static Suite *suite(void)
     tcase_add_test(tc, keys_from_summary);
     tcase_add_test(tc, keys_from_spec_yaml);
     tcase_add_test(tc, rundir_set_key);
+    tcase_add_test(tc, rundir_label_subkeys);
     tcase_add_test(tc, runset_keys_and_order);
     tcase_add_test(tc, csv_round_trip);
     tcase_add_test(tc, schema_columns);
