@@ -48,8 +48,16 @@ wait $a $b
 
 params=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "bytes_sent") c = i; next }
   NR == 2 { print $c / $1 / 16 / 4; exit }' < "$runs/n16-iid/seed=1,graph=onepeer_exp/metrics.csv")
-iid16=("$runs"/n16-iid/* "$runs"/n16-iid-psgd/*)
-iid64=("$runs"/n64-iid/* "$runs"/n64-iid-psgd/*)
+# the runs of one n, in the tables' row order (rows come in the order of their first run)
+runs_of() {
+  local g
+  for g in ring exp onepeer_exp namebase_peers1; do
+    ls -d "$runs/$1"/*",graph=$g"
+  done
+  ls -d "$runs/$1-psgd"/seed=*
+}
+mapfile -t iid16 < <(runs_of n16-iid)
+mapfile -t iid64 < <(runs_of n64-iid)
 {
   echo "# ResNet-20 on Fashion-MNIST: accuracy at a budget, and time on a modelled cluster"
   echo
@@ -63,7 +71,7 @@ iid64=("$runs"/n64-iid/* "$runs"/n64-iid-psgd/*)
       iid16) set -- "${iid16[@]}"; what="n = 16, IID shards" ;;
       iid64) set -- "${iid64[@]}"; what="n = 64, IID shards" ;;
     esac
-    [ -e "$1" ] || continue
+    [ -e "${1-}" ] || continue
     echo "## $what"
     echo
     echo "Final test accuracy of x_bar and the nodes' own (mean ± std over the seeds):"
@@ -71,8 +79,6 @@ iid64=("$runs"/n64-iid/* "$runs"/n64-iid-psgd/*)
     "$exe" table "$@" --rows graph --metric test_acc
     echo
     "$exe" table "$@" --rows graph --metric node_acc_mean
-    echo
-    echo "Paired difference of test_acc to all-reduce (graph=full) and to onepeer_exp, 95% t interval:"
     echo
     "$exe" table "$@" --rows graph --metric test_acc --vs graph=full
     echo
@@ -103,7 +109,7 @@ iid64=("$runs"/n64-iid/* "$runs"/n64-iid-psgd/*)
       iid16) set -- "${iid16[@]}"; tgt=$t16; n=16 ;;
       iid64) set -- "${iid64[@]}"; tgt=$t64; n=64 ;;
     esac
-    [ -e "$1" ] || continue
+    [ -e "${1-}" ] || continue
     echo "## n = $n: modelled seconds until x_bar first reaches test_acc >= $tgt"
     echo
     echo "(mean ± std over the seeds; '(k/m)': only k of m seeds reached it; then the paired"
@@ -123,7 +129,7 @@ iid64=("$runs"/n64-iid/* "$runs"/n64-iid-psgd/*)
 } > "$res/resnet20.md"
 for n in 16 64; do
   case $n in 16) set -- "${iid16[@]}" ;; 64) set -- "${iid64[@]}" ;; esac
-  [ -e "$1" ] || continue
+  [ -e "${1-}" ] || continue
   for c in 25g 1g; do
     "$exe" plot "$@" --y test_acc --x time_model_s --cluster "$clusters/$c.yaml" \
       --title "Fashion-MNIST ResNet-20, n = $n, IID: test accuracy against modelled time ($c cluster)" \
