@@ -804,6 +804,32 @@ static void row_out(void *buf, int bf16, size_t r, int C, const float *v)
 #define NN_CLONES
 #endif
 
+/* AVX-512 versions of some kernels (with BF16 instructions where oneDNN's values need them),
+ * picked at run time where the CPU has them; each computes what its portable version computes,
+ * operation for operation (check_model compares them) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define NN_ZMM 1
+#define NN_ZMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+int eg_model_own_kernels = 1;
+
+static int zmm_ok(void)
+{
+#ifdef NN_ZMM
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+    }
+    return have && eg_model_own_kernels != 2;
+#else
+    return 0;
+#endif
+}
+
 NN_CLONES static void bn_fsum(const void *x, int bf16, size_t rows, int C, double *restrict s1,
                               double *restrict s2, float *restrict tmp)
 {
@@ -878,6 +904,158 @@ NN_CLONES static void bn_bapply(const void *x, const void *dy, void *dx, int bf1
     }
 }
 
+/* The micro-batch batch norm in AVX-512 when C is a multiple of 16: up to 64 channels per
+ * pass over the rows, their sums in registers (the portable loop sets up an inner loop per row
+ * of C values and keeps the sums in memory). Per channel the same operations in the same
+ * order; bf16 stores round as bf16_round does (no flush of subnormals). */
+#ifdef NN_ZMM
+NN_ZMM_TARGET static inline __m512 bz_ld(const void *p, const int bf16, size_t i)
+{
+    if (!bf16)
+        return _mm512_loadu_ps((const float *)p + i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+NN_ZMM_TARGET static inline void bz_st(void *p, const int bf16, size_t i, __m512 v)
+{
+    if (!bf16) {
+        _mm512_storeu_ps((float *)p + i, v);
+        return;
+    }
+    const __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
+    _mm256_storeu_si256((__m256i *)((uint16_t *)p + i),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+}
+
+/* the halves of 16 floats as doubles */
+NN_ZMM_TARGET static inline __m512d bz_lo(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+}
+NN_ZMM_TARGET static inline __m512d bz_hi(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+/* dy masked by the ReLU recomputed from x (x a + b > 0) */
+NN_ZMM_TARGET static inline __m512 bz_g(__m512 x, __m512 dy, const int relu, const float *a,
+                                        const float *b)
+{
+    if (!relu)
+        return dy;
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(x, _mm512_loadu_ps(a)), _mm512_loadu_ps(b));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), dy);
+}
+
+/* sums over rows of channels c0 .. c0 + 16 nb: forward (dy == NULL) s1 += x, s2 += x x; backward
+ * s1 += g, s2 += g x_hat */
+NN_ZMM_TARGET static inline void bz_sum(const void *x, const void *dy, const int bf16,
+                                        const int relu, size_t rows, int C, int c0, const int nb,
+                                        const nn_bnsplit *q, double *s1, double *s2)
+{
+    __m512d acc[4][4];
+    for (int k = 0; k < nb; k++) {
+        acc[k][0] = _mm512_loadu_pd(s1 + c0 + 16 * k);
+        acc[k][1] = _mm512_loadu_pd(s1 + c0 + 16 * k + 8);
+        acc[k][2] = _mm512_loadu_pd(s2 + c0 + 16 * k);
+        acc[k][3] = _mm512_loadu_pd(s2 + c0 + 16 * k + 8);
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (int k = 0; k < nb; k++) {
+            const int c = c0 + 16 * k;
+            const size_t o = r * (size_t)C + (size_t)c;
+            __m512 v = bz_ld(x, bf16, o), w;
+            if (dy) {
+                w = bz_g(v, bz_ld(dy, bf16, o), relu, q->a + c, q->b + c);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_loadu_ps(q->mean + c)),
+                                          _mm512_loadu_ps(q->rstd + c));
+                v = w;
+                w = _mm512_mul_ps(w, xh);
+            }
+            __m512d lo = bz_lo(v), hi = bz_hi(v);
+            acc[k][0] = _mm512_add_pd(acc[k][0], lo);
+            acc[k][1] = _mm512_add_pd(acc[k][1], hi);
+            if (dy) {
+                acc[k][2] = _mm512_add_pd(acc[k][2], bz_lo(w));
+                acc[k][3] = _mm512_add_pd(acc[k][3], bz_hi(w));
+            } else {
+                acc[k][2] = _mm512_add_pd(acc[k][2], _mm512_mul_pd(lo, lo));
+                acc[k][3] = _mm512_add_pd(acc[k][3], _mm512_mul_pd(hi, hi));
+            }
+        }
+    for (int k = 0; k < nb; k++) {
+        _mm512_storeu_pd(s1 + c0 + 16 * k, acc[k][0]);
+        _mm512_storeu_pd(s1 + c0 + 16 * k + 8, acc[k][1]);
+        _mm512_storeu_pd(s2 + c0 + 16 * k, acc[k][2]);
+        _mm512_storeu_pd(s2 + c0 + 16 * k + 8, acc[k][3]);
+    }
+}
+
+NN_ZMM_TARGET static void bz_sums(const void *x, const void *dy, int bf16, int relu, size_t rows,
+                                  int C, const nn_bnsplit *q, double *s1, double *s2)
+{
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        const int nb = C - c0 >= 64 ? 4 : (C - c0) / 16;
+#define BZ(nbk)                                                                             \
+    (dy ? (bf16 ? (relu ? bz_sum(x, dy, 1, 1, rows, C, c0, nbk, q, s1, s2)                  \
+                        : bz_sum(x, dy, 1, 0, rows, C, c0, nbk, q, s1, s2))                 \
+                : (relu ? bz_sum(x, dy, 0, 1, rows, C, c0, nbk, q, s1, s2)                  \
+                        : bz_sum(x, dy, 0, 0, rows, C, c0, nbk, q, s1, s2)))                \
+        : (bf16 ? bz_sum(x, NULL, 1, 0, rows, C, c0, nbk, q, s1, s2)                        \
+                : bz_sum(x, NULL, 0, 0, rows, C, c0, nbk, q, s1, s2)))
+        if (nb == 4)
+            BZ(4);
+        else if (nb == 3)
+            BZ(3);
+        else if (nb == 2)
+            BZ(2);
+        else
+            BZ(1);
+#undef BZ
+    }
+}
+
+/* forward (dy == NULL): y = x a + b, ReLU; backward: dx = a (g - k1 - x_hat k2) */
+NN_ZMM_TARGET static inline void bz_apply_t(const void *x, const void *dy, void *out,
+                                            const int bf16, const int relu, size_t rows, int C,
+                                            const nn_bnsplit *q)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < C; c += 16) {
+            const size_t o = r * (size_t)C + (size_t)c;
+            __m512 v = bz_ld(x, bf16, o), a = _mm512_loadu_ps(q->a + c);
+            if (!dy) {
+                v = _mm512_add_ps(_mm512_mul_ps(v, a), _mm512_loadu_ps(q->b + c));
+                if (relu)
+                    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            } else {
+                __m512 g = bz_g(v, bz_ld(dy, bf16, o), relu, q->a + c, q->b + c);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_loadu_ps(q->mean + c)),
+                                          _mm512_loadu_ps(q->rstd + c));
+                v = _mm512_mul_ps(a, _mm512_sub_ps(_mm512_sub_ps(g, _mm512_loadu_ps(q->k1 + c)),
+                                                   _mm512_mul_ps(xh, _mm512_loadu_ps(q->k2 + c))));
+            }
+            bz_st(out, bf16, o, v);
+        }
+}
+
+NN_ZMM_TARGET static void bz_apply(const void *x, const void *dy, void *out, int bf16, int relu,
+                                   size_t rows, int C, const nn_bnsplit *q)
+{
+    if (bf16)
+        relu ? bz_apply_t(x, dy, out, 1, 1, rows, C, q) : bz_apply_t(x, dy, out, 1, 0, rows, C, q);
+    else
+        relu ? bz_apply_t(x, dy, out, 0, 1, rows, C, q) : bz_apply_t(x, dy, out, 0, 0, rows, C, q);
+}
+#endif
+
 static void bn_split_run(const nn_step *s, nn_bnsplit *q)
 {
     const int C = q->C;
@@ -886,6 +1064,16 @@ static void bn_split_run(const nn_step *s, nn_bnsplit *q)
     const void *x = mem_ptr(q->src);
     if (s->sk == SK_FSUM || s->sk == SK_BSUM)
         memset(q->s1, 0, 2 * (size_t)C * sizeof *q->s1);
+#ifdef NN_ZMM
+    if (C % 16 == 0 && zmm_ok()) {
+        const void *dy = s->sk == SK_BSUM || s->sk == SK_BAPPLY ? mem_ptr(q->ddst) : NULL;
+        if (s->sk == SK_FSUM || s->sk == SK_BSUM)
+            bz_sums(x, dy, q->bf16, q->relu, rows, C, q, q->s1, q->s2);
+        else
+            bz_apply(x, dy, mem_ptr(dy ? q->dsrc : q->dst), q->bf16, q->relu, rows, C, q);
+        return;
+    }
+#endif
     if (s->sk == SK_FSUM)
         bn_fsum(x, q->bf16, rows, C, q->s1, q->s2, t0);
     else if (s->sk == SK_FAPPLY)
@@ -1022,8 +1210,6 @@ out:
     return rc;
 }
 
-int eg_model_own_kernels = 1;
-
 /* ---- max pooling 2x2, stride 2, NHWC: expgraph's kernels ----------------------------
  * oneDNN's training-mode max pooling zeroes the input gradient in a pass of its own before
  * scattering into it, and the ReLU after the pooling (model.c pools first) costs a pass each
@@ -1096,11 +1282,7 @@ static void pool_bwd_sc(const void *dy, const void *y, const uint8_t *ws, void *
     })
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define NN_ZMM 1
-#define NN_ZMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-
+#ifdef NN_ZMM
 NN_ZMM_TARGET static inline __m512 zld(const void *p, int bf16, size_t i, __mmask16 m)
 {
     if (!bf16)
@@ -1167,11 +1349,14 @@ NN_ZMM_TARGET static void pool_fwd_zmm(const void *x, void *y, uint8_t *ws, int 
                                        int H, int W, int C, int relu)
 {
     if (C == 16)
-        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, 16, relu) : pool_fwd_z(x, y, ws, 0, B, H, W, 16, relu);
+        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, 16, relu)
+             : pool_fwd_z(x, y, ws, 0, B, H, W, 16, relu);
     else if (C == 32)
-        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, 32, relu) : pool_fwd_z(x, y, ws, 0, B, H, W, 32, relu);
+        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, 32, relu)
+             : pool_fwd_z(x, y, ws, 0, B, H, W, 32, relu);
     else
-        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, C, relu) : pool_fwd_z(x, y, ws, 0, B, H, W, C, relu);
+        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, C, relu)
+             : pool_fwd_z(x, y, ws, 0, B, H, W, C, relu);
 }
 
 NN_ZMM_TARGET static void pool_bwd_zmm(const void *dy, const void *y, const uint8_t *ws,
@@ -1189,21 +1374,6 @@ NN_ZMM_TARGET static void pool_bwd_zmm(const void *dy, const void *y, const uint
 }
 #endif
 
-static int pool_zmm(void)
-{
-#ifdef NN_ZMM
-    static int have = -1;
-    if (have < 0) {
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-    }
-    return have;
-#else
-    return 0;
-#endif
-}
-
 /* forward (dy == NULL) or backward: AVX-512 (with BF16) where the CPU has it, else scalar;
  * both give the same bits */
 static void pool_run(const void *x, void *y, uint8_t *ws, const void *dy, void *dx, int bf16,
@@ -1212,7 +1382,7 @@ static void pool_run(const void *x, void *y, uint8_t *ws, const void *dy, void *
     if (dy && (d[1] % 2 || d[2] % 2)) /* the last row or column is in no window */
         memset(dx, 0, (size_t)d[0] * d[1] * d[2] * d[3] * (bf16 ? 2 : 4));
 #ifdef NN_ZMM
-    if (pool_zmm() && eg_model_own_kernels != 2) {
+    if (zmm_ok()) {
         if (dy)
             pool_bwd_zmm(dy, y, ws, dx, bf16, d[0], d[1], d[2], d[3], relu);
         else

@@ -2148,9 +2148,10 @@ END_TEST
 /* expgraph's own kernels (2x2 max pooling with the ReLU after it fused, forward and backward)
  * give oneDNN's loss, gradient, running statistics and evaluation bit for bit: inputs mostly
  * 0, so that convolutions give equal outputs and pooling windows hold ties (oneDNN takes the
- * first maximum in (kh, kw) order), negative maxima (the ReLU's zeros and its zero gradient), odd sizes (a row and a
- * column in no window), channel counts off the vector width, f32 and bf16, the AVX-512 and
- * the portable kernels; then the CNN with norms before the pooling. _i: 0 f32, 1 bf16. */
+ * first maximum in (kh, kw) order), negative maxima (the ReLU's zeros and its zero
+ * gradient), odd sizes (a row and a column in no window), channel counts off the vector
+ * width, f32 and bf16, the AVX-512 and the portable kernels, the CNN without and with norms
+ * before the pooling. _i: 0 f32, 1 bf16. */
 START_TEST(test_own_kernels)
 {
     static const struct {
@@ -2217,6 +2218,46 @@ START_TEST(test_own_kernels)
 }
 END_TEST
 
+/* The micro-batch batch norm's AVX-512 kernels (channels a multiple of 16) give what the
+ * portable ones give, bit for bit: loss, gradient, running statistics, 1 and 2 threads.
+ * _i: 0 f32, 1 bf16. */
+START_TEST(test_own_kernels_micro)
+{
+    for (int width = 16; width <= 20; width += 4) { /* 20: the portable kernels both times */
+        eg_model_spec s = mk_resnet(8, width, EG_NORM_BATCH, 2, _i ? EG_PREC_BF16 : EG_PREC_F32);
+        eg_shape in = {3, 8, 8};
+        eg_model *m = mk_model(&s, in, 5);
+        const int B = 20, micro = 6;
+        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+        eg_rng r;
+        eg_rng_seed(&r, 28, EG_STREAM_INIT, (uint64_t)(width + _i));
+        float *p = malloc(np * sizeof *p);
+        eg_model_init_params(m, p, &r);
+        float *x = rand_floats((size_t)B * 3 * 8 * 8, &r, -1, 2);
+        int32_t *y = rand_labels(B, 5, &r);
+        float *g[2], *st[2], loss[2];
+        for (int v = 0; v < 2; v++) {
+            eg_model_own_kernels = v + 1;
+            g[v] = malloc(np * sizeof *g[v]);
+            st[v] = calloc(ns, sizeof *st[v]);
+            eg_model_init_stats(m, st[v]);
+            loss[v] = micro_run(m, micro, 2 - v, p, st[v], x, y, B, g[v]);
+        }
+        eg_model_own_kernels = 1;
+        ck_assert_msg(isfinite(loss[0]) && loss[0] == loss[1], "width %d: loss %.9g vs %.9g",
+                      width, loss[0], loss[1]);
+        ck_assert_msg(!memcmp(g[0], g[1], np * sizeof *g[0]), "width %d: gradients differ",
+                      width);
+        ck_assert_msg(!memcmp(st[0], st[1], ns * sizeof *st[0]), "width %d: statistics differ",
+                      width);
+        for (int v = 0; v < 2; v++)
+            free(g[v]), free(st[v]);
+        eg_model_free(m);
+        free(p), free(x), free(y);
+    }
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -2262,6 +2303,7 @@ static Suite *model_suite(void)
     tcase_add_loop_test(tc, test_micro_batches, 0, 4);
     tcase_add_test(tc, test_micro_bad);
     tcase_add_loop_test(tc, test_own_kernels, 0, 2);
+    tcase_add_loop_test(tc, test_own_kernels_micro, 0, 2);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("training");
     tcase_set_timeout(tt, 300);
