@@ -20,6 +20,7 @@
  * is shared and noisy: best-of estimates what the code can do).
  *
  * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet|big] [--big]
+ *                    [--onednn]
  */
 #include "common.h"
 #include "model.h"
@@ -204,14 +205,16 @@ static run bench_one(const eg_model *m, eg_shape in, int B, int threads, int pro
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_model [--csv] [--time SECONDS] [--reps N] "
-               "[--only mlp|cnn|resnet|big] [--big]\n"
+               "[--only mlp|cnn|resnet|big] [--big] [--onednn]\n"
                "  --csv         print CSV (section,model,batch,threads,phase,time_share,\n"
                "                samples_per_s,gflops,peak_gflops,peak_frac) instead of tables\n"
                "  --time S      minimum seconds per timed repetition (default 0.5)\n"
                "  --reps N      timed repetitions per figure, the best is kept (default 5)\n"
                "  --only KIND   just the models of one kind (the peak is always measured)\n"
                "  --big         also ResNet-56 (3x32x32, batch 128) and ResNet-50 (imagenet\n"
-               "                stem, 3x224x224, batch 32), 1 thread (--only big: just those)\n");
+               "                stem, 3x224x224, batch 32), 1 thread (--only big: just those)\n"
+               "  --onednn      oneDNN for every layer (not expgraph's pooling kernels: the\n"
+               "                same results, for comparing speed)\n");
 }
 
 /* the benchmarked models: each in f32 and bf16 */
@@ -382,6 +385,8 @@ int main(int argc, char **argv)
             csv = 1;
         else if (!strcmp(argv[i], "--big"))
             big = 1;
+        else if (!strcmp(argv[i], "--onednn"))
+            eg_model_own_kernels = 0;
         else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
             if (eg_parse_double(argv[++i], &g_time) || !(g_time > 0)) {
                 fprintf(stderr, "bench_model: --time wants a positive number\n");

@@ -1,7 +1,8 @@
 /* bench_threads.c - threads sharing one node (train.micro_batch) and evaluation on all threads.
  *
  * Measures, in one run (compare the ratios: the machine is shared and noisy):
- *   - one node of resnet-20 (batch norm, 3x32x32, batch 128) in f32 and bf16: samples/s of
+ *   - one node of resnet-20 (--depth: another CIFAR ResNet, e.g. 56; batch norm, 3x32x32,
+ *     batch 128) in f32 and bf16: samples/s of
  *     eg_model_loss_grad on the whole batch (1 thread: how a node trained before micro-batches)
  *     and of eg_model_loss_grad_micro with micro-batches of 16, 32 and 64 on 1 and on 2
  *     threads; the speed-up 2 threads / 1 thread at each micro-batch size;
@@ -9,7 +10,7 @@
  *     EG_EVAL_BATCH, as the runner evaluates x_bar: samples/s on 1 and on 2 threads.
  * Each figure is the best of --reps repetitions of at least --time seconds.
  *
- * usage: bench_threads [--time SECONDS] [--reps N]
+ * usage: bench_threads [--time SECONDS] [--reps N] [--depth D]
  */
 #include "common.h"
 #include "measure.h"
@@ -129,12 +130,14 @@ static void eval_call(void *a)
     }
 }
 
-static eg_model *resnet20(eg_precision prec)
+static int g_depth = 20;
+
+static eg_model *resnet(eg_precision prec)
 {
     eg_model_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.kind = EG_MODEL_RESNET;
-    spec.depth = 20;
+    spec.depth = g_depth;
     spec.width = 16;
     spec.norm = EG_NORM_BATCH;
     spec.groups = 2;
@@ -153,23 +156,25 @@ int main(int argc, char **argv)
             g_time = strtod(argv[++i], NULL);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             g_reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--depth") && i + 1 < argc)
+            g_depth = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_threads [--time SECONDS] [--reps N]\n");
+            fprintf(stderr, "usage: bench_threads [--time SECONDS] [--reps N] [--depth D]\n");
             return 2;
         }
     }
-    if (g_time <= 0 || g_reps < 1) {
-        fprintf(stderr, "bench_threads: --time and --reps must be positive\n");
+    if (g_time <= 0 || g_reps < 1 || g_depth < 8 || (g_depth - 2) % 6) {
+        fprintf(stderr, "bench_threads: --time and --reps must be positive, --depth 6n + 2\n");
         return 2;
     }
     eg_err err = {0};
-    printf("one node of resnet-20 (batch norm), 3x32x32, batch %d: samples/s (best of %d x "
-           "%.1f s)\n", B, g_reps, g_time);
+    printf("one node of resnet-%d (batch norm), 3x32x32, batch %d: samples/s (best of %d x "
+           "%.1f s)\n", g_depth, B, g_reps, g_time);
     printf("%-5s %-22s %10s %10s %8s\n", "prec", "path", "1 thread", "2 threads", "2t / 1t");
     static const int micros[] = {16, 32, 64};
     for (int pi = 0; pi < 2; pi++) {
         eg_precision prec = pi ? EG_PREC_BF16 : EG_PREC_F32;
-        eg_model *m = resnet20(prec);
+        eg_model *m = resnet(prec);
         state s;
         state_init(&s, m, B, 16);
         eg_work *w0;
@@ -202,7 +207,7 @@ int main(int argc, char **argv)
         state_free(&s);
         eg_model_free(m);
     }
-    eg_model *m = resnet20(EG_PREC_F32);
+    eg_model *m = resnet(EG_PREC_F32);
     state s;
     state_init(&s, m, NEVAL, B);
     eg_work *ws[2];
@@ -213,8 +218,8 @@ int main(int argc, char **argv)
     double e1 = best_rate(eval_call, &j, NEVAL);
     j.threads = 2;
     double e2 = best_rate(eval_call, &j, NEVAL);
-    printf("\nevaluation of one model (resnet-20 f32, %d samples in chunks of %d): samples/s\n",
-           NEVAL, EG_EVAL_BATCH);
+    printf("\nevaluation of one model (resnet-%d f32, %d samples in chunks of %d): samples/s\n",
+           g_depth, NEVAL, EG_EVAL_BATCH);
     printf("  1 thread %.0f, 2 threads %.0f: %.2fx\n", e1, e2, e2 / e1);
     for (int i = 0; i < 2; i++)
         eg_work_free(ws[i]);

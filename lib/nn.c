@@ -5,6 +5,7 @@
 #include "nn.h"
 
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -29,8 +30,12 @@ typedef struct nn_step {
     size_t s_off;
     int c;
     float unbias; /* n / (n - 1), n = values per channel */
-    int sk;       /* 0: the above; else a micro-batch batch-norm step (SK_*) on bns[bn] */
+    int sk;       /* 0: the above; else a micro-batch batch-norm step (SK_*) on bns[bn], or
+                     one of expgraph's own kernels (SK_POOLF, SK_POOLB) on arg[] */
     int bn;
+    int shape[4]; /* own kernels: the input's B, H, W, C */
+    int relu;     /* own kernels: a ReLU fused after the op */
+    int bf16;     /* own kernels: bf16 activations */
 } nn_step;
 
 /* Batch norm in a micro-batch plan (eg_work.split): statistics over the whole node batch,
@@ -38,7 +43,7 @@ typedef struct nn_step {
  * (sums of x and x^2) ends a segment, SK_FAPPLY (y = x a + b, ReLU) begins the next; backward:
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
-enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY };
+enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -799,6 +804,32 @@ static void row_out(void *buf, int bf16, size_t r, int C, const float *v)
 #define NN_CLONES
 #endif
 
+/* AVX-512 versions of some kernels (with BF16 instructions where oneDNN's values need them),
+ * picked at run time where the CPU has them; each computes what its portable version computes,
+ * operation for operation (check_model compares them) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define NN_ZMM 1
+#define NN_ZMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+int eg_model_own_kernels = 1;
+
+static int zmm_ok(void)
+{
+#ifdef NN_ZMM
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+    }
+    return have && eg_model_own_kernels != 2;
+#else
+    return 0;
+#endif
+}
+
 NN_CLONES static void bn_fsum(const void *x, int bf16, size_t rows, int C, double *restrict s1,
                               double *restrict s2, float *restrict tmp)
 {
@@ -873,6 +904,158 @@ NN_CLONES static void bn_bapply(const void *x, const void *dy, void *dx, int bf1
     }
 }
 
+/* The micro-batch batch norm in AVX-512 when C is a multiple of 16: up to 64 channels per
+ * pass over the rows, their sums in registers (the portable loop sets up an inner loop per row
+ * of C values and keeps the sums in memory). Per channel the same operations in the same
+ * order; bf16 stores round as bf16_round does (no flush of subnormals). */
+#ifdef NN_ZMM
+NN_ZMM_TARGET static inline __m512 bz_ld(const void *p, const int bf16, size_t i)
+{
+    if (!bf16)
+        return _mm512_loadu_ps((const float *)p + i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+NN_ZMM_TARGET static inline void bz_st(void *p, const int bf16, size_t i, __m512 v)
+{
+    if (!bf16) {
+        _mm512_storeu_ps((float *)p + i, v);
+        return;
+    }
+    const __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
+    _mm256_storeu_si256((__m256i *)((uint16_t *)p + i),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+}
+
+/* the halves of 16 floats as doubles */
+NN_ZMM_TARGET static inline __m512d bz_lo(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+}
+NN_ZMM_TARGET static inline __m512d bz_hi(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+/* dy masked by the ReLU recomputed from x (x a + b > 0) */
+NN_ZMM_TARGET static inline __m512 bz_g(__m512 x, __m512 dy, const int relu, const float *a,
+                                        const float *b)
+{
+    if (!relu)
+        return dy;
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(x, _mm512_loadu_ps(a)), _mm512_loadu_ps(b));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), dy);
+}
+
+/* sums over rows of channels c0 .. c0 + 16 nb: forward (dy == NULL) s1 += x, s2 += x x; backward
+ * s1 += g, s2 += g x_hat */
+NN_ZMM_TARGET static inline void bz_sum(const void *x, const void *dy, const int bf16,
+                                        const int relu, size_t rows, int C, int c0, const int nb,
+                                        const nn_bnsplit *q, double *s1, double *s2)
+{
+    __m512d acc[4][4];
+    for (int k = 0; k < nb; k++) {
+        acc[k][0] = _mm512_loadu_pd(s1 + c0 + 16 * k);
+        acc[k][1] = _mm512_loadu_pd(s1 + c0 + 16 * k + 8);
+        acc[k][2] = _mm512_loadu_pd(s2 + c0 + 16 * k);
+        acc[k][3] = _mm512_loadu_pd(s2 + c0 + 16 * k + 8);
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (int k = 0; k < nb; k++) {
+            const int c = c0 + 16 * k;
+            const size_t o = r * (size_t)C + (size_t)c;
+            __m512 v = bz_ld(x, bf16, o), w;
+            if (dy) {
+                w = bz_g(v, bz_ld(dy, bf16, o), relu, q->a + c, q->b + c);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_loadu_ps(q->mean + c)),
+                                          _mm512_loadu_ps(q->rstd + c));
+                v = w;
+                w = _mm512_mul_ps(w, xh);
+            }
+            __m512d lo = bz_lo(v), hi = bz_hi(v);
+            acc[k][0] = _mm512_add_pd(acc[k][0], lo);
+            acc[k][1] = _mm512_add_pd(acc[k][1], hi);
+            if (dy) {
+                acc[k][2] = _mm512_add_pd(acc[k][2], bz_lo(w));
+                acc[k][3] = _mm512_add_pd(acc[k][3], bz_hi(w));
+            } else {
+                acc[k][2] = _mm512_add_pd(acc[k][2], _mm512_mul_pd(lo, lo));
+                acc[k][3] = _mm512_add_pd(acc[k][3], _mm512_mul_pd(hi, hi));
+            }
+        }
+    for (int k = 0; k < nb; k++) {
+        _mm512_storeu_pd(s1 + c0 + 16 * k, acc[k][0]);
+        _mm512_storeu_pd(s1 + c0 + 16 * k + 8, acc[k][1]);
+        _mm512_storeu_pd(s2 + c0 + 16 * k, acc[k][2]);
+        _mm512_storeu_pd(s2 + c0 + 16 * k + 8, acc[k][3]);
+    }
+}
+
+NN_ZMM_TARGET static void bz_sums(const void *x, const void *dy, int bf16, int relu, size_t rows,
+                                  int C, const nn_bnsplit *q, double *s1, double *s2)
+{
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        const int nb = C - c0 >= 64 ? 4 : (C - c0) / 16;
+#define BZ(nbk)                                                                             \
+    (dy ? (bf16 ? (relu ? bz_sum(x, dy, 1, 1, rows, C, c0, nbk, q, s1, s2)                  \
+                        : bz_sum(x, dy, 1, 0, rows, C, c0, nbk, q, s1, s2))                 \
+                : (relu ? bz_sum(x, dy, 0, 1, rows, C, c0, nbk, q, s1, s2)                  \
+                        : bz_sum(x, dy, 0, 0, rows, C, c0, nbk, q, s1, s2)))                \
+        : (bf16 ? bz_sum(x, NULL, 1, 0, rows, C, c0, nbk, q, s1, s2)                        \
+                : bz_sum(x, NULL, 0, 0, rows, C, c0, nbk, q, s1, s2)))
+        if (nb == 4)
+            BZ(4);
+        else if (nb == 3)
+            BZ(3);
+        else if (nb == 2)
+            BZ(2);
+        else
+            BZ(1);
+#undef BZ
+    }
+}
+
+/* forward (dy == NULL): y = x a + b, ReLU; backward: dx = a (g - k1 - x_hat k2) */
+NN_ZMM_TARGET static inline void bz_apply_t(const void *x, const void *dy, void *out,
+                                            const int bf16, const int relu, size_t rows, int C,
+                                            const nn_bnsplit *q)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < C; c += 16) {
+            const size_t o = r * (size_t)C + (size_t)c;
+            __m512 v = bz_ld(x, bf16, o), a = _mm512_loadu_ps(q->a + c);
+            if (!dy) {
+                v = _mm512_add_ps(_mm512_mul_ps(v, a), _mm512_loadu_ps(q->b + c));
+                if (relu)
+                    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            } else {
+                __m512 g = bz_g(v, bz_ld(dy, bf16, o), relu, q->a + c, q->b + c);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_loadu_ps(q->mean + c)),
+                                          _mm512_loadu_ps(q->rstd + c));
+                v = _mm512_mul_ps(a, _mm512_sub_ps(_mm512_sub_ps(g, _mm512_loadu_ps(q->k1 + c)),
+                                                   _mm512_mul_ps(xh, _mm512_loadu_ps(q->k2 + c))));
+            }
+            bz_st(out, bf16, o, v);
+        }
+}
+
+NN_ZMM_TARGET static void bz_apply(const void *x, const void *dy, void *out, int bf16, int relu,
+                                   size_t rows, int C, const nn_bnsplit *q)
+{
+    if (bf16)
+        relu ? bz_apply_t(x, dy, out, 1, 1, rows, C, q) : bz_apply_t(x, dy, out, 1, 0, rows, C, q);
+    else
+        relu ? bz_apply_t(x, dy, out, 0, 1, rows, C, q) : bz_apply_t(x, dy, out, 0, 0, rows, C, q);
+}
+#endif
+
 static void bn_split_run(const nn_step *s, nn_bnsplit *q)
 {
     const int C = q->C;
@@ -881,6 +1064,16 @@ static void bn_split_run(const nn_step *s, nn_bnsplit *q)
     const void *x = mem_ptr(q->src);
     if (s->sk == SK_FSUM || s->sk == SK_BSUM)
         memset(q->s1, 0, 2 * (size_t)C * sizeof *q->s1);
+#ifdef NN_ZMM
+    if (C % 16 == 0 && zmm_ok()) {
+        const void *dy = s->sk == SK_BSUM || s->sk == SK_BAPPLY ? mem_ptr(q->ddst) : NULL;
+        if (s->sk == SK_FSUM || s->sk == SK_BSUM)
+            bz_sums(x, dy, q->bf16, q->relu, rows, C, q, q->s1, q->s2);
+        else
+            bz_apply(x, dy, mem_ptr(dy ? q->dsrc : q->dst), q->bf16, q->relu, rows, C, q);
+        return;
+    }
+#endif
     if (s->sk == SK_FSUM)
         bn_fsum(x, q->bf16, rows, C, q->s1, q->s2, t0);
     else if (s->sk == SK_FAPPLY)
@@ -978,9 +1171,13 @@ static int build_gn(bctx *b, eg_err *err)
     return EG_OK;
 }
 
+static int relu_fused(const nn_net *n, int i);
+
 static int build_relu(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
+    if (relu_fused(b->n, (int)(op - b->n->op)))
+        return EG_OK; /* in the pooling's kernels */
     dnnl_data_type_t dt = act_dt(b->n);
     dnnl_memory_desc_t md = md_tensor(b->n, op->out, b->B, dt);
     dnnl_eltwise_desc_t d;
@@ -1013,10 +1210,252 @@ out:
     return rc;
 }
 
+/* ---- max pooling 2x2, stride 2, NHWC: expgraph's kernels ----------------------------
+ * oneDNN's training-mode max pooling zeroes the input gradient in a pass of its own before
+ * scattering into it, and the ReLU after the pooling (model.c pools first) costs a pass each
+ * way. These do pooling and ReLU in one pass each way, with oneDNN's values bit for bit: the
+ * window's first maximum in (kh, kw) order, from -FLT_MAX; the ReLU as max(v, 0); its
+ * gradient as dy * (y > 0); the input gradient 0 + g at the maximum (oneDNN adds into the
+ * zeroed gradient) and 0 elsewhere. ws keeps the maximum's index (0..3) per output value. */
+
+/* a bf16 value as oneDNN stores a float that is one already (vcvtneps2bf16): subnormals
+ * flushed to zero */
+static inline uint16_t bf16_keep(uint16_t h) { return (h & 0x7f80u) ? h : (uint16_t)(h & 0x8000u); }
+
+static inline float pool_ld(const void *p, int bf16, size_t i)
+{
+    return bf16 ? bf16_load(p, i) : ((const float *)p)[i];
+}
+
+/* the loops over output pixels: o indexes the output pixel's C values, in[] the window's */
+#define POOL_PIXELS(B, H, W, C, ...)                                                        \
+    for (int n_ = 0; n_ < (B); n_++)                                                        \
+        for (int oh_ = 0; oh_ < (H) / 2; oh_++)                                             \
+            for (int ow_ = 0; ow_ < (W) / 2; ow_++) {                                       \
+                const size_t o = (((size_t)n_ * ((H) / 2) + oh_) * ((W) / 2) + ow_) * (C);  \
+                const size_t i0_ = (((size_t)n_ * (H) + 2 * oh_) * (W) + 2 * ow_) * (C);    \
+                const size_t in[4] = {i0_, i0_ + (C), i0_ + (size_t)(W) * (C),              \
+                                      i0_ + (size_t)(W) * (C) + (C)};                       \
+                __VA_ARGS__                                                                 \
+            }
+
+static void pool_fwd_sc(const void *x, void *y, uint8_t *ws, int bf16, int B, int H, int W,
+                        int C, int relu)
+{
+    POOL_PIXELS(B, H, W, C, {
+        for (int c = 0; c < C; c++) {
+            float m = -FLT_MAX;
+            int k = 0;
+            for (int j = 0; j < 4; j++) {
+                float v = pool_ld(x, bf16, in[j] + c);
+                if (m < v)
+                    m = v, k = j;
+            }
+            if (relu && !(m > 0.0f))
+                m = 0.0f;
+            if (bf16)
+                ((uint16_t *)y)[o + c] = bf16_keep(bf16_round(m));
+            else
+                ((float *)y)[o + c] = m;
+            ws[o + c] = (uint8_t)k;
+        }
+    })
+}
+
+static void pool_bwd_sc(const void *dy, const void *y, const uint8_t *ws, void *dx, int bf16,
+                        int B, int H, int W, int C, int relu)
+{
+    POOL_PIXELS(B, H, W, C, {
+        for (int c = 0; c < C; c++) {
+            float g = pool_ld(dy, bf16, o + c);
+            if (relu && !(pool_ld(y, bf16, o + c) > 0.0f))
+                g = g * 0.0f;
+            g = 0.0f + g;
+            for (int j = 0; j < 4; j++) {
+                float v = ws[o + c] == j ? g : 0.0f;
+                if (bf16)
+                    ((uint16_t *)dx)[in[j] + c] = bf16_keep(bf16_round(v));
+                else
+                    ((float *)dx)[in[j] + c] = v;
+            }
+        }
+    })
+}
+
+#ifdef NN_ZMM
+NN_ZMM_TARGET static inline __m512 zld(const void *p, int bf16, size_t i, __mmask16 m)
+{
+    if (!bf16)
+        return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+NN_ZMM_TARGET static inline void zst(void *p, int bf16, size_t i, __mmask16 m, __m512 v)
+{
+    if (!bf16)
+        _mm512_mask_storeu_ps((float *)p + i, m, v);
+    else
+        _mm256_mask_storeu_epi16((uint16_t *)p + i, m, (__m256i)_mm512_cvtneps_pbh(v));
+}
+
+NN_ZMM_TARGET static inline void pool_fwd_z(const void *x, void *y, uint8_t *ws, const int bf16,
+                                            int B, int H, int W, const int C, int relu)
+{
+    const __m512 lowest = _mm512_set1_ps(-FLT_MAX), zero = _mm512_setzero_ps();
+    POOL_PIXELS(B, H, W, C, {
+        for (int c = 0; c < C; c += 16) {
+            __mmask16 t = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
+            __m512 m = lowest;
+            __m512i k = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                __m512 v = zld(x, bf16, in[j] + c, t);
+                __mmask16 gt = _mm512_cmp_ps_mask(m, v, _CMP_LT_OS);
+                m = _mm512_mask_mov_ps(m, gt, v);
+                k = _mm512_mask_mov_epi32(k, gt, _mm512_set1_epi32(j));
+            }
+            if (relu)
+                m = _mm512_max_ps(m, zero); /* oneDNN's ReLU: vmaxps(v, 0) */
+            zst(y, bf16, o + c, t, m);
+            _mm512_mask_cvtepi32_storeu_epi8(ws + o + c, t, k);
+        }
+    })
+}
+
+NN_ZMM_TARGET static inline void pool_bwd_z(const void *dy, const void *y, const uint8_t *ws,
+                                            void *dx, const int bf16, int B, int H, int W,
+                                            const int C, int relu)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    POOL_PIXELS(B, H, W, C, {
+        for (int c = 0; c < C; c += 16) {
+            __mmask16 t = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
+            __m512 g = zld(dy, bf16, o + c, t);
+            if (relu) {
+                __mmask16 pos = _mm512_cmp_ps_mask(zld(y, bf16, o + c, t), zero, _CMP_GT_OS);
+                g = _mm512_mask_mov_ps(_mm512_mul_ps(g, zero), pos, g);
+            }
+            g = _mm512_add_ps(zero, g);
+            __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(t, ws + o + c));
+            for (int j = 0; j < 4; j++)
+                zst(dx, bf16, in[j] + c, t,
+                    _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(j)), g));
+        }
+    })
+}
+
+/* specialised for the data type and C = 16 and 32 (the Fashion CNN's) */
+NN_ZMM_TARGET static void pool_fwd_zmm(const void *x, void *y, uint8_t *ws, int bf16, int B,
+                                       int H, int W, int C, int relu)
+{
+    if (C == 16)
+        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, 16, relu)
+             : pool_fwd_z(x, y, ws, 0, B, H, W, 16, relu);
+    else if (C == 32)
+        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, 32, relu)
+             : pool_fwd_z(x, y, ws, 0, B, H, W, 32, relu);
+    else
+        bf16 ? pool_fwd_z(x, y, ws, 1, B, H, W, C, relu)
+             : pool_fwd_z(x, y, ws, 0, B, H, W, C, relu);
+}
+
+NN_ZMM_TARGET static void pool_bwd_zmm(const void *dy, const void *y, const uint8_t *ws,
+                                       void *dx, int bf16, int B, int H, int W, int C, int relu)
+{
+    if (C == 16)
+        bf16 ? pool_bwd_z(dy, y, ws, dx, 1, B, H, W, 16, relu)
+             : pool_bwd_z(dy, y, ws, dx, 0, B, H, W, 16, relu);
+    else if (C == 32)
+        bf16 ? pool_bwd_z(dy, y, ws, dx, 1, B, H, W, 32, relu)
+             : pool_bwd_z(dy, y, ws, dx, 0, B, H, W, 32, relu);
+    else
+        bf16 ? pool_bwd_z(dy, y, ws, dx, 1, B, H, W, C, relu)
+             : pool_bwd_z(dy, y, ws, dx, 0, B, H, W, C, relu);
+}
+#endif
+
+/* forward (dy == NULL) or backward: AVX-512 (with BF16) where the CPU has it, else scalar;
+ * both give the same bits */
+static void pool_run(const void *x, void *y, uint8_t *ws, const void *dy, void *dx, int bf16,
+                     const int *d, int relu)
+{
+    if (dy && (d[1] % 2 || d[2] % 2)) /* the last row or column is in no window */
+        memset(dx, 0, (size_t)d[0] * d[1] * d[2] * d[3] * (bf16 ? 2 : 4));
+#ifdef NN_ZMM
+    if (zmm_ok()) {
+        if (dy)
+            pool_bwd_zmm(dy, y, ws, dx, bf16, d[0], d[1], d[2], d[3], relu);
+        else
+            pool_fwd_zmm(x, y, ws, bf16, d[0], d[1], d[2], d[3], relu);
+        return;
+    }
+#endif
+    if (dy)
+        pool_bwd_sc(dy, y, ws, dx, bf16, d[0], d[1], d[2], d[3], relu);
+    else
+        pool_fwd_sc(x, y, ws, bf16, d[0], d[1], d[2], d[3], relu);
+}
+
+static void own_run(const nn_step *s)
+{
+    void *a0 = mem_ptr(s->arg[0].memory), *a1 = mem_ptr(s->arg[1].memory);
+    uint8_t *ws = mem_ptr(s->arg[2].memory);
+    if (s->sk == SK_POOLF)
+        pool_run(a0, a1, ws, NULL, NULL, s->bf16, s->shape, s->relu);
+    else
+        pool_run(NULL, a1, ws, a0, mem_ptr(s->arg[3].memory), s->bf16, s->shape, s->relu);
+}
+
+/* whether op i is a 2x2/2 max pooling of NHWC tensors, run by pool_fwd / pool_bwd */
+static int pool_own(const nn_net *n, int i)
+{
+    const nn_op *op = &n->op[i];
+    if (!eg_model_own_kernels)
+        return 0;
+    const nn_tensor *T = &n->t[op->in], *O = &n->t[op->out];
+    return op->kind == NN_MAXPOOL && op->k == 0 && !T->flat && !T->nchw && !O->flat &&
+           !O->nchw;
+}
+
+/* whether op i is a ReLU fused into the pooling before it */
+static int relu_fused(const nn_net *n, int i)
+{
+    return i > 0 && n->op[i].kind == NN_RELU && n->op[i].in == n->op[i - 1].out &&
+           pool_own(n, i - 1);
+}
+
+static int build_pool_own(bctx *b, int i, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *T = &b->n->t[op->in];
+    nn_plan *p = b->p;
+    size_t nout = (size_t)b->B * (T->h / 2) * (T->w / 2) * T->c;
+    dnnl_memory_desc_t wmd = md_tag(1, nout ? (dnnl_dim_t)nout : 1, 0, 0, 0, dnnl_u8, dnnl_x);
+    dnnl_memory_t ws;
+    int rc = mem_new(p, b->n, &wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err);
+    for (int l = 0; l < 1 + (b->train && op->in != 0) && !rc; l++) {
+        if ((rc = split_step(b, l ? LIST_BW : LIST_FW, l ? SK_POOLB : SK_POOLF, 0, err)))
+            break;
+        nn_step *s = l ? &p->bw[p->nbw - 1] : &p->fw[p->nfw - 1];
+        s->phase = PH_POOL;
+        s->shape[0] = b->B, s->shape[1] = T->h, s->shape[2] = T->w, s->shape[3] = T->c;
+        s->relu = i + 1 < b->n->nop && relu_fused(b->n, i + 1);
+        s->bf16 = b->n->prec == EG_PREC_BF16;
+        arg(s, 0, l ? p->dif[op->out] : p->act[op->in]);
+        arg(s, 0, p->act[op->out]);
+        arg(s, 0, ws);
+        if (l)
+            arg(s, 0, p->dif[op->in]);
+    }
+    return rc;
+}
+
 /* max pooling (NN_MAXPOOL: k x k, stride, pad; k = 0: 2x2/2) or global average pooling
  * (NN_AVGPOOL) */
 static int build_pool(bctx *b, eg_err *err)
 {
+    if (pool_own(b->n, (int)(b->op - b->n->op)))
+        return build_pool_own(b, (int)(b->op - b->n->op), err);
     const nn_op *op = b->op;
     const nn_tensor *T = &b->n->t[op->in];
     int mx = op->kind == NN_MAXPOOL, mk = op->k ? op->k : 2, ms = op->k ? op->stride : 2,
@@ -1315,7 +1754,9 @@ static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
     }
     for (int t = 0; t < n->nt; t++) {
         dnnl_memory_desc_t md = md_tensor(n, t, B, t == last ? dnnl_f32 : dt);
-        if (t == 0 && (x_direct = dnnl_memory_desc_equal(&md, &xmd)))
+        /* one channel: NCHW and NHWC are the same bytes, the caller's x serves as it is */
+        if (t == 0 && (x_direct = dnnl_memory_desc_equal(&md, &xmd) ||
+                                  (dt == dnnl_f32 && !T0->flat && T0->c == 1)))
             rc = mem_new(p, n, &md, NULL, BIND_X, 0, &p->act[0], err);
         else
             rc = mem_new(p, n, &md, handle[t] ? handle[t] : DNNL_MEMORY_ALLOCATE, -1, 0,
@@ -1487,7 +1928,9 @@ static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, nn_b
         for (int i = 0; i < n && st == dnnl_success; i++) {
             const nn_step *s = &steps[i];
             double t0 = w->prof_on ? eg_now() : 0.0;
-            if (s->sk) {
+            if (s->sk >= SK_POOLF) {
+                own_run(s);
+            } else if (s->sk) {
                 bn_split_run(s, &bns[s->bn]);
             } else if (!s->p) {
                 stats_update(s, stats);

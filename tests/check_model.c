@@ -2145,6 +2145,119 @@ START_TEST(test_micro_bad)
 }
 END_TEST
 
+/* expgraph's own kernels (2x2 max pooling with the ReLU after it fused, forward and backward)
+ * give oneDNN's loss, gradient, running statistics and evaluation bit for bit: inputs mostly
+ * 0, so that convolutions give equal outputs and pooling windows hold ties (oneDNN takes the
+ * first maximum in (kh, kw) order), negative maxima (the ReLU's zeros and its zero
+ * gradient), odd sizes (a row and a column in no window), channel counts off the vector
+ * width, f32 and bf16, the AVX-512 and the portable kernels, the CNN without and with norms
+ * before the pooling. _i: 0 f32, 1 bf16. */
+START_TEST(test_own_kernels)
+{
+    static const struct {
+        int c, h, w, ch0, ch1, norm;
+    } cases[] = {{1, 28, 28, 16, 32, 0}, {2, 13, 11, 5, 19, 0}, {3, 12, 12, 8, 16, 1},
+                 {1, 9, 14, 33, 3, 2}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const int ch[] = {cases[k].ch0, cases[k].ch1}, hid[] = {12};
+        eg_model_spec s = mk_spec("cnn", hid, 1, ch, 2, 3);
+        s.precision = _i ? EG_PREC_BF16 : EG_PREC_F32;
+        s.norm = cases[k].norm == 1 ? EG_NORM_BATCH : cases[k].norm == 2 ? EG_NORM_GROUP
+                                                                          : EG_NORM_NONE;
+        s.groups = 1;
+        eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
+        eg_model *m = mk_model(&s, in, 7);
+        const int B = 6;
+        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+        const size_t dim = (size_t)in.c * in.h * in.w;
+        eg_rng r;
+        eg_rng_seed(&r, 27, EG_STREAM_INIT, (uint64_t)(k + 4 * _i));
+        float *p = malloc(np * sizeof *p), *x = malloc((size_t)B * dim * sizeof *x);
+        eg_model_init_params(m, p, &r);
+        for (size_t i = 0; i < (size_t)B * dim; i++) { /* mostly 0: equal outputs, ties */
+            uint64_t u = eg_rng_below(&r, 10);
+            x[i] = u < 7 ? 0.0f : u < 9 ? 1.0f : -1.0f;
+        }
+        int32_t *y = rand_labels(B, 7, &r);
+        float *g[3], *st[3];
+        float loss[3];
+        double esum[3];
+        long corr[3];
+        for (int v = 0; v < 3; v++) { /* 0 oneDNN, 1 own kernels (AVX-512 if any), 2 portable */
+            eg_model_own_kernels = v;
+            g[v] = malloc(np * sizeof *g[v]);
+            st[v] = calloc(ns, sizeof *st[v]);
+            eg_model_init_stats(m, st[v]);
+            eg_work *w = mk_work(m, B);
+            loss[v] = eg_model_loss_grad(m, w, p, st[v], x, y, B, g[v]);
+            esum[v] = 0;
+            corr[v] = 0;
+            eg_model_eval(m, w, p, st[v], x, y, B, &esum[v], &corr[v]);
+            eg_work_free(w);
+        }
+        eg_model_own_kernels = 1;
+        for (int v = 1; v < 3; v++) {
+            ck_assert_msg(isfinite(loss[0]) && loss[v] == loss[0],
+                          "case %zu kernels %d: loss %.9g, oneDNN %.9g", k, v, loss[v], loss[0]);
+            ck_assert_msg(!memcmp(g[v], g[0], np * sizeof *g[0]),
+                          "case %zu kernels %d: gradient differs from oneDNN's", k, v);
+            ck_assert_msg(!memcmp(st[v], st[0], ns * sizeof *st[0]),
+                          "case %zu kernels %d: running statistics differ", k, v);
+            ck_assert_msg(esum[v] == esum[0] && corr[v] == corr[0],
+                          "case %zu kernels %d: evaluation differs", k, v);
+        }
+        size_t nz = 0;
+        for (size_t i = 0; i < np; i++)
+            nz += g[0][i] != 0.0f;
+        ck_assert_msg(nz > np / 4, "case %zu: only %zu of %zu gradients nonzero", k, nz, np);
+        for (int v = 0; v < 3; v++)
+            free(g[v]), free(st[v]);
+        eg_model_free(m);
+        free(p), free(x), free(y);
+    }
+}
+END_TEST
+
+/* The micro-batch batch norm's AVX-512 kernels (channels a multiple of 16) give what the
+ * portable ones give, bit for bit: loss, gradient, running statistics, 1 and 2 threads.
+ * _i: 0 f32, 1 bf16. */
+START_TEST(test_own_kernels_micro)
+{
+    for (int width = 16; width <= 20; width += 4) { /* 20: the portable kernels both times */
+        eg_model_spec s = mk_resnet(8, width, EG_NORM_BATCH, 2, _i ? EG_PREC_BF16 : EG_PREC_F32);
+        eg_shape in = {3, 8, 8};
+        eg_model *m = mk_model(&s, in, 5);
+        const int B = 20, micro = 6;
+        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+        eg_rng r;
+        eg_rng_seed(&r, 28, EG_STREAM_INIT, (uint64_t)(width + _i));
+        float *p = malloc(np * sizeof *p);
+        eg_model_init_params(m, p, &r);
+        float *x = rand_floats((size_t)B * 3 * 8 * 8, &r, -1, 2);
+        int32_t *y = rand_labels(B, 5, &r);
+        float *g[2], *st[2], loss[2];
+        for (int v = 0; v < 2; v++) {
+            eg_model_own_kernels = v + 1;
+            g[v] = malloc(np * sizeof *g[v]);
+            st[v] = calloc(ns, sizeof *st[v]);
+            eg_model_init_stats(m, st[v]);
+            loss[v] = micro_run(m, micro, 2 - v, p, st[v], x, y, B, g[v]);
+        }
+        eg_model_own_kernels = 1;
+        ck_assert_msg(isfinite(loss[0]) && loss[0] == loss[1], "width %d: loss %.9g vs %.9g",
+                      width, loss[0], loss[1]);
+        ck_assert_msg(!memcmp(g[0], g[1], np * sizeof *g[0]), "width %d: gradients differ",
+                      width);
+        ck_assert_msg(!memcmp(st[0], st[1], ns * sizeof *st[0]), "width %d: statistics differ",
+                      width);
+        for (int v = 0; v < 2; v++)
+            free(g[v]), free(st[v]);
+        eg_model_free(m);
+        free(p), free(x), free(y);
+    }
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -2189,6 +2302,8 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_bad_resnet);
     tcase_add_loop_test(tc, test_micro_batches, 0, 4);
     tcase_add_test(tc, test_micro_bad);
+    tcase_add_loop_test(tc, test_own_kernels, 0, 2);
+    tcase_add_loop_test(tc, test_own_kernels_micro, 0, 2);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("training");
     tcase_set_timeout(tt, 300);
