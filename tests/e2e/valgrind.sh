@@ -27,16 +27,29 @@ vg() {
     "$EXPGRAPH" "$@"
 }
 # dmsgd, and choco (its payloads, bit-packed by qsgd, are what crosses ranks; the resume
-# rebuilds its copies of the remote x_hat)
-for algo in dmsgd '{name: choco, compress: {name: qsgd, levels: 16}, consensus_step: 0.3}'; do
-  tag=${algo%%,*}; tag=${tag#\{name: }
-  vg run "$TMP/vg.yaml" --set "algorithm=$algo" --out "$TMP/a-$tag" --quiet > "$TMP/log" 2>&1; rc=$?
-  check "$tag: 2 ranks under memcheck: clean (rc $rc)" test "$rc" -eq 0
-  grep -E "^==[0-9]+== " "$TMP/log" | head -20
-  EXPGRAPH_KILL_AT=6 "$EXPGRAPH" run "$TMP/vg.yaml" --set "algorithm=$algo" --out "$TMP/b-$tag" --quiet 2>/dev/null
-  vg run "$TMP/vg.yaml" --set "algorithm=$algo" --out "$TMP/b-$tag" --quiet --resume > "$TMP/log2" 2>&1; rc=$?
-  check "$tag: resume under memcheck: clean (rc $rc)" test "$rc" -eq 0
-  grep -E "^==[0-9]+== " "$TMP/log2" | head -20
-  check "$tag: memcheck run gives the same numbers" same_metrics "$TMP/a-$tag/metrics.csv" "$TMP/b-$tag/metrics.csv"
+# rebuilds its copies of the remote x_hat): both as the points of one sweep, so that each
+# memcheck launch (its start-up is most of its time) runs both
+algos=(dmsgd '{name: choco, compress: {name: qsgd, levels: 16}, consensus_step: 0.3}')
+printf 'sweep: {algorithm: [%s, %s]}\n' "${algos[@]}" >> "$TMP/vg.yaml"
+tags=(dmsgd choco)
+vg sweep "$TMP/vg.yaml" --out "$TMP/a" --quiet > "$TMP/log" 2>&1; rc=$?
+check "dmsgd, choco: 2 ranks under memcheck: clean (rc $rc)" test "$rc" -eq 0
+grep -E "^==[0-9]+== " "$TMP/log" | head -20
+# each point killed natively at iteration 6 (after the checkpoint at 4), in the sweep's
+# directory for it, then one memcheck launch resumes both
+"$EXPGRAPH" sweep "$TMP/vg.yaml" --list --out "$TMP/b" > "$TMP/points"
+mapfile -t dirs < <(sed -n 's/.* --out //p' "$TMP/points")
+check "the sweep has the 2 points" test "${#dirs[@]}" -eq 2
+for i in 0 1; do
+  { EXPGRAPH_KILL_AT=6 "$EXPGRAPH" run "$TMP/vg.yaml" --set "algorithm=${algos[i]}" --out "${dirs[i]}" \
+      --quiet; } 2>/dev/null # (the group hides bash's own "Killed" notice)
+  check "${tags[i]}: killed with a checkpoint, unfinished" test -s "${dirs[i]}/ckpt/LATEST" -a ! -e "${dirs[i]}/summary.csv"
+done
+vg sweep "$TMP/vg.yaml" --out "$TMP/b" --quiet > "$TMP/log2" 2>&1; rc=$?
+check "dmsgd, choco: resume under memcheck: clean (rc $rc)" test "$rc" -eq 0
+grep -E "^==[0-9]+== " "$TMP/log2" | head -20
+for i in 0 1; do
+  check "${tags[i]}: memcheck run gives the same numbers" \
+    same_metrics "$TMP/a/${dirs[i]##*/}/metrics.csv" "${dirs[i]}/metrics.csv"
 done
 finish
