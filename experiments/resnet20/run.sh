@@ -14,15 +14,16 @@
 # 1 Gbit/s, each with and without 1% stragglers; table/plot --cluster recompute time_model_s
 # from each run's spec for them, so one set of training runs serves all four.
 # Usage: experiments/resnet20/run.sh [RESULTS_DIR]   (default results/). Environment:
-# EXPGRAPH, RUNS as in experiments/reproduce.sh; TARGET16, TARGET64 (defaults 0.88, 0.85).
+# EXPGRAPH, RUNS as in experiments/reproduce.sh; TARGET16, TARGET64 (defaults 0.85 and 0.65, which
+# every graph reaches within the budget).
 # Finished runs are skipped, so an interrupted run continues.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 exe=${EXPGRAPH:-$here/build/expgraph}
 runs=${RUNS:-$here/runs}/resnet20
 res=${1:-$here/results}
-t16=${TARGET16:-0.88}
-t64=${TARGET64:-0.85}
+t16=${TARGET16:-0.85}
+t64=${TARGET64:-0.65}
 cd "$here"
 mkdir -p "$res" "$runs"
 spec=experiments/resnet20/fashion.yaml
