@@ -62,9 +62,13 @@ mapfile -t iid64 < <(runs_of n64-iid)
 {
   echo "# ResNet-20 on Fashion-MNIST: accuracy at a budget, and time on a modelled cluster"
   echo
+  made=$(cat "${iid16[@]/%//summary.csv}" "${iid64[@]/%//summary.csv}" 2>/dev/null |
+    awk -F, '$1 == "name" { for (i = 1; i <= NF; i++) if ($i == "commit") c = i; next }
+      c && !seen[$c]++ { printf "%s%s", n++ ? ", " : "", substr($c, 1, 7) }')
   echo "Made on $(date -u +%Y-%m-%d) by expgraph $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "with \`experiments/resnet20/run.sh\`. ResNet-20 (batch norm, bf16), crop + flip, batch 16"
-  echo "per node, DmSGD momentum 0.9, cosine schedule with a quarter-epoch warm-up, 2 epochs;"
+  echo "from runs trained by expgraph ${made:-unknown} (summary.csv), with"
+  echo "\`experiments/resnet20/run.sh\`. ResNet-20 (batch norm, bf16), crop + flip, batch 16 per node,"
+  echo "DmSGD momentum 0.9, cosine schedule with a quarter-epoch warm-up, 2 epochs;"
   echo "n = 16 at lr 0.1, n = 64 at lr 0.2; seeds 1-3; base is base with 1 peer, full is psgd."
   echo
   for part in iid16 iid64; do
@@ -114,7 +118,10 @@ mapfile -t iid64 < <(runs_of n64-iid)
     echo "## n = $n: modelled seconds until x_bar first reaches test_acc >= $tgt"
     echo
     echo "(mean ± std over the seeds; '(k/m)': only k of m seeds reached it; then the paired"
-    echo "difference to onepeer_exp with its 95% t interval.)"
+    echo "difference to onepeer_exp with its 95% t interval.) The accuracy is known only at the"
+    echo "evaluations (every $([ "$n" = 16 ] && echo 94 || echo 40) iterations), so a run reaches the target at one of them: seeds"
+    echo "that reach it at the same evaluation have the same time without stragglers, and a"
+    echo "zero-width interval means that, not a measurement without spread."
     echo
     for c in 25g 25g-straggler 1g 1g-straggler; do
       echo "### $c ($(sed -n 1p "$clusters/$c.yaml" | sed 's/^# //'))"
