@@ -47,6 +47,8 @@
 #                         under label skew (dmsgd, qg_dmsgd, ed, sgp, gt on a ring, drop 0 /
 #                         0.01 / 0.1, 3 seeds; 48 MLP runs, ~12 min)
 # Each findings file starts with the date, the expgraph commit and the command that made it.
+# Not run by either: experiments/resnet20/run.sh (resnet20.md, resnet20_time_*.png; ResNet-20
+# at n = 16 and 64 with its time on four modelled GPU clusters; 30 runs, ~2 hours).
 #
 # Usage: experiments/reproduce.sh [--full] [RESULTS_DIR]
 # Environment: EXPGRAPH  the binary (default build/expgraph, else `expgraph` on PATH)
