@@ -797,6 +797,15 @@ static eg_metric metric(const char *spec, const char *at)
     return mt;
 }
 
+/* the test_acc table of rs with a row per graph, seeds aggregated (what `expgraph table RUNS
+ * --rows graph` builds) */
+static void graph_pivot(eg_pivot *p, eg_runset *rs)
+{
+    eg_err err = {0};
+    eg_metric mt = metric("test_acc", NULL);
+    ck_assert_msg(eg_pivot_build(p, rs, "graph", NULL, "seed", &mt, &err) == EG_OK, "%s", err.msg);
+}
+
 static void load_root(eg_runset *rs, const char *root)
 {
     char rc[512];
@@ -1030,9 +1039,7 @@ START_TEST(pivot_agg_equal_values)
     eg_runset rs;
     load_root(&rs, root);
     eg_pivot p;
-    eg_err err = {0};
-    eg_metric mt = metric("test_acc", NULL);
-    ck_assert_msg(eg_pivot_build(&p, &rs, "graph", NULL, "seed", &mt, &err) == EG_OK, "%s", err.msg);
+    graph_pivot(&p, &rs);
     ck_assert_int_eq(p.nrows, 1);
     ck_assert_int_eq(p.n[0], 3);
     ck_assert_double_eq(p.val[0], 0.1);
