@@ -1083,7 +1083,8 @@ void eg_data_fill_batch(const eg_dataset *d, const int32_t *idx, int batch, int 
     for (int b = 0; b < batch; b++) {
         size_t r = d->row ? (size_t)d->row[idx[b]] : (size_t)idx[b];
         const uint8_t *src8 = d->u8_train ? d->u8_train + r * dim : NULL;
-        const float *src = src8 ? NULL : d->x_train + r * dim;
+        /* streamed data has no x_train: no offset on a null pointer (UB; found by fuzz_jpeg) */
+        const float *src = src8 || !d->x_train ? NULL : d->x_train + r * dim;
         if (tmp) {
             eg_data_stream_get(d->stream, idx[b], tmp); /* a failure: eg_data_error */
             if (!d->is_u8)
