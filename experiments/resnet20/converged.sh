@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The paper's claim on its model class near convergence (experiments/resnet20/converged.yaml):
+# ResNet-20 with batch norm in bf16 on Fashion-MNIST, 16 nodes of batch 32, 8 epochs.
+#   1. runs, two single-threaded processes side by side (one per partition, IID and
+#      dirichlet(0.1)), each: psgd (all-reduce) seeds 1-3, then DmSGD over ring, exp and
+#      onepeer_exp seeds 1-3 (seed by seed), then psgd seed 1 at twice the epochs (16): the
+#      budget check. 26 runs, ~1.5 hours on 2 cores (~1,250 samples/s per process).
+#   2. tables (RESULTS_DIR/resnet20_converged.md): the budget check (all-reduce at 8 and at
+#      16 epochs), then per partition the final test accuracy of x_bar and of the nodes' own
+#      models (mean ± std over the seeds) and the paired differences to all-reduce and to
+#      onepeer_exp (95% t intervals; table --vs);
+#   3. figures: test accuracy per epoch (mean ± std over the seeds), one per partition
+#      (RESULTS_DIR/resnet20_converged_{iid,dirichlet}.png).
+# Usage: experiments/resnet20/converged.sh [RESULTS_DIR]   (default results/). Environment:
+# EXPGRAPH, RUNS as in experiments/reproduce.sh. Finished runs are skipped and an
+# interrupted one continues from its checkpoint, so the script can be rerun after a stop.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+exe=${EXPGRAPH:-$here/build/expgraph}
+runs=${RUNS:-$here/runs}/resnet20-converged
+res=${1:-$here/results}
+cd "$here"
+mkdir -p "$res" "$runs"
+spec=experiments/resnet20/converged.yaml
+psgd=(--set algorithm.name=psgd --set graph=full)
+# one process per core, each single-threaded: the same numbers as one process on two
+# threads, and no OpenMP waits when the machine is shared
+export EXPGRAPH_THREADS=${EXPGRAPH_THREADS:-1}
+lane() { # lane PARTITION: its runs, in the order that leaves whole seeds if stopped early
+  local p=$1 d=$runs/$1-psgd-16ep how=--force
+  "$exe" sweep "$spec" --quiet --set "data.partition=$p" "${psgd[@]}" \
+    --set 'sweep={seed: [1, 2, 3]}' --out "$runs/$p-psgd" >/dev/null || true
+  "$exe" sweep "$spec" --quiet --set "data.partition=$p" --out "$runs/$p" >/dev/null || true
+  [ -e "$d/summary.csv" ] && return 0
+  [ -e "$d/metrics.csv" ] && [ -d "$d/ckpt" ] && how=--resume
+  "$exe" run "$spec" --quiet --set "data.partition=$p" "${psgd[@]}" --set 'sweep={}' \
+    --set train.epochs=16 --out "$d" $how >/dev/null || true
+}
+lane iid &
+a=$!
+lane dirichlet &
+b=$!
+wait $a $b
+
+# the runs of one partition, in the tables' row order (rows come in the order of their first run)
+runs_of() { # (finished or not: an unfinished run shows its last evaluation)
+  local g
+  for g in ring exp onepeer_exp; do ls -d "$runs/$1"/seed=*",graph=$g" 2>/dev/null || true; done
+  ls -d "$runs/$1-psgd"/seed=* 2>/dev/null || true
+}
+final() { # final COLUMN RUNDIR: the column's value in the last row of metrics.csv
+  awk -F, -v k="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i; next }
+    { v = $c } END { print v }' < "$2/metrics.csv"
+}
+mapfile -t iid < <(runs_of iid)
+mapfile -t dir < <(runs_of dirichlet)
+{
+  echo "# ResNet-20 on Fashion-MNIST near convergence: graphs against all-reduce, IID and dirichlet(0.1)"
+  echo
+  made=$(cat "${iid[@]/%//summary.csv}" "${dir[@]/%//summary.csv}" 2>/dev/null |
+    awk -F, '$1 == "name" { for (i = 1; i <= NF; i++) if ($i == "commit") c = i; next }
+      c && !seen[$c]++ { printf "%s%s", n++ ? ", " : "", substr($c, 1, 7) }' || true)
+  echo "Made on $(date -u +%Y-%m-%d) by expgraph $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "from runs trained by expgraph ${made:-unknown} (summary.csv), with"
+  echo "\`experiments/resnet20/converged.sh\`. ResNet-20 (batch norm, each node's own running"
+  echo "statistics; bf16 layers), Fashion-MNIST with crop + flip, 16 nodes of batch 32, DmSGD momentum"
+  echo "0.9 (weight decay 5e-4 except on norms and biases), lr 0.2 with a half-epoch warm-up and"
+  echo "cosine decay, 8 epochs (936 iterations); seeds 1-3; full is psgd (all-reduce)."
+  echo
+  echo "## The budget: all-reduce at 8 and at 16 epochs"
+  echo
+  echo "Final test accuracy of x_bar. 16 epochs: seed 1 only."
+  echo
+  echo "| partition | 8 epochs, seed 1 | 8 epochs, seeds 1-3 | 16 epochs, seed 1 | 16 - 8 (seed 1) |"
+  echo "|---|---:|---:|---:|---:|"
+  for p in iid dirichlet; do
+    d16=$runs/$p-psgd-16ep
+    [ -e "$d16/summary.csv" ] || continue
+    a1=$(final test_acc "$runs/$p-psgd/seed=1")
+    a16=$(final test_acc "$d16")
+    mean=$(for s in "$runs/$p-psgd"/seed=*; do final test_acc "$s"; done |
+      awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; sd = n > 1 ? sqrt((q - n * m * m) / (n - 1)) : 0;
+        printf "%.4f ± %.4f", m, sd < 0 ? 0 : sd }')
+    awk -v p="$p" -v a="$a1" -v m="$mean" -v b="$a16" \
+      'BEGIN { printf "| %s | %.4f | %s | %.4f | %+.2f points |\n", p, a, m, b, 100 * (b - a) }'
+  done
+  echo
+  for part in iid dir; do
+    case $part in
+      iid) set -- "${iid[@]}"; what="IID shards" ;;
+      dir) set -- "${dir[@]}"; what="dirichlet(0.1) label skew" ;;
+    esac
+    [ -e "${1-}" ] || continue
+    echo "## $what"
+    echo
+    echo "Final test accuracy of x_bar, and the mean of the nodes' own models' (mean ± std over the seeds):"
+    echo
+    "$exe" table "$@" --rows graph --metric test_acc
+    echo
+    "$exe" table "$@" --rows graph --metric node_acc_mean
+    echo
+    echo "Paired differences (per seed, 95% t interval over the seeds; * where it excludes 0):"
+    echo
+    "$exe" table "$@" --rows graph --metric test_acc --vs graph=full
+    echo
+    "$exe" table "$@" --rows graph --metric test_acc --vs graph=onepeer_exp
+    echo
+    "$exe" table "$@" --rows graph --metric node_acc_mean --vs graph=full
+    echo
+  done
+} > "$res/resnet20_converged.md"
+for part in iid dirichlet; do
+  case $part in iid) set -- "${iid[@]}"; what=IID ;; dirichlet) set -- "${dir[@]}"; what="dirichlet(0.1)" ;; esac
+  [ -e "${1-}" ] || continue
+  "$exe" plot "$@" --y test_acc --x epoch \
+    --title "Fashion-MNIST ResNet-20, n = 16, $what: test accuracy of x_bar (mean ± std, 3 seeds)" \
+    -o "$res/resnet20_converged_$part.png"
+done
+echo "wrote $res/resnet20_converged.md and $res/resnet20_converged_{iid,dirichlet}.png"
