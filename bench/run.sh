@@ -94,6 +94,16 @@ if [ ! -x "$TIME" ]; then
   [ -x "$TIME" ] || { echo "run.sh: /usr/bin/time is missing (apt-get install time); peak memory is skipped"; TIME=""; }
 fi
 MPIRUN=${MPIEXEC:-mpirun}
+PY=/usr/bin/python3
+# torch_ok: whether the PyTorch sections can run (else prints why they are skipped)
+torch_ok() {
+  if [ "$torch" = 0 ]; then
+    echo "   skipped (--no-torch)"; return 1
+  elif ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "   skipped: PyTorch is not installed for $PY (Debian: apt-get install -y python3-torch, ~1 GB; then rerun)"
+    return 1
+  fi
+}
 work=$(mktemp -d "${TMPDIR:-/tmp}/eg-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$here"
@@ -362,11 +372,7 @@ if want 5; then
 # ---- 5. PyTorch reference ----------------------------------------------------------------
 echo
 echo "== 5. PyTorch reference (bench/torch_ref.py: same models and algorithm, n = 16, batch 32, 2 threads)"
-PY=/usr/bin/python3
-if [ "$torch" = 0 ]; then
-  echo "   skipped (--no-torch)"
-elif ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "   skipped: PyTorch is not installed for $PY (Debian: apt-get install -y python3-torch, ~1 GB; then rerun)"
+if ! torch_ok; then :
 else
   printf "%-5s %-12s %17s %17s %8s\n" model graph "torch" "expgraph 1r x 2t" "ratio"
   # the ResNet-20 row needs its spec (experiments/fashion/resnet20_onepeer.yaml); torch runs it
@@ -412,11 +418,7 @@ fi
 if want 5 || want whole; then
 echo
 echo "== 5b. the quick start as a whole process beside PyTorch (bench/torch_ref.py --whole)"
-PY=/usr/bin/python3
-if [ "$torch" = 0 ]; then
-  echo "   skipped (--no-torch)"
-elif ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "   skipped: PyTorch is not installed for $PY (Debian: apt-get install -y python3-torch, ~1 GB; then rerun)"
+if ! torch_ok; then :
 else
   # the quick start as a whole process: what a user waits for, start-up, dataset loading and
   # evaluations included. PyTorch at 1 and at 2 threads (on these 2 cores it is faster on
@@ -492,7 +494,6 @@ f32peak=$(awk -F, 'NR>1 && $1=="peak" && $4==1 && $2 ~ /f32/ {print $8}' "$work/
 printf "%-62s %10s %8s %10s\n" "model (fwd+bwd, 1 thread)" samples/s GFLOP/s "%f32 peak"
 awk -F, -v pk="$f32peak" 'NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); printf "%-62s %10.2f %8.1f %9.1f%%\n", m, $7, $8, 100*$8/pk}' "$work/big.csv"
 awk -F, 'NR>1 && $1=="model"{m=$2; gsub(/"/,"",m); print "big,"m",,,1,1,1,,"$3",samples_per_s,"$7; print "big,"m",,,1,1,1,,"$3",gflops,"$8}' "$work/big.csv" >> "$csv"
-PY=/usr/bin/python3
 if [ "$torch" = 1 ] && "$PY" -c 'import torch, torchvision' 2>/dev/null; then
   for m in resnet56 resnet50; do
     for p in f32 bf16; do

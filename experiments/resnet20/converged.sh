@@ -22,6 +22,7 @@ res=${1:-$here/results}
 cd "$here"
 mkdir -p "$res" "$runs"
 spec=experiments/resnet20/converged.yaml
+. experiments/resnet20/lib.sh
 psgd=(--set algorithm.name=psgd --set graph=full)
 # one process per core, each single-threaded: the same numbers as one process on two
 # threads, and no OpenMP waits when the machine is shared
@@ -57,12 +58,8 @@ mapfile -t dir < <(runs_of dirichlet)
 {
   echo "# ResNet-20 on Fashion-MNIST near convergence: graphs against all-reduce, IID and dirichlet(0.1)"
   echo
-  made=$(cat "${iid[@]/%//summary.csv}" "${dir[@]/%//summary.csv}" 2>/dev/null |
-    awk -F, '$1 == "name" { for (i = 1; i <= NF; i++) if ($i == "commit") c = i; next }
-      c && !seen[$c]++ { printf "%s%s", n++ ? ", " : "", substr($c, 1, 7) }' || true)
-  echo "Made on $(date -u +%Y-%m-%d) by expgraph $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "from runs trained by expgraph ${made:-unknown} (summary.csv), with"
-  echo "\`experiments/resnet20/converged.sh\`. ResNet-20 (batch norm, each node's own running"
+  made_by experiments/resnet20/converged.sh "${iid[@]}" "${dir[@]}" "$runs"/*-psgd-16ep
+  echo "ResNet-20 (batch norm, each node's own running"
   echo "statistics; bf16 layers), Fashion-MNIST with crop + flip, 16 nodes of batch 32, DmSGD momentum"
   echo "0.9 (weight decay 5e-4 except on norms and biases), lr 0.2 with a half-epoch warm-up and"
   echo "cosine decay, 8 epochs (936 iterations); seeds 1-3; full is psgd (all-reduce)."
@@ -93,18 +90,7 @@ mapfile -t dir < <(runs_of dirichlet)
     [ -e "${1-}" ] || continue
     echo "## $what"
     echo
-    echo "Final test accuracy of x_bar, and the mean of the nodes' own models' (mean ± std over the seeds):"
-    echo
-    "$exe" table "$@" --rows graph --metric test_acc
-    echo
-    "$exe" table "$@" --rows graph --metric node_acc_mean
-    echo
-    echo "Paired differences (per seed, 95% t interval over the seeds; * where it excludes 0):"
-    echo
-    "$exe" table "$@" --rows graph --metric test_acc --vs graph=full
-    echo
-    "$exe" table "$@" --rows graph --metric test_acc --vs graph=onepeer_exp
-    echo
+    acc_tables "$@"
     "$exe" table "$@" --rows graph --metric node_acc_mean --vs graph=full
     echo
   done

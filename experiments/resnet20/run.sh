@@ -27,6 +27,7 @@ t64=${TARGET64:-0.65}
 cd "$here"
 mkdir -p "$res" "$runs"
 spec=experiments/resnet20/fashion.yaml
+. experiments/resnet20/lib.sh
 clusters=experiments/resnet20/clusters
 psgd=(--set algorithm.name=psgd --set graph=full --set 'sweep={seed: [1, 2, 3]}')
 n64=(--set nodes=64 --set lr.base=0.2 --set train.log_every=10 --set train.eval_every=40
@@ -62,12 +63,8 @@ mapfile -t iid64 < <(runs_of n64-iid)
 {
   echo "# ResNet-20 on Fashion-MNIST: accuracy at a budget, and time on a modelled cluster"
   echo
-  made=$(cat "${iid16[@]/%//summary.csv}" "${iid64[@]/%//summary.csv}" 2>/dev/null |
-    awk -F, '$1 == "name" { for (i = 1; i <= NF; i++) if ($i == "commit") c = i; next }
-      c && !seen[$c]++ { printf "%s%s", n++ ? ", " : "", substr($c, 1, 7) }')
-  echo "Made on $(date -u +%Y-%m-%d) by expgraph $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "from runs trained by expgraph ${made:-unknown} (summary.csv), with"
-  echo "\`experiments/resnet20/run.sh\`. ResNet-20 (batch norm, bf16), crop + flip, batch 16 per node,"
+  made_by experiments/resnet20/run.sh "${iid16[@]}" "${iid64[@]}"
+  echo "ResNet-20 (batch norm, bf16), crop + flip, batch 16 per node,"
   echo "DmSGD momentum 0.9, cosine schedule with a quarter-epoch warm-up, 2 epochs;"
   echo "n = 16 at lr 0.1, n = 64 at lr 0.2; seeds 1-3; base is base with 1 peer, full is psgd."
   echo
@@ -79,16 +76,7 @@ mapfile -t iid64 < <(runs_of n64-iid)
     [ -e "${1-}" ] || continue
     echo "## $what"
     echo
-    echo "Final test accuracy of x_bar and the nodes' own (mean ± std over the seeds):"
-    echo
-    "$exe" table "$@" --rows graph --metric test_acc
-    echo
-    "$exe" table "$@" --rows graph --metric node_acc_mean
-    echo
-    "$exe" table "$@" --rows graph --metric test_acc --vs graph=full
-    echo
-    "$exe" table "$@" --rows graph --metric test_acc --vs graph=onepeer_exp
-    echo
+    acc_tables "$@"
   done
   echo "## Modelled time per iteration (s) on the four clusters"
   echo
