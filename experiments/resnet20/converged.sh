@@ -82,18 +82,8 @@ mapfile -t dir < <(runs_of dirichlet)
       'BEGIN { printf "| %s | %.4f | %s | %.4f | %+.2f points |\n", p, a, m, b, 100 * (b - a) }'
   done
   echo
-  for part in iid dir; do
-    case $part in
-      iid) set -- "${iid[@]}"; what="IID shards" ;;
-      dir) set -- "${dir[@]}"; what="dirichlet(0.1) label skew" ;;
-    esac
-    [ -e "${1-}" ] || continue
-    echo "## $what"
-    echo
-    acc_tables "$@"
-    "$exe" table "$@" --rows graph --metric node_acc_mean --vs graph=full
-    echo
-  done
+  acc_section "IID shards" "${iid[@]}"
+  acc_section "dirichlet(0.1) label skew" "${dir[@]}"
 } > "$res/resnet20_converged.md"
 for part in iid dirichlet; do
   case $part in iid) set -- "${iid[@]}"; what=IID ;; dirichlet) set -- "${dir[@]}"; what="dirichlet(0.1)" ;; esac

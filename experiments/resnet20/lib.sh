@@ -27,3 +27,13 @@ acc_tables() {
   "$exe" table "$@" --rows graph --metric test_acc --vs graph=onepeer_exp
   echo
 }
+
+# acc_section TITLE RUNDIR...: "## TITLE" and acc_tables, unless there are no runs
+acc_section() {
+  local title=$1
+  shift
+  [ -e "${1-}" ] || return 0
+  echo "## $title"
+  echo
+  acc_tables "$@"
+}

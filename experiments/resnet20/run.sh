@@ -68,16 +68,8 @@ mapfile -t iid64 < <(runs_of n64-iid)
   echo "DmSGD momentum 0.9, cosine schedule with a quarter-epoch warm-up, 2 epochs;"
   echo "n = 16 at lr 0.1, n = 64 at lr 0.2; seeds 1-3; base is base with 1 peer, full is psgd."
   echo
-  for part in iid16 iid64; do
-    case $part in
-      iid16) set -- "${iid16[@]}"; what="n = 16, IID shards" ;;
-      iid64) set -- "${iid64[@]}"; what="n = 64, IID shards" ;;
-    esac
-    [ -e "${1-}" ] || continue
-    echo "## $what"
-    echo
-    acc_tables "$@"
-  done
+  acc_section "n = 16, IID shards" "${iid16[@]}"
+  acc_section "n = 64, IID shards" "${iid64[@]}"
   echo "## Modelled time per iteration (s) on the four clusters"
   echo
   echo "One dense f32 vector of $params parameters per message, batch 16 at 4,000 samples/s per"
