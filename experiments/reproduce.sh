@@ -49,8 +49,8 @@
 #  11. resnet20_converged.md, resnet20_converged_{iid,dirichlet}.png:
 #                         experiments/resnet20/converged.sh: the paper's model class near
 #                         convergence (ResNet-20 bf16, 16 nodes, IID and dirichlet(0.1), ring /
-#                         exp / onepeer_exp / psgd, 8 epochs, 3 seeds, and psgd at 16 epochs as
-#                         the budget check; 26 runs, ~1.8 hours)
+#                         exp / onepeer_exp / psgd, 8 epochs, 3 seeds, and IID psgd at 16 epochs as
+#                         the budget check; 25 runs, ~1.8 hours)
 # Each findings file starts with the date, the expgraph commit and the command that made it.
 # Not run by either: experiments/resnet20/run.sh (resnet20.md, resnet20_time_*.png; ResNet-20
 # at n = 16 and 64 with its time on four modelled GPU clusters; 30 runs, ~2 hours).
