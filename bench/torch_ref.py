@@ -562,7 +562,9 @@ def whole_run(a, step, params, fwd, xte, yte, dim, n, B, m_models, n_train):
             return a.lr * (k + 1) / warm
         return a.lr * 0.5 * (1 + math.cos(math.pi * (k - warm) / max(1.0, iters - warm)))
 
-    chunk = 2000
+    # test samples per forward: every node's copy of a chunk is materialised, and a CNN's
+    # activations for 16 nodes x 2,000 samples would take gigabytes
+    chunk = 2000 if a.model == "mlp" else 125
 
     @torch.no_grad()
     def evaluate():
