@@ -422,8 +422,7 @@ if ! torch_ok; then :
 else
   # the quick start as a whole process: what a user waits for, start-up, dataset loading and
   # evaluations included. PyTorch at 1 and at 2 threads (on these 2 cores it is faster on
-  # one: its 2-thread bmm spends the time in page faults and waits), expgraph as the user runs
-  # it; R rounds alternating, the median wall of each
+  # one), expgraph as the user runs it; R rounds alternating, the median wall of each
   echo "   whole process, experiments/quickstart.yaml (16 nodes, MLP, onepeer_exp, 4 epochs = 468 iterations,"
   echo "   3 evaluations of x_bar and of every node): seconds of wall time, median of $((rounds < 3 ? 3 : rounds)) rounds"
   wall() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || return 1; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}'; }
