@@ -37,7 +37,7 @@
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
 # With --full it then runs the findings experiments, each at a budget chosen so that its
-# differences can be told from seed noise (paired 95% t intervals), about 2.5 hours more on 2 cores:
+# differences can be told from seed noise (paired 95% t intervals), about 2.75 hours more on 2 cores:
 #   9. basegraph.md, basegraph_acc.png: experiments/basegraph/run.sh: the base graph's
 #                         published Fashion-MNIST setup (LeNet-5 with group norm, 25 nodes,
 #                         dirichlet(0.1), learning rate chosen on held-out data, 20 epochs,
