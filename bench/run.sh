@@ -372,8 +372,7 @@ if want 5; then
 # ---- 5. PyTorch reference ----------------------------------------------------------------
 echo
 echo "== 5. PyTorch reference (bench/torch_ref.py: same models and algorithm, n = 16, batch 32, 2 threads)"
-if ! torch_ok; then :
-else
+if torch_ok; then
   printf "%-5s %-12s %17s %17s %8s\n" model graph "torch" "expgraph 1r x 2t" "ratio"
   # the ResNet-20 row needs its spec (experiments/fashion/resnet20_onepeer.yaml); torch runs it
   # with grouped (NHWC) and with per-node convolutions and is compared with the faster
@@ -409,7 +408,6 @@ else
   echo "   torch: torch.set_num_threads(2), stacked per-node parameters, bmm / grouped NHWC convolutions (resnet: the faster"
   echo "   of grouped and per-node convolutions, batch norm per node); psgd in torch ="
   echo "   one model on the 16 x 32 batch. ratio = expgraph / torch (best windows). Target: ratio >= 3."
-
 fi
 
 fi
@@ -418,8 +416,7 @@ fi
 if want 5 || want whole; then
 echo
 echo "== 5b. the quick start as a whole process beside PyTorch (bench/torch_ref.py --whole)"
-if ! torch_ok; then :
-else
+if torch_ok; then
   # the quick start as a whole process: what a user waits for, start-up, dataset loading and
   # evaluations included. PyTorch at 1 and at 2 threads (on these 2 cores it is faster on
   # one), expgraph as the user runs it; R rounds alternating, the median wall of each
@@ -434,13 +431,13 @@ else
     w_eg+=("$(wall "$EG" run experiments/quickstart.yaml --out "$work/whole" --force --quiet || echo 0)")
     w_v+=("$(wall "$EG" validate experiments/quickstart.yaml || echo 0)")
   done
-  t1=$(median "${w_t1[@]}"); t2=$(median "${w_t2[@]}"); eg=$(median "${w_eg[@]}")
+  t1=$(median "${w_t1[@]}"); t2=$(median "${w_t2[@]}"); eg=$(median "${w_eg[@]}"); tv=$(median "${w_v[@]}")
   tb=$(awk -v a="$t1" -v b="$t2" 'BEGIN{print (a < b) ? a : b}')
   ratio=$(awk -v t="$tb" -v e="$eg" 'BEGIN{printf "%.2f", (e > 0) ? t / e : 0}')
   printf "   PyTorch 1 thread %6.2f s, 2 threads %6.2f s; expgraph %6.2f s; ratio (faster PyTorch / expgraph) %sx (target 3x)\n" \
     "$t1" "$t2" "$eg" "$ratio"
-  printf "   expgraph validate experiments/quickstart.yaml: %.3f s (target under 0.3 s)\n" "$(median "${w_v[@]}")"
-  row torch_whole mlp "" "" 16 1 2 0 "" expgraph_validate_s "$(median "${w_v[@]}")"
+  printf "   expgraph validate experiments/quickstart.yaml: %.3f s (target under 0.3 s)\n" "$tv"
+  row torch_whole mlp "" "" 16 1 2 0 "" expgraph_validate_s "$tv"
   row torch_whole mlp onepeer_exp dmsgd 16 1 1 468 "" torch_whole_s_1thread "$t1"
   row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" torch_whole_s_2threads "$t2"
   row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" expgraph_whole_s "$eg"

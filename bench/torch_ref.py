@@ -446,6 +446,8 @@ def main():
     ap.add_argument("--log-every", type=int, default=50, help="--whole: training-loss rows")
     ap.add_argument("--eval-every", type=int, default=200, help="--whole: test evaluations")
     a = ap.parse_args()
+    if a.whole and a.model not in ("mlp", "cnn"):
+        ap.error("--whole runs the mlp or cnn spec (the test set of MNIST / Fashion-MNIST)")
     if not a.no_malloc_tuning:
         tune_malloc()
     global CONV_MODE

@@ -51,10 +51,6 @@ runs_of() { # (finished or not: an unfinished run shows its last evaluation)
   for g in ring exp onepeer_exp; do ls -d "$runs/$1"/seed=*",graph=$g" 2>/dev/null || true; done
   ls -d "$runs/$1-psgd"/seed=* 2>/dev/null || true
 }
-final() { # final COLUMN RUNDIR: the column's value in the last row of metrics.csv
-  awk -F, -v k="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i; next }
-    { v = $c } END { print v }' < "$2/metrics.csv"
-}
 mapfile -t iid < <(runs_of iid)
 mapfile -t dir < <(runs_of dirichlet)
 {
@@ -68,22 +64,16 @@ mapfile -t dir < <(runs_of dirichlet)
   echo
   echo "## The budget: all-reduce at 8 and at 16 epochs"
   echo
-  echo "Final test accuracy of x_bar, IID shards. 16 epochs: seed 1 only."
+  echo "Final test accuracy of x_bar, IID shards (16 epochs: seed 1 only), and the difference of"
+  echo "seed 1 at 16 epochs to the same seed at 8:"
   echo
-  echo "| partition | 8 epochs, seed 1 | 8 epochs, seeds 1-3 | 16 epochs, seed 1 | 16 - 8 (seed 1) |"
-  echo "|---|---:|---:|---:|---:|"
-  for p in iid; do
-    d16=$runs/$p-psgd-16ep
-    [ -e "$d16/summary.csv" ] || continue
-    a1=$(final test_acc "$runs/$p-psgd/seed=1")
-    a16=$(final test_acc "$d16")
-    mean=$(for s in "$runs/$p-psgd"/seed=*; do final test_acc "$s"; done |
-      awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; sd = n > 1 ? sqrt((q - n * m * m) / (n - 1)) : 0;
-        printf "%.4f ± %.4f", m, sd < 0 ? 0 : sd }')
-    awk -v p="$p" -v a="$a1" -v m="$mean" -v b="$a16" \
-      'BEGIN { printf "| %s | %.4f | %s | %.4f | %+.2f points |\n", p, a, m, b, 100 * (b - a) }'
-  done
-  echo
+  d16=$runs/iid-psgd-16ep
+  if [ -e "$d16/summary.csv" ]; then
+    "$exe" table "$runs/iid-psgd"/seed=* "$d16" --rows train.epochs --metric test_acc
+    echo
+    "$exe" table "$runs/iid-psgd/seed=1" "$d16" --rows train.epochs --metric test_acc --vs train.epochs=8
+    echo
+  fi
   acc_section "IID shards" "${iid[@]}"
   acc_section "dirichlet(0.1) label skew" "${dir[@]}"
 } > "$res/resnet20_converged.md"
