@@ -424,13 +424,19 @@ if torch_ok; then
   echo "   3 evaluations of x_bar and of every node): seconds of wall time, median of $((rounds < 3 ? 3 : rounds)) rounds"
   wall() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || return 1; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}'; }
   median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-  w_t1=(); w_t2=(); w_eg=(); w_v=()
+  w_t1=(); w_t2=(); w_eg=(); w_v=(); failed=
+  # timed ARRAY CMD...: one more wall time into ARRAY; a command that fails is named in
+  # $failed, and the section then reports no figures (a failed run is not a fast one)
+  timed() { local -n arr=$1; local w; shift; w=$(wall "$@") || { failed+=" '$*'"; return 0; }; arr+=("$w"); }
   for round in $(seq 1 $((rounds < 3 ? 3 : rounds))); do
-    w_t1+=("$(wall "$PY" bench/torch_ref.py --model mlp --whole --threads 1 || echo 0)")
-    w_t2+=("$(wall "$PY" bench/torch_ref.py --model mlp --whole --threads 2 || echo 0)")
-    w_eg+=("$(wall "$EG" run experiments/quickstart.yaml --out "$work/whole" --force --quiet || echo 0)")
-    w_v+=("$(wall "$EG" validate experiments/quickstart.yaml || echo 0)")
+    timed w_t1 "$PY" bench/torch_ref.py --model mlp --whole --threads 1
+    timed w_t2 "$PY" bench/torch_ref.py --model mlp --whole --threads 2
+    timed w_eg "$EG" run experiments/quickstart.yaml --out "$work/whole" --force --quiet
+    timed w_v "$EG" validate experiments/quickstart.yaml
   done
+  if [ -n "$failed" ]; then
+    echo "   FAILED (no figures from this section; run it by hand to see why):$failed"
+  else
   t1=$(median "${w_t1[@]}"); t2=$(median "${w_t2[@]}"); eg=$(median "${w_eg[@]}"); tv=$(median "${w_v[@]}")
   tb=$(awk -v a="$t1" -v b="$t2" 'BEGIN{print (a < b) ? a : b}')
   ratio=$(awk -v t="$tb" -v e="$eg" 'BEGIN{printf "%.2f", (e > 0) ? t / e : 0}')
@@ -442,6 +448,7 @@ if torch_ok; then
   row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" torch_whole_s_2threads "$t2"
   row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" expgraph_whole_s "$eg"
   row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" ratio_torch_over_expgraph "$ratio"
+  fi
 fi
 fi
 
