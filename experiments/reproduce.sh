@@ -37,7 +37,7 @@
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
 # With --full it then runs the findings experiments, each at a budget chosen so that its
-# differences can be told from seed noise (paired 95% t intervals), about 2.75 hours more on 2 cores:
+# differences can be told from seed noise (paired 95% t intervals), about 3.3 hours more on 2 cores:
 #   9. basegraph.md, basegraph_acc.png: experiments/basegraph/run.sh: the base graph's
 #                         published Fashion-MNIST setup (LeNet-5 with group norm, 25 nodes,
 #                         dirichlet(0.1), learning rate chosen on held-out data, 20 epochs,
@@ -49,8 +49,8 @@
 #  11. resnet20_converged.md, resnet20_converged_{iid,dirichlet}.png:
 #                         experiments/resnet20/converged.sh: the paper's model class near
 #                         convergence (ResNet-20 bf16, 16 nodes, IID and dirichlet(0.1), ring /
-#                         exp / onepeer_exp / psgd, 8 epochs, 3 seeds, and IID psgd at 16 epochs as
-#                         the budget check; 25 runs, ~1.8 hours)
+#                         exp / onepeer_exp / psgd, 10 epochs, 3 seeds, and psgd at 16 epochs
+#                         as the budget check; 26 runs, ~2.4 hours)
 # Each findings file starts with the date, the expgraph commit and the command that made it.
 # Not run by either: experiments/resnet20/run.sh (resnet20.md, resnet20_time_*.png; ResNet-20
 # at n = 16 and 64 with its time on four modelled GPU clusters; 30 runs, ~2 hours).
@@ -211,7 +211,7 @@ if [ "$full" = 1 ]; then
   { made_by "experiments/networks/skew.sh"; EXPGRAPH=$exe RUNS=$runs bash experiments/networks/skew.sh "$res"; } \
     > "$res/networks_skew.md.tmp"
   mv "$res/networks_skew.md.tmp" "$res/networks_skew.md"
-  step "11. ResNet-20 near convergence: graphs against all-reduce, IID and dirichlet(0.1) (n = 16, 8 epochs)"
+  step "11. ResNet-20 near convergence: graphs against all-reduce, IID and dirichlet(0.1) (n = 16, 10 epochs)"
   EXPGRAPH=$exe RUNS=$runs bash experiments/resnet20/converged.sh "$res" # its file names its date and commits
 fi
 
