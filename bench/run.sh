@@ -437,17 +437,17 @@ if torch_ok; then
   if [ -n "$failed" ]; then
     echo "   FAILED (no figures from this section; run it by hand to see why):$failed"
   else
-  t1=$(median "${w_t1[@]}"); t2=$(median "${w_t2[@]}"); eg=$(median "${w_eg[@]}"); tv=$(median "${w_v[@]}")
-  tb=$(awk -v a="$t1" -v b="$t2" 'BEGIN{print (a < b) ? a : b}')
-  ratio=$(awk -v t="$tb" -v e="$eg" 'BEGIN{printf "%.2f", (e > 0) ? t / e : 0}')
-  printf "   PyTorch 1 thread %6.2f s, 2 threads %6.2f s; expgraph %6.2f s; ratio (faster PyTorch / expgraph) %sx (target 3x)\n" \
-    "$t1" "$t2" "$eg" "$ratio"
-  printf "   expgraph validate experiments/quickstart.yaml: %.3f s (target under 0.3 s)\n" "$tv"
-  row torch_whole mlp "" "" 16 1 2 0 "" expgraph_validate_s "$tv"
-  row torch_whole mlp onepeer_exp dmsgd 16 1 1 468 "" torch_whole_s_1thread "$t1"
-  row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" torch_whole_s_2threads "$t2"
-  row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" expgraph_whole_s "$eg"
-  row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" ratio_torch_over_expgraph "$ratio"
+    t1=$(median "${w_t1[@]}"); t2=$(median "${w_t2[@]}"); eg=$(median "${w_eg[@]}"); tv=$(median "${w_v[@]}")
+    tb=$(awk -v a="$t1" -v b="$t2" 'BEGIN{print (a < b) ? a : b}')
+    ratio=$(awk -v t="$tb" -v e="$eg" 'BEGIN{printf "%.2f", (e > 0) ? t / e : 0}')
+    printf "   PyTorch 1 thread %6.2f s, 2 threads %6.2f s; expgraph %6.2f s; ratio (faster PyTorch / expgraph) %sx (target 3x)\n" \
+      "$t1" "$t2" "$eg" "$ratio"
+    printf "   expgraph validate experiments/quickstart.yaml: %.3f s (target under 0.3 s)\n" "$tv"
+    row torch_whole mlp "" "" 16 1 2 0 "" expgraph_validate_s "$tv"
+    row torch_whole mlp onepeer_exp dmsgd 16 1 1 468 "" torch_whole_s_1thread "$t1"
+    row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" torch_whole_s_2threads "$t2"
+    row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" expgraph_whole_s "$eg"
+    row torch_whole mlp onepeer_exp dmsgd 16 1 2 468 "" ratio_torch_over_expgraph "$ratio"
   fi
 fi
 fi

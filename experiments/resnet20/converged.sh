@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # The paper's claim on its model class near convergence (experiments/resnet20/converged.yaml):
 # ResNet-20 with batch norm in bf16 on Fashion-MNIST, 16 nodes of batch 32, 10 epochs.
-#   1. runs, two single-threaded processes side by side (one per partition, IID and
-#      dirichlet(0.1)), each: psgd (all-reduce) seeds 1-3, then DmSGD over ring, exp and
-#      onepeer_exp seeds 1-3 (seed by seed), then psgd seed 1 at 16 epochs: the budget
-#      check. 26 runs, ~2.4 hours on 2 cores (~1,100 samples/s per process; each 16-epoch
-#      run ~16 min of it).
+#   1. runs, two processes side by side (one per partition, IID and dirichlet(0.1)), each:
+#      psgd (all-reduce) seeds 1-3, then DmSGD over ring, exp and onepeer_exp seeds 1-3
+#      (seed by seed), then psgd seed 1 at 16 epochs: the budget check. 26 runs, ~2.4 hours
+#      on 2 cores (~1,100 samples/s per process; each 16-epoch run ~16 min of it).
 #   2. tables (RESULTS_DIR/resnet20_converged.md): the budget check (all-reduce at 10 and at
-#      16 epochs, per partition), then per partition the final test accuracy of x_bar and of the nodes' own
-#      models (mean ± std over the seeds) and the paired differences to all-reduce and to
-#      onepeer_exp (95% t intervals; table --vs);
+#      16 epochs, per partition), then per partition the final test accuracy of x_bar and of
+#      the nodes' own models (mean ± std over the seeds) and the paired differences to
+#      all-reduce and to onepeer_exp (95% t intervals; table --vs);
 #   3. figures: test accuracy per epoch (mean ± std over the seeds), one per partition
 #      (RESULTS_DIR/resnet20_converged_{iid,dirichlet}.png).
 # Usage: experiments/resnet20/converged.sh [RESULTS_DIR]   (default results/). Environment:
@@ -52,6 +51,9 @@ runs_of() { # (finished or not: an unfinished run shows its last evaluation)
   for g in ring exp onepeer_exp; do ls -d "$runs/$1"/seed=*",graph=$g" 2>/dev/null || true; done
   ls -d "$runs/$1-psgd"/seed=* 2>/dev/null || true
 }
+title_of() { # title_of PARTITION: its name in the tables' headings
+  case $1 in iid) echo "IID shards" ;; dirichlet) echo "dirichlet(0.1) label skew" ;; esac
+}
 mapfile -t iid < <(runs_of iid)
 mapfile -t dir < <(runs_of dirichlet)
 {
@@ -71,15 +73,15 @@ mapfile -t dir < <(runs_of dirichlet)
   for p in iid dirichlet; do
     d16=$runs/$p-psgd-16ep
     [ -e "$d16/summary.csv" ] || continue
-    case $p in iid) echo "IID shards:" ;; dirichlet) echo "dirichlet(0.1) label skew:" ;; esac
+    echo "$(title_of "$p"):"
     echo
     "$exe" table "$runs/$p-psgd"/seed=* "$d16" --rows train.epochs --metric test_acc
     echo
     "$exe" table "$runs/$p-psgd/seed=1" "$d16" --rows train.epochs --metric test_acc --vs train.epochs=10
     echo
   done
-  acc_section "IID shards" "${iid[@]}"
-  acc_section "dirichlet(0.1) label skew" "${dir[@]}"
+  acc_section "$(title_of iid)" "${iid[@]}"
+  acc_section "$(title_of dirichlet)" "${dir[@]}"
 } > "$res/resnet20_converged.md"
 for part in iid dirichlet; do
   case $part in iid) set -- "${iid[@]}"; what=IID ;; dirichlet) set -- "${dir[@]}"; what="dirichlet(0.1)" ;; esac
