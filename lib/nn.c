@@ -35,6 +35,7 @@ typedef struct nn_step {
     int bn;
     int shape[4]; /* own kernels: the input's B, H, W, C */
     int relu;     /* own kernels: a ReLU fused after the op */
+    int k, pad;   /* SK_CPF / SK_CPB: the convolution's kernel size and padding */
     int bf16;     /* own kernels: bf16 activations */
 } nn_step;
 
@@ -43,7 +44,7 @@ typedef struct nn_step {
  * (sums of x and x^2) ends a segment, SK_FAPPLY (y = x a + b, ReLU) begins the next; backward:
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
-enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB };
+enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -523,11 +524,16 @@ static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memo
     return rc;
 }
 
+static int cp_own(const nn_net *n, int i);
+static int build_cp(bctx *b, eg_err *err);
+
 /* convolution and inner product: forward; backward weights (+ bias); backward data unless
  * the input is the model's input */
 static int build_wop(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
+    if (cp_own(b->n, (int)(op - b->n->op)))
+        return build_cp(b, err);
     dnnl_primitive_desc_t fpd = NULL;
     wtag_choose(b);
     int rc = pd_from(b, 0, NULL, NULL, &fpd, err);
@@ -1396,8 +1402,311 @@ static void pool_run(const void *x, void *y, uint8_t *ws, const void *dy, void *
         pool_fwd_sc(x, y, ws, bf16, d[0], d[1], d[2], d[3], relu);
 }
 
+/* ---- the first convolution with its pooling: expgraph's kernels ---------------------
+ * When the model's first op is a k x k, stride-1 convolution of a one-channel f32 input
+ * into C channels (C a multiple of 16) and the 2x2/2 max pooling above (with its ReLU)
+ * follows it, one kernel each way runs both. Forward: the four convolution outputs of a
+ * pooling window are computed in registers (channels across the vector) and only the
+ * pooled values are stored. Backward: the weight gradient takes one term per pooled value,
+ * the window's maximum, the only place the pooling passes a gradient to; the convolution's
+ * output and its gradient (four times the pooled size, three quarters zeros) are never
+ * written. oneDNN ran this layer far below its peak (one input channel: 9 multiply-adds
+ * per output) and the pooling's two passes are memory-bound: together about a quarter of
+ * the Fashion CNN's gradient.
+ * Values. A convolution output is, in f32 with fused multiply-adds from 0, the sum over
+ * (kh, kw) in row order of w x (the padding's zeros add +0, which changes nothing), then
+ * + bias; the pooling and the ReLU are the kernels' above (first maximum in (kh, kw) order
+ * from -FLT_MAX; max(v, 0)); ws keeps the maximum's index 0..3. The weight gradient of an
+ * image sums g x over its pooled values in row order (g: the pooled value's gradient,
+ * dy * (y > 0) with the ReLU), fused multiply-adds from 0, the bias gradient sums g; the
+ * batch's gradient adds the images' in order. The forward equals oneDNN's here; the
+ * gradient's summation order is not oneDNN's, so its last digits differ from a run with
+ * eg_model_own_kernels = 0. The AVX-512 and the portable kernels give the same bits.
+ * Scratch (floats): the padded image, the weights as [tap][C], the weight gradient as
+ * [tap][C] and the bias gradient. */
+
+#define CP_MAXK 7 /* up to 7 x 7: the backward keeps k * k vectors of partial sums */
+
+typedef struct cp_dims {
+    int B, H, W, C, k, pad, Hp, Wp, PH, PW, relu;
+} cp_dims;
+
+static cp_dims cp_dims_of(const nn_step *s)
+{
+    cp_dims d = {.B = s->shape[0], .H = s->shape[1], .W = s->shape[2], .C = s->shape[3],
+                 .k = s->k, .pad = s->pad, .relu = s->relu};
+    d.Hp = d.H + 2 * d.pad;
+    d.Wp = d.W + 2 * d.pad;
+    d.PH = (d.Hp - d.k + 1) / 2;
+    d.PW = (d.Wp - d.k + 1) / 2;
+    return d;
+}
+
+/* image n of x into xp with `pad` zeros around it */
+static void cp_pad(const float *x, float *xp, const cp_dims *d, int n)
+{
+    memset(xp, 0, (size_t)d->Hp * d->Wp * sizeof *xp);
+    const float *xi = x + (size_t)n * d->H * d->W;
+    for (int h = 0; h < d->H; h++)
+        memcpy(xp + (size_t)(h + d->pad) * d->Wp + d->pad, xi + (size_t)h * d->W,
+               (size_t)d->W * sizeof *xp);
+}
+
+static void cp_fwd_sc(const float *x, const float *w, const float *bias, float *y, uint8_t *ws,
+                      float *xp, const cp_dims *d)
+{
+    const int k = d->k, C = d->C;
+    for (int n = 0; n < d->B; n++) {
+        cp_pad(x, xp, d, n);
+        for (int ph = 0; ph < d->PH; ph++)
+            for (int pw = 0; pw < d->PW; pw++) {
+                const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C;
+                for (int c = 0; c < C; c++) {
+                    float m = -FLT_MAX;
+                    int a = 0;
+                    for (int j = 0; j < 4; j++) {
+                        const float *xr =
+                            xp + (size_t)(2 * ph + (j >> 1)) * d->Wp + 2 * pw + (j & 1);
+                        float acc = 0.0f;
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++)
+                                acc = fmaf(w[(size_t)c * k * k + kh * k + kw],
+                                           xr[(size_t)kh * d->Wp + kw], acc);
+                        float v = acc + (bias ? bias[c] : 0.0f);
+                        if (m < v)
+                            m = v, a = j;
+                    }
+                    if (d->relu && !(m > 0.0f))
+                        m = 0.0f;
+                    y[o + c] = m;
+                    ws[o + c] = (uint8_t)a;
+                }
+            }
+    }
+}
+
+static void cp_bwd_sc(const float *dy, const float *y, const uint8_t *ws, const float *x, float *gw,
+                      float *gb, float *xp, float *gt, const cp_dims *d)
+{
+    const int k = d->k, C = d->C, kk = k * k;
+    float part[CP_MAXK * CP_MAXK];
+    memset(gt, 0, (size_t)(kk + 1) * C * sizeof *gt); /* [tap][C], then the bias's C */
+    for (int n = 0; n < d->B; n++) {
+        cp_pad(x, xp, d, n);
+        for (int c = 0; c < C; c++) {
+            float pb = 0.0f;
+            for (int t = 0; t < kk; t++)
+                part[t] = 0.0f;
+            for (int ph = 0; ph < d->PH; ph++)
+                for (int pw = 0; pw < d->PW; pw++) {
+                    const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C + c;
+                    float g = dy[o];
+                    if (d->relu && !(y[o] > 0.0f))
+                        g = g * 0.0f;
+                    g = 0.0f + g;
+                    const int j = ws[o];
+                    const float *xr = xp + (size_t)(2 * ph + (j >> 1)) * d->Wp + 2 * pw + (j & 1);
+                    for (int kh = 0; kh < k; kh++)
+                        for (int kw = 0; kw < k; kw++)
+                            part[kh * k + kw] =
+                                fmaf(g, xr[(size_t)kh * d->Wp + kw], part[kh * k + kw]);
+                    pb = pb + g;
+                }
+            for (int t = 0; t < kk; t++)
+                gt[(size_t)t * C + c] = gt[(size_t)t * C + c] + part[t];
+            gt[(size_t)kk * C + c] = gt[(size_t)kk * C + c] + pb;
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        for (int t = 0; t < kk; t++)
+            gw[(size_t)c * kk + t] = gt[(size_t)t * C + c];
+        if (gb)
+            gb[c] = gt[(size_t)kk * C + c];
+    }
+}
+
+#ifdef NN_ZMM
+/* k is a constant where inlined from cp_fwd_zmm / cp_bwd_zmm (3: the Fashion CNN's) */
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+cp_fwd_z(const float *x, const float *w, const float *bias, float *y, uint8_t *ws, float *xp,
+         float *wt, const cp_dims *d, const int k)
+{
+    const int C = d->C, kk = k * k, Wp = d->Wp;
+    const __m512 lowest = _mm512_set1_ps(-FLT_MAX), zero = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++)
+#pragma GCC unroll 49
+        for (int t = 0; t < kk; t++)
+            wt[(size_t)t * C + c] = w[(size_t)c * kk + t];
+    for (int n = 0; n < d->B; n++) {
+        cp_pad(x, xp, d, n);
+        for (int cb = 0; cb < C; cb += 16) {
+            const __m512 bv = bias ? _mm512_loadu_ps(bias + cb) : zero;
+            __m512 wv[CP_MAXK * CP_MAXK];
+#pragma GCC unroll 49
+            for (int t = 0; t < kk; t++)
+                wv[t] = _mm512_loadu_ps(wt + (size_t)t * C + cb);
+            for (int ph = 0; ph < d->PH; ph++)
+                for (int pw = 0; pw < d->PW; pw++) {
+                    const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C + cb;
+                    const float *x0 = xp + (size_t)(2 * ph) * Wp + 2 * pw;
+                    __m512 acc[4];
+#pragma GCC unroll 49
+                    for (int j = 0; j < 4; j++)
+                        acc[j] = zero;
+#pragma GCC unroll 49
+                    for (int kh = 0; kh < k; kh++)
+#pragma GCC unroll 49
+                        for (int kw = 0; kw < k; kw++)
+#pragma GCC unroll 49
+                            for (int j = 0; j < 4; j++)
+                                acc[j] = _mm512_fmadd_ps(
+                                    wv[kh * k + kw],
+                                    _mm512_set1_ps(x0[(size_t)(kh + (j >> 1)) * Wp + kw + (j & 1)]),
+                                    acc[j]);
+                    __m512 m = lowest;
+                    __m512i a = _mm512_setzero_si512();
+#pragma GCC unroll 49
+                    for (int j = 0; j < 4; j++) {
+                        __m512 v = _mm512_add_ps(acc[j], bv);
+                        __mmask16 gt = _mm512_cmp_ps_mask(m, v, _CMP_LT_OS);
+                        m = _mm512_mask_mov_ps(m, gt, v);
+                        a = _mm512_mask_mov_epi32(a, gt, _mm512_set1_epi32(j));
+                    }
+                    if (d->relu)
+                        m = _mm512_max_ps(m, zero);
+                    _mm512_storeu_ps(y + o, m);
+                    _mm512_mask_cvtepi32_storeu_epi8(ws + o, 0xffff, a);
+                }
+        }
+    }
+}
+
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+cp_bwd_z(const float *dy, const float *y, const uint8_t *ws, const float *x, float *gw, float *gb,
+         float *xp, float *gt, const cp_dims *d, const int k)
+{
+    const int C = d->C, kk = k * k, Wp = d->Wp;
+    const __m512 zero = _mm512_setzero_ps();
+    memset(gt, 0, (size_t)(kk + 1) * C * sizeof *gt);
+    for (int n = 0; n < d->B; n++) {
+        cp_pad(x, xp, d, n);
+        for (int cb = 0; cb < C; cb += 16) {
+            __m512 part[CP_MAXK * CP_MAXK], pb = zero;
+#pragma GCC unroll 49
+            for (int t = 0; t < kk; t++)
+                part[t] = zero;
+            for (int ph = 0; ph < d->PH; ph++)
+                for (int pw = 0; pw < d->PW; pw++) {
+                    const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C + cb;
+                    __m512 g = _mm512_loadu_ps(dy + o);
+                    if (d->relu) {
+                        __mmask16 pos =
+                            _mm512_cmp_ps_mask(_mm512_loadu_ps(y + o), zero, _CMP_GT_OS);
+                        g = _mm512_mask_mov_ps(_mm512_mul_ps(g, zero), pos, g);
+                    }
+                    g = _mm512_add_ps(zero, g);
+                    const __m512i a =
+                        _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ws + o)));
+                    const float *x0 = xp + (size_t)(2 * ph) * Wp + 2 * pw;
+#pragma GCC unroll 49
+                    for (int j = 0; j < 4; j++) {
+                        const __mmask16 mj = _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(j));
+                        if (!mj)
+                            continue;
+                        const float *xr = x0 + (size_t)(j >> 1) * Wp + (j & 1);
+#pragma GCC unroll 49
+                        for (int kh = 0; kh < k; kh++)
+#pragma GCC unroll 49
+                            for (int kw = 0; kw < k; kw++)
+                                part[kh * k + kw] = _mm512_mask3_fmadd_ps(
+                                    g, _mm512_set1_ps(xr[(size_t)kh * Wp + kw]), part[kh * k + kw],
+                                    mj);
+                    }
+                    pb = _mm512_add_ps(pb, g);
+                }
+#pragma GCC unroll 49
+            for (int t = 0; t < kk; t++) {
+                float *q = gt + (size_t)t * C + cb;
+                _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), part[t]));
+            }
+            float *q = gt + (size_t)kk * C + cb;
+            _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), pb));
+        }
+    }
+    for (int c = 0; c < C; c++) {
+#pragma GCC unroll 49
+        for (int t = 0; t < kk; t++)
+            gw[(size_t)c * kk + t] = gt[(size_t)t * C + c];
+        if (gb)
+            gb[c] = gt[(size_t)kk * C + c];
+    }
+}
+
+NN_ZMM_TARGET static void cp_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
+                                     uint8_t *ws, float *xp, float *wt, const cp_dims *d)
+{
+    if (d->k == 3)
+        cp_fwd_z(x, w, bias, y, ws, xp, wt, d, 3);
+    else if (d->k == 5)
+        cp_fwd_z(x, w, bias, y, ws, xp, wt, d, 5);
+    else
+        cp_fwd_z(x, w, bias, y, ws, xp, wt, d, d->k);
+}
+
+NN_ZMM_TARGET static void cp_bwd_zmm(const float *dy, const float *y, const uint8_t *ws,
+                                     const float *x, float *gw, float *gb, float *xp, float *gt,
+                                     const cp_dims *d)
+{
+    if (d->k == 3)
+        cp_bwd_z(dy, y, ws, x, gw, gb, xp, gt, d, 3);
+    else if (d->k == 5)
+        cp_bwd_z(dy, y, ws, x, gw, gb, xp, gt, d, 5);
+    else
+        cp_bwd_z(dy, y, ws, x, gw, gb, xp, gt, d, d->k);
+}
+#endif
+
+/* SK_CPF args: x, weights, bias (or the weights again when there is none), y, ws, scratch;
+ * SK_CPB: dy, y, ws, x, weight gradient, bias gradient (or the weight gradient), scratch */
+static void cp_run(const nn_step *s)
+{
+    const cp_dims d = cp_dims_of(s);
+    float *sc = mem_ptr(s->arg[s->narg - 1].memory);
+    float *xp = sc, *wt = sc + (size_t)d.Hp * d.Wp;
+    if (s->sk == SK_CPF) {
+        const float *x = mem_ptr(s->arg[0].memory), *w = mem_ptr(s->arg[1].memory);
+        const float *bias = s->arg[2].memory == s->arg[1].memory ? NULL : mem_ptr(s->arg[2].memory);
+        float *y = mem_ptr(s->arg[3].memory);
+        uint8_t *ws = mem_ptr(s->arg[4].memory);
+#ifdef NN_ZMM
+        if (zmm_ok()) {
+            cp_fwd_zmm(x, w, bias, y, ws, xp, wt, &d);
+            return;
+        }
+#endif
+        cp_fwd_sc(x, w, bias, y, ws, xp, &d);
+        return;
+    }
+    const float *dy = mem_ptr(s->arg[0].memory), *y = mem_ptr(s->arg[1].memory);
+    const uint8_t *ws = mem_ptr(s->arg[2].memory);
+    const float *x = mem_ptr(s->arg[3].memory);
+    float *gw = mem_ptr(s->arg[4].memory);
+    float *gb = s->arg[5].memory == s->arg[4].memory ? NULL : mem_ptr(s->arg[5].memory);
+#ifdef NN_ZMM
+    if (zmm_ok()) {
+        cp_bwd_zmm(dy, y, ws, x, gw, gb, xp, wt, &d);
+        return;
+    }
+#endif
+    cp_bwd_sc(dy, y, ws, x, gw, gb, xp, wt, &d);
+}
+
 static void own_run(const nn_step *s)
 {
+    if (s->sk >= SK_CPF) {
+        cp_run(s);
+        return;
+    }
     void *a0 = mem_ptr(s->arg[0].memory), *a1 = mem_ptr(s->arg[1].memory);
     uint8_t *ws = mem_ptr(s->arg[2].memory);
     if (s->sk == SK_POOLF)
@@ -1450,10 +1759,76 @@ static int build_pool_own(bctx *b, int i, eg_err *err)
     return rc;
 }
 
+/* whether op i is a convolution run with the pooling after it by cp_run (see there) */
+static int cp_own(const nn_net *n, int i)
+{
+    const nn_op *op = &n->op[i];
+    if (i != 0 || op->kind != NN_CONV || op->in != 0 || n->nop < 2 || !pool_own(n, 1) ||
+        n->op[1].in != op->out)
+        return 0;
+    const nn_tensor *T = &n->t[0], *O = &n->t[op->out];
+    return n->prec == EG_PREC_F32 && T->c == 1 && !T->flat && op->stride == 1 && op->k >= 1 &&
+           op->k <= CP_MAXK && op->pad >= 0 && op->pad < op->k && O->c % 16 == 0 &&
+           O->h == T->h + 2 * op->pad - op->k + 1 && O->w == T->w + 2 * op->pad - op->k + 1;
+}
+
+static int build_cp(bctx *b, eg_err *err)
+{
+    const nn_op *op = b->op, *pool = op + 1;
+    const nn_tensor *T = &b->n->t[0], *O = &b->n->t[op->out];
+    nn_plan *p = b->p;
+    const int kk = op->k * op->k, relu = b->n->nop > 2 && relu_fused(b->n, 2);
+    const size_t nout = (size_t)b->B * (O->h / 2) * (O->w / 2) * O->c;
+    const size_t nsc =
+        (size_t)(T->h + 2 * op->pad) * (T->w + 2 * op->pad) + (size_t)(kk + 1) * O->c;
+    dnnl_memory_desc_t wmd = md_tag(1, nout ? (dnnl_dim_t)nout : 1, 0, 0, 0, dnnl_u8, dnnl_x);
+    dnnl_memory_desc_t smd = md_tag(1, (dnnl_dim_t)nsc, 0, 0, 0, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_t wvd = md_tag(1, (dnnl_dim_t)op->nw, 0, 0, 0, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_t bvd = md_tag(1, op->nb ? (dnnl_dim_t)op->nb : 1, 0, 0, 0, dnnl_f32, dnnl_x);
+    dnnl_memory_t ws, sc, wu, bu = NULL;
+    int rc;
+    if ((rc = mem_new(p, b->n, &wmd, DNNL_MEMORY_ALLOCATE, -1, 0, &ws, err)) ||
+        (rc = mem_new(p, b->n, &smd, DNNL_MEMORY_ALLOCATE, -1, 0, &sc, err)) ||
+        (rc = mem_new(p, b->n, &wvd, NULL, BIND_PARAMS, op->w_off, &wu, err)) ||
+        (op->nb && (rc = mem_new(p, b->n, &bvd, NULL, BIND_PARAMS, op->b_off, &bu, err))))
+        return rc;
+    for (int l = 0; l < 1 + b->train; l++) {
+        dnnl_memory_t gw = NULL, gb = NULL;
+        if (l && ((rc = mem_new(p, b->n, &wvd, NULL, BIND_GRAD, op->w_off, &gw, err)) ||
+                  (op->nb && (rc = mem_new(p, b->n, &bvd, NULL, BIND_GRAD, op->b_off, &gb, err)))))
+            return rc;
+        if ((rc = split_step(b, l ? LIST_BW : LIST_FW, l ? SK_CPB : SK_CPF, 0, err)))
+            return rc;
+        nn_step *s = l ? &p->bw[p->nbw - 1] : &p->fw[p->nfw - 1];
+        s->phase = PH_CONV;
+        s->flops = 2.0 * b->B * op->macs;
+        s->shape[0] = b->B, s->shape[1] = T->h, s->shape[2] = T->w, s->shape[3] = O->c;
+        s->k = op->k, s->pad = op->pad, s->relu = relu;
+        if (!l) {
+            arg(s, 0, p->act[0]);
+            arg(s, 0, wu);
+            arg(s, 0, bu ? bu : wu);
+            arg(s, 0, p->act[pool->out]);
+            arg(s, 0, ws);
+        } else {
+            arg(s, 0, p->dif[pool->out]);
+            arg(s, 0, p->act[pool->out]);
+            arg(s, 0, ws);
+            arg(s, 0, p->act[0]);
+            arg(s, 0, gw);
+            arg(s, 0, gb ? gb : gw);
+        }
+        arg(s, 0, sc);
+    }
+    return EG_OK;
+}
+
 /* max pooling (NN_MAXPOOL: k x k, stride, pad; k = 0: 2x2/2) or global average pooling
  * (NN_AVGPOOL) */
 static int build_pool(bctx *b, eg_err *err)
 {
+    if (b->op - b->n->op == 1 && cp_own(b->n, 0))
+        return EG_OK; /* in the convolution's kernels */
     if (pool_own(b->n, (int)(b->op - b->n->op)))
         return build_pool_own(b, (int)(b->op - b->n->op), err);
     const nn_op *op = b->op;

@@ -2151,17 +2151,30 @@ END_TEST
  * first maximum in (kh, kw) order), negative maxima (the ReLU's zeros and its zero
  * gradient), odd sizes (a row and a column in no window), channel counts off the vector
  * width, f32 and bf16, the AVX-512 and the portable kernels, the CNN without and with norms
- * before the pooling. _i: 0 f32, 1 bf16. */
+ * before the pooling. The first convolution fused with its pooling (one input channel, f32,
+ * 16k channels, no norm between them) sums its weight gradient in another order than
+ * oneDNN: that gradient (weights and bias) is within 1e-5 of its largest entry of oneDNN's,
+ * and everything else is oneDNN's bit for bit; the AVX-512 and the portable
+ * kernels agree bit for bit everywhere. Cases 0-1 with `fill` 1 also run on dense random
+ * inputs (no ties). _i: 0 f32, 1 bf16. */
 START_TEST(test_own_kernels)
 {
     static const struct {
-        int c, h, w, ch0, ch1, norm;
-    } cases[] = {{1, 28, 28, 16, 32, 0}, {2, 13, 11, 5, 19, 0}, {3, 12, 12, 8, 16, 1},
-                 {1, 9, 14, 33, 3, 2}};
+        int c, h, w, ch0, ch1, norm, kernel, valid, fill;
+    } cases[] = {{1, 28, 28, 16, 32, 0, 3, 0, 0}, {2, 13, 11, 5, 19, 0, 3, 0, 0},
+                 {3, 12, 12, 8, 16, 1, 3, 0, 0},  {1, 9, 14, 33, 3, 2, 3, 0, 0},
+                 {1, 13, 11, 32, 5, 0, 3, 0, 0},  {1, 28, 28, 16, 32, 0, 3, 0, 1},
+                 {1, 20, 19, 16, 4, 0, 5, 1, 1},  {1, 16, 15, 48, 4, 0, 5, 0, 0}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int ch[] = {cases[k].ch0, cases[k].ch1}, hid[] = {12};
-        eg_model_spec s = mk_spec("cnn", hid, 1, ch, 2, 3);
+        eg_model_spec s = mk_spec("cnn", hid, 1, ch, 2, cases[k].kernel);
+        s.valid = cases[k].valid;
         s.precision = _i ? EG_PREC_BF16 : EG_PREC_F32;
+        /* the fused first convolution (lib/nn.c cp_own) */
+        const int fused = !_i && cases[k].c == 1 && cases[k].ch0 % 16 == 0 && !cases[k].norm;
+        const size_t nfused = fused ? (size_t)cases[k].ch0 * cases[k].kernel * cases[k].kernel +
+                                          (size_t)cases[k].ch0
+                                    : 0;
         s.norm = cases[k].norm == 1 ? EG_NORM_BATCH : cases[k].norm == 2 ? EG_NORM_GROUP
                                                                           : EG_NORM_NONE;
         s.groups = 1;
@@ -2176,7 +2189,10 @@ START_TEST(test_own_kernels)
         eg_model_init_params(m, p, &r);
         for (size_t i = 0; i < (size_t)B * dim; i++) { /* mostly 0: equal outputs, ties */
             uint64_t u = eg_rng_below(&r, 10);
-            x[i] = u < 7 ? 0.0f : u < 9 ? 1.0f : -1.0f;
+            x[i] = cases[k].fill ? (float)eg_rng_below(&r, 2001) / 1000.0f - 1.0f
+                   : u < 7       ? 0.0f
+                   : u < 9       ? 1.0f
+                                 : -1.0f;
         }
         int32_t *y = rand_labels(B, 7, &r);
         float *g[3], *st[3];
@@ -2196,6 +2212,20 @@ START_TEST(test_own_kernels)
             eg_work_free(w);
         }
         eg_model_own_kernels = 1;
+        ck_assert_msg(!memcmp(g[1], g[2], np * sizeof *g[0]),
+                      "case %zu: AVX-512 and portable kernels give different gradients", k);
+        if (fused) { /* the first layer's gradient: close to oneDNN's; then its values */
+            double gmax = 0, dmax = 0;
+            for (size_t i = 0; i < nfused; i++) {
+                gmax = fmax(gmax, fabs(g[0][i]));
+                dmax = fmax(dmax, fabs((double)g[1][i] - g[0][i]));
+            }
+            ck_assert_msg(gmax > 0 && dmax <= 1e-5 * gmax,
+                          "case %zu: fused first layer's gradient off by %g (largest %g)", k,
+                          dmax, gmax);
+            for (int v = 0; v < 3; v++)
+                memset(g[v], 0, nfused * sizeof *g[v]);
+        }
         for (int v = 1; v < 3; v++) {
             ck_assert_msg(isfinite(loss[0]) && loss[v] == loss[0],
                           "case %zu kernels %d: loss %.9g, oneDNN %.9g", k, v, loss[v], loss[0]);
