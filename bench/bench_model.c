@@ -213,8 +213,10 @@ static void usage(FILE *f)
                "  --only KIND   just the models of one kind (the peak is always measured)\n"
                "  --big         also ResNet-56 (3x32x32, batch 128) and ResNet-50 (imagenet\n"
                "                stem, 3x224x224, batch 32), 1 thread (--only big: just those)\n"
-               "  --onednn      oneDNN for every layer (not expgraph's pooling kernels: the\n"
-               "                same results, for comparing speed)\n");
+               "  --onednn      oneDNN for every layer, not expgraph's kernels (pooling, the\n"
+               "                first convolution with its pooling), for comparing speed;\n"
+               "                the same results but the first convolution's weight gradient\n"
+               "                (summed in another order)\n");
 }
 
 /* the benchmarked models: each in f32 and bf16 */

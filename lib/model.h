@@ -132,9 +132,11 @@ void eg_work_profile(eg_work *w, int on);
  * (e.g. "conv gemm"). sec and flops may be NULL. */
 const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double *flops);
 
-/* 1 (the default): the layer engine runs expgraph's own kernels where they give oneDNN's
- * results bit for bit (2x2 max pooling with the ReLU after it), in AVX-512 where the CPU has
- * it; 2: the same kernels in portable C only; 0: oneDNN everywhere. Read when a work builds a
+/* 1 (the default): the layer engine runs expgraph's own kernels (2x2 max pooling with the
+ * ReLU after it, oneDNN's results bit for bit; a first convolution of one f32 channel into
+ * 16k channels fused with that pooling, oneDNN's forward, its weight gradient summed in
+ * another order), in AVX-512 where the CPU has it; 2: the same kernels in portable C only,
+ * the same bits; 0: oneDNN everywhere. Read when a work builds a
  * plan, or runs one (the kernel variant); the checks set it to compare them. */
 extern int eg_model_own_kernels;
 
