@@ -27,15 +27,7 @@ check "cnn run exits 0" "$EXPGRAPH" run "$TMP/cnn.yaml" --out "$out" --quiet
 first=$(sed -n 2p "$out/metrics.csv" | cut -d, -f5)
 last=$(tail -1 "$out/metrics.csv" | cut -d, -f5)
 check "train loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < 0.8 * a)}'
-for np in 2 3; do
-  mpi "$np" run "$TMP/cnn.yaml" --out "$TMP/p$np" --quiet
-  check "P = $np: metrics.csv identical to P = 1" same_metrics "$out/metrics.csv" "$TMP/p$np/metrics.csv"
-done
-for th in 1 2; do
-  EXPGRAPH_THREADS=$th "$EXPGRAPH" run "$TMP/cnn.yaml" --out "$TMP/th$th" --quiet
-done
-check "1 and 2 threads: identical" same_metrics "$TMP/th1/metrics.csv" "$TMP/th2/metrics.csv"
-check "threads and ranks agree" same_metrics "$out/metrics.csv" "$TMP/th1/metrics.csv"
+same_across "$TMP/cnn.yaml" "$out" "fused first layer"
 
 # micro-batches of 3 (the last one 2): every micro-batch plan runs the fused kernel
 mb=(--set train.micro_batch=3)

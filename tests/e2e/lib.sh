@@ -24,6 +24,19 @@ same_metrics() {
   [ -s "$1" ] && [ -s "$2" ] && [ "$(wc -l < "$1")" -gt 1 ] || { echo "missing or empty: $1 $2" >&2; return 1; }
   diff <(strip_time "$1") <(strip_time "$2")
 }
+# same_across SPEC REF LABEL: SPEC on P = 2 and 3 ranks, and on one rank with 1 and with 2
+# threads, gives REF/metrics.csv (REF: a 1-rank run of SPEC)
+same_across() {
+  local spec=$1 ref=$2 label=$3 np th
+  for np in 2 3; do
+    mpi "$np" run "$spec" --out "$TMP/across-p$np" --quiet
+    check "$label, P = $np: metrics.csv identical to P = 1" same_metrics "$ref/metrics.csv" "$TMP/across-p$np/metrics.csv"
+  done
+  for th in 1 2; do
+    EXPGRAPH_THREADS=$th "$EXPGRAPH" run "$spec" --out "$TMP/across-th$th" --quiet
+    check "$label, 1 rank x $th thread(s): identical to P = 1" same_metrics "$ref/metrics.csv" "$TMP/across-th$th/metrics.csv"
+  done
+}
 finish() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]

@@ -26,15 +26,7 @@ check "spec.yaml records the model" grep -q 'name: resnet' "$out/spec.yaml"
 first=$(sed -n 2p "$out/metrics.csv" | cut -d, -f5)
 last=$(tail -1 "$out/metrics.csv" | cut -d, -f5)
 check "train loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < a)}'
-for np in 2 3; do
-  mpi "$np" run "$TMP/rn.yaml" --out "$TMP/p$np" --quiet
-  check "batch norm, P = $np: metrics.csv identical to P = 1" same_metrics "$out/metrics.csv" "$TMP/p$np/metrics.csv"
-done
-for th in 1 2; do
-  EXPGRAPH_THREADS=$th "$EXPGRAPH" run "$TMP/rn.yaml" --out "$TMP/th$th" --quiet
-done
-check "1 and 2 threads: identical" same_metrics "$TMP/th1/metrics.csv" "$TMP/th2/metrics.csv"
-check "threads and ranks agree" same_metrics "$out/metrics.csv" "$TMP/th1/metrics.csv"
+same_across "$TMP/rn.yaml" "$out" "batch norm"
 
 # kill + resume (local statistics and gossiped ones), and bf16 invariance
 for combo in f32:local:1 f32:gossip:2 bf16:local:1 bf16:gossip:2; do
