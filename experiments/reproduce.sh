@@ -30,10 +30,10 @@
 #   8. graphs_fashion25.md: experiments/graphs/run.sh: ring / exp / onepeer_exp / base vs
 #                         psgd at n = 25 (not a power of two), dirichlet(0.1), 3 seeds
 # Budget: under 45 minutes on the project's 2-core machine. Per-run wall times measured on
-# 2026-11-30 with the oneDNN kernels: Fashion CNN (2 epochs) ~18 s, ResNet-20 bf16 (0.3
-# epochs) ~24-29 s, Fashion/MNIST MLP runs 4-6 s. Step 3: 48 runs, ~15 min; step 5: 96
-# runs, ~8 min; step 6: 36 runs, ~16 min; steps 7 and 8: 60 MLP runs, ~5 min; steps 1, 2:
-# ~1 min. The README gives the time of the last full run.
+# 2026-12-06 (oneDNN kernels, the fused first CNN layer): Fashion CNN (2 epochs) ~8 s,
+# ResNet-20 bf16 (0.3 epochs) ~13 s, Fashion/MNIST MLP runs 2-4 s. Step 3: 48 runs, ~7 min;
+# step 5: 96 runs, ~4 min; step 6: 36 runs, ~8 min; steps 7 and 8: 60 MLP runs, ~3.5 min;
+# steps 1, 2: ~15 s. The README gives the time of the last full run.
 # Finished runs are skipped, so an interrupted reproduction continues where it stopped.
 #
 # With --full it then runs the findings experiments, each at a budget chosen so that its
