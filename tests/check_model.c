@@ -2155,8 +2155,9 @@ END_TEST
  * 16k channels, no norm between them) sums its weight gradient in another order than
  * oneDNN: that gradient (weights and bias) is within 1e-5 of its largest entry of oneDNN's,
  * and everything else is oneDNN's bit for bit; the AVX-512 and the portable
- * kernels agree bit for bit everywhere. Cases 0-1 with `fill` 1 also run on dense random
- * inputs (no ties). _i: 0 f32, 1 bf16. */
+ * kernels agree bit for bit everywhere. The cases with `fill` 1 run on dense random inputs
+ * (no ties); there the fused gradient must differ from oneDNN's in some bit, which shows the
+ * fused kernel ran. _i: 0 f32, 1 bf16. */
 START_TEST(test_own_kernels)
 {
     static const struct {
@@ -2223,6 +2224,10 @@ START_TEST(test_own_kernels)
             ck_assert_msg(gmax > 0 && dmax <= 1e-5 * gmax,
                           "case %zu: fused first layer's gradient off by %g (largest %g)", k,
                           dmax, gmax);
+            ck_assert_msg(!cases[k].fill || dmax > 0,
+                          "case %zu: the first layer's gradient is oneDNN's bit for bit: the "
+                          "fused kernel did not run",
+                          k);
             for (int v = 0; v < 3; v++)
                 memset(g[v], 0, nfused * sizeof *g[v]);
         }
