@@ -1245,20 +1245,40 @@ static inline float pool_ld(const void *p, int bf16, size_t i)
                 __VA_ARGS__                                                                 \
             }
 
+/* A window's pooled value, for these kernels and the fused first layer (cp_run): its first
+ * maximum in (kh, kw) order from -FLT_MAX, *arg its index; with the ReLU max(v, 0). */
+static inline float win_max(const float v[4], int relu, int *arg)
+{
+    float m = -FLT_MAX;
+    int a = 0;
+    for (int j = 0; j < 4; j++)
+        if (m < v[j])
+            m = v[j], a = j;
+    if (relu && !(m > 0.0f))
+        m = 0.0f;
+    *arg = a;
+    return m;
+}
+
+/* the gradient a pooled value y passes to its window's maximum: dy * (y > 0) with the ReLU,
+ * then 0 + g (oneDNN adds into a zeroed gradient) */
+static inline float win_grad(float dy, float y, int relu)
+{
+    if (relu && !(y > 0.0f))
+        dy = dy * 0.0f;
+    return 0.0f + dy;
+}
+
 static void pool_fwd_sc(const void *x, void *y, uint8_t *ws, int bf16, int B, int H, int W,
                         int C, int relu)
 {
     POOL_PIXELS(B, H, W, C, {
         for (int c = 0; c < C; c++) {
-            float m = -FLT_MAX;
-            int k = 0;
-            for (int j = 0; j < 4; j++) {
-                float v = pool_ld(x, bf16, in[j] + c);
-                if (m < v)
-                    m = v, k = j;
-            }
-            if (relu && !(m > 0.0f))
-                m = 0.0f;
+            float v[4];
+            int k;
+            for (int j = 0; j < 4; j++)
+                v[j] = pool_ld(x, bf16, in[j] + c);
+            float m = win_max(v, relu, &k);
             if (bf16)
                 ((uint16_t *)y)[o + c] = bf16_keep(bf16_round(m));
             else
@@ -1273,10 +1293,8 @@ static void pool_bwd_sc(const void *dy, const void *y, const uint8_t *ws, void *
 {
     POOL_PIXELS(B, H, W, C, {
         for (int c = 0; c < C; c++) {
-            float g = pool_ld(dy, bf16, o + c);
-            if (relu && !(pool_ld(y, bf16, o + c) > 0.0f))
-                g = g * 0.0f;
-            g = 0.0f + g;
+            float g = win_grad(pool_ld(dy, bf16, o + c), relu ? pool_ld(y, bf16, o + c) : 0.0f,
+                               relu);
             for (int j = 0; j < 4; j++) {
                 float v = ws[o + c] == j ? g : 0.0f;
                 if (bf16)
@@ -1289,6 +1307,29 @@ static void pool_bwd_sc(const void *dy, const void *y, const uint8_t *ws, void *
 }
 
 #ifdef NN_ZMM
+/* win_max and win_grad on 16 channels */
+NN_ZMM_TARGET static inline __m512 win_max_z(const __m512 v[4], int relu, __m512i *arg)
+{
+    __m512 m = _mm512_set1_ps(-FLT_MAX);
+    __m512i a = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        __mmask16 gt = _mm512_cmp_ps_mask(m, v[j], _CMP_LT_OS);
+        m = _mm512_mask_mov_ps(m, gt, v[j]);
+        a = _mm512_mask_mov_epi32(a, gt, _mm512_set1_epi32(j));
+    }
+    *arg = a;
+    return relu ? _mm512_max_ps(m, _mm512_setzero_ps()) : m; /* oneDNN's ReLU: vmaxps(v, 0) */
+}
+
+NN_ZMM_TARGET static inline __m512 win_grad_z(__m512 g, __m512 y, int relu)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (relu)
+        g = _mm512_mask_mov_ps(_mm512_mul_ps(g, zero), _mm512_cmp_ps_mask(y, zero, _CMP_GT_OS),
+                               g);
+    return _mm512_add_ps(zero, g);
+}
+
 NN_ZMM_TARGET static inline __m512 zld(const void *p, int bf16, size_t i, __mmask16 m)
 {
     if (!bf16)
@@ -1308,20 +1349,14 @@ NN_ZMM_TARGET static inline void zst(void *p, int bf16, size_t i, __mmask16 m, _
 NN_ZMM_TARGET static inline void pool_fwd_z(const void *x, void *y, uint8_t *ws, const int bf16,
                                             int B, int H, int W, const int C, int relu)
 {
-    const __m512 lowest = _mm512_set1_ps(-FLT_MAX), zero = _mm512_setzero_ps();
     POOL_PIXELS(B, H, W, C, {
         for (int c = 0; c < C; c += 16) {
             __mmask16 t = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
-            __m512 m = lowest;
-            __m512i k = _mm512_setzero_si512();
-            for (int j = 0; j < 4; j++) {
-                __m512 v = zld(x, bf16, in[j] + c, t);
-                __mmask16 gt = _mm512_cmp_ps_mask(m, v, _CMP_LT_OS);
-                m = _mm512_mask_mov_ps(m, gt, v);
-                k = _mm512_mask_mov_epi32(k, gt, _mm512_set1_epi32(j));
-            }
-            if (relu)
-                m = _mm512_max_ps(m, zero); /* oneDNN's ReLU: vmaxps(v, 0) */
+            __m512 v[4];
+            __m512i k;
+            for (int j = 0; j < 4; j++)
+                v[j] = zld(x, bf16, in[j] + c, t);
+            __m512 m = win_max_z(v, relu, &k);
             zst(y, bf16, o + c, t, m);
             _mm512_mask_cvtepi32_storeu_epi8(ws + o + c, t, k);
         }
@@ -1332,16 +1367,11 @@ NN_ZMM_TARGET static inline void pool_bwd_z(const void *dy, const void *y, const
                                             void *dx, const int bf16, int B, int H, int W,
                                             const int C, int relu)
 {
-    const __m512 zero = _mm512_setzero_ps();
     POOL_PIXELS(B, H, W, C, {
         for (int c = 0; c < C; c += 16) {
             __mmask16 t = C - c >= 16 ? 0xffff : (__mmask16)((1u << (C - c)) - 1);
-            __m512 g = zld(dy, bf16, o + c, t);
-            if (relu) {
-                __mmask16 pos = _mm512_cmp_ps_mask(zld(y, bf16, o + c, t), zero, _CMP_GT_OS);
-                g = _mm512_mask_mov_ps(_mm512_mul_ps(g, zero), pos, g);
-            }
-            g = _mm512_add_ps(zero, g);
+            __m512 g = win_grad_z(zld(dy, bf16, o + c, t),
+                                  relu ? zld(y, bf16, o + c, t) : _mm512_setzero_ps(), relu);
             __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(t, ws + o + c));
             for (int j = 0; j < 4; j++)
                 zst(dx, bf16, in[j] + c, t,
@@ -1452,6 +1482,19 @@ static void cp_pad(const float *x, float *xp, const cp_dims *d, int n)
                (size_t)d->W * sizeof *xp);
 }
 
+/* the weight gradient from its [tap][C] sums gt into gw ([C][tap], the parameter vector's
+ * order), the bias gradient (gt's last C) into gb when there is one */
+static void cp_grad_out(const float *gt, float *gw, float *gb, const cp_dims *d)
+{
+    const int C = d->C, kk = d->k * d->k;
+    for (int c = 0; c < C; c++) {
+        for (int t = 0; t < kk; t++)
+            gw[(size_t)c * kk + t] = gt[(size_t)t * C + c];
+        if (gb)
+            gb[c] = gt[(size_t)kk * C + c];
+    }
+}
+
 static void cp_fwd_sc(const float *x, const float *w, const float *bias, float *y, uint8_t *ws,
                       float *xp, const cp_dims *d)
 {
@@ -1462,8 +1505,8 @@ static void cp_fwd_sc(const float *x, const float *w, const float *bias, float *
             for (int pw = 0; pw < d->PW; pw++) {
                 const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C;
                 for (int c = 0; c < C; c++) {
-                    float m = -FLT_MAX;
-                    int a = 0;
+                    float v[4];
+                    int a;
                     for (int j = 0; j < 4; j++) {
                         const float *xr =
                             xp + (size_t)(2 * ph + (j >> 1)) * d->Wp + 2 * pw + (j & 1);
@@ -1472,13 +1515,9 @@ static void cp_fwd_sc(const float *x, const float *w, const float *bias, float *
                             for (int kw = 0; kw < k; kw++)
                                 acc = fmaf(w[(size_t)c * k * k + kh * k + kw],
                                            xr[(size_t)kh * d->Wp + kw], acc);
-                        float v = acc + (bias ? bias[c] : 0.0f);
-                        if (m < v)
-                            m = v, a = j;
+                        v[j] = acc + (bias ? bias[c] : 0.0f);
                     }
-                    if (d->relu && !(m > 0.0f))
-                        m = 0.0f;
-                    y[o + c] = m;
+                    y[o + c] = win_max(v, d->relu, &a);
                     ws[o + c] = (uint8_t)a;
                 }
             }
@@ -1500,10 +1539,7 @@ static void cp_bwd_sc(const float *dy, const float *y, const uint8_t *ws, const 
             for (int ph = 0; ph < d->PH; ph++)
                 for (int pw = 0; pw < d->PW; pw++) {
                     const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C + c;
-                    float g = dy[o];
-                    if (d->relu && !(y[o] > 0.0f))
-                        g = g * 0.0f;
-                    g = 0.0f + g;
+                    const float g = win_grad(dy[o], y[o], d->relu);
                     const int j = ws[o];
                     const float *xr = xp + (size_t)(2 * ph + (j >> 1)) * d->Wp + 2 * pw + (j & 1);
                     for (int kh = 0; kh < k; kh++)
@@ -1517,12 +1553,7 @@ static void cp_bwd_sc(const float *dy, const float *y, const uint8_t *ws, const 
             gt[(size_t)kk * C + c] = gt[(size_t)kk * C + c] + pb;
         }
     }
-    for (int c = 0; c < C; c++) {
-        for (int t = 0; t < kk; t++)
-            gw[(size_t)c * kk + t] = gt[(size_t)t * C + c];
-        if (gb)
-            gb[c] = gt[(size_t)kk * C + c];
-    }
+    cp_grad_out(gt, gw, gb, d);
 }
 
 #ifdef NN_ZMM
@@ -1532,7 +1563,7 @@ cp_fwd_z(const float *x, const float *w, const float *bias, float *y, uint8_t *w
          float *wt, const cp_dims *d, const int k)
 {
     const int C = d->C, kk = k * k, Wp = d->Wp;
-    const __m512 lowest = _mm512_set1_ps(-FLT_MAX), zero = _mm512_setzero_ps();
+    const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < C; c++)
 #pragma GCC unroll 49
         for (int t = 0; t < kk; t++)
@@ -1563,18 +1594,11 @@ cp_fwd_z(const float *x, const float *w, const float *bias, float *y, uint8_t *w
                                     wv[kh * k + kw],
                                     _mm512_set1_ps(x0[(size_t)(kh + (j >> 1)) * Wp + kw + (j & 1)]),
                                     acc[j]);
-                    __m512 m = lowest;
-                    __m512i a = _mm512_setzero_si512();
+                    __m512i a;
 #pragma GCC unroll 49
-                    for (int j = 0; j < 4; j++) {
-                        __m512 v = _mm512_add_ps(acc[j], bv);
-                        __mmask16 gt = _mm512_cmp_ps_mask(m, v, _CMP_LT_OS);
-                        m = _mm512_mask_mov_ps(m, gt, v);
-                        a = _mm512_mask_mov_epi32(a, gt, _mm512_set1_epi32(j));
-                    }
-                    if (d->relu)
-                        m = _mm512_max_ps(m, zero);
-                    _mm512_storeu_ps(y + o, m);
+                    for (int j = 0; j < 4; j++)
+                        acc[j] = _mm512_add_ps(acc[j], bv);
+                    _mm512_storeu_ps(y + o, win_max_z(acc, d->relu, &a));
                     _mm512_mask_cvtepi32_storeu_epi8(ws + o, 0xffff, a);
                 }
         }
@@ -1598,13 +1622,8 @@ cp_bwd_z(const float *dy, const float *y, const uint8_t *ws, const float *x, flo
             for (int ph = 0; ph < d->PH; ph++)
                 for (int pw = 0; pw < d->PW; pw++) {
                     const size_t o = (((size_t)n * d->PH + ph) * d->PW + pw) * C + cb;
-                    __m512 g = _mm512_loadu_ps(dy + o);
-                    if (d->relu) {
-                        __mmask16 pos =
-                            _mm512_cmp_ps_mask(_mm512_loadu_ps(y + o), zero, _CMP_GT_OS);
-                        g = _mm512_mask_mov_ps(_mm512_mul_ps(g, zero), pos, g);
-                    }
-                    g = _mm512_add_ps(zero, g);
+                    const __m512 g =
+                        win_grad_z(_mm512_loadu_ps(dy + o), _mm512_loadu_ps(y + o), d->relu);
                     const __m512i a =
                         _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ws + o)));
                     const float *x0 = xp + (size_t)(2 * ph) * Wp + 2 * pw;
@@ -1633,13 +1652,7 @@ cp_bwd_z(const float *dy, const float *y, const uint8_t *ws, const float *x, flo
             _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), pb));
         }
     }
-    for (int c = 0; c < C; c++) {
-#pragma GCC unroll 49
-        for (int t = 0; t < kk; t++)
-            gw[(size_t)c * kk + t] = gt[(size_t)t * C + c];
-        if (gb)
-            gb[c] = gt[(size_t)kk * C + c];
-    }
+    cp_grad_out(gt, gw, gb, d);
 }
 
 NN_ZMM_TARGET static void cp_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
