@@ -214,7 +214,8 @@ static void usage(FILE *f)
                "  --big         also ResNet-56 (3x32x32, batch 128) and ResNet-50 (imagenet\n"
                "                stem, 3x224x224, batch 32), 1 thread (--only big: just those)\n"
                "  --onednn      oneDNN for every layer, not expgraph's kernels (pooling, the\n"
-               "                first convolution with its pooling), for comparing speed;\n"
+               "                first convolution with its pooling, f32 batch norm with\n"
+               "                the ReLU or the residual add after it), for comparing speed;\n"
                "                the same results but the first convolution's weight gradient\n"
                "                (summed in another order)\n");
 }

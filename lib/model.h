@@ -135,9 +135,13 @@ const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double
 /* 1 (the default): the layer engine runs expgraph's own kernels (2x2 max pooling with the
  * ReLU after it, oneDNN's results bit for bit; a first convolution of one f32 channel into
  * 16k channels fused with that pooling, oneDNN's forward, its weight gradient summed in
- * another order), in AVX-512 where the CPU has it; 2: the same kernels in portable C only,
- * the same bits; 0: oneDNN everywhere. Read when a work builds a
- * plan, or runs one (the kernel variant); the checks set it to compare them. */
+ * another order; f32 batch norm in training with the ReLU, or the residual add and ReLU,
+ * after it, oneDNN's results bit for bit), in AVX-512 where the CPU has it; 2: the same
+ * kernels in portable C only, the same bits; 0: oneDNN everywhere. Read when a work builds a
+ * plan, or runs one (the kernel variant); the checks set it to compare them.
+ * eg_model_own_runs counts the own kernels' runs (all threads), for the checks to see them
+ * run. */
 extern int eg_model_own_kernels;
+extern unsigned long eg_model_own_runs;
 
 #endif

@@ -31,10 +31,10 @@ typedef struct nn_step {
     int c;
     float unbias; /* n / (n - 1), n = values per channel */
     int sk;       /* 0: the above; else a micro-batch batch-norm step (SK_*) on bns[bn], or
-                     one of expgraph's own kernels (SK_POOLF, SK_POOLB) on arg[] */
+                     one of expgraph's own kernels (SK_POOLF and after) on arg[] */
     int bn;
     int shape[4]; /* own kernels: the input's B, H, W, C */
-    int relu;     /* own kernels: a ReLU fused after the op */
+    int relu;     /* own kernels: a ReLU fused after the op (SK_BNF / SK_BNB: bn_mode's mode) */
     int k, pad;   /* SK_CPF / SK_CPB: the convolution's kernel size and padding */
     int bf16;     /* own kernels: bf16 activations */
 } nn_step;
@@ -44,7 +44,7 @@ typedef struct nn_step {
  * (sums of x and x^2) ends a segment, SK_FAPPLY (y = x a + b, ReLU) begins the next; backward:
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
-enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB };
+enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB, SK_BNF, SK_BNB };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -659,6 +659,76 @@ static int norm_affine(bctx *b, bn_io *io, eg_err *err)
     return EG_OK;
 }
 
+static int split_step(bctx *b, int list, int sk, int bn, eg_err *err);
+static int zmm_have(void);
+
+/* The mode in which expgraph's batch-norm kernels (bn_own_run) run op i, a batch norm in
+ * training on the whole batch (not micro-batches), f32 NHWC, channels a multiple of 16, on a
+ * CPU with AVX-512 (where oneDNN runs the kernel whose values bn_own_run gives): 1 with its ReLU, 2 with the
+ * residual add (identity shortcut of the same shape) and the ReLU that follow it (both then
+ * build no steps of their own), 0 alone; -1 when oneDNN runs it. */
+static int bn_mode(const bctx *b, int i)
+{
+    const nn_net *n = b->n;
+    const nn_op *op = &n->op[i];
+    if (!eg_model_own_kernels || !b->train || b->w->split || n->prec != EG_PREC_F32 ||
+        op->kind != NN_BN || op->in == 0)
+        return -1;
+    const nn_tensor *T = &n->t[op->in], *O = &n->t[op->out];
+    if (T->flat || T->nchw || O->flat || O->nchw || T->c % 16 || !zmm_have())
+        return -1; /* oneDNN runs other kernels there (bnorm_tbb_jit), other values */
+    if (op->relu)
+        return 1;
+    if (i + 2 >= n->nop)
+        return 0;
+    const nn_op *add = op + 1, *r = op + 2;
+    const nn_tensor *A = &n->t[add->aux];
+    return add->kind == NN_ADD && add->in == op->out && add->out == op->out &&
+                   add->stride == 1 && add->aux != op->out && A->c == O->c && A->h == O->h &&
+                   A->w == O->w && !A->flat && !A->nchw && r->kind == NN_RELU &&
+                   r->in == op->out && r->out == op->out
+               ? 2
+               : 0;
+}
+
+
+/* the two steps of a batch norm run by bn_own_run (see there) */
+static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *T = &b->n->t[op->in];
+    nn_plan *p = b->p;
+    dnnl_memory_desc_t smd = md_tag(1, 4 * (dnnl_dim_t)T->c, 0, 0, 0, dnnl_f32, dnnl_x);
+    dnnl_memory_t sc;
+    int rc = mem_new(p, b->n, &smd, DNNL_MEMORY_ALLOCATE, -1, 0, &sc, err);
+    for (int l = 0; l < 2 && !rc; l++) {
+        if ((rc = split_step(b, l ? LIST_BW : LIST_FW, l ? SK_BNB : SK_BNF, 0, err)))
+            break;
+        nn_step *s = l ? &p->bw[p->nbw - 1] : &p->fw[p->nfw - 1];
+        s->shape[0] = b->B, s->shape[1] = T->h, s->shape[2] = T->w, s->shape[3] = T->c;
+        s->relu = mode;
+        arg(s, 0, io->src);
+        arg(s, 0, io->scale);
+        if (!l) {
+            arg(s, 0, io->shift);
+            arg(s, 0, io->mean);
+            arg(s, 0, io->var);
+            arg(s, 0, io->dst);
+            arg(s, 0, mode == 2 ? p->act[op[1].aux] : io->src);
+        } else {
+            arg(s, 0, io->mean);
+            arg(s, 0, io->var);
+            arg(s, 0, io->ddst);
+            arg(s, 0, io->dst);
+            arg(s, 0, io->dsrc);
+            arg(s, 0, io->dscale);
+            arg(s, 0, io->dshift);
+        }
+        arg(s, 0, sc);
+    }
+    return rc;
+}
+
 /* batch norm: batch statistics (training, then the running-statistics update step) or the
  * running statistics (evaluation); with op->relu the ReLU after it is fused (oneDNN keeps
  * its mask in a workspace for the backward) */
@@ -692,7 +762,12 @@ static int build_bn(bctx *b, eg_err *err)
             return rc;
     }
     nn_step *fs;
-    if ((rc = bn_build(b, &io, b->train, &fs, err)) || !b->train)
+    const int mode = bn_mode(b, (int)(op - b->n->op));
+    if (mode >= 0)
+        rc = bn_own_steps(b, &io, mode, err);
+    else
+        rc = bn_build(b, &io, b->train, &fs, err);
+    if (rc || !b->train)
         return rc;
     if (b->p->nfw == b->p->cap_steps)
         return eg_err_set(err, EG_ERUN, "model: plan too large");
@@ -820,8 +895,10 @@ static void row_out(void *buf, int bf16, size_t r, int C, const float *v)
 #endif
 
 int eg_model_own_kernels = 1;
+unsigned long eg_model_own_runs;
 
-static int zmm_ok(void)
+/* whether the CPU has what the AVX-512 kernels use */
+static int zmm_have(void)
 {
 #ifdef NN_ZMM
     static int have = -1;
@@ -830,11 +907,14 @@ static int zmm_ok(void)
         have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
     }
-    return have && eg_model_own_kernels != 2;
+    return have;
 #else
     return 0;
 #endif
 }
+
+/* whether to run the AVX-512 kernels */
+static int zmm_ok(void) { return zmm_have() && eg_model_own_kernels != 2; }
 
 NN_CLONES static void bn_fsum(const void *x, int bf16, size_t rows, int C, double *restrict s1,
                               double *restrict s2, float *restrict tmp)
@@ -1182,8 +1262,9 @@ static int relu_fused(const nn_net *n, int i);
 static int build_relu(bctx *b, eg_err *err)
 {
     const nn_op *op = b->op;
-    if (relu_fused(b->n, (int)(op - b->n->op)))
-        return EG_OK; /* in the pooling's kernels */
+    const int i = (int)(op - b->n->op);
+    if (relu_fused(b->n, i) || (i >= 2 && bn_mode(b, i - 2) == 2))
+        return EG_OK; /* in the pooling's or the batch norm's kernels */
     dnnl_data_type_t dt = act_dt(b->n);
     dnnl_memory_desc_t md = md_tensor(b->n, op->out, b->B, dt);
     dnnl_eltwise_desc_t d;
@@ -1714,8 +1795,301 @@ static void cp_run(const nn_step *s)
     cp_bwd_sc(dy, y, ws, x, gw, gb, xp, wt, &d);
 }
 
+/* ---- batch norm in training, f32 NHWC, whole batch: expgraph's kernels ----------------
+ * oneDNN's batch norm makes two passes for the statistics and one for the output, and the
+ * residual block's add and ReLU after the block's second norm make two more; in the
+ * backward the ReLU's gradient is a pass of its own before the norm's two. These kernels
+ * compute what oneDNN 2.6's batch norm (one thread, NHWC, f32: its jit kernel), binary add
+ * and ReLU compute, operation for operation, with the add and the ReLU inside the norm's
+ * output pass and the ReLU's gradient inside the norm's first backward pass:
+ *   mean = (0 + sum of x in row order from 0) / n, n = (float)B * (float)(H W);
+ *   var = (0 + sum in row order from 0 of fma(m, m, s), m = mean - x) / n;
+ *   y = fma(x - mean, scale / sqrt(var + eps), shift); mode 1: ReLU (y > 0 ? y : +0);
+ *   mode 2: y + the shortcut's value, then the ReLU;
+ * backward, inv = 1 / sqrt(var + eps), g = dy (mode 0), y > 0 ? dy : +0 (mode 1), or
+ * dy * (y > 0 ? 1 : 0) written back to dy (mode 2: the ReLU's gradient, which the
+ * shortcut's gradient reads later):
+ *   a = sum in row order from 0 of fma(-(mean - x), g, a), b = sum of g;
+ *   dscale = (0 + a) inv, dshift = 0 + b;
+ *   dx = ((g - dshift / n) + (mean - x) ((dscale inv) / n)) inv scale.
+ * The ReLU's mask is the output's sign (y > 0 exactly where the value before the ReLU is),
+ * so no workspace is kept. check_model compares them with oneDNN bit for bit. */
+
+typedef struct bn_dims {
+    size_t R; /* rows: B H W */
+    int C, mode;
+    float n, eps;
+} bn_dims;
+
+static bn_dims bn_dims_of(const nn_step *s)
+{
+    return (bn_dims){.R = (size_t)s->shape[0] * s->shape[1] * s->shape[2], .C = s->shape[3],
+                     .mode = s->relu,
+                     .n = 1.0f * (float)s->shape[0] * (float)((size_t)s->shape[1] * s->shape[2]),
+                     .eps = NN_EPS};
+}
+
+static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
+
+/* the statistics (mean, var) and y; tmp: 2 C floats */
+static void bn_fwd_sc(const float *x, const float *scale, const float *shift, const float *sc,
+                      float *y, float *mean, float *var, float *tmp, const bn_dims *d)
+{
+    const size_t R = d->R;
+    const int C = d->C;
+    float *acc = tmp, *a = tmp + C;
+    for (int c = 0; c < C; c++)
+        acc[c] = 0.0f;
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            acc[c] = acc[c] + x[r * C + c];
+    for (int c = 0; c < C; c++) {
+        mean[c] = (0.0f + acc[c]) / d->n;
+        acc[c] = 0.0f;
+    }
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            const float m = mean[c] - x[r * C + c];
+            acc[c] = fmaf(m, m, acc[c]);
+        }
+    for (int c = 0; c < C; c++) {
+        var[c] = (0.0f + acc[c]) / d->n;
+        a[c] = scale[c] / sqrtf(var[c] + d->eps);
+    }
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            const size_t i = r * C + c;
+            float v = fmaf(x[i] - mean[c], a[c], shift[c]);
+            if (d->mode == 2)
+                v = v + sc[i];
+            y[i] = d->mode ? bn_relu(v) : v;
+        }
+}
+
+/* the gradients: dx, dscale, dshift (and g into dy in mode 2); tmp: 4 C floats */
+static void bn_bwd_sc(const float *x, const float *scale, const float *mean, const float *var,
+                      float *dy, const float *y, float *dx, float *dscale, float *dshift,
+                      float *tmp, const bn_dims *d)
+{
+    const size_t R = d->R;
+    const int C = d->C;
+    float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C;
+    for (int c = 0; c < C; c++)
+        a[c] = b[c] = 0.0f;
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            const size_t i = r * C + c;
+            float g = dy[i];
+            if (d->mode == 1)
+                g = y[i] > 0.0f ? g : 0.0f;
+            else if (d->mode == 2)
+                dy[i] = g = g * (y[i] > 0.0f ? 1.0f : 0.0f);
+            a[c] = fmaf(-(mean[c] - x[i]), g, a[c]);
+            b[c] = b[c] + g;
+        }
+    for (int c = 0; c < C; c++) {
+        inv[c] = 1.0f / sqrtf(var[c] + d->eps);
+        dscale[c] = (0.0f + a[c]) * inv[c];
+        dshift[c] = 0.0f + b[c];
+        k[c] = dscale[c] * inv[c] / d->n;
+        b[c] = dshift[c] / d->n;
+    }
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            const size_t i = r * C + c;
+            float g = dy[i];
+            if (d->mode == 1)
+                g = y[i] > 0.0f ? g : 0.0f;
+            const float v = (g - b[c]) + (mean[c] - x[i]) * k[c];
+            dx[i] = v * inv[c] * scale[c];
+        }
+}
+
+#ifdef NN_ZMM
+/* the AVX-512 kernels: C a multiple of 16, channels across the vector, the statistics
+ * NB blocks of 16 channels at a time (NB a constant where inlined) */
+#define BN_NB 4
+
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+bn_stats_zmm_nb(const float *x, float *mean, float *var, const bn_dims *d, int c0, int NB)
+{
+    const size_t R = d->R;
+    const int C = d->C;
+    const __m512 zero = _mm512_setzero_ps(), n = _mm512_set1_ps(d->n);
+    __m512 acc[BN_NB], m[BN_NB];
+    for (int j = 0; j < NB; j++)
+        acc[j] = zero;
+    for (size_t r = 0; r < R; r++)
+        for (int j = 0; j < NB; j++)
+            acc[j] = _mm512_add_ps(acc[j], _mm512_loadu_ps(x + r * C + c0 + 16 * j));
+    for (int j = 0; j < NB; j++) {
+        m[j] = _mm512_div_ps(_mm512_add_ps(zero, acc[j]), n);
+        _mm512_storeu_ps(mean + c0 + 16 * j, m[j]);
+        acc[j] = zero;
+    }
+    for (size_t r = 0; r < R; r++)
+        for (int j = 0; j < NB; j++) {
+            const __m512 t = _mm512_sub_ps(m[j], _mm512_loadu_ps(x + r * C + c0 + 16 * j));
+            acc[j] = _mm512_fmadd_ps(t, t, acc[j]);
+        }
+    for (int j = 0; j < NB; j++)
+        _mm512_storeu_ps(var + c0 + 16 * j, _mm512_div_ps(_mm512_add_ps(zero, acc[j]), n));
+}
+
+NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const float *shift,
+                                     const float *sc, float *y, float *mean, float *var,
+                                     float *tmp, const bn_dims *d)
+{
+    const size_t R = d->R;
+    const int C = d->C;
+    for (int c0 = 0; c0 < C; c0 += 16 * BN_NB) {
+        switch ((C - c0) / 16) {
+        case 1: bn_stats_zmm_nb(x, mean, var, d, c0, 1); break;
+        case 2: bn_stats_zmm_nb(x, mean, var, d, c0, 2); break;
+        case 3: bn_stats_zmm_nb(x, mean, var, d, c0, 3); break;
+        default: bn_stats_zmm_nb(x, mean, var, d, c0, 4); break;
+        }
+    }
+    float *a = tmp;
+    const __m512 eps = _mm512_set1_ps(d->eps), zero = _mm512_setzero_ps();
+    for (int c = 0; c < C; c += 16)
+        _mm512_storeu_ps(a + c, _mm512_div_ps(_mm512_loadu_ps(scale + c),
+                                              _mm512_sqrt_ps(_mm512_add_ps(
+                                                  _mm512_loadu_ps(var + c), eps))));
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c += 16) {
+            const size_t i = r * C + c;
+            __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i),
+                                                     _mm512_loadu_ps(mean + c)),
+                                       _mm512_loadu_ps(a + c), _mm512_loadu_ps(shift + c));
+            if (d->mode == 2)
+                v = _mm512_add_ps(v, _mm512_loadu_ps(sc + i));
+            if (d->mode)
+                v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            _mm512_storeu_ps(y + i, v);
+        }
+}
+
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *y, float *a,
+               float *b, const bn_dims *d, int c0, int NB)
+{
+    const size_t R = d->R;
+    const int C = d->C;
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    __m512 sa[BN_NB], sb[BN_NB], m[BN_NB];
+    for (int j = 0; j < NB; j++) {
+        sa[j] = sb[j] = zero;
+        m[j] = _mm512_loadu_ps(mean + c0 + 16 * j);
+    }
+    for (size_t r = 0; r < R; r++)
+        for (int j = 0; j < NB; j++) {
+            const size_t i = r * C + c0 + 16 * j;
+            __m512 g = _mm512_loadu_ps(dy + i);
+            if (d->mode) {
+                const __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ);
+                if (d->mode == 1) {
+                    g = _mm512_maskz_mov_ps(k, g);
+                } else {
+                    g = _mm512_mul_ps(g, _mm512_maskz_mov_ps(k, one));
+                    _mm512_storeu_ps(dy + i, g);
+                }
+            }
+            const __m512 t = _mm512_sub_ps(m[j], _mm512_loadu_ps(x + i));
+            sa[j] = _mm512_fnmadd_ps(t, g, sa[j]);
+            sb[j] = _mm512_add_ps(sb[j], g);
+        }
+    for (int j = 0; j < NB; j++) {
+        _mm512_storeu_ps(a + c0 + 16 * j, sa[j]);
+        _mm512_storeu_ps(b + c0 + 16 * j, sb[j]);
+    }
+}
+
+NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const float *mean,
+                                     const float *var, float *dy, const float *y, float *dx,
+                                     float *dscale, float *dshift, float *tmp, const bn_dims *d)
+{
+    const size_t R = d->R;
+    const int C = d->C;
+    float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C;
+    for (int c0 = 0; c0 < C; c0 += 16 * BN_NB) {
+        switch ((C - c0) / 16) {
+        case 1: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 1); break;
+        case 2: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 2); break;
+        case 3: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 3); break;
+        default: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 4); break;
+        }
+    }
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f),
+                 eps = _mm512_set1_ps(d->eps), n = _mm512_set1_ps(d->n);
+    for (int c = 0; c < C; c += 16) {
+        const __m512 iv = _mm512_div_ps(
+            one, _mm512_sqrt_ps(_mm512_add_ps(_mm512_loadu_ps(var + c), eps)));
+        const __m512 ds = _mm512_mul_ps(_mm512_add_ps(zero, _mm512_loadu_ps(a + c)), iv),
+                     dh = _mm512_add_ps(zero, _mm512_loadu_ps(b + c));
+        _mm512_storeu_ps(dscale + c, ds);
+        _mm512_storeu_ps(dshift + c, dh);
+        _mm512_storeu_ps(inv + c, iv);
+        _mm512_storeu_ps(k + c, _mm512_div_ps(_mm512_mul_ps(ds, iv), n));
+        _mm512_storeu_ps(b + c, _mm512_div_ps(dh, n));
+    }
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c += 16) {
+            const size_t i = r * C + c;
+            __m512 g = _mm512_loadu_ps(dy + i);
+            if (d->mode == 1)
+                g = _mm512_maskz_mov_ps(
+                    _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ), g);
+            __m512 v = _mm512_sub_ps(g, _mm512_loadu_ps(b + c));
+            const __m512 u = _mm512_mul_ps(
+                _mm512_sub_ps(_mm512_loadu_ps(mean + c), _mm512_loadu_ps(x + i)),
+                _mm512_loadu_ps(k + c));
+            v = _mm512_add_ps(v, u);
+            v = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_loadu_ps(inv + c)),
+                              _mm512_loadu_ps(scale + c));
+            _mm512_storeu_ps(dx + i, v);
+        }
+}
+#endif
+
+/* SK_BNF args: x, scale, shift, mean, var, y, the shortcut (mode 2; else x again), scratch;
+ * SK_BNB: x, scale, mean, var, dy, y, dx, dscale, dshift, scratch */
+static void bn_own_run(const nn_step *s)
+{
+    const bn_dims d = bn_dims_of(s);
+    void *m[10];
+    for (int i = 0; i < s->narg; i++)
+        m[i] = mem_ptr(s->arg[i].memory);
+    float *tmp = m[s->narg - 1];
+#ifdef NN_ZMM
+    const int z = zmm_ok() && d.C % 16 == 0;
+#endif
+    if (s->sk == SK_BNF) {
+#ifdef NN_ZMM
+        if (z) {
+            bn_fwd_zmm(m[0], m[1], m[2], m[6], m[5], m[3], m[4], tmp, &d);
+            return;
+        }
+#endif
+        bn_fwd_sc(m[0], m[1], m[2], m[6], m[5], m[3], m[4], tmp, &d);
+        return;
+    }
+#ifdef NN_ZMM
+    if (z) {
+        bn_bwd_zmm(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], tmp, &d);
+        return;
+    }
+#endif
+    bn_bwd_sc(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], tmp, &d);
+}
+
 static void own_run(const nn_step *s)
 {
+    __atomic_fetch_add(&eg_model_own_runs, 1, __ATOMIC_RELAXED);
+    if (s->sk >= SK_BNF) {
+        bn_own_run(s);
+        return;
+    }
     if (s->sk >= SK_CPF) {
         cp_run(s);
         return;
@@ -2037,6 +2411,8 @@ static int build_add(bctx *b, eg_err *err)
                        va = md_tensor(b->n, op->aux, b->B, act_dt(b->n));
     if (op->kind == NN_ADD_GRAD && !b->train)
         return EG_OK;
+    if (op->kind == NN_ADD && op > b->n->op && bn_mode(b, (int)(op - b->n->op) - 1) == 2)
+        return EG_OK; /* in the batch norm's kernels */
     if (op->stride != 1)
         return build_add_strided(b, &vo, err);
     if (op->kind == NN_ADD)

@@ -2255,6 +2255,89 @@ START_TEST(test_own_kernels)
 }
 END_TEST
 
+/* expgraph's batch-norm kernels (f32 training on the whole batch, lib/nn.c bn_own_run: the
+ * norm with its ReLU, or with the residual add and ReLU after it) against oneDNN's batch
+ * norm, binary add and ReLU, bit for bit: loss, gradient, running statistics and the
+ * evaluation, for the CIFAR ResNets (identity and option-A shortcuts) and the torchvision
+ * ones (projection shortcuts, bottlenecks), on dense random inputs; the AVX-512 and the
+ * portable kernels. They run where the channels are a multiple of 16 (oneDNN's other
+ * channel counts, e.g. width 8's first stage, stay oneDNN's); eg_model_own_runs shows them
+ * run. Skipped (nothing to compare) on a CPU without AVX-512. */
+START_TEST(test_own_bn)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512bf16")) {
+        printf("test_own_bn: skipped (the CPU has no AVX-512: oneDNN runs every batch norm)\n");
+        return;
+    }
+    static const struct {
+        int depth, width, tv, c, h, w, B;
+    } cases[] = {{8, 16, 0, 3, 12, 10, 5},  {14, 16, 0, 1, 9, 9, 3}, {8, 8, 0, 3, 8, 8, 4},
+                 {18, 16, 1, 3, 33, 35, 2}, {50, 4, 1, 3, 33, 35, 3}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        eg_model_spec s = cases[k].tv ? mk_resnet_tv(cases[k].depth, cases[k].width,
+                                                     EG_NORM_BATCH, EG_PREC_F32)
+                                      : mk_resnet(cases[k].depth, cases[k].width,
+                                                  EG_NORM_BATCH, 2, EG_PREC_F32);
+        eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
+        eg_model *m = mk_model(&s, in, 7);
+        const int B = cases[k].B;
+        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+        const size_t dim = (size_t)in.c * in.h * in.w;
+        eg_rng r;
+        eg_rng_seed(&r, 29, EG_STREAM_INIT, (uint64_t)k);
+        float *p = malloc(np * sizeof *p);
+        eg_model_init_params(m, p, &r);
+        for (size_t i = 0; i < np; i++) /* scales and shifts off 1 and 0 */
+            p[i] += (float)eg_rng_below(&r, 201) / 1000.0f - 0.1f;
+        float *x = rand_floats((size_t)B * dim, &r, -1, 2);
+        int32_t *y = rand_labels(B, 7, &r);
+        float *g[3], *st[3], loss[3];
+        double esum[3];
+        long corr[3];
+        unsigned long runs[3];
+        for (int v = 0; v < 3; v++) { /* 0 oneDNN, 1 own kernels (AVX-512 if any), 2 portable */
+            eg_model_own_kernels = v;
+            g[v] = malloc(np * sizeof *g[v]);
+            st[v] = calloc(ns, sizeof *st[v]);
+            eg_model_init_stats(m, st[v]);
+            eg_work *w = mk_work(m, B);
+            const unsigned long r0 = eg_model_own_runs;
+            for (int it = 0; it < 2; it++) /* twice: the running statistics move on */
+                loss[v] = eg_model_loss_grad(m, w, p, st[v], x, y, B, g[v]);
+            runs[v] = eg_model_own_runs - r0;
+            esum[v] = 0;
+            corr[v] = 0;
+            eg_model_eval(m, w, p, st[v], x, y, B, &esum[v], &corr[v]);
+            eg_work_free(w);
+        }
+        eg_model_own_kernels = 1;
+        ck_assert_msg(runs[0] == 0 && runs[1] > 0 && runs[2] == runs[1],
+                      "case %zu: own kernel runs %lu / %lu / %lu", k, runs[0], runs[1], runs[2]);
+        for (int v = 1; v < 3; v++) {
+            ck_assert_msg(isfinite(loss[0]) && loss[v] == loss[0],
+                          "case %zu kernels %d: loss %.9g, oneDNN %.9g", k, v, loss[v], loss[0]);
+            size_t bad = 0;
+            while (bad < np && !memcmp(&g[v][bad], &g[0][bad], sizeof *g[0]))
+                bad++;
+            ck_assert_msg(bad == np,
+                          "case %zu kernels %d: gradient differs from oneDNN's at %zu of %zu "
+                          "(%.9g vs %.9g)",
+                          k, v, bad, np, bad < np ? g[v][bad] : 0.0, bad < np ? g[0][bad] : 0.0);
+            ck_assert_msg(!memcmp(st[v], st[0], ns * sizeof *st[0]),
+                          "case %zu kernels %d: running statistics differ", k, v);
+            ck_assert_msg(esum[v] == esum[0] && corr[v] == corr[0],
+                          "case %zu kernels %d: evaluation differs", k, v);
+        }
+        for (int v = 0; v < 3; v++)
+            free(g[v]), free(st[v]);
+        eg_model_free(m);
+        free(p), free(x), free(y);
+    }
+}
+END_TEST
+
 /* The micro-batch batch norm's AVX-512 kernels (channels a multiple of 16) give what the
  * portable ones give, bit for bit: loss, gradient, running statistics, 1 and 2 threads.
  * _i: 0 f32, 1 bf16. */
@@ -2341,6 +2424,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_micro_bad);
     tcase_add_loop_test(tc, test_own_kernels, 0, 2);
     tcase_add_loop_test(tc, test_own_kernels_micro, 0, 2);
+    tcase_add_test(tc, test_own_bn);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("training");
     tcase_set_timeout(tt, 300);
