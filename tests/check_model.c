@@ -101,7 +101,15 @@ static rt rt_new(int B, int c, int h, int w)
     return t;
 }
 
-static double *at(const rt *t, int n, int c, int y, int x)
+/* The reference model's loops are the test's own arithmetic, not the library's: sanitizer
+ * builds leave them uninstrumented (they were most of check_model's time there). */
+#if defined(__SANITIZE_ADDRESS__)
+#define REF_LOOP __attribute__((no_sanitize("address", "undefined")))
+#else
+#define REF_LOOP
+#endif
+
+REF_LOOP static double *at(const rt *t, int n, int c, int y, int x)
 {
     return t->v + (((size_t)n * t->c + c) * t->h + y) * t->w + x;
 }
@@ -115,7 +123,7 @@ static void rt_move(rt *dst, rt src)
 /* relu(z) */
 static double relu(double z) { return z > 0 ? z : 0; }
 
-static void ref_relu(rt *t)
+REF_LOOP static void ref_relu(rt *t)
 {
     size_t n = (size_t)t->B * t->c * t->h * t->w;
     for (size_t i = 0; i < n; i++)
@@ -123,7 +131,7 @@ static void ref_relu(rt *t)
 }
 
 /* k x k conv, stride s, padding pad; weights [oc][c][k][k] then bias [oc] when bias */
-static rt ref_conv_pad(const rt *x, const double **p, int oc, int k, int s, int pad, int bias)
+REF_LOOP static rt ref_conv_pad(const rt *x, const double **p, int oc, int k, int s, int pad, int bias)
 {
     int oh = (x->h + 2 * pad - k) / s + 1, ow = (x->w + 2 * pad - k) / s + 1;
     const double *W = *p, *b = bias ? W + (size_t)oc * x->c * k * k : NULL;
@@ -152,7 +160,7 @@ static rt ref_conv_pad(const rt *x, const double **p, int oc, int k, int s, int 
  * (groups > 0), eps 1e-5, then scale/shift from *p. Training batch norm updates the running
  * statistics *st (mean[C] then var[C]: momentum 0.1, unbiased variance) when st != NULL;
  * *st advances past this layer's statistics. */
-static void ref_norm(rt *t, const double **p, int groups, int train, double **st)
+REF_LOOP static void ref_norm(rt *t, const double **p, int groups, int train, double **st)
 {
     const double *g = *p, *be = g + t->c;
     *p = be + t->c;
@@ -223,7 +231,7 @@ static rt ref_maxpool2(const rt *x)
     return y;
 }
 
-static rt ref_gap(const rt *x)
+REF_LOOP static rt ref_gap(const rt *x)
 {
     rt y = rt_new(x->B, x->c, 1, 1);
     for (int n = 0; n < x->B; n++)
@@ -237,7 +245,7 @@ static rt ref_gap(const rt *x)
 }
 
 /* dense on each sample's C,H,W-ordered features: W [out][in], then bias */
-static rt ref_dense(const rt *x, const double **p, int out, int act)
+REF_LOOP static rt ref_dense(const rt *x, const double **p, int out, int act)
 {
     int in = x->c * x->h * x->w;
     const double *W = *p, *b = W + (size_t)in * out;
@@ -254,7 +262,7 @@ static rt ref_dense(const rt *x, const double **p, int out, int act)
 }
 
 /* out[:, :x.c] += x[:, :, ::s, ::s] (option-A shortcut) */
-static void ref_shortcut_add(rt *out, const rt *x, int s)
+REF_LOOP static void ref_shortcut_add(rt *out, const rt *x, int s)
 {
     for (int n = 0; n < out->B; n++)
         for (int c = 0; c < x->c; c++)
@@ -286,7 +294,7 @@ static void ref_resnet(const eg_model_spec *s, rt *t, const double **p, int trai
 }
 
 /* k x k max pooling, stride s, padding pad (padding never wins), floor */
-static rt ref_maxpool(const rt *x, int k, int s, int pad)
+REF_LOOP static rt ref_maxpool(const rt *x, int k, int s, int pad)
 {
     rt y = rt_new(x->B, x->c, (x->h + 2 * pad - k) / s + 1, (x->w + 2 * pad - k) / s + 1);
     for (int n = 0; n < x->B; n++)
