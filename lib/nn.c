@@ -1831,6 +1831,12 @@ static bn_dims bn_dims_of(const nn_step *s)
 
 static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
 
+/* the norm's output gradient at i: dy, masked by the fused ReLU's output in mode 1 */
+static inline float bn_dy(const float *dy, const float *y, size_t i, int mode)
+{
+    return mode == 1 ? (y[i] > 0.0f ? dy[i] : 0.0f) : dy[i];
+}
+
 /* the statistics (mean, var) and y; tmp: 2 C floats */
 static void bn_fwd_sc(const float *x, const float *scale, const float *shift, const float *sc,
                       float *y, float *mean, float *var, float *tmp, const bn_dims *d)
@@ -1879,10 +1885,8 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            float g = dy[i];
-            if (d->mode == 1)
-                g = y[i] > 0.0f ? g : 0.0f;
-            else if (d->mode == 2)
+            float g = bn_dy(dy, y, i, d->mode);
+            if (d->mode == 2)
                 dy[i] = g = g * (y[i] > 0.0f ? 1.0f : 0.0f);
             a[c] = fmaf(-(mean[c] - x[i]), g, a[c]);
             b[c] = b[c] + g;
@@ -1897,10 +1901,7 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            float g = dy[i];
-            if (d->mode == 1)
-                g = y[i] > 0.0f ? g : 0.0f;
-            const float v = (g - b[c]) + (mean[c] - x[i]) * k[c];
+            const float v = (bn_dy(dy, y, i, d->mode) - b[c]) + (mean[c] - x[i]) * k[c];
             dx[i] = v * inv[c] * scale[c];
         }
 }
