@@ -692,6 +692,27 @@ static int bn_mode(const bctx *b, int i)
 }
 
 
+/* The identity shortcut's gradient add (NN_ADD_GRAD, dif[x] += dif[t]) of the block whose
+ * input x is batch norm i's output, when that block starts right after the norm (mode 1:
+ * the stem) or after its add and ReLU (mode 2: the block before). Between that add and the
+ * norm's backward nothing reads or writes dif[x], so the norm's backward adds dif[t] where
+ * it reads its output gradient (the same sum) and the add builds no step. Returns the add's
+ * op index, or -1. */
+static int bn_pending(const bctx *b, int i)
+{
+    const int mode = bn_mode(b, i), k = i + (mode == 2 ? 3 : 1);
+    const nn_net *n = b->n;
+    if (mode < 1 || k >= n->nop)
+        return -1;
+    const nn_op *g = &n->op[k];
+    const nn_tensor *X = &n->t[n->op[i].out], *T = &n->t[g->out];
+    return g->kind == NN_ADD_GRAD && g->stride == 1 && !g->copy && g->aux == n->op[i].out &&
+                   g->out != g->aux && T->c == X->c && T->h == X->h && T->w == X->w &&
+                   !T->flat && !T->nchw
+               ? k
+               : -1;
+}
+
 /* the two steps of a batch norm run by bn_own_run (see there) */
 static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
 {
@@ -723,6 +744,9 @@ static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
             arg(s, 0, io->dsrc);
             arg(s, 0, io->dscale);
             arg(s, 0, io->dshift);
+            const int k = bn_pending(b, (int)(op - b->n->op));
+            if (k >= 0)
+                arg(s, 0, p->dif[b->n->op[k].out]);
         }
         arg(s, 0, sc);
     }
@@ -1813,7 +1837,9 @@ static void cp_run(const nn_step *s)
  *   dscale = (0 + a) inv, dshift = 0 + b;
  *   dx = ((g - dshift / n) + (mean - x) ((dscale inv) / n)) inv scale.
  * The ReLU's mask is the output's sign (y > 0 exactly where the value before the ReLU is),
- * so no workspace is kept. check_model compares them with oneDNN bit for bit. */
+ * so no workspace is kept. With a pending shortcut gradient p (bn_pending), dy + p (oneDNN's
+ * binary add) replaces dy wherever dy is read. check_model compares them with oneDNN bit for
+ * bit. */
 
 typedef struct bn_dims {
     size_t R; /* rows: B H W */
@@ -1831,10 +1857,11 @@ static bn_dims bn_dims_of(const nn_step *s)
 
 static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
 
-/* the norm's output gradient at i: dy, masked by the fused ReLU's output in mode 1 */
-static inline float bn_dy(const float *dy, const float *y, size_t i, int mode)
+/* the norm's output gradient at i: dy (+ p), masked by the fused ReLU's output in mode 1 */
+static inline float bn_dy(const float *dy, const float *p, const float *y, size_t i, int mode)
 {
-    return mode == 1 ? (y[i] > 0.0f ? dy[i] : 0.0f) : dy[i];
+    const float g = p ? dy[i] + p[i] : dy[i];
+    return mode == 1 ? (y[i] > 0.0f ? g : 0.0f) : g;
 }
 
 /* the statistics (mean, var) and y; tmp: 2 C floats */
@@ -1872,10 +1899,11 @@ static void bn_fwd_sc(const float *x, const float *scale, const float *shift, co
         }
 }
 
-/* the gradients: dx, dscale, dshift (and g into dy in mode 2); tmp: 4 C floats */
+/* the gradients: dx, dscale, dshift (and g into dy in mode 2); p: the pending shortcut
+ * gradient or NULL; tmp: 4 C floats */
 static void bn_bwd_sc(const float *x, const float *scale, const float *mean, const float *var,
-                      float *dy, const float *y, float *dx, float *dscale, float *dshift,
-                      float *tmp, const bn_dims *d)
+                      float *dy, const float *p, const float *y, float *dx, float *dscale,
+                      float *dshift, float *tmp, const bn_dims *d)
 {
     const size_t R = d->R;
     const int C = d->C;
@@ -1885,7 +1913,7 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            float g = bn_dy(dy, y, i, d->mode);
+            float g = bn_dy(dy, p, y, i, d->mode);
             if (d->mode == 2)
                 dy[i] = g = g * (y[i] > 0.0f ? 1.0f : 0.0f);
             a[c] = fmaf(-(mean[c] - x[i]), g, a[c]);
@@ -1901,7 +1929,8 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            const float v = (bn_dy(dy, y, i, d->mode) - b[c]) + (mean[c] - x[i]) * k[c];
+            const float g = d->mode == 2 ? dy[i] : bn_dy(dy, p, y, i, d->mode);
+            const float v = (g - b[c]) + (mean[c] - x[i]) * k[c];
             dx[i] = v * inv[c] * scale[c];
         }
 }
@@ -1972,8 +2001,8 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
 }
 
 NN_ZMM_TARGET static inline __attribute__((always_inline)) void
-bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *y, float *a,
-               float *b, const bn_dims *d, int c0, int NB)
+bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, const float *y,
+               float *a, float *b, const bn_dims *d, int c0, int NB)
 {
     const size_t R = d->R;
     const int C = d->C;
@@ -1987,6 +2016,8 @@ bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *y, flo
         for (int j = 0; j < NB; j++) {
             const size_t i = r * C + c0 + 16 * j;
             __m512 g = _mm512_loadu_ps(dy + i);
+            if (p)
+                g = _mm512_add_ps(g, _mm512_loadu_ps(p + i));
             if (d->mode) {
                 const __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ);
                 if (d->mode == 1) {
@@ -2007,18 +2038,19 @@ bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *y, flo
 }
 
 NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const float *mean,
-                                     const float *var, float *dy, const float *y, float *dx,
-                                     float *dscale, float *dshift, float *tmp, const bn_dims *d)
+                                     const float *var, float *dy, const float *p, const float *y,
+                                     float *dx, float *dscale, float *dshift, float *tmp,
+                                     const bn_dims *d)
 {
     const size_t R = d->R;
     const int C = d->C;
     float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C;
     for (int c0 = 0; c0 < C; c0 += 16 * BN_NB) {
         switch ((C - c0) / 16) {
-        case 1: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 1); break;
-        case 2: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 2); break;
-        case 3: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 3); break;
-        default: bn_bsum_zmm_nb(x, mean, dy, y, a, b, d, c0, 4); break;
+        case 1: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 1); break;
+        case 2: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 2); break;
+        case 3: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 3); break;
+        default: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 4); break;
         }
     }
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f),
@@ -2038,6 +2070,8 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
         for (int c = 0; c < C; c += 16) {
             const size_t i = r * C + c;
             __m512 g = _mm512_loadu_ps(dy + i);
+            if (p && d->mode != 2)
+                g = _mm512_add_ps(g, _mm512_loadu_ps(p + i));
             if (d->mode == 1)
                 g = _mm512_maskz_mov_ps(
                     _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ), g);
@@ -2054,14 +2088,16 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
 #endif
 
 /* SK_BNF args: x, scale, shift, mean, var, y, the shortcut (mode 2; else x again), scratch;
- * SK_BNB: x, scale, mean, var, dy, y, dx, dscale, dshift, scratch */
+ * SK_BNB: x, scale, mean, var, dy, y, dx, dscale, dshift, [the pending shortcut gradient,]
+ * scratch */
 static void bn_own_run(const nn_step *s)
 {
     const bn_dims d = bn_dims_of(s);
-    void *m[10];
+    void *m[11] = {0};
     for (int i = 0; i < s->narg; i++)
         m[i] = mem_ptr(s->arg[i].memory);
     float *tmp = m[s->narg - 1];
+    const float *pend = s->sk == SK_BNB && s->narg == 11 ? m[9] : NULL;
 #ifdef NN_ZMM
     const int z = zmm_ok() && d.C % 16 == 0;
 #endif
@@ -2077,11 +2113,11 @@ static void bn_own_run(const nn_step *s)
     }
 #ifdef NN_ZMM
     if (z) {
-        bn_bwd_zmm(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], tmp, &d);
+        bn_bwd_zmm(m[0], m[1], m[2], m[3], m[4], pend, m[5], m[6], m[7], m[8], tmp, &d);
         return;
     }
 #endif
-    bn_bwd_sc(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], tmp, &d);
+    bn_bwd_sc(m[0], m[1], m[2], m[3], m[4], pend, m[5], m[6], m[7], m[8], tmp, &d);
 }
 
 static void own_run(const nn_step *s)
@@ -2412,7 +2448,10 @@ static int build_add(bctx *b, eg_err *err)
                        va = md_tensor(b->n, op->aux, b->B, act_dt(b->n));
     if (op->kind == NN_ADD_GRAD && !b->train)
         return EG_OK;
-    if (op->kind == NN_ADD && op > b->n->op && bn_mode(b, (int)(op - b->n->op) - 1) == 2)
+    const int i = (int)(op - b->n->op);
+    if ((op->kind == NN_ADD && i >= 1 && bn_mode(b, i - 1) == 2) ||
+        (op->kind == NN_ADD_GRAD &&
+         ((i >= 1 && bn_pending(b, i - 1) == i) || (i >= 3 && bn_pending(b, i - 3) == i))))
         return EG_OK; /* in the batch norm's kernels */
     if (op->stride != 1)
         return build_add_strided(b, &vo, err);
