@@ -2264,8 +2264,8 @@ START_TEST(test_own_kernels)
 END_TEST
 
 /* expgraph's batch-norm kernels (f32 training on the whole batch, lib/nn.c bn_own_run: the
- * norm with its ReLU, or with the residual add and ReLU after it) against oneDNN's batch
- * norm, binary add and ReLU, bit for bit: loss, gradient, running statistics and the
+ * norm with its ReLU, or with the residual add and ReLU after it, and the next block's
+ * shortcut gradient) against oneDNN's batch norm, binary adds and ReLU, bit for bit: loss, gradient, running statistics and the
  * evaluation, for the CIFAR ResNets (identity and option-A shortcuts) and the torchvision
  * ones (projection shortcuts, bottlenecks), on dense random inputs; the AVX-512 and the
  * portable kernels. They run where the channels are a multiple of 16 (oneDNN's other

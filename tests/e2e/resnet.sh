@@ -3,10 +3,10 @@
 # metrics.csv is identical for P = 1, 2, 3 ranks, for 1 and 2 threads, and after kill +
 # --resume, in f32 and in bf16, with local and with gossiped running statistics; group norm
 # and weight_decay_norm: false run; the loss falls. A tiny generated idx image set keeps it
-# fast (12x12 grey images of 4 classes whose class is a bright quadrant). Depth 14 at width 4:
-# stage 3's 16 channels run expgraph's f32 batch-norm kernels in each of their modes (with the
-# ReLU; alone, before the stride-2 shortcut; with the identity shortcut's add and ReLU), the
-# narrower stages oneDNN's.
+# fast (12x12 grey images of 4 classes whose class is a bright quadrant). At width 16 every
+# f32 norm runs on expgraph's batch-norm kernels, in each of their modes: with the ReLU (the
+# stem, taking the first block's shortcut gradient too, and each block's first norm); alone,
+# before a stride-2 shortcut (stages 2 and 3); with the identity shortcut's add and ReLU.
 . "$(dirname "$0")/lib.sh"
 
 quadrant_idx "$TMP/imgs" 12 7 384 96
@@ -17,7 +17,7 @@ seed: 4
 nodes: 6
 graph: onepeer_exp
 algorithm: {name: dmsgd, momentum: 0.9, weight_decay: 5.0e-4}
-model: {name: resnet, depth: 14, width: 4, norm: batch}
+model: {name: resnet, depth: 8, width: 16, norm: batch}
 data: {name: idx, path: $TMP/imgs, batch_size: 8, augment: [flip]}
 train: {iterations: 32, log_every: 8, eval_every: 16, checkpoint_every: 16}
 lr: {base: 0.05, warmup_epochs: 1, schedule: cosine}
