@@ -136,9 +136,10 @@ const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double
  * ReLU after it, oneDNN's results bit for bit; a first convolution of one f32 channel into
  * 16k channels fused with that pooling, oneDNN's forward, its weight gradient summed in
  * another order; f32 batch norm in training with the ReLU, or the residual add and ReLU,
- * after it, and the next block's shortcut gradient, oneDNN's results bit for bit), in AVX-512 where the CPU has it; 2: the same
- * kernels in portable C only, the same bits; 0: oneDNN everywhere. Read when a work builds a
- * plan, or runs one (the kernel variant); the checks set it to compare them.
+ * after it, and the next block's shortcut gradient, oneDNN's results bit for bit), in
+ * AVX-512 where the CPU has it; 2: the same kernels in portable C only, the same bits; 0:
+ * oneDNN everywhere. Read when a work builds a plan, or runs one (the kernel variant); the
+ * checks set it to compare them.
  * eg_model_own_runs counts the own kernels' runs (all threads), for the checks to see them
  * run. */
 extern int eg_model_own_kernels;

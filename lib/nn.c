@@ -44,7 +44,8 @@ typedef struct nn_step {
  * (sums of x and x^2) ends a segment, SK_FAPPLY (y = x a + b, ReLU) begins the next; backward:
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
-enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB, SK_BNF, SK_BNB };
+enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB, SK_BNF,
+       SK_BNB };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -664,9 +665,9 @@ static int zmm_have(void);
 
 /* The mode in which expgraph's batch-norm kernels (bn_own_run) run op i, a batch norm in
  * training on the whole batch (not micro-batches), f32 NHWC, channels a multiple of 16, on a
- * CPU with AVX-512 (where oneDNN runs the kernel whose values bn_own_run gives): 1 with its ReLU, 2 with the
- * residual add (identity shortcut of the same shape) and the ReLU that follow it (both then
- * build no steps of their own), 0 alone; -1 when oneDNN runs it. */
+ * CPU with AVX-512 (where oneDNN runs the kernel whose values bn_own_run gives): 1 with its
+ * ReLU, 2 with the residual add (identity shortcut of the same shape) and the ReLU that
+ * follow it (both then build no steps of their own), 0 alone; -1 when oneDNN runs it. */
 static int bn_mode(const bctx *b, int i)
 {
     const nn_net *n = b->n;
@@ -690,7 +691,6 @@ static int bn_mode(const bctx *b, int i)
                ? 2
                : 0;
 }
-
 
 /* The identity shortcut's gradient add (NN_ADD_GRAD, dif[x] += dif[t]) of the block whose
  * input x is batch norm i's output, when that block starts right after the norm (mode 1:

@@ -131,7 +131,8 @@ REF_LOOP static void ref_relu(rt *t)
 }
 
 /* k x k conv, stride s, padding pad; weights [oc][c][k][k] then bias [oc] when bias */
-REF_LOOP static rt ref_conv_pad(const rt *x, const double **p, int oc, int k, int s, int pad, int bias)
+REF_LOOP static rt ref_conv_pad(const rt *x, const double **p, int oc, int k, int s, int pad,
+                                int bias)
 {
     int oh = (x->h + 2 * pad - k) / s + 1, ow = (x->w + 2 * pad - k) / s + 1;
     const double *W = *p, *b = bias ? W + (size_t)oc * x->c * k * k : NULL;
@@ -2265,12 +2266,12 @@ END_TEST
 
 /* expgraph's batch-norm kernels (f32 training on the whole batch, lib/nn.c bn_own_run: the
  * norm with its ReLU, or with the residual add and ReLU after it, and the next block's
- * shortcut gradient) against oneDNN's batch norm, binary adds and ReLU, bit for bit: loss, gradient, running statistics and the
- * evaluation, for the CIFAR ResNets (identity and option-A shortcuts) and the torchvision
- * ones (projection shortcuts, bottlenecks), on dense random inputs; the AVX-512 and the
- * portable kernels. They run where the channels are a multiple of 16 (oneDNN's other
- * channel counts, e.g. width 8's first stage, stay oneDNN's); eg_model_own_runs shows them
- * run. Skipped (nothing to compare) on a CPU without AVX-512. */
+ * shortcut gradient) against oneDNN's batch norm, binary adds and ReLU, bit for bit: loss,
+ * gradient, running statistics and the evaluation, for the CIFAR ResNets (identity and
+ * option-A shortcuts) and the torchvision ones (projection shortcuts, bottlenecks), on dense
+ * random inputs; the AVX-512 and the portable kernels. They run where the channels are a
+ * multiple of 16 (oneDNN's other channel counts, e.g. width 8's first stage, stay oneDNN's);
+ * eg_model_own_runs shows them run. Skipped (nothing to compare) on a CPU without AVX-512. */
 START_TEST(test_own_bn)
 {
     __builtin_cpu_init();
