@@ -11,6 +11,8 @@
  *
  * usage: bench_conv [--time SECONDS] [--reps N]
  */
+#define BENCH_NAME "bench_conv"
+#include "bench_dnnl.h"
 #include "common.h"
 
 #include <omp.h>
@@ -18,14 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CK(call)                                                                            \
-    do {                                                                                    \
-        if ((call) != dnnl_success) {                                                       \
-            fprintf(stderr, "bench_conv: oneDNN call failed: %s\n", #call);                 \
-            exit(1);                                                                        \
-        }                                                                                   \
-    } while (0)
 
 enum { FWD, BWD_DATA, BWD_WEIGHTS };
 static const char *const pass_name[] = {"forward", "bwd data", "bwd weights"};
@@ -85,17 +79,7 @@ static double conv_gflops(int N, int C, int O, int H, int stride, dnnl_format_ta
 #undef MD
     for (int i = 0; i < 3; i++)
         CK(dnnl_primitive_execute(p, strm, 4, args));
-    double best = 1e30;
-    for (int r = 0; r < g_reps; r++) {
-        long n = 0;
-        double t0 = eg_now(), t;
-        do {
-            CK(dnnl_primitive_execute(p, strm, 4, args));
-            n++;
-        } while ((t = eg_now() - t0) < g_time);
-        if (t / n < best)
-            best = t / n;
-    }
+    const double best = bench_exec_best(p, strm, 4, args, g_reps, g_time);
     for (int i = 0; i < 4; i++)
         dnnl_memory_destroy(args[i].memory);
     dnnl_primitive_destroy(p);
@@ -136,7 +120,8 @@ int main(int argc, char **argv)
     CK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
     const char *impl;
-    const double peak = conv_gflops(128, 32, 64, 14, 1, dnnl_format_tag_any, FWD, &impl);
+    const double peak =
+        conv_gflops(PEAK_N, PEAK_C, PEAK_O, PEAK_H, 1, dnnl_format_tag_any, FWD, &impl);
     printf("peak: 3x3 forward, batch 128, 14x14, 32 -> 64, f32, 1 thread: %.1f GFLOP/s (%s)\n",
            peak, impl);
     printf("ResNet-20's convolutions (1x28x28 input), batch 32, f32, 1 thread, warm caches:\n");

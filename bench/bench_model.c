@@ -22,6 +22,8 @@
  * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet|big] [--big]
  *                    [--onednn]
  */
+#define BENCH_NAME "bench_model"
+#include "bench_dnnl.h"
 #include "common.h"
 #include "model.h"
 
@@ -36,20 +38,13 @@ static int g_reps = 5;
 
 /* ---- the convolution peak ------------------------------------------------------------ */
 
-#define CK(call)                                                                            \
-    do {                                                                                    \
-        if ((call) != dnnl_success) {                                                       \
-            fprintf(stderr, "bench_model: oneDNN call failed: %s\n", #call);                \
-            exit(1);                                                                        \
-        }                                                                                   \
-    } while (0)
-
 /* GFLOP/s of one thread running the peak convolution for g_time seconds, `reps` times */
 static double conv_peak_thread(dnnl_engine_t eng, dnnl_data_type_t dt, int reps)
 {
     omp_set_num_threads(1);
     dnnl_memory_desc_t src, wei, dst;
-    dnnl_dims_t s = {128, 32, 14, 14}, w = {64, 32, 3, 3}, d = {128, 64, 14, 14};
+    dnnl_dims_t s = {PEAK_N, PEAK_C, PEAK_H, PEAK_H}, w = {PEAK_O, PEAK_C, 3, 3},
+                d = {PEAK_N, PEAK_O, PEAK_H, PEAK_H};
     dnnl_dims_t st = {1, 1}, pad = {1, 1};
     CK(dnnl_memory_desc_init_by_tag(&src, 4, s, dt, dnnl_format_tag_any));
     CK(dnnl_memory_desc_init_by_tag(&wei, 4, w, dt, dnnl_format_tag_any));
@@ -74,17 +69,8 @@ static double conv_peak_thread(dnnl_engine_t eng, dnnl_data_type_t dt, int reps)
     }
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
     CK(dnnl_primitive_execute(p, stream, 3, args));
-    double best = 0, flops = 2.0 * 128 * 64 * 14 * 14 * 32 * 9;
-    for (int r = 0; r < reps; r++) {
-        long it = 0;
-        double t0 = eg_now(), t;
-        do {
-            CK(dnnl_primitive_execute(p, stream, 3, args));
-            it++;
-        } while ((t = eg_now() - t0) < g_time);
-        if (flops * it / t / 1e9 > best)
-            best = flops * it / t / 1e9;
-    }
+    const double flops = 2.0 * PEAK_N * PEAK_O * PEAK_H * PEAK_H * PEAK_C * 9,
+                 best = flops / bench_exec_best(p, stream, 3, args, reps, g_time) / 1e9;
     for (int i = 0; i < 3; i++)
         dnnl_memory_destroy(m[i]);
     dnnl_stream_destroy(stream);
