@@ -24,6 +24,13 @@ same_metrics() {
   [ -s "$1" ] && [ -s "$2" ] && [ "$(wc -l < "$1")" -gt 1 ] || { echo "missing or empty: $1 $2" >&2; return 1; }
   diff <(strip_time "$1") <(strip_time "$2")
 }
+# loss_falls CSV FACTOR: the last row's train_loss is below FACTOR x the first row's
+loss_falls() {
+  local first last
+  first=$(sed -n 2p "$1" | cut -d, -f5)
+  last=$(tail -1 "$1" | cut -d, -f5)
+  check "train loss falls ($first -> $last)" awk -v a="$first" -v b="$last" -v f="$2" 'BEGIN{exit !(b < f * a)}'
+}
 # same_across SPEC REF LABEL: SPEC on P = 2 and 3 ranks, and on one rank with 1 and with 2
 # threads, gives REF/metrics.csv (REF: a 1-rank run of SPEC)
 same_across() {

@@ -26,9 +26,7 @@ YAML
 out="$TMP/p1"
 check "resnet run exits 0" "$EXPGRAPH" run "$TMP/rn.yaml" --out "$out" --quiet
 check "spec.yaml records the model" grep -q 'name: resnet' "$out/spec.yaml"
-first=$(sed -n 2p "$out/metrics.csv" | cut -d, -f5)
-last=$(tail -1 "$out/metrics.csv" | cut -d, -f5)
-check "train loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < a)}'
+loss_falls "$out/metrics.csv" 1
 same_across "$TMP/rn.yaml" "$out" "batch norm"
 
 # kill + resume (local statistics and gossiped ones), and bf16 invariance

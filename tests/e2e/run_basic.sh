@@ -21,9 +21,7 @@ check "metrics.csv header is exactly SPEC's" \
   test "$(head -1 "$out/metrics.csv" | cut -d, -f1-9)" = "iter,epoch,time_s,lr,train_loss,test_loss,test_acc,consensus,bytes_sent"
 check "spec.yaml and summary.csv written" test -s "$out/spec.yaml" -a -s "$out/summary.csv"
 check "summary.csv has one header and one row" test "$(wc -l < "$out/summary.csv")" -eq 2
-first=$(sed -n 2p "$out/metrics.csv" | cut -d, -f5)
-last=$(tail -1 "$out/metrics.csv" | cut -d, -f5)
-check "train loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < 0.8*a)}'
+loss_falls "$out/metrics.csv" 0.8
 check "last row has test metrics" test -n "$(tail -1 "$out/metrics.csv" | cut -d, -f7)"
 check "non-eval row leaves test_* empty" test -z "$(sed -n 2p "$out/metrics.csv" | cut -d, -f7)"
 acc=$(tail -1 "$out/metrics.csv" | cut -d, -f7)
