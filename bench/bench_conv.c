@@ -1,7 +1,8 @@
 /* bench_conv.c - ResNet-20's 3x3 convolutions alone, against the convolution peak.
  *
  * Each convolution shape of ResNet-20 on 1x28x28 input at batch 32 (16 -> 16 at 28x28, the
- * stride-2 16 -> 32, 32 -> 32 at 14x14, the stride-2 32 -> 64, 64 -> 64 at 7x7), forward,
+ * stride-2 16 -> 32, 32 -> 32 at 14x14, the stride-2 32 -> 64, 64 -> 64 at 7x7; with --size 32
+ * those of a 3x32x32 input, CIFAR's: 32x32, 16x16, 8x8; any multiple of 4), forward,
  * backward data and backward weights, f32, one thread, run over and over on the same memory
  * (warm caches): GFLOP/s with the activations in NHWC (the layout lib/nn.c uses) and in
  * oneDNN's blocked nChw16c, beside the peak bench_model measures (a 3x3 forward, batch 128,
@@ -9,7 +10,7 @@
  * convolutions themselves, or the time around them, keep a model below the peak
  * (bench/README.md, "ResNet-20 f32 at 85%").
  *
- * usage: bench_conv [--time SECONDS] [--reps N]
+ * usage: bench_conv [--time SECONDS] [--reps N] [--size H]
  */
 #define BENCH_NAME "bench_conv"
 #include "bench_dnnl.h"
@@ -91,15 +92,26 @@ static double conv_gflops(int N, int C, int O, int H, int stride, dnnl_format_ta
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_conv [--time SECONDS] [--reps N]\n"
+    fprintf(f, "usage: bench_conv [--time SECONDS] [--reps N] [--size H]\n"
                "  --time S   minimum seconds per timed repetition (default 0.1)\n"
-               "  --reps N   timed repetitions per figure, the best is kept (default 5)\n");
+               "  --reps N   timed repetitions per figure, the best is kept (default 5)\n"
+               "  --size H   the input's height and width, a multiple of 4 in [4, 64]: 28\n"
+               "             (Fashion-MNIST, the default), 32 (CIFAR), ...\n");
 }
 
 int main(int argc, char **argv)
 {
+    int size = 28;
     for (int i = 1; i < argc; i++) {
         long v;
+        if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            if (eg_parse_long(argv[++i], &v) || (v < 4 || v > 64 || v % 4)) {
+                fprintf(stderr, "bench_conv: --size wants a multiple of 4 in [4, 64]\n");
+                return 2;
+            }
+            size = (int)v;
+            continue;
+        }
         if (!strcmp(argv[i], "--time") && i + 1 < argc) {
             if (eg_parse_double(argv[++i], &g_time) || !(g_time > 0)) {
                 fprintf(stderr, "bench_conv: --time wants a positive number\n");
@@ -124,11 +136,12 @@ int main(int argc, char **argv)
         conv_gflops(PEAK_N, PEAK_C, PEAK_O, PEAK_H, 1, dnnl_format_tag_any, FWD, &impl);
     printf("peak: 3x3 forward, batch 128, 14x14, 32 -> 64, f32, 1 thread: %.1f GFLOP/s (%s)\n",
            peak, impl);
-    printf("ResNet-20's convolutions (1x28x28 input), batch 32, f32, 1 thread, warm caches:\n");
+    printf("ResNet-20's convolutions (%dx%d input), batch 32, f32, 1 thread, warm caches:\n",
+           size, size);
     printf("%-22s %-11s %16s %-24s %16s %s\n", "shape", "pass", "NHWC GFLOP/s", "(kernel)",
            "nChw16c GFLOP/s", "(kernel)");
-    static const int shapes[][4] = {{16, 16, 28, 1}, {16, 32, 28, 2}, {32, 32, 14, 1},
-                                    {32, 64, 14, 2}, {64, 64, 7, 1}};
+    const int shapes[][4] = {{16, 16, size, 1},     {16, 32, size, 2},    {32, 32, size / 2, 1},
+                             {32, 64, size / 2, 2}, {64, 64, size / 4, 1}};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
         for (int pass = FWD; pass <= BWD_WEIGHTS; pass++) {
             const int *s = shapes[k];

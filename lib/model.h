@@ -145,4 +145,12 @@ const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double
 extern int eg_model_own_kernels;
 extern unsigned long eg_model_own_runs;
 
+/* 1 (the default): the forward of an f32 convolution from 16 channels (or one) into 16 runs
+ * in oneDNN's blocked layout nChw16c, the same bytes as NHWC there, where oneDNN picks its
+ * jit kernel for it (AVX-512): NHWC's results bit for bit, faster; 0: NHWC. Read when a
+ * work builds a plan; the checks set it to compare. eg_model_blocked_convs counts the
+ * convolutions planned so. */
+extern int eg_model_conv_blocked;
+extern unsigned long eg_model_blocked_convs;
+
 #endif

@@ -338,6 +338,7 @@ typedef struct bctx {
     int B, train;
     dnnl_prop_kind_t fprop;
     dnnl_format_tag_t wtag; /* weights format asked of conv / dense primitives */
+    int blk;                /* conv forward: input and output in nChw16c (conv_blocked) */
 } bctx;
 
 /* weights of a conv / dense op as stored in the flat vector */
@@ -371,6 +372,11 @@ static dnnl_status_t wop_desc(const bctx *b, int which, void *d, const dnnl_memo
         return dnnl_inner_product_backward_weights_desc_init(d, &src, dw, pb, &dst);
     }
     dnnl_dims_t st = {op->stride, op->stride}, pad = {op->pad, op->pad};
+    if (which == 0 && b->blk) { /* the same bytes (conv_blocked) */
+        dnnl_memory_desc_init_by_tag(&src, 4, src.dims, dt,
+                                     b->n->t[op->in].c == 1 ? dnnl_nchw : dnnl_nChw16c);
+        dnnl_memory_desc_init_by_tag(&dst, 4, dst.dims, dt, dnnl_nChw16c);
+    }
     if (which == 0)
         return dnnl_convolution_forward_desc_init(d, b->fprop, dnnl_convolution_direct, &src,
                                                   &wany, pb, &dst, st, pad, pad);
@@ -528,6 +534,40 @@ static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memo
 static int cp_own(const nn_net *n, int i);
 static int build_cp(bctx *b, eg_err *err);
 
+/* Whether a convolution's forward may run in oneDNN's blocked layout nChw16c: f32, NHWC, 16
+ * output channels and 16 input channels (or one), where nChw16c (nchw for the one-channel
+ * input) is the same bytes as NHWC, and an output at most 28 wide. On AVX-512 oneDNN then
+ * runs its jit kernel, which gives the NHWC kernel's (brgconv's) results bit for bit and ran
+ * ResNet-20's 16-channel stage on 28x28 ~1.25x faster than brgconv (bench_conv --size W:
+ * faster at every width from 8 to 28, slower from 32 on; bench/README.md). build_wop keeps
+ * NHWC unless oneDNN picks that kernel. */
+static int conv_blocked(const bctx *b)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
+    return eg_model_conv_blocked && op->kind == NN_CONV && b->n->prec == EG_PREC_F32 &&
+           !ti->flat && !ti->nchw && !to->nchw && (ti->c == 16 || ti->c == 1) && to->c == 16 &&
+           to->w <= 28 && op->out != b->n->op[b->n->nop - 1].out;
+}
+
+/* the memory m (an activation) seen with descriptor md: m itself when equal, else a memory
+ * on the same bytes (the same binding, or the same buffer) */
+static int mem_as(bctx *b, dnnl_memory_t m, const dnnl_memory_desc_t *md, dnnl_memory_t *out,
+                  eg_err *err)
+{
+    const dnnl_memory_desc_t *mmd;
+    dnnl_memory_get_memory_desc(m, &mmd);
+    if (dnnl_memory_desc_equal(md, mmd)) {
+        *out = m;
+        return EG_OK;
+    }
+    for (int i = 0; i < b->p->nbind; i++)
+        if (b->p->bind[i].m == m)
+            return mem_new(b->p, b->n, md, NULL, b->p->bind[i].base, b->p->bind[i].off, out,
+                           err);
+    return mem_new(b->p, b->n, md, mem_ptr(m), -1, 0, out, err);
+}
+
 /* convolution and inner product: forward; backward weights (+ bias); backward data unless
  * the input is the model's input */
 static int build_wop(bctx *b, eg_err *err)
@@ -537,12 +577,33 @@ static int build_wop(bctx *b, eg_err *err)
         return build_cp(b, err);
     dnnl_primitive_desc_t fpd = NULL;
     wtag_choose(b);
-    int rc = pd_from(b, 0, NULL, NULL, &fpd, err);
-    if (rc)
+    int rc;
+    if ((b->blk = conv_blocked(b))) {
+        const char *impl = "ref";
+        eg_err e = {0};
+        if (!pd_from(b, 0, NULL, NULL, &fpd, &e))
+            dnnl_primitive_desc_query(fpd, dnnl_query_impl_info_str, 0, &impl);
+        if (strncmp(impl, "jit:avx512", 10)) {
+            if (fpd)
+                dnnl_primitive_desc_destroy(fpd);
+            fpd = NULL;
+            b->blk = 0;
+        }
+    }
+    if (!fpd && (rc = pd_from(b, 0, NULL, NULL, &fpd, err)))
         return rc;
     dnnl_memory_desc_t wu_md = md_wuser(b);
-    dnnl_memory_t wu, wf, bm = NULL;
+    dnnl_memory_t wu, wf, bm = NULL, src = b->p->act[op->in], dst = b->p->act[op->out];
     nn_step *s;
+    if (b->blk &&
+        ((rc = mem_as(b, src, dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0), &src,
+                      err)) ||
+         (rc = mem_as(b, dst, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), &dst,
+                      err))))
+        goto out;
+    if (b->blk)
+        __atomic_fetch_add(&eg_model_blocked_convs, 1, __ATOMIC_RELAXED);
+    b->blk = 0; /* the backward passes keep NHWC */
     if ((rc = mem_new(b->p, b->n, &wu_md, NULL, BIND_PARAMS, op->w_off, &wu, err)) ||
         (rc = weights_for(b, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), wu,
                           NULL, 0, &wf, err)))
@@ -555,11 +616,11 @@ static int build_wop(bctx *b, eg_err *err)
     if ((rc = step_new(b->p, b->n, fpd, LIST_FW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
                        2.0 * b->B * op->macs, &s, err)))
         goto out;
-    arg(s, DNNL_ARG_SRC, b->p->act[op->in]);
+    arg(s, DNNL_ARG_SRC, src);
     arg(s, DNNL_ARG_WEIGHTS, wf);
     if (bm)
         arg(s, DNNL_ARG_BIAS, bm);
-    arg(s, DNNL_ARG_DST, b->p->act[op->out]);
+    arg(s, DNNL_ARG_DST, dst);
     if (s->scratch)
         arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
     if (b->train && !(rc = wop_backward_weights(b, fpd, err)) && op->in != 0)
@@ -719,7 +780,7 @@ static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
     const nn_op *op = b->op;
     const nn_tensor *T = &b->n->t[op->in];
     nn_plan *p = b->p;
-    dnnl_memory_desc_t smd = md_tag(1, 4 * (dnnl_dim_t)T->c, 0, 0, 0, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_t smd = md_tag(1, 5 * (dnnl_dim_t)T->c, 0, 0, 0, dnnl_f32, dnnl_x);
     dnnl_memory_t sc;
     int rc = mem_new(p, b->n, &smd, DNNL_MEMORY_ALLOCATE, -1, 0, &sc, err);
     for (int l = 0; l < 2 && !rc; l++) {
@@ -740,7 +801,7 @@ static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
             arg(s, 0, io->mean);
             arg(s, 0, io->var);
             arg(s, 0, io->ddst);
-            arg(s, 0, io->dst);
+            arg(s, 0, mode == 1 ? io->shift : io->dst);
             arg(s, 0, io->dsrc);
             arg(s, 0, io->dscale);
             arg(s, 0, io->dshift);
@@ -919,6 +980,8 @@ static void row_out(void *buf, int bf16, size_t r, int C, const float *v)
 #endif
 
 int eg_model_own_kernels = 1;
+int eg_model_conv_blocked = 1;
+unsigned long eg_model_blocked_convs;
 unsigned long eg_model_own_runs;
 
 /* whether the CPU has what the AVX-512 kernels use */
@@ -1828,7 +1891,7 @@ static void cp_run(const nn_step *s)
  * output pass and the ReLU's gradient inside the norm's first backward pass:
  *   mean = (0 + sum of x in row order from 0) / n, n = (float)B * (float)(H W);
  *   var = (0 + sum in row order from 0 of fma(m, m, s), m = mean - x) / n;
- *   y = fma(x - mean, scale / sqrt(var + eps), shift); mode 1: ReLU (y > 0 ? y : +0);
+ *   y = fma(x - mean, a, shift), a = scale / sqrt(var + eps); mode 1: ReLU (y > 0 ? y : +0);
  *   mode 2: y + the shortcut's value, then the ReLU;
  * backward, inv = 1 / sqrt(var + eps), g = dy (mode 0), y > 0 ? dy : +0 (mode 1), or
  * dy * (y > 0 ? 1 : 0) written back to dy (mode 2: the ReLU's gradient, which the
@@ -1836,10 +1899,12 @@ static void cp_run(const nn_step *s)
  *   a = sum in row order from 0 of fma(-(mean - x), g, a), b = sum of g;
  *   dscale = (0 + a) inv, dshift = 0 + b;
  *   dx = ((g - dshift / n) + (mean - x) ((dscale inv) / n)) inv scale.
- * The ReLU's mask is the output's sign (y > 0 exactly where the value before the ReLU is),
- * so no workspace is kept. With a pending shortcut gradient p (bn_pending), dy + p (oneDNN's
- * binary add) replaces dy wherever dy is read. check_model compares them with oneDNN bit for
- * bit. */
+ * The ReLU's mask is the output's sign (y > 0 exactly where the value before the ReLU is). In
+ * mode 1 the backward computes that value again from x, which it reads anyway: the same
+ * operations on the same operands, so the same bits, and y is not read (two passes over a
+ * tensor fewer); mode 2 reads y (the value also holds the shortcut's). With a pending shortcut
+ * gradient p (bn_pending), dy + p (oneDNN's binary add) replaces dy wherever dy is read.
+ * check_model compares them with oneDNN bit for bit. */
 
 typedef struct bn_dims {
     size_t R; /* rows: B H W */
@@ -1857,11 +1922,20 @@ static bn_dims bn_dims_of(const nn_step *s)
 
 static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
 
-/* the norm's output gradient at i: dy (+ p), masked by the fused ReLU's output in mode 1 */
-static inline float bn_dy(const float *dy, const float *p, const float *y, size_t i, int mode)
+/* the norm's output gradient at i (channel c): dy (+ p); in mode 1 masked by the ReLU, whose
+ * input fma(x - mean, a, shift) is computed again (ys: the shift) */
+static inline float bn_dy(const float *dy, const float *p, const float *x, const float *mean,
+                          const float *a, const float *ys, size_t i, int c, int mode)
 {
     const float g = p ? dy[i] + p[i] : dy[i];
-    return mode == 1 ? (y[i] > 0.0f ? g : 0.0f) : g;
+    return mode == 1 ? (fmaf(x[i] - mean[c], a[c], ys[c]) > 0.0f ? g : 0.0f) : g;
+}
+
+/* a = scale / sqrt(var + eps), the forward's */
+static void bn_a_sc(const float *scale, const float *var, float *a, const bn_dims *d)
+{
+    for (int c = 0; c < d->C; c++)
+        a[c] = scale[c] / sqrtf(var[c] + d->eps);
 }
 
 /* the statistics (mean, var) and y; tmp: 2 C floats */
@@ -1885,10 +1959,9 @@ static void bn_fwd_sc(const float *x, const float *scale, const float *shift, co
             const float m = mean[c] - x[r * C + c];
             acc[c] = fmaf(m, m, acc[c]);
         }
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < C; c++)
         var[c] = (0.0f + acc[c]) / d->n;
-        a[c] = scale[c] / sqrtf(var[c] + d->eps);
-    }
+    bn_a_sc(scale, var, a, d);
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
@@ -1899,23 +1972,25 @@ static void bn_fwd_sc(const float *x, const float *scale, const float *shift, co
         }
 }
 
-/* the gradients: dx, dscale, dshift (and g into dy in mode 2); p: the pending shortcut
- * gradient or NULL; tmp: 4 C floats */
+/* the gradients: dx, dscale, dshift (and g into dy in mode 2); ys: y (mode 2) or the shift
+ * (mode 1); p: the pending shortcut gradient or NULL; tmp: 5 C floats */
 static void bn_bwd_sc(const float *x, const float *scale, const float *mean, const float *var,
-                      float *dy, const float *p, const float *y, float *dx, float *dscale,
+                      float *dy, const float *p, const float *ys, float *dx, float *dscale,
                       float *dshift, float *tmp, const bn_dims *d)
 {
     const size_t R = d->R;
     const int C = d->C;
-    float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C;
+    float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C, *ya = tmp + 4 * C;
     for (int c = 0; c < C; c++)
         a[c] = b[c] = 0.0f;
+    if (d->mode == 1)
+        bn_a_sc(scale, var, ya, d);
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            float g = bn_dy(dy, p, y, i, d->mode);
+            float g = bn_dy(dy, p, x, mean, ya, ys, i, c, d->mode);
             if (d->mode == 2)
-                dy[i] = g = g * (y[i] > 0.0f ? 1.0f : 0.0f);
+                dy[i] = g = g * (ys[i] > 0.0f ? 1.0f : 0.0f);
             a[c] = fmaf(-(mean[c] - x[i]), g, a[c]);
             b[c] = b[c] + g;
         }
@@ -1929,7 +2004,7 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            const float g = d->mode == 2 ? dy[i] : bn_dy(dy, p, y, i, d->mode);
+            const float g = d->mode == 2 ? dy[i] : bn_dy(dy, p, x, mean, ya, ys, i, c, d->mode);
             const float v = (g - b[c]) + (mean[c] - x[i]) * k[c];
             dx[i] = v * inv[c] * scale[c];
         }
@@ -1966,6 +2041,17 @@ bn_stats_zmm_nb(const float *x, float *mean, float *var, const bn_dims *d, int c
         _mm512_storeu_ps(var + c0 + 16 * j, _mm512_div_ps(_mm512_add_ps(zero, acc[j]), n));
 }
 
+/* a = scale / sqrt(var + eps), the forward's */
+NN_ZMM_TARGET static void bn_a_zmm(const float *scale, const float *var, float *a,
+                                   const bn_dims *d)
+{
+    const __m512 eps = _mm512_set1_ps(d->eps);
+    for (int c = 0; c < d->C; c += 16)
+        _mm512_storeu_ps(a + c, _mm512_div_ps(_mm512_loadu_ps(scale + c),
+                                              _mm512_sqrt_ps(_mm512_add_ps(
+                                                  _mm512_loadu_ps(var + c), eps))));
+}
+
 NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const float *shift,
                                      const float *sc, float *y, float *mean, float *var,
                                      float *tmp, const bn_dims *d)
@@ -1981,11 +2067,8 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
         }
     }
     float *a = tmp;
-    const __m512 eps = _mm512_set1_ps(d->eps), zero = _mm512_setzero_ps();
-    for (int c = 0; c < C; c += 16)
-        _mm512_storeu_ps(a + c, _mm512_div_ps(_mm512_loadu_ps(scale + c),
-                                              _mm512_sqrt_ps(_mm512_add_ps(
-                                                  _mm512_loadu_ps(var + c), eps))));
+    bn_a_zmm(scale, var, a, d);
+    const __m512 zero = _mm512_setzero_ps();
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c += 16) {
             const size_t i = r * C + c;
@@ -2000,9 +2083,19 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
         }
 }
 
+/* mode 1's mask at i from t = mean - x: fnmadd(t, a, shift) = fma(x - mean, a, shift) (x -
+ * mean is -(mean - x) exactly, and both round the exact value once), the ReLU's input */
+NN_ZMM_TARGET static inline __attribute__((always_inline)) __mmask16
+bn_mask1_zmm(__m512 t, const float *a, const float *ys, int c)
+{
+    return _mm512_cmp_ps_mask(
+        _mm512_fnmadd_ps(t, _mm512_loadu_ps(a + c), _mm512_loadu_ps(ys + c)),
+        _mm512_setzero_ps(), _CMP_GT_OQ);
+}
+
 NN_ZMM_TARGET static inline __attribute__((always_inline)) void
-bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, const float *y,
-               float *a, float *b, const bn_dims *d, int c0, int NB)
+bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, const float *ys,
+               const float *ya, float *a, float *b, const bn_dims *d, int c0, int NB)
 {
     const size_t R = d->R;
     const int C = d->C;
@@ -2015,19 +2108,18 @@ bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, con
     for (size_t r = 0; r < R; r++)
         for (int j = 0; j < NB; j++) {
             const size_t i = r * C + c0 + 16 * j;
+            const __m512 t = _mm512_sub_ps(m[j], _mm512_loadu_ps(x + i));
             __m512 g = _mm512_loadu_ps(dy + i);
             if (p)
                 g = _mm512_add_ps(g, _mm512_loadu_ps(p + i));
-            if (d->mode) {
-                const __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ);
-                if (d->mode == 1) {
-                    g = _mm512_maskz_mov_ps(k, g);
-                } else {
-                    g = _mm512_mul_ps(g, _mm512_maskz_mov_ps(k, one));
-                    _mm512_storeu_ps(dy + i, g);
-                }
+            if (d->mode == 1) {
+                g = _mm512_maskz_mov_ps(bn_mask1_zmm(t, ya, ys, c0 + 16 * j), g);
+            } else if (d->mode == 2) {
+                const __mmask16 k =
+                    _mm512_cmp_ps_mask(_mm512_loadu_ps(ys + i), zero, _CMP_GT_OQ);
+                g = _mm512_mul_ps(g, _mm512_maskz_mov_ps(k, one));
+                _mm512_storeu_ps(dy + i, g);
             }
-            const __m512 t = _mm512_sub_ps(m[j], _mm512_loadu_ps(x + i));
             sa[j] = _mm512_fnmadd_ps(t, g, sa[j]);
             sb[j] = _mm512_add_ps(sb[j], g);
         }
@@ -2038,19 +2130,21 @@ bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, con
 }
 
 NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const float *mean,
-                                     const float *var, float *dy, const float *p, const float *y,
+                                     const float *var, float *dy, const float *p, const float *ys,
                                      float *dx, float *dscale, float *dshift, float *tmp,
                                      const bn_dims *d)
 {
     const size_t R = d->R;
     const int C = d->C;
-    float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C;
+    float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C, *ya = tmp + 4 * C;
+    if (d->mode == 1)
+        bn_a_zmm(scale, var, ya, d);
     for (int c0 = 0; c0 < C; c0 += 16 * BN_NB) {
         switch ((C - c0) / 16) {
-        case 1: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 1); break;
-        case 2: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 2); break;
-        case 3: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 3); break;
-        default: bn_bsum_zmm_nb(x, mean, dy, p, y, a, b, d, c0, 4); break;
+        case 1: bn_bsum_zmm_nb(x, mean, dy, p, ys, ya, a, b, d, c0, 1); break;
+        case 2: bn_bsum_zmm_nb(x, mean, dy, p, ys, ya, a, b, d, c0, 2); break;
+        case 3: bn_bsum_zmm_nb(x, mean, dy, p, ys, ya, a, b, d, c0, 3); break;
+        default: bn_bsum_zmm_nb(x, mean, dy, p, ys, ya, a, b, d, c0, 4); break;
         }
     }
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f),
@@ -2069,17 +2163,14 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c += 16) {
             const size_t i = r * C + c;
+            const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(mean + c), _mm512_loadu_ps(x + i));
             __m512 g = _mm512_loadu_ps(dy + i);
             if (p && d->mode != 2)
                 g = _mm512_add_ps(g, _mm512_loadu_ps(p + i));
             if (d->mode == 1)
-                g = _mm512_maskz_mov_ps(
-                    _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ), g);
+                g = _mm512_maskz_mov_ps(bn_mask1_zmm(t, ya, ys, c), g);
             __m512 v = _mm512_sub_ps(g, _mm512_loadu_ps(b + c));
-            const __m512 u = _mm512_mul_ps(
-                _mm512_sub_ps(_mm512_loadu_ps(mean + c), _mm512_loadu_ps(x + i)),
-                _mm512_loadu_ps(k + c));
-            v = _mm512_add_ps(v, u);
+            v = _mm512_add_ps(v, _mm512_mul_ps(t, _mm512_loadu_ps(k + c)));
             v = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_loadu_ps(inv + c)),
                               _mm512_loadu_ps(scale + c));
             _mm512_storeu_ps(dx + i, v);
@@ -2088,8 +2179,8 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
 #endif
 
 /* SK_BNF args: x, scale, shift, mean, var, y, the shortcut (mode 2; else x again), scratch;
- * SK_BNB: x, scale, mean, var, dy, y, dx, dscale, dshift, [the pending shortcut gradient,]
- * scratch */
+ * SK_BNB: x, scale, mean, var, dy, y (mode 2) or the shift (mode 1; mode 0: unused), dx,
+ * dscale, dshift, [the pending shortcut gradient,] scratch */
 static void bn_own_run(const nn_step *s)
 {
     const bn_dims d = bn_dims_of(s);
@@ -2647,7 +2738,7 @@ static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
         return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
     int rc = plan_tensors(w, p, err);
     bctx b = {w, p, n, NULL, p->batch, p->train,
-              p->train ? dnnl_forward_training : dnnl_forward_inference, dnnl_format_tag_any};
+              p->train ? dnnl_forward_training : dnnl_forward_inference, dnnl_format_tag_any, 0};
     for (int i = 0; i < n->nop && !rc; i++) {
         b.op = &n->op[i];
         p->bw_start[i] = p->nbw;

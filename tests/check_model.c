@@ -2347,6 +2347,78 @@ START_TEST(test_own_bn)
 }
 END_TEST
 
+/* The forward of 16-channel f32 convolutions in oneDNN's blocked layout (eg_model_conv_blocked,
+ * its jit kernel) gives what NHWC (brgconv) gives, bit for bit: loss, gradient, running
+ * statistics and evaluation over two iterations, whole batch and micro-batches, a one-channel
+ * stem (blocked too) and a three-channel one (not). Skipped where oneDNN picks no jit kernel
+ * for it (no AVX-512). */
+START_TEST(test_conv_blocked)
+{
+    static const struct {
+        int width, c, h, w, B;
+    } cases[] = {{16, 1, 12, 10, 5}, {16, 3, 9, 11, 4}, {8, 1, 8, 8, 3}};
+    unsigned long planned = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        eg_model_spec s = mk_resnet(8, cases[k].width, EG_NORM_BATCH, 2, EG_PREC_F32);
+        eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
+        eg_model *m = mk_model(&s, in, 6);
+        const int B = cases[k].B;
+        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+        const size_t dim = (size_t)in.c * in.h * in.w;
+        eg_rng r;
+        eg_rng_seed(&r, 31, EG_STREAM_INIT, (uint64_t)k);
+        float *p = malloc(np * sizeof *p);
+        eg_model_init_params(m, p, &r);
+        float *x = rand_floats((size_t)B * dim, &r, -1, 2);
+        int32_t *y = rand_labels(B, 6, &r);
+        float *g[2], *gm[2], *st[2], loss[2], lm[2];
+        double esum[2];
+        long corr[2];
+        unsigned long n[2];
+        for (int v = 0; v < 2; v++) { /* 0 NHWC, 1 blocked where it can */
+            eg_model_conv_blocked = v;
+            const unsigned long c0 = eg_model_blocked_convs;
+            g[v] = malloc(np * sizeof *g[v]);
+            gm[v] = malloc(np * sizeof *gm[v]);
+            st[v] = calloc(ns, sizeof *st[v]);
+            eg_model_init_stats(m, st[v]);
+            eg_work *w = mk_work(m, B);
+            for (int it = 0; it < 2; it++)
+                loss[v] = eg_model_loss_grad(m, w, p, st[v], x, y, B, g[v]);
+            esum[v] = 0;
+            corr[v] = 0;
+            eg_model_eval(m, w, p, st[v], x, y, B, &esum[v], &corr[v]);
+            eg_work_free(w);
+            lm[v] = micro_run(m, 2, 1, p, st[v], x, y, B, gm[v]);
+            n[v] = eg_model_blocked_convs - c0;
+        }
+        eg_model_conv_blocked = 1;
+        planned += n[1];
+        ck_assert_msg(n[0] == 0, "case %zu: %lu blocked convolutions with the option off", k,
+                      n[0]);
+        ck_assert_msg(isfinite(loss[0]) && loss[1] == loss[0] && lm[1] == lm[0],
+                      "case %zu: loss %.9g / %.9g, micro-batches %.9g / %.9g", k, loss[0],
+                      loss[1], lm[0], lm[1]);
+        ck_assert_msg(!memcmp(g[0], g[1], np * sizeof *g[0]) &&
+                          !memcmp(gm[0], gm[1], np * sizeof *gm[0]),
+                      "case %zu: gradients differ", k);
+        ck_assert_msg(!memcmp(st[0], st[1], ns * sizeof *st[0]),
+                      "case %zu: running statistics differ", k);
+        ck_assert_msg(esum[0] == esum[1] && corr[0] == corr[1], "case %zu: evaluation differs",
+                      k);
+        for (int v = 0; v < 2; v++)
+            free(g[v]), free(gm[v]), free(st[v]);
+        eg_model_free(m);
+        free(p), free(x), free(y);
+    }
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f"))
+        printf("test_conv_blocked: skipped (no AVX-512: %lu convolutions blocked)\n", planned);
+    else
+        ck_assert_msg(planned > 0, "no convolution ran blocked on an AVX-512 CPU");
+}
+END_TEST
+
 /* The micro-batch batch norm's AVX-512 kernels (channels a multiple of 16) give what the
  * portable ones give, bit for bit: loss, gradient, running statistics, 1 and 2 threads.
  * _i: 0 f32, 1 bf16. */
@@ -2434,6 +2506,7 @@ static Suite *model_suite(void)
     tcase_add_loop_test(tc, test_own_kernels, 0, 2);
     tcase_add_loop_test(tc, test_own_kernels_micro, 0, 2);
     tcase_add_test(tc, test_own_bn);
+    tcase_add_test(tc, test_conv_blocked);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("training");
     tcase_set_timeout(tt, 300);
