@@ -1476,7 +1476,7 @@ static void pool_bwd_sc(const void *dy, const void *y, const uint8_t *ws, void *
 
 #ifdef NN_ZMM
 /* win_max and win_grad on 16 channels */
-NN_ZMM_TARGET static inline __m512 win_max_z(const __m512 v[4], int relu, __m512i *arg)
+NN_ZMM_TARGET static inline __attribute__((always_inline)) __m512 win_max_z(const __m512 v[4], int relu, __m512i *arg)
 {
     __m512 m = _mm512_set1_ps(-FLT_MAX);
     __m512i a = _mm512_setzero_si512();
@@ -1489,7 +1489,7 @@ NN_ZMM_TARGET static inline __m512 win_max_z(const __m512 v[4], int relu, __m512
     return relu ? _mm512_max_ps(m, _mm512_setzero_ps()) : m; /* oneDNN's ReLU: vmaxps(v, 0) */
 }
 
-NN_ZMM_TARGET static inline __m512 win_grad_z(__m512 g, __m512 y, int relu)
+NN_ZMM_TARGET static inline __attribute__((always_inline)) __m512 win_grad_z(__m512 g, __m512 y, int relu)
 {
     const __m512 zero = _mm512_setzero_ps();
     if (relu)
@@ -1498,7 +1498,7 @@ NN_ZMM_TARGET static inline __m512 win_grad_z(__m512 g, __m512 y, int relu)
     return _mm512_add_ps(zero, g);
 }
 
-NN_ZMM_TARGET static inline __m512 zld(const void *p, int bf16, size_t i, __mmask16 m)
+NN_ZMM_TARGET static inline __attribute__((always_inline)) __m512 zld(const void *p, int bf16, size_t i, __mmask16 m)
 {
     if (!bf16)
         return _mm512_maskz_loadu_ps(m, (const float *)p + i);
@@ -1506,7 +1506,7 @@ NN_ZMM_TARGET static inline __m512 zld(const void *p, int bf16, size_t i, __mmas
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-NN_ZMM_TARGET static inline void zst(void *p, int bf16, size_t i, __mmask16 m, __m512 v)
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void zst(void *p, int bf16, size_t i, __mmask16 m, __m512 v)
 {
     if (!bf16)
         _mm512_mask_storeu_ps((float *)p + i, m, v);
@@ -1514,7 +1514,7 @@ NN_ZMM_TARGET static inline void zst(void *p, int bf16, size_t i, __mmask16 m, _
         _mm256_mask_storeu_epi16((uint16_t *)p + i, m, (__m256i)_mm512_cvtneps_pbh(v));
 }
 
-NN_ZMM_TARGET static inline void pool_fwd_z(const void *x, void *y, uint8_t *ws, const int bf16,
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void pool_fwd_z(const void *x, void *y, uint8_t *ws, const int bf16,
                                             int B, int H, int W, const int C, int relu)
 {
     POOL_PIXELS(B, H, W, C, {
@@ -1531,7 +1531,7 @@ NN_ZMM_TARGET static inline void pool_fwd_z(const void *x, void *y, uint8_t *ws,
     })
 }
 
-NN_ZMM_TARGET static inline void pool_bwd_z(const void *dy, const void *y, const uint8_t *ws,
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void pool_bwd_z(const void *dy, const void *y, const uint8_t *ws,
                                             void *dx, const int bf16, int B, int H, int W,
                                             const int C, int relu)
 {
