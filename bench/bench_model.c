@@ -11,7 +11,8 @@
  *     GFLOP/s = samples/s x eg_model_flops_per_sample (convolutions and dense layers: 2 MACs
  *     forward, 2 for the weight gradient, 2 for the input gradient but not of the first
  *     layer) and the fraction of the peak of the same precision on the same threads;
- *   - a per-phase breakdown (eg_work_profile) at 1 thread;
+ *   - a per-phase breakdown (eg_work_profile) at 1 thread; with --steps also per step of each
+ *     model (eg_work_profile_steps: the kernel that ran it, mean time, GFLOP/s), on stderr;
  *   - with --big (or --only big): the paper's models, ResNet-56 (CIFAR, batch norm, 3x32x32,
  *     batch 128) and ResNet-50 (imagenet stem, batch norm, 3x224x224, batch 32), f32 and
  *     bf16, on 1 thread only (one node; its batch alone takes seconds), and the issue-23
@@ -20,7 +21,7 @@
  * is shared and noisy: best-of estimates what the code can do).
  *
  * usage: bench_model [--csv] [--time SECONDS] [--reps N] [--only mlp|cnn|resnet|big] [--big]
- *                    [--onednn]
+ *                    [--onednn] [--steps]
  */
 #define BENCH_NAME "bench_model"
 #include "bench_dnnl.h"
@@ -34,7 +35,7 @@
 #include <string.h>
 
 static double g_time = 0.5;
-static int g_reps = 5;
+static int g_reps = 5, g_steps;
 
 /* ---- the convolution peak ------------------------------------------------------------ */
 
@@ -177,9 +178,15 @@ static run bench_one(const eg_model *m, eg_shape in, int B, int threads, int pro
                 res.total = t;
             (void)sink;
         }
-        if (prof)
+        if (prof) {
             for (int i = 0; i < EG_PROF_N; i++)
                 eg_work_profile_get(nodes[0].w, i, &res.sec[i], &res.flop[i]);
+            if (g_steps) {
+                fprintf(stderr, "\n== steps of %s, batch %d, 1 thread\n", eg_model_describe(m),
+                        B);
+                eg_work_profile_steps(nodes[0].w, stderr);
+            }
+        }
         else if (total > res.sps)
             res.sps = total;
     }
@@ -191,7 +198,7 @@ static run bench_one(const eg_model *m, eg_shape in, int B, int threads, int pro
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_model [--csv] [--time SECONDS] [--reps N] "
-               "[--only mlp|cnn|resnet|big] [--big] [--onednn]\n"
+               "[--only mlp|cnn|resnet|big] [--big] [--onednn] [--steps]\n"
                "  --csv         print CSV (section,model,batch,threads,phase,time_share,\n"
                "                samples_per_s,gflops,peak_gflops,peak_frac) instead of tables\n"
                "  --time S      minimum seconds per timed repetition (default 0.5)\n"
@@ -203,7 +210,9 @@ static void usage(FILE *f)
                "                first convolution with its pooling, f32 batch norm with\n"
                "                the ReLU or the residual add after it), for comparing speed;\n"
                "                the same results but the first convolution's weight gradient\n"
-               "                (summed in another order)\n");
+               "                (summed in another order)\n"
+               "  --steps       also each model's profile per step on stderr (1 thread: the\n"
+               "                kernel that ran it, mean time, GFLOP/s)\n");
 }
 
 /* the benchmarked models: each in f32 and bf16 */
@@ -376,6 +385,8 @@ int main(int argc, char **argv)
             big = 1;
         else if (!strcmp(argv[i], "--onednn"))
             eg_model_own_kernels = 0;
+        else if (!strcmp(argv[i], "--steps"))
+            g_steps = 1;
         else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
             if (eg_parse_double(argv[++i], &g_time) || !(g_time > 0)) {
                 fprintf(stderr, "bench_model: --time wants a positive number\n");

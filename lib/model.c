@@ -955,6 +955,13 @@ void eg_work_profile(eg_work *w, int on)
     w->prof_on = on != 0;
     memset(w->prof_sec, 0, sizeof w->prof_sec);
     memset(w->prof_flop, 0, sizeof w->prof_flop);
+    nn_work_prof_reset(w);
+}
+
+void eg_work_profile_steps(const eg_work *w, FILE *f)
+{
+    if (w)
+        nn_work_prof_print(w, f);
 }
 
 const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double *flops)

@@ -131,6 +131,9 @@ void eg_work_profile(eg_work *w, int on);
 /* Counters of one phase (0 <= phase < EG_PROF_N) since the last reset; returns its name
  * (e.g. "conv gemm"). sec and flops may be NULL. */
 const char *eg_work_profile_get(const eg_work *w, int phase, double *sec, double *flops);
+/* Prints the same profile per step of each plan of w (the kernel that ran it, its runs, mean
+ * time and GFLOP/s, steps in execution order): where a model's time goes, layer by layer. */
+void eg_work_profile_steps(const eg_work *w, FILE *f);
 
 /* 1 (the default): the layer engine runs expgraph's own kernels (2x2 max pooling with the
  * ReLU after it, oneDNN's results bit for bit; a first convolution of one f32 channel into

@@ -37,6 +37,8 @@ typedef struct nn_step {
     int relu;     /* own kernels: a ReLU fused after the op (SK_BNF / SK_BNB: bn_mode's mode) */
     int k, pad;   /* SK_CPF / SK_CPB: the convolution's kernel size and padding */
     int bf16;     /* own kernels: bf16 activations */
+    double prof_sec; /* with the work's profile on: time in this step, and its runs */
+    long prof_n;
 } nn_step;
 
 /* Batch norm in a micro-batch plan (eg_work.split): statistics over the whole node batch,
@@ -2813,7 +2815,7 @@ static void stats_update(const nn_step *s, float *stats)
  * other batches or nodes (a deadlock, or threads held in lockstep). The team of one makes it
  * a no-op. The thread count is set again inside, where nthreads-var may take the next value
  * of an OMP_NUM_THREADS list. */
-static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, nn_bnsplit *bns,
+static int run_steps(eg_work *w, nn_step *steps, int n, float *stats, nn_bnsplit *bns,
                      eg_err *err)
 {
     dnnl_status_t st = dnnl_success;
@@ -2821,7 +2823,7 @@ static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, nn_b
     {
         omp_set_num_threads(1);
         for (int i = 0; i < n && st == dnnl_success; i++) {
-            const nn_step *s = &steps[i];
+            nn_step *s = &steps[i];
             double t0 = w->prof_on ? eg_now() : 0.0;
             if (s->sk >= SK_POOLF) {
                 own_run(s);
@@ -2835,8 +2837,11 @@ static int run_steps(eg_work *w, const nn_step *steps, int n, float *stats, nn_b
                 st = dnnl_primitive_execute(s->p, w->stream, s->narg, s->arg);
             }
             if (w->prof_on) {
-                w->prof_sec[s->phase] += eg_now() - t0;
+                const double dt = eg_now() - t0;
+                w->prof_sec[s->phase] += dt;
                 w->prof_flop[s->phase] += s->flops;
+                s->prof_sec += dt;
+                s->prof_n++;
             }
         }
     }
@@ -2968,4 +2973,88 @@ void nn_work_release(eg_work *w)
     w->attr = NULL;
     w->scratch = NULL;
     w->scratch_sz = 0;
+}
+
+/* ---- per-step profile ---------------------------------------------------------------- */
+
+static void prof_reset(nn_step *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        s[i].prof_sec = 0, s[i].prof_n = 0;
+}
+
+void nn_work_prof_reset(eg_work *w)
+{
+    for (int k = 0; k < NN_MAX_PLANS; k++) {
+        nn_plan *p = w->plan[k];
+        if (!p)
+            continue;
+        prof_reset(p->fw, p->nfw);
+        prof_reset(p->bw, p->nbw);
+        prof_reset(&p->pre_bw, 1);
+        if (p->bwo)
+            prof_reset(p->bwo, p->nbw + 1);
+    }
+}
+
+/* what ran step s: oneDNN's kernel name, or expgraph's kernel */
+static const char *step_kernel(const nn_step *s)
+{
+    static const char *own[] = {
+        [SK_FSUM] = "expgraph bn-micro sums",     [SK_FAPPLY] = "expgraph bn-micro apply",
+        [SK_BSUM] = "expgraph bn-micro bwd sums", [SK_BAPPLY] = "expgraph bn-micro bwd apply",
+        [SK_POOLF] = "expgraph pool",             [SK_POOLB] = "expgraph pool bwd",
+        [SK_CPF] = "expgraph conv+pool",          [SK_CPB] = "expgraph conv+pool bwd",
+        [SK_BNF] = "expgraph batch norm",         [SK_BNB] = "expgraph batch norm bwd"};
+    if (s->sk)
+        return s->sk < (int)(sizeof own / sizeof *own) && own[s->sk] ? own[s->sk] : "expgraph";
+    if (!s->p)
+        return "running statistics";
+    const_dnnl_primitive_desc_t pd = NULL;
+    const char *impl = "?";
+    if (dnnl_primitive_get_primitive_desc(s->p, &pd) == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    return impl;
+}
+
+static void prof_print(FILE *f, const char *list, const nn_step *s, int base, int n, double *tot)
+{
+    for (int i = 0; i < n; i++) {
+        if (!s[i].prof_n)
+            continue;
+        const double us = 1e6 * s[i].prof_sec / (double)s[i].prof_n;
+        char gf[16] = "";
+        if (s[i].flops > 0)
+            snprintf(gf, sizeof gf, "%.1f", s[i].flops / us / 1e3);
+        fprintf(f, "  %-8s %4d  %-14s %-28s %6ld %10.1f %8s\n", list, base + i,
+                eg_work_profile_get(NULL, s[i].phase, NULL, NULL), step_kernel(&s[i]),
+                s[i].prof_n, us, gf);
+        *tot += us;
+    }
+}
+
+void nn_work_prof_print(const eg_work *w, FILE *f)
+{
+    for (int k = 0; k < NN_MAX_PLANS; k++) {
+        const nn_plan *p = w->plan[k];
+        long runs = 0;
+        for (int i = 0; p && i < p->nfw; i++)
+            runs += p->fw[i].prof_n;
+        if (!runs)
+            continue; /* not run with the profile on */
+        double tot = 0;
+        fprintf(f, "plan: batch %d, %s%s\n  %-8s %4s  %-14s %-28s %6s %10s %8s\n", p->batch,
+                p->train ? "training" : "evaluation", p->bwo ? " (micro-batch)" : "", "list",
+                "step", "phase", "kernel", "runs", "us/run", "GFLOP/s");
+        prof_print(f, "forward", p->fw, 0, p->nfw, &tot);
+        if (p->bwo) {
+            prof_print(f, "backward", p->bwo, 0, p->nbw + 1, &tot);
+        } else {
+            prof_print(f, "pre-bwd", &p->pre_bw, 0, 1, &tot);
+            for (int i = w->net->nop - 1; i >= 0; i--) /* in execution order */
+                prof_print(f, "backward", p->bw + p->bw_start[i], p->bw_start[i],
+                           p->bw_start[i + 1] - p->bw_start[i], &tot);
+        }
+        fprintf(f, "  sum of the steps' mean times: %.1f us\n", tot);
+    }
 }

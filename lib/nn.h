@@ -142,6 +142,12 @@ int nn_forward_seg(eg_work *w, nn_plan *p, int seg, const float *params, float *
 int nn_backward_seg(eg_work *w, nn_plan *p, int seg, eg_err *err);
 void nn_split_reduce(nn_plan *const *ps, int M, int bw, int seg, float *stats);
 
+/* The per-step profile (with the work's profile on): reset, and printed as a table (step,
+ * phase, the kernel that ran it, runs, mean time, GFLOP/s), per plan, steps in execution
+ * order. */
+void nn_work_prof_reset(eg_work *w);
+void nn_work_prof_print(const eg_work *w, FILE *f);
+
 /* Sets the calling thread's OpenMP thread count to 1 (remembered in w) / restores it. */
 void nn_enter(eg_work *w);
 void nn_leave(eg_work *w);
