@@ -77,6 +77,24 @@ static int32_t *rand_labels(int n, int classes, eg_rng *r)
     return y;
 }
 
+/* A comparison case: m's initial parameters, with the scales and shifts of its norms moved
+ * off 1 and 0 (off: uniform in [-0.1, 0.1] added to every parameter), a batch of B inputs
+ * in [-1, 2) and their labels, all from stream k of seed. */
+static void case_data(const eg_model *m, eg_shape in, int B, int classes, uint64_t seed,
+                      uint64_t k, int off, float **p, float **x, int32_t **y)
+{
+    eg_rng r;
+    eg_rng_seed(&r, seed, EG_STREAM_INIT, k);
+    const size_t np = eg_model_nparams(m);
+    *p = malloc(np * sizeof **p);
+    ck_assert_ptr_nonnull(*p);
+    eg_model_init_params(m, *p, &r);
+    for (size_t i = 0; off && i < np; i++)
+        (*p)[i] += (float)eg_rng_below(&r, 201) / 1000.0f - 0.1f;
+    *x = rand_floats((size_t)B * in.c * in.h * in.w, &r, -1, 2);
+    *y = rand_labels(B, classes, &r);
+}
+
 /* ---- naive double reference ---------------------------------------------------------- */
 
 /* The reference works on whole batches (batch norm couples the samples): a tensor is
@@ -2293,15 +2311,9 @@ START_TEST(test_own_bn)
         eg_model *m = mk_model(&s, in, 7);
         const int B = cases[k].B;
         const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
-        const size_t dim = (size_t)in.c * in.h * in.w;
-        eg_rng r;
-        eg_rng_seed(&r, 29, EG_STREAM_INIT, (uint64_t)k);
-        float *p = malloc(np * sizeof *p);
-        eg_model_init_params(m, p, &r);
-        for (size_t i = 0; i < np; i++) /* scales and shifts off 1 and 0 */
-            p[i] += (float)eg_rng_below(&r, 201) / 1000.0f - 0.1f;
-        float *x = rand_floats((size_t)B * dim, &r, -1, 2);
-        int32_t *y = rand_labels(B, 7, &r);
+        float *p, *x;
+        int32_t *y;
+        case_data(m, in, B, 7, 29, (uint64_t)k, 1, &p, &x, &y);
         float *g[3], *st[3], loss[3];
         double esum[3];
         long corr[3];
@@ -2364,13 +2376,9 @@ START_TEST(test_conv_blocked)
         eg_model *m = mk_model(&s, in, 6);
         const int B = cases[k].B;
         const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
-        const size_t dim = (size_t)in.c * in.h * in.w;
-        eg_rng r;
-        eg_rng_seed(&r, 31, EG_STREAM_INIT, (uint64_t)k);
-        float *p = malloc(np * sizeof *p);
-        eg_model_init_params(m, p, &r);
-        float *x = rand_floats((size_t)B * dim, &r, -1, 2);
-        int32_t *y = rand_labels(B, 6, &r);
+        float *p, *x;
+        int32_t *y;
+        case_data(m, in, B, 6, 31, (uint64_t)k, 0, &p, &x, &y);
         float *g[2], *gm[2], *st[2], loss[2], lm[2];
         double esum[2];
         long corr[2];
