@@ -1084,7 +1084,7 @@ NN_CLONES static void bn_bapply(const void *x, const void *dy, void *dx, int bf1
  * of C values and keeps the sums in memory). Per channel the same operations in the same
  * order; bf16 stores round as bf16_round does (no flush of subnormals). */
 #ifdef NN_ZMM
-NN_ZMM_TARGET static inline __m512 bz_ld(const void *p, const int bf16, size_t i)
+NN_ZMM_TARGET static inline __attribute__((always_inline)) __m512 bz_ld(const void *p, const int bf16, size_t i)
 {
     if (!bf16)
         return _mm512_loadu_ps((const float *)p + i);
@@ -1092,7 +1092,7 @@ NN_ZMM_TARGET static inline __m512 bz_ld(const void *p, const int bf16, size_t i
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-NN_ZMM_TARGET static inline void bz_st(void *p, const int bf16, size_t i, __m512 v)
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void bz_st(void *p, const int bf16, size_t i, __m512 v)
 {
     if (!bf16) {
         _mm512_storeu_ps((float *)p + i, v);
@@ -1130,7 +1130,7 @@ NN_ZMM_TARGET static inline __m512 bz_g(__m512 x, __m512 dy, const int relu, con
 
 /* sums over rows of channels c0 .. c0 + 16 nb: forward (dy == NULL) s1 += x, s2 += x x; backward
  * s1 += g, s2 += g x_hat */
-NN_ZMM_TARGET static inline void bz_sum(const void *x, const void *dy, const int bf16,
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void bz_sum(const void *x, const void *dy, const int bf16,
                                         const int relu, size_t rows, int C, int c0, const int nb,
                                         const nn_bnsplit *q, double *s1, double *s2)
 {
