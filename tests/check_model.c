@@ -95,6 +95,56 @@ static void case_data(const eg_model *m, eg_shape in, int B, int classes, uint64
     *y = rand_labels(B, classes, &r);
 }
 
+/* One variant's run in the comparison tests (own kernels against oneDNN, layouts): the loss
+ * and gradient of the last of `iters` iterations of eg_model_loss_grad from the initial
+ * running statistics, those statistics after them, and the evaluation of the batch. */
+typedef struct {
+    float *g, *st, loss;
+    double esum;
+    long corr;
+} var_run;
+
+static var_run run_variant(const eg_model *m, int B, int iters, const float *p, const float *x,
+                           const int32_t *y)
+{
+    var_run r = {malloc(eg_model_nparams(m) * sizeof(float)),
+                 calloc(eg_model_nstats(m) + 1, sizeof(float)), 0, 0, 0};
+    ck_assert(r.g && r.st);
+    eg_model_init_stats(m, r.st);
+    eg_work *w = mk_work(m, B);
+    for (int it = 0; it < iters; it++)
+        r.loss = eg_model_loss_grad(m, w, p, r.st, x, y, B, r.g);
+    eg_model_eval(m, w, p, r.st, x, y, B, &r.esum, &r.corr);
+    eg_work_free(w);
+    return r;
+}
+
+static void var_free(var_run *r)
+{
+    free(r->g);
+    free(r->st);
+}
+
+/* variant v of case k gives what the reference gives, bit for bit */
+static void assert_same_run(const eg_model *m, size_t k, int v, const var_run *a,
+                            const var_run *ref)
+{
+    const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+    ck_assert_msg(isfinite(ref->loss) && a->loss == ref->loss,
+                  "case %zu variant %d: loss %.9g, reference %.9g", k, v, a->loss, ref->loss);
+    size_t bad = 0;
+    while (bad < np && !memcmp(&a->g[bad], &ref->g[bad], sizeof *a->g))
+        bad++;
+    ck_assert_msg(bad == np,
+                  "case %zu variant %d: gradient differs from the reference's at %zu of %zu "
+                  "(%.9g vs %.9g)",
+                  k, v, bad, np, bad < np ? a->g[bad] : 0.0, bad < np ? ref->g[bad] : 0.0);
+    ck_assert_msg(!memcmp(a->st, ref->st, ns * sizeof *a->st),
+                  "case %zu variant %d: running statistics differ", k, v);
+    ck_assert_msg(a->esum == ref->esum && a->corr == ref->corr,
+                  "case %zu variant %d: evaluation differs", k, v);
+}
+
 /* ---- naive double reference ---------------------------------------------------------- */
 
 /* The reference works on whole batches (batch norm couples the samples): a tensor is
@@ -2211,7 +2261,7 @@ START_TEST(test_own_kernels)
         eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
         eg_model *m = mk_model(&s, in, 7);
         const int B = 6;
-        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+        const size_t np = eg_model_nparams(m);
         const size_t dim = (size_t)in.c * in.h * in.w;
         eg_rng r;
         eg_rng_seed(&r, 27, EG_STREAM_INIT, (uint64_t)(k + 4 * _i));
@@ -2225,21 +2275,12 @@ START_TEST(test_own_kernels)
                                  : -1.0f;
         }
         int32_t *y = rand_labels(B, 7, &r);
-        float *g[3], *st[3];
-        float loss[3];
-        double esum[3];
-        long corr[3];
+        var_run run[3];
+        float *g[3];
         for (int v = 0; v < 3; v++) { /* 0 oneDNN, 1 own kernels (AVX-512 if any), 2 portable */
             eg_model_own_kernels = v;
-            g[v] = malloc(np * sizeof *g[v]);
-            st[v] = calloc(ns, sizeof *st[v]);
-            eg_model_init_stats(m, st[v]);
-            eg_work *w = mk_work(m, B);
-            loss[v] = eg_model_loss_grad(m, w, p, st[v], x, y, B, g[v]);
-            esum[v] = 0;
-            corr[v] = 0;
-            eg_model_eval(m, w, p, st[v], x, y, B, &esum[v], &corr[v]);
-            eg_work_free(w);
+            run[v] = run_variant(m, B, 1, p, x, y);
+            g[v] = run[v].g;
         }
         eg_model_own_kernels = 1;
         ck_assert_msg(!memcmp(g[1], g[2], np * sizeof *g[0]),
@@ -2260,22 +2301,14 @@ START_TEST(test_own_kernels)
             for (int v = 0; v < 3; v++)
                 memset(g[v], 0, nfused * sizeof *g[v]);
         }
-        for (int v = 1; v < 3; v++) {
-            ck_assert_msg(isfinite(loss[0]) && loss[v] == loss[0],
-                          "case %zu kernels %d: loss %.9g, oneDNN %.9g", k, v, loss[v], loss[0]);
-            ck_assert_msg(!memcmp(g[v], g[0], np * sizeof *g[0]),
-                          "case %zu kernels %d: gradient differs from oneDNN's", k, v);
-            ck_assert_msg(!memcmp(st[v], st[0], ns * sizeof *st[0]),
-                          "case %zu kernels %d: running statistics differ", k, v);
-            ck_assert_msg(esum[v] == esum[0] && corr[v] == corr[0],
-                          "case %zu kernels %d: evaluation differs", k, v);
-        }
+        for (int v = 1; v < 3; v++)
+            assert_same_run(m, k, v, &run[v], &run[0]);
         size_t nz = 0;
         for (size_t i = 0; i < np; i++)
             nz += g[0][i] != 0.0f;
         ck_assert_msg(nz > np / 4, "case %zu: only %zu of %zu gradients nonzero", k, nz, np);
         for (int v = 0; v < 3; v++)
-            free(g[v]), free(st[v]);
+            var_free(&run[v]);
         eg_model_free(m);
         free(p), free(x), free(y);
     }
@@ -2310,49 +2343,24 @@ START_TEST(test_own_bn)
         eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
         eg_model *m = mk_model(&s, in, 7);
         const int B = cases[k].B;
-        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
         float *p, *x;
         int32_t *y;
         case_data(m, in, B, 7, 29, (uint64_t)k, 1, &p, &x, &y);
-        float *g[3], *st[3], loss[3];
-        double esum[3];
-        long corr[3];
+        var_run run[3];
         unsigned long runs[3];
         for (int v = 0; v < 3; v++) { /* 0 oneDNN, 1 own kernels (AVX-512 if any), 2 portable */
             eg_model_own_kernels = v;
-            g[v] = malloc(np * sizeof *g[v]);
-            st[v] = calloc(ns, sizeof *st[v]);
-            eg_model_init_stats(m, st[v]);
-            eg_work *w = mk_work(m, B);
             const unsigned long r0 = eg_model_own_runs;
-            for (int it = 0; it < 2; it++) /* twice: the running statistics move on */
-                loss[v] = eg_model_loss_grad(m, w, p, st[v], x, y, B, g[v]);
+            run[v] = run_variant(m, B, 2, p, x, y); /* twice: the running statistics move on */
             runs[v] = eg_model_own_runs - r0;
-            esum[v] = 0;
-            corr[v] = 0;
-            eg_model_eval(m, w, p, st[v], x, y, B, &esum[v], &corr[v]);
-            eg_work_free(w);
         }
         eg_model_own_kernels = 1;
         ck_assert_msg(runs[0] == 0 && runs[1] > 0 && runs[2] == runs[1],
                       "case %zu: own kernel runs %lu / %lu / %lu", k, runs[0], runs[1], runs[2]);
-        for (int v = 1; v < 3; v++) {
-            ck_assert_msg(isfinite(loss[0]) && loss[v] == loss[0],
-                          "case %zu kernels %d: loss %.9g, oneDNN %.9g", k, v, loss[v], loss[0]);
-            size_t bad = 0;
-            while (bad < np && !memcmp(&g[v][bad], &g[0][bad], sizeof *g[0]))
-                bad++;
-            ck_assert_msg(bad == np,
-                          "case %zu kernels %d: gradient differs from oneDNN's at %zu of %zu "
-                          "(%.9g vs %.9g)",
-                          k, v, bad, np, bad < np ? g[v][bad] : 0.0, bad < np ? g[0][bad] : 0.0);
-            ck_assert_msg(!memcmp(st[v], st[0], ns * sizeof *st[0]),
-                          "case %zu kernels %d: running statistics differ", k, v);
-            ck_assert_msg(esum[v] == esum[0] && corr[v] == corr[0],
-                          "case %zu kernels %d: evaluation differs", k, v);
-        }
+        for (int v = 1; v < 3; v++)
+            assert_same_run(m, k, v, &run[v], &run[0]);
         for (int v = 0; v < 3; v++)
-            free(g[v]), free(st[v]);
+            var_free(&run[v]);
         eg_model_free(m);
         free(p), free(x), free(y);
     }
@@ -2379,43 +2387,30 @@ START_TEST(test_conv_blocked)
         float *p, *x;
         int32_t *y;
         case_data(m, in, B, 6, 31, (uint64_t)k, 0, &p, &x, &y);
-        float *g[2], *gm[2], *st[2], loss[2], lm[2];
-        double esum[2];
-        long corr[2];
+        var_run run[2];
+        float *gm[2], *stm[2], lm[2];
         unsigned long n[2];
         for (int v = 0; v < 2; v++) { /* 0 NHWC, 1 blocked where it can */
             eg_model_conv_blocked = v;
             const unsigned long c0 = eg_model_blocked_convs;
-            g[v] = malloc(np * sizeof *g[v]);
+            run[v] = run_variant(m, B, 2, p, x, y);
             gm[v] = malloc(np * sizeof *gm[v]);
-            st[v] = calloc(ns, sizeof *st[v]);
-            eg_model_init_stats(m, st[v]);
-            eg_work *w = mk_work(m, B);
-            for (int it = 0; it < 2; it++)
-                loss[v] = eg_model_loss_grad(m, w, p, st[v], x, y, B, g[v]);
-            esum[v] = 0;
-            corr[v] = 0;
-            eg_model_eval(m, w, p, st[v], x, y, B, &esum[v], &corr[v]);
-            eg_work_free(w);
-            lm[v] = micro_run(m, 2, 1, p, st[v], x, y, B, gm[v]);
+            stm[v] = calloc(ns, sizeof *stm[v]);
+            eg_model_init_stats(m, stm[v]);
+            lm[v] = micro_run(m, 2, 1, p, stm[v], x, y, B, gm[v]);
             n[v] = eg_model_blocked_convs - c0;
         }
         eg_model_conv_blocked = 1;
         planned += n[1];
         ck_assert_msg(n[0] == 0, "case %zu: %lu blocked convolutions with the option off", k,
                       n[0]);
-        ck_assert_msg(isfinite(loss[0]) && loss[1] == loss[0] && lm[1] == lm[0],
-                      "case %zu: loss %.9g / %.9g, micro-batches %.9g / %.9g", k, loss[0],
-                      loss[1], lm[0], lm[1]);
-        ck_assert_msg(!memcmp(g[0], g[1], np * sizeof *g[0]) &&
-                          !memcmp(gm[0], gm[1], np * sizeof *gm[0]),
-                      "case %zu: gradients differ", k);
-        ck_assert_msg(!memcmp(st[0], st[1], ns * sizeof *st[0]),
-                      "case %zu: running statistics differ", k);
-        ck_assert_msg(esum[0] == esum[1] && corr[0] == corr[1], "case %zu: evaluation differs",
-                      k);
+        assert_same_run(m, k, 1, &run[1], &run[0]);
+        ck_assert_msg(isfinite(lm[0]) && lm[1] == lm[0] &&
+                          !memcmp(gm[0], gm[1], np * sizeof *gm[0]) &&
+                          !memcmp(stm[0], stm[1], ns * sizeof *stm[0]),
+                      "case %zu: micro-batches differ (loss %.9g / %.9g)", k, lm[0], lm[1]);
         for (int v = 0; v < 2; v++)
-            free(g[v]), free(gm[v]), free(st[v]);
+            var_free(&run[v]), free(gm[v]), free(stm[v]);
         eg_model_free(m);
         free(p), free(x), free(y);
     }
