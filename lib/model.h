@@ -156,4 +156,12 @@ extern unsigned long eg_model_own_runs;
 extern int eg_model_conv_blocked;
 extern unsigned long eg_model_blocked_convs;
 
+/* 1 (the default): the forward of an f32 dense layer at a training batch at most half its
+ * width runs as y^T = W x^T (oneDNN's gemm, the operands swapped), faster there, where a test
+ * input when the plan is built shows it gives oneDNN's inner product's values bit for bit;
+ * 0: the inner product. Read when a work builds a plan; the checks set it to compare.
+ * eg_model_swapped_dense counts the layers planned so. */
+extern int eg_model_dense_swapped;
+extern unsigned long eg_model_swapped_dense;
+
 #endif
