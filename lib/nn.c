@@ -36,6 +36,7 @@ typedef struct nn_step {
     int shape[4]; /* own kernels: the input's B, H, W, C */
     int relu;     /* own kernels: a ReLU fused after the op (SK_BNF / SK_BNB: bn_mode's mode) */
     int k, pad;   /* SK_CPF / SK_CPB: the convolution's kernel size and padding */
+    int bias;     /* SK_CPF / SK_CPB / SK_DENSEF: the op has a bias (its argument is there) */
     int bf16;     /* own kernels: bf16 activations */
     double prof_sec; /* with the work's profile on: time in this step, and its runs */
     long prof_n;
@@ -591,10 +592,10 @@ static void dense_swapped_fwd(const float *x, const float *w, const float *bias,
                                          : tmp[(size_t)o * B + m];
 }
 
-/* SK_DENSEF args: x, weights, [bias,] y, tmp; shape: B, K, OC */
+/* SK_DENSEF args: x, weights, [bias,] y, tmp (the bias with s->bias); shape: B, K, OC */
 static void dense_own_run(const nn_step *s)
 {
-    const int nb = s->narg == 5;
+    const int nb = s->bias != 0;
     dense_swapped_fwd(mem_ptr(s->arg[0].memory), mem_ptr(s->arg[1].memory),
                       nb ? mem_ptr(s->arg[2].memory) : NULL, mem_ptr(s->arg[2 + nb].memory),
                       mem_ptr(s->arg[3 + nb].memory), s->shape[0], s->shape[1], s->shape[2]);
@@ -705,6 +706,7 @@ static int build_dense_swapped(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl
     s->phase = PH_DENSE;
     s->flops = 2.0 * b->B * op->macs;
     s->shape[0] = b->B, s->shape[1] = K, s->shape[2] = OC;
+    s->bias = bias != NULL;
     arg(s, 0, src);
     arg(s, 0, w);
     if (bias)
@@ -2001,18 +2003,19 @@ NN_ZMM_TARGET static void cp_bwd_zmm(const float *dy, const float *y, const uint
 }
 #endif
 
-/* SK_CPF args: x, weights, bias (or the weights again when there is none), y, ws, scratch;
- * SK_CPB: dy, y, ws, x, weight gradient, bias gradient (or the weight gradient), scratch */
+/* SK_CPF args: x, weights, [bias,] y, ws, scratch; SK_CPB: dy, y, ws, x, weight gradient,
+ * [bias gradient,] scratch (the bias's with s->bias) */
 static void cp_run(const nn_step *s)
 {
     const cp_dims d = cp_dims_of(s);
+    const int nb = s->bias != 0;
     float *sc = mem_ptr(s->arg[s->narg - 1].memory);
     float *xp = sc, *wt = sc + (size_t)d.Hp * d.Wp;
     if (s->sk == SK_CPF) {
         const float *x = mem_ptr(s->arg[0].memory), *w = mem_ptr(s->arg[1].memory);
-        const float *bias = s->arg[2].memory == s->arg[1].memory ? NULL : mem_ptr(s->arg[2].memory);
-        float *y = mem_ptr(s->arg[3].memory);
-        uint8_t *ws = mem_ptr(s->arg[4].memory);
+        const float *bias = nb ? mem_ptr(s->arg[2].memory) : NULL;
+        float *y = mem_ptr(s->arg[2 + nb].memory);
+        uint8_t *ws = mem_ptr(s->arg[3 + nb].memory);
 #ifdef NN_ZMM
         if (zmm_ok()) {
             cp_fwd_zmm(x, w, bias, y, ws, xp, wt, &d);
@@ -2026,7 +2029,7 @@ static void cp_run(const nn_step *s)
     const uint8_t *ws = mem_ptr(s->arg[2].memory);
     const float *x = mem_ptr(s->arg[3].memory);
     float *gw = mem_ptr(s->arg[4].memory);
-    float *gb = s->arg[5].memory == s->arg[4].memory ? NULL : mem_ptr(s->arg[5].memory);
+    float *gb = nb ? mem_ptr(s->arg[5].memory) : NULL;
 #ifdef NN_ZMM
     if (zmm_ok()) {
         cp_bwd_zmm(dy, y, ws, x, gw, gb, xp, wt, &d);
@@ -2476,11 +2479,12 @@ static int build_cp(bctx *b, eg_err *err)
         s->phase = PH_CONV;
         s->flops = 2.0 * b->B * op->macs;
         s->shape[0] = b->B, s->shape[1] = T->h, s->shape[2] = T->w, s->shape[3] = O->c;
-        s->k = op->k, s->pad = op->pad, s->relu = relu;
+        s->k = op->k, s->pad = op->pad, s->relu = relu, s->bias = op->nb > 0;
         if (!l) {
             arg(s, 0, p->act[0]);
             arg(s, 0, wu);
-            arg(s, 0, bu ? bu : wu);
+            if (bu)
+                arg(s, 0, bu);
             arg(s, 0, p->act[pool->out]);
             arg(s, 0, ws);
         } else {
@@ -2489,7 +2493,8 @@ static int build_cp(bctx *b, eg_err *err)
             arg(s, 0, ws);
             arg(s, 0, p->act[0]);
             arg(s, 0, gw);
-            arg(s, 0, gb ? gb : gw);
+            if (gb)
+                arg(s, 0, gb);
         }
         arg(s, 0, sc);
     }
