@@ -2367,6 +2367,40 @@ START_TEST(test_own_bn)
 }
 END_TEST
 
+/* Case k of an option's comparison (a layout or a kernel that must give the same bits): m's
+ * run with *knob 0 and 1, whole batch (run_variant, two iterations) and in micro-batches of
+ * `micro` on `threads` threads, bit for bit; returns how many ops the option planned (the
+ * increase of *counter with it on; none with it off). */
+static unsigned long knob_same_run(const eg_model *m, size_t k, int B, int micro, int threads,
+                                   const float *p, const float *x, const int32_t *y, int *knob,
+                                   const unsigned long *counter)
+{
+    const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
+    var_run run[2];
+    float *gm[2], *stm[2], lm[2];
+    unsigned long n[2];
+    for (int v = 0; v < 2; v++) {
+        *knob = v;
+        const unsigned long c0 = *counter;
+        run[v] = run_variant(m, B, 2, p, x, y);
+        gm[v] = malloc(np * sizeof *gm[v]);
+        stm[v] = calloc(ns, sizeof *stm[v]);
+        eg_model_init_stats(m, stm[v]);
+        lm[v] = micro_run(m, micro, threads, p, stm[v], x, y, B, gm[v]);
+        n[v] = *counter - c0;
+    }
+    *knob = 1;
+    ck_assert_msg(n[0] == 0, "case %zu: %lu ops planned with the option off", k, n[0]);
+    assert_same_run(m, k, 1, &run[1], &run[0]);
+    ck_assert_msg(isfinite(lm[0]) && lm[1] == lm[0] &&
+                      !memcmp(gm[0], gm[1], np * sizeof *gm[0]) &&
+                      !memcmp(stm[0], stm[1], ns * sizeof *stm[0]),
+                  "case %zu: micro-batches differ (loss %.9g / %.9g)", k, lm[0], lm[1]);
+    for (int v = 0; v < 2; v++)
+        var_free(&run[v]), free(gm[v]), free(stm[v]);
+    return n[1];
+}
+
 /* The forward of 16-channel f32 convolutions in oneDNN's blocked layout (eg_model_conv_blocked,
  * its jit kernel) gives what NHWC (brgconv) gives, bit for bit: loss, gradient, running
  * statistics and evaluation over two iterations, whole batch and micro-batches, a one-channel
@@ -2382,35 +2416,11 @@ START_TEST(test_conv_blocked)
         eg_model_spec s = mk_resnet(8, cases[k].width, EG_NORM_BATCH, 2, EG_PREC_F32);
         eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
         eg_model *m = mk_model(&s, in, 6);
-        const int B = cases[k].B;
-        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
         float *p, *x;
         int32_t *y;
-        case_data(m, in, B, 6, 31, (uint64_t)k, 0, &p, &x, &y);
-        var_run run[2];
-        float *gm[2], *stm[2], lm[2];
-        unsigned long n[2];
-        for (int v = 0; v < 2; v++) { /* 0 NHWC, 1 blocked where it can */
-            eg_model_conv_blocked = v;
-            const unsigned long c0 = eg_model_blocked_convs;
-            run[v] = run_variant(m, B, 2, p, x, y);
-            gm[v] = malloc(np * sizeof *gm[v]);
-            stm[v] = calloc(ns, sizeof *stm[v]);
-            eg_model_init_stats(m, stm[v]);
-            lm[v] = micro_run(m, 2, 1, p, stm[v], x, y, B, gm[v]);
-            n[v] = eg_model_blocked_convs - c0;
-        }
-        eg_model_conv_blocked = 1;
-        planned += n[1];
-        ck_assert_msg(n[0] == 0, "case %zu: %lu blocked convolutions with the option off", k,
-                      n[0]);
-        assert_same_run(m, k, 1, &run[1], &run[0]);
-        ck_assert_msg(isfinite(lm[0]) && lm[1] == lm[0] &&
-                          !memcmp(gm[0], gm[1], np * sizeof *gm[0]) &&
-                          !memcmp(stm[0], stm[1], ns * sizeof *stm[0]),
-                      "case %zu: micro-batches differ (loss %.9g / %.9g)", k, lm[0], lm[1]);
-        for (int v = 0; v < 2; v++)
-            var_free(&run[v]), free(gm[v]), free(stm[v]);
+        case_data(m, in, cases[k].B, 6, 31, (uint64_t)k, 0, &p, &x, &y);
+        planned += knob_same_run(m, k, cases[k].B, 2, 1, p, x, y, &eg_model_conv_blocked,
+                                 &eg_model_blocked_convs);
         eg_model_free(m);
         free(p), free(x), free(y);
     }
@@ -2441,35 +2451,13 @@ START_TEST(test_dense_swapped)
         eg_model_spec s = mk_spec(nc ? "cnn" : "mlp", hid, 1, ch, nc, 3);
         eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
         eg_model *m = mk_model(&s, in, 10);
-        const int B = cases[k].B;
-        const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
         float *p, *x;
         int32_t *y;
-        case_data(m, in, B, 10, 32, (uint64_t)k, 1, &p, &x, &y);
-        var_run run[2];
-        float *gm[2], *stm[2], lm[2];
-        unsigned long n[2];
-        for (int v = 0; v < 2; v++) { /* 0 the inner product, 1 swapped where it can */
-            eg_model_dense_swapped = v;
-            const unsigned long c0 = eg_model_swapped_dense;
-            run[v] = run_variant(m, B, 2, p, x, y);
-            gm[v] = malloc(np * sizeof *gm[v]);
-            stm[v] = calloc(ns, sizeof *stm[v]);
-            eg_model_init_stats(m, stm[v]);
-            lm[v] = micro_run(m, cases[k].micro, 2, p, stm[v], x, y, B, gm[v]);
-            n[v] = eg_model_swapped_dense - c0;
-        }
-        eg_model_dense_swapped = 1;
+        case_data(m, in, cases[k].B, 10, 32, (uint64_t)k, 1, &p, &x, &y);
+        const unsigned long n = knob_same_run(m, k, cases[k].B, cases[k].micro, 2, p, x, y,
+                                              &eg_model_dense_swapped, &eg_model_swapped_dense);
         if (k == 0)
-            planned += n[1];
-        ck_assert_msg(n[0] == 0, "case %zu: %lu dense layers swapped with the option off", k,
-                      n[0]);
-        assert_same_run(m, k, 1, &run[1], &run[0]);
-        ck_assert_msg(isfinite(lm[0]) && lm[1] == lm[0] &&
-                          !memcmp(gm[0], gm[1], np * sizeof *gm[0]),
-                      "case %zu: micro-batches differ (loss %.9g / %.9g)", k, lm[0], lm[1]);
-        for (int v = 0; v < 2; v++)
-            var_free(&run[v]), free(gm[v]), free(stm[v]);
+            planned += n;
         eg_model_free(m);
         free(p), free(x), free(y);
     }
