@@ -539,18 +539,19 @@ static int build_cp(bctx *b, eg_err *err);
 
 /* Whether a convolution's forward may run in oneDNN's blocked layout nChw16c: f32, NHWC, 16
  * output channels and 16 input channels (or one), where nChw16c (nchw for the one-channel
- * input) is the same bytes as NHWC, and an output at most 28 wide. On AVX-512 oneDNN then
+ * input) is the same bytes as NHWC, and an output at most 32 wide. On AVX-512 oneDNN then
  * runs its jit kernel, which gives the NHWC kernel's (brgconv's) results bit for bit and ran
  * ResNet-20's 16-channel stage on 28x28 ~1.25x faster than brgconv (bench_conv --size W:
- * faster at every width from 8 to 28, slower from 32 on; bench/README.md). build_wop keeps
- * NHWC unless oneDNN picks that kernel. */
+ * faster alone at every width from 8 to 28) and CIFAR's 32x32 stage ~6% faster in the model
+ * (slower alone with warm caches; bench/README.md). build_wop keeps NHWC unless oneDNN picks
+ * that kernel. */
 static int conv_blocked(const bctx *b)
 {
     const nn_op *op = b->op;
     const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
     return eg_model_conv_blocked && op->kind == NN_CONV && b->n->prec == EG_PREC_F32 &&
            !ti->flat && !ti->nchw && !to->nchw && (ti->c == 16 || ti->c == 1) && to->c == 16 &&
-           to->w <= 28 && op->out != b->n->op[b->n->nop - 1].out;
+           to->w <= 32 && op->out != b->n->op[b->n->nop - 1].out;
 }
 
 /* the memory m (an activation) seen with descriptor md: m itself when equal, else a memory
