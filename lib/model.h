@@ -138,8 +138,9 @@ void eg_work_profile_steps(const eg_work *w, FILE *f);
 /* 1 (the default): the layer engine runs expgraph's own kernels (2x2 max pooling with the
  * ReLU after it, oneDNN's results bit for bit; a first convolution of one f32 channel into
  * 16k channels fused with that pooling, oneDNN's forward, its weight gradient summed in
- * another order; f32 batch norm in training with the ReLU, or the residual add and ReLU,
- * after it, and the next block's shortcut gradient, oneDNN's results bit for bit), in
+ * another order; f32 batch norm in training with the ReLU, or the residual add (identity or
+ * stride-2 shortcut) and ReLU, after it, and the next block's shortcut gradient, oneDNN's
+ * results bit for bit), in
  * AVX-512 where the CPU has it; 2: the same kernels in portable C only, the same bits; 0:
  * oneDNN everywhere. Read when a work builds a plan, or runs one (the kernel variant); the
  * checks set it to compare them.

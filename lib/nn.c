@@ -37,6 +37,8 @@ typedef struct nn_step {
     int relu;     /* own kernels: a ReLU fused after the op (SK_BNF / SK_BNB: bn_mode's mode) */
     int k, pad;   /* SK_CPF / SK_CPB: the convolution's kernel size and padding */
     int bias;     /* SK_CPF / SK_CPB / SK_DENSEF: the op has a bias (its argument is there) */
+    int sub[3];   /* SK_BNF in mode 2 / SK_BNB with a pending gradient, when the residual is a
+                     stride-2 shortcut: the other tensor's H, W, C (see bn_dims); else 0 */
     int bf16;     /* own kernels: bf16 activations */
     double prof_sec; /* with the work's profile on: time in this step, and its runs */
     long prof_n;
@@ -879,10 +881,24 @@ static int norm_affine(bctx *b, bn_io *io, eg_err *err)
 static int split_step(bctx *b, int list, int sk, int bn, eg_err *err);
 static int zmm_have(void);
 
+/* Whether a residual add's two tensors suit the batch-norm kernels: O, the block's output,
+ * and A, its input: the same shape (stride 1), or (stride 2, the option-A shortcut
+ * x[:, :, ::2, ::2] zero-padded to O's channels) A twice as large (rounded up) with at most
+ * O's channels, a multiple of 16; both NHWC. */
+static int res_fits(int stride, const nn_tensor *O, const nn_tensor *A)
+{
+    if (A->flat || A->nchw || O->flat || O->nchw)
+        return 0;
+    if (stride == 1)
+        return A->c == O->c && A->h == O->h && A->w == O->w;
+    return stride == 2 && A->c <= O->c && A->c % 16 == 0 && (A->h + 1) / 2 == O->h &&
+           (A->w + 1) / 2 == O->w;
+}
+
 /* The mode in which expgraph's batch-norm kernels (bn_own_run) run op i, a batch norm in
  * training on the whole batch (not micro-batches), f32 NHWC, channels a multiple of 16, on a
  * CPU with AVX-512 (where oneDNN runs the kernel whose values bn_own_run gives): 1 with its
- * ReLU, 2 with the residual add (identity shortcut of the same shape) and the ReLU that
+ * ReLU, 2 with the residual add (identity or stride-2 shortcut, res_fits) and the ReLU that
  * follow it (both then build no steps of their own), 0 alone; -1 when oneDNN runs it. */
 static int bn_mode(const bctx *b, int i)
 {
@@ -901,14 +917,14 @@ static int bn_mode(const bctx *b, int i)
     const nn_op *add = op + 1, *r = op + 2;
     const nn_tensor *A = &n->t[add->aux];
     return add->kind == NN_ADD && add->in == op->out && add->out == op->out &&
-                   add->stride == 1 && add->aux != op->out && A->c == O->c && A->h == O->h &&
-                   A->w == O->w && !A->flat && !A->nchw && r->kind == NN_RELU &&
+                   add->aux != op->out && res_fits(add->stride, O, A) && r->kind == NN_RELU &&
                    r->in == op->out && r->out == op->out
                ? 2
                : 0;
 }
 
-/* The identity shortcut's gradient add (NN_ADD_GRAD, dif[x] += dif[t]) of the block whose
+/* The shortcut's gradient add (NN_ADD_GRAD, dif[x] += dif[t], or for a stride-2 shortcut
+ * dif[x][:, :, ::2, ::2] += dif[t][:, :C], zeros added elsewhere) of the block whose
  * input x is batch norm i's output, when that block starts right after the norm (mode 1:
  * the stem) or after its add and ReLU (mode 2: the block before). Between that add and the
  * norm's backward nothing reads or writes dif[x], so the norm's backward adds dif[t] where
@@ -922,9 +938,8 @@ static int bn_pending(const bctx *b, int i)
         return -1;
     const nn_op *g = &n->op[k];
     const nn_tensor *X = &n->t[n->op[i].out], *T = &n->t[g->out];
-    return g->kind == NN_ADD_GRAD && g->stride == 1 && !g->copy && g->aux == n->op[i].out &&
-                   g->out != g->aux && T->c == X->c && T->h == X->h && T->w == X->w &&
-                   !T->flat && !T->nchw
+    return g->kind == NN_ADD_GRAD && !g->copy && g->aux == n->op[i].out && g->out != g->aux &&
+                   res_fits(g->stride, T, X)
                ? k
                : -1;
 }
@@ -944,6 +959,12 @@ static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
         nn_step *s = l ? &p->bw[p->nbw - 1] : &p->fw[p->nfw - 1];
         s->shape[0] = b->B, s->shape[1] = T->h, s->shape[2] = T->w, s->shape[3] = T->c;
         s->relu = mode;
+        const int k = l ? bn_pending(b, (int)(op - b->n->op)) : -1;
+        const nn_op *ro = l ? (k >= 0 ? &b->n->op[k] : NULL) : (mode == 2 ? op + 1 : NULL);
+        if (ro && ro->stride != 1) {
+            const nn_tensor *R = &b->n->t[l ? ro->out : ro->aux];
+            s->sub[0] = R->h, s->sub[1] = R->w, s->sub[2] = R->c;
+        }
         arg(s, 0, io->src);
         arg(s, 0, io->scale);
         if (!l) {
@@ -960,7 +981,6 @@ static int bn_own_steps(bctx *b, const bn_io *io, int mode, eg_err *err)
             arg(s, 0, io->dsrc);
             arg(s, 0, io->dscale);
             arg(s, 0, io->dshift);
-            const int k = bn_pending(b, (int)(op - b->n->op));
             if (k >= 0)
                 arg(s, 0, p->dif[b->n->op[k].out]);
         }
@@ -2050,7 +2070,9 @@ static void cp_run(const nn_step *s)
  *   mean = (0 + sum of x in row order from 0) / n, n = (float)B * (float)(H W);
  *   var = (0 + sum in row order from 0 of fma(m, m, s), m = mean - x) / n;
  *   y = fma(x - mean, a, shift), a = scale / sqrt(var + eps); mode 1: ReLU (y > 0 ? y : +0);
- *   mode 2: y + the shortcut's value, then the ReLU;
+ *   mode 2: y + the shortcut's value, then the ReLU (a stride-2 shortcut: + x[b, 2h, 2w, c]
+ *   of the block's input for its channels c, nothing added to the zero-padded ones, as
+ *   oneDNN's subsampling pooling and sum-reorder into out[:, :C] did);
  * backward, inv = 1 / sqrt(var + eps), g = dy (mode 0), y > 0 ? dy : +0 (mode 1), or
  * dy * (y > 0 ? 1 : 0) written back to dy (mode 2: the ReLU's gradient, which the
  * shortcut's gradient reads later):
@@ -2061,31 +2083,66 @@ static void cp_run(const nn_step *s)
  * mode 1 the backward computes that value again from x, which it reads anyway: the same
  * operations on the same operands, so the same bits, and y is not read (two passes over a
  * tensor fewer); mode 2 reads y (the value also holds the shortcut's). With a pending shortcut
- * gradient p (bn_pending), dy + p (oneDNN's binary add) replaces dy wherever dy is read.
+ * gradient p (bn_pending), dy + p (oneDNN's binary add) replaces dy wherever dy is read; for
+ * a stride-2 shortcut p is the block output's gradient at (b, h / 2, w / 2) for even h and
+ * w and + 0 elsewhere (oneDNN's pooling backward wrote zeros there, then added them).
  * check_model compares them with oneDNN bit for bit. */
 
 typedef struct bn_dims {
     size_t R; /* rows: B H W */
-    int C, mode;
+    int B, H, W, C, mode;
+    int sH, sW, sC; /* a stride-2 shortcut's other tensor (0: none, or the same shape): mode
+                       2's shortcut source, row (b, 2y, 2x) for row (b, y, x), its first sC
+                       channels added; the pending gradient, row (b, y / 2, x / 2) for even y
+                       and x, + 0 elsewhere */
     float n, eps;
 } bn_dims;
 
+/* row (b, y, x) = r of the norm's tensor: the shortcut's row in the forward (mode 2) */
+static inline const float *bn_sc_row(const float *sc, const bn_dims *d, size_t r, int b, int y,
+                                     int x)
+{
+    return d->sC ? sc + (((size_t)b * d->sH + 2 * y) * d->sW + 2 * x) * d->sC : sc + r * d->C;
+}
+
+/* the pending gradient's row (NULL: none here, + 0) */
+static inline const float *bn_p_row(const float *p, const bn_dims *d, size_t r, int b, int y,
+                                    int x)
+{
+    if (!d->sC)
+        return p + r * d->C;
+    return (y | x) & 1 ? NULL : p + (((size_t)b * d->sH + y / 2) * d->sW + x / 2) * d->sC;
+}
+
+/* rows r = (rb, ry, rx) in order */
+#define BN_ROWS(d, ...)                                                                     \
+    do {                                                                                    \
+        size_t r = 0;                                                                       \
+        for (int rb = 0; rb < (d)->B; rb++)                                                 \
+            for (int ry = 0; ry < (d)->H; ry++)                                             \
+                for (int rx = 0; rx < (d)->W; rx++, r++) {                                  \
+                    __VA_ARGS__                                                             \
+                }                                                                           \
+    } while (0)
+
 static bn_dims bn_dims_of(const nn_step *s)
 {
-    return (bn_dims){.R = (size_t)s->shape[0] * s->shape[1] * s->shape[2], .C = s->shape[3],
-                     .mode = s->relu,
+    return (bn_dims){.R = (size_t)s->shape[0] * s->shape[1] * s->shape[2], .B = s->shape[0],
+                     .H = s->shape[1], .W = s->shape[2], .C = s->shape[3], .mode = s->relu,
+                     .sH = s->sub[0], .sW = s->sub[1], .sC = s->sub[2],
                      .n = 1.0f * (float)s->shape[0] * (float)((size_t)s->shape[1] * s->shape[2]),
                      .eps = NN_EPS};
 }
 
 static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
 
-/* the norm's output gradient at i (channel c): dy (+ p); in mode 1 masked by the ReLU, whose
- * input fma(x - mean, a, shift) is computed again (ys: the shift) */
-static inline float bn_dy(const float *dy, const float *p, const float *x, const float *mean,
-                          const float *a, const float *ys, size_t i, int c, int mode)
+/* the norm's output gradient at i (channel c): dy (+ p, pr: its row, NULL: + 0); in mode 1
+ * masked by the ReLU, whose input fma(x - mean, a, shift) is computed again (ys: the shift) */
+static inline float bn_dy(const float *dy, const float *p, const float *pr, const float *x,
+                          const float *mean, const float *a, const float *ys, size_t i, int c,
+                          int mode)
 {
-    const float g = p ? dy[i] + p[i] : dy[i];
+    const float g = p ? dy[i] + (pr ? pr[c] : 0.0f) : dy[i];
     return mode == 1 ? (fmaf(x[i] - mean[c], a[c], ys[c]) > 0.0f ? g : 0.0f) : g;
 }
 
@@ -2120,14 +2177,17 @@ static void bn_fwd_sc(const float *x, const float *scale, const float *shift, co
     for (int c = 0; c < C; c++)
         var[c] = (0.0f + acc[c]) / d->n;
     bn_a_sc(scale, var, a, d);
-    for (size_t r = 0; r < R; r++)
+    const int CS = d->sC ? d->sC : C;
+    BN_ROWS(d, {
+        const float *sr = d->mode == 2 ? bn_sc_row(sc, d, r, rb, ry, rx) : NULL;
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
             float v = fmaf(x[i] - mean[c], a[c], shift[c]);
-            if (d->mode == 2)
-                v = v + sc[i];
+            if (d->mode == 2 && c < CS)
+                v = v + sr[c];
             y[i] = d->mode ? bn_relu(v) : v;
         }
+    });
 }
 
 /* the gradients: dx, dscale, dshift (and g into dy in mode 2); ys: y (mode 2) or the shift
@@ -2136,22 +2196,23 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
                       float *dy, const float *p, const float *ys, float *dx, float *dscale,
                       float *dshift, float *tmp, const bn_dims *d)
 {
-    const size_t R = d->R;
     const int C = d->C;
     float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C, *ya = tmp + 4 * C;
     for (int c = 0; c < C; c++)
         a[c] = b[c] = 0.0f;
     if (d->mode == 1)
         bn_a_sc(scale, var, ya, d);
-    for (size_t r = 0; r < R; r++)
+    BN_ROWS(d, {
+        const float *pr = p ? bn_p_row(p, d, r, rb, ry, rx) : NULL;
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            float g = bn_dy(dy, p, x, mean, ya, ys, i, c, d->mode);
+            float g = bn_dy(dy, p, pr, x, mean, ya, ys, i, c, d->mode);
             if (d->mode == 2)
                 dy[i] = g = g * (ys[i] > 0.0f ? 1.0f : 0.0f);
             a[c] = fmaf(-(mean[c] - x[i]), g, a[c]);
             b[c] = b[c] + g;
         }
+    });
     for (int c = 0; c < C; c++) {
         inv[c] = 1.0f / sqrtf(var[c] + d->eps);
         dscale[c] = (0.0f + a[c]) * inv[c];
@@ -2159,13 +2220,16 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
         k[c] = dscale[c] * inv[c] / d->n;
         b[c] = dshift[c] / d->n;
     }
-    for (size_t r = 0; r < R; r++)
+    BN_ROWS(d, {
+        const float *pr = p ? bn_p_row(p, d, r, rb, ry, rx) : NULL;
         for (int c = 0; c < C; c++) {
             const size_t i = r * C + c;
-            const float g = d->mode == 2 ? dy[i] : bn_dy(dy, p, x, mean, ya, ys, i, c, d->mode);
+            const float g =
+                d->mode == 2 ? dy[i] : bn_dy(dy, p, pr, x, mean, ya, ys, i, c, d->mode);
             const float v = (g - b[c]) + (mean[c] - x[i]) * k[c];
             dx[i] = v * inv[c] * scale[c];
         }
+    });
 }
 
 #ifdef NN_ZMM
@@ -2214,7 +2278,6 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
                                      const float *sc, float *y, float *mean, float *var,
                                      float *tmp, const bn_dims *d)
 {
-    const size_t R = d->R;
     const int C = d->C;
     for (int c0 = 0; c0 < C; c0 += 16 * BN_NB) {
         switch ((C - c0) / 16) {
@@ -2227,18 +2290,21 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
     float *a = tmp;
     bn_a_zmm(scale, var, a, d);
     const __m512 zero = _mm512_setzero_ps();
-    for (size_t r = 0; r < R; r++)
+    const int CS = d->sC ? d->sC : C;
+    BN_ROWS(d, {
+        const float *sr = d->mode == 2 ? bn_sc_row(sc, d, r, rb, ry, rx) : NULL;
         for (int c = 0; c < C; c += 16) {
             const size_t i = r * C + c;
             __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i),
                                                      _mm512_loadu_ps(mean + c)),
                                        _mm512_loadu_ps(a + c), _mm512_loadu_ps(shift + c));
-            if (d->mode == 2)
-                v = _mm512_add_ps(v, _mm512_loadu_ps(sc + i));
+            if (d->mode == 2 && c < CS)
+                v = _mm512_add_ps(v, _mm512_loadu_ps(sr + c));
             if (d->mode)
                 v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
             _mm512_storeu_ps(y + i, v);
         }
+    });
 }
 
 /* mode 1's mask at i from t = mean - x: fnmadd(t, a, shift) = fma(x - mean, a, shift) (x -
@@ -2255,7 +2321,6 @@ NN_ZMM_TARGET static inline __attribute__((always_inline)) void
 bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, const float *ys,
                const float *ya, float *a, float *b, const bn_dims *d, int c0, int NB)
 {
-    const size_t R = d->R;
     const int C = d->C;
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     __m512 sa[BN_NB], sb[BN_NB], m[BN_NB];
@@ -2263,13 +2328,14 @@ bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, con
         sa[j] = sb[j] = zero;
         m[j] = _mm512_loadu_ps(mean + c0 + 16 * j);
     }
-    for (size_t r = 0; r < R; r++)
+    BN_ROWS(d, {
+        const float *pr = p ? bn_p_row(p, d, r, rb, ry, rx) : NULL;
         for (int j = 0; j < NB; j++) {
             const size_t i = r * C + c0 + 16 * j;
             const __m512 t = _mm512_sub_ps(m[j], _mm512_loadu_ps(x + i));
             __m512 g = _mm512_loadu_ps(dy + i);
             if (p)
-                g = _mm512_add_ps(g, _mm512_loadu_ps(p + i));
+                g = _mm512_add_ps(g, pr ? _mm512_loadu_ps(pr + c0 + 16 * j) : zero);
             if (d->mode == 1) {
                 g = _mm512_maskz_mov_ps(bn_mask1_zmm(t, ya, ys, c0 + 16 * j), g);
             } else if (d->mode == 2) {
@@ -2281,6 +2347,7 @@ bn_bsum_zmm_nb(const float *x, const float *mean, float *dy, const float *p, con
             sa[j] = _mm512_fnmadd_ps(t, g, sa[j]);
             sb[j] = _mm512_add_ps(sb[j], g);
         }
+    });
     for (int j = 0; j < NB; j++) {
         _mm512_storeu_ps(a + c0 + 16 * j, sa[j]);
         _mm512_storeu_ps(b + c0 + 16 * j, sb[j]);
@@ -2292,7 +2359,6 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
                                      float *dx, float *dscale, float *dshift, float *tmp,
                                      const bn_dims *d)
 {
-    const size_t R = d->R;
     const int C = d->C;
     float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C, *ya = tmp + 4 * C;
     if (d->mode == 1)
@@ -2318,13 +2384,14 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
         _mm512_storeu_ps(k + c, _mm512_div_ps(_mm512_mul_ps(ds, iv), n));
         _mm512_storeu_ps(b + c, _mm512_div_ps(dh, n));
     }
-    for (size_t r = 0; r < R; r++)
+    BN_ROWS(d, {
+        const float *pr = p && d->mode != 2 ? bn_p_row(p, d, r, rb, ry, rx) : NULL;
         for (int c = 0; c < C; c += 16) {
             const size_t i = r * C + c;
             const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(mean + c), _mm512_loadu_ps(x + i));
             __m512 g = _mm512_loadu_ps(dy + i);
             if (p && d->mode != 2)
-                g = _mm512_add_ps(g, _mm512_loadu_ps(p + i));
+                g = _mm512_add_ps(g, pr ? _mm512_loadu_ps(pr + c) : zero);
             if (d->mode == 1)
                 g = _mm512_maskz_mov_ps(bn_mask1_zmm(t, ya, ys, c), g);
             __m512 v = _mm512_sub_ps(g, _mm512_loadu_ps(b + c));
@@ -2333,6 +2400,7 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
                               _mm512_loadu_ps(scale + c));
             _mm512_storeu_ps(dx + i, v);
         }
+    });
 }
 #endif
 
