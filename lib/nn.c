@@ -642,11 +642,10 @@ static int dense_probe(const bctx *b, const_dnnl_primitive_desc_t fpd, int B, in
         if (i == 3 || i == 4)
             continue;
         float *v = mem_ptr(m[i]);
-        uint32_t r = 2463534242u + 977u * (uint32_t)i;
-        for (size_t j = 0; j < dnnl_memory_desc_get_size(md) / sizeof *v; j++) {
-            r ^= r << 13, r ^= r >> 17, r ^= r << 5;
-            v[j] = (float)(r >> 8) / 8388608.0f - 1.0f; /* [-1, 1) */
-        }
+        eg_rng r; /* a fixed test input in [-1, 1) */
+        eg_rng_seed(&r, 1, EG_STREAM_SYNTH, (uint64_t)i);
+        for (size_t j = 0; j < dnnl_memory_desc_get_size(md) / sizeof *v; j++)
+            v[j] = (float)(2.0 * eg_rng_uniform(&r) - 1.0);
     }
     dnnl_status_t st = dnnl_success;
 #pragma omp parallel num_threads(1) shared(st)
@@ -673,8 +672,10 @@ out:
 /* Whether the forward of dense op b->op runs as dense_swapped_fwd (see there): f32, its
  * weights in the flat vector's layout (user_w), input and output plain row-major, oneDNN's
  * gemm kernel, a batch at most half the layer's width (faster there: bench/README.md), and
- * the same values on dense_probe's input. */
-static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int user_w)
+ * the same values on dense_probe's input. Sets *K and *OC, the layer's input and output
+ * sizes, when it does. */
+static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int user_w, int *K,
+                         int *OC)
 {
     const nn_op *op = b->op;
     if (!eg_model_dense_swapped || op->kind != NN_DENSE || b->n->prec != EG_PREC_F32 ||
@@ -687,18 +688,18 @@ static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int use
     if (!smd || !dmd || !md_plain(smd) || !md_plain(dmd) || dmd->ndims != 2 ||
         !strstr(impl, "gemm"))
         return 0;
-    const dnnl_dim_t OC = dmd->dims[1], K = (dnnl_dim_t)(op->macs / (double)OC);
-    if (2 * (dnnl_dim_t)b->B > OC || K < 1 || K * OC != (dnnl_dim_t)op->macs || K > INT32_MAX)
+    const dnnl_dim_t o = dmd->dims[1], k = (dnnl_dim_t)(op->macs / (double)o);
+    if (2 * (dnnl_dim_t)b->B > o || k < 1 || k * o != (dnnl_dim_t)op->macs || k > INT32_MAX ||
+        !dense_probe(b, fpd, b->B, (int)k, (int)o, op->nb != 0))
         return 0;
-    return dense_probe(b, fpd, b->B, (int)K, (int)OC, op->nb != 0);
+    *K = (int)k, *OC = (int)o;
+    return 1;
 }
 
-static int build_dense_swapped(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
-                               dnnl_memory_t dst, eg_err *err)
+static int build_dense_swapped(bctx *b, int K, int OC, dnnl_memory_t src, dnnl_memory_t w,
+                               dnnl_memory_t bias, dnnl_memory_t dst, eg_err *err)
 {
     const nn_op *op = b->op;
-    const nn_tensor *T = &b->n->t[op->out];
-    const int OC = T->c * T->h * T->w, K = (int)(op->macs / (double)OC);
     dnnl_memory_desc_t tmd = md_tag(1, (dnnl_dim_t)b->B * OC, 0, 0, 0, dnnl_f32, dnnl_x);
     dnnl_memory_t tmp;
     int rc;
@@ -765,8 +766,9 @@ static int build_wop(bctx *b, eg_err *err)
         if ((rc = mem_new(b->p, b->n, &bmd, NULL, BIND_PARAMS, op->b_off, &bm, err)))
             goto out;
     }
-    if (dense_swapped(b, fpd, wf == wu)) {
-        if ((rc = build_dense_swapped(b, src, wf, bm, dst, err)))
+    int K, OC;
+    if (dense_swapped(b, fpd, wf == wu, &K, &OC)) {
+        if ((rc = build_dense_swapped(b, K, OC, src, wf, bm, dst, err)))
             goto out;
     } else {
         if ((rc = step_new(b->p, b->n, fpd, LIST_FW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
