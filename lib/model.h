@@ -165,4 +165,13 @@ extern unsigned long eg_model_blocked_convs;
 extern int eg_model_dense_swapped;
 extern unsigned long eg_model_swapped_dense;
 
+/* 1 (the default): a training plan places the activations' gradients whose spans in the
+ * backward do not overlap on shared buffers (still in the cache when the next one is written;
+ * about half a training plan's memory), the same bits; 2: the same, the shared buffers filled
+ * with NaNs when planned (the checks: nothing may read a gradient before the backward writes
+ * it); 0: a buffer for each. Read when a work builds a plan; the checks set it to compare. eg_model_shared_grads counts the gradients
+ * planned so. */
+extern int eg_model_share_grads;
+extern unsigned long eg_model_shared_grads;
+
 #endif

@@ -6,6 +6,7 @@
 
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -193,15 +194,24 @@ static void plan_free(nn_plan *p)
 }
 
 /* a zeroed, 64-byte aligned buffer owned by the plan */
-static void *plan_alloc(nn_plan *p, size_t bytes)
+/* a buffer owned by the plan, zeroed (raw: not written, so its pages need no memory until
+ * used) */
+static void *plan_alloc_raw(nn_plan *p, size_t bytes)
 {
     if (p->nbuf == p->cap_obj)
         return NULL;
     void *b = NULL;
     if (posix_memalign(&b, 64, bytes ? bytes : 64))
         return NULL;
-    memset(b, 0, bytes);
     p->buf[p->nbuf++] = b;
+    return b;
+}
+
+static void *plan_alloc(nn_plan *p, size_t bytes)
+{
+    void *b = plan_alloc_raw(p, bytes);
+    if (b)
+        memset(b, 0, bytes);
     return b;
 }
 
@@ -1161,6 +1171,8 @@ int eg_model_conv_blocked = 1;
 unsigned long eg_model_blocked_convs;
 int eg_model_dense_swapped = 1;
 unsigned long eg_model_swapped_dense;
+int eg_model_share_grads = 1;
+unsigned long eg_model_shared_grads;
 unsigned long eg_model_own_runs;
 
 /* whether the CPU has what the AVX-512 kernels use */
@@ -2949,8 +2961,16 @@ static int plan_tensors(eg_work *w, nn_plan *p, eg_err *err)
         if (rc)
             break;
         if (p->train && t > 0) {
+            /* with shared gradients (share_grads) most of these buffers are freed unused:
+             * share_grads zeroes the ones that stay */
             md = md_tensor(n, t, B, dt);
-            if ((rc = mem_new(p, n, &md, DNNL_MEMORY_ALLOCATE, -1, 0, &p->dif[t], err)))
+            void *h = eg_model_share_grads ? plan_alloc_raw(p, dnnl_memory_desc_get_size(&md))
+                                           : DNNL_MEMORY_ALLOCATE;
+            if (!h) {
+                rc = eg_err_set(err, EG_ERUN, "out of memory (model buffers)");
+                break;
+            }
+            if ((rc = mem_new(p, n, &md, h, -1, 0, &p->dif[t], err)))
                 break;
         }
     }
@@ -3007,6 +3027,161 @@ static int split_segments(eg_work *w, nn_plan *p, eg_err *err)
     return EG_OK;
 }
 
+/* ---- the gradient buffers, shared -------------------------------------------------------
+ * A tensor's gradient lives only within the backward: from the step that first writes it
+ * (the backward of the last op that reads the tensor) to the last step that reads it (its
+ * producer's backward, or a later norm that adds it as a pending shortcut gradient). plan_tensors
+ * gives each its own buffer; share_grads then finds each gradient's first and last backward
+ * step from the memories the steps use (views included, by address), and places gradients
+ * whose spans do not overlap on the same buffer, first fit in the order their spans begin.
+ * The backward then writes into buffers that are still in the cache instead of fresh ones each
+ * read from memory first, and a training plan needs about half the memory. The same
+ * operations on the same values: the same bits (check_model's test_share_grads). Gradients
+ * that a forward step touches keep their buffers. */
+
+/* the memories step s uses: its arguments, and a micro-batch norm's */
+static int step_mems(const nn_plan *p, const nn_step *s, dnnl_memory_t *out)
+{
+    int n = 0;
+    for (int i = 0; i < s->narg; i++)
+        out[n++] = s->arg[i].memory;
+    if (s->sk && s->sk < SK_POOLF && p->bns) {
+        const nn_bnsplit *q = &p->bns[s->bn];
+        const dnnl_memory_t m[] = {q->src,   q->dst,   q->dsrc,   q->ddst,
+                                   q->scale, q->shift, q->dscale, q->dshift};
+        for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+            out[n++] = m[i];
+    }
+    return n;
+}
+
+typedef struct grad_span {
+    char *lo, *nu; /* its buffer, and the shared one (NULL: keeps its own) */
+    size_t len;
+    int first, last; /* backward steps in execution order; first > last: unused */
+    int pinned;      /* a forward step uses it */
+} grad_span;
+
+/* marks the spans that step k's memories overlap */
+static void span_mark(const nn_plan *p, const nn_step *s, int k, grad_span *g, int nt)
+{
+    dnnl_memory_t m[NN_MAX_ARGS + 8];
+    const int nm = step_mems(p, s, m);
+    for (int i = 0; i < nm; i++) {
+        const char *h = m[i] ? mem_ptr(m[i]) : NULL;
+        if (!h)
+            continue;
+        const dnnl_memory_desc_t *md;
+        dnnl_memory_get_memory_desc(m[i], &md);
+        const size_t sz = dnnl_memory_desc_get_size(md);
+        for (int t = 0; t < nt; t++) {
+            if (!g[t].lo || h >= g[t].lo + g[t].len || h + sz <= g[t].lo)
+                continue;
+            if (k < 0)
+                g[t].pinned = 1;
+            else {
+                g[t].first = k < g[t].first ? k : g[t].first;
+                g[t].last = k > g[t].last ? k : g[t].last;
+            }
+        }
+    }
+}
+
+static int share_grads(const nn_net *n, nn_plan *p, eg_err *err)
+{
+    const int nt = n->nt;
+    grad_span *g = calloc((size_t)nt, sizeof *g);
+    int *order = calloc((size_t)nt, sizeof *order), *blk = calloc((size_t)nt, sizeof *blk);
+    size_t *blen = calloc((size_t)nt, sizeof *blen);
+    if (!g || !order || !blk || !blen) {
+        free(g), free(order), free(blk), free(blen);
+        return eg_err_set(err, EG_ERUN, "out of memory (model plan)");
+    }
+    for (int t = 1; t < nt; t++)
+        if (p->dif[t]) {
+            const dnnl_memory_desc_t *md;
+            dnnl_memory_get_memory_desc(p->dif[t], &md);
+            g[t] = (grad_span){.lo = mem_ptr(p->dif[t]), .len = dnnl_memory_desc_get_size(md),
+                               .first = INT_MAX, .last = -1};
+        }
+    for (int i = 0; i < p->nfw; i++)
+        span_mark(p, &p->fw[i], -1, g, nt);
+    int k = 1;
+    if (p->pre_bw.p)
+        span_mark(p, &p->pre_bw, k++, g, nt);
+    for (int i = n->nop - 1; i >= 0; i--)
+        for (int j = p->bw_start[i]; j < p->bw_start[i + 1]; j++)
+            span_mark(p, &p->bw[j], k++, g, nt);
+    /* the caller writes the f32 loss gradient before the backward */
+    for (int t = 1; t < nt; t++)
+        if (g[t].lo && (char *)p->dlogits >= g[t].lo && (char *)p->dlogits < g[t].lo + g[t].len)
+            g[t].first = 0;
+    int no = 0;
+    for (int t = 1; t < nt; t++)
+        if (g[t].lo && !g[t].pinned && g[t].first <= g[t].last)
+            order[no++] = t;
+    for (int i = 1; i < no; i++) /* by first step (insertion sort: a few dozen) */
+        for (int j = i; j > 0 && g[order[j]].first < g[order[j - 1]].first; j--) {
+            const int tmp = order[j];
+            order[j] = order[j - 1], order[j - 1] = tmp;
+        }
+    /* the shared buffers: b holds blen[b] bytes, and blk[b] is the tensor whose span uses
+     * it last; first fit, a buffer of the same size before a larger one */
+    int nb = 0, rc = EG_OK;
+    for (int i = 0; i < no && !rc; i++) {
+        grad_span *s = &g[order[i]];
+        int best = -1;
+        for (int b = 0; b < nb; b++)
+            if (g[blk[b]].last < s->first && blen[b] >= s->len &&
+                (best < 0 || (blen[best] != s->len && blen[b] < blen[best])))
+                best = b;
+        if (best < 0) {
+            if (!(s->nu = plan_alloc(p, s->len))) {
+                rc = eg_err_set(err, EG_ERUN, "out of memory (model buffers)");
+                break;
+            }
+            if (eg_model_share_grads == 2) /* the checks: NaN (f32 and bf16) until written */
+                memset(s->nu, 0xff, s->len);
+            blen[nb] = s->len;
+            best = nb++;
+        } else {
+            s->nu = g[blk[best]].nu;
+        }
+        blk[best] = order[i];
+    }
+    if (!rc) {
+        /* every memory on a shared gradient's bytes moves with it (views at their offsets) */
+        for (int i = 0; i < p->nmem; i++) {
+            char *h = mem_ptr(p->mem[i]);
+            for (int t = 1; h && t < nt; t++)
+                if (g[t].nu && h >= g[t].lo && h < g[t].lo + g[t].len) {
+                    dnnl_memory_set_data_handle(p->mem[i], g[t].nu + (h - g[t].lo));
+                    break;
+                }
+        }
+        for (int t = 1; t < nt; t++)
+            if (g[t].nu && (char *)p->dlogits >= g[t].lo &&
+                (char *)p->dlogits < g[t].lo + g[t].len)
+                p->dlogits = (float *)(g[t].nu + ((char *)p->dlogits - g[t].lo));
+        for (int t = 1; t < nt; t++) {
+            if (!g[t].nu) {
+                if (g[t].lo)
+                    memset(g[t].lo, 0, g[t].len);
+                continue;
+            }
+            for (int b = 0; b < p->nbuf; b++)
+                if (p->buf[b] == g[t].lo) {
+                    free(p->buf[b]);
+                    p->buf[b] = p->buf[--p->nbuf];
+                    break;
+                }
+            __atomic_fetch_add(&eg_model_shared_grads, 1, __ATOMIC_RELAXED);
+        }
+    }
+    free(g), free(order), free(blk), free(blen);
+    return rc;
+}
+
 static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
 {
     const nn_net *n = w->net;
@@ -3037,6 +3212,8 @@ static int plan_build(eg_work *w, nn_plan *p, eg_err *err)
     p->bw_start[n->nop] = p->nbw;
     if (!rc && p->train && w->split)
         rc = split_segments(w, p, err);
+    if (!rc && p->train && eg_model_share_grads)
+        rc = share_grads(n, p, err);
     if (rc)
         return rc;
     if (p->scratch > w->scratch_sz) {

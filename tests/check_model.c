@@ -2368,19 +2368,20 @@ START_TEST(test_own_bn)
 END_TEST
 
 /* Case k of an option's comparison (a layout or a kernel that must give the same bits): m's
- * run with *knob 0 and 1, whole batch (run_variant, two iterations) and in micro-batches of
+ * run with *knob 0 and `on`, whole batch (run_variant, two iterations) and in micro-batches of
  * `micro` on `threads` threads, bit for bit; returns how many ops the option planned (the
- * increase of *counter with it on; none with it off). */
-static unsigned long knob_same_run(const eg_model *m, size_t k, int B, int micro, int threads,
-                                   const float *p, const float *x, const int32_t *y, int *knob,
-                                   const unsigned long *counter)
+ * increase of *counter with it on; none with it off). *knob is 1 afterwards. */
+static unsigned long knob_same_run_as(const eg_model *m, size_t k, int B, int micro,
+                                      int threads, const float *p, const float *x,
+                                      const int32_t *y, int *knob, int on,
+                                      const unsigned long *counter)
 {
     const size_t np = eg_model_nparams(m), ns = eg_model_nstats(m) + 1;
     var_run run[2];
     float *gm[2], *stm[2], lm[2];
     unsigned long n[2];
     for (int v = 0; v < 2; v++) {
-        *knob = v;
+        *knob = v ? on : 0;
         const unsigned long c0 = *counter;
         run[v] = run_variant(m, B, 2, p, x, y);
         gm[v] = malloc(np * sizeof *gm[v]);
@@ -2399,6 +2400,13 @@ static unsigned long knob_same_run(const eg_model *m, size_t k, int B, int micro
     for (int v = 0; v < 2; v++)
         var_free(&run[v]), free(gm[v]), free(stm[v]);
     return n[1];
+}
+
+static unsigned long knob_same_run(const eg_model *m, size_t k, int B, int micro, int threads,
+                                   const float *p, const float *x, const int32_t *y, int *knob,
+                                   const unsigned long *counter)
+{
+    return knob_same_run_as(m, k, B, micro, threads, p, x, y, knob, 1, counter);
 }
 
 /* The forward of 16-channel f32 convolutions in oneDNN's blocked layout (eg_model_conv_blocked,
@@ -2468,6 +2476,56 @@ START_TEST(test_dense_swapped)
     else
         ck_assert_msg(planned > 0, "the Fashion CNN's first dense layer did not run swapped on "
                                    "an AVX-512 CPU");
+}
+END_TEST
+
+/* Gradients on shared buffers (eg_model_share_grads) give what a buffer each gives, bit for
+ * bit: loss, gradient, running statistics and evaluation over two iterations, whole batch and
+ * micro-batches on 2 threads, for each kind of net (the residual nets' pending shortcut
+ * gradients, stride-2 ones included; group norm; bf16; an ImageNet stem with its max pooling;
+ * a CNN with its pooling and dense layers; an MLP). The shared buffers start as NaN here
+ * (knob value 2), so a step that read a gradient before anything wrote it in this backward
+ * would show. Every case must share some. */
+START_TEST(test_share_grads)
+{
+    static const struct {
+        const char *kind;
+        int depth, width, tv;
+        eg_norm_kind norm;
+        eg_precision prec;
+        int c, h, w, B;
+    } cases[] = {
+        {"resnet", 8, 16, 0, EG_NORM_BATCH, EG_PREC_F32, 1, 12, 10, 5},
+        {"resnet", 8, 4, 0, EG_NORM_GROUP, EG_PREC_F32, 3, 9, 11, 4},
+        {"resnet", 8, 16, 0, EG_NORM_BATCH, EG_PREC_BF16, 3, 8, 8, 4},
+        {"resnet", 18, 4, 1, EG_NORM_BATCH, EG_PREC_F32, 3, 33, 35, 3},
+        {"resnet", 50, 4, 1, EG_NORM_GROUP, EG_PREC_F32, 3, 33, 35, 2},
+        {"cnn", 0, 0, 0, EG_NORM_NONE, EG_PREC_F32, 1, 28, 28, 8},
+        {"mlp", 0, 0, 0, EG_NORM_NONE, EG_PREC_F32, 1, 12, 12, 6},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const int ch[] = {16, 32}, hid[] = {64};
+        eg_model_spec s;
+        if (!strcmp(cases[k].kind, "resnet"))
+            s = cases[k].tv ? mk_resnet_tv(cases[k].depth, cases[k].width, cases[k].norm,
+                                           cases[k].prec)
+                            : mk_resnet(cases[k].depth, cases[k].width, cases[k].norm, 2,
+                                        cases[k].prec);
+        else
+            s = mk_spec(cases[k].kind, hid, 1, ch, cases[k].kind[0] == 'c' ? 2 : 0, 3);
+        eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
+        eg_model *m = mk_model(&s, in, 6);
+        float *p, *x;
+        int32_t *y;
+        case_data(m, in, cases[k].B, 6, 33, (uint64_t)k, 0, &p, &x, &y);
+        const unsigned long n = knob_same_run_as(m, k, cases[k].B, 2, 2, p, x, y,
+                                                 &eg_model_share_grads, 2,
+                                                 &eg_model_shared_grads);
+        ck_assert_msg(n > 0, "case %zu (%s): no gradient on a shared buffer", k,
+                      cases[k].kind);
+        eg_model_free(m);
+        free(p), free(x), free(y);
+    }
 }
 END_TEST
 
@@ -2560,6 +2618,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_own_bn);
     tcase_add_test(tc, test_conv_blocked);
     tcase_add_test(tc, test_dense_swapped);
+    tcase_add_test(tc, test_share_grads);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("training");
     tcase_set_timeout(tt, 300);
