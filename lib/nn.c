@@ -2258,8 +2258,13 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
 #define BN_UNROLL _Pragma("GCC unroll 4")
 #define BN_INLINE NN_ZMM_TARGET static inline __attribute__((always_inline))
 
-BN_INLINE void bn_stats_zmm_nb(const float *x, float *mean, float *var, const bn_dims d, int c0,
-                               const int NB)
+/* The statistics of NB blocks from c0. Their two passes wait on their sums' dependency chains
+ * more than on memory, so they also fetch y's lines for writing (prefetchw, the first half of
+ * the rows during the first pass, the second half during the second): the output pass then
+ * writes into cached lines instead of reading each from memory first (a 28x28 16-channel
+ * norm of a fresh y, alone: 148-158 -> 117-126 us). */
+BN_INLINE void bn_stats_zmm_nb(const float *x, float *mean, float *var, float *y,
+                               const bn_dims d, int c0, const int NB)
 {
     const size_t R = d.R;
     const int C = d.C;
@@ -2270,8 +2275,11 @@ BN_INLINE void bn_stats_zmm_nb(const float *x, float *mean, float *var, const bn
         acc[j] = zero;
     for (size_t r = 0; r < R; r++) {
         BN_UNROLL
-        for (int j = 0; j < NB; j++)
+        for (int j = 0; j < NB; j++) {
             acc[j] = _mm512_add_ps(acc[j], _mm512_loadu_ps(x + r * C + c0 + 16 * j));
+            if (!(r & 1))
+                _mm_prefetch((const char *)(y + r / 2 * C + c0 + 16 * j), _MM_HINT_ET0);
+        }
     }
     BN_UNROLL
     for (int j = 0; j < NB; j++) {
@@ -2284,6 +2292,9 @@ BN_INLINE void bn_stats_zmm_nb(const float *x, float *mean, float *var, const bn
         for (int j = 0; j < NB; j++) {
             const __m512 t = _mm512_sub_ps(m[j], _mm512_loadu_ps(x + r * C + c0 + 16 * j));
             acc[j] = _mm512_fmadd_ps(t, t, acc[j]);
+            if (!(r & 1))
+                _mm_prefetch((const char *)(y + (R / 2 + r / 2) * C + c0 + 16 * j),
+                             _MM_HINT_ET0);
         }
     }
     BN_UNROLL
@@ -2332,10 +2343,10 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
     const int C = d.C;
     for (int c0 = 0; c0 < C; c0 += 16 * BN_NB) {
         switch ((C - c0) / 16) {
-        case 1: bn_stats_zmm_nb(x, mean, var, d, c0, 1); break;
-        case 2: bn_stats_zmm_nb(x, mean, var, d, c0, 2); break;
-        case 3: bn_stats_zmm_nb(x, mean, var, d, c0, 3); break;
-        default: bn_stats_zmm_nb(x, mean, var, d, c0, 4); break;
+        case 1: bn_stats_zmm_nb(x, mean, var, y, d, c0, 1); break;
+        case 2: bn_stats_zmm_nb(x, mean, var, y, d, c0, 2); break;
+        case 3: bn_stats_zmm_nb(x, mean, var, y, d, c0, 3); break;
+        default: bn_stats_zmm_nb(x, mean, var, y, d, c0, 4); break;
         }
     }
     float *a = tmp;
