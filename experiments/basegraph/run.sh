@@ -36,12 +36,10 @@ graphs=("ring" "onepeer_exp" "exp" "{name: base, peers: 1}" "full")
 dirname_of() { # the sweep's directory name of a graph value
   case $1 in "{name: base, peers: 1}") echo namebase_peers1 ;; *) echo "$1" ;; esac
 }
+. experiments/lib.sh
 one() { # one DIR SET...: a run unless finished (an interrupted one continues)
   local d=$1; shift
-  [ -e "$d/summary.csv" ] && return 0
-  local how=--force
-  [ -e "$d/metrics.csv" ] && [ -d "$d/ckpt" ] && how=--resume
-  "$exe" run "$spec" "${common[@]}" "$@" --out "$d" --quiet $how
+  run_unless_done "$d" "$spec" "${common[@]}" "$@" --quiet
 }
 final_val_acc() { # the last val_acc in DIR/metrics.csv
   awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "val_acc") c = i; next }

@@ -22,6 +22,7 @@ res=${1:-$here/results}
 cd "$here"
 mkdir -p "$res" "$runs"
 spec=experiments/resnet20/converged.yaml
+. experiments/lib.sh
 . experiments/resnet20/lib.sh
 psgd=(--set algorithm.name=psgd --set graph=full)
 # two processes side by side, each with half the cores (one thread each on 2 cores: no
@@ -30,14 +31,12 @@ psgd=(--set algorithm.name=psgd --set graph=full)
 cores=$(nproc 2>/dev/null || echo 2)
 export EXPGRAPH_THREADS=${EXPGRAPH_THREADS:-$((cores / 2 > 1 ? cores / 2 : 1))}
 lane() { # lane PARTITION: its runs, in the order that leaves whole seeds if stopped early
-  local p=$1 d=$runs/$1-psgd-16ep how=--force
+  local p=$1
   "$exe" sweep "$spec" --quiet --set "data.partition=$p" "${psgd[@]}" \
     --set 'sweep={seed: [1, 2, 3]}' --out "$runs/$p-psgd" >/dev/null || true
   "$exe" sweep "$spec" --quiet --set "data.partition=$p" --out "$runs/$p" >/dev/null || true
-  [ -e "$d/summary.csv" ] && return 0
-  [ -e "$d/metrics.csv" ] && [ -d "$d/ckpt" ] && how=--resume
-  "$exe" run "$spec" --quiet --set "data.partition=$p" "${psgd[@]}" --set 'sweep={}' \
-    --set train.epochs=16 --out "$d" $how >/dev/null || true
+  run_unless_done "$runs/$p-psgd-16ep" "$spec" --quiet --set "data.partition=$p" "${psgd[@]}" \
+    --set 'sweep={}' --set train.epochs=16 >/dev/null || true
 }
 lane iid &
 a=$!
