@@ -193,9 +193,8 @@ static void plan_free(nn_plan *p)
     free(p);
 }
 
-/* a zeroed, 64-byte aligned buffer owned by the plan */
-/* a buffer owned by the plan, zeroed (raw: not written, so its pages need no memory until
- * used) */
+/* a 64-byte aligned buffer owned by the plan, zeroed (raw: not written, so its pages need no
+ * memory until used) */
 static void *plan_alloc_raw(nn_plan *p, size_t bytes)
 {
     if (p->nbuf == p->cap_obj)
@@ -2257,6 +2256,15 @@ static void bn_bwd_sc(const float *x, const float *scale, const float *mean, con
 #define BN_NB 4
 #define BN_UNROLL _Pragma("GCC unroll 4")
 #define BN_INLINE NN_ZMM_TARGET static inline __attribute__((always_inline))
+/* f(args..., m) with m the mode as a constant */
+#define BN_BY_MODE(mode, f, ...)                                                             \
+    do {                                                                                    \
+        switch (mode) {                                                                     \
+        case 0: f(__VA_ARGS__, 0); break;                                                   \
+        case 1: f(__VA_ARGS__, 1); break;                                                   \
+        default: f(__VA_ARGS__, 2); break;                                                  \
+        }                                                                                   \
+    } while (0)
 
 /* The statistics of NB blocks from c0. Their two passes wait on their sums' dependency chains
  * more than on memory, so they also fetch y's lines for writing (prefetchw, the first half of
@@ -2351,11 +2359,7 @@ NN_ZMM_TARGET static void bn_fwd_zmm(const float *x, const float *scale, const f
     }
     float *a = tmp;
     bn_a_zmm(scale, var, a, &d);
-    switch (d.mode) {
-    case 0: bn_out_zmm(x, mean, a, shift, sc, y, d, 0); break;
-    case 1: bn_out_zmm(x, mean, a, shift, sc, y, d, 1); break;
-    default: bn_out_zmm(x, mean, a, shift, sc, y, d, 2); break;
-    }
+    BN_BY_MODE(d.mode, bn_out_zmm, x, mean, a, shift, sc, y, d);
 }
 
 /* mode 1's mask at i from t = mean - x: fnmadd(t, a, shift) = fma(x - mean, a, shift) (x -
@@ -2459,11 +2463,7 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
     float *a = tmp, *b = tmp + C, *inv = tmp + 2 * C, *k = tmp + 3 * C, *ya = tmp + 4 * C;
     if (d.mode == 1)
         bn_a_zmm(scale, var, ya, &d);
-    switch (d.mode) {
-    case 0: bn_bsum_zmm(x, mean, dy, p, ys, ya, a, b, d, 0); break;
-    case 1: bn_bsum_zmm(x, mean, dy, p, ys, ya, a, b, d, 1); break;
-    default: bn_bsum_zmm(x, mean, dy, p, ys, ya, a, b, d, 2); break;
-    }
+    BN_BY_MODE(d.mode, bn_bsum_zmm, x, mean, dy, p, ys, ya, a, b, d);
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f),
                  eps = _mm512_set1_ps(d.eps), n = _mm512_set1_ps(d.n);
     for (int c = 0; c < C; c += 16) {
@@ -2477,11 +2477,7 @@ NN_ZMM_TARGET static void bn_bwd_zmm(const float *x, const float *scale, const f
         _mm512_storeu_ps(k + c, _mm512_div_ps(_mm512_mul_ps(ds, iv), n));
         _mm512_storeu_ps(b + c, _mm512_div_ps(dh, n));
     }
-    switch (d.mode) {
-    case 0: bn_dx_zmm(x, scale, mean, dy, p, ys, ya, b, inv, k, dx, d, 0); break;
-    case 1: bn_dx_zmm(x, scale, mean, dy, p, ys, ya, b, inv, k, dx, d, 1); break;
-    default: bn_dx_zmm(x, scale, mean, dy, p, ys, ya, b, inv, k, dx, d, 2); break;
-    }
+    BN_BY_MODE(d.mode, bn_dx_zmm, x, scale, mean, dy, p, ys, ya, b, inv, k, dx, d);
 }
 #endif
 
@@ -3073,6 +3069,16 @@ typedef struct grad_span {
     int pinned;      /* a forward step uses it */
 } grad_span;
 
+/* the span holding address h (0: none) */
+static int span_at(const grad_span *g, int nt, const void *h)
+{
+    const char *c = h;
+    for (int t = 1; c && t < nt; t++)
+        if (g[t].lo && c >= g[t].lo && c < g[t].lo + g[t].len)
+            return t;
+    return 0;
+}
+
 /* marks the spans that step k's memories overlap */
 static void span_mark(const nn_plan *p, const nn_step *s, int k, grad_span *g, int nt)
 {
@@ -3124,9 +3130,9 @@ static int share_grads(const nn_net *n, nn_plan *p, eg_err *err)
         for (int j = p->bw_start[i]; j < p->bw_start[i + 1]; j++)
             span_mark(p, &p->bw[j], k++, g, nt);
     /* the caller writes the f32 loss gradient before the backward */
-    for (int t = 1; t < nt; t++)
-        if (g[t].lo && (char *)p->dlogits >= g[t].lo && (char *)p->dlogits < g[t].lo + g[t].len)
-            g[t].first = 0;
+    const int tl = span_at(g, nt, p->dlogits);
+    if (tl)
+        g[tl].first = 0;
     int no = 0;
     for (int t = 1; t < nt; t++)
         if (g[t].lo && !g[t].pinned && g[t].first <= g[t].last)
@@ -3164,16 +3170,12 @@ static int share_grads(const nn_net *n, nn_plan *p, eg_err *err)
         /* every memory on a shared gradient's bytes moves with it (views at their offsets) */
         for (int i = 0; i < p->nmem; i++) {
             char *h = mem_ptr(p->mem[i]);
-            for (int t = 1; h && t < nt; t++)
-                if (g[t].nu && h >= g[t].lo && h < g[t].lo + g[t].len) {
-                    dnnl_memory_set_data_handle(p->mem[i], g[t].nu + (h - g[t].lo));
-                    break;
-                }
+            const int t = span_at(g, nt, h);
+            if (t && g[t].nu)
+                dnnl_memory_set_data_handle(p->mem[i], g[t].nu + (h - g[t].lo));
         }
-        for (int t = 1; t < nt; t++)
-            if (g[t].nu && (char *)p->dlogits >= g[t].lo &&
-                (char *)p->dlogits < g[t].lo + g[t].len)
-                p->dlogits = (float *)(g[t].nu + ((char *)p->dlogits - g[t].lo));
+        if (tl && g[tl].nu)
+            p->dlogits = (float *)(g[tl].nu + ((char *)p->dlogits - g[tl].lo));
         for (int t = 1; t < nt; t++) {
             if (!g[t].nu) {
                 if (g[t].lo)
