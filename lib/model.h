@@ -157,6 +157,14 @@ extern unsigned long eg_model_own_runs;
 extern int eg_model_conv_blocked;
 extern unsigned long eg_model_blocked_convs;
 
+/* 1 (the default): where a convolution's forward runs in nChw16c (eg_model_conv_blocked), a
+ * 3x3 one from 16 channels into 16, stride 1, at least 32 wide and a multiple of 16 (CIFAR's
+ * first stage), runs expgraph's AVX-512 kernel instead, where a test input when the plan is
+ * built shows it gives oneDNN's values bit for bit; 0: oneDNN's. Read when a work builds a
+ * plan; the checks set it to compare. eg_model_own_convs counts the convolutions planned so. */
+extern int eg_model_conv_own;
+extern unsigned long eg_model_own_convs;
+
 /* 1 (the default): the forward of an f32 dense layer at a training batch at most half its
  * width runs as y^T = W x^T (oneDNN's gemm, the operands swapped), faster there, where a test
  * input when the plan is built shows it gives oneDNN's inner product's values bit for bit;

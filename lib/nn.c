@@ -51,7 +51,7 @@ typedef struct nn_step {
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
 enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB, SK_BNF,
-       SK_BNB, SK_DENSEF };
+       SK_BNB, SK_DENSEF, SK_C16F };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -624,9 +624,14 @@ static int md_plain(const dnnl_memory_desc_t *md)
            dnnl_memory_desc_equal(&want, md);
 }
 
-/* fpd's inner product and dense_swapped_fwd on one test input: 1 when every value is equal */
-static int dense_probe(const bctx *b, const_dnnl_primitive_desc_t fpd, int B, int K, int OC,
-                       int bias)
+/* An own kernel's forward on a probe's test input: in[0] the source, in[1] the weights, in[2]
+ * the bias (NULL: none), out the destination (dst_md's size), dims what the caller passed */
+typedef void (*own_fwd)(float *const in[3], float *out, const int dims[3]);
+
+/* fpd's primitive and own(dims) on one test input (in [-1, 1), fixed): 1 when every output
+ * value is equal, bit for bit */
+static int probe_same(const bctx *b, const_dnnl_primitive_desc_t fpd, int bias, own_fwd own,
+                      const int dims[3])
 {
     static const int q[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
                             DNNL_ARG_SCRATCHPAD};
@@ -636,8 +641,8 @@ static int dense_probe(const bctx *b, const_dnnl_primitive_desc_t fpd, int B, in
     dnnl_memory_t m[5] = {0};
     dnnl_exec_arg_t a[5];
     int na = 0, same = 0;
-    float *tmp = malloc((size_t)B * OC * sizeof *tmp), *y = malloc((size_t)B * OC * sizeof *y);
-    if (!tmp || !y || dnnl_primitive_create(&prim, fpd) != dnnl_success)
+    float *y = NULL;
+    if (dnnl_primitive_create(&prim, fpd) != dnnl_success)
         goto out;
     for (int i = 0; i < 5; i++) {
         if (i == 2 && !bias)
@@ -648,14 +653,18 @@ static int dense_probe(const bctx *b, const_dnnl_primitive_desc_t fpd, int B, in
         if (dnnl_memory_create(&m[i], md, b->n->eng, DNNL_MEMORY_ALLOCATE) != dnnl_success)
             goto out;
         a[na++] = (dnnl_exec_arg_t){q[i], m[i]};
+        if (i == 3 && !(y = malloc(dnnl_memory_desc_get_size(md))))
+            goto out;
         if (i == 3 || i == 4)
             continue;
         float *v = mem_ptr(m[i]);
-        eg_rng r; /* a fixed test input in [-1, 1) */
+        eg_rng r;
         eg_rng_seed(&r, 1, EG_STREAM_SYNTH, (uint64_t)i);
         for (size_t j = 0; j < dnnl_memory_desc_get_size(md) / sizeof *v; j++)
             v[j] = (float)(2.0 * eg_rng_uniform(&r) - 1.0);
     }
+    if (!m[3])
+        goto out;
     dnnl_status_t st = dnnl_success;
 #pragma omp parallel num_threads(1) shared(st)
     {
@@ -663,25 +672,40 @@ static int dense_probe(const bctx *b, const_dnnl_primitive_desc_t fpd, int B, in
         st = dnnl_primitive_execute(prim, b->w->stream, na, a);
         if (st == dnnl_success)
             st = dnnl_stream_wait(b->w->stream);
-        if (st == dnnl_success)
-            dense_swapped_fwd(mem_ptr(m[0]), mem_ptr(m[1]), bias ? mem_ptr(m[2]) : NULL, y, tmp,
-                              B, K, OC);
+        if (st == dnnl_success) {
+            float *in[3] = {mem_ptr(m[0]), mem_ptr(m[1]), bias ? mem_ptr(m[2]) : NULL};
+            own(in, y, dims);
+        }
     }
-    same = st == dnnl_success && !memcmp(y, mem_ptr(m[3]), (size_t)B * OC * sizeof *y);
+    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0);
+    same = st == dnnl_success && !memcmp(y, mem_ptr(m[3]), dnnl_memory_desc_get_size(dmd));
 out:
     for (int i = 0; i < 5; i++)
         if (m[i])
             dnnl_memory_destroy(m[i]);
     if (prim)
         dnnl_primitive_destroy(prim);
-    free(tmp), free(y);
+    free(y);
     return same;
+}
+
+/* dims: B, K, OC */
+static void dense_probe_own(float *const in[3], float *out, const int dims[3])
+{
+    float *tmp = malloc((size_t)dims[0] * dims[2] * sizeof *tmp);
+    if (!tmp) { /* no value: the probe's memcmp fails */
+        for (size_t i = 0; i < (size_t)dims[0] * dims[2]; i++)
+            out[i] = NAN;
+        return;
+    }
+    dense_swapped_fwd(in[0], in[1], in[2], out, tmp, dims[0], dims[1], dims[2]);
+    free(tmp);
 }
 
 /* Whether the forward of dense op b->op runs as dense_swapped_fwd (see there): f32, its
  * weights in the flat vector's layout (user_w), input and output plain row-major, oneDNN's
  * gemm kernel, a batch at most half the layer's width (faster there: bench/README.md), and
- * the same values on dense_probe's input. Sets *K and *OC, the layer's input and output
+ * the same values on probe_same's input. Sets *K and *OC, the layer's input and output
  * sizes, when it does. */
 static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int user_w, int *K,
                          int *OC)
@@ -699,7 +723,7 @@ static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int use
         return 0;
     const dnnl_dim_t o = dmd->dims[1], k = (dnnl_dim_t)(op->macs / (double)o);
     if (2 * (dnnl_dim_t)b->B > o || k < 1 || k * o != (dnnl_dim_t)op->macs || k > INT32_MAX ||
-        !dense_probe(b, fpd, b->B, (int)k, (int)o, op->nb != 0))
+        !probe_same(b, fpd, op->nb != 0, dense_probe_own, (int[3]){b->B, (int)k, (int)o}))
         return 0;
     *K = (int)k, *OC = (int)o;
     return 1;
@@ -727,6 +751,67 @@ static int build_dense_swapped(bctx *b, int K, int OC, dnnl_memory_t src, dnnl_m
     arg(s, 0, dst);
     arg(s, 0, tmp);
     __atomic_fetch_add(&eg_model_swapped_dense, 1, __ATOMIC_RELAXED);
+    return EG_OK;
+}
+
+static int zmm_ok(void);
+static void c16_fwd(float *const in[3], float *out, const int dims[3]);
+
+/* Whether the forward of conv op b->op, planned in nChw16c (conv_blocked) as fpd, runs as
+ * expgraph's c16_fwd: a 3x3 convolution, stride 1, padding 1, from 16 f32 channels into 16,
+ * a multiple of 16 wide, at least 32 (conv_blocked's limit makes that CIFAR's 32; at 28
+ * oneDNN's kernel is the faster), oneDNN's
+ * weights in OIhw16i16o, AVX-512, and the same values as oneDNN's primitive on a test input
+ * of one image (planned like fpd, with fpd's kernel). */
+static int c16_own(const bctx *b, const_dnnl_primitive_desc_t fpd)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
+    if (!eg_model_conv_own || eg_model_own_kernels != 1 || !zmm_ok() || op->kind != NN_CONV ||
+        b->n->prec != EG_PREC_F32 || op->k != 3 || op->stride != 1 || op->pad != 1 ||
+        ti->c != 16 || to->c != 16 || ti->h != to->h || ti->w != to->w || to->w < 32 ||
+        to->w % 16 || b->B < 1)
+        return 0;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t want;
+    if (!wmd || dnnl_memory_desc_init_by_tag(&want, 4, wmd->dims, dnnl_f32,
+                                             dnnl_OIhw16i16o) != dnnl_success ||
+        !dnnl_memory_desc_equal(&want, wmd))
+        return 0;
+    bctx one = *b;
+    one.B = 1;
+    one.blk = 1;
+    dnnl_primitive_desc_t pd1;
+    eg_err e = {0};
+    if (pd_from(&one, 0, NULL, NULL, &pd1, &e))
+        return 0;
+    const char *impl = "?", *impl1 = "";
+    dnnl_primitive_desc_query(fpd, dnnl_query_impl_info_str, 0, &impl);
+    dnnl_primitive_desc_query(pd1, dnnl_query_impl_info_str, 0, &impl1);
+    const int same = !strcmp(impl, impl1) &&
+                     probe_same(b, pd1, op->nb != 0, c16_fwd, (int[3]){1, to->h, to->w});
+    dnnl_primitive_desc_destroy(pd1);
+    return same;
+}
+
+static int build_c16(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
+                     dnnl_memory_t dst, eg_err *err)
+{
+    const nn_op *op = b->op;
+    int rc = split_step(b, LIST_FW, SK_C16F, 0, err);
+    if (rc)
+        return rc;
+    nn_step *s = &b->p->fw[b->p->nfw - 1];
+    s->phase = PH_CONV;
+    s->flops = 2.0 * b->B * op->macs;
+    s->shape[0] = b->B, s->shape[1] = b->n->t[op->out].h, s->shape[2] = b->n->t[op->out].w;
+    s->bias = bias != NULL;
+    arg(s, 0, src);
+    arg(s, 0, w);
+    if (bias)
+        arg(s, 0, bias);
+    arg(s, 0, dst);
+    __atomic_fetch_add(&eg_model_own_convs, 1, __ATOMIC_RELAXED);
     return EG_OK;
 }
 
@@ -763,7 +848,8 @@ static int build_wop(bctx *b, eg_err *err)
          (rc = mem_as(b, dst, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), &dst,
                       err))))
         goto out;
-    if (b->blk)
+    const int blk = b->blk;
+    if (blk)
         __atomic_fetch_add(&eg_model_blocked_convs, 1, __ATOMIC_RELAXED);
     b->blk = 0; /* the backward passes keep NHWC */
     if ((rc = mem_new(b->p, b->n, &wu_md, NULL, BIND_PARAMS, op->w_off, &wu, err)) ||
@@ -778,6 +864,9 @@ static int build_wop(bctx *b, eg_err *err)
     int K, OC;
     if (dense_swapped(b, fpd, wf == wu, &K, &OC)) {
         if ((rc = build_dense_swapped(b, K, OC, src, wf, bm, dst, err)))
+            goto out;
+    } else if (blk && c16_own(b, fpd)) {
+        if ((rc = build_c16(b, src, wf, bm, dst, err)))
             goto out;
     } else {
         if ((rc = step_new(b->p, b->n, fpd, LIST_FW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
@@ -1170,6 +1259,8 @@ int eg_model_conv_blocked = 1;
 unsigned long eg_model_blocked_convs;
 int eg_model_dense_swapped = 1;
 unsigned long eg_model_swapped_dense;
+int eg_model_conv_own = 1;
+unsigned long eg_model_own_convs;
 int eg_model_share_grads = 1;
 unsigned long eg_model_shared_grads;
 unsigned long eg_model_own_runs;
@@ -2037,6 +2128,90 @@ NN_ZMM_TARGET static void cp_bwd_zmm(const float *dy, const float *y, const uint
 }
 #endif
 
+/* ---- expgraph's 3x3 convolution of 16 channels into 16 --------------------------------
+ * The forward of a 3x3 convolution, stride 1, padding 1, from 16 f32 channels into 16, in
+ * nChw16c (NHWC at 16 channels) with oneDNN's weights layout OIhw16i16o ([kh][kw][ic][oc] at
+ * 16 and 16), as oneDNN's jit kernel sums it: each output vector of 16 channels from zero, one
+ * fused multiply-add per tap in the order kh, kw, ic, the taps in the padding skipped, the
+ * bias added last. A row is computed in blocks of 16 outputs (16 accumulators and the weight
+ * vector in registers, the input broadcast from memory); oneDNN's kernel takes 28 at a time,
+ * which leaves a 4-wide tail at CIFAR's 32 and ran ~10% slower there (bench/README.md).
+ * c16_own decides where it runs, with a test input against oneDNN's primitive. */
+#ifdef NN_ZMM
+/* the 16 outputs of row oh from column ow0; L / R: the block is the row's first / last */
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+c16_blk(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
+        int ow0, const int L, const int R)
+{
+    __m512 acc[16];
+    for (int j = 0; j < 16; j++)
+        acc[j] = _mm512_setzero_ps();
+    for (int kh = 0; kh < 3; kh++) {
+        const int ih = oh + kh - 1;
+        if (ih < 0 || ih >= H)
+            continue;
+        const float *xr = x + ((size_t)ih * W + ow0 - 1) * 16;
+#pragma GCC unroll 3
+        for (int kw = 0; kw < 3; kw++) {
+            const float *wk = w + (kh * 3 + kw) * 256, *xk = xr + kw * 16;
+#pragma GCC unroll 2
+            for (int ic = 0; ic < 16; ic++) {
+                const __m512 wv = _mm512_loadu_ps(wk + ic * 16);
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++) {
+                    if ((L && kw == 0 && j == 0) || (R && kw == 2 && j == 15))
+                        continue; /* the padding */
+                    acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(xk[j * 16 + ic]), wv, acc[j]);
+                }
+            }
+        }
+    }
+    float *yo = y + ((size_t)oh * W + ow0) * 16;
+    const __m512 bv = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    for (int j = 0; j < 16; j++)
+        _mm512_storeu_ps(yo + j * 16, bias ? _mm512_add_ps(acc[j], bv) : acc[j]);
+}
+
+/* B images of H x W (W a multiple of 16, at least 32) */
+NN_ZMM_TARGET static void c16_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
+                                      int B, int H, int W)
+{
+    for (int n = 0; n < B; n++) {
+        const float *xn = x + (size_t)n * H * W * 16;
+        float *yn = y + (size_t)n * H * W * 16;
+        for (int oh = 0; oh < H; oh++) {
+            c16_blk(xn, w, bias, yn, H, W, oh, 0, 1, 0);
+            for (int ow0 = 16; ow0 < W - 16; ow0 += 16)
+                c16_blk(xn, w, bias, yn, H, W, oh, ow0, 0, 0);
+            c16_blk(xn, w, bias, yn, H, W, oh, W - 16, 0, 1);
+        }
+    }
+}
+#endif
+
+/* c16_fwd_zmm where the CPU has AVX-512 (c16_own plans it only there); dims: B, H, W */
+static void c16_fwd(float *const in[3], float *out, const int dims[3])
+{
+#ifdef NN_ZMM
+    if (zmm_have()) {
+        c16_fwd_zmm(in[0], in[1], in[2], out, dims[0], dims[1], dims[2]);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < (size_t)dims[0] * dims[1] * dims[2] * 16; i++)
+        out[i] = NAN; /* not planned without AVX-512 (the probe sees these) */
+    (void)in;
+}
+
+/* SK_C16F args: x, weights, [bias,] y (the bias with s->bias); shape: B, H, W */
+static void c16_run(const nn_step *s)
+{
+    const int nb = s->bias != 0;
+    float *in[3] = {mem_ptr(s->arg[0].memory), mem_ptr(s->arg[1].memory),
+                    nb ? mem_ptr(s->arg[2].memory) : NULL};
+    c16_fwd(in, mem_ptr(s->arg[2 + nb].memory), s->shape);
+}
+
 /* SK_CPF args: x, weights, [bias,] y, ws, scratch; SK_CPB: dy, y, ws, x, weight gradient,
  * [bias gradient,] scratch (the bias's with s->bias) */
 static void cp_run(const nn_step *s)
@@ -2519,6 +2694,10 @@ static void own_run(const nn_step *s)
     __atomic_fetch_add(&eg_model_own_runs, 1, __ATOMIC_RELAXED);
     if (s->sk == SK_DENSEF) {
         dense_own_run(s);
+        return;
+    }
+    if (s->sk == SK_C16F) {
+        c16_run(s);
         return;
     }
     if (s->sk >= SK_BNF) {
@@ -3484,7 +3663,7 @@ static const char *step_kernel(const nn_step *s)
         [SK_POOLF] = "expgraph pool",             [SK_POOLB] = "expgraph pool bwd",
         [SK_CPF] = "expgraph conv+pool",          [SK_CPB] = "expgraph conv+pool bwd",
         [SK_BNF] = "expgraph batch norm",         [SK_BNB] = "expgraph batch norm bwd",
-        [SK_DENSEF] = "expgraph dense (W x^T)"};
+        [SK_DENSEF] = "expgraph dense (W x^T)",   [SK_C16F] = "expgraph conv 16 -> 16"};
     if (s->sk)
         return s->sk < (int)(sizeof own / sizeof *own) && own[s->sk] ? own[s->sk] : "expgraph";
     if (!s->p)
