@@ -157,11 +157,11 @@ extern unsigned long eg_model_own_runs;
 extern int eg_model_conv_blocked;
 extern unsigned long eg_model_blocked_convs;
 
-/* 1 (the default): where a convolution's forward runs in nChw16c (eg_model_conv_blocked), a
- * 3x3 one from 16 channels into 16, stride 1, at least 32 wide and a multiple of 16 (CIFAR's
- * first stage), runs expgraph's AVX-512 kernel instead, where a test input when the plan is
- * built shows it gives oneDNN's values bit for bit; 0: oneDNN's. Read when a work builds a
- * plan; the checks set it to compare. eg_model_own_convs counts the convolutions planned so. */
+/* 1 (the default): the forward of an f32 3x3 convolution, stride 1, from C channels into C
+ * in the ResNets' shapes where it was measured faster (16 channels at 32 wide, 32 at 14 and
+ * 16 wide) runs expgraph's AVX-512 kernel, where a test input when the plan is built shows
+ * it gives oneDNN's values bit for bit; 0: oneDNN's. Read when a work builds a plan; the
+ * checks set it to compare. eg_model_own_convs counts the convolutions planned so. */
 extern int eg_model_conv_own;
 extern unsigned long eg_model_own_convs;
 

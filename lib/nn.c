@@ -51,7 +51,7 @@ typedef struct nn_step {
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
 enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB, SK_BNF,
-       SK_BNB, SK_DENSEF, SK_C16F };
+       SK_BNB, SK_DENSEF, SK_C3F };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -626,19 +626,21 @@ static int md_plain(const dnnl_memory_desc_t *md)
 
 /* An own kernel's forward on a probe's test input: in[0] the source, in[1] the weights, in[2]
  * the bias (NULL: none), out the destination (dst_md's size), dims what the caller passed */
-typedef void (*own_fwd)(float *const in[3], float *out, const int dims[3]);
+typedef void (*own_fwd)(float *const in[3], float *out, const int dims[4]);
 
 /* fpd's primitive and own(dims) on one test input (in [-1, 1), fixed): 1 when every output
- * value is equal, bit for bit */
-static int probe_same(const bctx *b, const_dnnl_primitive_desc_t fpd, int bias, own_fwd own,
-                      const int dims[3])
+ * value is equal, bit for bit. own gets the weights as fpd has them, or reordered into wmd
+ * (not NULL). */
+static int probe_same(const bctx *b, const_dnnl_primitive_desc_t fpd, int bias,
+                      const dnnl_memory_desc_t *wmd, own_fwd own, const int dims[4])
 {
     static const int q[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
                             DNNL_ARG_SCRATCHPAD};
     const dnnl_query_t qk[] = {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_weights_md,
                                dnnl_query_dst_md, dnnl_query_scratchpad_md};
-    dnnl_primitive_t prim = NULL;
-    dnnl_memory_t m[5] = {0};
+    dnnl_primitive_t prim = NULL, rp = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_memory_t m[5] = {0}, wown = NULL;
     dnnl_exec_arg_t a[5];
     int na = 0, same = 0;
     float *y = NULL;
@@ -663,17 +665,30 @@ static int probe_same(const bctx *b, const_dnnl_primitive_desc_t fpd, int bias, 
         for (size_t j = 0; j < dnnl_memory_desc_get_size(md) / sizeof *v; j++)
             v[j] = (float)(2.0 * eg_rng_uniform(&r) - 1.0);
     }
-    if (!m[3])
+    if (!m[3] || !m[1])
         goto out;
+    if (wmd) { /* the test weights reordered for own */
+        const dnnl_memory_desc_t *fw = dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
+        if (dnnl_memory_create(&wown, wmd, b->n->eng, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+            dnnl_reorder_primitive_desc_create(&rpd, fw, b->n->eng, wmd, b->n->eng, NULL) !=
+                dnnl_success ||
+            dnnl_primitive_create(&rp, rpd) != dnnl_success)
+            goto out;
+    }
     dnnl_status_t st = dnnl_success;
 #pragma omp parallel num_threads(1) shared(st)
     {
         omp_set_num_threads(1); /* as run_steps runs them */
         st = dnnl_primitive_execute(prim, b->w->stream, na, a);
+        if (st == dnnl_success && rp)
+            st = dnnl_primitive_execute(
+                rp, b->w->stream, 2,
+                (dnnl_exec_arg_t[2]){{DNNL_ARG_FROM, m[1]}, {DNNL_ARG_TO, wown}});
         if (st == dnnl_success)
             st = dnnl_stream_wait(b->w->stream);
         if (st == dnnl_success) {
-            float *in[3] = {mem_ptr(m[0]), mem_ptr(m[1]), bias ? mem_ptr(m[2]) : NULL};
+            float *in[3] = {mem_ptr(m[0]), mem_ptr(wown ? wown : m[1]),
+                            bias ? mem_ptr(m[2]) : NULL};
             own(in, y, dims);
         }
     }
@@ -683,6 +698,12 @@ out:
     for (int i = 0; i < 5; i++)
         if (m[i])
             dnnl_memory_destroy(m[i]);
+    if (wown)
+        dnnl_memory_destroy(wown);
+    if (rp)
+        dnnl_primitive_destroy(rp);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
     if (prim)
         dnnl_primitive_destroy(prim);
     free(y);
@@ -690,7 +711,7 @@ out:
 }
 
 /* dims: B, K, OC */
-static void dense_probe_own(float *const in[3], float *out, const int dims[3])
+static void dense_probe_own(float *const in[3], float *out, const int dims[4])
 {
     float *tmp = malloc((size_t)dims[0] * dims[2] * sizeof *tmp);
     if (!tmp) { /* no value: the probe's memcmp fails */
@@ -723,7 +744,8 @@ static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int use
         return 0;
     const dnnl_dim_t o = dmd->dims[1], k = (dnnl_dim_t)(op->macs / (double)o);
     if (2 * (dnnl_dim_t)b->B > o || k < 1 || k * o != (dnnl_dim_t)op->macs || k > INT32_MAX ||
-        !probe_same(b, fpd, op->nb != 0, dense_probe_own, (int[3]){b->B, (int)k, (int)o}))
+        !probe_same(b, fpd, op->nb != 0, NULL, dense_probe_own,
+                    (int[4]){b->B, (int)k, (int)o, 0}))
         return 0;
     *K = (int)k, *OC = (int)o;
     return 1;
@@ -755,32 +777,29 @@ static int build_dense_swapped(bctx *b, int K, int OC, dnnl_memory_t src, dnnl_m
 }
 
 static int zmm_ok(void);
-static void c16_fwd(float *const in[3], float *out, const int dims[3]);
+static int c3_fits(int C, int W);
+static void c3_fwd(float *const in[3], float *out, const int dims[4]);
 
-/* Whether the forward of conv op b->op, planned in nChw16c (conv_blocked) as fpd, runs as
- * expgraph's c16_fwd: a 3x3 convolution, stride 1, padding 1, from 16 f32 channels into 16,
- * a multiple of 16 wide, at least 32 (conv_blocked's limit makes that CIFAR's 32; at 28
- * oneDNN's kernel is the faster), oneDNN's
- * weights in OIhw16i16o, AVX-512, and the same values as oneDNN's primitive on a test input
- * of one image (planned like fpd, with fpd's kernel). */
-static int c16_own(const bctx *b, const_dnnl_primitive_desc_t fpd)
+/* Whether the forward of conv op b->op, planned as fpd, runs as expgraph's c3_fwd: a 3x3
+ * convolution, stride 1, padding 1, of f32 NHWC (or nChw16c at 16 channels: the same bytes)
+ * with as many output channels as input channels, in a shape c3_fits takes, on AVX-512, where
+ * it gives the same values as oneDNN's primitive on a test input of one image (planned like
+ * fpd, with fpd's kernel). Its weights are then reordered into hwio. */
+static int c3_own(const bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_desc_t *hwio)
 {
     const nn_op *op = b->op;
     const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
     if (!eg_model_conv_own || eg_model_own_kernels != 1 || !zmm_ok() || op->kind != NN_CONV ||
         b->n->prec != EG_PREC_F32 || op->k != 3 || op->stride != 1 || op->pad != 1 ||
-        ti->c != 16 || to->c != 16 || ti->h != to->h || ti->w != to->w || to->w < 32 ||
-        to->w % 16 || b->B < 1)
+        ti->flat || ti->nchw || to->nchw || ti->c != to->c || ti->h != to->h ||
+        ti->w != to->w || !c3_fits(to->c, to->w) || b->B < 1 ||
+        op->out == b->n->op[b->n->nop - 1].out)
         return 0;
-    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t want;
-    if (!wmd || dnnl_memory_desc_init_by_tag(&want, 4, wmd->dims, dnnl_f32,
-                                             dnnl_OIhw16i16o) != dnnl_success ||
-        !dnnl_memory_desc_equal(&want, wmd))
+    if (dnnl_memory_desc_init_by_tag(hwio, 4, md_wuser(b).dims, dnnl_f32, dnnl_hwio) !=
+        dnnl_success)
         return 0;
     bctx one = *b;
     one.B = 1;
-    one.blk = 1;
     dnnl_primitive_desc_t pd1;
     eg_err e = {0};
     if (pd_from(&one, 0, NULL, NULL, &pd1, &e))
@@ -788,23 +807,25 @@ static int c16_own(const bctx *b, const_dnnl_primitive_desc_t fpd)
     const char *impl = "?", *impl1 = "";
     dnnl_primitive_desc_query(fpd, dnnl_query_impl_info_str, 0, &impl);
     dnnl_primitive_desc_query(pd1, dnnl_query_impl_info_str, 0, &impl1);
-    const int same = !strcmp(impl, impl1) &&
-                     probe_same(b, pd1, op->nb != 0, c16_fwd, (int[3]){1, to->h, to->w});
+    const int same =
+        !strcmp(impl, impl1) &&
+        probe_same(b, pd1, op->nb != 0, hwio, c3_fwd, (int[4]){1, to->h, to->w, to->c});
     dnnl_primitive_desc_destroy(pd1);
     return same;
 }
 
-static int build_c16(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
-                     dnnl_memory_t dst, eg_err *err)
+static int build_c3(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
+                    dnnl_memory_t dst, eg_err *err)
 {
     const nn_op *op = b->op;
-    int rc = split_step(b, LIST_FW, SK_C16F, 0, err);
+    const nn_tensor *to = &b->n->t[op->out];
+    int rc = split_step(b, LIST_FW, SK_C3F, 0, err);
     if (rc)
         return rc;
     nn_step *s = &b->p->fw[b->p->nfw - 1];
     s->phase = PH_CONV;
     s->flops = 2.0 * b->B * op->macs;
-    s->shape[0] = b->B, s->shape[1] = b->n->t[op->out].h, s->shape[2] = b->n->t[op->out].w;
+    s->shape[0] = b->B, s->shape[1] = to->h, s->shape[2] = to->w, s->shape[3] = to->c;
     s->bias = bias != NULL;
     arg(s, 0, src);
     arg(s, 0, w);
@@ -848,13 +869,16 @@ static int build_wop(bctx *b, eg_err *err)
          (rc = mem_as(b, dst, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), &dst,
                       err))))
         goto out;
-    const int blk = b->blk;
-    if (blk)
+    dnnl_memory_desc_t hwio;
+    const int own = c3_own(b, fpd, &hwio);
+    if (b->blk)
         __atomic_fetch_add(&eg_model_blocked_convs, 1, __ATOMIC_RELAXED);
     b->blk = 0; /* the backward passes keep NHWC */
     if ((rc = mem_new(b->p, b->n, &wu_md, NULL, BIND_PARAMS, op->w_off, &wu, err)) ||
-        (rc = weights_for(b, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), wu,
-                          NULL, 0, &wf, err)))
+        (rc = weights_for(b,
+                          own ? &hwio
+                              : dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0),
+                          wu, NULL, 0, &wf, err)))
         goto out;
     if (op->nb) {
         dnnl_memory_desc_t bmd = md_vec((int)op->nb);
@@ -865,8 +889,8 @@ static int build_wop(bctx *b, eg_err *err)
     if (dense_swapped(b, fpd, wf == wu, &K, &OC)) {
         if ((rc = build_dense_swapped(b, K, OC, src, wf, bm, dst, err)))
             goto out;
-    } else if (blk && c16_own(b, fpd)) {
-        if ((rc = build_c16(b, src, wf, bm, dst, err)))
+    } else if (own) {
+        if ((rc = build_c3(b, src, wf, bm, dst, err)))
             goto out;
     } else {
         if ((rc = step_new(b->p, b->n, fpd, LIST_FW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
@@ -2128,88 +2152,127 @@ NN_ZMM_TARGET static void cp_bwd_zmm(const float *dy, const float *y, const uint
 }
 #endif
 
-/* ---- expgraph's 3x3 convolution of 16 channels into 16 --------------------------------
- * The forward of a 3x3 convolution, stride 1, padding 1, from 16 f32 channels into 16, in
- * nChw16c (NHWC at 16 channels) with oneDNN's weights layout OIhw16i16o ([kh][kw][ic][oc] at
- * 16 and 16), as oneDNN's jit kernel sums it: each output vector of 16 channels from zero, one
- * fused multiply-add per tap in the order kh, kw, ic, the taps in the padding skipped, the
- * bias added last. A row is computed in blocks of 16 outputs (16 accumulators and the weight
- * vector in registers, the input broadcast from memory); oneDNN's kernel takes 28 at a time,
- * which leaves a 4-wide tail at CIFAR's 32 and ran ~10% slower there (bench/README.md).
- * c16_own decides where it runs, with a test input against oneDNN's primitive. */
-#ifdef NN_ZMM
-/* the 16 outputs of row oh from column ow0; L / R: the block is the row's first / last */
-NN_ZMM_TARGET static inline __attribute__((always_inline)) void
-c16_blk(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
-        int ow0, const int L, const int R)
+/* ---- expgraph's 3x3 convolution of C channels into C ----------------------------------
+ * The forward of a 3x3 convolution, stride 1, padding 1, from C f32 channels into C, NHWC,
+ * weights in hwio ([kh][kw][ic][oc]), as oneDNN's jit and brgconv kernels sum it: each output
+ * vector of 16 channels from zero, one fused multiply-add per tap in the order kh, kw, ic,
+ * the taps in the padding skipped, the bias added last. A row is computed in blocks of U
+ * outputs, all C output channels (C / 16 vectors) at once: U x C / 16 accumulators and C / 16
+ * weight vectors in registers, each input value broadcast once for C / 16 fused
+ * multiply-adds. Where it runs (c3_fits): ResNets' 16-channel stage at CIFAR's 32 wide (blocks
+ * of 16; oneDNN's jit kernel takes 28 outputs at a time, which leaves a 4-wide tail there) and
+ * the 32-channel stage at 14 and 16 wide (blocks of 14 and 8). With the activations not in
+ * the cache, as in training, these ran ~20% faster than oneDNN's kernels (bench/README.md);
+ * at 28 wide and at 64 channels oneDNN's were the faster. c3_own plans it, with a test input
+ * against oneDNN's primitive. */
+static int c3_fits(int C, int W)
 {
-    __m512 acc[16];
-    for (int j = 0; j < 16; j++)
-        acc[j] = _mm512_setzero_ps();
+    return (C == 16 && W >= 32 && W % 16 == 0) || (C == 32 && (W == 14 || W == 16));
+}
+
+#ifdef NN_ZMM
+/* the U outputs of row oh from column ow0; L / R: the block is the row's first / last */
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
+       int ow0, const int C, const int U, const int L, const int R)
+{
+    enum { NBMAX = 2 };
+    const int NB = C / 16;
+    __m512 acc[NBMAX][16];
+#pragma GCC unroll 2
+    for (int b = 0; b < NB; b++)
+#pragma GCC unroll 16
+        for (int j = 0; j < U; j++)
+            acc[b][j] = _mm512_setzero_ps();
     for (int kh = 0; kh < 3; kh++) {
         const int ih = oh + kh - 1;
         if (ih < 0 || ih >= H)
             continue;
-        const float *xr = x + ((size_t)ih * W + ow0 - 1) * 16;
+        const float *xr = x + ((size_t)ih * W + ow0 - 1) * C;
 #pragma GCC unroll 3
         for (int kw = 0; kw < 3; kw++) {
-            const float *wk = w + (kh * 3 + kw) * 256, *xk = xr + kw * 16;
+            const float *wk = w + (size_t)(kh * 3 + kw) * C * C, *xk = xr + kw * C;
 #pragma GCC unroll 2
-            for (int ic = 0; ic < 16; ic++) {
-                const __m512 wv = _mm512_loadu_ps(wk + ic * 16);
+            for (int ic = 0; ic < C; ic++) {
+                __m512 wv[NBMAX];
+#pragma GCC unroll 2
+                for (int b = 0; b < NB; b++)
+                    wv[b] = _mm512_loadu_ps(wk + (size_t)ic * C + 16 * b);
 #pragma GCC unroll 16
-                for (int j = 0; j < 16; j++) {
-                    if ((L && kw == 0 && j == 0) || (R && kw == 2 && j == 15))
+                for (int j = 0; j < U; j++) {
+                    if ((L && kw == 0 && j == 0) || (R && kw == 2 && j == U - 1))
                         continue; /* the padding */
-                    acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(xk[j * 16 + ic]), wv, acc[j]);
+                    const __m512 xv = _mm512_set1_ps(xk[j * C + ic]);
+#pragma GCC unroll 2
+                    for (int b = 0; b < NB; b++)
+                        acc[b][j] = _mm512_fmadd_ps(xv, wv[b], acc[b][j]);
                 }
             }
         }
     }
-    float *yo = y + ((size_t)oh * W + ow0) * 16;
-    const __m512 bv = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-    for (int j = 0; j < 16; j++)
-        _mm512_storeu_ps(yo + j * 16, bias ? _mm512_add_ps(acc[j], bv) : acc[j]);
+    float *yo = y + ((size_t)oh * W + ow0) * C;
+#pragma GCC unroll 2
+    for (int b = 0; b < NB; b++) {
+        const __m512 bv = bias ? _mm512_loadu_ps(bias + 16 * b) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int j = 0; j < U; j++)
+            _mm512_storeu_ps(yo + j * C + 16 * b, bias ? _mm512_add_ps(acc[b][j], bv) : acc[b][j]);
+    }
 }
 
-/* B images of H x W (W a multiple of 16, at least 32) */
-NN_ZMM_TARGET static void c16_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
-                                      int B, int H, int W)
+/* one row in blocks of U (U divides W, W / U >= 2; or U == W) */
+NN_ZMM_TARGET static inline __attribute__((always_inline)) void
+c3_row(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
+       const int C, const int U)
+{
+    if (U == W) {
+        c3_blk(x, w, bias, y, H, W, oh, 0, C, U, 1, 1);
+        return;
+    }
+    c3_blk(x, w, bias, y, H, W, oh, 0, C, U, 1, 0);
+    for (int ow0 = U; ow0 < W - U; ow0 += U)
+        c3_blk(x, w, bias, y, H, W, oh, ow0, C, U, 0, 0);
+    c3_blk(x, w, bias, y, H, W, oh, W - U, C, U, 0, 1);
+}
+
+/* B images of H x W x C, a shape c3_fits takes */
+NN_ZMM_TARGET static void c3_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
+                                     int B, int H, int W, int C)
 {
     for (int n = 0; n < B; n++) {
-        const float *xn = x + (size_t)n * H * W * 16;
-        float *yn = y + (size_t)n * H * W * 16;
-        for (int oh = 0; oh < H; oh++) {
-            c16_blk(xn, w, bias, yn, H, W, oh, 0, 1, 0);
-            for (int ow0 = 16; ow0 < W - 16; ow0 += 16)
-                c16_blk(xn, w, bias, yn, H, W, oh, ow0, 0, 0);
-            c16_blk(xn, w, bias, yn, H, W, oh, W - 16, 0, 1);
-        }
+        const size_t o = (size_t)n * H * W * C;
+        for (int oh = 0; oh < H; oh++)
+            if (C == 16)
+                c3_row(x + o, w, bias, y + o, H, W, oh, 16, 16);
+            else if (W == 14)
+                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 14);
+            else
+                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 8);
     }
 }
 #endif
 
-/* c16_fwd_zmm where the CPU has AVX-512 (c16_own plans it only there); dims: B, H, W */
-static void c16_fwd(float *const in[3], float *out, const int dims[3])
+/* c3_fwd_zmm where the CPU has AVX-512 (c3_own plans it only there); dims: B, H, W, C */
+static void c3_fwd(float *const in[3], float *out, const int dims[4])
 {
 #ifdef NN_ZMM
     if (zmm_have()) {
-        c16_fwd_zmm(in[0], in[1], in[2], out, dims[0], dims[1], dims[2]);
+        c3_fwd_zmm(in[0], in[1], in[2], out, dims[0], dims[1], dims[2], dims[3]);
         return;
     }
 #endif
-    for (size_t i = 0; i < (size_t)dims[0] * dims[1] * dims[2] * 16; i++)
+    for (size_t i = 0; i < (size_t)dims[0] * dims[1] * dims[2] * dims[3]; i++)
         out[i] = NAN; /* not planned without AVX-512 (the probe sees these) */
     (void)in;
 }
 
-/* SK_C16F args: x, weights, [bias,] y (the bias with s->bias); shape: B, H, W */
-static void c16_run(const nn_step *s)
+/* SK_C3F args: x, weights (hwio), [bias,] y (the bias with s->bias); shape: B, H, W, C */
+static void c3_run(const nn_step *s)
 {
     const int nb = s->bias != 0;
     float *in[3] = {mem_ptr(s->arg[0].memory), mem_ptr(s->arg[1].memory),
                     nb ? mem_ptr(s->arg[2].memory) : NULL};
-    c16_fwd(in, mem_ptr(s->arg[2 + nb].memory), s->shape);
+    c3_fwd(in, mem_ptr(s->arg[2 + nb].memory), s->shape);
 }
 
 /* SK_CPF args: x, weights, [bias,] y, ws, scratch; SK_CPB: dy, y, ws, x, weight gradient,
@@ -2696,8 +2759,8 @@ static void own_run(const nn_step *s)
         dense_own_run(s);
         return;
     }
-    if (s->sk == SK_C16F) {
-        c16_run(s);
+    if (s->sk == SK_C3F) {
+        c3_run(s);
         return;
     }
     if (s->sk >= SK_BNF) {
@@ -3663,7 +3726,7 @@ static const char *step_kernel(const nn_step *s)
         [SK_POOLF] = "expgraph pool",             [SK_POOLB] = "expgraph pool bwd",
         [SK_CPF] = "expgraph conv+pool",          [SK_CPB] = "expgraph conv+pool bwd",
         [SK_BNF] = "expgraph batch norm",         [SK_BNB] = "expgraph batch norm bwd",
-        [SK_DENSEF] = "expgraph dense (W x^T)",   [SK_C16F] = "expgraph conv 16 -> 16"};
+        [SK_DENSEF] = "expgraph dense (W x^T)",   [SK_C3F] = "expgraph conv 3x3"};
     if (s->sk)
         return s->sk < (int)(sizeof own / sizeof *own) && own[s->sk] ? own[s->sk] : "expgraph";
     if (!s->p)
