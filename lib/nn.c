@@ -51,7 +51,7 @@ typedef struct nn_step {
  * SK_BSUM (sums of dy and dy x_hat) ends a segment, SK_BAPPLY (dx) begins the next. NHWC rows
  * of C values, f32 or bf16. */
 enum { SK_FSUM = 1, SK_FAPPLY, SK_BSUM, SK_BAPPLY, SK_POOLF, SK_POOLB, SK_CPF, SK_CPB, SK_BNF,
-       SK_BNB, SK_DENSEF, SK_C3F };
+       SK_BNB, SK_DENSEF, SK_C3F, SK_C3B };
 
 typedef struct nn_bnsplit {
     dnnl_memory_t src, dst, dsrc, ddst, scale, shift, dscale, dshift;
@@ -515,6 +515,9 @@ static int add_views(bctx *b, dnnl_memory_t dbuf, const dnnl_memory_desc_t *dmd,
 
 /* backward data into the input's gradient; with op->acc into a buffer of its own, then
  * added to the input's gradient */
+static int c3b_own(const bctx *b, const_dnnl_primitive_desc_t pd);
+static int build_c3b(bctx *b, dnnl_memory_t wu, dnnl_memory_t dsrc, eg_err *err);
+
 static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_t wu,
                              dnnl_memory_t wf, eg_err *err)
 {
@@ -527,20 +530,25 @@ static int wop_backward_data(bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memo
     const dnnl_memory_desc_t *dmd;
     dnnl_memory_get_memory_desc(dsrc, &dmd);
     nn_step *s;
-    if (!(rc = weights_for(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), wu, wf,
-                           1, &wd, err)) &&
-        !(rc = op->acc ? mem_new(b->p, b->n, dmd, DNNL_MEMORY_ALLOCATE, -1, 0, &dsrc, err)
-                       : EG_OK) &&
-        !(rc = step_new(b->p, b->n, pd, LIST_BW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
-                        2.0 * b->B * op->macs, &s, err))) {
+    const int own = c3b_own(b, pd);
+    if ((rc = op->acc ? mem_new(b->p, b->n, dmd, DNNL_MEMORY_ALLOCATE, -1, 0, &dsrc, err)
+                      : EG_OK))
+        goto out;
+    if (own)
+        rc = build_c3b(b, wu, dsrc, err);
+    else if (!(rc = weights_for(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                                wu, wf, 1, &wd, err)) &&
+             !(rc = step_new(b->p, b->n, pd, LIST_BW, op->kind == NN_CONV ? PH_CONV : PH_DENSE,
+                             2.0 * b->B * op->macs, &s, err))) {
         arg(s, DNNL_ARG_DIFF_DST, b->p->dif[op->out]);
         arg(s, DNNL_ARG_WEIGHTS, wd);
         arg(s, DNNL_ARG_DIFF_SRC, dsrc);
         if (s->scratch)
             arg(s, DNNL_ARG_SCRATCHPAD, s->scratch);
-        if (op->acc)
-            rc = add_views(b, b->p->dif[op->in], dmd, dsrc, dmd, 1, err);
     }
+    if (!rc && op->acc)
+        rc = add_views(b, b->p->dif[op->in], dmd, dsrc, dmd, 1, err);
+out:
     dnnl_primitive_desc_destroy(pd);
     return rc;
 }
@@ -628,16 +636,22 @@ static int md_plain(const dnnl_memory_desc_t *md)
  * the bias (NULL: none), out the destination (dst_md's size), dims what the caller passed */
 typedef void (*own_fwd)(float *const in[3], float *out, const int dims[4]);
 
-/* fpd's primitive and own(dims) on one test input (in [-1, 1), fixed): 1 when every output
- * value is equal, bit for bit. own gets the weights as fpd has them, or reordered into wmd
- * (not NULL). */
+/* fpd's primitive (a forward, or a backward data: then in[0] is the output's gradient and out
+ * the input's) and own(dims) on one test input (in [-1, 1), fixed): 1 when every output value
+ * is equal, bit for bit. own gets the weights as fpd has them, or reordered into wmd (not
+ * NULL). */
 static int probe_same(const bctx *b, const_dnnl_primitive_desc_t fpd, int bias,
                       const dnnl_memory_desc_t *wmd, own_fwd own, const int dims[4])
 {
-    static const int q[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
-                            DNNL_ARG_SCRATCHPAD};
-    const dnnl_query_t qk[] = {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_weights_md,
-                               dnnl_query_dst_md, dnnl_query_scratchpad_md};
+    dnnl_prop_kind_t pk = dnnl_forward_training;
+    dnnl_primitive_desc_query(fpd, dnnl_query_prop_kind, 0, &pk);
+    const int bd = pk == dnnl_backward_data;
+    const int q[] = {bd ? DNNL_ARG_DIFF_DST : DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS,
+                     bd ? DNNL_ARG_DIFF_SRC : DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD};
+    const dnnl_query_t qk[] = {bd ? dnnl_query_diff_dst_md : dnnl_query_src_md,
+                               dnnl_query_weights_md, dnnl_query_weights_md,
+                               bd ? dnnl_query_diff_src_md : dnnl_query_dst_md,
+                               dnnl_query_scratchpad_md};
     dnnl_primitive_t prim = NULL, rp = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_memory_t m[5] = {0}, wown = NULL;
@@ -692,7 +706,7 @@ static int probe_same(const bctx *b, const_dnnl_primitive_desc_t fpd, int bias,
             own(in, y, dims);
         }
     }
-    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(fpd, qk[3], 0);
     same = st == dnnl_success && !memcmp(y, mem_ptr(m[3]), dnnl_memory_desc_get_size(dmd));
 out:
     for (int i = 0; i < 5; i++)
@@ -779,6 +793,7 @@ static int build_dense_swapped(bctx *b, int K, int OC, dnnl_memory_t src, dnnl_m
 static int zmm_ok(void);
 static int c3_fits(int C, int W);
 static void c3_fwd(float *const in[3], float *out, const int dims[4]);
+static void c3_bwd_probe(float *const in[3], float *out, const int dims[4]);
 
 /* Whether the forward of conv op b->op, planned as fpd, runs as expgraph's c3_fwd: a 3x3
  * convolution, stride 1, padding 1, of f32 NHWC (or nChw16c at 16 channels: the same bytes)
@@ -812,6 +827,62 @@ static int c3_own(const bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_de
         probe_same(b, pd1, op->nb != 0, hwio, c3_fwd, (int[4]){1, to->h, to->w, to->c});
     dnnl_primitive_desc_destroy(pd1);
     return same;
+}
+
+/* Whether the backward data of conv op b->op, planned as pd, runs as expgraph's c3_bwd_data:
+ * c3_own's convolution at 16 channels and a width c3_fits takes, and the same values as
+ * oneDNN's primitive on a test input of one image (planned like pd, with pd's kernel). */
+static int c3b_own(const bctx *b, const_dnnl_primitive_desc_t pd)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
+    if (!eg_model_conv_own || eg_model_own_kernels != 1 || !zmm_ok() || op->kind != NN_CONV ||
+        b->n->prec != EG_PREC_F32 || op->k != 3 || op->stride != 1 || op->pad != 1 ||
+        ti->flat || ti->nchw || to->nchw || ti->c != 16 || to->c != 16 || ti->h != to->h ||
+        ti->w != to->w || !c3_fits(16, to->w) || b->B < 1)
+        return 0;
+    bctx one = *b;
+    one.B = 1;
+    one.blk = 0;
+    dnnl_primitive_desc_t f1 = NULL, pd1 = NULL;
+    eg_err e = {0};
+    int same = 0;
+    if (!pd_from(&one, 0, NULL, NULL, &f1, &e) && !pd_from(&one, 1, NULL, f1, &pd1, &e)) {
+        const char *impl = "?", *impl1 = "";
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        dnnl_primitive_desc_query(pd1, dnnl_query_impl_info_str, 0, &impl1);
+        const dnnl_memory_desc_t oihw = md_wuser(b);
+        same = !strcmp(impl, impl1) &&
+               probe_same(b, pd1, 0, &oihw, c3_bwd_probe, (int[4]){1, to->h, to->w, to->c});
+    }
+    if (pd1)
+        dnnl_primitive_desc_destroy(pd1);
+    if (f1)
+        dnnl_primitive_desc_destroy(f1);
+    return same;
+}
+
+/* SK_C3B: dy -> dsrc with the flat vector's weights wu */
+static int build_c3b(bctx *b, dnnl_memory_t wu, dnnl_memory_t dsrc, eg_err *err)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *to = &b->n->t[op->out];
+    dnnl_memory_desc_t tmd = md_tag(1, (dnnl_dim_t)9 * to->c * to->c, 0, 0, 0, dnnl_f32, dnnl_x);
+    dnnl_memory_t wt;
+    int rc;
+    if ((rc = mem_new(b->p, b->n, &tmd, DNNL_MEMORY_ALLOCATE, -1, 0, &wt, err)) ||
+        (rc = split_step(b, LIST_BW, SK_C3B, 0, err)))
+        return rc;
+    nn_step *s = &b->p->bw[b->p->nbw - 1];
+    s->phase = PH_CONV;
+    s->flops = 2.0 * b->B * op->macs;
+    s->shape[0] = b->B, s->shape[1] = to->h, s->shape[2] = to->w, s->shape[3] = to->c;
+    arg(s, 0, b->p->dif[op->out]);
+    arg(s, 0, wu);
+    arg(s, 0, dsrc);
+    arg(s, 0, wt);
+    __atomic_fetch_add(&eg_model_own_conv_grads, 1, __ATOMIC_RELAXED);
+    return EG_OK;
 }
 
 static int build_c3(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
@@ -1284,7 +1355,7 @@ unsigned long eg_model_blocked_convs;
 int eg_model_dense_swapped = 1;
 unsigned long eg_model_swapped_dense;
 int eg_model_conv_own = 1;
-unsigned long eg_model_own_convs;
+unsigned long eg_model_own_convs, eg_model_own_conv_grads;
 int eg_model_share_grads = 1;
 unsigned long eg_model_shared_grads;
 unsigned long eg_model_own_runs;
@@ -2174,7 +2245,7 @@ static int c3_fits(int C, int W)
 /* the U outputs of row oh from column ow0; L / R: the block is the row's first / last */
 NN_ZMM_TARGET static inline __attribute__((always_inline)) void
 c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
-       int ow0, const int C, const int U, const int L, const int R)
+       int ow0, const int C, const int U, const int L, const int R, const int REV)
 {
     enum { NBMAX = 2 };
     const int NB = C / 16;
@@ -2184,13 +2255,14 @@ c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W
 #pragma GCC unroll 16
         for (int j = 0; j < U; j++)
             acc[b][j] = _mm512_setzero_ps();
-    for (int kh = 0; kh < 3; kh++) {
-        const int ih = oh + kh - 1;
+    for (int th = 0; th < 3; th++) {
+        const int kh = REV ? 2 - th : th, ih = oh + kh - 1;
         if (ih < 0 || ih >= H)
             continue;
         const float *xr = x + ((size_t)ih * W + ow0 - 1) * C;
 #pragma GCC unroll 3
-        for (int kw = 0; kw < 3; kw++) {
+        for (int tw = 0; tw < 3; tw++) {
+            const int kw = REV ? 2 - tw : tw;
             const float *wk = w + (size_t)(kh * 3 + kw) * C * C, *xk = xr + kw * C;
 #pragma GCC unroll 2
             for (int ic = 0; ic < C; ic++) {
@@ -2220,34 +2292,37 @@ c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W
     }
 }
 
-/* one row in blocks of U (U divides W, W / U >= 2; or U == W) */
+/* one row in blocks of U (U divides W, W / U >= 2; or U == W); REV: the taps in the order
+ * kh, kw descending */
 NN_ZMM_TARGET static inline __attribute__((always_inline)) void
 c3_row(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
-       const int C, const int U)
+       const int C, const int U, const int REV)
 {
     if (U == W) {
-        c3_blk(x, w, bias, y, H, W, oh, 0, C, U, 1, 1);
+        c3_blk(x, w, bias, y, H, W, oh, 0, C, U, 1, 1, REV);
         return;
     }
-    c3_blk(x, w, bias, y, H, W, oh, 0, C, U, 1, 0);
+    c3_blk(x, w, bias, y, H, W, oh, 0, C, U, 1, 0, REV);
     for (int ow0 = U; ow0 < W - U; ow0 += U)
-        c3_blk(x, w, bias, y, H, W, oh, ow0, C, U, 0, 0);
-    c3_blk(x, w, bias, y, H, W, oh, W - U, C, U, 0, 1);
+        c3_blk(x, w, bias, y, H, W, oh, ow0, C, U, 0, 0, REV);
+    c3_blk(x, w, bias, y, H, W, oh, W - U, C, U, 0, 1, REV);
 }
 
-/* B images of H x W x C, a shape c3_fits takes */
+/* B images of H x W x C, a shape c3_fits takes (with rev: 16 channels only) */
 NN_ZMM_TARGET static void c3_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
-                                     int B, int H, int W, int C)
+                                     int B, int H, int W, int C, int rev)
 {
     for (int n = 0; n < B; n++) {
         const size_t o = (size_t)n * H * W * C;
         for (int oh = 0; oh < H; oh++)
-            if (C == 16)
-                c3_row(x + o, w, bias, y + o, H, W, oh, 16, 16);
+            if (C == 16 && rev)
+                c3_row(x + o, w, bias, y + o, H, W, oh, 16, 16, 1);
+            else if (C == 16)
+                c3_row(x + o, w, bias, y + o, H, W, oh, 16, 16, 0);
             else if (W == 14)
-                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 14);
+                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 14, 0);
             else
-                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 8);
+                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 8, 0);
     }
 }
 #endif
@@ -2257,7 +2332,7 @@ static void c3_fwd(float *const in[3], float *out, const int dims[4])
 {
 #ifdef NN_ZMM
     if (zmm_have()) {
-        c3_fwd_zmm(in[0], in[1], in[2], out, dims[0], dims[1], dims[2], dims[3]);
+        c3_fwd_zmm(in[0], in[1], in[2], out, dims[0], dims[1], dims[2], dims[3], 0);
         return;
     }
 #endif
@@ -2266,9 +2341,51 @@ static void c3_fwd(float *const in[3], float *out, const int dims[4])
     (void)in;
 }
 
-/* SK_C3F args: x, weights (hwio), [bias,] y (the bias with s->bias); shape: B, H, W, C */
+/* The input gradient of c3's convolution at 16 channels (c3b_own), as oneDNN's jit
+ * backward-data kernel sums it: the forward kernel on dy with the weights flipped and
+ * transposed, wt[kh][kw][oc][ic] = w[oc][ic][2 - kh][2 - kw] (w as the flat vector holds it,
+ * oihw), the taps in the order kh, kw descending (the original kernel's ascending). dims: B,
+ * H, W, C. */
+static void c3_bwd_data(const float *dy, const float *w, float *dx, float *wt, const int dims[4])
+{
+    const int C = dims[3];
+    for (int o = 0; o < C; o++)
+        for (int i = 0; i < C; i++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++)
+                    wt[((size_t)(kh * 3 + kw) * C + o) * C + i] =
+                        w[(((size_t)o * C + i) * 3 + 2 - kh) * 3 + 2 - kw];
+#ifdef NN_ZMM
+    if (zmm_have()) {
+        c3_fwd_zmm(dy, wt, NULL, dx, dims[0], dims[1], dims[2], C, 1);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < (size_t)dims[0] * dims[1] * dims[2] * C; i++)
+        dx[i] = NAN; /* not planned without AVX-512 (the probe sees these) */
+}
+
+/* c3_bwd_data on a probe's input: in[0] dy, in[1] the weights in oihw */
+static void c3_bwd_probe(float *const in[3], float *out, const int dims[4])
+{
+    float *wt = malloc((size_t)9 * dims[3] * dims[3] * sizeof *wt);
+    if (wt)
+        c3_bwd_data(in[0], in[1], out, wt, dims);
+    else
+        for (size_t i = 0; i < (size_t)dims[0] * dims[1] * dims[2] * dims[3]; i++)
+            out[i] = NAN;
+    free(wt);
+}
+
+/* SK_C3F args: x, weights (hwio), [bias,] y (the bias with s->bias); SK_C3B: dy, weights
+ * (oihw), dx, wt (9 C^2 floats); shape: B, H, W, C */
 static void c3_run(const nn_step *s)
 {
+    if (s->sk == SK_C3B) {
+        c3_bwd_data(mem_ptr(s->arg[0].memory), mem_ptr(s->arg[1].memory),
+                    mem_ptr(s->arg[2].memory), mem_ptr(s->arg[3].memory), s->shape);
+        return;
+    }
     const int nb = s->bias != 0;
     float *in[3] = {mem_ptr(s->arg[0].memory), mem_ptr(s->arg[1].memory),
                     nb ? mem_ptr(s->arg[2].memory) : NULL};
@@ -2759,7 +2876,7 @@ static void own_run(const nn_step *s)
         dense_own_run(s);
         return;
     }
-    if (s->sk == SK_C3F) {
+    if (s->sk == SK_C3F || s->sk == SK_C3B) {
         c3_run(s);
         return;
     }
@@ -3726,7 +3843,8 @@ static const char *step_kernel(const nn_step *s)
         [SK_POOLF] = "expgraph pool",             [SK_POOLB] = "expgraph pool bwd",
         [SK_CPF] = "expgraph conv+pool",          [SK_CPB] = "expgraph conv+pool bwd",
         [SK_BNF] = "expgraph batch norm",         [SK_BNB] = "expgraph batch norm bwd",
-        [SK_DENSEF] = "expgraph dense (W x^T)",   [SK_C3F] = "expgraph conv 3x3"};
+        [SK_DENSEF] = "expgraph dense (W x^T)",   [SK_C3F] = "expgraph conv 3x3",
+        [SK_C3B] = "expgraph conv 3x3 bwd data"};
     if (s->sk)
         return s->sk < (int)(sizeof own / sizeof *own) && own[s->sk] ? own[s->sk] : "expgraph";
     if (!s->p)

@@ -2440,8 +2440,9 @@ START_TEST(test_conv_blocked)
 }
 END_TEST
 
-/* The forward of 3x3 convolutions of C channels into C as expgraph's kernel
- * (eg_model_conv_own) gives what oneDNN's kernels give, bit for bit: loss, gradient, running
+/* The forward of 3x3 convolutions of C channels into C, and at 16 channels their input
+ * gradient, as expgraph's kernel (eg_model_conv_own) give what oneDNN's kernels give, bit for
+ * bit: loss, gradient, running
  * statistics and evaluation over two iterations, whole batch and micro-batches on 2 threads.
  * ResNet-8 on CIFAR's 32x32 (16 channels at 32 wide, 32 at 16), on 28x28 (32 channels at 14),
  * and a 16-channel input 7 high whose first convolution runs so too. Skipped where the plan
@@ -2451,7 +2452,7 @@ START_TEST(test_conv_own)
     static const struct {
         int c, h, w, B, micro;
     } cases[] = {{3, 32, 32, 4, 2}, {16, 7, 32, 3, 2}, {3, 28, 28, 2, 1}, {3, 32, 32, 1, 1}};
-    unsigned long planned = 0;
+    unsigned long planned = 0, grads = eg_model_own_conv_grads;
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         eg_model_spec s = mk_resnet(8, 16, EG_NORM_BATCH, 2, EG_PREC_F32);
         eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
@@ -2468,7 +2469,10 @@ START_TEST(test_conv_own)
     if (!__builtin_cpu_supports("avx512f"))
         printf("test_conv_own: skipped (no AVX-512: %lu convolutions planned so)\n", planned);
     else
-        ck_assert_msg(planned > 0, "no convolution ran as expgraph's on an AVX-512 CPU");
+        ck_assert_msg(planned > 0 && eg_model_own_conv_grads > grads,
+                      "no convolution ran as expgraph's on an AVX-512 CPU (%lu forwards, %lu "
+                      "input gradients)",
+                      planned, eg_model_own_conv_grads - grads);
 }
 END_TEST
 
