@@ -765,26 +765,49 @@ static int dense_swapped(const bctx *b, const_dnnl_primitive_desc_t fpd, int use
     return 1;
 }
 
-static int build_dense_swapped(bctx *b, int K, int OC, dnnl_memory_t src, dnnl_memory_t w,
-                               dnnl_memory_t bias, dnnl_memory_t dst, eg_err *err)
+/* Appends a step of expgraph's kernel sk to `list`, phase `phase`, the op's flops, shape sh;
+ * with ntmp > 0 also a new buffer of ntmp floats, *tmp, for the caller to pass last */
+static int own_step(bctx *b, int list, int sk, int phase, const int sh[4], size_t ntmp,
+                    dnnl_memory_t *tmp, nn_step **out, eg_err *err)
 {
-    const nn_op *op = b->op;
-    dnnl_memory_desc_t tmd = md_tag(1, (dnnl_dim_t)b->B * OC, 0, 0, 0, dnnl_f32, dnnl_x);
-    dnnl_memory_t tmp;
     int rc;
-    if ((rc = mem_new(b->p, b->n, &tmd, DNNL_MEMORY_ALLOCATE, -1, 0, &tmp, err)) ||
-        (rc = split_step(b, LIST_FW, SK_DENSEF, 0, err)))
+    if (ntmp) {
+        dnnl_memory_desc_t tmd = md_tag(1, (dnnl_dim_t)ntmp, 0, 0, 0, dnnl_f32, dnnl_x);
+        if ((rc = mem_new(b->p, b->n, &tmd, DNNL_MEMORY_ALLOCATE, -1, 0, tmp, err)))
+            return rc;
+    }
+    if ((rc = split_step(b, list, sk, 0, err)))
         return rc;
-    nn_step *s = &b->p->fw[b->p->nfw - 1];
-    s->phase = PH_DENSE;
-    s->flops = 2.0 * b->B * op->macs;
-    s->shape[0] = b->B, s->shape[1] = K, s->shape[2] = OC;
+    nn_step *s = list == LIST_BW ? &b->p->bw[b->p->nbw - 1] : &b->p->fw[b->p->nfw - 1];
+    s->phase = phase;
+    s->flops = 2.0 * b->B * b->op->macs;
+    memcpy(s->shape, sh, sizeof s->shape);
+    *out = s;
+    return EG_OK;
+}
+
+/* an own forward step's arguments: x, weights, [bias,] y (the bias with s->bias) */
+static void own_fwd_args(nn_step *s, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
+                         dnnl_memory_t dst)
+{
     s->bias = bias != NULL;
     arg(s, 0, src);
     arg(s, 0, w);
     if (bias)
         arg(s, 0, bias);
     arg(s, 0, dst);
+}
+
+static int build_dense_swapped(bctx *b, int K, int OC, dnnl_memory_t src, dnnl_memory_t w,
+                               dnnl_memory_t bias, dnnl_memory_t dst, eg_err *err)
+{
+    dnnl_memory_t tmp;
+    nn_step *s;
+    int rc = own_step(b, LIST_FW, SK_DENSEF, PH_DENSE, (int[4]){b->B, K, OC, 0},
+                      (size_t)b->B * OC, &tmp, &s, err);
+    if (rc)
+        return rc;
+    own_fwd_args(s, src, w, bias, dst);
     arg(s, 0, tmp);
     __atomic_fetch_add(&eg_model_swapped_dense, 1, __ATOMIC_RELAXED);
     return EG_OK;
@@ -867,16 +890,12 @@ static int build_c3b(bctx *b, dnnl_memory_t wu, dnnl_memory_t dsrc, eg_err *err)
 {
     const nn_op *op = b->op;
     const nn_tensor *to = &b->n->t[op->out];
-    dnnl_memory_desc_t tmd = md_tag(1, (dnnl_dim_t)9 * to->c * to->c, 0, 0, 0, dnnl_f32, dnnl_x);
     dnnl_memory_t wt;
-    int rc;
-    if ((rc = mem_new(b->p, b->n, &tmd, DNNL_MEMORY_ALLOCATE, -1, 0, &wt, err)) ||
-        (rc = split_step(b, LIST_BW, SK_C3B, 0, err)))
+    nn_step *s;
+    int rc = own_step(b, LIST_BW, SK_C3B, PH_CONV, (int[4]){b->B, to->h, to->w, to->c},
+                      (size_t)9 * to->c * to->c, &wt, &s, err);
+    if (rc)
         return rc;
-    nn_step *s = &b->p->bw[b->p->nbw - 1];
-    s->phase = PH_CONV;
-    s->flops = 2.0 * b->B * op->macs;
-    s->shape[0] = b->B, s->shape[1] = to->h, s->shape[2] = to->w, s->shape[3] = to->c;
     arg(s, 0, b->p->dif[op->out]);
     arg(s, 0, wu);
     arg(s, 0, dsrc);
@@ -888,21 +907,13 @@ static int build_c3b(bctx *b, dnnl_memory_t wu, dnnl_memory_t dsrc, eg_err *err)
 static int build_c3(bctx *b, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias,
                     dnnl_memory_t dst, eg_err *err)
 {
-    const nn_op *op = b->op;
-    const nn_tensor *to = &b->n->t[op->out];
-    int rc = split_step(b, LIST_FW, SK_C3F, 0, err);
+    const nn_tensor *to = &b->n->t[b->op->out];
+    nn_step *s;
+    int rc = own_step(b, LIST_FW, SK_C3F, PH_CONV, (int[4]){b->B, to->h, to->w, to->c}, 0, NULL,
+                      &s, err);
     if (rc)
         return rc;
-    nn_step *s = &b->p->fw[b->p->nfw - 1];
-    s->phase = PH_CONV;
-    s->flops = 2.0 * b->B * op->macs;
-    s->shape[0] = b->B, s->shape[1] = to->h, s->shape[2] = to->w, s->shape[3] = to->c;
-    s->bias = bias != NULL;
-    arg(s, 0, src);
-    arg(s, 0, w);
-    if (bias)
-        arg(s, 0, bias);
-    arg(s, 0, dst);
+    own_fwd_args(s, src, w, bias, dst);
     __atomic_fetch_add(&eg_model_own_convs, 1, __ATOMIC_RELAXED);
     return EG_OK;
 }
