@@ -159,7 +159,7 @@ extern unsigned long eg_model_blocked_convs;
 
 /* 1 (the default): the forward of an f32 3x3 convolution, stride 1, from C channels into C
  * in the ResNets' shapes where it was measured faster (16 channels at 32 wide, 32 at 14 and
- * 16 wide), and at 16 channels its input gradient, run expgraph's AVX-512 kernel, where a
+ * 16 wide), and its input gradient, run expgraph's AVX-512 kernel, where a
  * test input when the plan is built shows it gives oneDNN's values bit for bit; 0: oneDNN's. Read when a work builds a plan; the
  * checks set it to compare. eg_model_own_convs counts the forwards planned so,
  * eg_model_own_conv_grads the input gradients. */

@@ -853,16 +853,16 @@ static int c3_own(const bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_de
 }
 
 /* Whether the backward data of conv op b->op, planned as pd, runs as expgraph's c3_bwd_data:
- * c3_own's convolution at 16 channels and a width c3_fits takes, and the same values as
- * oneDNN's primitive on a test input of one image (planned like pd, with pd's kernel). */
+ * c3_own's convolution in a shape c3_fits takes, and the same values as oneDNN's primitive
+ * on a test input of one image (planned like pd, with pd's kernel). */
 static int c3b_own(const bctx *b, const_dnnl_primitive_desc_t pd)
 {
     const nn_op *op = b->op;
     const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
     if (!eg_model_conv_own || eg_model_own_kernels != 1 || !zmm_ok() || op->kind != NN_CONV ||
         b->n->prec != EG_PREC_F32 || op->k != 3 || op->stride != 1 || op->pad != 1 ||
-        ti->flat || ti->nchw || to->nchw || ti->c != 16 || to->c != 16 || ti->h != to->h ||
-        ti->w != to->w || !c3_fits(16, to->w) || b->B < 1)
+        ti->flat || ti->nchw || to->nchw || ti->c != to->c || ti->h != to->h ||
+        ti->w != to->w || !c3_fits(to->c, to->w) || b->B < 1)
         return 0;
     bctx one = *b;
     one.B = 1;
@@ -2266,6 +2266,8 @@ c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W
 #pragma GCC unroll 16
         for (int j = 0; j < U; j++)
             acc[b][j] = _mm512_setzero_ps();
+    const int NIC = REV ? 16 : C; /* REV: the input channels in blocks of 16 */
+    for (int cb = 0; cb < (REV ? NB : 1); cb++)
     for (int th = 0; th < 3; th++) {
         const int kh = REV ? 2 - th : th, ih = oh + kh - 1;
         if (ih < 0 || ih >= H)
@@ -2276,7 +2278,8 @@ c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W
             const int kw = REV ? 2 - tw : tw;
             const float *wk = w + (size_t)(kh * 3 + kw) * C * C, *xk = xr + kw * C;
 #pragma GCC unroll 2
-            for (int ic = 0; ic < C; ic++) {
+            for (int i = 0; i < NIC; i++) {
+                const int ic = 16 * cb + i;
                 __m512 wv[NBMAX];
 #pragma GCC unroll 2
                 for (int b = 0; b < NB; b++)
@@ -2303,8 +2306,8 @@ c3_blk(const float *x, const float *w, const float *bias, float *y, int H, int W
     }
 }
 
-/* one row in blocks of U (U divides W, W / U >= 2; or U == W); REV: the taps in the order
- * kh, kw descending */
+/* one row in blocks of U (U divides W, W / U >= 2; or U == W); REV: the input channels in
+ * blocks of 16, each with the taps in the order kh, kw descending (oneDNN's backward data) */
 NN_ZMM_TARGET static inline __attribute__((always_inline)) void
 c3_row(const float *x, const float *w, const float *bias, float *y, int H, int W, int oh,
        const int C, const int U, const int REV)
@@ -2319,7 +2322,7 @@ c3_row(const float *x, const float *w, const float *bias, float *y, int H, int W
     c3_blk(x, w, bias, y, H, W, oh, W - U, C, U, 0, 1, REV);
 }
 
-/* B images of H x W x C, a shape c3_fits takes (with rev: 16 channels only) */
+/* B images of H x W x C, a shape c3_fits takes; rev: c3_row's REV */
 NN_ZMM_TARGET static void c3_fwd_zmm(const float *x, const float *w, const float *bias, float *y,
                                      int B, int H, int W, int C, int rev)
 {
@@ -2330,8 +2333,12 @@ NN_ZMM_TARGET static void c3_fwd_zmm(const float *x, const float *w, const float
                 c3_row(x + o, w, bias, y + o, H, W, oh, 16, 16, 1);
             else if (C == 16)
                 c3_row(x + o, w, bias, y + o, H, W, oh, 16, 16, 0);
+            else if (W == 14 && rev)
+                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 14, 1);
             else if (W == 14)
                 c3_row(x + o, w, bias, y + o, H, W, oh, 32, 14, 0);
+            else if (rev)
+                c3_row(x + o, w, bias, y + o, H, W, oh, 32, 8, 1);
             else
                 c3_row(x + o, w, bias, y + o, H, W, oh, 32, 8, 0);
     }
@@ -2352,11 +2359,11 @@ static void c3_fwd(float *const in[3], float *out, const int dims[4])
     (void)in;
 }
 
-/* The input gradient of c3's convolution at 16 channels (c3b_own), as oneDNN's jit
- * backward-data kernel sums it: the forward kernel on dy with the weights flipped and
- * transposed, wt[kh][kw][oc][ic] = w[oc][ic][2 - kh][2 - kw] (w as the flat vector holds it,
- * oihw), the taps in the order kh, kw descending (the original kernel's ascending). dims: B,
- * H, W, C. */
+/* The input gradient of c3's convolution (c3b_own), as oneDNN's jit backward-data kernel sums
+ * it: the forward kernel on dy with the weights flipped and transposed, wt[kh][kw][oc][ic] =
+ * w[oc][ic][2 - kh][2 - kw] (w as the flat vector holds it, oihw), the output gradient's
+ * channels in blocks of 16, each block's taps in the order kh, kw descending (the original
+ * kernel's ascending), one chain of fused multiply-adds across the blocks. dims: B, H, W, C. */
 static void c3_bwd_data(const float *dy, const float *w, float *dx, float *wt, const int dims[4])
 {
     const int C = dims[3];

@@ -2440,9 +2440,9 @@ START_TEST(test_conv_blocked)
 }
 END_TEST
 
-/* The forward of 3x3 convolutions of C channels into C, and at 16 channels their input
- * gradient, as expgraph's kernel (eg_model_conv_own) give what oneDNN's kernels give, bit for
- * bit: loss, gradient, running
+/* The forward of 3x3 convolutions of C channels into C and their input gradient as
+ * expgraph's kernel (eg_model_conv_own) give what oneDNN's kernels give, bit for bit: loss,
+ * gradient, running
  * statistics and evaluation over two iterations, whole batch and micro-batches on 2 threads.
  * ResNet-8 on CIFAR's 32x32 (16 channels at 32 wide, 32 at 16), on 28x28 (32 channels at 14),
  * and a 16-channel input 7 high whose first convolution runs so too. Skipped where the plan
