@@ -818,6 +818,18 @@ static int c3_fits(int C, int W);
 static void c3_fwd(float *const in[3], float *out, const int dims[4]);
 static void c3_bwd_probe(float *const in[3], float *out, const int dims[4]);
 
+/* whether op b->op is a convolution c3's kernels may run: the knobs, AVX-512, f32, 3x3, stride
+ * 1, padding 1, NHWC, as many output channels as input channels, a shape c3_fits takes */
+static int c3_shape_ok(const bctx *b)
+{
+    const nn_op *op = b->op;
+    const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
+    return eg_model_conv_own && eg_model_own_kernels == 1 && zmm_ok() && op->kind == NN_CONV &&
+           b->n->prec == EG_PREC_F32 && op->k == 3 && op->stride == 1 && op->pad == 1 &&
+           !ti->flat && !ti->nchw && !to->nchw && ti->c == to->c && ti->h == to->h &&
+           ti->w == to->w && c3_fits(to->c, to->w) && b->B >= 1;
+}
+
 /* Whether the forward of conv op b->op, planned as fpd, runs as expgraph's c3_fwd: a 3x3
  * convolution, stride 1, padding 1, of f32 NHWC (or nChw16c at 16 channels: the same bytes)
  * with as many output channels as input channels, in a shape c3_fits takes, on AVX-512, where
@@ -826,12 +838,8 @@ static void c3_bwd_probe(float *const in[3], float *out, const int dims[4]);
 static int c3_own(const bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_desc_t *hwio)
 {
     const nn_op *op = b->op;
-    const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
-    if (!eg_model_conv_own || eg_model_own_kernels != 1 || !zmm_ok() || op->kind != NN_CONV ||
-        b->n->prec != EG_PREC_F32 || op->k != 3 || op->stride != 1 || op->pad != 1 ||
-        ti->flat || ti->nchw || to->nchw || ti->c != to->c || ti->h != to->h ||
-        ti->w != to->w || !c3_fits(to->c, to->w) || b->B < 1 ||
-        op->out == b->n->op[b->n->nop - 1].out)
+    const nn_tensor *to = &b->n->t[op->out];
+    if (!c3_shape_ok(b) || op->out == b->n->op[b->n->nop - 1].out)
         return 0;
     if (dnnl_memory_desc_init_by_tag(hwio, 4, md_wuser(b).dims, dnnl_f32, dnnl_hwio) !=
         dnnl_success)
@@ -858,11 +866,8 @@ static int c3_own(const bctx *b, const_dnnl_primitive_desc_t fpd, dnnl_memory_de
 static int c3b_own(const bctx *b, const_dnnl_primitive_desc_t pd)
 {
     const nn_op *op = b->op;
-    const nn_tensor *ti = &b->n->t[op->in], *to = &b->n->t[op->out];
-    if (!eg_model_conv_own || eg_model_own_kernels != 1 || !zmm_ok() || op->kind != NN_CONV ||
-        b->n->prec != EG_PREC_F32 || op->k != 3 || op->stride != 1 || op->pad != 1 ||
-        ti->flat || ti->nchw || to->nchw || ti->c != to->c || ti->h != to->h ||
-        ti->w != to->w || !c3_fits(to->c, to->w) || b->B < 1)
+    const nn_tensor *to = &b->n->t[op->out];
+    if (!c3_shape_ok(b))
         return 0;
     bctx one = *b;
     one.B = 1;
