@@ -2409,6 +2409,24 @@ static unsigned long knob_same_run(const eg_model *m, size_t k, int B, int micro
     return knob_same_run_as(m, k, B, micro, threads, p, x, y, knob, 1, counter);
 }
 
+/* knob_same_run on a batch-norm f32 ResNet-8 of the given width and input (c, h, w), B
+ * samples of 6 classes from seed `seed`, case k: the ops planned with the knob on */
+static unsigned long resnet8_knob_case(size_t k, int width, int c, int h, int w, int B,
+                                       int micro, int threads, uint64_t seed, int *knob,
+                                       const unsigned long *counter)
+{
+    eg_model_spec s = mk_resnet(8, width, EG_NORM_BATCH, 2, EG_PREC_F32);
+    eg_shape in = {c, h, w};
+    eg_model *m = mk_model(&s, in, 6);
+    float *p, *x;
+    int32_t *y;
+    case_data(m, in, B, 6, seed, (uint64_t)k, 0, &p, &x, &y);
+    const unsigned long n = knob_same_run(m, k, B, micro, threads, p, x, y, knob, counter);
+    eg_model_free(m);
+    free(p), free(x), free(y);
+    return n;
+}
+
 /* The forward of 16-channel f32 convolutions in oneDNN's blocked layout (eg_model_conv_blocked,
  * its jit kernel) gives what NHWC (brgconv) gives, bit for bit: loss, gradient, running
  * statistics and evaluation over two iterations, whole batch and micro-batches, a one-channel
@@ -2420,18 +2438,10 @@ START_TEST(test_conv_blocked)
         int width, c, h, w, B;
     } cases[] = {{16, 1, 12, 10, 5}, {16, 3, 9, 11, 4}, {8, 1, 8, 8, 3}, {16, 3, 32, 32, 4}};
     unsigned long planned = 0;
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        eg_model_spec s = mk_resnet(8, cases[k].width, EG_NORM_BATCH, 2, EG_PREC_F32);
-        eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
-        eg_model *m = mk_model(&s, in, 6);
-        float *p, *x;
-        int32_t *y;
-        case_data(m, in, cases[k].B, 6, 31, (uint64_t)k, 0, &p, &x, &y);
-        planned += knob_same_run(m, k, cases[k].B, 2, 1, p, x, y, &eg_model_conv_blocked,
-                                 &eg_model_blocked_convs);
-        eg_model_free(m);
-        free(p), free(x), free(y);
-    }
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        planned += resnet8_knob_case(k, cases[k].width, cases[k].c, cases[k].h, cases[k].w,
+                                     cases[k].B, 2, 1, 31, &eg_model_conv_blocked,
+                                     &eg_model_blocked_convs);
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f"))
         printf("test_conv_blocked: skipped (no AVX-512: %lu convolutions blocked)\n", planned);
@@ -2442,8 +2452,8 @@ END_TEST
 
 /* The forward of 3x3 convolutions of C channels into C and their input gradient as
  * expgraph's kernel (eg_model_conv_own) give what oneDNN's kernels give, bit for bit: loss,
- * gradient, running
- * statistics and evaluation over two iterations, whole batch and micro-batches on 2 threads.
+ * gradient, running statistics and evaluation over two iterations, whole batch and
+ * micro-batches on 2 threads.
  * ResNet-8 on CIFAR's 32x32 (16 channels at 32 wide, 32 at 16), on 28x28 (32 channels at 14),
  * and a 16-channel input 7 high whose first convolution runs so too. Skipped where the plan
  * keeps oneDNN's (no AVX-512). */
@@ -2453,18 +2463,10 @@ START_TEST(test_conv_own)
         int c, h, w, B, micro;
     } cases[] = {{3, 32, 32, 4, 2}, {16, 7, 32, 3, 2}, {3, 28, 28, 2, 1}, {3, 32, 32, 1, 1}};
     unsigned long planned = 0, grads = eg_model_own_conv_grads;
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        eg_model_spec s = mk_resnet(8, 16, EG_NORM_BATCH, 2, EG_PREC_F32);
-        eg_shape in = {cases[k].c, cases[k].h, cases[k].w};
-        eg_model *m = mk_model(&s, in, 6);
-        float *p, *x;
-        int32_t *y;
-        case_data(m, in, cases[k].B, 6, 33, (uint64_t)k, 0, &p, &x, &y);
-        planned += knob_same_run(m, k, cases[k].B, cases[k].micro, 2, p, x, y,
-                                 &eg_model_conv_own, &eg_model_own_convs);
-        eg_model_free(m);
-        free(p), free(x), free(y);
-    }
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        planned += resnet8_knob_case(k, 16, cases[k].c, cases[k].h, cases[k].w, cases[k].B,
+                                     cases[k].micro, 2, 33, &eg_model_conv_own,
+                                     &eg_model_own_convs);
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f"))
         printf("test_conv_own: skipped (no AVX-512: %lu convolutions planned so)\n", planned);
